@@ -1,0 +1,98 @@
+import type { FileStatus, Reason, RunKind, RunStatus } from './statuses.js';
+
+/** One folder a job backs up, after presets are resolved. */
+export interface SourceRoot {
+  /** Unique within the job; the top-level folder this root gets on the target (`Documents`, `work`). */
+  readonly name: string;
+  /** Absolute path on this machine. */
+  readonly path: string;
+  readonly include?: readonly string[];
+  readonly exclude?: readonly string[];
+  /** Lower-case extensions without the dot; when set only these are backed up (presets). */
+  readonly extensions?: readonly string[];
+  /** Which preset this root came from, if any. */
+  readonly preset?: string;
+}
+
+export type EntryType = 'file' | 'dir' | 'symlink';
+
+/** What the scanner yields for every file, folder and link it visits. */
+export interface FileEntry {
+  readonly root: SourceRoot;
+  /** Path relative to the root, `/`-separated, exactly as the file system spells it (no normalisation). */
+  readonly rel: string;
+  /** Absolute path on this machine. */
+  readonly abs: string;
+  readonly type: EntryType;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ctimeMs: number;
+  readonly ino: number;
+  readonly dev: number;
+  readonly mode: number;
+  /** For symlinks: where the link points (recorded, not followed). */
+  readonly linkTarget?: string;
+}
+
+export interface FilterVerdict {
+  readonly action: 'include' | 'exclude';
+  /** Why, in a few words (shown by `--verbose` and in per-file records of skipped files). */
+  readonly reason?: string;
+}
+
+export interface RunCounts {
+  seen: number;
+  uploaded: number;
+  unchanged: number;
+  deleted: number;
+  skipped: number;
+  failed: number;
+}
+
+/** Per target part of a backup run. */
+export interface TargetRunResult {
+  id: string;
+  status: RunStatus;
+  reasons: Reason[];
+  counts: RunCounts;
+  bytes: number;
+  error?: string;
+}
+
+/** One execution of a job (product.md "A run record holds"). */
+export interface RunRecord {
+  id: string;
+  job: string;
+  kind: RunKind;
+  status: RunStatus;
+  reasons: Reason[];
+  start: string;
+  end?: string;
+  device: string;
+  sources: string[];
+  targets: string[];
+  counts: RunCounts;
+  bytes: number;
+  /** Per target breakdown: one scan feeds every target, each at its own pace. */
+  targetResults?: TargetRunResult[];
+  /** A one-line message for a run that failed as a whole (`invalid-settings`, `target-unavailable`). */
+  error?: string;
+  /** Why a run that did not happen did not happen (`not-executed`). */
+  note?: string;
+}
+
+/** One line of a run's per-file record (`agent show RUN`). */
+export interface FileRecord {
+  /** `root/rel` as on the target. */
+  path: string;
+  target: string;
+  status: FileStatus;
+  reason?: Reason;
+  size?: number;
+  sha256?: string;
+  message?: string;
+}
+
+export function emptyCounts(): RunCounts {
+  return { seen: 0, uploaded: 0, unchanged: 0, deleted: 0, skipped: 0, failed: 0 };
+}

@@ -1,0 +1,113 @@
+import type { Readable } from 'node:stream';
+import type { Disposable } from './disposable.js';
+import type { Logger } from './logger.js';
+
+/**
+ * The one small interface every destination implements (restic/rclone style). A target is a flat
+ * key → object store with server-side move; the engine owns the layout on top of it (browsable
+ * newest versions, generations, manifests, the ownership marker). Keys are `/`-separated, never
+ * start with `/`, and are passed through byte-for-byte (NFC and NFD forms are different keys).
+ *
+ * Every target passes `describeTargetConformance` from `@hokan/core/testing` against a real server.
+ */
+export interface Target extends AsyncDisposable {
+  readonly capabilities: TargetCapabilities;
+  /** Checks the target can be used now (disk mounted, bucket exists, credentials good). Throws a TargetError with a hint. */
+  check(): Promise<void>;
+  /**
+   * Writes an object atomically: readers see the old object or the whole new one, never a part.
+   * `body.open()` may be called more than once (retries); each call must yield the same bytes.
+   */
+  put(key: string, body: RewindableSource, meta: ObjectMeta, opts?: PutOptions): Promise<void>;
+  /** Reads an object (or a byte range of it) and hands the stream to `consume`; the stream is closed when it returns. */
+  get<T>(key: string, range: ByteRange | undefined, consume: (body: Readable) => Promise<T>): Promise<T>;
+  /** Throws a `not-found` TargetError when the key does not exist. */
+  stat(key: string): Promise<ObjectInfo>;
+  /** Every object whose key starts with `prefix`, exactly once, in no particular order. */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** Server-side move (rename, CopyObject+delete, WebDAV MOVE): never a download and re-upload. Overwrites `to`. */
+  move(from: string, to: string): Promise<void>;
+  /** Removes an object; removing a missing key is not an error. */
+  remove(key: string): Promise<void>;
+  /** Space used and free, where the target can tell. */
+  usage?(): Promise<{ used?: number; free?: number }>;
+  /** Housekeeping the engine runs at the end of a backup (e.g. abort abandoned multipart uploads). */
+  cleanup?(opts: { olderThanMs: number; keep: (key: string) => boolean }): Promise<void>;
+}
+
+export interface TargetCapabilities {
+  /** How many transfers the engine runs against this target at once. */
+  maxConnections: number;
+  serverSideMove: boolean;
+  /** Largest object the target can hold, in bytes. */
+  maxObjectSize?: number;
+  /** Longest key the target can hold, in characters. */
+  maxKeyLength?: number;
+  /** Characters a key may not contain on this target (e.g. `\\:*?"<>|` on FAT/NTFS-bound targets). */
+  forbiddenChars?: string;
+  /** Whether `put` can resume a partly sent object through `PutOptions.resume`. */
+  resumableUploads?: boolean;
+}
+
+/** A body that can be read again from the start (or from an offset) as often as needed. */
+export interface RewindableSource {
+  readonly size: number;
+  open(start?: number): Readable;
+}
+
+export interface ObjectMeta {
+  size: number;
+  mtimeMs?: number;
+  /** Hex SHA-256 of the content, when known before the upload (the engine records it after). */
+  sha256?: string;
+  contentType?: string;
+}
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  mtimeMs?: number;
+  sha256?: string;
+}
+
+export interface ByteRange {
+  start: number;
+  /** Inclusive end offset; omitted means to the end of the object. */
+  end?: number;
+}
+
+export interface PutOptions {
+  signal?: AbortSignal;
+  /** Where a resumable target keeps its progress for this key between runs (kept in the index). */
+  resume?: ResumeStore;
+  /** Called with the number of bytes sent, as they are sent (for progress bars and byte counts). */
+  onProgress?: (sentBytes: number) => void;
+}
+
+/** A small persistent slot a target uses to resume an interrupted upload after a crash or reboot. */
+export interface ResumeStore {
+  get<T = unknown>(): Promise<T | undefined>;
+  set(state: unknown): Promise<void>;
+  clear(): Promise<void>;
+}
+
+/** What a target plugin contributes: a factory for one target `type`. Bind it to this symbol. */
+export const TargetContribution = Symbol.for('hokan.TargetContribution');
+export interface TargetContribution {
+  readonly type: string;
+  create(config: TargetConfigBase & Record<string, unknown>, ctx: TargetContext): Target | Promise<Target>;
+}
+
+export interface TargetConfigBase {
+  type: string;
+}
+
+export interface TargetContext {
+  /** The target's id in config.json (`"usb"`, `"cloud"`). */
+  readonly id: string;
+  readonly logger: Logger;
+  readonly dataDir: string;
+}
+
+export type TargetFactory = TargetContribution['create'];
+export type { Disposable };

@@ -1,0 +1,12 @@
+// Public API of @hokan/core for plugins. Plugins import inversify and tapable only through here.
+export * from './common/disposable.js';
+export * from './common/errors.js';
+export * from './common/statuses.js';
+export * from './common/logger.js';
+export * from './common/model.js';
+export * from './common/config-types.js';
+export * from './common/target.js';
+export * from './common/hooks.js';
+export * from './common/plugin-api.js';
+export { ContainerModule, Container, injectable, inject, optional } from 'inversify';
+export * as tapable from 'tapable';
