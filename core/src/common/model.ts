@@ -96,3 +96,17 @@ export interface FileRecord {
 export function emptyCounts(): RunCounts {
   return { seen: 0, uploaded: 0, unchanged: 0, deleted: 0, skipped: 0, failed: 0 };
 }
+
+/** A place the scanner could not read. Nothing under it counts as deleted. */
+export interface ScanError {
+  readonly type: 'error';
+  readonly root: SourceRoot;
+  /** '' for the root itself. */
+  readonly rel: string;
+  readonly abs: string;
+  readonly reason: import('./statuses.js').Reason;
+  readonly message: string;
+}
+
+/** What the scanner yields: files and symlinks (folders are walked, not yielded), and errors. */
+export type ScanItem = FileEntry | ScanError;
