@@ -47,6 +47,8 @@ export interface RunCounts {
   deleted: number;
   skipped: number;
   failed: number;
+  /** Restore runs: files written back. */
+  restored: number;
 }
 
 /** Per target part of a backup run. */
@@ -94,7 +96,7 @@ export interface FileRecord {
 }
 
 export function emptyCounts(): RunCounts {
-  return { seen: 0, uploaded: 0, unchanged: 0, deleted: 0, skipped: 0, failed: 0 };
+  return { seen: 0, uploaded: 0, unchanged: 0, deleted: 0, skipped: 0, failed: 0, restored: 0 };
 }
 
 /** A place the scanner could not read. Nothing under it counts as deleted. */

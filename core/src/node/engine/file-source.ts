@@ -1,0 +1,75 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { HokanError } from '../../common/errors.js';
+import type { FileEntry } from '../../common/model.js';
+import type { RewindableSource } from '../../common/target.js';
+
+/** Thrown through the body stream when a file changes while it is read: the put must not land. */
+export class ChangedDuringReadError extends HokanError {
+  constructor(path: string) {
+    super('E_CHANGED_DURING_READ', `${path} changed while it was read; it will be backed up next run`);
+  }
+}
+
+const READ_CHUNK = 1024 * 1024;
+
+/**
+ * A local file as an upload body. A read from offset 0 hashes what it reads (SHA-256), so a
+ * changed file is read once, for the upload and its hash together. At the end of every read the
+ * file is stat'ed again: if its size or mtime moved, the stream errors instead of ending, so the
+ * target's atomic put leaves nothing behind and the file is retried next run.
+ */
+export class LocalFileSource implements RewindableSource {
+  /** Hex SHA-256 of the last complete read from offset 0. */
+  sha256?: string;
+  changed = false;
+  bytesRead = 0;
+
+  constructor(private readonly entry: Pick<FileEntry, 'abs' | 'size' | 'mtimeMs'>) {}
+
+  get size(): number {
+    return this.entry.size;
+  }
+
+  open(start = 0): Readable {
+    const { abs, size, mtimeMs } = this.entry;
+    const hash = start === 0 ? createHash('sha256') : undefined;
+    let seen = start;
+    const self = this;
+    const check = new Transform({
+      transform(chunk: Buffer, _enc, cb: TransformCallback) {
+        seen += chunk.length;
+        hash?.update(chunk);
+        self.bytesRead += chunk.length;
+        cb(null, chunk);
+      },
+      flush(cb: TransformCallback) {
+        stat(abs).then(
+          (st) => {
+            if (seen !== size || st.size !== size || st.mtimeMs !== mtimeMs) {
+              self.changed = true;
+              cb(new ChangedDuringReadError(abs));
+            } else {
+              if (hash) self.sha256 = hash.digest('hex');
+              cb();
+            }
+          },
+          (e) => cb(e),
+        );
+      },
+    });
+    const file = createReadStream(abs, { start, highWaterMark: READ_CHUNK });
+    file.on('error', (e) => check.destroy(e));
+    // Bytes past the size the scan saw mean the file grew: stop there and let flush report it.
+    return file.pipe(check);
+  }
+}
+
+/** SHA-256 of a local file, streamed. */
+export async function hashFile(abs: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(abs, { highWaterMark: READ_CHUNK })) h.update(chunk as Buffer);
+  return h.digest('hex');
+}

@@ -1,0 +1,62 @@
+import type { HeldFile, HeldVersion } from '../index-store.js';
+import type { ChangeLine } from './layout.js';
+
+/**
+ * Order of relative paths as the scanner yields them and LevelDB stores them: component-wise by
+ * UTF-8 bytes. Equivalent to comparing `rel.split('/').join('\0')` as bytes, without allocating:
+ * '/' sorts below every other character, and UTF-16 surrogates (code points above U+FFFF) are
+ * lifted above U+E000–U+FFFF so the order is by code point, which is UTF-8 byte order.
+ */
+export function compareRel(a: string, b: string): number {
+  const n = a.length < b.length ? a.length : b.length;
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x === 47) x = -1;
+    if (y === 47) y = -1;
+    if (x >= 0xd800 && y >= 0xd800) {
+      x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
+      y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
+    }
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
+/** Applies one journal line to what a target holds for that path (rebuild from the target). */
+export function applyChange(held: HeldFile | undefined, line: ChangeLine): HeldFile | undefined {
+  const h: HeldFile = held ? { cur: held.cur, old: [...held.old] } : { old: [] };
+  switch (line.op) {
+    case 'put': {
+      if (h.cur) h.old.unshift(h.cur);
+      h.cur = { v: line.v, size: line.size, mtimeMs: line.mtimeMs, sha256: line.sha256, ...(line.link !== undefined ? { link: line.link } : {}) };
+      break;
+    }
+    case 'del': {
+      if (h.cur) h.old.unshift({ ...h.cur, del: line.at });
+      h.cur = undefined;
+      break;
+    }
+    case 'drop': {
+      if (h.cur?.v === line.v) h.cur = undefined;
+      h.old = h.old.filter((x) => x.v !== line.v);
+      break;
+    }
+  }
+  return h.cur || h.old.length ? h : undefined;
+}
+
+/**
+ * The version of a file as it was right after run `cutoff` (run ids sort by time), or the newest
+ * one without a cutoff. Deleted files count only with `includeDeleted`.
+ */
+export function versionAt(held: HeldFile, cutoff: string | undefined, includeDeleted: boolean): HeldVersion | undefined {
+  if (cutoff === undefined) return held.cur ?? (includeDeleted ? held.old[0] : undefined);
+  for (const ver of held.cur ? [held.cur, ...held.old] : held.old) {
+    if (ver.v > cutoff) continue;
+    if (ver.del !== undefined && ver.del <= cutoff && !includeDeleted) return undefined;
+    return ver;
+  }
+  return undefined;
+}

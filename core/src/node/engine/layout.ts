@@ -1,0 +1,55 @@
+import { randomBytes } from 'node:crypto';
+
+/**
+ * Where things live on a target (docs/design.md "Target layout"). The engine owns this layout;
+ * targets only store keys. Where a version lives is derived from the held state, never stored:
+ * the newest version of a path is at the path itself, every other one under `.hokan/versions`.
+ */
+export const META = '.hokan';
+export const MARKER_KEY = `${META}/marker.json`;
+export const RUNS_PREFIX = `${META}/runs/`;
+export const SNAPSHOTS_PREFIX = `${META}/snapshots/`;
+export const VERSIONS_PREFIX = `${META}/versions/`;
+export const LAYOUT_FORMAT = 1;
+
+/** `ROOT/REL` — the browsable key of a file. */
+export const fileKey = (root: string, rel: string) => `${root}/${rel}`;
+/** Where an older version (or a deleted file) of `ROOT/REL` is kept. */
+export const versionKey = (root: string, rel: string, v: string) => `${VERSIONS_PREFIX}${root}/${rel}~${v}`;
+export const runRecordKey = (runId: string) => `${RUNS_PREFIX}${runId}/record.json`;
+export const changesKey = (runId: string, part: number) => `${RUNS_PREFIX}${runId}/changes-${String(part).padStart(4, '0')}.jsonl`;
+export const snapshotKey = (runId: string) => `${SNAPSHOTS_PREFIX}${runId}.jsonl`;
+
+/** Run ids sort by time: `YYYYMMDDTHHMMSS-xxxx` (UTC) — unique per device, readable in a file manager. */
+export function newRunId(now = new Date()): string {
+  const iso = now.toISOString(); // 2026-11-22T07:18:00.000Z
+  const stamp = iso.slice(0, 19).replace(/[-:]/g, '');
+  return `${stamp}-${randomBytes(2).toString('hex')}`;
+}
+
+/** The time a run id was made (for `versions` and `--at`). */
+export function runIdTime(runId: string): Date {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})/.exec(runId);
+  if (!m) return new Date(NaN);
+  return new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!));
+}
+
+/** The marker that says which device and job own a place on a target (seed 003). */
+export interface OwnerMarker {
+  format: number;
+  device: string;
+  job: string;
+  created: string;
+}
+
+/** One line of a run's change journal (and of a snapshot, with op `put`). */
+export type ChangeLine =
+  | { op: 'put'; p: string; v: string; size: number; mtimeMs: number; sha256: string; link?: string }
+  | { op: 'del'; p: string; v: string; at: string }
+  | { op: 'drop'; p: string; v: string };
+
+/** Splits `ROOT/REL` back into its parts. */
+export function splitPath(p: string): { root: string; rel: string } {
+  const i = p.indexOf('/');
+  return { root: p.slice(0, i), rel: p.slice(i + 1) };
+}

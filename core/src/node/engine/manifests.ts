@@ -1,0 +1,128 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { once } from 'node:events';
+import type { Logger } from '../../common/logger.js';
+import type { RunRecord } from '../../common/model.js';
+import type { HeldFile, IndexOp, IndexStore, TargetState } from '../index-store.js';
+import { applyChange } from './held.js';
+import type { JobStore } from './job-store.js';
+import { RUNS_PREFIX, SNAPSHOTS_PREFIX, fileKey, snapshotKey, splitPath, type ChangeLine } from './layout.js';
+
+/** A line of a snapshot: everything held for one path. */
+interface SnapshotLine extends HeldFile {
+  p: string;
+}
+
+const BATCH = 1000;
+
+/**
+ * Rebuilds the index's view of a target from what the target holds: the newest snapshot, then
+ * the change journals of the runs after it, and every run record for the history. Used on a new
+ * machine, after the index was deleted, or when a target's settings changed.
+ */
+export async function rebuildFromTarget(index: IndexStore, store: JobStore, job: string, targetId: string, fingerprint: string, logger: Logger): Promise<TargetState> {
+  const runs = new Map<string, { record: boolean; parts: string[] }>();
+  const snapshots: string[] = [];
+  for await (const o of store.list('.hokan/')) {
+    if (o.key.startsWith(RUNS_PREFIX)) {
+      const [id, name] = o.key.slice(RUNS_PREFIX.length).split('/');
+      if (!id || !name) continue;
+      const r = runs.get(id) ?? { record: false, parts: [] };
+      if (name === 'record.json') r.record = true;
+      else if (name.startsWith('changes-')) r.parts.push(o.key);
+      runs.set(id, r);
+    } else if (o.key.startsWith(SNAPSHOTS_PREFIX) && o.key.endsWith('.jsonl')) {
+      snapshots.push(o.key.slice(SNAPSHOTS_PREFIX.length, -'.jsonl'.length));
+    }
+  }
+  const ids = [...runs.keys()].sort();
+  const snap = snapshots.sort().at(-1);
+  let changes = 0;
+  if (snap) {
+    await store.get(snapshotKey(snap), undefined, async (body) => {
+      let ops: IndexOp[] = [];
+      for await (const line of createInterface({ input: body, crlfDelay: Infinity })) {
+        if (!line) continue;
+        const { p, ...held } = JSON.parse(line) as SnapshotLine;
+        const { root, rel } = splitPath(p);
+        ops.push(index.heldOp(job, targetId, root, rel, held));
+        if (ops.length >= BATCH) {
+          await index.batch(ops);
+          ops = [];
+        }
+      }
+      await index.batch(ops);
+    });
+  }
+  let after = 0;
+  for (const id of ids) {
+    const r = runs.get(id)!;
+    if (r.record && !(await index.getRun(id))) {
+      try {
+        const rec = JSON.parse(await store.getText(`${RUNS_PREFIX}${id}/record.json`)) as RunRecord;
+        if (rec.status === 'running' || rec.status === 'waiting') rec.status = 'interrupted';
+        await index.putRun(rec);
+      } catch (e) {
+        logger.warn({ run: id, err: String(e) }, 'unreadable run record on the target');
+      }
+    }
+    if (snap && id <= snap) continue;
+    after++;
+    for (const part of r.parts.sort()) {
+      const text = await store.getText(part);
+      const cache = new Map<string, HeldFile | undefined>();
+      for (const line of text.split('\n')) {
+        if (!line) continue;
+        const change = JSON.parse(line) as ChangeLine;
+        const { root, rel } = splitPath(change.p);
+        const prev = cache.has(change.p) ? cache.get(change.p) : await index.getHeld(job, targetId, root, rel);
+        cache.set(change.p, applyChange(prev, change));
+        changes++;
+      }
+      await index.batch(
+        [...cache].map(([p, held]) => {
+          const { root, rel } = splitPath(p);
+          return index.heldOp(job, targetId, root, rel, held);
+        }),
+      );
+    }
+  }
+  const state: TargetState = { fingerprint, lastSnapshot: snap, runsSinceSnapshot: after, changesSinceSnapshot: changes };
+  await index.batch([index.targetStateOp(job, targetId, state)]);
+  logger.info({ job, target: targetId, runs: ids.length, snapshot: snap ?? null }, 'index rebuilt from the target');
+  return state;
+}
+
+/** Runs between snapshots; a snapshot also comes early when the changes outgrow the tree. */
+export const SNAPSHOT_EVERY_RUNS = 20;
+
+/** Whether this run should end by writing a full snapshot (compaction). */
+export function snapshotDue(state: TargetState, heldCount: number): boolean {
+  return state.runsSinceSnapshot >= SNAPSHOT_EVERY_RUNS || state.changesSinceSnapshot > Math.max(1000, heldCount);
+}
+
+/**
+ * Writes everything the index holds for a job on a target as `.hokan/snapshots/RUN.jsonl`: with
+ * it, the state at any run up to RUN needs no older journal. Streamed through a temporary file.
+ */
+export async function writeSnapshot(index: IndexStore, store: JobStore, job: string, targetId: string, runId: string): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'hokan-snap-'));
+  const file = join(dir, 'snapshot.jsonl');
+  try {
+    const out = createWriteStream(file);
+    for await (const [root, rel, held] of index.heldAll(job, targetId)) {
+      const line: SnapshotLine = { p: fileKey(root, rel), old: held.old };
+      if (held.cur) line.cur = held.cur;
+      if (!out.write(JSON.stringify(line) + '\n')) await once(out, 'drain');
+    }
+    out.end();
+    await once(out, 'finish');
+    const size = (await stat(file)).size;
+    await store.put(snapshotKey(runId), { size, open: (start = 0) => createReadStream(file, { start }) }, { size, contentType: 'application/x-ndjson' });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,264 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HokanError } from '../common/errors.js';
+import type { FileRecord, RunRecord } from '../common/model.js';
+import type { FileStatus, RunKind, RunStatus } from '../common/statuses.js';
+import type { ResumeStore } from '../common/target.js';
+
+/**
+ * The local index: a cache of what each target holds, the run history, per-file records and upload
+ * progress, in one LevelDB. Everything here can be rebuilt from the targets (engine/rebuild.ts).
+ *
+ * Only this module talks to `level`. The daemon will own the database and serve the commands over
+ * its socket through this same interface, so keep callers on these methods.
+ *
+ * Key spaces (strings; `\x00` separates parts, so LevelDB's byte order equals the scanner's order):
+ *   h\0JOB\0TARGET\0ROOT\0a\0b\0c  → HeldFile      what TARGET holds for ROOT/a/b/c
+ *   t\0JOB\0TARGET                 → TargetState   fingerprint, snapshot bookkeeping
+ *   r\0RUNID                       → RunRecord
+ *   f\0RUNID\0SEQ(10 digits)       → FileRecord
+ *   u\0TARGET\0KEY                 → resume state of an interrupted upload
+ */
+
+/** One version of a file on a target. `v` is the id of the run that uploaded it. */
+export interface HeldVersion {
+  v: string;
+  size: number;
+  mtimeMs: number;
+  sha256: string;
+  /** Set when the file was deleted at the source while this was its newest version: the deleting run. */
+  del?: string;
+  /** For symlinks: where the link points (nothing is stored on the target). */
+  link?: string;
+}
+
+/** What a target holds for one path: the browsable newest version and the older generations. */
+export interface HeldFile {
+  /** The version at the browsable key; absent when the file was deleted at the source. */
+  cur?: HeldVersion;
+  /** Older versions under `.hokan/versions`, newest first. */
+  old: HeldVersion[];
+  /** Change detection beyond size and mtime; absent after a rebuild from the target. */
+  ino?: number;
+  ctimeMs?: number;
+}
+
+export interface TargetState {
+  /** What the target is (type + location); a change means the held state belongs to another place. */
+  fingerprint: string;
+  /** Id of the last run whose full manifest was written to the target. */
+  lastSnapshot?: string;
+  runsSinceSnapshot: number;
+  /** Changes written since the last snapshot (compaction when they outgrow the tree). */
+  changesSinceSnapshot: number;
+}
+
+export interface RunQuery {
+  job?: string;
+  kind?: RunKind;
+  status?: RunStatus;
+  offset?: number;
+  limit?: number;
+}
+
+export type IndexOp =
+  | { type: 'put'; key: string; value: unknown }
+  | { type: 'del'; key: string };
+
+const SEP = '\x00';
+/** Upper bound for a prefix that ends with SEP: every key starting with the prefix sorts below it. */
+const upper = (prefix: string) => prefix.slice(0, -1) + '\x01';
+
+export const keys = {
+  heldPrefix: (job: string, target: string, root?: string) =>
+    root === undefined ? `h${SEP}${job}${SEP}${target}${SEP}` : `h${SEP}${job}${SEP}${target}${SEP}${root}${SEP}`,
+  held: (job: string, target: string, root: string, rel: string) =>
+    `h${SEP}${job}${SEP}${target}${SEP}${root}${SEP}${rel.split('/').join(SEP)}`,
+  targetState: (job: string, target: string) => `t${SEP}${job}${SEP}${target}`,
+  run: (id: string) => `r${SEP}${id}`,
+  file: (runId: string, seq: number) => `f${SEP}${runId}${SEP}${String(seq).padStart(10, '0')}`,
+  resume: (target: string, key: string) => `u${SEP}${target}${SEP}${key}`,
+};
+
+/** `a\0b\0c` → `a/b/c`. */
+export const relFromKey = (keyTail: string) => keyTail.split(SEP).join('/');
+
+type LevelDb = import('level').Level<string, unknown>;
+
+export class IndexStore {
+  private constructor(private readonly db: LevelDb, readonly dir: string) {}
+
+  /** Opens (creating) the index under `dataDir/index`. LevelDB allows one process: a second gets a clear error. */
+  static async open(dataDir: string): Promise<IndexStore> {
+    const dir = join(dataDir, 'index');
+    await mkdir(dir, { recursive: true });
+    const { Level } = await import('level');
+    const db = new Level<string, unknown>(dir, { valueEncoding: 'json' });
+    try {
+      await db.open();
+    } catch (e) {
+      const locked = /lock/i.test(String((e as Error & { cause?: Error }).cause?.message ?? (e as Error).message));
+      throw new HokanError(
+        'E_INDEX_LOCKED',
+        locked ? `the index at ${dir} is in use by another hokan process` : `cannot open the index at ${dir}: ${(e as Error).message}`,
+        { cause: e, hint: locked ? 'wait for the running backup to finish (or stop `agent run`), then try again' : 'check the data directory (--data-dir) is writable' },
+      );
+    }
+    return new IndexStore(db, dir);
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** Applies every op or none (LevelDB batch). */
+  async batch(ops: IndexOp[]): Promise<void> {
+    if (ops.length) await this.db.batch(ops as never);
+  }
+
+  private async getValue<T>(key: string): Promise<T | undefined> {
+    return (await this.db.get(key)) as T | undefined;
+  }
+
+  // ---- held state -------------------------------------------------------------------------
+
+  getHeld(job: string, target: string, root: string, rel: string): Promise<HeldFile | undefined> {
+    return this.getValue<HeldFile>(keys.held(job, target, root, rel));
+  }
+
+  heldOp(job: string, target: string, root: string, rel: string, held: HeldFile | undefined): IndexOp {
+    const key = keys.held(job, target, root, rel);
+    return held ? { type: 'put', key, value: held } : { type: 'del', key };
+  }
+
+  /** Every path held for one root, in the scanner's order, streamed. */
+  async *held(job: string, target: string, root: string): AsyncGenerator<[rel: string, held: HeldFile]> {
+    const prefix = keys.heldPrefix(job, target, root);
+    for await (const [k, v] of this.db.iterator({ gt: prefix, lt: upper(prefix) })) {
+      yield [relFromKey(k.slice(prefix.length)), v as HeldFile];
+    }
+  }
+
+  /** Every path held by a target for a job, across roots: [root, rel, held]. */
+  async *heldAll(job: string, target: string): AsyncGenerator<[root: string, rel: string, held: HeldFile]> {
+    const prefix = keys.heldPrefix(job, target);
+    for await (const [k, v] of this.db.iterator({ gt: prefix, lt: upper(prefix) })) {
+      const tail = k.slice(prefix.length);
+      const i = tail.indexOf(SEP);
+      yield [tail.slice(0, i), relFromKey(tail.slice(i + 1)), v as HeldFile];
+    }
+  }
+
+  async clearHeld(job: string, target: string): Promise<void> {
+    const prefix = keys.heldPrefix(job, target);
+    await this.db.clear({ gt: prefix, lt: upper(prefix) });
+    await this.db.del(keys.targetState(job, target));
+  }
+
+  getTargetState(job: string, target: string): Promise<TargetState | undefined> {
+    return this.getValue<TargetState>(keys.targetState(job, target));
+  }
+
+  targetStateOp(job: string, target: string, state: TargetState): IndexOp {
+    return { type: 'put', key: keys.targetState(job, target), value: state };
+  }
+
+  // ---- runs -------------------------------------------------------------------------------
+
+  getRun(id: string): Promise<RunRecord | undefined> {
+    return this.getValue<RunRecord>(keys.run(id));
+  }
+
+  runOp(run: RunRecord): IndexOp {
+    return { type: 'put', key: keys.run(run.id), value: run };
+  }
+
+  async putRun(run: RunRecord): Promise<void> {
+    await this.db.put(keys.run(run.id), run);
+  }
+
+  /** Runs newest first, filtered, paged. */
+  async listRuns(q: RunQuery = {}): Promise<{ runs: RunRecord[]; total: number }> {
+    const offset = q.offset ?? 0;
+    const limit = q.limit ?? 100;
+    const runs: RunRecord[] = [];
+    let total = 0;
+    const prefix = `r${SEP}`;
+    for await (const v of this.db.values({ gt: prefix, lt: upper(prefix), reverse: true })) {
+      const r = v as RunRecord;
+      if ((q.job && r.job !== q.job) || (q.kind && r.kind !== q.kind) || (q.status && r.status !== q.status)) continue;
+      if (total >= offset && runs.length < limit) runs.push(r);
+      total++;
+    }
+    return { runs, total };
+  }
+
+  /**
+   * Runs left `running` by a process that died. Only one process can open the index, so any run
+   * still `running` when we open it was interrupted.
+   */
+  async markInterrupted(now = new Date()): Promise<RunRecord[]> {
+    const found: RunRecord[] = [];
+    const prefix = `r${SEP}`;
+    for await (const v of this.db.values({ gt: prefix, lt: upper(prefix), reverse: true })) {
+      const r = v as RunRecord;
+      if (r.status === 'running' || r.status === 'waiting') found.push({ ...r, status: 'interrupted', end: r.end ?? now.toISOString() });
+    }
+    await this.batch(found.map((r) => this.runOp(r)));
+    return found;
+  }
+
+  // ---- per-file records -------------------------------------------------------------------
+
+  fileOp(runId: string, seq: number, rec: FileRecord): IndexOp {
+    return { type: 'put', key: keys.file(runId, seq), value: rec };
+  }
+
+  async listFiles(runId: string, q: { status?: FileStatus; offset?: number; limit?: number } = {}): Promise<{ files: FileRecord[]; total: number }> {
+    const offset = q.offset ?? 0;
+    const limit = q.limit ?? 100;
+    const prefix = `f${SEP}${runId}${SEP}`;
+    const files: FileRecord[] = [];
+    let total = 0;
+    for await (const v of this.db.values({ gt: prefix, lt: upper(prefix) })) {
+      const f = v as FileRecord;
+      if (q.status && f.status !== q.status) continue;
+      if (total >= offset && files.length < limit) files.push(f);
+      total++;
+    }
+    return { files, total };
+  }
+
+  /** Streams every per-file record of a run (for CSV export). */
+  async *files(runId: string): AsyncGenerator<FileRecord> {
+    const prefix = `f${SEP}${runId}${SEP}`;
+    for await (const v of this.db.values({ gt: prefix, lt: upper(prefix) })) yield v as FileRecord;
+  }
+
+  // ---- resumable uploads ------------------------------------------------------------------
+
+  resumeStore(target: string, key: string): ResumeStore {
+    const k = keys.resume(target, key);
+    return {
+      get: async <T>() => (await this.getValue<T>(k)) ?? undefined,
+      set: async (state: unknown) => {
+        await this.db.put(k, state);
+      },
+      clear: async () => {
+        await this.db.del(k);
+      },
+    };
+  }
+
+  /** Target keys with an upload in progress (so cleanup does not abort one we mean to resume). */
+  async resumingKeys(target: string): Promise<Set<string>> {
+    const prefix = `u${SEP}${target}${SEP}`;
+    const out = new Set<string>();
+    for await (const k of this.db.keys({ gt: prefix, lt: upper(prefix) })) out.add(k.slice(prefix.length));
+    return out;
+  }
+}
