@@ -47,6 +47,21 @@ export interface TargetCapabilities {
   forbiddenChars?: string;
   /** Whether `put` can resume a partly sent object through `PutOptions.resume`. */
   resumableUploads?: boolean;
+  /** Longest single `/`-separated segment of a key, in characters (UTF-16 code units; 255 on FAT/exFAT/NTFS). */
+  maxNameLength?: number;
+  /** Longest single segment of a key, in UTF-8 bytes (255 on most POSIX file systems). */
+  maxNameBytes?: number;
+  /** Characters a key segment may not end with (Windows drops trailing dots and spaces: `" ."`). */
+  forbiddenTrailingChars?: string;
+  /**
+   * Keys that differ only in Unicode normalization (NFC/NFD) name the same object (macOS APFS/HFS+).
+   * Absent or false: they are two distinct objects, as the contract says.
+   */
+  normalizationInsensitive?: boolean;
+  /** Keys that differ only in letter case name the same object (FAT/exFAT/NTFS as Windows and macOS see them). */
+  caseInsensitive?: boolean;
+  /** `stat` returns the `mtimeMs` given to `put` (to the millisecond, or to the second where the file system is coarser). */
+  preservesMtime?: boolean;
 }
 
 /** A body that can be read again from the start (or from an offset) as often as needed. */
