@@ -1,0 +1,28 @@
+import { ContainerModule, TargetContribution, definePlugin, type TargetContribution as TargetContributionType } from '@hokan/core';
+import { resolveS3Config } from './s3-config.js';
+
+/**
+ * The `s3` target type. The AWS SDK is imported only when a target of this type is created, so
+ * `agent --help`, `config validate` and targets of other types never load it.
+ */
+export const s3TargetContribution: TargetContributionType = {
+  type: 's3',
+  async create(config, ctx) {
+    const cfg = resolveS3Config(config, ctx.id);
+    const [sdk, { S3Target, createS3Client }] = await Promise.all([import('@aws-sdk/client-s3'), import('./s3-target.js')]);
+    const logger = ctx.logger.child('target-s3');
+    logger.debug({ target: ctx.id, bucket: cfg.bucket, prefix: cfg.prefix, region: cfg.region, endpoint: cfg.endpoint, credentials: cfg.accessKeyId ? 'static' : cfg.profile ? `profile ${cfg.profile}` : 'default chain' }, 's3 target');
+    return new S3Target(sdk, createS3Client(sdk, cfg), cfg, logger);
+  },
+};
+
+/** inversify 7: a ContainerModule gets `{ bind, ... }` as one options object. */
+export const s3Module = new ContainerModule(({ bind }) => {
+  bind(TargetContribution).toConstantValue(s3TargetContribution);
+});
+
+export default definePlugin({ id: 'target-s3', apiVersion: 1, module: s3Module });
+
+export { resolveS3Config } from './s3-config.js';
+export type { S3TargetConfig } from './s3-config.js';
+export type { MultipartResumeState, UploadedPart } from './multipart-upload.js';
