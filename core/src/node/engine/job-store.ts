@@ -56,3 +56,12 @@ export function bufferSource(buf: Buffer): RewindableSource {
     },
   };
 }
+
+/** Disposes a target, never throwing (closing is best effort: the work is already recorded). */
+export async function closeTarget(t: { [Symbol.asyncDispose]?: () => PromiseLike<void> } | undefined): Promise<void> {
+  try {
+    await t?.[Symbol.asyncDispose]?.();
+  } catch {
+    /* already reported where it matters */
+  }
+}

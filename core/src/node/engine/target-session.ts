@@ -96,11 +96,16 @@ export class TargetSession {
   limitReason(entry: FileEntry): { reason: Reason; message: string } | undefined {
     const caps = this.caps;
     const forbidden = (caps.forbiddenChars ?? '') + (this.o.forbiddenChars ?? '');
-    if (forbidden) {
-      for (const name of entry.rel.split('/')) {
+    const trailing = caps.forbiddenTrailingChars ?? '';
+    for (const name of entry.rel.split('/')) {
+      if (forbidden) {
         for (const ch of name) {
           if (forbidden.includes(ch)) return { reason: 'forbidden-name', message: `the name "${name}" contains "${ch}", which ${this.id} cannot hold` };
         }
+      }
+      if (trailing && trailing.includes(name.at(-1) ?? '')) return { reason: 'forbidden-name', message: `the name "${name}" ends with "${name.at(-1)}", which ${this.id} cannot hold` };
+      if (name.length > (caps.maxNameLength ?? Infinity) || (caps.maxNameBytes !== undefined && Buffer.byteLength(name) > caps.maxNameBytes)) {
+        return { reason: 'path-too-long', message: `the name "${name.slice(0, 40)}…" is longer than ${this.id} allows` };
       }
     }
     const key = fileKey(entry.root.name, entry.rel);
@@ -301,12 +306,6 @@ export class TargetSession {
   // ---- records --------------------------------------------------------------------------
 
   record(path: string, status: FileStatus, reason?: Reason, size?: number, sha256?: string, message?: string): FileRecord {
-    const counts = this.result.counts;
-    if (status === 'uploaded') counts.uploaded++;
-    else if (status === 'deleted') counts.deleted++;
-    else if (status === 'skipped') counts.skipped++;
-    else if (status === 'failed') counts.failed++;
-    if (reason) this.reasons.add(reason);
     const rec: FileRecord = { path, target: this.id, status };
     if (reason) rec.reason = reason;
     if (size !== undefined) rec.size = size;
@@ -324,6 +323,17 @@ export class TargetSession {
     }
     const status: FileStatus = reason === 'changed-during-backup' ? 'skipped' : 'failed';
     return this.record(path, status, reason, size, undefined, describeError(e).split('\n')[0]);
+  }
+
+  /** Counts a final per-file record into this target's result. */
+  tally(rec: FileRecord): void {
+    const counts = this.result.counts;
+    if (rec.status === 'uploaded') counts.uploaded++;
+    else if (rec.status === 'unchanged') counts.unchanged++;
+    else if (rec.status === 'deleted') counts.deleted++;
+    else if (rec.status === 'skipped') counts.skipped++;
+    else if (rec.status === 'failed') counts.failed++;
+    if (rec.reason) this.reasons.add(rec.reason);
   }
 
   addReason(r: Reason): void {

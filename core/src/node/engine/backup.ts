@@ -1,0 +1,483 @@
+import { HokanError, UsageError, describeError } from '../../common/errors.js';
+import type { HokanConfig, JobConfig } from '../../common/config-types.js';
+import type { EngineHooks, RunContext } from '../../common/hooks.js';
+import type { Logger } from '../../common/logger.js';
+import { emptyCounts, type FileEntry, type FileRecord, type RunRecord, type SourceRoot } from '../../common/model.js';
+import type { Reason } from '../../common/statuses.js';
+import type { Target } from '../../common/target.js';
+import { parseSize } from '../../common/units.js';
+import type { HeldFile, IndexOp, IndexStore } from '../index-store.js';
+import { scanRoot } from '../scanner.js';
+import { hashFile } from './file-source.js';
+import { reasonOf, type RetryOptions } from './failure.js';
+import { compareRel } from './held.js';
+import { closeTarget } from './job-store.js';
+import { fileKey, newRunId } from './layout.js';
+import { snapshotDue, writeSnapshot } from './manifests.js';
+import { resolveRoots, type PresetResolver } from './sources.js';
+import { TargetSession } from './target-session.js';
+
+/** What the engine needs from the rest of the core (bound by the runtime, or built by a test). */
+export interface EngineDeps {
+  index: IndexStore;
+  hooks: EngineHooks;
+  logger: Logger;
+  config: HokanConfig;
+  /** Creates the configured target `id` (the engine disposes it). */
+  openTarget(id: string): Promise<Target>;
+  resolvePreset?: PresetResolver;
+  retry?: Partial<RetryOptions>;
+}
+
+export interface BackupProgress {
+  filesSeen: number;
+  filesDone: number;
+  bytesDone: number;
+  /** Bytes of the files queued for upload so far (grows while the scan runs). */
+  bytesQueued: number;
+  scanDone: boolean;
+}
+
+export interface BackupOptions {
+  job: string;
+  /** Only these of the job's targets. */
+  targets?: string[];
+  /** Re-hash every file instead of trusting size and times. */
+  full?: boolean;
+  dryRun?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (p: BackupProgress) => void;
+  now?: Date;
+}
+
+/** Deleting fewer files than this never trips the percentage guard (one of three files is 33%). */
+const PERCENT_GUARD_MIN_FILES = 10;
+/** Files in flight per target before the scan waits (bounded memory whatever the tree). */
+const QUEUE_PER_CONNECTION = 4;
+/** The stat-refresh writes of unchanged files are batched. */
+const REFRESH_BATCH = 500;
+
+export function findJob(config: HokanConfig, id: string): JobConfig {
+  const job = config.jobs.find((j) => j.id === id);
+  if (!job) {
+    const ids = config.jobs.map((j) => j.id);
+    throw new UsageError(`there is no job "${id}" in the config`, { hint: ids.length ? `jobs: ${ids.join(', ')}` : 'add a job under "jobs" in config.json' });
+  }
+  return job;
+}
+
+export function targetFingerprint(config: HokanConfig, id: string): string {
+  const t = config.targets[id] ?? { type: 'unknown' };
+  const { type, path, url, bucket, prefix, endpoint, account, container } = t as Record<string, unknown>;
+  return JSON.stringify({ type, path, url, bucket, prefix, endpoint, account, container });
+}
+
+/** Walks the held entries of one root in step with the scan (both in the same order). */
+class HeldCursor {
+  private head: [string, HeldFile] | undefined;
+  private started = false;
+  constructor(private readonly it: AsyncGenerator<[string, HeldFile]>) {}
+
+  private async pull(): Promise<void> {
+    const n = await this.it.next();
+    this.head = n.done ? undefined : n.value;
+  }
+
+  /** Passes every held path before `rel` to `passed`, and returns what is held at `rel`. */
+  async advance(rel: string, passed: (rel: string, held: HeldFile) => void | Promise<void>): Promise<HeldFile | undefined> {
+    if (!this.started) {
+      this.started = true;
+      await this.pull();
+    }
+    while (this.head && compareRel(this.head[0], rel) < 0) {
+      await passed(this.head[0], this.head[1]);
+      await this.pull();
+    }
+    if (this.head && this.head[0] === rel) {
+      const held = this.head[1];
+      await this.pull();
+      return held;
+    }
+    return undefined;
+  }
+
+  async drain(passed: (rel: string, held: HeldFile) => void | Promise<void>): Promise<void> {
+    if (!this.started) {
+      this.started = true;
+      await this.pull();
+    }
+    while (this.head) {
+      await passed(this.head[0], this.head[1]);
+      await this.pull();
+    }
+  }
+}
+
+interface Candidate {
+  root: string;
+  rel: string;
+  held: HeldFile;
+}
+
+/** Per target bookkeeping of one backup run. */
+class Lane {
+  readonly inflight = new Set<Promise<void>>();
+  readonly candidates: Candidate[] = [];
+  candidateCount = 0;
+  heldFiles = 0;
+  readonly retryLater: { entry: FileEntry }[] = [];
+  refresh: IndexOp[] = [];
+  constructor(readonly s: TargetSession) {}
+}
+
+/**
+ * One backup run of one job: one scan feeds every target of the job. Each target has its own
+ * queue and concurrency; a target that fails as a whole (unplugged, full) stops alone.
+ */
+export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<RunRecord> {
+  const { index, hooks, logger: rootLogger, config } = deps;
+  const job = findJob(config, opts.job);
+  const targetIds = opts.targets?.length ? opts.targets : job.targets;
+  for (const t of targetIds) {
+    if (!job.targets.includes(t)) throw new UsageError(`job "${job.id}" has no target "${t}"`, { hint: `its targets: ${job.targets.join(', ')}` });
+  }
+  const now = opts.now ?? new Date();
+  const runId = newRunId(now);
+  const logger = rootLogger.child('engine');
+  const dryRun = !!opts.dryRun;
+  const ctrl = new AbortController();
+  const onAbort = () => ctrl.abort(opts.signal?.reason);
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const retry: RetryOptions = { retries: deps.retry?.retries ?? 3, minDelayMs: deps.retry?.minDelayMs ?? 500 };
+
+  const run: RunRecord = {
+    id: runId,
+    job: job.id,
+    kind: 'backup',
+    status: 'running',
+    reasons: [],
+    start: now.toISOString(),
+    device: config.device,
+    sources: [],
+    targets: targetIds,
+    counts: emptyCounts(),
+    bytes: 0,
+  };
+  const ctx: RunContext = { runId, kind: 'backup', job, device: config.device, dryRun, full: !!opts.full, signal: ctrl.signal, logger };
+  const lanes: Lane[] = [];
+  const opened: Target[] = [];
+  let seq = 0;
+  let fileOps: IndexOp[] = [];
+  const runReasons = new Set<Reason>();
+  const progress: BackupProgress = { filesSeen: 0, filesDone: 0, bytesDone: 0, bytesQueued: 0, scanDone: false };
+  const tick = () => opts.onProgress?.(progress);
+
+  const writeRecord = (rec: FileRecord) => {
+    if (dryRun) return;
+    fileOps.push(index.fileOp(runId, ++seq, rec));
+  };
+  const flushFileOps = async () => {
+    const ops = fileOps;
+    fileOps = [];
+    await index.batch(ops);
+  };
+
+  try {
+    if (!dryRun) await index.putRun(run);
+    await hooks.beforeRun.promise(ctx);
+    const roots = await hooks.scanRoots.promise(await resolveRoots(job, config, deps.resolvePreset), ctx);
+    run.sources = roots.map((r) => r.path);
+    const maxFileSize = job.maxFileSize !== undefined ? parseSize(job.maxFileSize) : undefined;
+
+    // Open and check every target; one that cannot be used is reported and the others go on.
+    for (const id of targetIds) {
+      let target: Target;
+      try {
+        target = await deps.openTarget(id);
+        opened.push(target);
+      } catch (e) {
+        const s = new TargetSession({ ...sessionBase(id), target: undefined as unknown as Target });
+        s.fatal = { reason: HokanError.is(e) && e.exitCode === 2 ? 'invalid-settings' : reasonOf(e), message: describeError(e) };
+        lanes.push(new Lane(s));
+        continue;
+      }
+      const s = new TargetSession({ ...sessionBase(id), target });
+      try {
+        await s.prepare({ write: !dryRun });
+      } catch (e) {
+        const owned = HokanError.is(e) && e.code === 'E_TARGET_OWNED';
+        s.fatal = { reason: owned ? 'invalid-settings' : reasonOf(e) === 'io-error' ? 'target-unavailable' : reasonOf(e), message: describeError(e) };
+        logger.error({ target: id, err: s.fatal.message }, 'target cannot be used');
+      }
+      lanes.push(new Lane(s));
+    }
+    function sessionBase(id: string) {
+      return {
+        index,
+        job: job.id,
+        targetId: id,
+        fingerprint: targetFingerprint(config, id),
+        device: config.device,
+        runId,
+        generations: job.generations,
+        dryRun,
+        logger,
+        retry,
+        forbiddenChars: job.forbiddenChars,
+        maxPathLength: job.maxPathLength,
+        maxFileSize,
+        nextSeq: () => ++seq,
+        onBytes: (n: number) => {
+          progress.bytesDone += n;
+        },
+      };
+    }
+    const live = lanes.filter((l) => !l.s.fatal);
+    await Promise.all(live.map((l) => l.s.writeRunRecord(run).catch((e) => (l.s.fatal = { reason: reasonOf(e), message: describeError(e) }))));
+
+    const filterHook = hooks.filterEntry.isUsed() ? (e: FileEntry) => hooks.filterEntry.promise(e, ctx) : undefined;
+    const beforeUploadUsed = hooks.beforeUpload.isUsed();
+    const afterUploadUsed = hooks.afterUpload.isUsed();
+
+    const finish = async (lane: Lane, entry: FileEntry, rec: FileRecord, deferOnNetwork: boolean) => {
+      if (deferOnNetwork && rec.reason === 'network-error' && !lane.s.fatal && lane.retryLater.length < 10_000) {
+        lane.retryLater.push({ entry });
+        return;
+      }
+      lane.s.tally(rec);
+      if (rec.status !== 'unchanged') writeRecord(rec);
+      if (afterUploadUsed) await hooks.afterUpload.promise({ item: { entry, targetId: lane.s.id, key: rec.path }, record: rec }, ctx);
+      progress.filesDone++;
+      if (fileOps.length >= 200) await flushFileOps();
+    };
+
+    const uploadOne = async (lane: Lane, entry: FileEntry, held: HeldFile | undefined, defer: boolean) => {
+      let rec: FileRecord;
+      try {
+        if (beforeUploadUsed) {
+          const item = await hooks.beforeUpload.promise({ entry, targetId: lane.s.id, key: fileKey(entry.root.name, entry.rel) }, ctx);
+          if (item.skip) {
+            await finish(lane, entry, lane.s.record(item.key, 'skipped', undefined, entry.size, undefined, item.skip.reason), false);
+            return;
+          }
+        }
+        rec = await lane.s.upload(entry, held, ctrl.signal);
+      } catch (e) {
+        rec = lane.s.failure(fileKey(entry.root.name, entry.rel), e, entry.size);
+      }
+      await finish(lane, entry, rec, defer);
+    };
+
+    /** Same content as held? Size and mtime first; inode and ctime when the index has them. */
+    const decide = async (lane: Lane, entry: FileEntry, held: HeldFile | undefined) => {
+      const cur = held?.cur;
+      if (cur && entry.type === 'symlink' && cur.link === entry.linkTarget) return unchanged(lane, entry, held!, false);
+      if (cur && cur.link === undefined && entry.type === 'file' && cur.size === entry.size && cur.mtimeMs === entry.mtimeMs) {
+        const inoOk = job.ignoreInode || held!.ino === undefined || held!.ino === entry.ino;
+        const ctimeOk = job.ignoreCtime || held!.ctimeMs === undefined || held!.ctimeMs === entry.ctimeMs;
+        if (inoOk && ctimeOk && !opts.full) return unchanged(lane, entry, held!, held!.ino === undefined || held!.ctimeMs === undefined);
+        // Same size and time but another inode/ctime (or --full): hash locally before sending anything.
+        return enqueue(lane, async () => {
+          let same = false;
+          try {
+            same = (await hashFile(entry.abs)) === cur.sha256;
+          } catch {
+            same = false;
+          }
+          if (same) await unchanged(lane, entry, held!, true);
+          else await uploadOne(lane, entry, held, true);
+        }, 0);
+      }
+      progress.bytesQueued += entry.size;
+      return enqueue(lane, () => uploadOne(lane, entry, held, true), entry.size);
+    };
+
+    const unchanged = async (lane: Lane, entry: FileEntry, held: HeldFile, refresh: boolean) => {
+      lane.s.result.counts.unchanged++;
+      progress.filesDone++;
+      if (refresh && !dryRun) {
+        lane.refresh.push(lane.s.refreshOp(entry, held));
+        if (lane.refresh.length >= REFRESH_BATCH) {
+          const ops = lane.refresh;
+          lane.refresh = [];
+          await index.batch(ops);
+        }
+      }
+    };
+
+    const enqueue = async (lane: Lane, work: () => Promise<void>, _bytes: number) => {
+      const cap = Math.max(1, lane.s.caps.maxConnections);
+      while (lane.inflight.size >= cap) await Promise.race(lane.inflight);
+      const p: Promise<void> = work()
+        .catch((e) => logger.error({ err: describeError(e) }, 'unexpected failure in the upload queue'))
+        .finally(() => lane.inflight.delete(p));
+      lane.inflight.add(p);
+      void QUEUE_PER_CONNECTION;
+    };
+
+    for (const root of roots) {
+      if (ctrl.signal.aborted) break;
+      const rootLanes = live.filter((l) => !l.s.fatal);
+      const cursors = rootLanes.map((l) => new HeldCursor(index.held(job.id, l.s.id, root.name)));
+      const errorPrefixes: string[] = [];
+      let rootError: string | undefined;
+      let seen = 0;
+      const underError = (rel: string) => errorPrefixes.some((p) => rel === p || rel.startsWith(p + '/'));
+      const passedFor = (lane: Lane) => async (rel: string, held: HeldFile) => {
+        if (held.cur) lane.heldFiles++;
+        if (!held.cur || underError(rel)) return;
+        lane.candidateCount++;
+        if (lane.candidates.length <= job.deletionThreshold.count) lane.candidates.push({ root: root.name, rel, held });
+      };
+      const passed = rootLanes.map(passedFor);
+
+      for await (const item of scanRoot(root, { filters: job.filters, followSymlinks: job.followSymlinks, filter: filterHook, signal: ctrl.signal })) {
+        if (ctrl.signal.aborted) break;
+        if (item.type === 'error') {
+          if (item.rel === '') {
+            rootError = item.message;
+            break;
+          }
+          errorPrefixes.push(item.rel);
+          for (const lane of rootLanes) await finish(lane, item as unknown as FileEntry, lane.s.record(fileKey(root.name, item.rel), 'failed', item.reason, undefined, undefined, item.message), false);
+          continue;
+        }
+        seen++;
+        run.counts.seen++;
+        progress.filesSeen++;
+        for (let i = 0; i < rootLanes.length; i++) {
+          const lane = rootLanes[i]!;
+          if (lane.s.fatal) continue;
+          const held = await cursors[i]!.advance(item.rel, passed[i]!);
+          if (held?.cur) lane.heldFiles++;
+          // A file that became a folder: its old file must leave before anything goes beneath it.
+          const last = lane.candidates.at(-1);
+          if (last && last.root === root.name && item.rel.startsWith(last.rel + '/')) {
+            lane.candidates.pop();
+            lane.candidateCount--;
+            await Promise.all(lane.inflight);
+            await finish(lane, item, await lane.s.remove(last.root, last.rel, last.held), false);
+          }
+          await decide(lane, item, held);
+        }
+        if ((progress.filesSeen & 255) === 0) tick();
+      }
+      for (let i = 0; i < rootLanes.length; i++) await cursors[i]!.drain(passed[i]!);
+      // Never let a missing or empty source folder delete what the target holds.
+      if (rootError !== undefined || seen === 0) {
+        const msg = rootError ?? `the source folder ${root.path} is empty`;
+        for (const lane of rootLanes) {
+          const dropped = lane.candidates.filter((c) => c.root === root.name).length;
+          if (rootError !== undefined || dropped > 0) {
+            lane.s.addReason('invalid-settings');
+            runReasons.add('invalid-settings');
+            run.note = [run.note, `${msg}; nothing was deleted from the targets`].filter(Boolean).join('; ');
+          }
+          lane.candidateCount -= lane.candidates.filter((c) => c.root === root.name).length;
+          for (let j = lane.candidates.length - 1; j >= 0; j--) if (lane.candidates[j]!.root === root.name) lane.candidates.splice(j, 1);
+        }
+      }
+    }
+    progress.scanDone = true;
+    tick();
+    await Promise.all(live.map(async (l) => {
+      while (l.inflight.size) await Promise.all(l.inflight);
+    }));
+
+    // One more pass for files that failed on the network, after the per-request backoff retries.
+    for (const lane of live) {
+      const again = lane.retryLater.splice(0);
+      for (const { entry } of again) {
+        if (ctrl.signal.aborted) break;
+        const held = await index.getHeld(job.id, lane.s.id, entry.root.name, entry.rel);
+        await enqueue(lane, () => uploadOne(lane, entry, held, false), entry.size);
+      }
+      while (lane.inflight.size) await Promise.all(lane.inflight);
+    }
+
+    // Deletions: by policy, guarded by the threshold.
+    if (!ctrl.signal.aborted) {
+      const propagate = job.deletions === 'every-run' || (job.deletions === 'monthly' && (await firstRunOfMonth(index, job.id, runId, now)));
+      for (const lane of live) {
+        if (lane.s.fatal || !propagate || lane.candidateCount === 0) continue;
+        const n = lane.candidateCount;
+        const pct = lane.heldFiles ? (n * 100) / lane.heldFiles : 0;
+        const { count, percent } = job.deletionThreshold;
+        if (n > count || (n >= PERCENT_GUARD_MIN_FILES && pct > percent)) {
+          lane.s.addReason('deletion-threshold');
+          runReasons.add('deletion-threshold');
+          run.note = [run.note, `${n} files (${pct.toFixed(0)}%) would be deleted from ${lane.s.id}, more than the threshold (${count} files or ${percent}%); nothing was deleted — check the sources, or raise deletionThreshold`].filter(Boolean).join('; ');
+          continue;
+        }
+        for (const c of lane.candidates) {
+          await enqueue(lane, async () => finish(lane, { root: { name: c.root }, rel: c.rel } as unknown as FileEntry, await lane.s.remove(c.root, c.rel, c.held), false), 0);
+        }
+        while (lane.inflight.size) await Promise.all(lane.inflight);
+      }
+    }
+    await flushFileOps();
+    for (const lane of live) if (lane.refresh.length && !dryRun) await index.batch(lane.refresh.splice(0));
+  } catch (e) {
+    run.error = describeError(e);
+    logger.error({ err: run.error }, 'backup run failed');
+    await hooks.failed.promise(e, ctx).catch(() => {});
+    if (!lanes.length) throw e;
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+
+  // Results.
+  run.targetResults = lanes.map((l) => l.s.finishResult());
+  for (const r of run.targetResults) {
+    for (const k of ['uploaded', 'unchanged', 'deleted', 'skipped', 'failed'] as const) run.counts[k] += r.counts[k];
+    run.bytes += r.bytes;
+    for (const reason of r.reasons) runReasons.add(reason);
+  }
+  const reasons = [...runReasons];
+  run.reasons = reasons.length > 1 ? ['multiple-errors', ...reasons] : reasons;
+  run.status = ctrl.signal.aborted ? 'aborted' : run.error || reasons.length ? 'incomplete' : 'completed';
+  if (!run.error && lanes.length && lanes.every((l) => l.s.fatal)) run.error = lanes.map((l) => `${l.s.id}: ${l.s.fatal!.message}`).join('; ');
+  run.end = new Date().toISOString();
+
+  // Close the run on every target that took part: journal, record, compaction, housekeeping.
+  for (const lane of lanes) {
+    const s = lane.s;
+    if (dryRun || !s.state || s.fatal?.reason === 'target-unavailable') continue;
+    try {
+      await s.flushJournal();
+      await s.writeRunRecord(run);
+      const state = { ...s.state, runsSinceSnapshot: s.state.runsSinceSnapshot + 1, changesSinceSnapshot: s.state.changesSinceSnapshot + s.changeCount };
+      if (snapshotDue(state, lane.heldFiles)) {
+        await writeSnapshot(index, s.store, job.id, s.id, runId);
+        state.lastSnapshot = runId;
+        state.runsSinceSnapshot = 0;
+        state.changesSinceSnapshot = 0;
+      }
+      await index.batch([index.targetStateOp(job.id, s.id, state)]);
+      if (s.o.target.cleanup) {
+        const keep = await index.resumingKeys(s.id);
+        await s.o.target.cleanup({ olderThanMs: 24 * 3600_000, keep: (k) => keep.has(k) });
+      }
+    } catch (e) {
+      logger.warn({ target: s.id, err: describeError(e) }, 'could not close the run on the target');
+    }
+  }
+  if (!dryRun) await index.putRun(run);
+  for (const t of opened) await closeTarget(t);
+  const report = { run, context: ctx };
+  await hooks.done.promise(report).catch((e) => logger.error({ err: describeError(e) }, 'a done hook failed'));
+  await hooks.report.promise(report).catch((e) => logger.error({ err: describeError(e) }, 'a report hook failed'));
+  return run;
+}
+
+/** `monthly` deletions happen on the first backup of the month (local time). */
+async function firstRunOfMonth(index: IndexStore, job: string, runId: string, now: Date): Promise<boolean> {
+  const { runs } = await index.listRuns({ job, kind: 'backup', limit: 50 });
+  return !runs.some((r) => {
+    if (r.id === runId || (r.status !== 'completed' && r.status !== 'incomplete')) return false;
+    const d = new Date(r.start);
+    return d.getFullYear() === now.getFullYear() && d.getMonth() === now.getMonth();
+  });
+}
+
+export type { SourceRoot };

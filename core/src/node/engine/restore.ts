@@ -1,0 +1,329 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { lstat, mkdir, open, readlink, rename, rm, symlink, utimes } from 'node:fs/promises';
+import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { HokanError, TargetError, UsageError, describeError } from '../../common/errors.js';
+import type { JobConfig } from '../../common/config-types.js';
+import type { RunContext } from '../../common/hooks.js';
+import { emptyCounts, type FileRecord, type RunRecord, type SourceRoot } from '../../common/model.js';
+import type { Reason } from '../../common/statuses.js';
+import type { Target } from '../../common/target.js';
+import type { HeldFile, HeldVersion } from '../index-store.js';
+import { findJob, targetFingerprint, type EngineDeps } from './backup.js';
+import { withRetry, reasonOf } from './failure.js';
+import { versionAt } from './held.js';
+import { JobStore, closeTarget } from './job-store.js';
+import { fileKey, newRunId, runIdTime, versionKey } from './layout.js';
+import { resolveRoots } from './sources.js';
+import { ensureIndexed, ensureOwner } from './target-session.js';
+
+export type OverwriteMode = 'never' | 'if-newer' | 'always' | 'rename';
+
+export interface RestoreOptions {
+  job: string;
+  target?: string;
+  /** Source paths (absolute, or relative to a source folder, or `ROOT/rel`); none = everything. */
+  paths?: string[];
+  at?: Date;
+  run?: string;
+  /** Restore under this folder (`DIR/ROOT/rel`) instead of the original places. */
+  to?: string;
+  overwrite?: OverwriteMode;
+  includeDeleted?: boolean;
+  dryRun?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (p: { filesDone: number; bytesDone: number }) => void;
+}
+
+/** A job's target opened, checked and indexed, for reading. */
+export interface OpenedJobTarget {
+  id: string;
+  target: Target;
+  store: JobStore;
+}
+
+/** Opens the target a restore (or `versions`, `verify`) reads from: the one asked for, else the first that answers. */
+export async function openForReading(deps: EngineDeps, job: JobConfig, targetId: string | undefined): Promise<OpenedJobTarget> {
+  const ids = targetId ? [targetId] : job.targets;
+  if (targetId && !job.targets.includes(targetId)) throw new UsageError(`job "${job.id}" has no target "${targetId}"`, { hint: `its targets: ${job.targets.join(', ')}` });
+  const errors: string[] = [];
+  for (const id of ids) {
+    let target: Target | undefined;
+    try {
+      target = await deps.openTarget(id);
+      await target.check();
+      const store = new JobStore(target, job.id);
+      const marker = await ensureOwner(store, deps.config.device, job.id, false);
+      if (!marker && !(await deps.index.getTargetState(job.id, id))) {
+        throw new TargetError('not-found', `target "${id}" holds no backup of job "${job.id}" yet`, { hint: 'run `agent backup` first, or check the target settings' });
+      }
+      await ensureIndexed(deps.index, store, job.id, id, targetFingerprint(deps.config, id), deps.logger);
+      return { id, target, store };
+    } catch (e) {
+      await closeTarget(target);
+      errors.push(`${id}: ${describeError(e)}`);
+      if (targetId) throw e;
+    }
+  }
+  throw new HokanError('E_NO_TARGET', `no target of job "${job.id}" can be read:\n  ${errors.join('\n  ')}`, { hint: 'plug in the disk or check the network, or name another target with --target' });
+}
+
+/** Turns the person's PATH arguments into (root, rel prefix) pairs. */
+export function matchPaths(roots: readonly SourceRoot[], paths: readonly string[]): { root: string; rel: string }[] {
+  const out: { root: string; rel: string }[] = [];
+  for (const raw of paths) {
+    const p = raw.replace(/[/\\]+$/, '');
+    if (isAbsolute(p)) {
+      for (const r of roots) {
+        if (p === r.path) out.push({ root: r.name, rel: '' });
+        else if (p.startsWith(r.path + sep)) out.push({ root: r.name, rel: relative(r.path, p).split(sep).join('/') });
+      }
+    } else {
+      const norm = p.split(/[/\\]/).filter((s) => s && s !== '.').join('/');
+      for (const r of roots) out.push({ root: r.name, rel: norm });
+      const [first, ...rest] = norm.split('/');
+      if (roots.some((r) => r.name === first) || !roots.length) out.push({ root: first!, rel: rest.join('/') });
+    }
+  }
+  return out;
+}
+
+const inside = (rel: string, prefix: string) => prefix === '' || rel === prefix || rel.startsWith(prefix + '/');
+
+/** `report.pdf` → `report (1).pdf`, the first name not taken. */
+async function freeName(dest: string): Promise<string> {
+  const ext = extname(dest);
+  const stem = dest.slice(0, dest.length - ext.length);
+  for (let i = 1; ; i++) {
+    const candidate = `${stem} (${i})${ext}`;
+    try {
+      await lstat(candidate);
+    } catch {
+      return candidate;
+    }
+  }
+}
+
+/**
+ * Restores files, folders or the whole tree of a job as of any run, from any of its targets —
+ * on a new machine too (the index is rebuilt from the target first). Every file is written to a
+ * temporary name, checked against its recorded SHA-256, then renamed into place; nothing is ever
+ * written outside the chosen folder, whatever the target's manifests say.
+ */
+export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promise<{ run: RunRecord; files: FileRecord[] }> {
+  const { index, config, hooks } = deps;
+  const logger = deps.logger.child('restore');
+  const job = findJob(config, opts.job);
+  const roots = await resolveRoots(job, config, deps.resolvePreset).catch(() => [] as SourceRoot[]);
+  const overwrite: OverwriteMode = opts.overwrite ?? 'rename';
+  const now = new Date();
+  const runId = newRunId(now);
+  const run: RunRecord = {
+    id: runId,
+    job: job.id,
+    kind: 'restore',
+    status: 'running',
+    reasons: [],
+    start: now.toISOString(),
+    device: config.device,
+    sources: roots.map((r) => r.path),
+    targets: [],
+    counts: emptyCounts(),
+    bytes: 0,
+  };
+  const ctx: RunContext = { runId, kind: 'restore', job, device: config.device, dryRun: !!opts.dryRun, full: false, signal: opts.signal ?? new AbortController().signal, logger };
+
+  let source: OpenedJobTarget;
+  const resolved = hooks.resolveRestoreSource.isUsed() ? await hooks.resolveRestoreSource.promise({ job, targetId: opts.target, paths: opts.paths ?? [], at: opts.at, runId: opts.run }) : undefined;
+  if (resolved) {
+    const store = new JobStore(resolved.target, job.id);
+    await ensureIndexed(index, store, job.id, resolved.targetId, targetFingerprint(config, resolved.targetId), logger);
+    source = { id: resolved.targetId, target: resolved.target, store };
+  } else {
+    source = await openForReading(deps, job, opts.target);
+  }
+  run.targets = [source.id];
+
+  let cutoff: string | undefined;
+  if (opts.run) {
+    const r = await index.getRun(opts.run);
+    if (!r || r.job !== job.id || r.kind !== 'backup') {
+      const { runs } = await index.listRuns({ job: job.id, kind: 'backup', limit: 5 });
+      throw new UsageError(`there is no backup run "${opts.run}" of job "${job.id}"`, { hint: runs.length ? `recent runs: ${runs.map((x) => x.id).join(', ')} (see \`agent history\`)` : 'see `agent history`' });
+    }
+    cutoff = opts.run;
+  } else if (opts.at) {
+    if (Number.isNaN(opts.at.getTime())) throw new UsageError('--at is not a date', { hint: 'use e.g. "2026-11-01 18:00" or an ISO time' });
+    cutoff = newRunId(opts.at).slice(0, 15) + '-~';
+  }
+
+  const wanted = opts.paths?.length ? matchPaths(roots, opts.paths) : undefined;
+  const rootPaths = new Map(roots.map((r) => [r.name, r.path]));
+  const base = opts.to ? resolve(opts.to) : undefined;
+  const files: FileRecord[] = [];
+  const reasons = new Set<Reason>();
+  const maxConn = Math.max(1, source.target.capabilities.maxConnections);
+  const inflight = new Set<Promise<void>>();
+  let matched = 0;
+  let done = 0;
+
+  const record = (rec: FileRecord) => {
+    files.push(rec);
+    if (rec.status === 'restored') run.counts.restored++;
+    else if (rec.status === 'skipped') run.counts.skipped++;
+    else if (rec.status === 'failed') run.counts.failed++;
+    else if (rec.status === 'unchanged') run.counts.unchanged++;
+    if (rec.reason && rec.status === 'failed') reasons.add(rec.reason);
+    opts.onProgress?.({ filesDone: ++done, bytesDone: run.bytes });
+  };
+
+  const restoreOne = async (root: string, rel: string, held: HeldFile, ver: HeldVersion) => {
+    const path = fileKey(root, rel);
+    const rec: FileRecord = { path, target: source.id, status: 'restored', size: ver.size, sha256: ver.sha256 || undefined };
+    try {
+      const folder = base ? join(base, root) : rootPaths.get(root);
+      if (!folder) throw new HokanError('E_NO_SOURCE', `no source folder named "${root}" in the job any more`, { hint: 'restore it elsewhere with --to DIR' });
+      const segs = rel.split('/');
+      if (segs.some((s) => s === '' || s === '.' || s === '..' || s.includes('\\') || s.includes('\0'))) throw new HokanError('E_UNSAFE_PATH', `refusing the unsafe path "${rel}" from the target`);
+      let dest = resolve(folder, ...segs);
+      const rootDir = base ?? folder;
+      const r = relative(rootDir, dest);
+      if (r.startsWith('..') || isAbsolute(r)) throw new HokanError('E_UNSAFE_PATH', `refusing to write outside ${rootDir}: "${rel}"`);
+
+      const existing = await lstat(dest).catch(() => undefined);
+      if (existing) {
+        const same = ver.link !== undefined ? existing.isSymbolicLink() && (await readlink(dest)) === ver.link : existing.isFile() && existing.size === ver.size && Math.trunc(existing.mtimeMs) === Math.trunc(ver.mtimeMs);
+        if (same) return record({ ...rec, status: 'unchanged' });
+        if (overwrite === 'never') return record({ ...rec, status: 'skipped', message: 'a file is already there (--overwrite never)' });
+        if (overwrite === 'if-newer' && existing.mtimeMs >= ver.mtimeMs) return record({ ...rec, status: 'skipped', message: 'the file there is as new or newer (--overwrite if-newer)' });
+        if (overwrite === 'rename') dest = await freeName(dest);
+      }
+      if (opts.dryRun) return record(rec);
+      await mkdir(dirname(dest), { recursive: true });
+      if (ver.link !== undefined) {
+        if (existing && overwrite !== 'rename') await rm(dest, { force: true });
+        await symlink(ver.link, dest);
+        return record(rec);
+      }
+      const key = held.cur === ver ? path : versionKey(root, rel, ver.v);
+      const tmp = join(dirname(dest), `.hokan-restore-${randomBytes(6).toString('hex')}`);
+      try {
+        const sha = await withRetry(
+          () =>
+            source.store.get(key, undefined, async (body) => {
+              const h = createHash('sha256');
+              const tee = new Transform({
+                transform(chunk: Buffer, _e, cb) {
+                  h.update(chunk);
+                  cb(null, chunk);
+                },
+              });
+              await pipeline(body, tee, createWriteStream(tmp));
+              return h.digest('hex');
+            }),
+          { retries: 3, minDelayMs: 500, signal: opts.signal },
+        );
+        if (ver.sha256 && sha !== ver.sha256) throw new HokanError('E_HASH_MISMATCH', `the copy on ${source.id} does not match its recorded SHA-256 (expected ${ver.sha256.slice(0, 12)}…, got ${sha.slice(0, 12)}…)`, { hint: 'run `agent verify`; restore this file from another target or an older version' });
+        const fh = await open(tmp, 'r+');
+        await fh.sync();
+        await fh.close();
+        await utimes(tmp, new Date(ver.mtimeMs), new Date(ver.mtimeMs));
+        await rename(tmp, dest);
+      } finally {
+        await rm(tmp, { force: true });
+      }
+      run.bytes += ver.size;
+      record(rec);
+      await hooks.afterRestore.promise(rec, ctx);
+    } catch (e) {
+      const reason: Reason = HokanError.is(e) && e.code === 'E_HASH_MISMATCH' ? 'hash-mismatch' : HokanError.is(e) && (e.code === 'E_UNSAFE_PATH' || e.code === 'E_NO_SOURCE') ? 'invalid-settings' : reasonOf(e);
+      record({ ...rec, status: 'failed', reason, message: describeError(e).split('\n')[0] });
+    }
+  };
+
+  try {
+    for await (const [root, rel, held] of index.heldAll(job.id, source.id)) {
+      if (opts.signal?.aborted) break;
+      if (wanted && !wanted.some((w) => w.root === root && inside(rel, w.rel))) continue;
+      const ver = versionAt(held, cutoff, !!opts.includeDeleted);
+      if (!ver) continue;
+      matched++;
+      while (inflight.size >= maxConn) await Promise.race(inflight);
+      const p: Promise<void> = restoreOne(root, rel, held, ver).finally(() => inflight.delete(p));
+      inflight.add(p);
+    }
+    await Promise.all(inflight);
+  } finally {
+    await closeTarget(source.target);
+  }
+  if (wanted && matched === 0) {
+    throw new UsageError(`nothing in the backup of job "${job.id}" on ${source.id} matches ${opts.paths!.map((p) => `"${p}"`).join(', ')}${cutoff ? ' at that time' : ''}`, {
+      hint: 'give a path under one of the job\'s source folders (absolute, or relative to the folder); `agent versions` lists what a file has',
+    });
+  }
+  const rs = [...reasons];
+  run.reasons = rs.length > 1 ? ['multiple-errors', ...rs] : rs;
+  run.status = opts.signal?.aborted ? 'aborted' : rs.length ? 'incomplete' : 'completed';
+  run.end = new Date().toISOString();
+  if (!opts.dryRun) {
+    await index.putRun(run);
+    await index.batch(files.filter((f) => f.status !== 'unchanged').map((f, i) => index.fileOp(runId, i + 1, f)));
+  }
+  logger.info({ run: runId, counts: run.counts }, 'restore finished');
+  return { run, files };
+}
+
+export interface VersionInfo {
+  target: string;
+  path: string;
+  v: string;
+  /** When the run that stored this version started. */
+  time: string;
+  size: number;
+  mtime: string;
+  sha256: string;
+  current: boolean;
+  /** The run that saw the file deleted at the source, if it was. */
+  deleted?: string;
+  link?: string;
+}
+
+/** The generations of one file on each target of the job, newest first. */
+export async function listVersions(deps: EngineDeps, jobId: string, path: string, targetId?: string): Promise<VersionInfo[]> {
+  const job = findJob(deps.config, jobId);
+  const roots = await resolveRoots(job, deps.config, deps.resolvePreset).catch(() => [] as SourceRoot[]);
+  const matches = matchPaths(roots, [path]).filter((m) => m.rel !== '');
+  const out: VersionInfo[] = [];
+  for (const id of targetId ? [targetId] : job.targets) {
+    if (!(await deps.index.getTargetState(job.id, id))) {
+      try {
+        const opened = await openForReading(deps, job, id);
+        await closeTarget(opened.target);
+      } catch (e) {
+        deps.logger.warn({ target: id, err: describeError(e) }, 'target not readable for versions');
+        continue;
+      }
+    }
+    for (const m of matches) {
+      const held = await deps.index.getHeld(job.id, id, m.root, m.rel);
+      if (!held) continue;
+      for (const ver of held.cur ? [held.cur, ...held.old] : held.old) {
+        out.push({
+          target: id,
+          path: fileKey(m.root, m.rel),
+          v: ver.v,
+          time: runIdTime(ver.v).toISOString(),
+          size: ver.size,
+          mtime: new Date(ver.mtimeMs).toISOString(),
+          sha256: ver.sha256,
+          current: ver === held.cur,
+          ...(ver.del ? { deleted: ver.del } : {}),
+          ...(ver.link !== undefined ? { link: ver.link } : {}),
+        });
+      }
+    }
+  }
+  return out;
+}

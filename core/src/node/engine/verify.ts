@@ -1,0 +1,75 @@
+import { createHash } from 'node:crypto';
+import { TargetError, describeError } from '../../common/errors.js';
+import type { FileRecord } from '../../common/model.js';
+import { findJob, type EngineDeps } from './backup.js';
+import { withRetry } from './failure.js';
+import { closeTarget } from './job-store.js';
+import { fileKey, versionKey } from './layout.js';
+import { openForReading } from './restore.js';
+
+export interface VerifyOptions {
+  job: string;
+  target?: string;
+  /** Check this percentage of the stored versions, picked at random (default 100). */
+  sample?: number;
+  signal?: AbortSignal;
+}
+
+export interface VerifyResult {
+  target: string;
+  checked: number;
+  ok: number;
+  bytes: number;
+  problems: FileRecord[];
+}
+
+/** Re-reads what the target holds and checks every stored version against its recorded SHA-256. */
+export async function runVerify(deps: EngineDeps, opts: VerifyOptions): Promise<VerifyResult> {
+  const job = findJob(deps.config, opts.job);
+  const src = await openForReading(deps, job, opts.target);
+  const pct = opts.sample ?? 100;
+  const result: VerifyResult = { target: src.id, checked: 0, ok: 0, bytes: 0, problems: [] };
+  const inflight = new Set<Promise<void>>();
+  const maxConn = Math.max(1, src.target.capabilities.maxConnections);
+  const check = async (key: string, path: string, size: number, sha256: string) => {
+    try {
+      const got = await withRetry(
+        () =>
+          src.store.get(key, undefined, async (body) => {
+            const h = createHash('sha256');
+            let n = 0;
+            for await (const c of body) {
+              h.update(c as Buffer);
+              n += (c as Buffer).length;
+            }
+            return { sha: h.digest('hex'), n };
+          }),
+        { retries: 3, minDelayMs: 500, signal: opts.signal },
+      );
+      result.bytes += got.n;
+      if (got.sha === sha256 && got.n === size) result.ok++;
+      else result.problems.push({ path, target: src.id, status: 'failed', reason: 'hash-mismatch', size, sha256, message: `stored copy ${key} has SHA-256 ${got.sha.slice(0, 12)}… and ${got.n} bytes; recorded ${sha256.slice(0, 12)}… and ${size} bytes` });
+    } catch (e) {
+      const missing = TargetError.isNotFound(e);
+      result.problems.push({ path, target: src.id, status: 'failed', reason: missing ? 'not-found' : 'io-error', size, sha256, message: missing ? `stored copy ${key} is missing` : describeError(e) });
+    }
+  };
+  try {
+    for await (const [root, rel, held] of deps.index.heldAll(job.id, src.id)) {
+      if (opts.signal?.aborted) break;
+      for (const ver of held.cur ? [held.cur, ...held.old] : held.old) {
+        if (ver.link !== undefined) continue;
+        if (pct < 100 && Math.random() * 100 >= pct) continue;
+        result.checked++;
+        const key = ver === held.cur ? fileKey(root, rel) : versionKey(root, rel, ver.v);
+        while (inflight.size >= maxConn) await Promise.race(inflight);
+        const p: Promise<void> = check(key, fileKey(root, rel), ver.size, ver.sha256).finally(() => inflight.delete(p));
+        inflight.add(p);
+      }
+    }
+    await Promise.all(inflight);
+  } finally {
+    await closeTarget(src.target);
+  }
+  return result;
+}
