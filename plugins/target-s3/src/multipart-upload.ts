@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ObjectMeta, PutOptions, ResumeStore, RewindableSource } from '@hokan/core';
 import type { Limiter } from './limiter.js';
-import { BodyReadError, PartReader } from './part-reader.js';
+import { PartReader } from './part-reader.js';
 import { s3ErrorCode, httpStatus } from './s3-errors.js';
 
 type S3Sdk = typeof import('@aws-sdk/client-s3');
@@ -209,12 +209,12 @@ export async function multipartUpload(
     reader.close();
   }
 
-  if (failure === undefined && signal?.aborted) failure = signal.reason;
+  if (signal?.aborted) failure = signal.reason ?? failure;
   if (failure !== undefined) {
     // With a resume store the upload is kept for the next run (and `cleanup` aborts it if that run
     // never comes); without one nobody could continue it, so it is aborted now.
     if (!resume) await abortQuietly(ctx, key, uploadId);
-    throw failure instanceof BodyReadError ? failure.original : failure;
+    throw failure;
   }
 
   const parts = [...held.values()].sort((a, b) => a.PartNumber - b.PartNumber);

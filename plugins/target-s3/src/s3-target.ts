@@ -208,14 +208,14 @@ export class S3Target implements Target {
         }
         return;
       }
-      const r = await multipartUpload(this.mpuContext(), Key, body, meta, partSize, opts);
+      const r = await multipartUpload(this.mpuContext(meta), Key, body, meta, partSize, opts);
       this.log.debug({ key, size, sent: r.sent, skipped: r.skipped, resumed: r.resumed }, 'multipart upload complete');
     } catch (e) {
       this.fail(e, 'upload', key);
     }
   }
 
-  private mpuContext(): MultipartContext {
+  private mpuContext(meta: ObjectMeta = { size: 0 }): MultipartContext {
     return {
       sdk: this.sdk,
       client: this.client,
@@ -223,7 +223,7 @@ export class S3Target implements Target {
       limiter: this.limiter,
       crc32: this.cfg.checksums === 'when-supported',
       etagIsMd5: this.cfg.serverSideEncryption !== 'aws:kms',
-      createParams: this.putParams({ size: 0 }),
+      createParams: this.putParams(meta),
       debug: (msg, obj) => this.log.debug(obj ?? {}, msg),
     };
   }
