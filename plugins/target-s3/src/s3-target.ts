@@ -105,6 +105,7 @@ export class S3Target implements Target {
       maxObjectSize: 5 * TIB,
       maxKeyLength: MAX_KEY_BYTES - Buffer.byteLength(cfg.prefix),
       resumableUploads: true,
+      preservesMtime: true,
     };
   }
 

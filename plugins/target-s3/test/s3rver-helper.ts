@@ -14,7 +14,8 @@
  *   - ListMultipartUploads   GET    /bucket?uploads
  *   - UploadPartCopy         PUT    /bucket/key?partNumber=N&uploadId=ID + x-amz-copy-source[-range]
  *   - NoSuchUpload for UploadPart / CompleteMultipartUpload of an unknown upload id (s3rver creates one)
- *   - CopyObject with the copy source fully URL-decoded, as S3 does.
+ *   - CopyObject with the copy source fully URL-decoded, as S3 does;
+ *   - a GET with `Range: bytes=0-0` returns one byte (s3rver returns the whole object).
  * Everything else is s3rver's own behaviour.
  */
 import { createHash } from 'node:crypto';
@@ -120,6 +121,20 @@ function noSuchUpload(uploadId: string): Error {
   return new S3Error('NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.', { UploadId: uploadId });
 }
 
+function firstByteStore(store: FilesystemStore): FilesystemStore {
+  const fixed = Object.create(store) as FilesystemStore & { getObject(b: string, k: string, o: unknown): Promise<unknown> };
+  fixed.getObject = async (bucket: string, key: string) => {
+    const object = (await (store as typeof fixed).getObject(bucket, key, { start: 0 })) as { content?: NodeJS.ReadableStream & { destroy(): void }; range?: unknown; size?: number } | null;
+    if (object?.content) {
+      object.content.destroy();
+      object.content = createReadStream(store.getResourcePath(bucket, key, 'object'), { start: 0, end: 0 });
+      object.range = { start: 0, end: 0 };
+    }
+    return object;
+  };
+  return fixed;
+}
+
 function multipartExtensions(store: FilesystemStore): Middleware {
   const auth = authentication();
   return async function multipartExtensions(ctx, next) {
@@ -147,6 +162,10 @@ function multipartExtensions(store: FilesystemStore): Middleware {
         ctx.headers['x-amz-copy-source'] = encodeURI(decodeURIComponent(copySource));
         await objectCtrl.putObjectCopy!(ctx);
       };
+    }
+    if (!handler && key !== undefined && ctx.method === 'GET' && /^bytes=0-0$/.test(ctx.headers.range ?? '')) {
+      // s3rver reads `bytes=0-0` as "to the end" (`end || Infinity`): serve exactly the first byte.
+      ctx.store = firstByteStore(store);
     }
     if (!handler) return next();
     ctx.params = { bucket, key };
