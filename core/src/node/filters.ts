@@ -1,0 +1,358 @@
+/**
+ * The built-in filter rules, compiled once per source root into a predicate object the scanner calls
+ * for every folder and file (product.md "Filters"; issue 3 "Scanner").
+ *
+ * Rules, in the order they are checked:
+ * - **Explicit paths win.** The root itself and every literal (glob-free) path in `include` (job- or
+ *   source-level) are exempt from every exclusion: the hidden rule, exclude globs, extension lists,
+ *   regular expressions, `largerThan` and `modifiedBefore`. The folders leading to a literal path are
+ *   descended whatever the rules say about them (only to reach it). Beneath an explicit folder the
+ *   rules apply again to what is there — except exclude globs that match the explicit folder itself
+ *   (`.config/**` with `include: [".config/app"]`): those are lifted inside it, since the person asked
+ *   for that folder as a whole. A hidden file inside an explicit folder stays hidden (seed 002: an
+ *   inherited selection does not override an exclusion).
+ * - **Hidden** (name starts with `.`): excluded by default, folders pruned; `hidden: true` keeps them.
+ * - **Exclude globs** (job `exclude` + source `exclude`): picomatch, relative to the root, `dot: true`.
+ *   A glob without a `/` matches the name at any depth (`*.tmp`, `node_modules`), like gitignore.
+ *   Globs match folders too: a folder that matches is pruned without being read (`**\/node_modules/**`).
+ *   A trailing `/` (`build/`) matches folders only.
+ * - **Include globs** (job `include`, source `include`): when a level has any, a file must match one of
+ *   that level's globs (or lie inside a folder that matches one, or be/lie under one of its literal
+ *   paths). Both levels must agree when both have includes. Folders are descended only when they could
+ *   contain a match.
+ * - **Extensions** (`extensions`, and the root's preset `extensions`; both must agree when both are
+ *   set): include-only; `excludeExtensions`: never. Case-insensitive, without the dot; `tar.gz` works.
+ * - **Regular expressions** over the file's relative path: `includeRegex` (one must match),
+ *   `excludeRegex` (none may match). Files only: folders are never pruned by a regex.
+ * - **`largerThan`** (bytes or `"30GB"`): skip bigger files. **`modifiedBefore`** (a date): skip files
+ *   last modified before it.
+ *
+ * Every exclusion returns a short reason string (shown by `--verbose`); `null` means "keep".
+ */
+import picomatch from 'picomatch';
+import { ConfigError } from '../common/errors.js';
+import type { FilterConfig } from '../common/config-types.js';
+import type { SourceRoot } from '../common/model.js';
+import { formatBytes, formatDate, parseDate, parseSize } from '../common/units.js';
+
+export interface CompileFiltersOptions {
+  /** Match globs and literal paths case-insensitively (case-insensitive file systems). Default false. */
+  nocase?: boolean;
+  /** Where the filters come from, for error messages (`jobs[0].filters`). */
+  where?: string;
+}
+
+/** What the filters know about a folder being walked; the scanner keeps one per open folder. */
+export interface DirState {
+  /** The folder's path relative to the root ('' for the root). */
+  readonly rel: string;
+  /** Per include level: everything beneath already satisfies that level (a folder matched it). */
+  readonly inInclude: readonly boolean[];
+  /** Exclude globs lifted beneath this folder (they match an explicit folder above), by index. */
+  readonly lifted: ReadonlySet<number> | null;
+}
+
+/** A verdict for a folder: prune it (with a reason) or descend with this state. */
+export type DirDecision = { readonly prune: string; readonly state?: undefined } | { readonly prune?: undefined; readonly state: DirState };
+
+export interface CompiledFilters {
+  /** The state for the root folder. */
+  readonly rootState: DirState;
+  /** True when any rule needs size or mtime (else `fileByStat` always returns null). */
+  readonly usesStat: boolean;
+  /** Folder decision: prune (without reading it) or descend. `rel` is the folder's path, `name` its last part. */
+  dir(rel: string, name: string, parent: DirState): DirDecision;
+  /** File decision from the path alone (cheap, before any stat): a reason to exclude, or null. */
+  fileByPath(rel: string, name: string, parent: DirState): string | null;
+  /** File decision from size/mtime (after lstat): a reason to exclude, or null. Call after `fileByPath` said null. */
+  fileByStat(rel: string, size: number, mtimeMs: number): string | null;
+  /** Both decisions for a file. */
+  file(rel: string, name: string, parent: DirState, size: number, mtimeMs: number): string | null;
+  /** Is `rel` a literal path named in `include` (exempt from every exclusion)? */
+  isExplicit(rel: string): boolean;
+}
+
+type Matcher = (s: string) => boolean;
+
+interface Glob {
+  readonly source: string;
+  readonly match: Matcher;
+  readonly dirOnly: boolean;
+}
+
+interface IncludeLevel {
+  readonly globs: Glob[];
+  /** Per glob: its `/`-separated segments as matchers, for "could this folder contain a match". */
+  readonly partial: (Matcher | 'globstar')[][] | null[];
+  readonly literals: string[];
+}
+
+function stripSlash(s: string): string {
+  let t = s.trim();
+  if (t.startsWith('./')) t = t.slice(2);
+  while (t.startsWith('/')) t = t.slice(1);
+  return t;
+}
+
+function compileGlob(g: string, nocase: boolean): Glob {
+  let src = stripSlash(g);
+  let dirOnly = false;
+  if (src.length > 1 && src.endsWith('/')) {
+    dirOnly = true;
+    src = src.replace(/\/+$/, '');
+  }
+  const match = picomatch(src, { dot: true, nocase, basename: !src.includes('/') }) as Matcher;
+  return { source: g, match, dirOnly };
+}
+
+function isLiteral(g: string): boolean {
+  return !picomatch.scan(stripSlash(g)).isGlob;
+}
+
+function normExt(e: string): string {
+  let x = e.trim().toLowerCase();
+  while (x.startsWith('.')) x = x.slice(1);
+  return x;
+}
+
+/** Lower-case extension sets with a fast path for single-part extensions. */
+class ExtSet {
+  private readonly set: Set<string>;
+  private readonly multi: string[];
+  readonly list: string[];
+  constructor(exts: readonly string[]) {
+    this.list = [...new Set(exts.map(normExt).filter((x) => x.length > 0))];
+    this.set = new Set(this.list);
+    this.multi = this.list.filter((x) => x.includes('.'));
+  }
+  /** The matching extension of `name`, or null. */
+  match(name: string): string | null {
+    const dot = name.lastIndexOf('.');
+    if (dot <= 0 || dot === name.length - 1) return null; // `.bashrc`, `file.`: no extension
+    const ext = name.slice(dot + 1).toLowerCase();
+    if (this.set.has(ext)) return ext;
+    if (this.multi.length) {
+      const lower = name.toLowerCase();
+      for (const m of this.multi) if (lower.length > m.length + 1 && lower.endsWith('.' + m)) return m;
+    }
+    return null;
+  }
+}
+
+function compileRegexes(list: readonly string[] | undefined, key: string, where: string): RegExp[] {
+  const out: RegExp[] = [];
+  for (const [i, s] of (list ?? []).entries()) {
+    try {
+      out.push(new RegExp(s));
+    } catch (e) {
+      throw new ConfigError(`${where}.${key}[${i}]: invalid regular expression ${JSON.stringify(s)}: ${(e as Error).message}`, {
+        hint: 'write a JavaScript regular expression (no surrounding slashes); escape special characters with a backslash',
+        problems: [{ path: `/${where.replace(/\./g, '/')}/${key}/${i}`, message: `invalid regular expression: ${(e as Error).message}` }],
+      });
+    }
+  }
+  return out;
+}
+
+function isUnder(rel: string, base: string): boolean {
+  return rel.length > base.length && rel.charCodeAt(base.length) === 47 && rel.startsWith(base);
+}
+
+export function compileFilters(filters: FilterConfig, root: SourceRoot, opts: CompileFiltersOptions = {}): CompiledFilters {
+  const nocase = opts.nocase === true;
+  const where = opts.where ?? 'filters';
+  const fold = nocase ? (s: string) => s.toLowerCase() : (s: string) => s;
+
+  // Include levels: job-level and source-level; each must be satisfied when it has entries.
+  const levels: IncludeLevel[] = [];
+  const explicit: string[] = [];
+  for (const list of [filters.include, root.include]) {
+    if (!list || list.length === 0) continue;
+    const globs: Glob[] = [];
+    const partial: (Matcher | 'globstar')[][] = [];
+    const literals: string[] = [];
+    for (const g of list) {
+      if (typeof g !== 'string' || g.trim() === '') throw new ConfigError(`${where}.include: empty pattern`, { hint: 'remove the empty entry' });
+      if (isLiteral(g)) {
+        const lit = stripSlash(g).replace(/\/+$/, '');
+        if (lit === '' || lit === '.') {
+          // "the whole root": everything satisfies this level.
+          globs.push({ source: g, match: () => true, dirOnly: false });
+          partial.push(['globstar']);
+          continue;
+        }
+        literals.push(fold(lit));
+        explicit.push(fold(lit));
+        continue;
+      }
+      const glob = compileGlob(g, nocase);
+      globs.push(glob);
+      const src = stripSlash(g).replace(/\/+$/, '');
+      if (!src.includes('/') || /\{[^}]*\//.test(src)) partial.push(['globstar']); // any depth, or braces across `/`: always possible
+      else partial.push(src.split('/').map((seg) => (seg.includes('**') ? 'globstar' : (picomatch(seg, { dot: true, nocase }) as Matcher))));
+    }
+    levels.push({ globs, partial, literals });
+  }
+
+  const excludes: Glob[] = [...(filters.exclude ?? []), ...(root.exclude ?? [])].map((g) => compileGlob(g, nocase));
+  const hidden = filters.hidden === true;
+  const onlyExt = [filters.extensions, root.extensions].filter((l): l is readonly string[] => !!l && l.length > 0).map((l) => new ExtSet(l));
+  const notExt = filters.excludeExtensions && filters.excludeExtensions.length ? new ExtSet(filters.excludeExtensions) : null;
+  const inRe = compileRegexes(filters.includeRegex, 'includeRegex', where);
+  const exRe = compileRegexes(filters.excludeRegex, 'excludeRegex', where);
+
+  let largerThan = -1;
+  if (filters.largerThan !== undefined && filters.largerThan !== null) {
+    try {
+      largerThan = parseSize(filters.largerThan);
+    } catch (e) {
+      throw new ConfigError(`${where}.largerThan: ${(e as Error).message}`, { hint: 'write a size like "30GB" or "500 MB", or a number of bytes' });
+    }
+  }
+  let before = -Infinity;
+  if (filters.modifiedBefore !== undefined && filters.modifiedBefore !== null && filters.modifiedBefore !== '') {
+    try {
+      before = parseDate(filters.modifiedBefore);
+    } catch (e) {
+      throw new ConfigError(`${where}.modifiedBefore: ${(e as Error).message}`, { hint: 'write a date like "2020-01-31"' });
+    }
+  }
+  const largerReason = largerThan >= 0 ? `larger than ${formatBytes(largerThan)}` : '';
+  const beforeReason = before > -Infinity ? `modified before ${formatDate(before)}` : '';
+  const usesStat = largerThan >= 0 || before > -Infinity;
+
+  const explicitSet = new Set(explicit);
+  const hasExplicit = explicit.length > 0;
+  const isExplicit = (rel: string): boolean => hasExplicit && explicitSet.has(fold(rel));
+  /** Is the folder `rel` on the way to an explicit path (an ancestor of one)? */
+  const leadsToExplicit = (rel: string): boolean => {
+    if (!hasExplicit) return false;
+    const r = fold(rel);
+    for (const e of explicit) if (isUnder(e, r)) return true;
+    return false;
+  };
+  // Excludes lifted beneath each explicit folder: the globs that match that folder itself.
+  const liftedFor = new Map<string, Set<number>>();
+  for (const e of explicit) {
+    const s = new Set<number>();
+    excludes.forEach((g, i) => {
+      if (g.match(e)) s.add(i);
+    });
+    if (s.size) liftedFor.set(e, s);
+  }
+
+  const matchExclude = (rel: string, isDir: boolean, lifted: ReadonlySet<number> | null): Glob | null => {
+    for (let i = 0; i < excludes.length; i++) {
+      const g = excludes[i]!;
+      if (g.dirOnly && !isDir) continue;
+      if (lifted !== null && lifted.has(i)) continue;
+      if (g.match(rel)) return g;
+    }
+    return null;
+  };
+
+  /** Could the folder `rel` (not yet inside an include) contain a match for this level? */
+  const couldContain = (level: IncludeLevel, rel: string): boolean => {
+    const r = fold(rel);
+    for (const l of level.literals) if (isUnder(l, r)) return true;
+    const segs = rel.split('/');
+    outer: for (const p of level.partial) {
+      if (p === null) return true;
+      for (let i = 0; i < segs.length; i++) {
+        const m = p[i];
+        if (m === undefined) continue outer; // the glob is shallower than this folder
+        if (m === 'globstar') return true;
+        if (!m(segs[i]!)) continue outer;
+      }
+      if (p.length > segs.length) return true;
+    }
+    return false;
+  };
+  const levelMatches = (level: IncludeLevel, rel: string, isDir: boolean): boolean => {
+    const r = fold(rel);
+    for (const l of level.literals) if (r === l || isUnder(r, l)) return true;
+    for (const g of level.globs) {
+      if (g.dirOnly && !isDir) continue;
+      if (g.match(rel)) return true;
+    }
+    return false;
+  };
+
+  const rootState: DirState = { rel: '', inInclude: levels.map(() => false), lifted: null };
+
+  const dir = (rel: string, name: string, parent: DirState): DirDecision => {
+    const explicitDir = isExplicit(rel);
+    let lifted = parent.lifted;
+    if (explicitDir) {
+      const add = liftedFor.get(fold(rel));
+      if (add) lifted = lifted ? new Set([...lifted, ...add]) : add;
+    }
+    const onTheWay = !explicitDir && leadsToExplicit(rel);
+    if (!explicitDir && !onTheWay) {
+      if (!hidden && name.charCodeAt(0) === 46) return { prune: 'hidden' };
+      const ex = matchExclude(rel, true, lifted);
+      if (ex) return { prune: `excluded by ${ex.source}` };
+    }
+    // Include levels: is the folder inside a match, or could it contain one?
+    let inInclude = parent.inInclude;
+    if (levels.length) {
+      let changed = false;
+      const next = parent.inInclude.slice();
+      for (let i = 0; i < levels.length; i++) {
+        if (next[i]) continue;
+        if (levelMatches(levels[i]!, rel, true)) {
+          next[i] = true;
+          changed = true;
+        } else if (!explicitDir && !onTheWay && !couldContain(levels[i]!, rel)) {
+          return { prune: 'not in include list' };
+        }
+      }
+      if (changed) inInclude = next;
+    }
+    return { state: { rel, inInclude, lifted } };
+  };
+
+  const fileByPath = (rel: string, name: string, parent: DirState): string | null => {
+    if (hasExplicit && isExplicit(rel)) return null;
+    if (!hidden && name.charCodeAt(0) === 46) return 'hidden';
+    if (excludes.length) {
+      const ex = matchExclude(rel, false, parent.lifted);
+      if (ex) return `excluded by ${ex.source}`;
+    }
+    for (let i = 0; i < levels.length; i++) {
+      if (!parent.inInclude[i] && !levelMatches(levels[i]!, rel, false)) return 'not in include list';
+    }
+    for (const set of onlyExt) {
+      if (set.match(name) === null) return `extension not in ${set.list.length > 6 ? `the ${set.list.length} listed` : set.list.join(', ')}`;
+    }
+    if (notExt) {
+      const e = notExt.match(name);
+      if (e !== null) return `extension ${e} excluded`;
+    }
+    if (inRe.length) {
+      let ok = false;
+      for (const re of inRe) if (re.test(rel)) { ok = true; break; }
+      if (!ok) return 'not matched by includeRegex';
+    }
+    for (const re of exRe) if (re.test(rel)) return `matches ${re.source}`;
+    return null;
+  };
+
+  const fileByStat = (rel: string, size: number, mtimeMs: number): string | null => {
+    if (!usesStat) return null;
+    if (hasExplicit && isExplicit(rel)) return null;
+    if (largerThan >= 0 && size > largerThan) return largerReason;
+    if (mtimeMs < before) return beforeReason;
+    return null;
+  };
+
+  return {
+    rootState,
+    usesStat,
+    dir,
+    fileByPath,
+    fileByStat,
+    file: (rel, name, parent, size, mtimeMs) => fileByPath(rel, name, parent) ?? fileByStat(rel, size, mtimeMs),
+    isExplicit,
+  };
+}
