@@ -1,4 +1,5 @@
 // Public API of @hokan/core for plugins. Plugins import inversify and tapable only through here.
+import 'reflect-metadata';
 export * from './common/disposable.js';
 export * from './common/errors.js';
 export * from './common/statuses.js';
@@ -8,5 +9,6 @@ export * from './common/config-types.js';
 export * from './common/target.js';
 export * from './common/hooks.js';
 export * from './common/plugin-api.js';
+export * from './common/tokens.js';
 export { ContainerModule, Container, injectable, inject, optional } from 'inversify';
 export * as tapable from 'tapable';

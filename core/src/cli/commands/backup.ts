@@ -1,0 +1,88 @@
+import type { BuiltinCommand } from '../command.js';
+
+export const backupCommand: BuiltinCommand = {
+  command: 'backup [jobs..]',
+  describe: 'Back up now: every job, or the jobs named (progress bar on a terminal)',
+  builder: (y) =>
+    y
+      .positional('jobs', { type: 'string', array: true, describe: 'Job ids (default: all jobs)' })
+      .option('target', { type: 'string', array: true, describe: 'Only these targets of the job' })
+      .option('full', { type: 'boolean', default: false, describe: 'Re-hash every file instead of trusting size and times' })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'Show what would be sent and deleted; change nothing' }),
+  handler: async (args, ctx) => {
+    const { withEngine, interruptSignal, statusText, countsText, exitCodeFor } = await import('../engine-cli.js');
+    const { runBackup } = await import('../../node/engine/backup.js');
+    const { formatBytes } = await import('../../common/units.js');
+    const stop = interruptSignal(ctx);
+    try {
+      return await withEngine(ctx, async (deps) => {
+        const ids = (args.jobs as string[] | undefined)?.length ? (args.jobs as string[]) : deps.config.jobs.map((j) => j.id);
+        if (!ids.length) {
+          const { UsageError } = await import('../../common/errors.js');
+          throw new UsageError('the config has no jobs', { hint: 'add a job under "jobs" in config.json (see docs/config.md)' });
+        }
+        const runs = [];
+        const bar = ctx.output.isTTY && !ctx.output.json && process.stderr.isTTY ? await progressBar() : undefined;
+        for (const id of ids) {
+          if (stop.signal.aborted) break;
+          bar?.start(id);
+          const run = await runBackup(deps, {
+            job: id,
+            targets: args.target as string[] | undefined,
+            full: !!args.full,
+            dryRun: !!args.dryRun,
+            signal: stop.signal,
+            onProgress: bar?.update,
+          });
+          bar?.stop();
+          runs.push(run);
+          if (ctx.output.json) continue;
+          ctx.output.print(`${run.job}: ${statusText(run)} — ${countsText(run)}, ${formatBytes(run.bytes)} sent${args.dryRun ? ' (dry run: nothing was changed)' : ''}  [run ${run.id}]`);
+          for (const t of run.targetResults ?? []) if (t.status !== 'completed' || (run.targetResults?.length ?? 0) > 1) ctx.output.print(`  ${t.id}: ${statusText(t)} — uploaded ${t.counts.uploaded}, unchanged ${t.counts.unchanged}, deleted ${t.counts.deleted}, skipped ${t.counts.skipped}, failed ${t.counts.failed}${t.error ? `\n    ${t.error.replace(/\n/g, '\n    ')}` : ''}`);
+          if (run.note) ctx.output.print(`  note: ${run.note}`);
+          if (run.error && !(run.targetResults ?? []).some((t) => t.error)) ctx.output.print(`  error: ${run.error}`);
+          if (run.status === 'incomplete' && !args.dryRun) {
+            const { files, total } = await deps.index.listFiles(run.id, { limit: 10_000 });
+            const bad = files.filter((f) => f.status === 'failed' || f.status === 'skipped');
+            for (const f of bad.slice(0, 10)) ctx.output.print(`  ${f.status} ${f.reason ?? ''}: ${f.path}${f.message ? ` — ${f.message}` : ''}`);
+            if (bad.length > 10 || total > files.length) ctx.output.print(`  … see \`agent show ${run.id} --status failed\``);
+          }
+        }
+        if (ctx.output.json) ctx.output.printJson(runs);
+        return exitCodeFor(runs);
+      });
+    } finally {
+      stop.dispose();
+    }
+  },
+};
+
+/** A progress bar on stderr: files, bytes, rate and — once the scan is done — ETA. */
+async function progressBar() {
+  const { default: cliProgress } = await import('cli-progress');
+  const { formatBytes } = await import('../../common/units.js');
+  let bar: InstanceType<typeof cliProgress.SingleBar> | undefined;
+  let started = 0;
+  return {
+    start(job: string) {
+      started = Date.now();
+      bar = new cliProgress.SingleBar(
+        { format: `${job} [{bar}] {files} files | {bytes} | {rate}/s | {eta_text}`, stream: process.stderr, hideCursor: true, clearOnComplete: true },
+        cliProgress.Presets.shades_classic,
+      );
+      bar.start(1, 0, { files: '0', bytes: '0 B', rate: '0 B', eta_text: 'scanning…' });
+    },
+    update(p: { filesSeen: number; filesDone: number; bytesDone: number; bytesQueued: number; scanDone: boolean }) {
+      if (!bar) return;
+      const secs = Math.max(0.001, (Date.now() - started) / 1000);
+      const rate = p.bytesDone / secs;
+      const left = Math.max(0, p.bytesQueued - p.bytesDone);
+      const eta = p.scanDone && rate > 0 ? `ETA ${Math.ceil(left / rate)} s` : 'scanning…';
+      bar.setTotal(Math.max(1, p.filesSeen));
+      bar.update(p.filesDone, { files: `${p.filesDone}/${p.filesSeen}`, bytes: formatBytes(p.bytesDone), rate: formatBytes(rate), eta_text: eta });
+    },
+    stop() {
+      bar?.stop();
+    },
+  };
+}

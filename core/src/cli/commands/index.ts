@@ -1,0 +1,31 @@
+import type { BuiltinCommand } from '../command.js';
+import { configCommand } from './config.js';
+import { initCommand } from './init.js';
+import { notifyCommand, runCommand, statusCommand } from './not-implemented.js';
+import { pluginsCommand } from './plugins.js';
+import { backupCommand } from './backup.js';
+import { restoreCommand } from './restore.js';
+import { versionsCommand } from './versions.js';
+import { historyCommand } from './history.js';
+import { showCommand } from './show.js';
+import { verifyCommand } from './verify.js';
+
+/**
+ * The built-in commands, in the order `agent --help` lists them. To add one: write a small module
+ * in this folder exporting a `BuiltinCommand` (import heavy modules inside its handler, not at the
+ * top — `agent --help` must stay fast) and add it to this array.
+ */
+export const builtinCommands: BuiltinCommand[] = [
+  initCommand,
+  backupCommand,
+  restoreCommand,
+  versionsCommand,
+  historyCommand,
+  showCommand,
+  verifyCommand,
+  configCommand,
+  pluginsCommand,
+  runCommand,
+  statusCommand,
+  notifyCommand,
+];

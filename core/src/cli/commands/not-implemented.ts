@@ -1,0 +1,31 @@
+import { HokanError } from '../../common/errors.js';
+import type { BuiltinCommand } from '../command.js';
+
+function notImplemented(what: string, issue: string): never {
+  throw new HokanError('E_NOT_IMPLEMENTED', `'agent ${what}' is not implemented yet`, { hint: `it arrives with ${issue}` });
+}
+
+export const runCommand: BuiltinCommand = {
+  command: 'run',
+  describe: 'Run the agent as a daemon: scheduled and continuous backups (not implemented yet)',
+  handler: async () => notImplemented('run', 'the daemon'),
+};
+
+export const statusCommand: BuiltinCommand = {
+  command: 'status',
+  describe: 'What the running agent is doing, next runs, last results (not implemented yet)',
+  handler: async () => notImplemented('status', 'the daemon'),
+};
+
+export const notifyCommand: BuiltinCommand = {
+  command: 'notify',
+  describe: 'Notifiers',
+  subcommands: [
+    {
+      command: 'test [id]',
+      describe: 'Send a test message through a notifier (not implemented yet)',
+      builder: (y) => y.positional('id', { type: 'string', describe: 'The notifier\'s id (default: all)' }),
+      handler: async () => notImplemented('notify test', 'the notifiers'),
+    },
+  ],
+};

@@ -1,0 +1,49 @@
+import type { BuiltinCommand } from '../command.js';
+
+export const restoreCommand: BuiltinCommand = {
+  command: 'restore',
+  describe: 'Restore files, folders or the whole tree as of any point in time, from any target',
+  builder: (y) =>
+    y
+      .option('job', { type: 'string', demandOption: true, describe: 'The job whose backup to restore' })
+      .option('target', { type: 'string', describe: 'Read from this target (default: the first that answers)' })
+      .option('path', { type: 'string', array: true, describe: 'Files or folders to restore (absolute, or relative to the source folder); default: everything' })
+      .option('at', { type: 'string', describe: 'As it was at this time ("2026/11/01 18:00", ISO, or a date = end of that day)' })
+      .option('run', { type: 'string', describe: 'As it was right after this backup run (id from `agent history`)' })
+      .option('to', { type: 'string', describe: 'Restore under this folder instead of the original places' })
+      .option('overwrite', { choices: ['never', 'if-newer', 'always', 'rename'] as const, default: 'rename', describe: 'When a file is already there' })
+      .option('include-deleted', { type: 'boolean', default: false, describe: 'Also files deleted at the source' })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'Show what would be restored; write nothing' })
+      .conflicts('at', 'run'),
+  handler: async (args, ctx) => {
+    const { withEngine, interruptSignal, statusText, countsText, parseAt } = await import('../engine-cli.js');
+    const { runRestore } = await import('../../node/engine/restore.js');
+    const { formatBytes } = await import('../../common/units.js');
+    const stop = interruptSignal(ctx);
+    try {
+      return await withEngine(ctx, async (deps) => {
+        const { run, files } = await runRestore(deps, {
+          job: String(args.job),
+          target: args.target as string | undefined,
+          paths: args.path as string[] | undefined,
+          at: args.at !== undefined ? parseAt(String(args.at)) : undefined,
+          run: args.run as string | undefined,
+          to: args.to as string | undefined,
+          overwrite: args.overwrite as 'never' | 'if-newer' | 'always' | 'rename',
+          includeDeleted: !!args.includeDeleted,
+          dryRun: !!args.dryRun,
+          signal: stop.signal,
+        });
+        if (ctx.output.json) ctx.output.printJson({ run, files: files.filter((f) => f.status !== 'unchanged') });
+        else {
+          ctx.output.print(`${run.job}: restore ${statusText(run)} — ${countsText(run)}, ${formatBytes(run.bytes)} from ${run.targets.join(', ')}${args.dryRun ? ' (dry run: nothing was written)' : ''}  [run ${run.id}]`);
+          for (const f of files.filter((x) => x.status === 'failed' || (x.status === 'skipped' && args.verbose)).slice(0, 20)) ctx.output.print(`  ${f.status} ${f.reason ?? ''}: ${f.path}${f.message ? ` — ${f.message}` : ''}`);
+          if (args.dryRun) for (const f of files.filter((x) => x.status === 'restored').slice(0, 50)) ctx.output.print(`  would restore ${f.path}`);
+        }
+        return run.status === 'completed' ? 0 : run.status === 'aborted' ? 3 : 1;
+      });
+    } finally {
+      stop.dispose();
+    }
+  },
+};

@@ -1,0 +1,47 @@
+import type { BuiltinCommand } from '../command.js';
+import { FILE_STATUSES } from '../../common/statuses.js';
+
+const PAGE = 100;
+
+export const showCommand: BuiltinCommand = {
+  command: 'show <run>',
+  describe: 'One run with its per-file records (--csv to export)',
+  builder: (y) =>
+    y
+      .positional('run', { type: 'string', demandOption: true, describe: 'The run id (from `agent history`)' })
+      .option('status', { choices: FILE_STATUSES, describe: 'Only files with this status' })
+      .option('csv', { type: 'boolean', default: false, describe: 'All matching records as CSV on stdout' })
+      .option('page', { type: 'number', default: 1, describe: 'Page (100 files a page)' }),
+  handler: async (args, ctx) => {
+    const { withEngine, runLine } = await import('../engine-cli.js');
+    const { UsageError } = await import('../../common/errors.js');
+    return withEngine(ctx, async (deps) => {
+      const run = await deps.index.getRun(String(args.run));
+      if (!run) throw new UsageError(`there is no run "${args.run}"`, { hint: 'run ids are listed by `agent history`' });
+      const status = args.status as (typeof FILE_STATUSES)[number] | undefined;
+      if (args.csv) {
+        const esc = (v: unknown) => (v === undefined ? '' : /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
+        process.stdout.write('path,target,status,reason,size,sha256,message\n');
+        for await (const f of deps.index.files(run.id)) {
+          if (status && f.status !== status) continue;
+          process.stdout.write([f.path, f.target, f.status, f.reason, f.size, f.sha256, f.message].map(esc).join(',') + '\n');
+        }
+        return 0;
+      }
+      const page = Math.max(1, Math.floor(Number(args.page) || 1));
+      const { files, total } = await deps.index.listFiles(run.id, { status, offset: (page - 1) * PAGE, limit: PAGE });
+      if (ctx.output.json) {
+        ctx.output.printJson({ run, page, pages: Math.max(1, Math.ceil(total / PAGE)), total, files });
+        return 0;
+      }
+      ctx.output.print(runLine(run));
+      if (run.note) ctx.output.print(`note: ${run.note}`);
+      if (run.error) ctx.output.print(`error: ${run.error}`);
+      for (const t of run.targetResults ?? []) ctx.output.print(`  ${t.id}: ${t.status}${t.reasons.length ? ` (${t.reasons.join(', ')})` : ''}${t.error ? ` — ${t.error}` : ''}`);
+      for (const f of files) ctx.output.print(`${f.status.padEnd(9)} ${(f.reason ?? '').padEnd(22)} ${f.target}  ${f.path}${f.message ? ` — ${f.message}` : ''}`);
+      if (!total) ctx.output.print(status ? `no files with status ${status}` : 'no per-file records (unchanged files are counted, not listed)');
+      if (total > PAGE) ctx.output.print(`page ${page} of ${Math.ceil(total / PAGE)} (${total} files)`);
+      return 0;
+    });
+  },
+};

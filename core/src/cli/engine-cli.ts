@@ -1,0 +1,67 @@
+import type { CommandContext } from '../common/plugin-api.js';
+import type { RunRecord } from '../common/model.js';
+import { formatBytes, formatDate } from '../common/units.js';
+import type { EngineDeps } from '../node/engine/backup.js';
+import { ENGINE_SERVICE, type EngineService } from '../node/engine/engine-service.js';
+
+/** Runs `fn` with the engine of the command's runtime, and closes the index after. */
+export async function withEngine<T>(ctx: CommandContext, fn: (deps: EngineDeps) => Promise<T>): Promise<T> {
+  const rt = await ctx.runtime();
+  const engine = rt.container.get<EngineService>(ENGINE_SERVICE);
+  try {
+    return await fn(await engine.deps());
+  } finally {
+    await engine[Symbol.asyncDispose]();
+  }
+}
+
+/** An AbortSignal that fires on Ctrl-C (the run ends as `aborted`, with everything done so far kept). */
+export function interruptSignal(ctx: CommandContext): { signal: AbortSignal; dispose(): void } {
+  const ctrl = new AbortController();
+  const onSig = () => {
+    if (ctrl.signal.aborted) process.exit(130);
+    ctx.output.error('stopping after the files in flight… (Ctrl-C again to quit at once)');
+    ctrl.abort(new Error('aborted by the person'));
+  };
+  process.on('SIGINT', onSig);
+  process.on('SIGTERM', onSig);
+  return {
+    signal: ctrl.signal,
+    dispose() {
+      process.off('SIGINT', onSig);
+      process.off('SIGTERM', onSig);
+    },
+  };
+}
+
+/** `completed` / `incomplete (quota-exceeded)` / `incomplete (multiple-errors: a, b)`. */
+export function statusText(run: Pick<RunRecord, 'status' | 'reasons'>): string {
+  if (!run.reasons.length) return run.status;
+  const [first, ...rest] = run.reasons;
+  return first === 'multiple-errors' ? `${run.status} (multiple-errors: ${rest.join(', ')})` : `${run.status} (${run.reasons.join(', ')})`;
+}
+
+export function countsText(run: RunRecord): string {
+  const c = run.counts;
+  if (run.kind === 'restore') return `restored ${c.restored}, unchanged ${c.unchanged}, skipped ${c.skipped}, failed ${c.failed}`;
+  return `seen ${c.seen}, uploaded ${c.uploaded}, unchanged ${c.unchanged}, deleted ${c.deleted}, skipped ${c.skipped}, failed ${c.failed}`;
+}
+
+/** One line of `agent history`. */
+export function runLine(run: RunRecord): string {
+  return `${formatDate(run.start)}  ${run.id}  ${run.job}  ${run.kind}  ${statusText(run)}  ${countsText(run)}  ${formatBytes(run.bytes)}`;
+}
+
+/** Exit code for finished runs (product.md): 0 all good, 1 some files incomplete, 3 a run failed. */
+export function exitCodeFor(runs: RunRecord[]): number {
+  if (runs.some((r) => r.error || r.status === 'aborted' || r.status === 'interrupted')) return 3;
+  if (runs.some((r) => r.status === 'incomplete')) return 1;
+  return 0;
+}
+
+/** Parses `--at`: ISO, `YYYY/MM/DD HH:mm[:ss]` or `YYYY-MM-DD[ HH:mm[:ss]]` in local time. */
+export function parseAt(value: string): Date {
+  const m = /^(\d{4})[/-](\d{1,2})[/-](\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$/.exec(value.trim());
+  if (m) return new Date(+m[1]!, +m[2]! - 1, +m[3]!, +(m[4] ?? 23), +(m[5] ?? 59), +(m[6] ?? 59));
+  return new Date(value);
+}

@@ -1,0 +1,200 @@
+#!/usr/bin/env node
+/**
+ * `agent` — hokan's command line. Exit codes (product.md): 0 all good, 1 finished but some files
+ * incomplete, 2 bad usage or bad config, 3 the run failed. With --json, stdout holds exactly one
+ * JSON document (errors too: `{ "error": { code, message, hint, problems } }`).
+ *
+ * Startup is kept lazy: only yargs and the plugin manifests (package.json files) are read before
+ * a command runs; ajv, pino, inversify and the plugins' code are imported by the commands that
+ * need them.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { describeError, HokanError, PluginLoadError, UsageError } from '../common/errors.js';
+import type { GlobalOptions } from '../common/plugin-api.js';
+import { configCandidates, resolveDataDir } from '../node/config-paths.js';
+import { maskSecretValuesIn } from '../node/secrets.js';
+import type { BuiltinCommand } from './command.js';
+import { builtinCommands } from './commands/index.js';
+import { CliContext } from './context.js';
+import { CliOutput } from './output.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const VERSION = (JSON.parse(readFileSync(join(here, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+
+/** The global options, read before yargs runs (to find the config and its plugins' commands). */
+function preparse(argv: string[]): { config?: string; dataDir?: string; json: boolean; verbose: boolean } {
+  const out: { config?: string; dataDir?: string; json: boolean; verbose: boolean } = { json: false, verbose: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') break;
+    const [k, v] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    if (k === '--config' || k === '-c') out.config = v ?? argv[++i];
+    else if (k === '--data-dir') out.dataDir = v ?? argv[++i];
+    else if (k === '--json') out.json = v === undefined || v === 'true';
+    else if (k === '--verbose' || k === '-v') out.verbose = true;
+  }
+  return out;
+}
+
+interface PluginCommand {
+  command: string;
+  describe: string;
+  pluginId: string;
+  pluginName: string;
+}
+
+/** Commands the configured plugins declare in their manifests (no plugin code runs). */
+async function pluginCommands(configFlag: string | undefined): Promise<PluginCommand[]> {
+  try {
+    const file = configCandidates(configFlag).find((c) => existsSync(c.path))?.path;
+    let specs: string[] | undefined;
+    let dir = process.cwd();
+    if (file) {
+      const { parse } = await import('jsonc-parser');
+      const raw = parse(readFileSync(file, 'utf8')) as { plugins?: unknown } | undefined;
+      if (Array.isArray(raw?.plugins) && raw.plugins.every((p) => typeof p === 'string')) specs = raw.plugins as string[];
+      dir = dirname(file);
+    }
+    const { PluginHost } = await import('../node/plugin-host.js');
+    const host = PluginHost.discover(specs, dir);
+    return host.configured.flatMap((d) => (d.manifest.contributes?.commands ?? []).map((c) => ({ ...c, pluginId: d.id, pluginName: d.name })));
+  } catch {
+    return [];
+  }
+}
+
+let exitCode = 0;
+
+function commandWord(cmd: string): string {
+  return cmd.trim().split(/\s+/)[0]!;
+}
+
+function register(y: Argv, cmd: BuiltinCommand, globals: GlobalOptions & { output: CliOutput }, path: string[]): Argv {
+  const word = commandWord(cmd.command);
+  return y.command(
+    cmd.command,
+    cmd.describe,
+    (sub: Argv) => {
+      let s = cmd.builder ? cmd.builder(sub) : sub;
+      if (cmd.subcommands?.length) {
+        for (const c of cmd.subcommands) s = register(s, c, globals, [...path, word]);
+        s = s.demandCommand(1, `name a subcommand of '${[...path, word].join(' ')}' (see \`agent ${[...path, word].join(' ')} --help\`)`);
+      }
+      return s;
+    },
+    cmd.handler
+      ? async (args: Record<string, unknown>) => {
+          const ctx = new CliContext(optionsFrom(args), globals.output, [...path, word][0]);
+          try {
+            exitCode = (await cmd.handler!(args, ctx)) ?? 0;
+          } finally {
+            await ctx.close();
+          }
+        }
+      : undefined,
+  );
+}
+
+function optionsFrom(args: Record<string, unknown>): GlobalOptions {
+  return {
+    config: args.config as string | undefined,
+    dataDir: resolveDataDir(args.dataDir as string | undefined),
+    json: Boolean(args.json),
+    verbose: Boolean(args.verbose),
+  };
+}
+
+function registerPluginCommand(y: Argv, pc: PluginCommand, output: CliOutput, argv: string[]): Argv {
+  const word = commandWord(pc.command);
+  return y.command(
+    pc.command,
+    `${pc.describe} [plugin ${pc.pluginId}]`,
+    (sub: Argv) => sub.strict(false),
+    async (args: Record<string, unknown>) => {
+      const ctx = new CliContext(optionsFrom(args), output, word);
+      try {
+        const rt = await ctx.hokanRuntime();
+        const contribution = rt.commands.get(word);
+        if (!contribution) {
+          throw new PluginLoadError(pc.pluginId, `plugin '${pc.pluginId}' (${pc.pluginName}) declares the command '${word}' in its manifest but registers no CommandContribution for it`, {
+            hint: 'bind a CommandContribution in the plugin\'s ContainerModule',
+          });
+        }
+        let parsed = args;
+        if (contribution.builder) {
+          const { default: y2 } = await import('yargs');
+          parsed = (await contribution
+            .builder(y2(argv).command(contribution.command, contribution.describe).option('config', { type: 'string' }).option('data-dir', { type: 'string' }).option('json', { type: 'boolean' }).option('verbose', { type: 'boolean' }))
+            .help(false)
+            .version(false)
+            .exitProcess(false)
+            .fail((msg, err) => {
+              throw err ?? new UsageError(msg);
+            })
+            .parseAsync()) as Record<string, unknown>;
+        }
+        exitCode = (await contribution.handler(parsed, ctx)) ?? 0;
+      } finally {
+        await ctx.close();
+      }
+    },
+  );
+}
+
+function printError(e: unknown, output: CliOutput, verbose: boolean): number {
+  const code = HokanError.is(e) ? e.exitCode : 3;
+  if (output.json) {
+    const err = HokanError.is(e)
+      ? { code: e.code, message: e.message, hint: e.hint, problems: (e as { problems?: unknown }).problems ?? [] }
+      : { code: 'E_INTERNAL', message: e instanceof Error ? e.message : String(e), problems: [] };
+    output.printJson({ error: err });
+  } else {
+    output.error(`error: ${describeError(e)}`);
+    if (verbose && e instanceof Error && e.stack && !HokanError.is(e)) output.error(maskSecretValuesIn(e.stack));
+  }
+  return code;
+}
+
+export async function main(argv: string[] = hideBin(process.argv)): Promise<number> {
+  const pre = preparse(argv);
+  const output = new CliOutput(pre.json);
+  try {
+    const extra = await pluginCommands(pre.config);
+    let y: Argv = yargs(argv)
+      .scriptName('agent')
+      .usage('hokan (保管) — the backup agent\n\nUsage: agent <command> [options]')
+      .option('config', { alias: 'c', type: 'string', describe: 'config.json to use (default: $HOKAN_CONFIG, ./config.json, the user config folder)', global: true })
+      .option('data-dir', { type: 'string', describe: 'Where the index and the logs live (default: $HOKAN_DATA_DIR, the user data folder)', global: true })
+      .option('json', { type: 'boolean', default: false, describe: 'Machine-readable output: one JSON document on stdout', global: true })
+      .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'Debug lines on the terminal', global: true })
+      .strict()
+      .recommendCommands()
+      .version(VERSION)
+      .help()
+      .alias('help', 'h')
+      .wrap(Math.min(110, process.stdout.columns || 100))
+      .demandCommand(1, 'name a command (see `agent --help`)')
+      .exitProcess(false)
+      .fail((msg, err) => {
+        throw err ?? new UsageError(msg, { hint: 'see `agent --help`' });
+      });
+    const globals = { ...optionsFrom({}), output };
+    for (const c of builtinCommands) y = register(y, c, globals, []);
+    const taken = new Set(builtinCommands.map((c) => commandWord(c.command)));
+    for (const pc of extra) if (!taken.has(commandWord(pc.command))) y = registerPluginCommand(y, pc, output, argv);
+    y = y.epilogue('Exit codes: 0 all good, 1 finished but some files incomplete, 2 bad usage or config, 3 the run failed.\nConfig reference: docs/config.md · plugin guide: docs/plugins.md');
+    await y.parseAsync();
+    return exitCode;
+  } catch (e) {
+    return printError(e, output, pre.verbose);
+  }
+}
+
+const invoked = process.argv[1] && (await import('node:fs')).realpathSync(process.argv[1]);
+if (invoked === fileURLToPath(import.meta.url)) {
+  process.exitCode = await main();
+}

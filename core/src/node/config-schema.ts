@@ -1,0 +1,216 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import type { FilterConfig, JobConfig, NotifierConfig, PresetDefinition, ScheduleConfig, SourceConfig } from '../common/config-types.js';
+
+/**
+ * The JSON Schema of config.json — one source of truth for the types (`Static<>`), validation (ajv)
+ * and `config/schema.json` (`assembleSchema` + `scripts/gen-schema.mjs`). The core owns the keys
+ * below; each target and notifier type's keys come from the `configSchema` its plugin's manifest
+ * names, plugged in by `assembleSchema` without running plugin code.
+ */
+const Str = (description?: string) => Type.String(description ? { description } : {});
+const StrList = (description?: string) => Type.Array(Type.String(), description ? { description } : {});
+const Size = (description: string) =>
+  Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: '^\\s*\\d+(\\.\\d+)?\\s*(B|KB|MB|GB|TB)?\\s*$' })], {
+    description,
+    'x-expected': 'a number of bytes or a size such as "500MB" or "30GB"',
+  });
+/** A string from a fixed list (a plain `enum`, which gives one clear error instead of one per literal). */
+const StringEnum = <T extends string>(values: readonly T[], options: Record<string, unknown> = {}) => Type.Unsafe<T>({ type: 'string', enum: [...values], ...options });
+const TIME = '^([01]?\\d|2[0-3]):[0-5]\\d$';
+
+export const SourceSchema = Type.Object(
+  {
+    path: Type.Optional(Str('A local folder (`~` is expanded).')),
+    preset: Type.Optional(Str('A category preset: built-in (documents, pictures, …) or one defined under "presets".')),
+    name: Type.Optional(Str('Top-level folder name for this source on the target (default: the folder\'s own name).')),
+    include: Type.Optional(StrList('Globs relative to the source folder: only matching files are backed up.')),
+    exclude: Type.Optional(StrList('Globs relative to the source folder that are never backed up.')),
+  },
+  { additionalProperties: false, minProperties: 1, description: 'A folder (`path`) or a category preset (`preset`).' },
+);
+
+export const FilterSchema = Type.Object(
+  {
+    include: Type.Optional(StrList('Globs relative to each source root; when present only matching files are backed up.')),
+    exclude: Type.Optional(StrList('Globs relative to each source root that are never backed up.')),
+    extensions: Type.Optional(StrList('Only files with these extensions (without the dot).')),
+    excludeExtensions: Type.Optional(StrList('Never files with these extensions (without the dot).')),
+    includeRegex: Type.Optional(StrList('Regular expressions over the relative path: only matching files.')),
+    excludeRegex: Type.Optional(StrList('Regular expressions over the relative path: never matching files.')),
+    largerThan: Type.Optional(Size('Skip files larger than this (bytes, or "30GB", "500MB").')),
+    modifiedBefore: Type.Optional(Type.String({ format: 'date', description: 'Skip files last modified before this date (YYYY-MM-DD).' })),
+    hidden: Type.Optional(Type.Boolean({ description: 'Back up hidden files (names starting with `.`); off by default.' })),
+    plugins: Type.Optional(
+      Type.Array(Type.Object({ name: Str('A filter contributed by a plugin.'), options: Type.Optional(Type.Unknown()) }, { additionalProperties: false })),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const ScheduleBase = {
+  daily: Type.Optional(Type.Boolean({ description: 'Every day at `at`.' })),
+  weekly: Type.Optional(Type.Array(StringEnum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const), { description: 'These weekdays at `at`.' })),
+  monthly: Type.Optional(Type.Integer({ minimum: 1, maximum: 31, description: 'This day of the month at `at`.' })),
+  at: Type.Optional(Type.String({ pattern: TIME, description: 'Time of day, HH:MM (24 h, local time).', 'x-expected': 'a time of day such as "23:00"' })),
+  every: Type.Optional(Type.String({ pattern: '^\\d+\\s*(m|min|minutes?|h|hours?)$', description: 'Every N minutes or hours: "30m", "2h".', 'x-expected': 'a period such as "30m" or "2h"' })),
+  cron: Type.Optional(Str('A cron expression (5 or 6 fields).')),
+};
+
+export const ScheduleSchema = Type.Object(
+  {
+    ...ScheduleBase,
+    pause: Type.Optional(
+      Type.Object({ from: Type.String({ pattern: TIME, 'x-expected': 'a time of day such as "08:00"' }), to: Type.String({ pattern: TIME, 'x-expected': 'a time of day such as "18:00"' }) }, { additionalProperties: false, description: 'A window (may cross midnight) in which a running backup is suspended.' }),
+    ),
+    full: Type.Optional(Type.Object(ScheduleBase, { additionalProperties: false, description: 'A separate schedule for full runs that re-check every file.' })),
+    catchUp: Type.Optional(Type.Boolean({ description: 'Run a missed run at start.' })),
+  },
+  { additionalProperties: false },
+);
+
+const ID = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
+const ID_EXPECTED = 'an id made of letters, digits, ".", "_" and "-"';
+
+export const JobSchema = Type.Object(
+  {
+    id: Type.String({ pattern: ID, description: 'The job\'s id (letters, digits, `.`, `_`, `-`).', 'x-expected': ID_EXPECTED }),
+    sources: Type.Array(SourceSchema, { minItems: 1 }),
+    targets: Type.Array(Type.String(), { minItems: 1, description: 'Ids of targets (keys of "targets").' }),
+    schedule: Type.Optional(ScheduleSchema),
+    watch: Type.Optional(Type.Boolean({ description: 'Back up changes within seconds while the agent runs.' })),
+    generations: Type.Optional(Type.Integer({ minimum: 0, description: 'Older versions kept per file; 0 = mirror. Default 10.' })),
+    filters: Type.Optional(FilterSchema),
+    deletions: Type.Optional(StringEnum(['every-run', 'monthly', 'never'] as const, { description: 'Propagate source deletions every run (default), on the first run of the month, or never.' })),
+    deletionThreshold: Type.Optional(
+      Type.Object(
+        { percent: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })), count: Type.Optional(Type.Integer({ minimum: 0 })) },
+        { additionalProperties: false, description: 'A run that would delete more than this stops and reports instead (default 50 % or 1000 files).' },
+      ),
+    ),
+    keepDeletedDays: Type.Optional(Type.Integer({ minimum: 0, description: 'Keep deleted files this many days.' })),
+    followSymlinks: Type.Optional(Type.Boolean({ description: 'Follow symbolic links (default: record them only).' })),
+    ignoreInode: Type.Optional(Type.Boolean({ description: 'Do not treat an inode change as a file change (network mounts).' })),
+    ignoreCtime: Type.Optional(Type.Boolean({ description: 'Do not treat a ctime change as a file change.' })),
+    maxFileSize: Type.Optional(Size('Largest file backed up; larger ones are recorded `file-too-large`.')),
+    maxPathLength: Type.Optional(Type.Integer({ minimum: 1, description: 'Longest path a target may hold (default 1024).' })),
+    forbiddenChars: Type.Optional(Str('Characters a name may not contain on this job\'s targets.')),
+    verifyTargetListing: Type.Optional(Type.Boolean({ description: 'Re-upload files the target lacks (costs a listing).' })),
+    notify: Type.Optional(Type.Array(Type.String(), { description: 'Ids of notifiers for this job (default: all).' })),
+  },
+  { additionalProperties: false },
+);
+
+export const PresetDefinitionSchema = Type.Object(
+  {
+    title: Type.Optional(Str()),
+    folders: Type.Optional(StrList('Folders (`~` is expanded).')),
+    extensions: Type.Optional(StrList('Extensions without the dot.')),
+    exclude: Type.Optional(StrList('Globs never backed up.')),
+  },
+  { additionalProperties: false },
+);
+
+/** Keys every target has, whatever its type. */
+export const TargetBaseProperties = {
+  type: Type.String({ description: 'The target type (provided by a plugin: hdd, nas, s3, azure, …).' }),
+  maxConnections: Type.Optional(Type.Integer({ minimum: 1, description: 'Transfers at once against this target.' })),
+};
+export const TargetBaseSchema = Type.Object(TargetBaseProperties, { additionalProperties: true });
+
+/** Keys every notifier has, whatever its type. */
+export const NotifierBaseProperties = {
+  id: Type.Optional(Type.String({ pattern: ID, description: 'The notifier\'s id (for `notify test ID` and a job\'s "notify").' })),
+  type: Type.String({ description: 'The notifier type (provided by a plugin: smtp, …).' }),
+  on: Type.Optional(Type.Array(Type.String(), { description: 'When to send: "failure", "success", "stale:3d", "usage".' })),
+};
+export const NotifierBaseSchema = Type.Object(NotifierBaseProperties, { additionalProperties: true });
+
+export const ConfigSchema = Type.Object(
+  {
+    $schema: Type.Optional(Str('The JSON Schema of this file (for editors).')),
+    device: Type.Optional(Type.String({ minLength: 1, description: 'This machine\'s name on the targets (default: the host name).' })),
+    plugins: Type.Optional(Type.Array(Type.String(), { description: 'Plugins to load: package names or paths relative to this file (default: the six built-in plugins).' })),
+    targets: Type.Record(Type.String({ pattern: ID }), TargetBaseSchema, { description: 'Where backups go, by id.' }),
+    jobs: Type.Array(JobSchema, { description: 'What is backed up where, and when.' }),
+    notify: Type.Optional(Type.Array(NotifierBaseSchema, { description: 'Who is told about runs, and how.' })),
+    presets: Type.Optional(Type.Record(Type.String({ pattern: ID }), PresetDefinitionSchema, { description: 'User-defined category presets, by name.' })),
+  },
+  { additionalProperties: false },
+);
+
+export type ConfigInput = Static<typeof ConfigSchema>;
+export type JobInput = Static<typeof JobSchema>;
+
+// Compile-time checks that the schema's types stay assignable to the engine's interfaces.
+type Assert<T extends true> = T;
+type Extends<A, B> = [A] extends [B] ? true : false;
+export type _SchemaChecks = [
+  Assert<Extends<Static<typeof SourceSchema>, SourceConfig>>,
+  Assert<Extends<Static<typeof FilterSchema>, FilterConfig>>,
+  Assert<Extends<Static<typeof ScheduleSchema>, ScheduleConfig>>,
+  Assert<Extends<Static<typeof PresetDefinitionSchema>, PresetDefinition>>,
+  Assert<Extends<Static<typeof NotifierBaseSchema>, NotifierConfig>>,
+  Assert<Extends<Omit<JobInput, 'generations' | 'filters' | 'deletions' | 'deletionThreshold' | 'followSymlinks' | 'ignoreInode' | 'ignoreCtime'>, Partial<JobConfig>>>,
+];
+
+// ---------------------------------------------------------------------------------------------
+// Assembling the schema from the plugins' manifests.
+// ---------------------------------------------------------------------------------------------
+
+/** One contributed type with its schema, as read from a manifest (no plugin code run). */
+export interface ContributedType {
+  type: string;
+  title?: string;
+  /** The plugin's package name (`@hokan/target-s3`) — for messages. */
+  plugin: string;
+  /** The JSON Schema of this type's config, or undefined when the plugin gives none (or its file is missing). */
+  schema?: Record<string, unknown>;
+}
+
+export interface SchemaContributions {
+  targets: ContributedType[];
+  notifiers: ContributedType[];
+}
+
+/** Strips `$schema`/`$id` from a contributed schema and adds the keys every entry has. */
+function branch(base: Record<string, TSchema>, t: ContributedType): Record<string, unknown> {
+  const { $schema: _s, $id: _i, ...schema } = (t.schema ?? {}) as Record<string, unknown>;
+  const props = { ...((schema.properties as Record<string, unknown>) ?? {}) };
+  for (const [k, v] of Object.entries(base)) if (!(k in props)) props[k] = v;
+  props.type = { const: t.type };
+  return { ...schema, type: 'object', properties: props };
+}
+
+/**
+ * One JSON Schema for config.json: the core's keys, plus each contributed target and notifier
+ * type's schema, selected by `type` (`if`/`then`, which editors and ajv both understand).
+ */
+export function assembleSchema(contrib: SchemaContributions): Record<string, unknown> {
+  const core = JSON.parse(JSON.stringify(ConfigSchema)) as Record<string, any>;
+  const pick = (kind: 'targets' | 'notifiers', base: Record<string, TSchema>, baseSchema: Record<string, unknown>) => {
+    const list = contrib[kind];
+    const sorted = [...list].sort((a, b) => a.type.localeCompare(b.type));
+    const typeProp = sorted.length
+      ? { type: 'string', enum: sorted.map((t) => t.type), description: `One of: ${sorted.map((t) => `${t.type} (${t.plugin})`).join(', ')}.` }
+      : { type: 'string' };
+    return {
+      ...JSON.parse(JSON.stringify(baseSchema)),
+      type: 'object',
+      required: ['type'],
+      properties: { ...JSON.parse(JSON.stringify(baseSchema)).properties, type: typeProp },
+      additionalProperties: true,
+      allOf: sorted.filter((t) => t.schema).map((t) => ({ if: { properties: { type: { const: t.type } }, required: ['type'] }, then: branch(base, t) })),
+    };
+  };
+  core.properties.targets.patternProperties = undefined;
+  const target = pick('targets', TargetBaseProperties, TargetBaseSchema as unknown as Record<string, unknown>);
+  const notifier = pick('notifiers', NotifierBaseProperties, NotifierBaseSchema as unknown as Record<string, unknown>);
+  core.properties.targets = { ...core.properties.targets, patternProperties: { [ID]: target }, additionalProperties: false };
+  core.properties.notify = { ...core.properties.notify, items: notifier };
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    $id: 'https://github.com/hokan/hokan/config/schema.json',
+    title: 'hokan config.json',
+    ...JSON.parse(JSON.stringify(core)),
+  };
+}

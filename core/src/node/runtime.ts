@@ -1,0 +1,125 @@
+import 'reflect-metadata';
+import { Container } from 'inversify';
+import { DisposableCollection, type Disposable } from '../common/disposable.js';
+import { EngineHooks } from '../common/hooks.js';
+import type { Logger } from '../common/logger.js';
+import type { PluginContext, Runtime } from '../common/plugin-api.js';
+import { TOKENS } from '../common/tokens.js';
+import { findConfigPath, resolveDataDir } from './config-paths.js';
+import { loadConfig, type LoadedConfig } from './config-loader.js';
+import { createCoreModule, loadEngineModules } from './core-module.js';
+import { createLogger } from './logger.js';
+import { PluginHost, usedBecause, wrapHooks, type LoadedPlugin, type PluginDescriptor, type Usage } from './plugin-host.js';
+import type { CommandRegistry, FilterRegistry, NotifierRegistry, PresetRegistry, TargetRegistry } from './registries.js';
+
+export interface RuntimeOptions {
+  /** --config (else $HOKAN_CONFIG, ./config.json, the user's config dir). */
+  config?: string;
+  /** --data-dir (else $HOKAN_DATA_DIR, the user's data dir). */
+  dataDir?: string;
+  verbose?: boolean;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** A ready logger (else one is created for the data dir). */
+  logger?: Logger;
+  /** What this runtime is for: the command being run decides which plugins are activated. */
+  usage?: Usage;
+  /** An already loaded config (the CLI loads it once). */
+  loaded?: LoadedConfig;
+}
+
+/** The Runtime plus handy accessors for the core's services. */
+export interface HokanRuntime extends Runtime {
+  readonly plugins: PluginHost;
+  /** The plugins activated for this runtime, with why. */
+  readonly active: readonly { descriptor: PluginDescriptor; why: string[] }[];
+  readonly targets: TargetRegistry;
+  readonly notifiers: NotifierRegistry;
+  readonly presets: PresetRegistry;
+  readonly filters: FilterRegistry;
+  readonly commands: CommandRegistry;
+  readonly warnings: readonly string[];
+}
+
+/**
+ * Builds what a run or command needs: loads and validates the config, resolves the plugins,
+ * imports and activates those the config uses (their ContainerModule, then `activate(ctx)`),
+ * and binds the core services. Dispose it (`await using rt = await createRuntime(…)`) to undo.
+ */
+export async function createRuntime(options: RuntimeOptions = {}): Promise<HokanRuntime> {
+  const env = options.env ?? process.env;
+  const loaded = options.loaded ?? (await loadConfig({ path: findConfigPath(options.config, { env, cwd: options.cwd }), env }));
+  const dataDir = resolveDataDir(options.dataDir, { env, cwd: options.cwd });
+  const logger = options.logger ?? (await createLogger({ dataDir, verbose: options.verbose }));
+  for (const w of loaded.warnings) logger.warn(w);
+
+  const hooks = new EngineHooks();
+  wrapHooks(hooks, logger.child('hooks'));
+
+  const container = new Container({ defaultScope: 'Singleton' });
+  container.loadSync(
+    createCoreModule({ config: loaded.config, configPath: loaded.path, dataDir, logger, hooks, plugins: loaded.plugins, options }),
+  );
+  const engine = await loadEngineModules();
+  if (engine.length) await container.load(...engine);
+
+  const usage = options.usage ?? { runtime: true };
+  const active: { descriptor: PluginDescriptor; why: string[] }[] = [];
+  for (const d of loaded.plugins.configured) {
+    const why = usedBecause(d, loaded.config, usage);
+    if (why.length) active.push({ descriptor: d, why });
+  }
+  const plugins: LoadedPlugin[] = [];
+  for (const a of active) plugins.push(await loaded.plugins.load(a.descriptor));
+  for (const p of plugins) if (p.definition.module) await container.load(p.definition.module);
+
+  const disposables = new DisposableCollection();
+  for (const p of plugins) {
+    if (!p.definition.activate) continue;
+    const ctx: PluginContext = { id: p.descriptor.id, logger: logger.child(p.descriptor.id), hooks, dataDir, root: p.descriptor.root };
+    let d: void | Disposable;
+    try {
+      d = await p.definition.activate(ctx);
+    } catch (e) {
+      await disposables.dispose().catch(() => undefined);
+      const { PluginError } = await import('../common/errors.js');
+      throw new PluginError(p.descriptor.id, `plugin '${p.descriptor.id}' failed to activate: ${(e as Error)?.message ?? String(e)}`, { cause: e, hook: 'activate' });
+    }
+    if (d) disposables.push(d);
+  }
+
+  let disposed = false;
+  const rt: HokanRuntime = {
+    config: loaded.config,
+    configPath: loaded.path,
+    dataDir,
+    hooks,
+    logger,
+    container,
+    plugins: loaded.plugins,
+    active,
+    warnings: loaded.warnings,
+    get targets() {
+      return container.get<TargetRegistry>(TOKENS.TargetRegistry);
+    },
+    get notifiers() {
+      return container.get<NotifierRegistry>(TOKENS.NotifierRegistry);
+    },
+    get presets() {
+      return container.get<PresetRegistry>(TOKENS.PresetRegistry);
+    },
+    get filters() {
+      return container.get<FilterRegistry>(TOKENS.FilterRegistry);
+    },
+    get commands() {
+      return container.get<CommandRegistry>(TOKENS.CommandRegistry);
+    },
+    async [Symbol.asyncDispose]() {
+      if (disposed) return;
+      disposed = true;
+      await disposables.dispose();
+      await container.unbindAll();
+    },
+  };
+  return rt;
+}
