@@ -1,0 +1,281 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Container, TargetContribution, TargetError, nullLogger, type TargetContribution as TargetContributionType } from '@hokan/core';
+import { bufferSource, describeTargetConformance, patternBytes, readAll } from '@hokan/core/testing';
+import plugin, { HddTarget, TEMP_PREFIX } from '../src/index.js';
+
+const base = mkdtempSync(join(tmpdir(), 'hokan-hdd-'));
+afterAll(async () => {
+  await fs.rm(base, { recursive: true, force: true });
+});
+let n = 0;
+const freshDir = () => mkdtempSync(join(base, `t${n++}-`));
+
+describeTargetConformance({
+  name: 'hdd (posix rules, real temp folder)',
+  create: () => HddTarget.create({ type: 'hdd', path: freshDir() }),
+  cleanup: (t) => fs.rm(t.root, { recursive: true, force: true }),
+});
+
+describeTargetConformance({
+  name: 'hdd (filesystem: "windows" rules on a real temp folder)',
+  create: () => HddTarget.create({ type: 'hdd', path: freshDir(), filesystem: 'windows' }),
+  cleanup: (t) => fs.rm(t.root, { recursive: true, force: true }),
+});
+
+/** The TargetError kind a promise rejects with (fails the test when it resolves or throws something else). */
+async function kindOf(p: Promise<unknown>): Promise<string> {
+  const e = await p.then(
+    () => undefined,
+    (x: unknown) => x,
+  );
+  expect(TargetError.is(e), `expected a TargetError, got ${String(e)}`).toBe(true);
+  return (e as TargetError).kind;
+}
+
+const put = (t: HddTarget, key: string, data: string | Buffer, mtimeMs?: number) =>
+  t.put(key, bufferSource(data), { size: Buffer.byteLength(data), mtimeMs });
+
+const isRoot = process.getuid?.() === 0;
+/** Mounts a real tmpfs (we run as root here; see below for the cases that need it). */
+function mountTmpfs(dir: string, options: string): () => void {
+  execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', dir]);
+  let mounted = true;
+  return () => {
+    if (mounted) execFileSync('umount', ['-l', dir]);
+    mounted = false;
+  };
+}
+
+describe('hdd target', () => {
+  let root: string;
+  let t: HddTarget;
+  const unmounts: (() => void)[] = [];
+
+  beforeEach(async () => {
+    root = freshDir();
+    t = await HddTarget.create({ type: 'hdd', path: root });
+  });
+  afterEach(async () => {
+    while (unmounts.length) unmounts.pop()!();
+    await fs.chmod(root, 0o755).catch(() => undefined);
+  });
+
+  it('stores a key as a plain file under the root, with the given mtime, browsable', async () => {
+    const mtimeMs = Date.UTC(2019, 6, 1, 12, 30, 15, 250);
+    await put(t, 'Documents/見積書 2024.xlsx', 'spreadsheet', mtimeMs);
+    const file = join(root, 'Documents', '見積書 2024.xlsx');
+    expect(readFileSync(file, 'utf8')).toBe('spreadsheet');
+    expect(Math.round((await fs.stat(file)).mtimeMs)).toBe(mtimeMs);
+    expect((await t.stat('Documents/見積書 2024.xlsx')).mtimeMs).toBe(mtimeMs);
+  });
+
+  it('temporary files are never listed, a failed put leaves none, and cleanup removes stale ones', async () => {
+    await put(t, 'a/b/keep.txt', 'keep');
+    // Leftovers of a put killed mid-way (kill -9): one old, one recent.
+    const stale = join(root, 'a', 'b', `${TEMP_PREFIX}0123456789abcdef`);
+    const fresh = join(root, 'a', `${TEMP_PREFIX}fedcba9876543210`);
+    await fs.writeFile(stale, 'half');
+    await fs.writeFile(fresh, 'half');
+    const old = new Date(Date.now() - 2 * 3600_000);
+    await fs.utimes(stale, old, old);
+    const keys: string[] = [];
+    for await (const i of t.list('')) keys.push(i.key);
+    expect(keys).toEqual(['a/b/keep.txt']);
+    keys.length = 0;
+    for await (const i of t.list('a/b/.hokan')) keys.push(i.key);
+    expect(keys).toEqual([]);
+
+    const body = { size: 10, open: () => bufferSource('12345').open() }; // yields 5 of 10 bytes
+    expect(await kindOf(t.put('a/b/short.bin', body, { size: 10 }))).toBe('permanent');
+    expect(readdirSync(join(root, 'a', 'b')).sort()).toEqual([`${TEMP_PREFIX}0123456789abcdef`, 'keep.txt']);
+
+    await t.cleanup({ olderThanMs: 3600_000, keep: () => false });
+    expect(existsSync(stale)).toBe(false);
+    expect(existsSync(fresh)).toBe(true);
+    expect(readFileSync(join(root, 'a', 'b', 'keep.txt'), 'utf8')).toBe('keep');
+  });
+
+  it('refuses keys that could escape the root or that it reserves, and writes nothing', async () => {
+    const outside = join(root, '..', 'escaped.txt');
+    for (const key of ['../escaped.txt', 'a/../../escaped.txt', '/etc/passwd-hokan', 'a//b', 'a/./b', './a', 'a/', '', 'a\0b', `${TEMP_PREFIX}x`, `a/${TEMP_PREFIX}y/b`, '..']) {
+      expect(await kindOf(put(t, key, 'x')), JSON.stringify(key)).toBe('permanent');
+      expect(await kindOf(t.stat(key))).toBe('permanent');
+      expect(await kindOf(t.move('nope', key))).toBe('permanent');
+      expect(await kindOf(t.remove(key))).toBe('permanent');
+    }
+    expect(existsSync(outside)).toBe(false);
+    expect(existsSync('/etc/passwd-hokan')).toBe(false);
+    expect(readdirSync(root)).toEqual([]);
+    const keys: string[] = [];
+    for await (const i of t.list('../')) keys.push(i.key);
+    expect(keys).toEqual([]);
+  });
+
+  it('prunes folders left empty by remove and move, never the root', async () => {
+    await put(t, 'x/y/z/one.txt', '1');
+    await put(t, 'x/two.txt', '2');
+    await t.move('x/y/z/one.txt', 'w/one.txt');
+    expect(existsSync(join(root, 'x', 'y'))).toBe(false);
+    expect(existsSync(join(root, 'x', 'two.txt'))).toBe(true);
+    await t.remove('x/two.txt');
+    await t.remove('w/one.txt');
+    expect(readdirSync(root)).toEqual([]);
+    expect(existsSync(root)).toBe(true);
+  });
+
+  it('a missing root (disk not plugged in) is unavailable, and nothing is created', async () => {
+    const mountPoint = join(freshDir(), 'BACKUP1');
+    const path = join(mountPoint, 'hokan');
+    const u = await HddTarget.create({ type: 'hdd', path });
+    const e = await u.check().then(
+      () => undefined,
+      (x: unknown) => x as TargetError,
+    );
+    expect(TargetError.isKind(e, 'unavailable')).toBe(true);
+    expect(e!.message).toContain(path);
+    expect(e!.hint).toContain('plug in the disk or create the folder');
+    expect(await kindOf(put(u, 'a/b.txt', 'x'))).toBe('unavailable');
+    expect(await kindOf(put(u, 'top.txt', 'x'))).toBe('unavailable');
+    expect(await kindOf(u.stat('a/b.txt'))).toBe('unavailable');
+    expect(await kindOf(u.get('a/b.txt', undefined, readAll))).toBe('unavailable');
+    expect(await kindOf(u.move('a/b.txt', 'c.txt'))).toBe('unavailable');
+    expect(await kindOf(u.remove('a/b.txt'))).toBe('unavailable');
+    expect(await kindOf(u.usage())).toBe('unavailable');
+    expect(await kindOf((async () => { for await (const _ of u.list('')) void _; })())).toBe('unavailable');
+    expect(await kindOf((async () => { for await (const _ of u.list('a/')) void _; })())).toBe('unavailable');
+    expect(existsSync(mountPoint)).toBe(false);
+  });
+
+  it('createIfMissing creates the root only when its parent exists', async () => {
+    const parent = freshDir();
+    const ok = await HddTarget.create({ type: 'hdd', path: join(parent, 'hokan'), createIfMissing: true });
+    await ok.check();
+    expect(existsSync(join(parent, 'hokan'))).toBe(true);
+    const deep = join(parent, 'not-mounted', 'hokan');
+    const bad = await HddTarget.create({ type: 'hdd', path: deep, createIfMissing: true });
+    expect(await kindOf(bad.check())).toBe('unavailable');
+    expect(existsSync(join(parent, 'not-mounted'))).toBe(false);
+  });
+
+  it('a missing volume marker is unavailable; with the marker the target checks fine', async () => {
+    const disk = freshDir();
+    await fs.mkdir(join(disk, 'hokan'));
+    const m = await HddTarget.create({ type: 'hdd', path: join(disk, 'hokan'), volumeMarker: '../.hokan-volume' });
+    const e = await m.check().then(
+      () => undefined,
+      (x: unknown) => x as TargetError,
+    );
+    expect(TargetError.isKind(e, 'unavailable')).toBe(true);
+    expect(e!.message).toContain(join(disk, '.hokan-volume'));
+    await fs.writeFile(join(disk, '.hokan-volume'), '');
+    await m.check();
+  });
+
+  it('a disk unplugged mid-run is unavailable, and the root is not re-created on the system disk', async () => {
+    const disk = freshDir();
+    let unplug: () => Promise<void>;
+    if (isRoot) {
+      const umount = mountTmpfs(disk, 'size=4m');
+      unmounts.push(umount);
+      unplug = async () => umount();
+    } else {
+      unplug = () => fs.rm(join(disk, 'hokan'), { recursive: true, force: true }); // the next best thing without mount rights
+    }
+    const path = join(disk, 'hokan');
+    await fs.mkdir(path);
+    const d = await HddTarget.create({ type: 'hdd', path });
+    await d.check();
+    await put(d, 'docs/a.txt', 'a');
+    await unplug();
+    expect(await kindOf(put(d, 'docs/b.txt', 'b'))).toBe('unavailable');
+    expect(await kindOf(d.stat('docs/a.txt'))).toBe('unavailable');
+    expect(await kindOf(d.check())).toBe('unavailable');
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it('a read-only disk or folder is an auth error (access denied), from check and put', async () => {
+    let dir: string;
+    if (isRoot) {
+      // Root ignores permission bits, so use what root cannot write to: a read-only mount.
+      dir = freshDir();
+      unmounts.push(mountTmpfs(dir, 'size=1m,ro'));
+    } else {
+      dir = freshDir();
+      await fs.chmod(dir, 0o555);
+    }
+    const r = await HddTarget.create({ type: 'hdd', path: dir });
+    const e = await r.check().then(
+      () => undefined,
+      (x: unknown) => x as TargetError,
+    );
+    expect(TargetError.isKind(e, 'auth')).toBe(true);
+    expect(e!.hint).toBeTruthy();
+    expect(await kindOf(put(r, 'a/b.txt', 'x'))).toBe('auth');
+    expect(await kindOf(put(r, 'b.txt', 'x'))).toBe('auth');
+  });
+
+  // ENOSPC needs a small real file system: a 1 MiB tmpfs, which needs mount rights (root here).
+  it.runIf(isRoot)('a full disk is a quota error; the partial file is gone and the old object survives', async () => {
+    const dir = freshDir();
+    unmounts.push(mountTmpfs(dir, 'size=1m'));
+    const q = await HddTarget.create({ type: 'hdd', path: dir });
+    await q.check();
+    await put(q, 'old.bin', patternBytes(100_000, 1));
+    const free = (await q.usage()).free!;
+    expect(free).toBeGreaterThan(0);
+    expect(free).toBeLessThanOrEqual(1024 * 1024);
+    const big = patternBytes(2 * 1024 * 1024, 2);
+    expect(await kindOf(q.put('big.bin', bufferSource(big), { size: big.length }))).toBe('quota');
+    expect(await kindOf(q.put('old.bin', bufferSource(big), { size: big.length }))).toBe('quota');
+    expect(readdirSync(dir)).toEqual(['old.bin']);
+    expect((await q.get('old.bin', undefined, readAll)).equals(patternBytes(100_000, 1))).toBe(true);
+  });
+
+  it('usage reports the free bytes of the disk', async () => {
+    const u = await t.usage();
+    expect(u.used).toBeUndefined();
+    expect(u.free).toBeGreaterThan(0);
+  });
+
+  it('capabilities: posix rules on a posix file system, Windows rules when asked', async () => {
+    expect(t.filesystem).toBe('posix');
+    expect(t.capabilities).toMatchObject({ maxConnections: 4, serverSideMove: true, maxNameBytes: 255, preservesMtime: true });
+    expect(t.capabilities.forbiddenChars).toBeUndefined();
+    const w = await HddTarget.create({ type: 'hdd', path: freshDir(), filesystem: 'windows', maxConnections: 2 });
+    expect(w.capabilities).toMatchObject({ maxConnections: 2, forbiddenChars: '\\:*?"<>|', forbiddenTrailingChars: ' .', maxNameLength: 255 });
+    expect(await kindOf(put(w, 'docs/CON.txt', 'x'))).toBe('permanent');
+    expect(await kindOf(put(w, 'docs/a?.txt', 'x'))).toBe('permanent');
+    expect(await kindOf(put(t, `docs/${'あ'.repeat(86)}`, 'x'))).toBe('permanent'); // 258 bytes
+    await put(t, `docs/${'あ'.repeat(85)}`, 'x'); // 255 bytes
+  });
+
+  it('the plugin binds an hdd TargetContribution that creates a working target', async () => {
+    expect(plugin.id).toBe('target-hdd');
+    expect(plugin.apiVersion).toBe(1);
+    const c = new Container();
+    await c.load(plugin.module!);
+    const contribution = c.get<TargetContributionType>(TargetContribution);
+    expect(contribution.type).toBe('hdd');
+    const made = await contribution.create({ type: 'hdd', path: root }, { id: 'usb', logger: nullLogger, dataDir: base });
+    await made.check();
+    await made.put('p.txt', bufferSource('plugin'), { size: 6 });
+    expect(readFileSync(join(root, 'p.txt'), 'utf8')).toBe('plugin');
+  });
+
+  it('schema.json accepts the documented config and refuses unknown keys', async () => {
+    const { default: Ajv2020 } = await import('ajv/dist/2020.js');
+    const schema = JSON.parse(readFileSync(new URL('../schema.json', import.meta.url), 'utf8'));
+    const ajv = new (Ajv2020 as unknown as typeof import('ajv').default)({ strict: true });
+    const validate = ajv.compile(schema);
+    expect(validate({ type: 'hdd', path: '/media/BACKUP1/hokan' })).toBe(true);
+    expect(validate({ type: 'hdd', path: '/m', volumeMarker: '../.v', createIfMissing: true, filesystem: 'windows', maxConnections: 2 })).toBe(true);
+    expect(validate({ type: 'hdd' })).toBe(false);
+    expect(validate({ type: 'hdd', path: '/m', pth: 'typo' })).toBe(false);
+    expect(validate({ type: 'hdd', path: '/m', filesystem: 'fat' })).toBe(false);
+  });
+});
