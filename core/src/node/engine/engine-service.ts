@@ -1,0 +1,69 @@
+import { inject, injectable } from 'inversify';
+import { ConfigError, HokanError } from '../../common/errors.js';
+import type { HokanConfig } from '../../common/config-types.js';
+import type { EngineHooks } from '../../common/hooks.js';
+import type { Logger } from '../../common/logger.js';
+import type { Target } from '../../common/target.js';
+import { TOKENS } from '../../common/tokens.js';
+import { IndexStore } from '../index-store.js';
+import type { PresetRegistry, TargetRegistry } from '../registries.js';
+import type { EngineDeps } from './backup.js';
+
+/**
+ * The engine as a service of the runtime: opens the index once (marking runs a dead process left
+ * `running` as `interrupted`), creates targets through the plugins' contributions, and resolves
+ * presets. Commands and the daemon reach backups, restores and history through it.
+ */
+@injectable()
+export class EngineService implements AsyncDisposable {
+  private index?: Promise<IndexStore>;
+
+  constructor(
+    @inject(TOKENS.Config) private readonly config: HokanConfig,
+    @inject(TOKENS.DataDir) private readonly dataDir: string,
+    @inject(TOKENS.Logger) private readonly logger: Logger,
+    @inject(TOKENS.EngineHooks) private readonly hooks: EngineHooks,
+    @inject(TOKENS.TargetRegistry) private readonly targets: TargetRegistry,
+    @inject(TOKENS.PresetRegistry) private readonly presets: PresetRegistry,
+  ) {}
+
+  openIndex(): Promise<IndexStore> {
+    this.index ??= IndexStore.open(this.dataDir).then(async (index) => {
+      const interrupted = await index.markInterrupted();
+      for (const r of interrupted) this.logger.warn({ run: r.id, job: r.job }, 'a run was interrupted (the agent stopped mid-run)');
+      return index;
+    });
+    return this.index;
+  }
+
+  async deps(): Promise<EngineDeps> {
+    return {
+      index: await this.openIndex(),
+      hooks: this.hooks,
+      logger: this.logger,
+      config: this.config,
+      openTarget: (id) => this.openTarget(id),
+      resolvePreset: async (name) => {
+        const p = this.presets.get(name);
+        if (!p) throw new ConfigError(`no plugin provides the preset "${name}"`, { hint: 'add "@hokan/category-presets" to "plugins", or define it under "presets"' });
+        return p.resolve({ platform: process.platform, home: (await import('node:os')).homedir(), env: process.env });
+      },
+    };
+  }
+
+  async openTarget(id: string): Promise<Target> {
+    const cfg = this.config.targets[id];
+    if (!cfg) throw new ConfigError(`there is no target "${id}" in the config`, { hint: `targets: ${Object.keys(this.config.targets).join(', ')}` });
+    const contrib = this.targets.get(cfg.type);
+    if (!contrib) throw new HokanError('E_NO_TARGET_TYPE', `no loaded plugin provides the target type "${cfg.type}"`, { hint: 'add the plugin that provides it to "plugins" in config.json' });
+    return contrib.create(cfg as never, { id, logger: this.logger.child(`target:${id}`), dataDir: this.dataDir });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    const index = await this.index?.catch(() => undefined);
+    this.index = undefined;
+    await index?.close();
+  }
+}
+
+export const ENGINE_SERVICE = Symbol.for('hokan.EngineService');

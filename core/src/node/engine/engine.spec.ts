@@ -1,0 +1,370 @@
+import { mkdtemp, mkdir, readFile, rm, symlink, writeFile, appendFile, readlink, readdir, utimes, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { HokanConfig, JobConfig } from '../../common/config-types.js';
+import { EngineHooks } from '../../common/hooks.js';
+import { nullLogger } from '../../common/logger.js';
+import { MemoryTarget } from '../../testing/memory-target.js';
+import { IndexStore } from '../index-store.js';
+import { runBackup, type EngineDeps } from './backup.js';
+import { listVersions, runRestore } from './restore.js';
+import { runVerify } from './verify.js';
+
+let dir: string;
+let src: string;
+let dataDir: string;
+let index: IndexStore;
+let targets: Map<string, MemoryTarget>;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'hokan-engine-'));
+  src = join(dir, 'src');
+  dataDir = join(dir, 'data');
+  await mkdir(src);
+  index = await IndexStore.open(dataDir);
+  targets = new Map([['mem', new MemoryTarget()]]);
+});
+
+afterEach(async () => {
+  await index.close().catch(() => {});
+  await rm(dir, { recursive: true, force: true });
+});
+
+function job(over: Partial<JobConfig> = {}): JobConfig {
+  return {
+    id: 'docs',
+    sources: [{ path: src }],
+    targets: ['mem'],
+    generations: 10,
+    filters: {},
+    deletions: 'every-run',
+    deletionThreshold: { percent: 50, count: 1000 },
+    followSymlinks: false,
+    ignoreInode: false,
+    ignoreCtime: false,
+    ...over,
+  };
+}
+
+function deps(j: JobConfig = job(), device = 'pc-1'): EngineDeps {
+  const config: HokanConfig = { device, plugins: [], targets: Object.fromEntries([...targets.keys()].map((k) => [k, { type: 'memory', path: k }])), jobs: [j], notify: [], presets: {} };
+  return {
+    index,
+    hooks: new EngineHooks(),
+    logger: nullLogger,
+    config,
+    openTarget: async (id) => {
+      const t = targets.get(id);
+      if (!t) throw new Error(`no target ${id}`);
+      // Each open is a fresh handle on the same storage, as with a real plugin: the engine disposes it.
+      return Object.create(t, { [Symbol.asyncDispose]: { value: async () => {} } }) as MemoryTarget;
+    },
+    retry: { retries: 2, minDelayMs: 5 },
+  };
+}
+
+async function tree(files: Record<string, string>): Promise<void> {
+  for (const [rel, body] of Object.entries(files)) {
+    await mkdir(join(src, rel, '..'), { recursive: true });
+    await writeFile(join(src, rel), body);
+  }
+}
+
+/** Every file under a folder as rel → content (symlinks as `-> target`). */
+async function snapshot(root: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const e of await readdir(root, { recursive: true, withFileTypes: true })) {
+    const abs = join(e.parentPath ?? (e as unknown as { path: string }).path, e.name);
+    const rel = abs.slice(root.length + 1);
+    if (e.isSymbolicLink()) out[rel] = `-> ${await readlink(abs)}`;
+    else if (e.isFile()) out[rel] = await readFile(abs, 'utf8');
+  }
+  return out;
+}
+
+const NFC = 'caf\u00e9 \u30d1.txt';
+const NFD = NFC.normalize('NFD');
+
+describe('backup and restore', () => {
+  it('backs up a tree and restores it byte-identical, Japanese NFC/NFD names, spaces, empty files, deep paths and links included', async () => {
+    const deep = Array.from({ length: 30 }, (_, i) => `d${i}`).join('/');
+    await tree({ 'a.txt': 'alpha', 'space name/b c.txt': 'bravo', '日本語/写真.jpg': 'jpeg-ish', [NFC]: 'nfc', [NFD]: 'nfd', 'empty.txt': '', [`${deep}/deep.txt`]: 'deep' });
+    await symlink('a.txt', join(src, 'link-to-a'));
+    const run = await runBackup(deps(), { job: 'docs' });
+    expect(run.status).toBe('completed');
+    expect(run.reasons).toEqual([]);
+    expect(run.counts).toMatchObject({ seen: 8, uploaded: 8, unchanged: 0, failed: 0 });
+    expect(run.bytes).toBe(5 + 5 + 8 + 3 + 3 + 4);
+    // Browsable: the newest version sits under its own path on the target.
+    const t = targets.get('mem')!;
+    expect((await t.stat('docs/src/a.txt')).size).toBe(5);
+
+    const to = join(dir, 'restored');
+    const { run: r } = await runRestore(deps(), { job: 'docs', to });
+    expect(r.status).toBe('completed');
+    expect(r.counts.restored).toBe(8);
+    expect(await snapshot(join(to, 'src'))).toEqual(await snapshot(src));
+  });
+
+  it('a second run with nothing changed uploads nothing and is completed', async () => {
+    await tree({ 'a.txt': 'alpha', 'b/c.txt': 'charlie' });
+    await runBackup(deps(), { job: 'docs' });
+    const putsBefore = targets.get('mem')!.calls.put;
+    const run = await runBackup(deps(), { job: 'docs' });
+    // Only the run's own record and journal are written: no file is sent again.
+    expect(targets.get('mem')!.calls.put - putsBefore).toBeLessThanOrEqual(2);
+    expect(run.status).toBe('completed');
+    expect(run.counts).toMatchObject({ seen: 2, uploaded: 0, unchanged: 2 });
+    expect(run.bytes).toBe(0);
+  });
+
+  it('keeps older generations, restores any of them, and drops the oldest beyond `generations`', async () => {
+    const j = job({ generations: 2 });
+    await tree({ 'f.txt': 'v1' });
+    const r1 = await runBackup(deps(j), { job: 'docs' });
+    const runs = [r1.id];
+    for (const v of ['v2', 'v3', 'v4']) {
+      await writeFile(join(src, 'f.txt'), v);
+      await utimes(join(src, 'f.txt'), new Date(), new Date(Date.now() + runs.length * 2000));
+      await new Promise((r) => setTimeout(r, 1100)); // run ids have second resolution
+      runs.push((await runBackup(deps(j), { job: 'docs' })).id);
+    }
+    const versions = await listVersions(deps(j), 'docs', join(src, 'f.txt'));
+    expect(versions.map((v) => [v.current, v.size])).toEqual([
+      [true, 2],
+      [false, 2],
+      [false, 2],
+    ]);
+    expect(versions.map((v) => v.v)).toEqual([runs[3], runs[2], runs[1]]);
+    // The state after run 2 holds v2.
+    const to = join(dir, 'at-run-2');
+    await runRestore(deps(j), { job: 'docs', to, run: runs[1] });
+    expect(await readFile(join(to, 'src', 'f.txt'), 'utf8')).toBe('v2');
+    // v1 was dropped by retention: the first run's state no longer has the file.
+    const to1 = join(dir, 'at-run-1');
+    await runRestore(deps(j), { job: 'docs', to: to1, run: runs[0] });
+    expect(await snapshot(to1).catch(() => ({}))).toEqual({});
+  }, 30_000);
+
+  it('keeps a file deleted at the source as a generation, restorable with --include-deleted and at an earlier run', async () => {
+    await tree({ 'keep.txt': 'k', 'gone.txt': 'bye' });
+    const r1 = await runBackup(deps(), { job: 'docs' });
+    await rm(join(src, 'gone.txt'));
+    const r2 = await runBackup(deps(), { job: 'docs' });
+    expect(r2.counts.deleted).toBe(1);
+    expect(r2.status).toBe('completed');
+    // Not browsable any more, but kept.
+    await expect(targets.get('mem')!.stat('docs/src/gone.txt')).rejects.toMatchObject({ kind: 'not-found' });
+    const plain = join(dir, 'plain');
+    await runRestore(deps(), { job: 'docs', to: plain });
+    expect(Object.keys(await snapshot(plain))).toEqual(['src/keep.txt']);
+    const withDeleted = join(dir, 'with-deleted');
+    await runRestore(deps(), { job: 'docs', to: withDeleted, includeDeleted: true });
+    expect(await snapshot(withDeleted)).toEqual({ 'src/keep.txt': 'k', 'src/gone.txt': 'bye' });
+    const atFirst = join(dir, 'at-first');
+    await runRestore(deps(), { job: 'docs', to: atFirst, run: r1.id });
+    expect(await snapshot(atFirst)).toEqual({ 'src/keep.txt': 'k', 'src/gone.txt': 'bye' });
+  });
+
+  it('mirror mode (generations 0) keeps only the newest version', async () => {
+    const j = job({ generations: 0 });
+    await tree({ 'f.txt': 'one' });
+    await runBackup(deps(j), { job: 'docs' });
+    await writeFile(join(src, 'f.txt'), 'three');
+    await runBackup(deps(j), { job: 'docs' });
+    const keys: string[] = [];
+    for await (const o of targets.get('mem')!.list('docs/.hokan/versions/')) keys.push(o.key);
+    expect(keys).toEqual([]);
+    const versions = await listVersions(deps(j), 'docs', 'f.txt');
+    expect(versions).toHaveLength(1);
+  });
+});
+
+describe('guards: nothing is deleted by accident', () => {
+  it('a source folder that is gone deletes nothing and says invalid-settings', async () => {
+    await tree({ 'a.txt': 'a', 'b.txt': 'b' });
+    await runBackup(deps(), { job: 'docs' });
+    await rm(src, { recursive: true });
+    const run = await runBackup(deps(), { job: 'docs' });
+    expect(run.status).toBe('incomplete');
+    expect(run.reasons).toContain('invalid-settings');
+    expect(run.counts.deleted).toBe(0);
+    expect((await targets.get('mem')!.stat('docs/src/a.txt')).size).toBe(1);
+  });
+
+  it('an empty source folder deletes nothing', async () => {
+    await tree({ 'a.txt': 'a' });
+    await runBackup(deps(), { job: 'docs' });
+    await rm(join(src, 'a.txt'));
+    const run = await runBackup(deps(), { job: 'docs' });
+    expect(run.reasons).toEqual(['invalid-settings']);
+    expect(run.note).toMatch(/is empty; nothing was deleted/);
+    expect(run.counts.deleted).toBe(0);
+  });
+
+  it('deleting more than the threshold stops and reports instead', async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 30; i++) files[`f${i}.txt`] = String(i);
+    await tree(files);
+    await runBackup(deps(), { job: 'docs' });
+    for (let i = 0; i < 20; i++) await rm(join(src, `f${i}.txt`));
+    const run = await runBackup(deps(), { job: 'docs' });
+    expect(run.status).toBe('incomplete');
+    expect(run.reasons).toEqual(['deletion-threshold']);
+    expect(run.note).toMatch(/20 files \(67%\) would be deleted/);
+    expect(run.counts.deleted).toBe(0);
+    // With deletions switched off nothing is even considered.
+    const never = await runBackup(deps(job({ deletions: 'never' })), { job: 'docs' });
+    expect(never.status).toBe('completed');
+  });
+});
+
+describe('faults', () => {
+  it('retries transient failures and completes', async () => {
+    targets.set('mem', new MemoryTarget({ faults: [{ op: 'put', key: /a\.txt$/, nth: 1, times: 2, kind: 'transient' }] }));
+    await tree({ 'a.txt': 'alpha' });
+    const run = await runBackup(deps(), { job: 'docs' });
+    expect(run.status).toBe('completed');
+    expect(run.counts.uploaded).toBe(1);
+  });
+
+  it('a full target stops that target with quota-exceeded; what was backed up stays', async () => {
+    targets.set('mem', new MemoryTarget({ quotaBytes: 3000 }));
+    await tree({ 'a.txt': 'x'.repeat(1000), 'b.txt': 'y'.repeat(5000), 'c.txt': 'z' });
+    const run = await runBackup(deps(), { job: 'docs' });
+    expect(run.status).toBe('incomplete');
+    expect(run.reasons).toContain('quota-exceeded');
+    expect(run.counts.uploaded).toBeGreaterThanOrEqual(1);
+    const to = join(dir, 'r');
+    await runRestore(deps(), { job: 'docs', to });
+    expect(await readFile(join(to, 'src', 'a.txt'), 'utf8')).toBe('x'.repeat(1000));
+  });
+
+  it('an unavailable target is target-unavailable and the run says why', async () => {
+    targets.set('mem', new MemoryTarget({ unavailable: true }));
+    await tree({ 'a.txt': 'a' });
+    const run = await runBackup(deps(), { job: 'docs' });
+    expect(run.status).toBe('incomplete');
+    expect(run.reasons).toEqual(['target-unavailable']);
+    expect(run.error).toMatch(/^mem: /);
+  });
+
+  it('a file that changes while it is read is skipped as changed-during-backup and sent next run', async () => {
+    await tree({ 'grow.log': 'start', 'calm.txt': 'calm' });
+    const d = deps();
+    d.hooks.beforeUpload.tap('test-grower', (item) => {
+      if (item.entry.rel === 'grow.log') void appendFile(item.entry.abs, ' more').catch(() => {});
+      return item;
+    });
+    // Make the append land before the read ends: the hook runs right before the upload.
+    d.hooks.beforeUpload.tapPromise({ name: 'test-wait', stage: 10 }, async (item) => {
+      await new Promise((r) => setTimeout(r, 20));
+      return item;
+    });
+    const run = await runBackup(d, { job: 'docs' });
+    expect(run.reasons).toEqual(['changed-during-backup']);
+    expect(run.counts).toMatchObject({ uploaded: 1, skipped: 1 });
+    await expect(targets.get('mem')!.stat('docs/src/grow.log')).rejects.toMatchObject({ kind: 'not-found' });
+    const next = await runBackup(deps(), { job: 'docs' });
+    expect(next.status).toBe('completed');
+    expect(next.counts.uploaded).toBe(1);
+  });
+
+  it('names a target cannot hold are recorded forbidden-name, the rest goes on', async () => {
+    targets.set('mem', new MemoryTarget({ capabilities: { forbiddenChars: '\\:*?"<>|' } }));
+    await tree({ 'ok.txt': 'ok', 'what?.txt': 'q' });
+    const run = await runBackup(deps(), { job: 'docs' });
+    expect(run.reasons).toEqual(['forbidden-name']);
+    expect(run.counts).toMatchObject({ uploaded: 1, skipped: 1 });
+    const { files } = await index.listFiles(run.id, { status: 'skipped' });
+    expect(files).toEqual([expect.objectContaining({ path: 'src/what?.txt', reason: 'forbidden-name' })]);
+  });
+
+  it('refuses a second owner of the same place', async () => {
+    await tree({ 'a.txt': 'a' });
+    await runBackup(deps(), { job: 'docs' });
+    await index.close();
+    await rm(dataDir, { recursive: true });
+    index = await IndexStore.open(dataDir);
+    const run = await runBackup(deps(job(), 'another-pc'), { job: 'docs' });
+    expect(run.reasons).toEqual(['invalid-settings']);
+    expect(run.error).toMatch(/already holds the backup of job "docs" from device "pc-1"/);
+  });
+});
+
+describe('index rebuild from the target', () => {
+  it('with the index deleted, history, restore and the next backup work from what the target holds', async () => {
+    await tree({ 'a.txt': 'one', 'b/c.txt': 'cee' });
+    const r1 = await runBackup(deps(), { job: 'docs' });
+    await writeFile(join(src, 'a.txt'), 'two!');
+    await runBackup(deps(), { job: 'docs' });
+    await index.close();
+    await rm(dataDir, { recursive: true });
+    index = await IndexStore.open(dataDir);
+
+    const to = join(dir, 'fresh');
+    // The restore reads the history and the held versions back from the target before it looks up the run.
+    const { run } = await runRestore(deps(), { job: 'docs', to, run: r1.id });
+    expect(run.status).toBe('completed');
+    expect(await snapshot(to)).toEqual({ 'src/a.txt': 'one', 'src/b/c.txt': 'cee' });
+    const { runs } = await index.listRuns({ job: 'docs', kind: 'backup' });
+    expect(runs.map((r) => r.status)).toEqual(['completed', 'completed']);
+    const next = await runBackup(deps(), { job: 'docs' });
+    expect(next.counts).toMatchObject({ uploaded: 0, unchanged: 2 });
+  });
+});
+
+describe('restore safety', () => {
+  it('never writes outside the chosen folder, whatever a manifest on the target says', async () => {
+    await tree({ 'a.txt': 'a' });
+    await runBackup(deps(), { job: 'docs' });
+    const t = targets.get('mem')!;
+    const evil = ['{"op":"put","p":"src/../../../evil.txt","v":"20990101T000000-0000","size":1,"mtimeMs":0,"sha256":"x"}', '{"op":"put","p":"src//etc/passwd","v":"20990101T000000-0001","size":1,"mtimeMs":0,"sha256":"x"}'].join('\n');
+    const { bufferSource } = await import('../../testing/sources.js');
+    await t.put('docs/.hokan/runs/20990101T000000-0000/changes-0001.jsonl', bufferSource(evil), { size: Buffer.byteLength(evil) });
+    await t.put('docs/src/../../../evil.txt'.replace(/\.\.\//g, 'x/'), bufferSource('e'), { size: 1 });
+    await index.close();
+    await rm(dataDir, { recursive: true });
+    index = await IndexStore.open(dataDir);
+    const to = join(dir, 'jail', 'inside');
+    const { run, files } = await runRestore(deps(), { job: 'docs', to });
+    expect(files.filter((f) => f.status === 'failed').map((f) => f.reason)).toEqual(['invalid-settings', 'invalid-settings']);
+    expect(run.counts.restored).toBe(1);
+    await expect(stat(join(dir, 'evil.txt'))).rejects.toThrow();
+    await expect(stat(join(dir, 'jail', 'evil.txt'))).rejects.toThrow();
+  });
+
+  it('honours --overwrite never | if-newer | always | rename', async () => {
+    await tree({ 'f.txt': 'backed-up' });
+    await utimes(join(src, 'f.txt'), new Date('2026-01-01'), new Date('2026-01-01'));
+    await runBackup(deps(), { job: 'docs' });
+    const local = join(src, 'f.txt');
+    await writeFile(local, 'local edit');
+    await utimes(local, new Date('2026-06-01'), new Date('2026-06-01'));
+    await runRestore(deps(), { job: 'docs', overwrite: 'never' });
+    expect(await readFile(local, 'utf8')).toBe('local edit');
+    await runRestore(deps(), { job: 'docs', overwrite: 'if-newer' });
+    expect(await readFile(local, 'utf8')).toBe('local edit');
+    await runRestore(deps(), { job: 'docs', overwrite: 'rename' });
+    expect(await readFile(local, 'utf8')).toBe('local edit');
+    expect(await readFile(join(src, 'f (1).txt'), 'utf8')).toBe('backed-up');
+    await runRestore(deps(), { job: 'docs', overwrite: 'always', paths: ['f.txt'] });
+    expect(await readFile(local, 'utf8')).toBe('backed-up');
+  });
+
+  it('verify finds a copy that no longer matches its hash', async () => {
+    await tree({ 'a.txt': 'alpha', 'b.txt': 'bravo' });
+    await runBackup(deps(), { job: 'docs' });
+    const ok = await runVerify(deps(), { job: 'docs' });
+    expect(ok).toMatchObject({ checked: 2, ok: 2, problems: [] });
+    const { bufferSource } = await import('../../testing/sources.js');
+    await targets.get('mem')!.put('docs/src/b.txt', bufferSource('BRAVO'), { size: 5 });
+    const bad = await runVerify(deps(), { job: 'docs' });
+    expect(bad.ok).toBe(1);
+    expect(bad.problems).toEqual([expect.objectContaining({ path: 'src/b.txt', reason: 'hash-mismatch' })]);
+    // Restore refuses the bad copy rather than writing it.
+    const { files } = await runRestore(deps(), { job: 'docs', to: join(dir, 'r') });
+    expect(files.find((f) => f.path === 'src/b.txt')).toMatchObject({ status: 'failed', reason: 'hash-mismatch' });
+  });
+});
