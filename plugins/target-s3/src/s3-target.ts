@@ -105,7 +105,8 @@ export class S3Target implements Target {
       maxObjectSize: 5 * TIB,
       maxKeyLength: MAX_KEY_BYTES - Buffer.byteLength(cfg.prefix),
       resumableUploads: true,
-      preservesMtime: true,
+      // Not `preservesMtime`: stat returns the put's mtime (x-amz-meta-mtime), but ListObjectsV2 carries
+      // no user metadata and a HEAD per listed object would make listings cost one request per object.
     };
   }
 
@@ -169,6 +170,14 @@ export class S3Target implements Target {
         } catch (e2) {
           if (bucketRegionOf(e2) === undefined && bucketRegionOf(e) !== undefined) this.fail(e, 'check');
           this.fail(e2, 'check');
+        }
+        // The GET went through: the SDK fixed what failed the HEAD (it corrects its clock from the
+        // server's Date header after a skew). Ask once more.
+        try {
+          await client.send(new sdk.HeadBucketCommand({ Bucket }));
+          return;
+        } catch (e3) {
+          this.fail(e3, 'check');
         }
       }
       this.fail(e, 'check');
