@@ -153,3 +153,24 @@ describe('target-s3 config', () => {
     await t[Symbol.asyncDispose]();
   });
 });
+
+describe('target-s3 wiring', () => {
+  it('the SDK is not imported by the plugin entry (only inside create), so `agent --help` never loads it', async () => {
+    const { readFile } = await import('node:fs/promises');
+    for (const f of ['index.ts', 's3-config.ts']) {
+      const src = await readFile(new URL(`../src/${f}`, import.meta.url), 'utf8');
+      expect(src).not.toMatch(/^import[^;]*['"]@aws-sdk\//m);
+    }
+  });
+
+  it('the default checksums (CRC32 on every part) round-trip small and multipart objects byte-identically', async () => {
+    const { patternBytes } = await import('./sources-local.js');
+    const t = await makeTarget({ ...s3.targetConfig('present'), prefix: 'crc', checksums: 'when-supported', partSize: 5 * 1024 * 1024 });
+    for (const size of [1000, 11 * 1024 * 1024]) {
+      const d = patternBytes(size, 3);
+      await t.put(`k${size}`, bufferSource(d), { size, mtimeMs: 7 });
+      expect((await t.get(`k${size}`, undefined, readAll)).equals(d)).toBe(true);
+    }
+    await t[Symbol.asyncDispose]();
+  });
+});

@@ -2,8 +2,10 @@
  * Starts a real s3rver (in-process, on 127.0.0.1, a free port, a fresh temporary directory) for tests.
  * Reusable by any test that needs S3: `const s3 = await startS3rver({ buckets: ['b'] }); … await s3.stop();`
  * Clients need `forcePathStyle: true`, any region (e.g. us-east-1), keys `S3RVER`/`S3RVER`
- * (S3RVER_CREDENTIALS), and `checksums: "when-required"` in the target config: s3rver does not decode
- * the `aws-chunked` bodies the SDK sends with its default (newer) checksums and would store them as is.
+ * (S3RVER_CREDENTIALS). `targetConfig()` sets `checksums: "when-required"`: s3rver does not decode the
+ * `aws-chunked` bodies the SDK sends for *streamed* bodies with its default checksums and would store
+ * them as is (the s3 target sends Buffers, which work with either setting; a raw SDK client that streams
+ * must use requestChecksumCalculation: 'WHEN_REQUIRED').
  *
  * s3rver 3.7 lacks the multipart calls a resumable uploader and its housekeeping need, and decodes
  * `x-amz-copy-source` with `decodeURI` (so `?`, `&`, `+`, `#`… stay encoded, unlike S3, which fully
