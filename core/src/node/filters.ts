@@ -200,6 +200,7 @@ export function compileFilters(filters: FilterConfig, root: SourceRoot, opts: Co
   const notExt = filters.excludeExtensions && filters.excludeExtensions.length ? new ExtSet(filters.excludeExtensions) : null;
   const inRe = compileRegexes(filters.includeRegex, 'includeRegex', where);
   const exRe = compileRegexes(filters.excludeRegex, 'excludeRegex', where);
+  const exRegexSrc = filters.excludeRegex ?? [];
 
   let largerThan = -1;
   if (filters.largerThan !== undefined && filters.largerThan !== null) {
@@ -334,7 +335,7 @@ export function compileFilters(filters: FilterConfig, root: SourceRoot, opts: Co
       for (const re of inRe) if (re.test(rel)) { ok = true; break; }
       if (!ok) return 'not matched by includeRegex';
     }
-    for (const re of exRe) if (re.test(rel)) return `matches ${re.source}`;
+    for (let i = 0; i < exRe.length; i++) if (exRe[i]!.test(rel)) return `matches ${exRegexSrc[i]}`;
     return null;
   };
 
