@@ -19,6 +19,9 @@ import { fileKey, newRunId, runIdTime, versionKey } from './layout.js';
 import { resolveRoots } from './sources.js';
 import { ensureIndexed, ensureOwner } from './target-session.js';
 
+/** The hidden folder a restore stages files in, under each destination root. */
+export const STAGING = '.hokan-restore';
+
 export type OverwriteMode = 'never' | 'if-newer' | 'always' | 'rename';
 
 export interface RestoreOptions {
@@ -159,6 +162,19 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
     cutoff = newRunId(opts.at).slice(0, 15) + '-~';
   }
 
+  // Files are written in one hidden staging folder per destination root, then renamed into place:
+  // a restore killed mid-file leaves nothing half-written among the person's files, and the next
+  // restore clears what it left.
+  const stagingDirs = new Map<string, Promise<string>>();
+  const staging = (rootDir: string) => {
+    let p = stagingDirs.get(rootDir);
+    if (!p) {
+      const d = join(rootDir, STAGING);
+      p = rm(d, { recursive: true, force: true }).then(() => mkdir(d, { recursive: true })).then(() => d);
+      stagingDirs.set(rootDir, p);
+    }
+    return p;
+  };
   const wanted = opts.paths?.length ? matchPaths(roots, opts.paths) : undefined;
   const rootPaths = new Map(roots.map((r) => [r.name, r.path]));
   const base = opts.to ? resolve(opts.to) : undefined;
@@ -208,7 +224,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
         return record(rec);
       }
       const key = held.cur === ver ? path : versionKey(root, rel, ver.v);
-      const tmp = join(dirname(dest), `.hokan-restore-${randomBytes(6).toString('hex')}`);
+      const tmp = join(await staging(rootDir), randomBytes(8).toString('hex'));
       try {
         const sha = await withRetry(
           () =>
@@ -257,6 +273,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
     await Promise.all(inflight);
   } finally {
     await closeTarget(source.target);
+    for (const d of stagingDirs.values()) await rm(await d.catch(() => ''), { recursive: true, force: true }).catch(() => {});
   }
   if (wanted && matched === 0) {
     throw new UsageError(`nothing in the backup of job "${job.id}" on ${source.id} matches ${opts.paths!.map((p) => `"${p}"`).join(', ')}${cutoff ? ' at that time' : ''}`, {

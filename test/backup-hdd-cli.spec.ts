@@ -1,0 +1,157 @@
+import { chmod, mkdir, mkdtemp, rm, writeFile, stat, readFile, chown, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agent } from './helpers/agent.js';
+import { awkwardTree, digestTree, writeTree } from './helpers/trees.js';
+
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'hokan-cli-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A fresh place: source tree, an "external disk" folder, a config, a data dir. */
+async function setup(name: string, extraJob: Record<string, unknown> = {}) {
+  const base = join(dir, name);
+  const src = join(base, 'Documents');
+  const disk = join(base, 'usb');
+  await mkdir(src, { recursive: true });
+  await mkdir(disk, { recursive: true });
+  const config = join(base, 'config.json');
+  await writeFile(
+    config,
+    `{
+  // written by the test
+  "device": "test-pc",
+  "plugins": ["@hokan/target-hdd"],
+  "targets": { "usb": { "type": "hdd", "path": ${JSON.stringify(disk)} } },
+  "jobs": [${JSON.stringify({ id: 'docs', sources: [{ path: src }], targets: ['usb'], ...extraJob })}]
+}
+`,
+  );
+  const run = (...args: string[]) => agent([...args, '--config', config, '--data-dir', join(base, 'data')], { cwd: base });
+  return { base, src, disk, config, run };
+}
+
+describe('agent backup / restore / versions / history / show / verify on an HDD target', () => {
+  it('backs up an awkward tree, then restores it byte-identical', async () => {
+    const { base, src, disk, run } = await setup('roundtrip');
+    await awkwardTree(src);
+    const b = await run('backup', '--json');
+    expect(b.stderr).toBe('');
+    expect(b.code).toBe(0);
+    const [record] = JSON.parse(b.stdout);
+    expect(record).toMatchObject({ job: 'docs', kind: 'backup', status: 'completed', reasons: [], counts: { seen: 8, uploaded: 8, failed: 0 } });
+    expect(typeof record.id).toBe('string');
+    // Browsable on the disk with a file manager.
+    expect(await readFile(join(disk, 'docs', 'Documents', 'report.txt'), 'utf8')).toBe('quarterly report\n');
+
+    const to = join(base, 'restored');
+    const r = await run('restore', '--job', 'docs', '--to', to);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/restore completed — restored 8/);
+    expect(await digestTree(join(to, 'Documents'))).toEqual(await digestTree(src));
+  });
+
+  it('keeps generations: versions, restore of an older run and of a point in time, history, show --csv, verify', async () => {
+    const { base, src, run } = await setup('generations');
+    await writeTree(src, { 'plan.txt': 'first plan', 'notes/a.txt': 'A', 'old.txt': 'will be deleted' });
+    const first = JSON.parse((await run('backup', '--json')).stdout)[0];
+    const firstDigest = await digestTree(src);
+    await new Promise((r) => setTimeout(r, 1100));
+    const between = new Date();
+    await new Promise((r) => setTimeout(r, 1100));
+    await writeFile(join(src, 'plan.txt'), 'second plan, longer');
+    await rm(join(src, 'old.txt'));
+    await writeTree(src, { 'new.txt': 'new' });
+    const second = await run('backup', '--json');
+    expect(second.code).toBe(0);
+    expect(JSON.parse(second.stdout)[0].counts).toMatchObject({ uploaded: 2, unchanged: 1, deleted: 1 });
+
+    const v = await run('versions', '--job', 'docs', join(src, 'plan.txt'), '--json');
+    const versions = JSON.parse(v.stdout);
+    expect(versions.map((x: { current: boolean; size: number }) => [x.current, x.size])).toEqual([
+      [true, 19],
+      [false, 10],
+    ]);
+    const human = await run('versions', '--job', 'docs', 'plan.txt');
+    expect(human.stdout).toMatch(/^usb {2}\d{4}\/\d{2}\/\d{2} \d{2}:\d{2}:\d{2} {2}\d{8}T\d{6}-[0-9a-f]{4} {2}19 B .* current$/m);
+
+    const atRun = join(base, 'at-run');
+    expect((await run('restore', '--job', 'docs', '--run', first.id, '--to', atRun)).code).toBe(0);
+    expect(await digestTree(join(atRun, 'Documents'))).toEqual(firstDigest);
+    const atTime = join(base, 'at-time');
+    expect((await run('restore', '--job', 'docs', '--at', between.toISOString(), '--to', atTime)).code).toBe(0);
+    expect(await digestTree(join(atTime, 'Documents'))).toEqual(firstDigest);
+    // One folder only.
+    const one = join(base, 'one');
+    expect((await run('restore', '--job', 'docs', '--path', 'notes', '--to', one)).code).toBe(0);
+    expect(await digestTree(one)).toEqual({ 'Documents/notes/a.txt': firstDigest['notes/a.txt'] });
+
+    const h = JSON.parse((await run('history', '--json')).stdout);
+    expect(h.runs.filter((x: { kind: string }) => x.kind === 'backup').map((x: { id: string }) => x.id)).toEqual([JSON.parse(second.stdout)[0].id, first.id]);
+    const csv = await run('show', first.id, '--csv');
+    expect(csv.stdout.split('\n')[0]).toBe('path,target,status,reason,size,sha256,message');
+    expect(csv.stdout).toMatch(/^Documents\/plan\.txt,usb,uploaded,,10,[0-9a-f]{64},$/m);
+    const ver = await run('verify', '--job', 'docs');
+    expect(ver.code).toBe(0);
+    expect(ver.stdout).toMatch(/checked 5 stored versions .* 5 good, 0 bad/);
+  });
+
+  it('works from the target alone after the index is deleted, without re-sending unchanged files', async () => {
+    const { base, src, run } = await setup('rebuild');
+    await awkwardTree(src);
+    const first = JSON.parse((await run('backup', '--json')).stdout)[0];
+    await rm(join(base, 'data'), { recursive: true });
+    const h = JSON.parse((await run('history', '--json')).stdout);
+    expect(h.runs.map((x: { id: string; status: string }) => [x.id, x.status])).toEqual([[first.id, 'completed']]);
+    const to = join(base, 'r');
+    expect((await run('restore', '--job', 'docs', '--to', to)).code).toBe(0);
+    expect(await digestTree(join(to, 'Documents'))).toEqual(await digestTree(src));
+    const again = JSON.parse((await run('backup', '--json')).stdout)[0];
+    expect(again.counts).toMatchObject({ uploaded: 0, unchanged: 8 });
+  });
+
+  it('a disk that is not plugged in is target-unavailable (exit 3) and nothing is created on the system disk', async () => {
+    const { src, disk, run } = await setup('unplugged');
+    await writeTree(src, { 'a.txt': 'a' });
+    await rm(disk, { recursive: true });
+    const r = await run('backup');
+    expect(r.code).toBe(3);
+    expect(r.stdout).toMatch(/docs: incomplete \(target-unavailable\)/);
+    expect(r.stdout).toMatch(new RegExp(`${disk.replace(/[/.]/g, '\\$&')}`));
+    await expect(stat(disk)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('an unreadable file is recorded access-denied, the rest is backed up (exit 1)', async () => {
+    const { base, src, run } = await setup('unreadable');
+    await writeTree(src, { 'open.txt': 'readable', 'secret.txt': 'no access' });
+    // Root reads everything: run the agent as `nobody`, for whom secret.txt is closed.
+    for (const d of [dir, base]) await chmod(d, 0o777);
+    await chown(join(src, 'secret.txt'), 0, 0);
+    await chmod(join(src, 'secret.txt'), 0o000);
+    for (const p of [src, join(src, 'open.txt'), join(base, 'config.json')]) await chmod(p, 0o755);
+    await mkdir(join(base, 'data'), { mode: 0o777 });
+    await chmod(join(base, 'data'), 0o777);
+    await chmod(join(base, 'usb'), 0o777);
+    const r = await agent(['backup', '--json', '--config', join(base, 'config.json'), '--data-dir', join(base, 'data')], { cwd: base, uid: 65534, gid: 65534 });
+    expect(r.code).toBe(1);
+    const [rec] = JSON.parse(r.stdout);
+    expect(rec).toMatchObject({ status: 'incomplete', reasons: ['access-denied'], counts: { uploaded: 1, failed: 1 } });
+    expect(await readdir(join(base, 'usb', 'docs', 'Documents'))).toEqual(['open.txt']);
+  });
+
+  it('bad usage names the problem and the fix (exit 2)', async () => {
+    const { run } = await setup('usage');
+    const r = await run('backup', 'nope');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/there is no job "nope" in the config/);
+    expect(r.stderr).toMatch(/jobs: docs/);
+    const r2 = await run('restore', '--job', 'docs', '--run', 'x', '--at', '2026-01-01');
+    expect(r2.code).toBe(2);
+  });
+});

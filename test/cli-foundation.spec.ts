@@ -1,0 +1,373 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, agent, tempDir } from './helpers.js';
+
+const SHIPPED = join(ROOT, 'config', 'config.json');
+const CUSTOM = join(ROOT, 'config', 'examples', 'custom-plugin.config.json');
+const BUILTIN_IDS = ['target-hdd', 'target-s3', 'target-azure', 'target-nas', 'notify-smtp', 'category-presets'];
+
+let t: ReturnType<typeof tempDir>;
+beforeAll(() => {
+  t = tempDir();
+});
+afterAll(() => t.cleanup());
+
+describe('agent --help and --version', () => {
+  it('lists the built-in commands and exits 0', () => {
+    const r = agent(['--help', '--config', SHIPPED]);
+    expect(r.code).toBe(0);
+    for (const c of ['init', 'config', 'plugins', 'run', 'status', 'notify']) expect(r.stdout).toMatch(new RegExp(`^  agent ${c}\\b`, 'm'));
+    expect(r.stdout).toContain('--config');
+    expect(r.stdout).toContain('--data-dir');
+    expect(r.stdout).toContain('--json');
+  });
+
+  it('lists a command a plugin contributes, from its manifest', () => {
+    const r = agent(['--help', '--config', SHIPPED]);
+    expect(r.stdout).toMatch(/agent presets \[name\]\s+List the category presets and what each one backs up \[plugin category-presets\]/);
+  });
+
+  it('prints the version', () => {
+    const r = agent(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(JSON.parse(readFileSync(join(ROOT, 'core', 'package.json'), 'utf8')).version);
+  });
+
+  it('an unknown command is bad usage (exit 2)', () => {
+    const r = agent(['frobnicate', '--config', SHIPPED]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('error: Unknown argument: frobnicate');
+  });
+
+  it('an unknown option is bad usage (exit 2), and with --json the error is the one JSON document on stdout', () => {
+    const r = agent(['config', 'validate', '--config', SHIPPED, '--nope', '--json']);
+    expect(r.code).toBe(2);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.error.code).toBe('E_USAGE');
+    expect(doc.error.message).toBe('Unknown argument: nope');
+  });
+});
+
+describe('no config file', () => {
+  it('says every place it looked and that `agent init` writes one (exit 2)', () => {
+    const home = join(t.dir, 'home-empty');
+    const r = agent(['config', 'validate'], { cwd: t.dir, env: { HOME: home, XDG_CONFIG_HOME: '' } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      `error: no config file found; looked in:\n    ${join(t.dir, 'config.json')} (current folder)\n    ${join(home, '.config', 'hokan', 'config.json')} (user config folder)\n  → \`agent init\` writes a starter config, or pass one with --config PATH\n`,
+    );
+  });
+
+  it('names $HOKAN_CONFIG when it is set', () => {
+    const r = agent(['config', 'validate'], { cwd: t.dir, env: { HOME: join(t.dir, 'h2'), XDG_CONFIG_HOME: join(t.dir, 'xdg'), HOKAN_CONFIG: 'missing.json' } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`    ${join(t.dir, 'missing.json')} ($HOKAN_CONFIG)\n`);
+    expect(r.stderr).toContain(`    ${join(t.dir, 'xdg', 'hokan', 'config.json')} (user config folder)\n`);
+  });
+
+  it('a --config that does not exist says so', () => {
+    const r = agent(['config', 'validate', '--config', join(t.dir, 'nope.json')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`error: config file not found: ${join(t.dir, 'nope.json')} (given with --config)`);
+  });
+});
+
+describe('agent config validate', () => {
+  it('accepts the shipped config (exit 0)', () => {
+    const r = agent(['config', 'validate', '--config', SHIPPED]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`${SHIPPED}: valid — 1 target(s), 1 job(s), 0 notifier(s)`);
+  });
+
+  it('--json on a good file prints { ok: true, problems: [] }', () => {
+    const r = agent(['config', 'validate', '--config', SHIPPED, '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, file: SHIPPED, problems: [] });
+  });
+
+  it('invalid JSON → file, line:column and what was expected', () => {
+    const f = t.file('broken.json', '{\n  "targets": {\n    "usb": { "type": "hdd" "path": "/x" }\n  }\n}\n');
+    const r = agent(['config', 'validate', '--config', f]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${f}:3:28: invalid JSON: expected a comma "," between entries, found "\\"path\\""`);
+  });
+
+  it('comments and trailing commas are fine', () => {
+    const f = t.file('comments.json', '{\n  // a comment\n  /* another */\n  "targets": { "usb": { "type": "hdd", "path": "/x", }, },\n  "jobs": [],\n}\n');
+    const r = agent(['config', 'validate', '--config', f]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  const BAD = `{
+  "devise": "x",
+  "targets": {
+    "usb": { "type": "hdd", "path": "/tmp/x", "pth": 1 },
+    "cloud": { "type": "azur", "container": "abc" }
+  },
+  "jobs": [
+    { "id": "docs", "sources": [{ "path": "~/Docs" }], "targets": ["usb", "clud"], "generations": "ten",
+      "deletions": "sometimes" }
+  ]
+}
+`;
+
+  it('prints every problem with JSON path, line:column, what is allowed and "did you mean" (exit 2)', () => {
+    const f = t.file('bad.json', BAD);
+    const r = agent(['config', 'validate', '--config', f]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    const lines = r.stderr.split('\n');
+    expect(lines[0]).toBe(`error: ${f}: 6 problems:`);
+    expect(r.stderr).toContain(`  ${f}:2:3: devise: unknown key 'devise'; allowed keys at the top level: $schema, device, plugins, targets, jobs, notify, presets\n      → did you mean 'device'?`);
+    expect(r.stderr).toContain(`  ${f}:4:47: targets.usb.pth: unknown key 'pth'; allowed keys for a target of type 'hdd': type, path,`);
+    expect(r.stderr).toContain(
+      `  ${f}:5:24: targets.cloud.type: unknown target type 'azur'; types provided by plugins: hdd (@hokan/target-hdd), s3 (@hokan/target-s3), azure (@hokan/target-azure), nas (@hokan/target-nas)\n      → did you mean 'azure'?`,
+    );
+    expect(r.stderr).toContain(`  ${f}:8:67: jobs[0].targets[1]: no target with id 'clud'; targets defined: usb, cloud\n      → did you mean 'cloud'?`);
+    expect(r.stderr).toContain(`  ${f}:8:91: jobs[0].generations: must be a whole number, not a string ("ten")`);
+    expect(r.stderr).toContain(`  ${f}:9:20: jobs[0].deletions: "sometimes" is not allowed; allowed values: every-run, monthly, never`);
+  });
+
+  it('--json prints the problems with path, line and column in the error document', () => {
+    const f = t.file('bad-json.json', BAD);
+    const r = agent(['config', 'validate', '--config', f, '--json']);
+    expect(r.code).toBe(2);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.error.code).toBe('E_CONFIG');
+    expect(doc.error.problems).toContainEqual({ path: 'targets.cloud.type', line: 5, column: 24, message: expect.stringContaining("unknown target type 'azur'"), hint: "did you mean 'azure'?" });
+    expect(doc.error.problems).toContainEqual({ path: 'jobs[0].generations', line: 8, column: 91, message: 'must be a whole number, not a string ("ten")' });
+    expect(doc.error.problems).toHaveLength(6);
+  });
+
+  it('a target type whose plugin is not in "plugins" names the plugin to add', () => {
+    const f = t.file('not-listed.json', '{\n  "plugins": ["@hokan/target-hdd"],\n  "targets": { "c": { "type": "s3", "bucket": "b" } },\n  "jobs": []\n}\n');
+    const r = agent(['config', 'validate', '--config', f]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${f}:3:27: targets.c.type: target type 's3' is provided by plugin @hokan/target-s3, which "plugins" does not name\n      → add "@hokan/target-s3" to "plugins"`);
+  });
+
+  it('an unknown notifier type and a wrong type in a plugin\'s schema', () => {
+    const f = t.file('notify.json', '{\n  "targets": {},\n  "jobs": [],\n  "notify": [\n    { "type": "smpt" },\n    { "type": "smtp", "host": "h", "to": ["a@b"], "port": "587" }\n  ]\n}\n');
+    const r = agent(['config', 'validate', '--config', f]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${f}:5:15: notify[0].type: unknown notifier type 'smpt'; types provided by plugins: smtp (@hokan/notify-smtp)\n      → did you mean 'smtp'?`);
+    expect(r.stderr).toContain(`${f}:6:58: notify[1].port: must be a whole number, not a string ("587")`);
+  });
+
+  it('a missing ${env:…} names the variable, never a value', () => {
+    const f = t.file('env.json', '{\n  "targets": { "c": { "type": "s3", "bucket": "b", "secretAccessKey": "${env:HOKAN_TEST_UNSET_VAR}" } },\n  "jobs": []\n}\n');
+    const r = agent(['config', 'validate', '--config', f]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${f}:2:71: targets.c.secretAccessKey: environment variable HOKAN_TEST_UNSET_VAR is not set (referenced as \${env:HOKAN_TEST_UNSET_VAR})`);
+  });
+});
+
+describe('agent config show', () => {
+  it('prints the resolved config with defaults, and secrets masked', () => {
+    const secretFile = t.file('secret.txt', 'file-secret-value\n');
+    const f = t.file(
+      'show.json',
+      JSON.stringify({
+        device: 'pc1',
+        targets: { usb: { type: 'hdd', path: '~/backup' }, c: { type: 's3', bucket: 'b', accessKeyId: 'AKIAPLAINVALUE', secretAccessKey: '${env:HOKAN_TEST_SECRET}', endpoint: '${file:secret.txt}' } },
+        jobs: [{ id: 'j', sources: [{ path: '~/docs' }], targets: ['usb', 'c'] }],
+      }),
+    );
+    void secretFile;
+    const home = join(t.dir, 'home');
+    const r = agent(['config', 'show', '--config', f, '--json'], { env: { HOKAN_TEST_SECRET: 'env-secret-value', HOME: home } });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain('env-secret-value');
+    expect(r.stdout).not.toContain('file-secret-value');
+    expect(r.stdout).not.toContain('AKIAPLAINVALUE');
+    const c = JSON.parse(r.stdout);
+    expect(c.targets.c).toEqual({ type: 's3', bucket: 'b', accessKeyId: '***', secretAccessKey: '***', endpoint: '***' });
+    expect(c.targets.usb.path).toBe(join(home, 'backup'));
+    expect(c.jobs[0]).toEqual({
+      id: 'j',
+      sources: [{ path: join(home, 'docs') }],
+      targets: ['usb', 'c'],
+      generations: 10,
+      filters: {},
+      deletions: 'every-run',
+      deletionThreshold: { percent: 50, count: 1000 },
+      followSymlinks: false,
+      ignoreInode: false,
+      ignoreCtime: false,
+    });
+    expect(c.device).toBe('pc1');
+    expect(c.notify).toEqual([]);
+    expect(c.presets).toEqual({});
+  });
+});
+
+describe('agent plugins list', () => {
+  it('--json lists the six built-in plugins with id, version, contributes and used', () => {
+    const r = agent(['plugins', 'list', '--config', SHIPPED, '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const list = JSON.parse(r.stdout) as any[];
+    expect(list.map((p) => p.id).sort()).toEqual([...BUILTIN_IDS].sort());
+    for (const p of list) {
+      expect(p.version).toBe('0.1.0');
+      expect(p.source).toBe('builtin');
+      expect(typeof p.contributes).toBe('object');
+      expect(typeof p.used).toBe('boolean');
+    }
+    const hdd = list.find((p) => p.id === 'target-hdd');
+    expect(hdd.used).toBe(true);
+    expect(hdd.usedBy).toEqual(["target type 'hdd'"]);
+    expect(hdd.contributes.targets[0].type).toBe('hdd');
+    expect(list.find((p) => p.id === 'target-s3').used).toBe(false);
+  });
+
+  it('lists the custom plugin the config names by path, as used', () => {
+    const r = agent(['plugins', 'list', '--config', CUSTOM, '--json']);
+    expect(r.code).toBe(0);
+    const list = JSON.parse(r.stdout) as any[];
+    const hello = list.find((p) => p.id === 'hello');
+    expect(hello).toMatchObject({ id: 'hello', version: '1.0.0', name: 'hokan-plugin-hello', source: 'path', used: true, usedBy: ['hooks done'] });
+    expect(hello.contributes.commands).toEqual([{ command: 'hello [name]', describe: 'Say hello (from the example plugin)' }]);
+    expect(hello.error).toBeUndefined();
+    expect(list.map((p) => p.id)).toEqual(expect.arrayContaining(BUILTIN_IDS));
+  });
+
+  it('a plugin that cannot be found → every place tried; the others are still listed', () => {
+    const f = t.file('missing-plugin/config.json', JSON.stringify({ plugins: ['@hokan/target-hdd', 'hokan-plugin-nowhere', './my-plugins/gone'], targets: {}, jobs: [] }, null, 2));
+    const dir = join(t.dir, 'missing-plugin');
+    const r = agent(['plugins', 'list', '--config', f, '--json']);
+    expect(r.code).toBe(2);
+    const list = JSON.parse(r.stdout) as any[];
+    expect(list.map((p) => p.id)).toEqual(expect.arrayContaining(BUILTIN_IDS));
+    const nowhere = list.find((p) => p.id === 'hokan-plugin-nowhere');
+    expect(nowhere.error).toContain(`plugin 'hokan-plugin-nowhere' cannot be found; tried:\n    ${join(dir, 'node_modules', 'hokan-plugin-nowhere', 'package.json')}\n`);
+    expect(nowhere.error).toContain(`    ${join(ROOT, 'node_modules', 'hokan-plugin-nowhere', 'package.json')}`);
+    const gone = list.find((p) => p.id === './my-plugins/gone');
+    expect(gone.error).toBe(`plugin './my-plugins/gone' cannot be found; tried:\n    ${join(dir, 'my-plugins', 'gone', 'package.json')}`);
+
+    const v = agent(['config', 'validate', '--config', f]);
+    expect(v.code).toBe(2);
+    expect(v.stderr).toContain(`${f}:4:5: plugins[1]: plugin 'hokan-plugin-nowhere' cannot be found; tried:`);
+    expect(v.stderr).toContain(`${f}:5:5: plugins[2]: plugin './my-plugins/gone' cannot be found; tried:\n        ${join(dir, 'my-plugins', 'gone', 'package.json')}\n      → a path in "plugins" is relative to the config file's folder`);
+  });
+
+  it('a plugin whose code throws while loading → PluginLoadError naming it; the others still load', () => {
+    t.file(
+      'throwing/boom/package.json',
+      JSON.stringify({ name: 'hokan-plugin-boom', version: '2.0.0', type: 'module', main: 'index.js', hokan: { apiVersion: 1, contributes: { hooks: ['done'] } } }),
+    );
+    t.file('throwing/boom/index.js', "throw new Error('kaboom at import');\n");
+    const f = t.file('throwing/config.json', JSON.stringify({ plugins: ['@hokan/target-hdd', './boom'], targets: { usb: { type: 'hdd', path: '/x' } }, jobs: [] }));
+    const r = agent(['plugins', 'list', '--config', f, '--json']);
+    expect(r.code).toBe(2);
+    const list = JSON.parse(r.stdout) as any[];
+    const boom = list.find((p) => p.id === 'hokan-plugin-boom');
+    expect(boom.error).toBe("plugin 'hokan-plugin-boom' (hokan-plugin-boom) failed to load: kaboom at import");
+    const hdd = list.find((p) => p.id === 'target-hdd');
+    expect(hdd).toMatchObject({ used: true });
+    expect(hdd.error).toBeUndefined();
+    expect(list).toHaveLength(7);
+  });
+
+  it('refuses a manifest written for another plugin API version, and duplicate ids', () => {
+    t.file('api/old/package.json', JSON.stringify({ name: 'old-plugin', version: '1.0.0', hokan: { apiVersion: 99 } }));
+    t.file('api/dup/package.json', JSON.stringify({ name: 'dup-plugin', version: '1.0.0', hokan: { apiVersion: 1, id: 'target-hdd' } }));
+    const f = t.file('api/config.json', JSON.stringify({ plugins: ['@hokan/target-hdd', './old', './dup'], targets: {}, jobs: [] }));
+    const r = agent(['plugins', 'list', '--config', f, '--json']);
+    expect(r.code).toBe(2);
+    const list = JSON.parse(r.stdout) as any[];
+    expect(list.find((p) => p.id === 'old-plugin').error).toBe("plugin 'old-plugin' (old-plugin) is written for plugin API version 99, but this hokan speaks version 1");
+    expect(list.find((p) => p.id === 'target-hdd' && p.error).error).toBe(
+      `two plugins have the id 'target-hdd': '@hokan/target-hdd' (${join(ROOT, 'plugins', 'target-hdd')}) and './dup' (${join(t.dir, 'api', 'dup')})`,
+    );
+  });
+});
+
+describe('the custom plugin example, loaded by path', () => {
+  it('`agent --help` lists its command', () => {
+    const r = agent(['--help', '--config', CUSTOM]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/agent hello \[name\]\s+Say hello \(from the example plugin\) \[plugin hello\]/);
+  });
+
+  it('`agent hello` runs its handler, with its own options', () => {
+    const data = join(t.dir, 'data-hello');
+    const r = agent(['hello', 'Hanako', '--config', CUSTOM, '--data-dir', data]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('Hello, Hanako! (from the example plugin)\n');
+    const loud = agent(['hello', '--shout', '--config', CUSTOM, '--data-dir', data]);
+    expect(loud.stdout).toBe('HELLO, WORLD! (FROM THE EXAMPLE PLUGIN)\n');
+    const json = agent(['hello', 'x', '--json', '--config', CUSTOM, '--data-dir', data]);
+    expect(JSON.parse(json.stdout)).toEqual({ greeting: 'Hello, x! (from the example plugin)' });
+  });
+
+  it('its `done` tap fires when the runtime calls the hook', async () => {
+    const data = join(t.dir, 'data-tap');
+    const { createRuntime } = await import('../core/dist/node/runtime.js');
+    const { nullLogger } = await import('../core/dist/index.js');
+    const rt = await createRuntime({ config: CUSTOM, dataDir: data, logger: nullLogger });
+    try {
+      expect(rt.active.map((a) => a.descriptor.id).sort()).toEqual(['hello', 'target-hdd']);
+      const run = { id: '20240101T000000-abcd', job: 'documents', kind: 'backup', status: 'completed' } as any;
+      await rt.hooks.done.promise({ run, context: {} as any });
+      expect(readFileSync(join(data, 'hello-plugin.log'), 'utf8')).toMatch(/^\S+ run 20240101T000000-abcd of job documents: completed\n$/);
+    } finally {
+      await rt[Symbol.asyncDispose]();
+    }
+  });
+});
+
+describe('commands not built yet say so plainly (exit 3)', () => {
+  for (const [args, text] of [
+    [['run'], "error: 'agent run' is not implemented yet"],
+    [['status'], "error: 'agent status' is not implemented yet"],
+    [['notify', 'test'], "error: 'agent notify test' is not implemented yet"],
+    [['presets'], "error: the command 'presets' (@hokan/category-presets) is not implemented yet"],
+  ] as const) {
+    it(`agent ${args.join(' ')}`, () => {
+      const r = agent([...args, '--config', SHIPPED, '--data-dir', join(t.dir, 'data-ni')]);
+      expect(r.code).toBe(3);
+      expect(r.stderr.split('\n')[0]).toBe(text);
+      expect(r.stdout).toBe('');
+    });
+  }
+});
+
+describe('agent init', () => {
+  it('writes a starter config that validates, and never overwrites without --force', () => {
+    const f = join(t.dir, 'init', 'config.json');
+    const r = agent(['init', '--config', f, '--target-path', join(t.dir, 'backup'), '--source', '~/Documents', '--source', '~/work', '--device', 'test-pc']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`wrote ${f}`);
+    const v = agent(['config', 'show', '--config', f, '--json'], { env: { HOME: '/home/someone' } });
+    expect(v.code).toBe(0);
+    const c = JSON.parse(v.stdout);
+    expect(c.device).toBe('test-pc');
+    expect(c.targets.usb).toEqual({ type: 'hdd', path: join(t.dir, 'backup') });
+    expect(c.jobs[0].sources).toEqual([{ path: '/home/someone/Documents' }, { path: '/home/someone/work' }]);
+
+    const before = readFileSync(f, 'utf8');
+    const again = agent(['init', '--config', f, '--target-path', '/elsewhere']);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toBe(`error: ${f} already exists; not overwriting it\n  → pass --force to replace it, or --config PATH to write somewhere else\n`);
+    expect(readFileSync(f, 'utf8')).toBe(before);
+
+    const forced = agent(['init', '--config', f, '--target-path', '/elsewhere', '--force']);
+    expect(forced.code).toBe(0);
+    expect(readFileSync(f, 'utf8')).toContain('"path": "/elsewhere"');
+  });
+
+  it('without a terminal, a missing --target-path is bad usage', () => {
+    const f = join(t.dir, 'init2', 'config.json');
+    const r = agent(['init', '--config', f]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('error: missing --target-path (where backups go)');
+    expect(existsSync(f)).toBe(false);
+  });
+});

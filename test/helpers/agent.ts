@@ -1,0 +1,54 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** The built CLI, exactly what `npx agent` runs. */
+export const AGENT = fileURLToPath(new URL('../../core/dist/cli/main.js', import.meta.url));
+
+export interface AgentResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `agent ARGS` in a child process and collects its output. */
+export interface AgentOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+  /** Run as another user (tests of permissions: root reads everything). */
+  uid?: number;
+  gid?: number;
+}
+
+export function agent(args: string[], opts: AgentOptions = {}): Promise<AgentResult> {
+  const child = startAgent(args, opts);
+  return collect(child, opts.timeoutMs ?? 60_000);
+}
+
+export function startAgent(args: string[], opts: AgentOptions = {}): ChildProcess {
+  return spawn(process.execPath, [AGENT, ...args], {
+    cwd: opts.cwd,
+    env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.gid ?? opts.uid } : {}),
+  });
+}
+
+export function collect(child: ChildProcess, timeoutMs = 60_000): Promise<AgentResult> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`agent timed out after ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
