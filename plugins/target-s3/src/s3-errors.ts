@@ -32,7 +32,10 @@ const AUTH_KEYS = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'Inval
 export function s3ErrorCode(e: unknown): string | undefined {
   if (typeof e !== 'object' || e === null) return undefined;
   const x = e as SdkErrorShape;
-  return x.Code ?? (x.name && x.name !== 'Error' && x.name !== 'S3ServiceException' ? x.name : undefined) ?? x.code;
+  if (x.code && (NETWORK_UNREACHABLE.has(x.code) || NETWORK_TRANSIENT.has(x.code))) return x.code; // "socket hang up" is a TimeoutError with code ECONNRESET
+  const code = x.Code ?? (x.name && x.name !== 'Error' && x.name !== 'S3ServiceException' ? x.name : undefined) ?? x.code;
+  // HEAD answers have no body: the SDK names their errors "Unknown"/"UnknownError".
+  return code === 'Unknown' || code === 'UnknownError' ? (x.code ?? undefined) : code;
 }
 
 export function httpStatus(e: unknown): number | undefined {

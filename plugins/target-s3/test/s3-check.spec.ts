@@ -174,3 +174,36 @@ describe('target-s3 wiring', () => {
     await t[Symbol.asyncDispose]();
   });
 });
+
+describe('target-s3 transient failures', () => {
+  it('503 SlowDown is retried by the SDK (backoff with jitter) and the put succeeds', async () => {
+    const t = await makeTarget({ ...s3.targetConfig('present'), prefix: 'slow' });
+    s3.failNext(2, 'SlowDown');
+    await t.put('a', bufferSource('after throttling'), { size: 16 });
+    expect((await t.get('a', undefined, readAll)).toString()).toBe('after throttling');
+    await t[Symbol.asyncDispose]();
+  });
+
+  it('throttling that outlasts the retries is a transient TargetError', async () => {
+    const t = await makeTarget({ ...s3.targetConfig('present'), prefix: 'slow' }, { maxAttempts: 2 });
+    s3.failNext(2, 'SlowDown');
+    const e = await t.stat('a').catch((err: unknown) => err);
+    s3.failNext(0);
+    expect(TargetError.isTransient(e)).toBe(true);
+    expect((e as Error).message).toBe('stat of s3://present/slow/a failed for now (HTTP 503)');
+    await t[Symbol.asyncDispose]();
+  });
+
+  it('connection resets are retried; when they outlast the retries they are transient', async () => {
+    const t = await makeTarget({ ...s3.targetConfig('present'), prefix: 'reset' }, { maxAttempts: 2 });
+    s3.failNext(1, 'reset');
+    await t.put('b', bufferSource('ok'), { size: 2 });
+    expect((await t.get('b', undefined, readAll)).toString()).toBe('ok');
+    s3.failNext(2, 'reset');
+    const e = await t.get('b', undefined, readAll).catch((err: unknown) => err);
+    s3.failNext(0);
+    expect(TargetError.isTransient(e)).toBe(true);
+    expect((e as Error).message).toMatch(/^download of s3:\/\/present\/reset\/b failed for now \((ECONNRESET|EPIPE)\)/);
+    await t[Symbol.asyncDispose]();
+  });
+});

@@ -67,6 +67,11 @@ export interface S3rverHandle {
   port: number;
   /** Where s3rver keeps the buckets (removed by stop()). */
   directory: string;
+  /**
+   * Fault injection: the next `count` requests fail with an S3 error code (its HTTP status from
+   * s3rver's table, e.g. SlowDown → 503), or `'reset'` to drop the connection without an answer.
+   */
+  failNext(count: number, fault?: string): void;
   /** The settings of an `s3` target on this server, for a bucket (merge your own `prefix` etc.). */
   targetConfig(bucket: string): Record<string, unknown>;
   stop(): Promise<void>;
@@ -82,7 +87,19 @@ export async function startS3rver(opts: { buckets?: string[] } = {}): Promise<S3
     configureBuckets: (opts.buckets ?? []).map((name) => ({ name })),
   });
   // In front of s3rver's router (the last middleware), after its logging and XML rendering.
-  server.middleware.splice(server.middleware.length - 1, 0, multipartExtensions(server.store));
+  const faults = { count: 0, fault: 'SlowDown' };
+  const injectFaults: Middleware = async (ctx, next) => {
+    if (faults.count > 0) {
+      faults.count--;
+      if (faults.fault === 'reset') {
+        (ctx.req as unknown as { socket: { destroy(): void } }).socket.destroy();
+        return;
+      }
+      throw new S3Error(faults.fault, 'Please reduce your request rate.');
+    }
+    await next();
+  };
+  server.middleware.splice(server.middleware.length - 1, 0, injectFaults, multipartExtensions(server.store));
   let address: AddressInfo;
   try {
     address = await server.run();
@@ -96,6 +113,10 @@ export async function startS3rver(opts: { buckets?: string[] } = {}): Promise<S3
     endpoint,
     port: address.port,
     directory,
+    failNext(count, fault = 'SlowDown') {
+      faults.count = count;
+      faults.fault = fault;
+    },
     targetConfig: (bucket) => ({ type: 's3', bucket, endpoint, region: 'us-east-1', forcePathStyle: true, checksums: 'when-required', ...S3RVER_CREDENTIALS }),
     async stop() {
       if (stopped) return;
