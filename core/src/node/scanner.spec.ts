@@ -75,7 +75,7 @@ describe('scanRoot order (the engine merges it with LevelDB)', () => {
   });
 
   it('keeps the order on a deeper random tree, in both stat modes, item by item and in batches', async () => {
-    const alphabet = ['a', 'b', 'B', ' ', '-', '.', '_', 'é', 'e\u0301', '日', '\u{1F600}', '0'];
+    const alphabet = ['a', 'b', 'B', ' ', '-', '.', '_', 'é', 'e\u0301', '日', '\u{1F600}', '\uff21', '0'];
     let seed = 0x9e3779b9;
     const rnd = (n: number) => {
       // mulberry32
