@@ -126,8 +126,8 @@ describe('agent config validate', () => {
     expect(r.stderr).toContain(
       `  ${f}:5:24: targets.cloud.type: unknown target type 'azur'; types provided by plugins: hdd (@hokan/target-hdd), s3 (@hokan/target-s3), azure (@hokan/target-azure), nas (@hokan/target-nas)\n      → did you mean 'azure'?`,
     );
-    expect(r.stderr).toContain(`  ${f}:8:67: jobs[0].targets[1]: no target with id 'clud'; targets defined: usb, cloud\n      → did you mean 'cloud'?`);
-    expect(r.stderr).toContain(`  ${f}:8:91: jobs[0].generations: must be a whole number, not a string ("ten")`);
+    expect(r.stderr).toContain(`  ${f}:8:75: jobs[0].targets[1]: no target with id 'clud'; targets defined: usb, cloud\n      → did you mean 'cloud'?`);
+    expect(r.stderr).toContain(`  ${f}:8:99: jobs[0].generations: must be a whole number, not a string ("ten")`);
     expect(r.stderr).toContain(`  ${f}:9:20: jobs[0].deletions: "sometimes" is not allowed; allowed values: every-run, monthly, never`);
   });
 
@@ -138,7 +138,7 @@ describe('agent config validate', () => {
     const doc = JSON.parse(r.stdout);
     expect(doc.error.code).toBe('E_CONFIG');
     expect(doc.error.problems).toContainEqual({ path: 'targets.cloud.type', line: 5, column: 24, message: expect.stringContaining("unknown target type 'azur'"), hint: "did you mean 'azure'?" });
-    expect(doc.error.problems).toContainEqual({ path: 'jobs[0].generations', line: 8, column: 91, message: 'must be a whole number, not a string ("ten")' });
+    expect(doc.error.problems).toContainEqual({ path: 'jobs[0].generations', line: 8, column: 99, message: 'must be a whole number, not a string ("ten")' });
     expect(doc.error.problems).toHaveLength(6);
   });
 
@@ -146,7 +146,7 @@ describe('agent config validate', () => {
     const f = t.file('not-listed.json', '{\n  "plugins": ["@hokan/target-hdd"],\n  "targets": { "c": { "type": "s3", "bucket": "b" } },\n  "jobs": []\n}\n');
     const r = agent(['config', 'validate', '--config', f]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`${f}:3:27: targets.c.type: target type 's3' is provided by plugin @hokan/target-s3, which "plugins" does not name\n      → add "@hokan/target-s3" to "plugins"`);
+    expect(r.stderr).toContain(`${f}:3:31: targets.c.type: target type 's3' is provided by plugin @hokan/target-s3, which "plugins" does not name\n      → add "@hokan/target-s3" to "plugins"`);
   });
 
   it('an unknown notifier type and a wrong type in a plugin\'s schema', () => {
@@ -154,7 +154,7 @@ describe('agent config validate', () => {
     const r = agent(['config', 'validate', '--config', f]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`${f}:5:15: notify[0].type: unknown notifier type 'smpt'; types provided by plugins: smtp (@hokan/notify-smtp)\n      → did you mean 'smtp'?`);
-    expect(r.stderr).toContain(`${f}:6:58: notify[1].port: must be a whole number, not a string ("587")`);
+    expect(r.stderr).toContain(`${f}:6:59: notify[1].port: must be a whole number, not a string ("587")`);
   });
 
   it('a missing ${env:…} names the variable, never a value', () => {
@@ -172,7 +172,7 @@ describe('agent config show', () => {
       'show.json',
       JSON.stringify({
         device: 'pc1',
-        targets: { usb: { type: 'hdd', path: '~/backup' }, c: { type: 's3', bucket: 'b', accessKeyId: 'AKIAPLAINVALUE', secretAccessKey: '${env:HOKAN_TEST_SECRET}', endpoint: '${file:secret.txt}' } },
+        targets: { usb: { type: 'hdd', path: '~/backup' }, c: { type: 's3', bucket: 'b', accessKeyId: 'AKIAPLAINVALUE', secretAccessKey: '${env:HOKAN_TEST_SECRET}', prefix: '${file:secret.txt}' } },
         jobs: [{ id: 'j', sources: [{ path: '~/docs' }], targets: ['usb', 'c'] }],
       }),
     );
@@ -185,7 +185,7 @@ describe('agent config show', () => {
     expect(r.stdout).not.toContain('file-secret-value');
     expect(r.stdout).not.toContain('AKIAPLAINVALUE');
     const c = JSON.parse(r.stdout);
-    expect(c.targets.c).toEqual({ type: 's3', bucket: 'b', accessKeyId: '***', secretAccessKey: '***', endpoint: '***' });
+    expect(c.targets.c).toEqual({ type: 's3', bucket: 'b', accessKeyId: '***', secretAccessKey: '***', prefix: '***' });
     expect(c.targets.usb.path).toBe(join(home, 'backup'));
     expect(c.jobs[0]).toEqual({
       id: 'j',
@@ -252,7 +252,7 @@ describe('agent plugins list', () => {
     const v = agent(['config', 'validate', '--config', f]);
     expect(v.code).toBe(2);
     expect(v.stderr).toContain(`${f}:4:5: plugins[1]: plugin 'hokan-plugin-nowhere' cannot be found; tried:`);
-    expect(v.stderr).toContain(`${f}:5:5: plugins[2]: plugin './my-plugins/gone' cannot be found; tried:\n        ${join(dir, 'my-plugins', 'gone', 'package.json')}\n      → a path in "plugins" is relative to the config file's folder`);
+    expect(v.stderr).toContain(`${f}:5:5: plugins[2]: plugin './my-plugins/gone' cannot be found; tried:\n      ${join(dir, 'my-plugins', 'gone', 'package.json')}\n      → a path in "plugins" is relative to the config file's folder (${dir}) and must name a folder with a package.json\n`);
   });
 
   it('a plugin whose code throws while loading → PluginLoadError naming it; the others still load', () => {

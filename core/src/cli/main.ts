@@ -176,7 +176,7 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
       .version(VERSION)
       .help()
       .alias('help', 'h')
-      .wrap(Math.min(110, process.stdout.columns || 100))
+      .wrap(process.stdout.isTTY ? Math.min(110, process.stdout.columns || 100) : null)
       .demandCommand(1, 'name a command (see `agent --help`)')
       .exitProcess(false)
       .fail((msg, err) => {

@@ -75,20 +75,20 @@ function keyNodeAt(root: Node | undefined, segments: readonly (string | number)[
 // "Did you mean".
 // ---------------------------------------------------------------------------------------------
 
+/** Edit distance counting insertions, deletions, substitutions and swaps of neighbours (optimal string alignment). */
 export function editDistance(a: string, b: string): number {
   a = a.toLowerCase();
   b = b.toLowerCase();
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
     for (let j = 1; j <= b.length; j++) {
-      const cur = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
     }
   }
-  return row[b.length]!;
+  return d[a.length]![b.length]!;
 }
 
 /** The closest candidate when it is close enough to be a likely typo. */
@@ -243,10 +243,15 @@ function typeProviders(ctx: ValidationContext, kind: 'targets' | 'notifiers'): s
   return list.length ? list.map((p) => `${p.type} (${p.plugin.name}${p.plugin.configured ? '' : ', not in "plugins"'})`).join(', ') : 'none';
 }
 
+/** Pointer segments with array indexes as numbers (for formatPath). */
+function typedSegs(value: unknown, segs: readonly string[]): (string | number)[] {
+  return segs.map((s, i) => (Array.isArray(getAt(value, segs.slice(0, i))) ? Number(s) : s));
+}
+
 function unknownTypeProblem(ctx: ValidationContext, segs: string[], value: unknown, kind: 'targets' | 'notifiers'): ConfigProblem {
   const word = kind === 'targets' ? 'target' : 'notifier';
   const providers = ctx.host.providers(kind);
-  const path = formatPath(segs);
+  const path = formatPath(typedSegs(ctx.value, segs));
   const at = placeOf(ctx, segs);
   const v = String(value);
   const exact = providers.find((p) => p.type === v);
@@ -262,14 +267,14 @@ function unknownTypeProblem(ctx: ValidationContext, segs: string[], value: unkno
   return {
     path,
     ...at,
-    message: `unknown ${word} type ${JSON.stringify(value)}; types provided by plugins: ${typeProviders(ctx, kind)}`,
+    message: `unknown ${word} type '${v}'; types provided by plugins: ${typeProviders(ctx, kind)}`,
     hint: guess ? `did you mean '${guess}'?` : `add the plugin that provides '${v}' to "plugins"`,
   };
 }
 
 function mapAjvError(ctx: ValidationContext, e: AjvError): ConfigProblem | undefined {
   const segs = pointerSegments(e.instancePath);
-  const path = formatPath(segs.map((s, i) => (Array.isArray(getAt(ctx.value, segs.slice(0, i))) ? Number(s) : s)));
+  const path = formatPath(typedSegs(ctx.value, segs));
   const last = segs[segs.length - 1];
   const secret = last !== undefined && isSecretKey(last);
   const expected = e.parentSchema?.['x-expected'] as string | undefined;
@@ -279,7 +284,7 @@ function mapAjvError(ctx: ValidationContext, e: AjvError): ConfigProblem | undef
       return undefined;
     case 'additionalProperties': {
       const key = String(e.params.additionalProperty);
-      const keyPath = formatPath([...segs.map((s, i) => (Array.isArray(getAt(ctx.value, segs.slice(0, i))) ? Number(s) : s)), key]);
+      const keyPath = formatPath([...typedSegs(ctx.value, segs), key]);
       if (segs.length === 1 && segs[0] === 'targets' && e.parentSchema?.patternProperties) {
         return { path: keyPath, ...placeOf(ctx, segs, key), message: `target id ${JSON.stringify(key)} is not valid: use letters, digits, ".", "_" and "-", starting with a letter or digit` };
       }
@@ -306,11 +311,23 @@ function mapAjvError(ctx: ValidationContext, e: AjvError): ConfigProblem | undef
       if (segs.length === 3 && segs[0] === 'notify' && last === 'type') return unknownTypeProblem(ctx, segs, e.data, 'notifiers');
       const allowed = (e.params.allowedValues as unknown[]).map(String);
       const guess = typeof e.data === 'string' ? didYouMean(e.data, allowed) : undefined;
-      return { path, ...placeOf(ctx, segs), message: `${describeValue(e.data, secret)} is not allowed; allowed values: ${allowed.join(', ')}`, hint: guess ? `did you mean '${guess}'?` : undefined };
+      return { path, ...placeOf(ctx, segs), message: `${secret ? 'this value' : JSON.stringify(e.data)} is not allowed; allowed values: ${allowed.join(', ')}`, hint: guess ? `did you mean '${guess}'?` : undefined };
     }
     case 'anyOf':
     case 'oneOf':
+      if (e.data && typeof e.data === 'object' && !Array.isArray(e.data)) return { path, ...placeOf(ctx, segs), message: `needs ${expected ?? 'one of the allowed sets of keys'}` };
       return { path, ...placeOf(ctx, segs), message: `must be ${expected ?? 'one of the allowed forms'}, not ${describeValue(e.data, secret)}` };
+    case 'minItems':
+      return { path, ...placeOf(ctx, segs), message: e.params.limit === 1 ? 'must not be empty' : `must have at least ${e.params.limit} entries` };
+    case 'maxItems':
+      return { path, ...placeOf(ctx, segs), message: `must have at most ${e.params.limit} entries` };
+    case 'minimum':
+    case 'maximum':
+    case 'exclusiveMinimum':
+    case 'exclusiveMaximum':
+      return { path, ...placeOf(ctx, segs), message: `must be ${e.params.comparison} ${e.params.limit}, not ${describeValue(e.data, secret)}` };
+    case 'minLength':
+      return { path, ...placeOf(ctx, segs), message: e.params.limit === 1 ? 'must not be empty' : `must be at least ${e.params.limit} characters long` };
     case 'pattern':
       return { path, ...placeOf(ctx, segs), message: `must be ${expected ?? `a string matching ${e.params.pattern}`}, not ${describeValue(e.data, secret)}` };
     case 'format':
@@ -324,11 +341,11 @@ function where(ctx: ValidationContext, segs: string[]): string {
   if (segs.length === 0) return ' at the top level';
   if (segs.length === 2 && segs[0] === 'targets') {
     const t = getAt(ctx.value, segs) as { type?: unknown } | undefined;
-    return typeof t?.type === 'string' ? ` for a '${t.type}' target` : '';
+    return typeof t?.type === 'string' ? ` for a target of type '${t.type}'` : '';
   }
   if (segs.length === 2 && segs[0] === 'notify') {
     const t = getAt(ctx.value, segs) as { type?: unknown } | undefined;
-    return typeof t?.type === 'string' ? ` for a '${t.type}' notifier` : '';
+    return typeof t?.type === 'string' ? ` for a notifier of type '${t.type}'` : '';
   }
   if (segs.length === 2 && segs[0] === 'jobs') return ' in a job';
   return '';
@@ -552,9 +569,9 @@ export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConf
     const seen = new Set<string>();
     const errors = ((validate as any).errors ?? []) as AjvError[];
     // Errors inside an anyOf branch are summed up by the anyOf error itself.
-    const anyOfPaths = errors.filter((e) => e.keyword === 'anyOf').map((e) => e.schemaPath);
+    const anyOfPaths = errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf').map((e) => e.schemaPath + '/');
     for (const e of errors) {
-      if (anyOfPaths.some((p) => e.schemaPath !== p && e.schemaPath.startsWith(p.replace(/\/anyOf$/, '/anyOf/')))) continue;
+      if (anyOfPaths.some((p) => e.schemaPath.startsWith(p))) continue;
       const p = mapAjvError(ctx, e);
       if (!p) continue;
       const key = `${p.path}\u0000${p.message}`;

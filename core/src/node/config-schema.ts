@@ -26,7 +26,7 @@ export const SourceSchema = Type.Object(
     include: Type.Optional(StrList('Globs relative to the source folder: only matching files are backed up.')),
     exclude: Type.Optional(StrList('Globs relative to the source folder that are never backed up.')),
   },
-  { additionalProperties: false, minProperties: 1, description: 'A folder (`path`) or a category preset (`preset`).' },
+  { additionalProperties: false, description: 'A folder (`path`) or a category preset (`preset`).' },
 );
 
 export const FilterSchema = Type.Object(

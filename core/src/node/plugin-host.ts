@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, parse as parsePath, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { HookName } from '../common/hooks.js';
@@ -64,7 +64,7 @@ export function locatePlugin(spec: string, configDir: string, home = process.env
     const dir = spec.startsWith('~/') ? join(home, spec.slice(2)) : resolve(configDir, spec);
     const pkg = join(dir, 'package.json');
     tried.push(pkg);
-    if (existsSync(pkg)) return { root: dir, source: 'path' };
+    if (existsSync(pkg)) return { root: realpathSync(dir), source: 'path' };
   } else {
     const seen = new Set<string>();
     for (const nm of [...nodeModulesChain(configDir), ...nodeModulesChain(CORE_ROOT)]) {
@@ -72,7 +72,7 @@ export function locatePlugin(spec: string, configDir: string, home = process.env
       seen.add(nm);
       const pkg = join(nm, spec, 'package.json');
       tried.push(pkg);
-      if (existsSync(pkg)) return { root: dirname(pkg), source: 'package' };
+      if (existsSync(pkg)) return { root: realpathSync(dirname(pkg)), source: 'package' };
     }
   }
   throw new PluginLoadError(spec, `plugin '${spec}' cannot be found; tried:\n${tried.map((t) => `    ${t}`).join('\n')}`, {

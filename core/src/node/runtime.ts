@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { mkdirSync } from 'node:fs';
 import { Container } from 'inversify';
 import { DisposableCollection, type Disposable } from '../common/disposable.js';
 import { EngineHooks } from '../common/hooks.js';
@@ -50,6 +51,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Hokan
   const env = options.env ?? process.env;
   const loaded = options.loaded ?? (await loadConfig({ path: findConfigPath(options.config, { env, cwd: options.cwd }), env }));
   const dataDir = resolveDataDir(options.dataDir, { env, cwd: options.cwd });
+  mkdirSync(dataDir, { recursive: true });
   const logger = options.logger ?? (await createLogger({ dataDir, verbose: options.verbose }));
   for (const w of loaded.warnings) logger.warn(w);
 
