@@ -31,8 +31,12 @@ export interface Target extends AsyncDisposable {
   remove(key: string): Promise<void>;
   /** Space used and free, where the target can tell. */
   usage?(): Promise<{ used?: number; free?: number }>;
-  /** Housekeeping the engine runs at the end of a backup (e.g. abort abandoned multipart uploads). */
-  cleanup?(opts: { olderThanMs: number; keep: (key: string) => boolean }): Promise<void>;
+  /**
+   * Housekeeping after a crash: remove what interrupted writes left (temporary files, abandoned
+   * multipart uploads) under `prefix` (default: everywhere) that is older than `olderThanMs` and
+   * that `keep(key)` does not protect (an upload the engine means to resume).
+   */
+  cleanup?(opts: CleanupOptions): Promise<void>;
 }
 
 export interface TargetCapabilities {
@@ -62,6 +66,13 @@ export interface TargetCapabilities {
   caseInsensitive?: boolean;
   /** `stat` returns the `mtimeMs` given to `put` (to the millisecond, or to the second where the file system is coarser). */
   preservesMtime?: boolean;
+}
+
+export interface CleanupOptions {
+  olderThanMs: number;
+  keep: (key: string) => boolean;
+  /** Only under this key prefix (a job's own place). */
+  prefix?: string;
 }
 
 /** A body that can be read again from the start (or from an offset) as often as needed. */

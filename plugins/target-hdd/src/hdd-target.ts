@@ -7,6 +7,7 @@ import {
   TargetError,
   nullLogger,
   type ByteRange,
+  type CleanupOptions,
   type Logger,
   type ObjectInfo,
   type ObjectMeta,
@@ -336,7 +337,7 @@ export class HddTarget implements Target {
   }
 
   /** Removes temporary files older than `olderThanMs` left by puts that were killed mid-way. */
-  async cleanup(opts: { olderThanMs: number; keep: (key: string) => boolean }): Promise<void> {
+  async cleanup(opts: CleanupOptions): Promise<void> {
     const limit = Date.now() - opts.olderThanMs;
     const visit = async (dirPath: string): Promise<void> => {
       let dir: Dir;
@@ -359,7 +360,9 @@ export class HddTarget implements Target {
       }
     };
     await this.assertRoot('cleanup', '');
-    await visit(this.root);
+    const prefix = opts.prefix?.replace(/\/+$/, '');
+    if (prefix && !this.validKey(prefix)) throw new TargetError('permanent', `cleanup: unsafe prefix ${JSON.stringify(prefix)}`);
+    await visit(prefix ? path.join(this.root, ...prefix.split('/')) : this.root);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -169,6 +169,7 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
   let seq = 0;
   let fileOps: IndexOp[] = [];
   const runReasons = new Set<Reason>();
+  let afterCrash = false;
   const progress: BackupProgress = { filesSeen: 0, filesDone: 0, bytesDone: 0, bytesQueued: 0, scanDone: false };
   const tick = () => opts.onProgress?.(progress);
 
@@ -184,6 +185,7 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
 
   try {
     if (!dryRun) await index.putRun(run);
+    afterCrash = (await index.listRuns({ job: job.id, kind: 'backup', limit: 2 })).runs.some((r) => r.id !== runId && r.status === 'interrupted');
     await hooks.beforeRun.promise(ctx);
     const roots = await hooks.scanRoots.promise(await resolveRoots(job, config, deps.resolvePreset), ctx);
     run.sources = roots.map((r) => r.path);
@@ -447,16 +449,20 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
       await s.flushJournal();
       await s.writeRunRecord(run);
       const state = { ...s.state, runsSinceSnapshot: s.state.runsSinceSnapshot + 1, changesSinceSnapshot: s.state.changesSinceSnapshot + s.changeCount };
-      if (snapshotDue(state, lane.heldFiles)) {
+      const compact = snapshotDue(state, lane.heldFiles);
+      if (compact) {
         await writeSnapshot(index, s.store, job.id, s.id, runId);
         state.lastSnapshot = runId;
         state.runsSinceSnapshot = 0;
         state.changesSinceSnapshot = 0;
       }
       await index.batch([index.targetStateOp(job.id, s.id, state)]);
-      if (s.o.target.cleanup) {
-        const keep = await index.resumingKeys(s.id);
-        await s.o.target.cleanup({ olderThanMs: 24 * 3600_000, keep: (k) => keep.has(k) });
+      // After a crash, clear what interrupted writes left in this job's place (one owner per place,
+      // so anything older than this run is stale), except uploads the index means to resume.
+      if (s.o.target.cleanup && (compact || afterCrash)) {
+        const resuming = await index.resumingKeys(s.id);
+        const prefix = s.store.fullKey('');
+        await s.o.target.cleanup({ prefix, olderThanMs: afterCrash ? Date.now() - now.getTime() : 24 * 3600_000, keep: (k) => !k.startsWith(prefix) || resuming.has(k) });
       }
     } catch (e) {
       logger.warn({ target: s.id, err: describeError(e) }, 'could not close the run on the target');

@@ -93,6 +93,9 @@ export function matchPaths(roots: readonly SourceRoot[], paths: readonly string[
   return out;
 }
 
+/** utimes() goes through a double in seconds: a restored mtime may differ from the recorded one by a fraction of a millisecond. */
+const sameTime = (a: number, b: number) => Math.abs(a - b) < 1;
+
 const inside = (rel: string, prefix: string) => prefix === '' || rel === prefix || rel.startsWith(prefix + '/');
 
 /** `report.pdf` → `report (1).pdf`, the first name not taken. */
@@ -148,6 +151,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
     source = await openForReading(deps, job, opts.target);
   }
   run.targets = [source.id];
+  if (!opts.dryRun) await index.putRun(run);
 
   let cutoff: string | undefined;
   if (opts.run) {
@@ -210,10 +214,10 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
 
       const existing = await lstat(dest).catch(() => undefined);
       if (existing) {
-        const same = ver.link !== undefined ? existing.isSymbolicLink() && (await readlink(dest)) === ver.link : existing.isFile() && existing.size === ver.size && Math.trunc(existing.mtimeMs) === Math.trunc(ver.mtimeMs);
+        const same = ver.link !== undefined ? existing.isSymbolicLink() && (await readlink(dest)) === ver.link : existing.isFile() && existing.size === ver.size && sameTime(existing.mtimeMs, ver.mtimeMs);
         if (same) return record({ ...rec, status: 'unchanged' });
         if (overwrite === 'never') return record({ ...rec, status: 'skipped', message: 'a file is already there (--overwrite never)' });
-        if (overwrite === 'if-newer' && existing.mtimeMs >= ver.mtimeMs) return record({ ...rec, status: 'skipped', message: 'the file there is as new or newer (--overwrite if-newer)' });
+        if (overwrite === 'if-newer' && (existing.mtimeMs > ver.mtimeMs || sameTime(existing.mtimeMs, ver.mtimeMs))) return record({ ...rec, status: 'skipped', message: 'the file there is as new or newer (--overwrite if-newer)' });
         if (overwrite === 'rename') dest = await freeName(dest);
       }
       if (opts.dryRun) return record(rec);
