@@ -1,14 +1,22 @@
 #!/usr/bin/env node
-// Writes config/schema.json from the core's TypeBox schema and the built-in plugins' schema files
-// (run after `tsc -b`; `npm run gen:schema`). The test core/src/node/schema-file.spec.ts fails when
-// the checked-in file is stale.
-import { writeFileSync } from 'node:fs';
+// Writes config/schema.json (for editors: the core's keys plus the built-in plugins' schema files)
+// and core/schema/core-schema.json (the core's part, read by the config loader so that it need
+// not import TypeBox at run time), both from the TypeBox source in core/src/node/config-schema.ts.
+// Run after `tsc -b`: `npm run gen:schema`. core/src/node/schema-file.spec.ts fails when either is stale.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { builtinConfigSchema } from '../core/dist/node/schema-file.js';
+import { builtinConfigSchema, coreSchemaText } from '../core/dist/node/schema-file.js';
 
-const out = join(dirname(fileURLToPath(import.meta.url)), '..', 'config', 'schema.json');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { text, warnings } = builtinConfigSchema();
 for (const w of warnings) console.error(`warning: ${w}`);
-writeFileSync(out, text);
-console.log(`wrote ${out}`);
+const files = [
+  [join(root, 'config', 'schema.json'), text],
+  [join(root, 'core', 'schema', 'core-schema.json'), coreSchemaText()],
+];
+for (const [file, content] of files) {
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, content);
+  console.log(`wrote ${file}`);
+}

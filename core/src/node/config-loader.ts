@@ -5,7 +5,7 @@ import { type Node, type ParseError, parseTree, printParseErrorCode, getNodeValu
 import type { HokanConfig, JobConfig, NotifierConfig, TargetConfig } from '../common/config-types.js';
 import { ConfigError, type ConfigProblem } from '../common/errors.js';
 import { expandHome } from './config-paths.js';
-import { assembleSchema } from './config-schema.js';
+import { assembleFromParts, readCoreSchemaParts } from './schema-assemble.js';
 import { PluginHost, type PluginDescriptor } from './plugin-host.js';
 import { MASK, isSecretKey, registerSecretValue } from './secrets.js';
 
@@ -201,7 +201,7 @@ async function compile(schema: Record<string, unknown>): Promise<(v: unknown) =>
     ajvCtor = mod.default?.default ?? mod.default ?? mod;
   }
   // logger: false — an unknown `format` in a plugin's schema is not checked, and not worth a console line.
-  const ajv = new ajvCtor({ allErrors: true, strict: false, verbose: true, validateSchema: false, logger: false });
+  const ajv = new ajvCtor({ allErrors: true, strict: false, verbose: true, validateSchema: false, logger: false, code: { optimize: false } });
   ajv.addFormat('date', /^\d{4}-\d{2}-\d{2}$/);
   ajv.addFormat('date-time', /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/i);
   ajv.addFormat('uri', /^[a-z][a-z0-9+.-]*:\/\/[^\s]+$/i);
@@ -563,7 +563,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConf
     problems.push({ path: formatPath(segs), ...placeOf(ctx, segs), message: p.error.message, hint: p.error.hint });
   }
   const warnings: string[] = [];
-  const schema = assembleSchema(host.schemaContributions({ warn: (m) => warnings.push(m) }));
+  const schema = assembleFromParts(readCoreSchemaParts(), host.schemaContributions({ warn: (m) => warnings.push(m) }));
   const validate = await compile(schema);
   if (!validate(raw)) {
     const seen = new Set<string>();

@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { assembleFromParts, type CoreSchemaParts, type SchemaContributions } from './schema-assemble.js';
 import type { FilterConfig, JobConfig, NotifierConfig, PresetDefinition, ScheduleConfig, SourceConfig } from '../common/config-types.js';
 
 /**
@@ -157,60 +158,18 @@ export type _SchemaChecks = [
 // Assembling the schema from the plugins' manifests.
 // ---------------------------------------------------------------------------------------------
 
-/** One contributed type with its schema, as read from a manifest (no plugin code run). */
-export interface ContributedType {
-  type: string;
-  title?: string;
-  /** The plugin's package name (`@hokan/target-s3`) — for messages. */
-  plugin: string;
-  /** The JSON Schema of this type's config, or undefined when the plugin gives none (or its file is missing). */
-  schema?: Record<string, unknown>;
-}
-
-export interface SchemaContributions {
-  targets: ContributedType[];
-  notifiers: ContributedType[];
-}
-
-/** Strips `$schema`/`$id` from a contributed schema and adds the keys every entry has. */
-function branch(base: Record<string, TSchema>, t: ContributedType): Record<string, unknown> {
-  const { $schema: _s, $id: _i, ...schema } = (t.schema ?? {}) as Record<string, unknown>;
-  const props = { ...((schema.properties as Record<string, unknown>) ?? {}) };
-  for (const [k, v] of Object.entries(base)) if (!(k in props)) props[k] = v;
-  props.type = { const: t.type };
-  return { ...schema, type: 'object', properties: props };
+/** The core's schemas as plain JSON (what `core/schema/core-schema.json` holds). */
+export function coreSchemaParts(): CoreSchemaParts {
+  const json = (x: unknown) => JSON.parse(JSON.stringify(x)) as Record<string, any>;
+  return { config: json(ConfigSchema), targetBase: json(TargetBaseSchema), notifierBase: json(NotifierBaseSchema), idPattern: ID };
 }
 
 /**
  * One JSON Schema for config.json: the core's keys, plus each contributed target and notifier
- * type's schema, selected by `type` (`if`/`then`, which editors and ajv both understand).
+ * type's schema, selected by `type`.
  */
 export function assembleSchema(contrib: SchemaContributions): Record<string, unknown> {
-  const core = JSON.parse(JSON.stringify(ConfigSchema)) as Record<string, any>;
-  const pick = (kind: 'targets' | 'notifiers', base: Record<string, TSchema>, baseSchema: Record<string, unknown>) => {
-    const list = contrib[kind];
-    const sorted = [...list].sort((a, b) => a.type.localeCompare(b.type));
-    const typeProp = sorted.length
-      ? { type: 'string', enum: sorted.map((t) => t.type), description: `One of: ${sorted.map((t) => `${t.type} (${t.plugin})`).join(', ')}.` }
-      : { type: 'string' };
-    return {
-      ...JSON.parse(JSON.stringify(baseSchema)),
-      type: 'object',
-      required: ['type'],
-      properties: { ...JSON.parse(JSON.stringify(baseSchema)).properties, type: typeProp },
-      additionalProperties: true,
-      allOf: sorted.filter((t) => t.schema).map((t) => ({ if: { properties: { type: { const: t.type } }, required: ['type'] }, then: branch(base, t) })),
-    };
-  };
-  core.properties.targets.patternProperties = undefined;
-  const target = pick('targets', TargetBaseProperties, TargetBaseSchema as unknown as Record<string, unknown>);
-  const notifier = pick('notifiers', NotifierBaseProperties, NotifierBaseSchema as unknown as Record<string, unknown>);
-  core.properties.targets = { ...core.properties.targets, patternProperties: { [ID]: target }, additionalProperties: false };
-  core.properties.notify = { ...core.properties.notify, items: notifier };
-  return {
-    $schema: 'http://json-schema.org/draft-07/schema#',
-    $id: 'https://github.com/hokan/hokan/config/schema.json',
-    title: 'hokan config.json',
-    ...JSON.parse(JSON.stringify(core)),
-  };
+  return assembleFromParts(coreSchemaParts(), contrib);
 }
+
+export type { ContributedType, SchemaContributions } from './schema-assemble.js';

@@ -1,4 +1,4 @@
-import { assembleSchema } from './config-schema.js';
+import { assembleSchema, coreSchemaParts } from './config-schema.js';
 import { BUILTIN_PLUGINS, CORE_ROOT, PluginHost } from './plugin-host.js';
 
 /**
@@ -12,4 +12,9 @@ export function builtinConfigSchema(): { schema: Record<string, unknown>; warnin
   for (const p of host.problems) warnings.push(p.error.message);
   const schema = assembleSchema(host.schemaContributions({ warn: (m) => warnings.push(m) }));
   return { schema, warnings, text: JSON.stringify(schema, null, 2) + '\n' };
+}
+
+/** The text of `core/schema/core-schema.json`: the core's part, read by the config loader at run time. */
+export function coreSchemaText(): string {
+  return JSON.stringify(coreSchemaParts(), null, 2) + '\n';
 }
