@@ -79,7 +79,7 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
       [false, 10],
     ]);
     const human = await run('versions', '--job', 'docs', 'plan.txt');
-    expect(human.stdout).toMatch(/^usb {2}\d{4}\/\d{2}\/\d{2} \d{2}:\d{2}:\d{2} {2}\d{8}T\d{6}-[0-9a-f]{4} {2}19 B .* current$/m);
+    expect(human.stdout).toMatch(/^usb {2}\d{4}\/\d{2}\/\d{2} \d{2}:\d{2}:\d{2} {2}\d{8}T\d{6}\.\d{3}-[0-9a-f]{4} {2}19 B .* current$/m);
 
     const atRun = join(base, 'at-run');
     expect((await run('restore', '--job', 'docs', '--run', first.id, '--to', atRun)).code).toBe(0);

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { CommandContext } from '../common/plugin-api.js';
 import type { RunRecord } from '../common/model.js';
 import { formatBytes, formatDate } from '../common/units.js';
@@ -18,6 +19,7 @@ export async function withEngine<T>(ctx: CommandContext, fn: (deps: EngineDeps) 
 /** An AbortSignal that fires on Ctrl-C (the run ends as `aborted`, with everything done so far kept). */
 export function interruptSignal(ctx: CommandContext): { signal: AbortSignal; dispose(): void } {
   const ctrl = new AbortController();
+  setMaxListeners(0, ctrl.signal); // one listener per transfer in flight
   const onSig = () => {
     if (ctrl.signal.aborted) process.exit(130);
     ctx.output.error('stopping after the files in flight… (Ctrl-C again to quit at once)');

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { HokanError, UsageError, describeError } from '../../common/errors.js';
 import type { HokanConfig, JobConfig } from '../../common/config-types.js';
 import type { EngineHooks, RunContext } from '../../common/hooks.js';
@@ -146,6 +147,8 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
   const logger = rootLogger.child('engine');
   const dryRun = !!opts.dryRun;
   const ctrl = new AbortController();
+  // Every transfer in flight listens on the run's one signal (the SDK and the retries): that is not a leak.
+  setMaxListeners(0, ctrl.signal);
   const onAbort = () => ctrl.abort(opts.signal?.reason);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   const retry: RetryOptions = { retries: deps.retry?.retries ?? 3, minDelayMs: deps.retry?.minDelayMs ?? 500 };

@@ -20,18 +20,35 @@ export const runRecordKey = (runId: string) => `${RUNS_PREFIX}${runId}/record.js
 export const changesKey = (runId: string, part: number) => `${RUNS_PREFIX}${runId}/changes-${String(part).padStart(4, '0')}.jsonl`;
 export const snapshotKey = (runId: string) => `${SNAPSHOTS_PREFIX}${runId}.jsonl`;
 
-/** Run ids sort by time: `YYYYMMDDTHHMMSS-xxxx` (UTC) — unique per device, readable in a file manager. */
+/**
+ * Run ids sort by time: `YYYYMMDDTHHMMSS.mmm-xxxx` (UTC, milliseconds, 4 random hex) — readable in
+ * a file manager, and strictly increasing within a process (point-in-time restore compares them).
+ */
+let lastStamp = '';
 export function newRunId(now = new Date()): string {
-  const iso = now.toISOString(); // 2026-11-22T07:18:00.000Z
-  const stamp = iso.slice(0, 19).replace(/[-:]/g, '');
+  let t = now.getTime();
+  let stamp = runIdStamp(new Date(t));
+  while (stamp <= lastStamp) stamp = runIdStamp(new Date(++t));
+  lastStamp = stamp;
   return `${stamp}-${randomBytes(2).toString('hex')}`;
+}
+
+/** `YYYYMMDDTHHMMSS.mmm` of a time (UTC): the part of a run id that orders runs. */
+export function runIdStamp(d: Date): string {
+  const iso = d.toISOString(); // 2026-11-22T07:18:00.123Z
+  return `${iso.slice(0, 19).replace(/[-:]/g, '')}.${iso.slice(20, 23)}`;
+}
+
+/** The largest run id a run started at or before `d` can have (for `--at`). */
+export function runIdCutoff(d: Date): string {
+  return `${runIdStamp(d)}-~`;
 }
 
 /** The time a run id was made (for `versions` and `--at`). */
 export function runIdTime(runId: string): Date {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})/.exec(runId);
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(?:\.(\d{3}))?/.exec(runId);
   if (!m) return new Date(NaN);
-  return new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!));
+  return new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!, +(m[7] ?? 0)));
 }
 
 /** The marker that says which device and job own a place on a target (seed 003). */

@@ -15,7 +15,7 @@ import { findJob, targetFingerprint, type EngineDeps } from './backup.js';
 import { withRetry, reasonOf } from './failure.js';
 import { versionAt } from './held.js';
 import { JobStore, closeTarget } from './job-store.js';
-import { fileKey, newRunId, runIdTime, versionKey } from './layout.js';
+import { fileKey, newRunId, runIdCutoff, runIdTime, versionKey } from './layout.js';
 import { resolveRoots } from './sources.js';
 import { ensureIndexed, ensureOwner } from './target-session.js';
 
@@ -163,7 +163,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
     cutoff = opts.run;
   } else if (opts.at) {
     if (Number.isNaN(opts.at.getTime())) throw new UsageError('--at is not a date', { hint: 'use e.g. "2026-11-01 18:00" or an ISO time' });
-    cutoff = newRunId(opts.at).slice(0, 15) + '-~';
+    cutoff = runIdCutoff(opts.at);
   }
 
   // Files are written in one hidden staging folder per destination root, then renamed into place:

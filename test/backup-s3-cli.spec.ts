@@ -1,0 +1,125 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startS3rver, type S3rverHandle } from '../plugins/target-s3/test/s3rver-helper.js';
+import { startCountingProxy, type CountingProxy } from '../plugins/target-s3/test/test-utils.js';
+import { agent, collect, startAgent } from './helpers/agent.js';
+import { awkwardTree, bytes, digestTree, writeTree } from './helpers/trees.js';
+
+/** Backups to a real s3rver through the CLI, with the keys given as `${env:…}` references. */
+let s3: S3rverHandle;
+let proxy: CountingProxy;
+let dir: string;
+const MiB = 1024 * 1024;
+
+beforeAll(async () => {
+  s3 = await startS3rver({ buckets: ['office-backup', 'resume'] });
+  proxy = await startCountingProxy(s3.port);
+  dir = await mkdtemp(join(tmpdir(), 'hokan-s3-cli-'));
+});
+afterAll(async () => {
+  await proxy?.close();
+  await s3?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function setup(name: string, bucket: string, extra: Record<string, unknown> = {}) {
+  const base = join(dir, name);
+  const src = join(base, 'Documents');
+  await mkdir(src, { recursive: true });
+  const config = join(base, 'config.json');
+  const target = { type: 's3', bucket, prefix: 'office-pc/', endpoint: proxy.endpoint, region: 'us-east-1', forcePathStyle: true, checksums: 'when-required', accessKeyId: '${env:TEST_S3_KEY}', secretAccessKey: '${env:TEST_S3_SECRET}', ...extra };
+  await writeFile(config, JSON.stringify({ device: 'office-pc', plugins: ['@hokan/target-s3'], targets: { cloud: target }, jobs: [{ id: 'docs', sources: [{ path: src }], targets: ['cloud'] }] }, null, 2));
+  const env = { TEST_S3_KEY: 'S3RVER', TEST_S3_SECRET: 'S3RVER' };
+  const args = (...a: string[]) => [...a, '--config', config, '--data-dir', join(base, 'data')];
+  const run = (...a: string[]) => agent(args(...a), { cwd: base, env });
+  return { base, src, args, run, env };
+}
+
+describe('target-s3 through the CLI', () => {
+  it('backup, change, backup; restore an older generation and the whole tree at the first run, byte-identical', async () => {
+    const { base, src, run } = await setup('e2e', 'office-backup');
+    await awkwardTree(src);
+    await writeTree(src, { 'big/video.bin': bytes(12 * MiB, 7) });
+    const firstDigest = await digestTree(src);
+    const b1 = await run('backup', '--json');
+    expect(b1.stderr).toBe('');
+    expect(b1.code).toBe(0);
+    const first = JSON.parse(b1.stdout)[0];
+    expect(first).toMatchObject({ status: 'completed', counts: { uploaded: 9, failed: 0 } });
+    // The secrets never reach the output.
+    expect(b1.stdout + b1.stderr).not.toContain('S3RVER');
+
+    await new Promise((r) => setTimeout(r, 1100));
+    await writeFile(join(src, 'report.txt'), 'quarterly report, revised\n');
+    await writeTree(src, { 'big/video.bin': bytes(12 * MiB, 8) });
+    const b2 = JSON.parse((await run('backup', '--json')).stdout)[0];
+    expect(b2).toMatchObject({ status: 'completed', counts: { uploaded: 2, unchanged: 7 } });
+
+    const older = join(base, 'older');
+    const r1 = await run('restore', '--job', 'docs', '--path', 'report.txt', '--run', first.id, '--to', older);
+    expect(r1.code).toBe(0);
+    expect(await digestTree(older)).toEqual({ 'Documents/report.txt': firstDigest['report.txt'] });
+
+    const whole = join(base, 'whole');
+    expect((await run('restore', '--job', 'docs', '--run', first.id, '--to', whole)).code).toBe(0);
+    expect(await digestTree(join(whole, 'Documents'))).toEqual(firstDigest);
+
+    const latest = join(base, 'latest');
+    expect((await run('restore', '--job', 'docs', '--to', latest)).code).toBe(0);
+    expect(await digestTree(join(latest, 'Documents'))).toEqual(await digestTree(src));
+    const v = await run('verify', '--job', 'docs');
+    // 8 stored files (the link is recorded, not stored) and the 2 older versions.
+    expect(v.stdout).toMatch(/checked 10 stored versions .* 10 good, 0 bad/);
+  });
+
+  it('wrong keys get their own message and exit 3; the secret is never printed', async () => {
+    const { src, args, base } = await setup('badkey', 'office-backup');
+    await writeTree(src, { 'a.txt': 'a' });
+    const r = await agent(args('backup'), { cwd: base, env: { TEST_S3_KEY: 'WRONGKEYID', TEST_S3_SECRET: 'not-the-secret-123' } });
+    expect(r.code).toBe(3);
+    expect(r.stdout).toMatch(/incomplete \((access-denied|target-unavailable)\)/);
+    expect(r.stdout + r.stderr).not.toContain('not-the-secret-123');
+  });
+
+  it('kill -9 in the middle of a multipart upload: the next run sends only the missing parts', async () => {
+    const SIZE = 40 * MiB;
+    const { base, src, args, env, run } = await setup('resume', 'resume', { partSize: 5 * MiB, maxConnections: 2 });
+    await writeTree(src, { 'archive.bin': bytes(SIZE, 42) });
+    proxy.reset();
+    const child = startAgent(args('backup'), { cwd: base, env });
+    const done = collect(child, 120_000);
+    await new Promise<void>((resolve, reject) => {
+      const t = setInterval(() => {
+        if (proxy.requestBytes >= 22 * MiB) {
+          child.kill('SIGKILL');
+          clearInterval(t);
+          resolve();
+        }
+      }, 2);
+      child.on('exit', () => {
+        clearInterval(t);
+        reject(new Error('the backup finished before it could be killed'));
+      });
+    });
+    expect((await done).signal).toBe('SIGKILL');
+    const sentBefore = proxy.requestBytes;
+
+    proxy.reset();
+    const next = await run('backup', '--json');
+    expect(next.code).toBe(0);
+    const [rec] = JSON.parse(next.stdout);
+    expect(rec).toMatchObject({ status: 'completed', counts: { uploaded: 1 } });
+    const resent = proxy.requestBytes;
+    // With 5 MiB parts, two at a time, at least two whole parts were on the server when it died:
+    // the second run sends the rest, not the whole 40 MiB again.
+    expect(resent).toBeLessThan(SIZE - 2 * 5 * MiB + 2 * MiB);
+    expect(resent + sentBefore).toBeLessThan(SIZE * 1.5);
+    const history = JSON.parse((await run('history', '--json')).stdout);
+    expect(history.runs.map((r: { status: string }) => r.status)).toEqual(['completed', 'interrupted']);
+    const to = join(base, 'r');
+    expect((await run('restore', '--job', 'docs', '--to', to)).code).toBe(0);
+    expect(await digestTree(join(to, 'Documents'))).toEqual(await digestTree(src));
+  });
+});
