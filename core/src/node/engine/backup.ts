@@ -352,7 +352,11 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
         progress.filesSeen++;
         for (let i = 0; i < rootLanes.length; i++) {
           const lane = rootLanes[i]!;
-          if (lane.s.fatal) continue;
+          if (lane.s.fatal) {
+            // The target stopped (unplugged, full): the rest is counted as skipped, the reason is on the run.
+            lane.s.result.counts.skipped++;
+            continue;
+          }
           const held = await cursors[i]!.advance(item.rel, passed[i]!);
           if (held?.cur) lane.heldFiles++;
           // A file that became a folder: its old file must leave before anything goes beneath it.

@@ -368,3 +368,121 @@ describe('restore safety', () => {
     expect(files.find((f) => f.path === 'src/b.txt')).toMatchObject({ status: 'failed', reason: 'hash-mismatch' });
   });
 });
+
+describe('change detection and limits', () => {
+  it('--full re-hashes: content changed behind the same size and mtime is found', async () => {
+    await tree({ 'f.txt': 'aaaa' });
+    const t0 = new Date('2026-03-01T10:00:00Z');
+    await utimes(join(src, 'f.txt'), t0, t0);
+    await runBackup(deps(), { job: 'docs' });
+    await writeFile(join(src, 'f.txt'), 'bbbb');
+    await utimes(join(src, 'f.txt'), t0, t0);
+    // ctime moved, so even a normal run checks the hash; with ctime ignored only --full finds it.
+    const j = job({ ignoreCtime: true, ignoreInode: true });
+    expect((await runBackup(deps(j), { job: 'docs' })).counts.uploaded).toBe(0);
+    const full = await runBackup(deps(j), { job: 'docs', full: true });
+    expect(full.counts).toMatchObject({ uploaded: 1, unchanged: 0 });
+    const { files } = await runRestore(deps(j), { job: 'docs', to: join(dir, 'r') });
+    expect(files[0]).toMatchObject({ status: 'restored' });
+    expect(await readFile(join(dir, 'r', 'src', 'f.txt'), 'utf8')).toBe('bbbb');
+  });
+
+  it('a ctime change with the same content is checked by hash and not sent again', async () => {
+    await tree({ 'f.txt': 'same' });
+    await runBackup(deps(), { job: 'docs' });
+    const { chmod } = await import('node:fs/promises');
+    await chmod(join(src, 'f.txt'), 0o600); // ctime moves, content does not
+    const run = await runBackup(deps(), { job: 'docs' });
+    expect(run.counts).toMatchObject({ uploaded: 0, unchanged: 1 });
+  });
+
+  it('files too large and paths too long are recorded with their reason', async () => {
+    await tree({ 'small.txt': 'x', 'big.bin': 'y'.repeat(2048), [`${'n'.repeat(60)}/deep.txt`]: 'z' });
+    const run = await runBackup(deps(job({ maxFileSize: '1KB', maxPathLength: 50 })), { job: 'docs' });
+    expect(run.status).toBe('incomplete');
+    expect(run.reasons).toEqual(['multiple-errors', 'file-too-large', 'path-too-long']);
+    const { files } = await index.listFiles(run.id, { status: 'skipped' });
+    expect(files.map((f) => [f.path.slice(0, 12), f.reason])).toEqual([
+      ['src/big.bin', 'file-too-large'],
+      ['src/nnnnnnnn', 'path-too-long'],
+    ]);
+  });
+});
+
+describe('deletions and retries', () => {
+  it('monthly deletions happen on the first run of the month only', async () => {
+    const j = job({ deletions: 'monthly' });
+    await tree({ 'a.txt': 'a', 'b.txt': 'b' });
+    await runBackup(deps(j), { job: 'docs', now: new Date(2026, 9, 20, 12) });
+    await rm(join(src, 'b.txt'));
+    const sameMonth = await runBackup(deps(j), { job: 'docs', now: new Date(2026, 9, 25, 12) });
+    expect(sameMonth.counts.deleted).toBe(0);
+    const nextMonth = await runBackup(deps(j), { job: 'docs', now: new Date(2026, 10, 1, 9) });
+    expect(nextMonth.counts.deleted).toBe(1);
+  });
+
+  it('a file that keeps failing on the network gets one more try at the end of the run', async () => {
+    // 3 attempts with backoff fail; the retry pass at the end succeeds.
+    targets.set('mem', new MemoryTarget({ faults: [{ op: 'put', key: /flaky\.txt$/, nth: 1, times: 3, kind: 'transient' }] }));
+    await tree({ 'flaky.txt': 'f', 'ok.txt': 'o' });
+    const run = await runBackup(deps(), { job: 'docs' });
+    expect(run.status).toBe('completed');
+    expect(run.counts.uploaded).toBe(2);
+    expect(targets.get('mem')!.calls.put).toBeGreaterThanOrEqual(4 + 2);
+  });
+
+  it('network failures that outlast the retry pass end as network-error', async () => {
+    targets.set('mem', new MemoryTarget({ faults: [{ op: 'put', key: /flaky\.txt$/, kind: 'transient' }] }));
+    await tree({ 'flaky.txt': 'f', 'ok.txt': 'o' });
+    const run = await runBackup(deps(), { job: 'docs' });
+    expect(run).toMatchObject({ status: 'incomplete', reasons: ['network-error'], counts: { uploaded: 1, failed: 1 } });
+  });
+
+  it('a disk unplugged mid-run: target-unavailable, the rest is skipped, nothing backed up is lost', async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 20; i++) files[`f${String(i).padStart(2, '0')}.txt`] = `file ${i}`;
+    await tree(files);
+    const mem = targets.get('mem')!;
+    const d = deps();
+    let n = 0;
+    d.hooks.afterUpload.tap('test-unplug', () => {
+      if (++n === 5) mem.setAvailable(false);
+    });
+    const run = await runBackup(d, { job: 'docs' });
+    expect(run.status).toBe('incomplete');
+    expect(run.reasons).toContain('target-unavailable');
+    expect(run.counts.uploaded).toBeGreaterThanOrEqual(5);
+    expect(run.counts.uploaded + run.counts.skipped + run.counts.failed).toBe(20);
+    mem.setAvailable(true);
+    const next = await runBackup(deps(), { job: 'docs' });
+    expect(next.status).toBe('completed');
+    expect(next.counts.uploaded + next.counts.unchanged).toBe(20);
+    const to = join(dir, 'r');
+    await runRestore(deps(), { job: 'docs', to });
+    expect(await snapshot(join(to, 'src'))).toEqual(await snapshot(src));
+  });
+});
+
+describe('compaction', () => {
+  it('a snapshot alone rebuilds the index: older journals are not needed', async () => {
+    const { writeSnapshot } = await import('./manifests.js');
+    const { JobStore } = await import('./job-store.js');
+    await tree({ 'a.txt': 'one', 'b.txt': 'bee' });
+    const r1 = await runBackup(deps(), { job: 'docs' });
+    await writeFile(join(src, 'a.txt'), 'two');
+    await rm(join(src, 'b.txt'));
+    const r2 = await runBackup(deps(), { job: 'docs' });
+    const mem = targets.get('mem')!;
+    await writeSnapshot(index, new JobStore(mem, 'docs'), 'docs', 'mem', r2.id);
+    // Remove every change journal: only the snapshot and the run records remain.
+    for (const k of mem.keys()) if (k.includes('/changes-')) await mem.remove(k);
+    await index.close();
+    await rm(dataDir, { recursive: true });
+    index = await IndexStore.open(dataDir);
+    const to = join(dir, 'at-r1');
+    await runRestore(deps(), { job: 'docs', to, run: r1.id });
+    expect(await snapshot(to)).toEqual({ 'src/a.txt': 'one', 'src/b.txt': 'bee' });
+    const next = await runBackup(deps(), { job: 'docs' });
+    expect(next.counts).toMatchObject({ uploaded: 0, unchanged: 1, deleted: 0 });
+  });
+});

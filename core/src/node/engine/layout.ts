@@ -24,13 +24,12 @@ export const snapshotKey = (runId: string) => `${SNAPSHOTS_PREFIX}${runId}.jsonl
  * Run ids sort by time: `YYYYMMDDTHHMMSS.mmm-xxxx` (UTC, milliseconds, 4 random hex) — readable in
  * a file manager, and strictly increasing within a process (point-in-time restore compares them).
  */
-let lastStamp = '';
+let lastTime = 0;
 export function newRunId(now = new Date()): string {
-  let t = now.getTime();
-  let stamp = runIdStamp(new Date(t));
-  while (stamp <= lastStamp) stamp = runIdStamp(new Date(++t));
-  lastStamp = stamp;
-  return `${stamp}-${randomBytes(2).toString('hex')}`;
+  // Two runs in the same millisecond (or a clock that stepped back) still get increasing ids.
+  const t = Math.max(now.getTime(), lastTime + 1);
+  lastTime = t;
+  return `${runIdStamp(new Date(t))}-${randomBytes(2).toString('hex')}`;
 }
 
 /** `YYYYMMDDTHHMMSS.mmm` of a time (UTC): the part of a run id that orders runs. */
