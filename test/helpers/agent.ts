@@ -16,9 +16,12 @@ export interface AgentOptions {
   cwd?: string;
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
-  /** Run as another user (tests of permissions: root reads everything). */
-  uid?: number;
-  gid?: number;
+  /**
+   * Run without the capabilities that let root ignore file permissions (CAP_DAC_OVERRIDE,
+   * CAP_DAC_READ_SEARCH), through util-linux's setpriv: a chmod 000 file is then unreadable for
+   * the agent as it is for a person, wherever the repository lives.
+   */
+  obeyPermissions?: boolean;
 }
 
 export function agent(args: string[], opts: AgentOptions = {}): Promise<AgentResult> {
@@ -27,11 +30,14 @@ export function agent(args: string[], opts: AgentOptions = {}): Promise<AgentRes
 }
 
 export function startAgent(args: string[], opts: AgentOptions = {}): ChildProcess {
-  return spawn(process.execPath, [AGENT, ...args], {
+  const drop = '-dac_override,-dac_read_search';
+  const [cmd, argv] = opts.obeyPermissions && process.getuid?.() === 0
+    ? ['setpriv', [`--inh-caps=${drop}`, `--bounding-set=${drop}`, '--', process.execPath, AGENT, ...args]]
+    : [process.execPath, [AGENT, ...args]];
+  return spawn(cmd, argv, {
     cwd: opts.cwd,
     env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
-    ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.gid ?? opts.uid } : {}),
   });
 }
 
