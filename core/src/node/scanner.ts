@@ -15,6 +15,7 @@
  * `lstat` calls, for high-latency network mounts.
  */
 import * as fs from 'node:fs';
+import { compareRel } from '../common/path-order.js';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { FilterConfig } from '../common/config-types.js';
@@ -40,24 +41,8 @@ export interface ScanOptions {
   batchSize?: number;
 }
 
-/**
- * Compares two names (no `/`) by their UTF-8 bytes, without encoding them: code point order, i.e.
- * UTF-16 order with surrogates lifted above U+E000–U+FFFF.
- */
-export function compareNames(a: string, b: string): number {
-  const n = a.length < b.length ? a.length : b.length;
-  for (let i = 0; i < n; i++) {
-    let x = a.charCodeAt(i);
-    let y = b.charCodeAt(i);
-    if (x === y) continue;
-    if (x >= 0xd800 && y >= 0xd800) {
-      x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
-      y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
-    }
-    return x - y;
-  }
-  return a.length - b.length;
-}
+/** Names (no `/`) in the one path order of hokan: by UTF-8 bytes (see common/path-order.ts). */
+export const compareNames = compareRel;
 
 const byName = (a: fs.Dirent, b: fs.Dirent): number => compareNames(a.name, b.name);
 
