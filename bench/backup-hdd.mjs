@@ -1,0 +1,242 @@
+#!/usr/bin/env node
+// Benchmark of the backup engine on target-hdd against rsync, rclone and restic (issue 3), all in
+// one run on the same trees. Sections (--only):
+//   initial   tree (a) ~10,000 files / ~1.5 GB: hokan's initial backup vs `rsync -a SRC/ DST/`
+//             (fresh destination each run; `rsync -a --fsync` shown for information: hokan fsyncs)
+//   nochange  a run with nothing changed: hokan vs `rclone sync` on (b) 100,000 files, and hokan vs
+//             `restic backup` (repository initialised, one backup done) on (a) and (b)
+//   memory    peak RSS of hokan's initial backup and no-change run on (b) 100,000 and (c) 300,000 files
+// Options: --quick --keep --only initial,nochange,memory --runs N --data DIR --profile (see lib/cli.mjs).
+// Needs the build (`npx tsc -b`) and the Debian packages rsync rclone restic time.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs, sec, mib, table, verdict, machine } from './lib/cli.mjs';
+import { backupCommand, checkBackup, writeConfig, AGENT } from './lib/hokan.mjs';
+import { runOnce, median, rm, fresh } from './lib/run.mjs';
+import { generateTree, treeSpec } from './lib/trees.mjs';
+import { summarise } from './lib/cpuprofile.mjs';
+
+const SECTIONS = ['initial', 'nochange', 'memory'];
+const o = parseArgs(process.argv, SECTIONS);
+if (!fs.existsSync(AGENT)) throw new Error(`${AGENT} missing: run \`npx tsc -b\` first`);
+for (const tool of ['rsync', 'rclone', 'restic']) if (!fs.existsSync(`/usr/bin/${tool}`)) throw new Error(`${tool} missing: apt-get install -y rsync rclone restic time`);
+
+const log = (...a) => console.log(...a);
+const work = path.join(o.data, 'work-hdd');
+const cleanup = () => {
+  rm(work);
+  if (o.temp) rm(o.data);
+};
+process.on('SIGINT', () => {
+  cleanup();
+  process.exit(130);
+});
+
+const trees = {};
+function tree(name) {
+  if (!trees[name]) {
+    const dir = path.join(o.data, 'trees', o.quick ? `${name}-quick` : name);
+    log(`tree (${name}): ${dir}`);
+    const stats = generateTree(dir, treeSpec(name, o.quick), log);
+    trees[name] = { name, dir, stats };
+    log(`  ${stats.files} files, ${stats.folders} folders, ${(stats.bytes / 2 ** 20).toFixed(0)} MiB`);
+  }
+  return trees[name];
+}
+
+const sync = () => runOnce('sync', []);
+const env = { ...process.env, NO_COLOR: '1', RESTIC_PASSWORD: 'bench', RCLONE_CONFIG: '/dev/null' };
+
+/** A hokan job for a tree: fresh target and data dir. */
+function hokanSetup(t, tag) {
+  const base = path.join(work, `${tag}-${t.name}`);
+  fresh(base);
+  const target = path.join(base, 'target');
+  fs.mkdirSync(target);
+  const config = writeConfig(path.join(base, 'config.json'), { source: t.dir, target: { type: 'hdd', path: target } });
+  return { base, target, config, dataDir: path.join(base, 'data') };
+}
+const hokanRun = (h, extra = {}) => runOnce(...backupCommand({ config: h.config, dataDir: h.dataDir, ...extra }));
+
+const results = [];
+const verdicts = [];
+const row = (what, tool, t, rssKiB, note = '') => results.push([what, tool, t === undefined ? '—' : sec(t), mib(rssKiB), note]);
+
+/** Memory results, by tree: { initial: rssKiB, nochange: rssKiB } */
+const memory = {};
+/** hokan jobs already backed up once (reused by nochange and memory). */
+const backedUp = {};
+
+async function hokanInitialOnce(t) {
+  if (backedUp[t.name]) return backedUp[t.name];
+  const h = hokanSetup(t, 'hokan');
+  await sync();
+  const r = await hokanRun(h);
+  checkBackup(r, { uploaded: t.stats.files });
+  log(`    hokan initial (${t.name}): ${sec(r.ms)}, peak RSS ${mib(r.rssKiB)}`);
+  memory[t.name] = { ...(memory[t.name] ?? {}), initial: r.rssKiB, initialMs: r.ms };
+  backedUp[t.name] = h;
+  return h;
+}
+
+async function hokanNoChange(t, runs) {
+  const h = await hokanInitialOnce(t);
+  const times = [];
+  let rss = 0;
+  for (let i = 0; i < runs; i++) {
+    const r = await hokanRun(h);
+    checkBackup(r, { uploaded: 0 });
+    times.push(r.ms);
+    rss = Math.max(rss, r.rssKiB);
+    log(`    hokan no-change (${t.name}) #${i + 1}: ${sec(r.ms)}, peak RSS ${mib(r.rssKiB)}`);
+  }
+  memory[t.name] = { ...(memory[t.name] ?? {}), nochange: rss };
+  return { ms: median(times), rssKiB: rss };
+}
+
+async function initialSection() {
+  const t = tree('a');
+  log(`\n== initial backup, tree (a): hokan vs rsync -a (${o.runs} runs each, interleaved; sync before each) ==`);
+  const dst = path.join(work, 'rsync-a');
+  const hk = [];
+  const rs = [];
+  const rsf = [];
+  let hRss = 0;
+  let rRss = 0;
+  for (let i = 0; i < o.runs; i++) {
+    fresh(dst);
+    await sync();
+    const r = await runOnce('rsync', ['-a', `${t.dir}/`, `${dst}/`], { env });
+    rs.push(r.ms);
+    rRss = Math.max(rRss, r.rssKiB ?? 0);
+    log(`    rsync -a #${i + 1}: ${sec(r.ms)}`);
+    fresh(dst);
+    await sync();
+    const rf = await runOnce('rsync', ['-a', '--fsync', `${t.dir}/`, `${dst}/`], { env });
+    rsf.push(rf.ms);
+    log(`    rsync -a --fsync #${i + 1}: ${sec(rf.ms)}`);
+    rm(dst);
+    const h = hokanSetup(t, 'hokan');
+    await sync();
+    const hr = await hokanRun(h);
+    checkBackup(hr, { uploaded: t.stats.files });
+    hk.push(hr.ms);
+    hRss = Math.max(hRss, hr.rssKiB);
+    log(`    hokan #${i + 1}: ${sec(hr.ms)}, peak RSS ${mib(hr.rssKiB)}`);
+    if (i === o.runs - 1) backedUp.a = h; // reused by the no-change section
+    else rm(h.base);
+  }
+  const ratio = median(hk) / median(rs);
+  row('initial (a)', 'rsync -a', median(rs), rRss);
+  row('initial (a)', 'rsync -a --fsync', median(rsf), undefined, 'info: fsyncs like hokan');
+  row('initial (a)', 'hokan', median(hk), hRss, `${ratio.toFixed(2)}× rsync, ${(median(hk) / median(rsf)).toFixed(2)}× rsync --fsync`);
+  verdicts.push(verdict('initial backup (a) vs rsync -a', ratio, 1.5));
+}
+
+async function noChangeSection() {
+  const runs = o.runs;
+  for (const name of ['b', 'a']) {
+    const t = tree(name);
+    log(`\n== no-change run, tree (${name}): hokan vs ${name === 'b' ? 'rclone sync and ' : ''}restic backup (${runs} runs each) ==`);
+    let rc;
+    if (name === 'b') {
+      const dst = path.join(work, `rclone-${name}`);
+      fresh(dst);
+      await runOnce('rclone', ['sync', t.dir, dst], { env });
+      const times = [];
+      for (let i = 0; i < runs; i++) {
+        const r = await runOnce('rclone', ['sync', t.dir, dst], { env });
+        times.push(r.ms);
+        log(`    rclone sync no-change #${i + 1}: ${sec(r.ms)}`);
+      }
+      rc = median(times);
+      rm(dst);
+    }
+    const repo = path.join(work, `restic-${name}`);
+    rm(repo);
+    const renv = { ...env, RESTIC_REPOSITORY: repo, RESTIC_CACHE_DIR: path.join(work, 'restic-cache') };
+    await runOnce('restic', ['init'], { env: renv });
+    await runOnce('restic', ['backup', '--host', 'bench', t.dir], { env: renv });
+    const rt = [];
+    for (let i = 0; i < runs; i++) {
+      const r = await runOnce('restic', ['backup', '--host', 'bench', t.dir], { env: renv });
+      rt.push(r.ms);
+      log(`    restic backup no-change #${i + 1}: ${sec(r.ms)}`);
+    }
+    rm(repo);
+    const h = await hokanNoChange(t, runs);
+    const what = `no-change (${name})`;
+    if (rc !== undefined) row(what, 'rclone sync', rc);
+    row(what, 'restic backup', median(rt));
+    row(what, 'hokan', h.ms, h.rssKiB, `${rc !== undefined ? `${(h.ms / rc).toFixed(2)}× rclone, ` : ''}${(h.ms / median(rt)).toFixed(2)}× restic`);
+    if (rc !== undefined) verdicts.push(verdict(`no-change (${name}) vs rclone sync`, h.ms / rc, 1.0));
+    verdicts.push(verdict(`no-change (${name}) vs restic backup`, h.ms / median(rt), 0.3));
+  }
+}
+
+async function memorySection() {
+  log(`\n== memory: hokan peak RSS at ${tree('b').stats.files} and ${tree('c').stats.files} files ==`);
+  for (const name of ['b', 'c']) {
+    const t = tree(name);
+    if (!memory[name]?.nochange) await hokanNoChange(t, 1);
+    row(`memory (${name}) initial`, 'hokan', memory[name].initialMs, memory[name].initial);
+    row(`memory (${name}) no-change`, 'hokan', undefined, memory[name].nochange);
+  }
+  const b = memory.b;
+  const c = memory.c;
+  const limit = 150 * 1024;
+  const f = (x) => `${(x / 1024).toFixed(0)} MiB`;
+  verdicts.push(verdict(`peak RSS initial (b)`, b.initial, limit, f, '<'));
+  verdicts.push(verdict(`peak RSS no-change (b)`, b.nochange, limit, f, '<'));
+  const pf = (x) => `${x.toFixed(2)}×`;
+  verdicts.push(verdict(`peak RSS initial flat (c)/(b)`, c.initial / b.initial, 1.2, pf));
+  verdicts.push(verdict(`peak RSS no-change flat (c)/(b)`, c.nochange / b.nochange, 1.2, pf));
+}
+
+async function profileRuns() {
+  const dir = path.join(o.data, 'profiles');
+  fresh(dir);
+  log(`\n== profiles (node --cpu-prof) in ${dir} ==`);
+  if (backedUp.b) {
+    const d = path.join(dir, 'nochange-b');
+    const r = await runOnce(...backupCommand({ config: backedUp.b.config, dataDir: backedUp.b.dataDir, cpuProfDir: d }));
+    checkBackup(r, { uploaded: 0 });
+    log(`no-change (b) under the profiler: ${sec(r.ms)}`);
+    log(summarise(path.join(d, fs.readdirSync(d)[0])));
+  }
+  if (o.only.includes('initial')) {
+    const t = tree('a');
+    const h = hokanSetup(t, 'profile');
+    await sync();
+    const d = path.join(dir, 'initial-a');
+    const r = await runOnce(...backupCommand({ config: h.config, dataDir: h.dataDir, cpuProfDir: d }));
+    checkBackup(r, { uploaded: t.stats.files });
+    log(`initial (a) under the profiler: ${sec(r.ms)}`);
+    log(summarise(path.join(d, fs.readdirSync(d)[0])));
+    rm(h.base);
+  }
+}
+
+function report() {
+  if (!results.length) return;
+  log('');
+  table([['measurement', 'tool', 'median', 'peak RSS', 'ratio'], ...results]);
+  log('');
+  for (const v of verdicts) log(v.text);
+}
+
+try {
+  log(`hokan backup-hdd benchmark — ${new Date().toISOString()} — ${machine()}${o.quick ? ' — QUICK' : ''}`);
+  log(`data: ${o.data}; runs per measurement: ${o.runs}`);
+  fs.mkdirSync(work, { recursive: true });
+  if (o.only.includes('initial')) await initialSection();
+  if (o.only.includes('nochange')) await noChangeSection();
+  report();
+  if (o.profile) await profileRuns();
+  if (o.only.includes('memory')) {
+    await memorySection();
+    report();
+  }
+} finally {
+  cleanup();
+}

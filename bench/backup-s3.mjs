@@ -1,0 +1,148 @@
+#!/usr/bin/env node
+// Benchmark of target-s3 against rclone (issue 4), in one run on the same server: s3rver started
+// in-process on 127.0.0.1 (the project's test helper), tree (a) ~10,000 files / ~1.5 GB.
+//   initial   hokan's initial backup to a fresh bucket vs `rclone sync SRC s3:BUCKET` to another
+//             fresh bucket (target: hokan ≤ 1.0× rclone)
+//   nochange  a run with nothing changed: hokan vs rclone's no-change sync (target ≤ 0.1×; hokan
+//             needs no listing of the bucket, rclone lists it and reads each object's mtime)
+// rclone: S3 remote from environment variables (provider Other, endpoint, keys S3RVER/S3RVER,
+// force_path_style), with AWS_CA_BUNDLE unset (rclone 1.60 refuses S3 with it set).
+// Options: --quick --keep --only initial,nochange --runs N --data DIR --profile (see lib/cli.mjs).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs, sec, mib, table, verdict, machine } from './lib/cli.mjs';
+import { backupCommand, checkBackup, writeConfig, AGENT } from './lib/hokan.mjs';
+import { runOnce, median, rm, fresh } from './lib/run.mjs';
+import { generateTree, treeSpec } from './lib/trees.mjs';
+import { startS3rver } from './lib/s3rver.mjs';
+import { summarise } from './lib/cpuprofile.mjs';
+
+const SECTIONS = ['initial', 'nochange'];
+const o = parseArgs(process.argv, SECTIONS);
+if (!fs.existsSync(AGENT)) throw new Error(`${AGENT} missing: run \`npx tsc -b\` first`);
+if (!fs.existsSync('/usr/bin/rclone')) throw new Error('rclone missing: apt-get install -y rclone time');
+const log = (...a) => console.log(...a);
+const work = path.join(o.data, 'work-s3');
+let server;
+const cleanup = async () => {
+  if (server) await server.stop().catch(() => {});
+  server = undefined;
+  rm(work);
+  if (o.temp) rm(o.data);
+};
+process.on('SIGINT', () => {
+  cleanup().finally(() => process.exit(130));
+});
+
+const runs = o.runs;
+const buckets = [];
+for (let i = 0; i < runs; i++) buckets.push(`hokan-${i}`, `rclone-${i}`);
+if (o.profile) buckets.push('hokan-prof');
+
+const results = [];
+const verdicts = [];
+const row = (what, tool, t, rssKiB, note = '') => results.push([what, tool, t === undefined ? '—' : sec(t), mib(rssKiB), note]);
+
+try {
+  log(`hokan backup-s3 benchmark — ${new Date().toISOString()} — ${machine()}${o.quick ? ' — QUICK' : ''}`);
+  const dir = path.join(o.data, 'trees', o.quick ? 'a-quick' : 'a');
+  log(`tree (a): ${dir}`);
+  const stats = generateTree(dir, treeSpec('a', o.quick), log);
+  log(`  ${stats.files} files, ${stats.folders} folders, ${(stats.bytes / 2 ** 20).toFixed(0)} MiB`);
+  fresh(work);
+  server = await startS3rver({ buckets, dataDir: work });
+  log(`s3rver at ${server.endpoint} (data in ${server.directory})`);
+  const rcloneEnv = {
+    ...process.env,
+    RCLONE_CONFIG: '/dev/null',
+    RCLONE_CONFIG_S3R_TYPE: 's3',
+    RCLONE_CONFIG_S3R_PROVIDER: 'Other',
+    RCLONE_CONFIG_S3R_ENDPOINT: server.endpoint,
+    RCLONE_CONFIG_S3R_REGION: 'us-east-1',
+    RCLONE_CONFIG_S3R_ACCESS_KEY_ID: 'S3RVER',
+    RCLONE_CONFIG_S3R_SECRET_ACCESS_KEY: 'S3RVER',
+    RCLONE_CONFIG_S3R_FORCE_PATH_STYLE: 'true',
+  };
+  delete rcloneEnv.AWS_CA_BUNDLE;
+  // The no-change sync uses --size-only: with rclone's default (size + mtime read by a HEAD per
+  // object) rclone 1.60 against s3rver 3.7 finds the mtimes differ and "fixes" them with a
+  // CopyObject onto the object itself, which s3rver truncates to 0 bytes ("corrupted on transfer:
+  // sizes differ N vs 0"). --size-only is rclone's cheapest no-change run (one listing, no HEADs).
+  const rclone = (bucket, extra = []) => ['rclone', ['sync', ...extra, dir, `s3r:${bucket}/bench`], { env: rcloneEnv }];
+  const hokanJob = (bucket) => {
+    const base = path.join(work, bucket);
+    fresh(base);
+    const config = writeConfig(path.join(base, 'config.json'), { source: dir, target: server.targetConfig(bucket) });
+    return { config, dataDir: path.join(base, 'data') };
+  };
+  const dropBucket = (bucket) => rm(path.join(server.directory, bucket));
+
+  log(`\n== initial backup to s3rver: hokan vs rclone sync (${runs} runs each, fresh buckets, interleaved) ==`);
+  const hk = [];
+  const rc = [];
+  let hRss = 0;
+  let rRss = 0;
+  let job;
+  for (let i = 0; i < runs; i++) {
+    const r = await runOnce(...rclone(`rclone-${i}`));
+    rc.push(r.ms);
+    rRss = Math.max(rRss, r.rssKiB ?? 0);
+    log(`    rclone sync #${i + 1}: ${sec(r.ms)}, peak RSS ${mib(r.rssKiB)}`);
+    if (i < runs - 1) dropBucket(`rclone-${i}`);
+    job = hokanJob(`hokan-${i}`);
+    const h = await runOnce(...backupCommand(job));
+    checkBackup(h, { uploaded: stats.files });
+    hk.push(h.ms);
+    hRss = Math.max(hRss, h.rssKiB ?? 0);
+    log(`    hokan #${i + 1}: ${sec(h.ms)}, peak RSS ${mib(h.rssKiB)}`);
+    if (i < runs - 1) dropBucket(`hokan-${i}`);
+  }
+  if (o.only.includes('initial')) {
+    row('initial (a) → s3rver', 'rclone sync', median(rc), rRss);
+    row('initial (a) → s3rver', 'hokan', median(hk), hRss, `${(median(hk) / median(rc)).toFixed(2)}× rclone`);
+    verdicts.push(verdict('initial backup (a) to S3 vs rclone sync', median(hk) / median(rc), 1.0));
+  }
+
+  if (o.only.includes('nochange')) {
+    log(`\n== no-change run on s3rver: hokan vs rclone sync (${runs} runs each) ==`);
+    const hn = [];
+    const rn = [];
+    let hnRss = 0;
+    for (let i = 0; i < runs; i++) {
+      const r = await runOnce(...rclone(`rclone-${runs - 1}`, ['--size-only']));
+      rn.push(r.ms);
+      log(`    rclone sync no-change #${i + 1}: ${sec(r.ms)}`);
+      const h = await runOnce(...backupCommand(job));
+      checkBackup(h, { uploaded: 0 });
+      hn.push(h.ms);
+      hnRss = Math.max(hnRss, h.rssKiB ?? 0);
+      log(`    hokan no-change #${i + 1}: ${sec(h.ms)}, peak RSS ${mib(h.rssKiB)}`);
+    }
+    row('no-change (a) s3rver', 'rclone sync', median(rn));
+    row('no-change (a) s3rver', 'hokan', median(hn), hnRss, `${(median(hn) / median(rn)).toFixed(2)}× rclone`);
+    verdicts.push(verdict('no-change (a) on S3 vs rclone sync', median(hn) / median(rn), 0.1));
+    if (o.profile) {
+      const d = path.join(o.data, 'profiles', 's3-nochange-a');
+      fresh(d);
+      const h = await runOnce(...backupCommand({ ...job, cpuProfDir: d }));
+      checkBackup(h, { uploaded: 0 });
+      log(`\nno-change (a) on S3 under the profiler: ${sec(h.ms)}`);
+      log(summarise(path.join(d, fs.readdirSync(d)[0])));
+    }
+  }
+  if (o.profile && o.only.includes('initial')) {
+    const d = path.join(o.data, 'profiles', 's3-initial-a');
+    fresh(d);
+    const h = await runOnce(...backupCommand({ ...hokanJob('hokan-prof'), cpuProfDir: d }));
+    checkBackup(h, { uploaded: stats.files });
+    dropBucket('hokan-prof');
+    log(`\ninitial (a) to S3 under the profiler: ${sec(h.ms)}`);
+    log(summarise(path.join(d, fs.readdirSync(d)[0])));
+  }
+  log('');
+  table([['measurement', 'tool', 'median', 'peak RSS', 'ratio'], ...results]);
+  log('');
+  for (const v of verdicts) log(v.text);
+} finally {
+  await cleanup();
+}

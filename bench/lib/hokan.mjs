@@ -1,0 +1,59 @@
+// hokan in the benchmarks: a config writer (hdd or s3 target), and running the built CLI exactly
+// as a person does (`node core/dist/cli/main.js backup --json --config … --data-dir …`).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runOnce } from './run.mjs';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const AGENT = path.join(REPO, 'core', 'dist', 'cli', 'main.js');
+
+/**
+ * Writes a config for one job `bench` backing up `source` to one target; returns its path.
+ * target: { type: 'hdd', path } or { type: 's3', bucket, endpoint, region?, accessKeyId, secretAccessKey, … }.
+ */
+export function writeConfig(file, { source, target, job = {} }) {
+  const plugin = target.type === 's3' ? '@hokan/target-s3' : '@hokan/target-hdd';
+  const t = target.type === 's3' ? { region: 'us-east-1', forcePathStyle: true, ...target } : target;
+  const config = {
+    device: 'bench-pc',
+    plugins: [plugin],
+    targets: { bench: t },
+    jobs: [{ id: 'bench', sources: [{ path: source }], targets: ['bench'], ...job }],
+  };
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify(config, null, 2) + '\n');
+  return file;
+}
+
+/**
+ * The [cmd, args, opts] of one `agent backup --json`. `cpuProfDir` runs node with --cpu-prof.
+ */
+export function backupCommand({ config, dataDir, cpuProfDir, extra = [] }) {
+  const node = [];
+  if (cpuProfDir) node.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, '--cpu-prof-interval=500');
+  return [process.execPath, [...node, AGENT, 'backup', '--json', '--config', config, '--data-dir', dataDir, ...extra], { cwd: REPO, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } }];
+}
+
+/** Checks a `backup --json` result: one completed run; returns its record. */
+export function checkBackup(r, expect = {}) {
+  let records;
+  try {
+    records = JSON.parse(r.stdout);
+  } catch {
+    throw new Error(`backup printed no JSON:\n${r.stdout.slice(-1000)}\n${r.stderr.slice(-1000)}`);
+  }
+  const rec = records[0];
+  if (rec.status !== 'completed') throw new Error(`backup ${rec.status}: ${JSON.stringify(rec).slice(0, 1000)}`);
+  for (const [k, v] of Object.entries(expect)) {
+    if (rec.counts?.[k] !== v) throw new Error(`backup counts.${k} = ${rec.counts?.[k]}, expected ${v}: ${JSON.stringify(rec.counts)}`);
+  }
+  return rec;
+}
+
+export async function backupOnce(opts, expect) {
+  const [cmd, args, o] = backupCommand(opts);
+  const r = await runOnce(cmd, args, o);
+  checkBackup(r, expect);
+  return r;
+}
