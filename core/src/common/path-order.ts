@@ -3,7 +3,7 @@
  * LevelDB stores the index in it (`\x00` between components), and the engine merges the two.
  *
  * Equivalent to comparing `rel.split('/').join('\0')` as UTF-8 bytes, without allocating: '/'
- * sorts below every other character, and UTF-16 surrogates (code points above U+FFFF) are lifted
+ * (and '\0', so an index key's tail compares equal to the path it encodes) sorts below every other character, and UTF-16 surrogates (code points above U+FFFF) are lifted
  * above U+E000–U+FFFF so the order is by code point, which is UTF-8 byte order.
  */
 export function compareRel(a: string, b: string): number {
@@ -12,8 +12,8 @@ export function compareRel(a: string, b: string): number {
     let x = a.charCodeAt(i);
     let y = b.charCodeAt(i);
     if (x === y) continue;
-    if (x === 47) x = -1;
-    if (y === 47) y = -1;
+    if (x === 47 || x === 0) x = -1;
+    if (y === 47 || y === 0) y = -1;
     if (x >= 0xd800 && y >= 0xd800) {
       x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
       y = y >= 0xe000 ? y - 0x800 : y + 0x2000;

@@ -1,6 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { type Node, type ParseError, parseTree, printParseErrorCode, getNodeValue } from 'jsonc-parser';
 import type { HokanConfig, JobConfig, NotifierConfig, TargetConfig } from '../common/config-types.js';
 import { ConfigError, type ConfigProblem } from '../common/errors.js';
@@ -521,6 +522,12 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
   home?: string;
   hostname?: string;
+  /**
+   * A folder where a hash of every config that passed the schema is remembered, so that the next
+   * run of the same config (same text, same plugin schemas) skips loading and compiling ajv — the
+   * largest part of start-up. `agent config validate` always validates in full.
+   */
+  cacheDir?: string;
 }
 
 export interface LoadedConfig {
@@ -564,7 +571,9 @@ export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConf
   }
   const warnings: string[] = [];
   const schema = assembleFromParts(readCoreSchemaParts(), host.schemaContributions({ warn: (m) => warnings.push(m) }));
-  const validate = await compile(schema);
+  const cacheMark = options.cacheDir ? join(options.cacheDir, `config-valid-${createHash('sha256').update(text).update('\0').update(JSON.stringify(schema)).digest('hex').slice(0, 32)}`) : undefined;
+  const known = cacheMark !== undefined && existsSync(cacheMark);
+  const validate = known ? () => true : await compile(schema);
   if (!validate(raw)) {
     const seen = new Set<string>();
     const errors = ((validate as any).errors ?? []) as AjvError[];
@@ -582,6 +591,14 @@ export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConf
   }
   problems.push(...crossChecks(ctx));
   if (problems.length) throw configError(file, sortProblems(problems));
+  if (cacheMark && !known) {
+    try {
+      mkdirSync(options.cacheDir!, { recursive: true });
+      writeFileSync(cacheMark, '');
+    } catch {
+      // Only a cache: the next run validates again.
+    }
+  }
 
   const refs = new Set<string>();
   const refProblems: ConfigProblem[] = [];

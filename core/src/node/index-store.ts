@@ -143,6 +143,26 @@ export class IndexStore {
     }
   }
 
+  /**
+   * Every path held for one root, in the scanner's order, in arrays of up to `size`, with the key's
+   * tail as stored (`a\0b\0c`: compare it with `compareRel`, decode it with `relFromKey` only when
+   * needed). The no-change run reads the whole index this way, so it avoids a promise per entry.
+   */
+  async *heldBatches(job: string, target: string, root: string, size = 1000): AsyncGenerator<[tail: string, held: HeldFile][]> {
+    const prefix = keys.heldPrefix(job, target, root);
+    const it = this.db.iterator({ gt: prefix, lt: upper(prefix) });
+    try {
+      for (;;) {
+        const entries = await it.nextv(size);
+        if (!entries.length) return;
+        for (const e of entries) e[0] = e[0].slice(prefix.length);
+        yield entries as [string, HeldFile][];
+      }
+    } finally {
+      await it.close();
+    }
+  }
+
   /** Every path held by a target for a job, across roots: [root, rel, held]. */
   async *heldAll(job: string, target: string): AsyncGenerator<[root: string, rel: string, held: HeldFile]> {
     const prefix = keys.heldPrefix(job, target);

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { Container } from 'inversify';
 import { DisposableCollection, type Disposable } from '../common/disposable.js';
@@ -49,8 +50,8 @@ export interface HokanRuntime extends Runtime {
  */
 export async function createRuntime(options: RuntimeOptions = {}): Promise<HokanRuntime> {
   const env = options.env ?? process.env;
-  const loaded = options.loaded ?? (await loadConfig({ path: findConfigPath(options.config, { env, cwd: options.cwd }), env }));
   const dataDir = resolveDataDir(options.dataDir, { env, cwd: options.cwd });
+  const loaded = options.loaded ?? (await loadConfig({ path: findConfigPath(options.config, { env, cwd: options.cwd }), env, cacheDir: join(dataDir, 'cache') }));
   mkdirSync(dataDir, { recursive: true });
   const logger = options.logger ?? (await createLogger({ dataDir, verbose: options.verbose }));
   for (const w of loaded.warnings) logger.warn(w);

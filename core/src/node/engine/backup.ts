@@ -7,8 +7,8 @@ import { emptyCounts, type FileEntry, type FileRecord, type RunRecord, type Sour
 import type { Reason } from '../../common/statuses.js';
 import type { Target } from '../../common/target.js';
 import { parseSize } from '../../common/units.js';
-import type { HeldFile, IndexOp, IndexStore } from '../index-store.js';
-import { scanRoot } from '../scanner.js';
+import { relFromKey, type HeldFile, type IndexOp, type IndexStore } from '../index-store.js';
+import { scanRootBatches } from '../scanner.js';
 import { hashFile } from './file-source.js';
 import { reasonOf, type RetryOptions } from './failure.js';
 import { compareRel } from './held.js';
@@ -53,8 +53,6 @@ export interface BackupOptions {
 
 /** Deleting fewer files than this never trips the percentage guard (one of three files is 33%). */
 const PERCENT_GUARD_MIN_FILES = 10;
-/** Files in flight per target before the scan waits (bounded memory whatever the tree). */
-const QUEUE_PER_CONNECTION = 4;
 /** The stat-refresh writes of unchanged files are batched. */
 const REFRESH_BATCH = 500;
 
@@ -73,44 +71,55 @@ export function targetFingerprint(config: HokanConfig, id: string): string {
   return JSON.stringify({ type, path, url, bucket, prefix, endpoint, account, container });
 }
 
-/** Walks the held entries of one root in step with the scan (both in the same order). */
-class HeldCursor {
-  private head: [string, HeldFile] | undefined;
-  private started = false;
-  constructor(private readonly it: AsyncGenerator<[string, HeldFile]>) {}
+/** Returned by `HeldCursor.advance` when its buffer ran dry: `await fill()` and ask again. */
+const NEED_MORE = Symbol('need-more');
 
-  private async pull(): Promise<void> {
-    const n = await this.it.next();
-    this.head = n.done ? undefined : n.value;
+/**
+ * Walks the held entries of one root in step with the scan (both in the same order). Entries come
+ * from LevelDB in batches and `advance` is synchronous while the batch lasts, so the no-change run
+ * costs no promise per file. Keys are compared as stored; only passed (deleted) ones are decoded.
+ */
+class HeldCursor {
+  private buf: [string, HeldFile][] = [];
+  private i = 0;
+  private done = false;
+  constructor(private readonly batches: AsyncGenerator<[string, HeldFile][]>) {}
+
+  async fill(): Promise<void> {
+    while (this.i >= this.buf.length && !this.done) {
+      const n = await this.batches.next();
+      if (n.done) this.done = true;
+      else {
+        this.buf = n.value;
+        this.i = 0;
+      }
+    }
   }
 
   /** Passes every held path before `rel` to `passed`, and returns what is held at `rel`. */
-  async advance(rel: string, passed: (rel: string, held: HeldFile) => void | Promise<void>): Promise<HeldFile | undefined> {
-    if (!this.started) {
-      this.started = true;
-      await this.pull();
+  advance(rel: string, passed: (rel: string, held: HeldFile) => void): HeldFile | undefined | typeof NEED_MORE {
+    for (;;) {
+      if (this.i >= this.buf.length) return this.done ? undefined : NEED_MORE;
+      const e = this.buf[this.i]!;
+      const c = compareRel(e[0], rel);
+      if (c > 0) return undefined;
+      this.i++;
+      if (c === 0) return e[1];
+      passed(relFromKey(e[0]), e[1]);
     }
-    while (this.head && compareRel(this.head[0], rel) < 0) {
-      await passed(this.head[0], this.head[1]);
-      await this.pull();
-    }
-    if (this.head && this.head[0] === rel) {
-      const held = this.head[1];
-      await this.pull();
-      return held;
-    }
-    return undefined;
   }
 
-  async drain(passed: (rel: string, held: HeldFile) => void | Promise<void>): Promise<void> {
-    if (!this.started) {
-      this.started = true;
-      await this.pull();
+  async drain(passed: (rel: string, held: HeldFile) => void): Promise<void> {
+    for (;;) {
+      await this.fill();
+      if (this.i >= this.buf.length) return;
+      const e = this.buf[this.i++]!;
+      passed(relFromKey(e[0]), e[1]);
     }
-    while (this.head) {
-      await passed(this.head[0], this.head[1]);
-      await this.pull();
-    }
+  }
+
+  async close(): Promise<void> {
+    await this.batches.return(undefined);
   }
 }
 
@@ -238,7 +247,7 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
       };
     }
     const live = lanes.filter((l) => !l.s.fatal);
-    await Promise.all(live.map((l) => l.s.writeRunRecord(run).catch((e) => (l.s.fatal = { reason: reasonOf(e), message: describeError(e) }))));
+    for (const l of live) l.s.startRecord = { ...run };
 
     const filterHook = hooks.filterEntry.isUsed() ? (e: FileEntry) => hooks.filterEntry.promise(e, ctx) : undefined;
     const beforeUploadUsed = hooks.beforeUpload.isUsed();
@@ -273,8 +282,8 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
       await finish(lane, entry, rec, defer);
     };
 
-    /** Same content as held? Size and mtime first; inode and ctime when the index has them. */
-    const decide = async (lane: Lane, entry: FileEntry, held: HeldFile | undefined) => {
+    /** Same content as held? Size and mtime first; inode and ctime when the index has them. Sync when unchanged. */
+    const decide = (lane: Lane, entry: FileEntry, held: HeldFile | undefined): void | Promise<void> => {
       const cur = held?.cur;
       if (cur && entry.type === 'symlink' && cur.link === entry.linkTarget) return unchanged(lane, entry, held!, false);
       if (cur && cur.link === undefined && entry.type === 'file' && cur.size === entry.size && cur.mtimeMs === entry.mtimeMs) {
@@ -289,89 +298,99 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
           } catch {
             same = false;
           }
-          if (same) await unchanged(lane, entry, held!, true);
+          if (same) unchanged(lane, entry, held!, true);
           else await uploadOne(lane, entry, held, true);
-        }, 0);
+        });
       }
       progress.bytesQueued += entry.size;
-      return enqueue(lane, () => uploadOne(lane, entry, held, true), entry.size);
+      return enqueue(lane, () => uploadOne(lane, entry, held, true));
     };
 
-    const unchanged = async (lane: Lane, entry: FileEntry, held: HeldFile, refresh: boolean) => {
+    const unchanged = (lane: Lane, entry: FileEntry, held: HeldFile, refresh: boolean): void => {
       lane.s.result.counts.unchanged++;
       progress.filesDone++;
-      if (refresh && !dryRun) {
-        lane.refresh.push(lane.s.refreshOp(entry, held));
-        if (lane.refresh.length >= REFRESH_BATCH) {
-          const ops = lane.refresh;
-          lane.refresh = [];
-          await index.batch(ops);
-        }
-      }
+      if (refresh && !dryRun) lane.refresh.push(lane.s.refreshOp(entry, held));
+    };
+    const flushRefresh = async (lane: Lane) => {
+      if (dryRun || !lane.refresh.length) return;
+      const ops = lane.refresh;
+      lane.refresh = [];
+      await index.batch(ops);
     };
 
-    const enqueue = async (lane: Lane, work: () => Promise<void>, _bytes: number) => {
+    const enqueue = async (lane: Lane, work: () => Promise<void>) => {
       const cap = Math.max(1, lane.s.caps.maxConnections);
       while (lane.inflight.size >= cap) await Promise.race(lane.inflight);
       const p: Promise<void> = work()
         .catch((e) => logger.error({ err: describeError(e) }, 'unexpected failure in the upload queue'))
         .finally(() => lane.inflight.delete(p));
       lane.inflight.add(p);
-      void QUEUE_PER_CONNECTION;
     };
 
     for (const root of roots) {
       if (ctrl.signal.aborted) break;
       const rootLanes = live.filter((l) => !l.s.fatal);
-      const cursors = rootLanes.map((l) => new HeldCursor(index.held(job.id, l.s.id, root.name)));
+      const cursors = rootLanes.map((l) => new HeldCursor(index.heldBatches(job.id, l.s.id, root.name)));
       const errorPrefixes: string[] = [];
       let rootError: string | undefined;
       let seen = 0;
       const underError = (rel: string) => errorPrefixes.some((p) => rel === p || rel.startsWith(p + '/'));
-      const passedFor = (lane: Lane) => async (rel: string, held: HeldFile) => {
+      const passed = rootLanes.map((lane) => (rel: string, held: HeldFile) => {
         if (held.cur) lane.heldFiles++;
         if (!held.cur || underError(rel)) return;
         lane.candidateCount++;
         if (lane.candidates.length <= job.deletionThreshold.count) lane.candidates.push({ root: root.name, rel, held });
-      };
-      const passed = rootLanes.map(passedFor);
+      });
 
-      for await (const item of scanRoot(root, { filters: job.filters, followSymlinks: job.followSymlinks, filter: filterHook, signal: ctrl.signal })) {
-        if (ctrl.signal.aborted) break;
-        if (item.type === 'error') {
-          if (item.rel === '') {
-            rootError = item.message;
-            break;
+      try {
+        scan: for await (const batch of scanRootBatches(root, { filters: job.filters, followSymlinks: job.followSymlinks, filter: filterHook, signal: ctrl.signal })) {
+          for (const item of batch) {
+            if (ctrl.signal.aborted) break scan;
+            if (item.type === 'error') {
+              if (item.rel === '') {
+                rootError = item.message;
+                break scan;
+              }
+              errorPrefixes.push(item.rel);
+              for (const lane of rootLanes) await finish(lane, item as unknown as FileEntry, lane.s.record(fileKey(root.name, item.rel), 'failed', item.reason, undefined, undefined, item.message), false);
+              continue;
+            }
+            seen++;
+            run.counts.seen++;
+            progress.filesSeen++;
+            for (let i = 0; i < rootLanes.length; i++) {
+              const lane = rootLanes[i]!;
+              if (lane.s.fatal) {
+                // The target stopped (unplugged, full): the rest is counted as skipped, the reason is on the run.
+                lane.s.result.counts.skipped++;
+                continue;
+              }
+              const cursor = cursors[i]!;
+              let held = cursor.advance(item.rel, passed[i]!);
+              while (held === NEED_MORE) {
+                await cursor.fill();
+                held = cursor.advance(item.rel, passed[i]!);
+              }
+              if (held?.cur) lane.heldFiles++;
+              // A file that became a folder: its old file must leave before anything goes beneath it.
+              const last = lane.candidates.at(-1);
+              if (last && last.root === root.name && item.rel.startsWith(last.rel + '/')) {
+                lane.candidates.pop();
+                lane.candidateCount--;
+                await Promise.all(lane.inflight);
+                await finish(lane, item, await lane.s.remove(last.root, last.rel, last.held), false);
+              }
+              const pending = decide(lane, item, held);
+              if (pending) await pending;
+              if (lane.refresh.length >= REFRESH_BATCH) await flushRefresh(lane);
+            }
           }
-          errorPrefixes.push(item.rel);
-          for (const lane of rootLanes) await finish(lane, item as unknown as FileEntry, lane.s.record(fileKey(root.name, item.rel), 'failed', item.reason, undefined, undefined, item.message), false);
-          continue;
+          tick();
         }
-        seen++;
-        run.counts.seen++;
-        progress.filesSeen++;
-        for (let i = 0; i < rootLanes.length; i++) {
-          const lane = rootLanes[i]!;
-          if (lane.s.fatal) {
-            // The target stopped (unplugged, full): the rest is counted as skipped, the reason is on the run.
-            lane.s.result.counts.skipped++;
-            continue;
-          }
-          const held = await cursors[i]!.advance(item.rel, passed[i]!);
-          if (held?.cur) lane.heldFiles++;
-          // A file that became a folder: its old file must leave before anything goes beneath it.
-          const last = lane.candidates.at(-1);
-          if (last && last.root === root.name && item.rel.startsWith(last.rel + '/')) {
-            lane.candidates.pop();
-            lane.candidateCount--;
-            await Promise.all(lane.inflight);
-            await finish(lane, item, await lane.s.remove(last.root, last.rel, last.held), false);
-          }
-          await decide(lane, item, held);
-        }
-        if ((progress.filesSeen & 255) === 0) tick();
+        for (let i = 0; i < rootLanes.length; i++) await cursors[i]!.drain(passed[i]!);
+      } finally {
+        for (const c of cursors) await c.close();
       }
-      for (let i = 0; i < rootLanes.length; i++) await cursors[i]!.drain(passed[i]!);
       // Never let a missing or empty source folder delete what the target holds.
       if (rootError !== undefined || seen === 0) {
         const msg = rootError ?? `the source folder ${root.path} is empty`;
@@ -382,7 +401,7 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
             runReasons.add('invalid-settings');
             run.note = [run.note, `${msg}; nothing was deleted from the targets`].filter(Boolean).join('; ');
           }
-          lane.candidateCount -= lane.candidates.filter((c) => c.root === root.name).length;
+          lane.candidateCount -= dropped;
           for (let j = lane.candidates.length - 1; j >= 0; j--) if (lane.candidates[j]!.root === root.name) lane.candidates.splice(j, 1);
         }
       }
@@ -399,7 +418,7 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
       for (const { entry } of again) {
         if (ctrl.signal.aborted) break;
         const held = await index.getHeld(job.id, lane.s.id, entry.root.name, entry.rel);
-        await enqueue(lane, () => uploadOne(lane, entry, held, false), entry.size);
+        await enqueue(lane, () => uploadOne(lane, entry, held, false));
       }
       while (lane.inflight.size) await Promise.all(lane.inflight);
     }
@@ -419,13 +438,13 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
           continue;
         }
         for (const c of lane.candidates) {
-          await enqueue(lane, async () => finish(lane, { root: { name: c.root }, rel: c.rel } as unknown as FileEntry, await lane.s.remove(c.root, c.rel, c.held), false), 0);
+          await enqueue(lane, async () => finish(lane, { root: { name: c.root }, rel: c.rel } as unknown as FileEntry, await lane.s.remove(c.root, c.rel, c.held), false));
         }
         while (lane.inflight.size) await Promise.all(lane.inflight);
       }
     }
     await flushFileOps();
-    for (const lane of live) if (lane.refresh.length && !dryRun) await index.batch(lane.refresh.splice(0));
+    for (const lane of live) await flushRefresh(lane);
   } catch (e) {
     run.error = describeError(e);
     logger.error({ err: run.error }, 'backup run failed');

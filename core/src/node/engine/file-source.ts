@@ -60,9 +60,10 @@ export class LocalFileSource implements RewindableSource {
         );
       },
     });
-    const file = createReadStream(abs, { start, highWaterMark: READ_CHUNK });
+    // Read at most one byte past the scanned size (enough to see a file that grew) in buffers sized
+    // to the file: most files are small, and a fresh 1 MiB buffer per read is mostly garbage.
+    const file = createReadStream(abs, { start, end: size, highWaterMark: Math.min(READ_CHUNK, Math.max(16 * 1024, size - start + 1)) });
     file.on('error', (e) => check.destroy(e));
-    // Bytes past the size the scan saw mean the file grew: stop there and let flush report it.
     return file.pipe(check);
   }
 }

@@ -84,10 +84,18 @@ export class TargetSession {
     this.state = await ensureIndexed(this.o.index, this.store, this.o.job, this.o.targetId, this.o.fingerprint, this.o.logger);
   }
 
-  /** Writes the run record to the target (at the start as `running`, at the end final). */
+  /** Writes the run record to the target (`running` before the first change, final at the end). */
   async writeRunRecord(run: unknown): Promise<void> {
     if (this.o.dryRun) return;
     await withRetry(() => this.store.putText(runRecordKey(this.o.runId), JSON.stringify(run, null, 2)), this.o.retry);
+  }
+
+  /** The run as it starts; written to the target before its first change, so a run that changes nothing writes only its final record. */
+  startRecord?: unknown;
+  private begun?: Promise<void>;
+  private begin(): Promise<void> {
+    this.begun ??= this.startRecord ? this.writeRunRecord(this.startRecord) : Promise.resolve();
+    return this.begun;
   }
 
   // ---- decisions ------------------------------------------------------------------------
@@ -127,6 +135,11 @@ export class TargetSession {
     const limit = this.limitReason(entry);
     if (limit) return this.record(path, 'skipped', limit.reason, entry.size, undefined, limit.message);
     if (this.o.dryRun) return this.record(path, 'uploaded', undefined, entry.size);
+    try {
+      await this.begin();
+    } catch (e) {
+      return this.failure(path, e, entry.size);
+    }
 
     // Symlinks are recorded in the index and the journal; nothing is stored on the target.
     if (entry.type === 'symlink') {
@@ -199,6 +212,7 @@ export class TargetSession {
     if (this.o.dryRun) return this.record(path, 'deleted', undefined, held.cur.size);
     const cur = held.cur;
     try {
+      await this.begin();
       const lines: ChangeLine[] = [{ op: 'del', p: path, v: cur.v, at: this.o.runId }];
       let next: HeldFile;
       if (cur.link !== undefined) {
