@@ -13,7 +13,7 @@ import { bytes, digestTree } from './helpers/trees.js';
  */
 const FILES = 120;
 const SIZE = 384 * 1024;
-/** Files a target works on at once (target-hdd's default): at most these may be sent again. */
+/** Files the target works on at once (its `maxConnections`, set below): at most these may be sent again. */
 const IN_FLIGHT = 4;
 
 let dir: string;
@@ -35,7 +35,7 @@ async function setup(name: string) {
   }
   await mkdir(disk, { recursive: true });
   const config = join(base, 'config.json');
-  await writeFile(config, JSON.stringify({ device: 'crash-pc', plugins: ['@hokan/target-hdd'], targets: { disk: { type: 'hdd', path: disk } }, jobs: [{ id: 'job', sources: [{ path: src }], targets: ['disk'] }] }));
+  await writeFile(config, JSON.stringify({ device: 'crash-pc', plugins: ['@hokan/target-hdd'], targets: { disk: { type: 'hdd', path: disk, maxConnections: IN_FLIGHT } }, jobs: [{ id: 'job', sources: [{ path: src }], targets: ['disk'] }] }));
   const args = (...a: string[]) => [...a, '--config', config, '--data-dir', join(base, 'data')];
   return { base, src, disk, args };
 }

@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-export const MAIN = join(ROOT, 'core', 'dist', 'cli', 'main.js');
+export const MAIN = join(ROOT, 'core', 'bin', 'agent.cjs');
 
 export interface CliResult {
   code: number;
@@ -13,7 +13,7 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the built CLI (`node core/dist/cli/main.js …`) in a child process, as a person would. */
+/** Runs the built CLI (`node core/bin/agent.cjs …`, the `agent` bin) in a child process, as a person would. */
 export function agent(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): CliResult {
   const r = spawnSync(process.execPath, [MAIN, ...args], {
     cwd: opts.cwd ?? ROOT,

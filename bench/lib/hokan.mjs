@@ -1,12 +1,12 @@
 // hokan in the benchmarks: a config writer (hdd or s3 target), and running the built CLI exactly
-// as a person does (`node core/dist/cli/main.js backup --json --config … --data-dir …`).
+// as a person does (`node core/bin/agent.cjs backup --json --config … --data-dir …`).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runOnce } from './run.mjs';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const AGENT = path.join(REPO, 'core', 'dist', 'cli', 'main.js');
+export const AGENT = path.join(REPO, 'core', 'bin', 'agent.cjs');
 
 /**
  * Writes a config for one job `bench` backing up `source` to one target; returns its path.

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 /** The built CLI, exactly what `npx agent` runs. */
-export const AGENT = fileURLToPath(new URL('../../core/dist/cli/main.js', import.meta.url));
+export const AGENT = fileURLToPath(new URL('../../core/bin/agent.cjs', import.meta.url));
 
 export interface AgentResult {
   code: number | null;

@@ -9,10 +9,10 @@
  * need them.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import yargs, { type Argv } from 'yargs';
-import { hideBin } from 'yargs/helpers';
+import type { Argv } from 'yargs';
 import { describeError, HokanError, PluginLoadError, UsageError } from '../common/errors.js';
 import type { GlobalOptions } from '../common/plugin-api.js';
 import { configCandidates, resolveDataDir } from '../node/config-paths.js';
@@ -21,6 +21,12 @@ import type { BuiltinCommand } from './command.js';
 import { builtinCommands } from './commands/index.js';
 import { CliContext } from './context.js';
 import { CliOutput } from './output.js';
+
+// yargs 17's CommonJS build is one file that loads in ~25 ms; yargs 18 is ESM only, a graph of some
+// sixty modules that takes ~100 ms to load — a quarter of a no-change backup (docs/benchmarks.md).
+const require = createRequire(import.meta.url);
+const yargs = require('yargs/yargs') as (args: readonly string[]) => Argv;
+const { hideBin } = require('yargs/helpers') as { hideBin: (argv: string[]) => string[] };
 
 const here = dirname(fileURLToPath(import.meta.url));
 const VERSION = (JSON.parse(readFileSync(join(here, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
@@ -126,9 +132,8 @@ function registerPluginCommand(y: Argv, pc: PluginCommand, output: CliOutput, ar
         }
         let parsed = args;
         if (contribution.builder) {
-          const { default: y2 } = await import('yargs');
           parsed = (await contribution
-            .builder(y2(argv).command(contribution.command, contribution.describe).option('config', { type: 'string' }).option('data-dir', { type: 'string' }).option('json', { type: 'boolean' }).option('verbose', { type: 'boolean' }))
+            .builder(yargs(argv).command(contribution.command, contribution.describe).option('config', { type: 'string' }).option('data-dir', { type: 'string' }).option('json', { type: 'boolean' }).option('verbose', { type: 'boolean' }))
             .help(false)
             .version(false)
             .exitProcess(false)

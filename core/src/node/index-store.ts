@@ -115,9 +115,38 @@ export class IndexStore {
     await this.close();
   }
 
-  /** Applies every op or none (LevelDB batch). */
-  async batch(ops: IndexOp[]): Promise<void> {
-    if (ops.length) await this.db.batch(ops as never);
+  /** Batches waiting for the one being written (group commit). */
+  private queued?: { ops: IndexOp[]; waiters: { resolve: () => void; reject: (e: unknown) => void }[] };
+  private writing = false;
+
+  /**
+   * Applies every op or none (LevelDB batch), resolved once written. Batches that arrive while one
+   * is being written go out together as the next one (group commit): many uploads finishing at once
+   * cost one write instead of one each, and each caller's ops still land all together or not at all.
+   */
+  batch(ops: IndexOp[]): Promise<void> {
+    if (!ops.length) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const q = (this.queued ??= { ops: [], waiters: [] });
+      for (const op of ops) q.ops.push(op);
+      q.waiters.push({ resolve, reject });
+      if (!this.writing) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.writing = true;
+    while (this.queued) {
+      const q = this.queued;
+      this.queued = undefined;
+      try {
+        await this.db.batch(q.ops as never);
+        for (const w of q.waiters) w.resolve();
+      } catch (e) {
+        for (const w of q.waiters) w.reject(e);
+      }
+    }
+    this.writing = false;
   }
 
   private async getValue<T>(key: string): Promise<T | undefined> {

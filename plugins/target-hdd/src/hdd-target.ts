@@ -32,8 +32,14 @@ export interface HddTargetConfig {
   createIfMissing?: boolean;
   /** Which file-name rules apply. `auto` (default) detects FAT/exFAT/NTFS/SMB with statfs. */
   filesystem?: 'auto' | 'posix' | 'windows';
-  /** Transfers at once (default 4). */
+  /** Files written at once (default 16: small files wait on fsync, which a disk commits many at a time). */
   maxConnections?: number;
+}
+
+/** A folder's fsync in progress, and the one queued after it. */
+interface DirSync {
+  running?: Promise<void>;
+  next?: Promise<void>;
 }
 
 /** Prefix of the temporary files a put writes before renaming; `list` never returns them, keys may not use it. */
@@ -84,6 +90,8 @@ export class HddTarget implements Target {
   private readonly config: HddTargetConfig;
   private readonly logger: Logger;
   private readonly isWin = process.platform === 'win32';
+  /** Folder fsyncs in progress, by folder (see `syncDir`). */
+  private readonly dirSyncs = new Map<string, DirSync>();
 
   constructor(config: HddTargetConfig, opts: { logger?: Logger } = {}) {
     if (typeof config.path !== 'string' || config.path.trim() === '') {
@@ -402,7 +410,7 @@ export class HddTarget implements Target {
   }
 
   private makeCapabilities(): TargetCapabilities {
-    const maxConnections = this.config.maxConnections ?? 4;
+    const maxConnections = this.config.maxConnections ?? 16;
     const base: TargetCapabilities = { maxConnections, serverSideMove: true, preservesMtime: true };
     // Room for the root, a separator and the longest temp name in one PATH_MAX (4096 bytes on Linux).
     const pathMax = this.isWin ? 32_000 : 4095;
@@ -538,8 +546,39 @@ export class HddTarget implements Target {
     }
   }
 
-  private async syncDir(dir: string): Promise<void> {
-    if (this.isWin) return;
+  /**
+   * Makes the renames done in `dir` so far durable (fsync of the folder). Calls for one folder
+   * share fsyncs: a call made while one runs waits for the next, which starts when it ends and
+   * serves every call made meanwhile — sixteen files landing in one folder cost two fsyncs, not sixteen.
+   */
+  private syncDir(dir: string): Promise<void> {
+    if (this.isWin) return Promise.resolve();
+    let s = this.dirSyncs.get(dir);
+    if (!s) {
+      s = {};
+      this.dirSyncs.set(dir, s);
+    }
+    const state = s;
+    const start = (): Promise<void> => {
+      const p = this.fsyncDir(dir).finally(() => {
+        if (state.running === p) state.running = undefined;
+        if (!state.running && !state.next && this.dirSyncs.get(dir) === state) this.dirSyncs.delete(dir);
+      });
+      state.running = p;
+      return p;
+    };
+    if (!state.running) return start();
+    // The running fsync may have started before this call's rename: wait for the next one.
+    state.next ??= state.running
+      .catch(() => undefined)
+      .then(() => {
+        state.next = undefined;
+        return start();
+      });
+    return state.next;
+  }
+
+  private async fsyncDir(dir: string): Promise<void> {
     let fh: fs.FileHandle | undefined;
     try {
       fh = await fs.open(dir, 'r');

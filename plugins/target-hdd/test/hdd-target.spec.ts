@@ -244,7 +244,7 @@ describe('hdd target', () => {
 
   it('capabilities: posix rules on a posix file system, Windows rules when asked', async () => {
     expect(t.filesystem).toBe('posix');
-    expect(t.capabilities).toMatchObject({ maxConnections: 4, serverSideMove: true, maxNameBytes: 255, preservesMtime: true });
+    expect(t.capabilities).toMatchObject({ maxConnections: 16, serverSideMove: true, maxNameBytes: 255, preservesMtime: true });
     expect(t.capabilities.forbiddenChars).toBeUndefined();
     const w = await HddTarget.create({ type: 'hdd', path: freshDir(), filesystem: 'windows', maxConnections: 2 });
     expect(w.capabilities).toMatchObject({ maxConnections: 2, forbiddenChars: '\\:*?"<>|', forbiddenTrailingChars: ' .', maxNameLength: 255 });
