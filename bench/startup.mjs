@@ -6,18 +6,19 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const main = join(root, 'core', 'dist', 'cli', 'main.js');
+const main = join(root, 'core', 'bin', 'agent.cjs'); // the `agent` bin, as a person runs it
 const runs = Number(process.env.RUNS ?? 9);
 const cases = [
+  ['node -e 0 (bare Node.js, for reference)', ['-e', '0'], true],
   ['agent --help', ['--help']],
   ['agent config validate --config config/config.json', ['config', 'validate', '--config', join(root, 'config', 'config.json')]],
 ];
 
-for (const [name, args] of cases) {
+for (const [name, args, bare] of cases) {
   const times = [];
   for (let i = 0; i < runs + 1; i++) {
     const t0 = process.hrtime.bigint();
-    const r = spawnSync(process.execPath, [main, ...args], { cwd: root, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, bare ? args : [main, ...args], { cwd: root, encoding: 'utf8' });
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     if (r.status !== 0) {
       console.error(`${name} exited ${r.status}: ${r.stderr}`);
@@ -27,5 +28,5 @@ for (const [name, args] of cases) {
   }
   times.sort((a, b) => a - b);
   const median = times[Math.floor(times.length / 2)];
-  console.log(`${name}: median ${median.toFixed(0)} ms over ${runs} runs (min ${times[0].toFixed(0)}, max ${times[times.length - 1].toFixed(0)})${median < 400 ? '' : '  — over the 400 ms budget'}`);
+  console.log(`${name}: median ${median.toFixed(0)} ms over ${runs} runs (min ${times[0].toFixed(0)}, max ${times[times.length - 1].toFixed(0)})${bare || median < 400 ? '' : '  — over the 400 ms budget'}`);
 }

@@ -29,10 +29,22 @@ export function writeConfig(file, { source, target, job = {} }) {
 /**
  * The [cmd, args, opts] of one `agent backup --json`. `cpuProfDir` runs node with --cpu-prof.
  */
-export function backupCommand({ config, dataDir, cpuProfDir, extra = [] }) {
+export function backupCommand({ config, dataDir, cpuProfDir, peakFile, extra = [] }) {
   const node = [];
   if (cpuProfDir) node.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, '--cpu-prof-interval=500');
-  return [process.execPath, [...node, AGENT, 'backup', '--json', '--config', config, '--data-dir', dataDir, ...extra], { cwd: REPO, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } }];
+  // peakFile: sample hokan's private memory too (bench/lib/peak-mem.cjs), written there as JSON.
+  if (peakFile) node.push('-r', path.join(REPO, 'bench', 'lib', 'peak-mem.cjs'));
+  const env = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', ...(peakFile ? { HOKAN_BENCH_PEAK: peakFile } : {}) };
+  return [process.execPath, [...node, AGENT, 'backup', '--json', '--config', config, '--data-dir', dataDir, ...extra], { cwd: REPO, env }];
+}
+
+/** The peak private memory (RssAnon, KiB) a run wrote to `peakFile`, if any. */
+export function peakAnonKiB(peakFile) {
+  try {
+    return JSON.parse(fs.readFileSync(peakFile, 'utf8')).anonKiB;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Checks a `backup --json` result: one completed run; returns its record. */

@@ -180,14 +180,20 @@ export class IndexStore {
   async *heldBatches(job: string, target: string, root: string, size = 1000): AsyncGenerator<[tail: string, held: HeldFile][]> {
     const prefix = keys.heldPrefix(job, target, root);
     const it = this.db.iterator({ gt: prefix, lt: upper(prefix) });
+    // One read ahead: LevelDB fetches the next batch on the thread pool while the caller (the scan)
+    // works through this one.
+    let ahead: Promise<[string, unknown][]> | undefined = it.nextv(size);
     try {
       for (;;) {
-        const entries = await it.nextv(size);
+        const entries = await ahead;
+        ahead = undefined;
         if (!entries.length) return;
+        ahead = it.nextv(size);
         for (const e of entries) e[0] = e[0].slice(prefix.length);
         yield entries as [string, HeldFile][];
       }
     } finally {
+      if (ahead) await ahead.catch(() => undefined);
       await it.close();
     }
   }
