@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -54,6 +54,41 @@ describe('loadConfig', () => {
     const { config } = await loadConfig({ path: f, hostname: 'box' });
     expect(config.plugins).toEqual(['@hokan/target-hdd', '@hokan/target-s3', '@hokan/target-azure', '@hokan/target-nas', '@hokan/notify-smtp', '@hokan/category-presets']);
     expect(config.device).toBe('box');
+  });
+});
+
+describe('the compiled-validator cache', () => {
+  it('a cached validator finds exactly the problems a fresh compile finds, and a good file still passes', async () => {
+    const cache = join(dir, 'validator-cache');
+    const bad = write('bad-for-cache.json', {
+      plugins: ['@hokan/target-hdd', '@hokan/target-s3'],
+      targets: { usb: { type: 'hdd', path: '/media/x', maxConnections: 'four' }, cloud: { type: 's3', bucket: 7, colour: 'blue' } },
+      jobs: [{ id: 'j', sources: [], targets: ['usb'], generations: -1 }],
+      devcie: 'typo',
+    });
+    const problems = async () => ((await loadConfig({ path: bad, compiledCacheDir: cache }).catch((e) => e)) as ConfigError).problems;
+    const fresh = await problems();
+    expect(readdirSync(cache).filter((n) => n.startsWith('validator-') && n.endsWith('.cjs'))).toHaveLength(1);
+    const cached = await problems();
+    expect(fresh.length).toBeGreaterThanOrEqual(5);
+    expect(cached).toEqual(fresh);
+    const good = write('good-for-cache.json', { plugins: ['@hokan/target-hdd', '@hokan/target-s3'], targets: { usb: { type: 'hdd', path: '/media/x' } }, jobs: [{ id: 'j', sources: [{ path: '/src' }], targets: ['usb'] }] });
+    await expect(loadConfig({ path: good, compiledCacheDir: cache })).resolves.toMatchObject({ config: { jobs: [{ id: 'j' }] } });
+  });
+
+  it('a damaged cache entry is compiled again, not trusted', async () => {
+    const cache = join(dir, 'validator-cache-damaged');
+    const bad = write('bad-for-damaged-cache.json', { targets: { usb: { type: 'hdd' } }, jobs: [] });
+    const first = ((await loadConfig({ path: bad, compiledCacheDir: cache }).catch((e) => e)) as ConfigError).problems;
+    const [name] = readdirSync(cache).filter((n) => n.endsWith('.cjs'));
+    writeFileSync(join(cache, name!), 'this is not javascript');
+    const again = ((await loadConfig({ path: bad, compiledCacheDir: cache }).catch((e) => e)) as ConfigError).problems;
+    expect(again).toEqual(first);
+    expect(first.map((p) => p.path)).toContain('targets.usb.path');
+    // …and the entry was replaced by a working one.
+    expect(readdirSync(cache).filter((n) => n.endsWith('.cjs'))).toEqual([name]);
+    const third = ((await loadConfig({ path: bad, compiledCacheDir: cache }).catch((e) => e)) as ConfigError).problems;
+    expect(third).toEqual(first);
   });
 });
 

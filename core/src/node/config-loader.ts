@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { homedir, hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { type Node, type ParseError, parseTree, printParseErrorCode, getNodeValue } from 'jsonc-parser';
@@ -195,20 +196,65 @@ type AjvError = {
   data?: unknown;
 };
 
+const AJV_OPTIONS = { allErrors: true, strict: false, verbose: true, validateSchema: false, logger: false, code: { optimize: false } } as const;
+/** Bump when AJV_OPTIONS or the formats change: compiled validators in caches then no longer apply. */
+const VALIDATOR_FORMAT = 1;
+const requireHere = createRequire(import.meta.url);
+
 let ajvCtor: any;
-async function compile(schema: Record<string, unknown>): Promise<(v: unknown) => boolean> {
-  if (!ajvCtor) {
-    const mod: any = await import('ajv');
-    ajvCtor = mod.default?.default ?? mod.default ?? mod;
-  }
+function newAjv(source: boolean): any {
   // logger: false — an unknown `format` in a plugin's schema is not checked, and not worth a console line.
-  const ajv = new ajvCtor({ allErrors: true, strict: false, verbose: true, validateSchema: false, logger: false, code: { optimize: false } });
+  const ajv = new ajvCtor({ ...AJV_OPTIONS, code: { ...AJV_OPTIONS.code, source } });
   ajv.addFormat('date', /^\d{4}-\d{2}-\d{2}$/);
   ajv.addFormat('date-time', /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/i);
   ajv.addFormat('uri', /^[a-z][a-z0-9+.-]*:\/\/[^\s]+$/i);
   ajv.addFormat('email', /^[^\s@]+@[^\s@]+$/);
   ajv.addFormat('hostname', /^[a-z0-9.-]+$/i);
-  return ajv.compile(schema);
+  return ajv;
+}
+
+/**
+ * The schema's validator. With `cacheDir`, the validator ajv generates is kept there as a CommonJS
+ * module (ajv's standalone code) named by a hash of the schema, the ajv install and the options:
+ * the next run with the same plugins loads it instead of loading ajv and compiling (~100 ms of
+ * start-up). Validation itself always runs in full.
+ */
+async function compile(schema: Record<string, unknown>, cacheDir?: string): Promise<(v: unknown) => boolean> {
+  let file: string | undefined;
+  let ajvRuntime: string | undefined;
+  if (cacheDir) {
+    ajvRuntime = dirname(requireHere.resolve('ajv/dist/runtime/ucs2length'));
+    const key = createHash('sha256').update(`${VALIDATOR_FORMAT}\0${ajvRuntime}\0`).update(JSON.stringify(schema)).digest('hex').slice(0, 32);
+    file = join(cacheDir, `validator-${key}.cjs`);
+    if (existsSync(file)) {
+      try {
+        const cached = requireHere(file) as unknown;
+        if (typeof cached === 'function') return cached as (v: unknown) => boolean;
+      } catch {
+        // A damaged entry: compiled again below, and replaced.
+      }
+    }
+  }
+  if (!ajvCtor) {
+    const mod: any = await import('ajv');
+    ajvCtor = mod.default?.default ?? mod.default ?? mod;
+  }
+  const ajv = newAjv(file !== undefined);
+  const validate = ajv.compile(schema);
+  if (file && ajvRuntime) {
+    try {
+      const { default: standaloneCode } = (await import('ajv/dist/standalone/index.js')) as any;
+      // Its `require("ajv/dist/runtime/…")` calls, made absolute: the cache folder has no node_modules.
+      const code = (standaloneCode.default ?? standaloneCode)(ajv, validate).replace(/require\("ajv\/dist\/runtime\/([\w-]+)"\)/g, (_: string, m: string) => `require(${JSON.stringify(join(ajvRuntime!, m))})`);
+      mkdirSync(cacheDir!, { recursive: true });
+      const tmp = `${file}.${process.pid}.tmp`;
+      writeFileSync(tmp, code);
+      renameSync(tmp, file);
+    } catch {
+      // Only a cache: the next run compiles again.
+    }
+  }
+  return validate;
 }
 
 function describeValue(v: unknown, secret: boolean): string {
@@ -528,6 +574,8 @@ export interface LoadConfigOptions {
    * largest part of start-up. `agent config validate` always validates in full.
    */
   cacheDir?: string;
+  /** A folder where the compiled schema validator is kept for the next run (see `compile`). Validation still runs. */
+  compiledCacheDir?: string;
 }
 
 export interface LoadedConfig {
@@ -573,7 +621,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConf
   const schema = assembleFromParts(readCoreSchemaParts(), host.schemaContributions({ warn: (m) => warnings.push(m) }));
   const cacheMark = options.cacheDir ? join(options.cacheDir, `config-valid-${createHash('sha256').update(text).update('\0').update(JSON.stringify(schema)).digest('hex').slice(0, 32)}`) : undefined;
   const known = cacheMark !== undefined && existsSync(cacheMark);
-  const validate = known ? () => true : await compile(schema);
+  const validate = known ? () => true : await compile(schema, options.compiledCacheDir ?? options.cacheDir);
   if (!validate(raw)) {
     const seen = new Set<string>();
     const errors = ((validate as any).errors ?? []) as AjvError[];
