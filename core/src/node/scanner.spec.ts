@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FileEntry, ScanError, ScanItem, SourceRoot } from '../common/model.js';
-import { compareNames, scanRoot, scanRootBatches, type ScanOptions } from './scanner.js';
+import { compareNames, scanRoot, scanRootBatches, startScanWorker, type ScanOptions } from './scanner.js';
 
 let tmp: string;
 beforeEach(() => {
@@ -340,5 +340,76 @@ describe('scanRoot control', () => {
       if (got.length === 2) break;
     }
     expect(got).toEqual(['a', 'b']);
+  });
+});
+
+describe('scanning in a worker thread', () => {
+  /** Every item and every skip, through the worker or on this thread. */
+  async function both(root: SourceRoot, opts: Partial<ScanOptions>) {
+    const run = async (inWorker: boolean) => {
+      const skips: [string, string, string][] = [];
+      const o: ScanOptions = { filters: {}, followSymlinks: false, ...opts, onSkip: (rel, reason, kind) => skips.push([rel, reason, kind]) };
+      const items: ScanItem[] = [];
+      for await (const b of scanRootBatches(root, { ...o, batchSize: 5, worker: inWorker ? startScanWorker(root, { ...o, batchSize: 5 }) : undefined })) items.push(...b);
+      return { items, skips };
+    };
+    return { here: await run(false), there: await run(true) };
+  }
+
+  it('yields the same items, fields and skips as the walk on this thread', async () => {
+    tree(tmp, {
+      'a.txt': 'a',
+      'empty.bin': '',
+      [`caf${NFC}.txt`]: 'nfc',
+      [`caf${NFD}.txt`]: 'nfd',
+      [`${NFC_JA}/${NFD_JA}.txt`]: 'ja',
+      'with space/file name.md': 'm',
+      '.hidden/secret': 's',
+      'logs/x.log': 'l',
+      'big.bin': 'x'.repeat(4096),
+      'real/sub/g.txt': 'g',
+    });
+    fs.symlinkSync('real', path.join(tmp, 'link-dir'));
+    fs.symlinkSync('nowhere', path.join(tmp, 'dangling'));
+    fs.symlinkSync('..', path.join(tmp, 'real/sub/up'));
+    fs.writeFileSync(Buffer.concat([Buffer.from(tmp + '/bad-'), Buffer.from([0xff]), Buffer.from('.txt')]), 'x');
+    for (let i = 0; i < 60; i++) tree(tmp, { [`many/f${String(i).padStart(2, '0')}.txt`]: String(i) });
+    const root = rootAt(tmp);
+    for (const opts of [{}, { followSymlinks: true }, { filters: { exclude: ['**/*.log'], largerThan: '1KB', hidden: true } }] as Partial<ScanOptions>[]) {
+      const { here, there } = await both(root, opts);
+      expect(here.items.length).toBeGreaterThan(60);
+      expect(there.items).toEqual(here.items);
+      expect(there.skips).toEqual(here.skips);
+      for (const it of there.items) expect(it.root).toBe(root);
+    }
+  });
+
+  it('a file root, a missing root and an empty root come through as they do here', async () => {
+    tree(tmp, { 'one.txt': 'x', empty: null });
+    for (const p of ['one.txt', 'missing', 'empty']) {
+      const { here, there } = await both(rootAt(path.join(tmp, p)), {});
+      expect(there.items).toEqual(here.items);
+    }
+  });
+
+  it('stops when the signal aborts, and an early exit closes the worker', async () => {
+    for (let i = 0; i < 3000; i++) tree(tmp, { [`d${i % 30}/f${i}.txt`]: 'x' });
+    const root = rootAt(tmp);
+    const ctrl = new AbortController();
+    let n = 0;
+    const walk = async () => {
+      for await (const b of scanRootBatches(root, { filters: {}, followSymlinks: false, signal: ctrl.signal, worker: startScanWorker(root, { filters: {}, followSymlinks: false, batchSize: 100 }) })) {
+        n += b.length;
+        if (n >= 200) ctrl.abort(new Error('stop'));
+      }
+    };
+    await expect(walk()).rejects.toThrow('stop');
+    expect(n).toBeLessThan(3000);
+    let m = 0;
+    for await (const b of scanRootBatches(root, { filters: {}, followSymlinks: false, worker: startScanWorker(root, { filters: {}, followSymlinks: false, batchSize: 100 }) })) {
+      m += b.length;
+      if (m >= 100) break;
+    }
+    expect(m).toBe(100);
   });
 });

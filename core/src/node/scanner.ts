@@ -18,6 +18,7 @@ import * as fs from 'node:fs';
 import { compareRel } from '../common/path-order.js';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
 import type { FilterConfig } from '../common/config-types.js';
 import type { FileEntry, FilterVerdict, ScanError, ScanItem, SourceRoot } from '../common/model.js';
 import type { Reason } from '../common/statuses.js';
@@ -39,6 +40,11 @@ export interface ScanOptions {
   nocase?: boolean;
   /** Items per yielded batch (`scanRootBatches`); default 512. */
   batchSize?: number;
+  /**
+   * Walk in this worker thread (`startScanWorker`, same root and options) instead of on the
+   * calling thread: same items, same order; the `lstat` calls then run on another core.
+   */
+  worker?: ScanWorker;
 }
 
 /** Names (no `/`) in the one path order of hokan: by UTF-8 bytes (see common/path-order.ts). */
@@ -75,7 +81,8 @@ type Pre = fs.Stats | undefined | Error | typeof SKIP | typeof NONE;
 const SKIP = 1;
 const NONE = 0;
 
-class Walker {
+/** The synchronous walk of one root (also run inside a scan worker: scan-worker.ts). */
+export class Walker {
   readonly frames: Frame[] = [];
   private readonly onPath = new Set<string>();
   private readonly follow: boolean;
@@ -402,8 +409,6 @@ const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(r
 export async function* scanRootBatches(root: SourceRoot, opts: ScanOptions): AsyncGenerator<ScanItem[], void, undefined> {
   const signal = opts.signal;
   signal?.throwIfAborted();
-  const walker = new Walker(root, opts);
-  const first = walker.start();
   const filter = opts.filter;
   const max = opts.batchSize && opts.batchSize > 0 ? opts.batchSize : 512;
   const conc = opts.statConcurrency && opts.statConcurrency > 1 ? Math.floor(opts.statConcurrency) : 1;
@@ -425,6 +430,32 @@ export async function* scanRootBatches(root: SourceRoot, opts: ScanOptions): Asy
     signal?.throwIfAborted();
     return out;
   };
+  if (opts.worker) {
+    const w = opts.worker;
+    const onAbort = () => void w.close();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      for (;;) {
+        const m = await w.next().catch((e: unknown) => {
+          signal?.throwIfAborted(); // closed because the run stopped: say why
+          throw e;
+        });
+        signal?.throwIfAborted();
+        if (opts.onSkip) for (const [rel, reason, kind] of m.skips) opts.onSkip(rel, reason, kind);
+        const items = unpack(root, m);
+        if (items.length) {
+          const out = await applyHook(items);
+          if (out.length) yield out;
+        }
+        if (m.done) return;
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      await w.close();
+    }
+  }
+  const walker = new Walker(root, opts);
+  const first = walker.start();
   if (first !== null) {
     const out = await applyHook([first]);
     if (out.length) yield out;
@@ -446,6 +477,149 @@ export async function* scanRootBatches(root: SourceRoot, opts: ScanOptions): Asy
       last = now();
     }
   }
+}
+
+/** What a scan worker sends: a batch of items, what the rules left out meanwhile, and whether the walk is over. */
+export interface ScanWorkerMessage {
+  items: ScanItem[];
+  skips: [rel: string, reason: string, kind: 'file' | 'dir' | 'symlink' | 'other'][];
+  done: boolean;
+}
+
+/** Numbers per packed file: size, mtimeMs, ctimeMs, ino, dev, mode. */
+export const PACKED_FIELDS = 6;
+
+/** A packed batch (see scan-worker.ts `sendPacked`): files as numbers, links and errors as they are. */
+export interface PackedMessage {
+  packed: { rels: string; nums: Float64Array; odd: [index: number, item: ScanItem][] };
+  skips: ScanWorkerMessage['skips'];
+  done: boolean;
+}
+
+/** Unpacks a batch from a scan worker into the items the walk would have yielded here. */
+function unpack(root: SourceRoot, m: ScanWorkerMessage | PackedMessage): ScanItem[] {
+  if (!('packed' in m)) {
+    // Items crossed a thread: give them back the caller's root object.
+    for (const it of m.items) (it as { root: SourceRoot }).root = root;
+    return m.items;
+  }
+  const { rels, nums, odd } = m.packed;
+  if (rels === '' && odd.length === 0 && nums.length === 0) return [];
+  const names = rels.split('\0');
+  const base = root.path.endsWith(path.sep) ? root.path : root.path + '/';
+  const out: ScanItem[] = new Array(names.length);
+  let k = 0;
+  for (let i = 0; i < names.length; i++) {
+    if (k < odd.length && odd[k]![0] === i) {
+      const it = odd[k++]![1];
+      (it as { root: SourceRoot }).root = root;
+      out[i] = it;
+      continue;
+    }
+    const o = i * PACKED_FIELDS;
+    const rel = names[i]!;
+    out[i] = { root, rel, abs: base + rel, type: 'file', size: nums[o]!, mtimeMs: nums[o + 1]!, ctimeMs: nums[o + 2]!, ino: nums[o + 3]!, dev: nums[o + 4]!, mode: nums[o + 5]!, linkTarget: undefined };
+  }
+  return out;
+}
+
+/** What a scan worker is started with (plain data: it crosses to the worker thread). */
+export interface ScanWorkerData {
+  root: SourceRoot;
+  filters: FilterConfig;
+  followSymlinks: boolean;
+  nocase: boolean;
+  batchSize: number;
+  wantSkips: boolean;
+  /** One Int32: batches the worker may still send before the reader takes one (back-pressure). */
+  credits: SharedArrayBuffer;
+}
+
+/** The worker's script: beside this module once built; from the sources (tests), its built copy in dist/. */
+function workerFile(): URL {
+  const here = new URL('./scan-worker.js', import.meta.url);
+  if (fs.existsSync(here)) return here;
+  return new URL(here.href.replace(/\/src\/node\/scan-worker\.js$/, '/dist/node/scan-worker.js'));
+}
+
+/** Batches a worker may be ahead of its reader: bounded memory, whatever the tree's size. */
+const WORKER_CREDITS = 8;
+
+/**
+ * A walk of one root running in a worker thread (scan-worker.ts). Started early, it walks while
+ * the caller does other work; `scanRootBatches(root, { worker })` reads it. On a 2-core machine
+ * this halves a no-change run's walk: the main thread compares with the index while the worker
+ * does the `lstat` calls. The worker is at most WORKER_CREDITS batches ahead.
+ */
+export class ScanWorker {
+  private readonly worker: Worker;
+  private readonly credits: Int32Array;
+  private readonly queue: (ScanWorkerMessage | PackedMessage)[] = [];
+  private waiter?: { resolve: () => void };
+  private failure?: Error;
+  private closed = false;
+
+  constructor(root: SourceRoot, opts: Pick<ScanOptions, 'filters' | 'followSymlinks' | 'nocase' | 'batchSize' | 'onSkip'>) {
+    const credits = new SharedArrayBuffer(4);
+    this.credits = new Int32Array(credits);
+    this.credits[0] = WORKER_CREDITS;
+    const data: ScanWorkerData = {
+      root: { ...root },
+      filters: opts.filters ?? {},
+      followSymlinks: opts.followSymlinks === true,
+      nocase: opts.nocase === true,
+      batchSize: opts.batchSize && opts.batchSize > 0 ? opts.batchSize : 1024,
+      wantSkips: opts.onSkip !== undefined,
+      credits,
+    };
+    this.worker = new Worker(workerFile(), { workerData: data });
+    const wake = () => {
+      const w = this.waiter;
+      this.waiter = undefined;
+      w?.resolve();
+    };
+    this.worker.on('message', (m: ScanWorkerMessage | PackedMessage) => {
+      this.queue.push(m);
+      wake();
+    });
+    this.worker.on('error', (e) => {
+      this.failure ??= e instanceof Error ? e : new Error(String(e));
+      wake();
+    });
+    this.worker.on('exit', (code) => {
+      if (!this.closed && code !== 0) this.failure ??= new Error(`the scan worker stopped (exit code ${code})`);
+      wake();
+    });
+  }
+
+  /** The next message, in order; frees one credit so the worker may go on. */
+  async next(): Promise<ScanWorkerMessage | PackedMessage> {
+    for (;;) {
+      const m = this.queue.shift();
+      if (m) {
+        Atomics.add(this.credits, 0, 1);
+        Atomics.notify(this.credits, 0);
+        return m;
+      }
+      if (this.failure) throw this.failure;
+      if (this.closed) throw new Error('the scan worker was closed');
+      await new Promise<void>((resolve) => (this.waiter = { resolve }));
+    }
+  }
+
+  /** Stops the worker (idempotent). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    Atomics.store(this.credits, 0, WORKER_CREDITS);
+    Atomics.notify(this.credits, 0);
+    await this.worker.terminate();
+  }
+}
+
+/** Starts walking `root` in a worker thread; hand it to `scanRootBatches` (or `close()` it). */
+export function startScanWorker(root: SourceRoot, opts: Pick<ScanOptions, 'filters' | 'followSymlinks' | 'nocase' | 'batchSize' | 'onSkip'>): ScanWorker {
+  return new ScanWorker(root, opts);
 }
 
 /**

@@ -18,15 +18,21 @@
  *   - NoSuchUpload for UploadPart / CompleteMultipartUpload of an unknown upload id (s3rver creates one)
  *   - CopyObject with the copy source fully URL-decoded, as S3 does;
  *   - a GET with `Range: bytes=0-0` returns one byte (s3rver returns the whole object).
+ * And s3rver's store writes an object whole, as S3 does: s3rver 3.7 writes in place (answering a
+ * buffered PUT before its bytes are on disk), so two PUTs of one key could interleave into an
+ * object neither sent; here a PUT writes a temporary file, renames it when complete, and PUTs of
+ * one key are applied one after the other (content and metadata together).
  * Everything else is s3rver's own behaviour.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 const require = createRequire(import.meta.url);
 // s3rver is CommonJS without types.
@@ -47,8 +53,16 @@ interface KoaCtx {
   store: FilesystemStore;
   req: NodeJS.ReadableStream;
 }
+interface S3ObjectLike {
+  bucket: string;
+  key: string;
+  content: Buffer | NodeJS.ReadableStream;
+  metadata: Record<string, string>;
+}
 interface FilesystemStore {
   getResourcePath(bucket: string, key: string | undefined, resource: string): string;
+  putObject(object: S3ObjectLike): Promise<{ size: number; md5: string }>;
+  putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5: string): Promise<void>;
   getBucket(bucket: string): Promise<unknown>;
   existsObject(bucket: string, key: string): Promise<boolean>;
 }
@@ -99,6 +113,7 @@ export async function startS3rver(opts: { buckets?: string[] } = {}): Promise<S3
     }
     await next();
   };
+  wholeObjectPuts(server.store);
   server.middleware.splice(server.middleware.length - 1, 0, injectFaults, multipartExtensions(server.store));
   let address: AddressInfo;
   try {
@@ -142,6 +157,45 @@ async function uploadKey(store: FilesystemStore, bucket: string, uploadId: strin
 
 function noSuchUpload(uploadId: string): Error {
   return new S3Error('NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.', { UploadId: uploadId });
+}
+
+/** PUTs that replace an object whole (see the header): temporary file + rename, one PUT of a key at a time. */
+function wholeObjectPuts(store: FilesystemStore): void {
+  const chains = new Map<string, Promise<unknown>>();
+  const put = async (object: S3ObjectLike): Promise<{ size: number; md5: string }> => {
+    const file = store.getResourcePath(object.bucket, object.key, 'object');
+    await mkdir(dirname(file), { recursive: true });
+    const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+    const md5 = createHash('md5');
+    let size = 0;
+    const body = Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content;
+    const count = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        md5.update(chunk);
+        size += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    try {
+      await pipeline(body, count, createWriteStream(tmp));
+      await rename(tmp, file);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+    const digest = md5.digest('hex');
+    await store.putMetadata(object.bucket, object.key, object.metadata, digest);
+    return { size, md5: digest };
+  };
+  store.putObject = (object) => {
+    const k = `${object.bucket}\0${object.key}`;
+    const next = (chains.get(k) ?? Promise.resolve()).catch(() => undefined).then(() => put(object));
+    chains.set(k, next);
+    void next.finally(() => {
+      if (chains.get(k) === next) chains.delete(k);
+    }).catch(() => undefined);
+    return next;
+  };
 }
 
 function firstByteStore(store: FilesystemStore): FilesystemStore {

@@ -8,7 +8,7 @@ import type { Reason } from '../../common/statuses.js';
 import type { Target } from '../../common/target.js';
 import { parseSize } from '../../common/units.js';
 import { relFromKey, type HeldFile, type IndexOp, type IndexStore } from '../index-store.js';
-import { scanRootBatches } from '../scanner.js';
+import { scanRootBatches, startScanWorker } from '../scanner.js';
 import { hashFile } from './file-source.js';
 import { reasonOf, type RetryOptions } from './failure.js';
 import { compareRel } from './held.js';
@@ -49,10 +49,18 @@ export interface BackupOptions {
   signal?: AbortSignal;
   onProgress?: (p: BackupProgress) => void;
   now?: Date;
+  /** Walk the sources in a worker thread: by the size of the last run (default), always, or never. */
+  scanWorker?: 'auto' | 'always' | 'never';
 }
 
 /** Deleting fewer files than this never trips the percentage guard (one of three files is 33%). */
 const PERCENT_GUARD_MIN_FILES = 10;
+/**
+ * From this many files (seen by the job's last run) the walk runs in a worker thread: its `lstat`
+ * calls then overlap the comparison with the index (100,000 files: 1.55 → 1.32 s here). Below, the
+ * worker's start (~80 ms) costs more than it saves.
+ */
+const SCAN_WORKER_MIN_FILES = 20_000;
 /** The stat-refresh writes of unchanged files are batched. */
 const REFRESH_BATCH = 500;
 
@@ -197,7 +205,10 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
 
   try {
     if (!dryRun) await index.putRun(run);
-    afterCrash = (await index.listRuns({ job: job.id, kind: 'backup', limit: 2 })).runs.some((r) => r.id !== runId && r.status === 'interrupted');
+    const recent = (await index.listRuns({ job: job.id, kind: 'backup', limit: 2 })).runs.filter((r) => r.id !== runId);
+    afterCrash = recent.some((r) => r.status === 'interrupted');
+    // A big tree seen last time: walk it in a worker thread (see `SCAN_WORKER_MIN_FILES`).
+    const scanInWorker = opts.scanWorker === 'always' || (opts.scanWorker !== 'never' && (recent[0]?.counts.seen ?? 0) >= SCAN_WORKER_MIN_FILES);
     await hooks.beforeRun.promise(ctx);
     const roots = await hooks.scanRoots.promise(await resolveRoots(job, config, deps.resolvePreset), ctx);
     run.sources = roots.map((r) => r.path);
@@ -343,7 +354,9 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
       });
 
       try {
-        scan: for await (const batch of scanRootBatches(root, { filters: job.filters, followSymlinks: job.followSymlinks, filter: filterHook, signal: ctrl.signal })) {
+        const scanOpts = { filters: job.filters, followSymlinks: job.followSymlinks, filter: filterHook, signal: ctrl.signal };
+        const worker = scanInWorker ? startScanWorker(root, scanOpts) : undefined;
+        scan: for await (const batch of scanRootBatches(root, { ...scanOpts, worker })) {
           for (const item of batch) {
             if (ctrl.signal.aborted) break scan;
             if (item.type === 'error') {

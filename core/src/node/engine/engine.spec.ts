@@ -119,6 +119,26 @@ describe('backup and restore', () => {
     expect(run.bytes).toBe(0);
   });
 
+  it('walking in a worker thread finds the same changes, deletions and unchanged files', async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 200; i++) files[`d${i % 7}/f${String(i).padStart(3, '0')}.txt`] = `v1-${i}`;
+    await tree({ ...files, [NFC]: 'nfc', [NFD]: 'nfd' });
+    await symlink('d0/f000.txt', join(src, 'link'));
+    expect((await runBackup(deps(), { job: 'docs', scanWorker: 'never' })).counts).toMatchObject({ uploaded: 203 });
+    for (let i = 0; i < 10; i++) {
+      const f = join(src, `d${i % 7}/f${String(i).padStart(3, '0')}.txt`);
+      await writeFile(f, `v2-${i}-longer`);
+    }
+    for (let i = 190; i < 200; i++) await rm(join(src, `d${i % 7}/f${String(i).padStart(3, '0')}.txt`));
+    await tree({ 'new/n.txt': 'new' });
+    const run = await runBackup(deps(), { job: 'docs', scanWorker: 'always' });
+    expect(run.status).toBe('completed');
+    expect(run.counts).toMatchObject({ seen: 194, uploaded: 11, deleted: 10, unchanged: 183, failed: 0 });
+    const to = join(dir, 'restored');
+    await runRestore(deps(), { job: 'docs', to });
+    expect(await snapshot(join(to, 'src'))).toEqual(await snapshot(src));
+  });
+
   it('keeps older generations, restores any of them, and drops the oldest beyond `generations`', async () => {
     const j = job({ generations: 2 });
     await tree({ 'f.txt': 'v1' });
