@@ -546,10 +546,11 @@ function workerFile(): URL {
 const WORKER_CREDITS = 8;
 
 /**
- * A walk of one root running in a worker thread (scan-worker.ts). Started early, it walks while
- * the caller does other work; `scanRootBatches(root, { worker })` reads it. On a 2-core machine
- * this halves a no-change run's walk: the main thread compares with the index while the worker
- * does the `lstat` calls. The worker is at most WORKER_CREDITS batches ahead.
+ * A walk of one root running in a worker thread (scan-worker.ts); `scanRootBatches(root, { worker })`
+ * reads it, and closes it when done. The `lstat` calls of the walk then run on another core while
+ * this thread compares with the index (a no-change run of 100,000 files: 1.55 → 1.32 s on 2 cores).
+ * It starts walking at once and stays at most WORKER_CREDITS batches ahead. Whoever starts one
+ * closes it too if the walk is never read: a running thread keeps the process alive.
  */
 export class ScanWorker {
   private readonly worker: Worker;

@@ -353,9 +353,9 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
         if (lane.candidates.length <= job.deletionThreshold.count) lane.candidates.push({ root: root.name, rel, held });
       });
 
+      const scanOpts = { filters: job.filters, followSymlinks: job.followSymlinks, filter: filterHook, signal: ctrl.signal };
+      const worker = scanInWorker ? startScanWorker(root, scanOpts) : undefined;
       try {
-        const scanOpts = { filters: job.filters, followSymlinks: job.followSymlinks, filter: filterHook, signal: ctrl.signal };
-        const worker = scanInWorker ? startScanWorker(root, scanOpts) : undefined;
         scan: for await (const batch of scanRootBatches(root, { ...scanOpts, worker })) {
           for (const item of batch) {
             if (ctrl.signal.aborted) break scan;
@@ -402,6 +402,7 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
         }
         for (let i = 0; i < rootLanes.length; i++) await cursors[i]!.drain(passed[i]!);
       } finally {
+        await worker?.close(); // also when the walk never started (a thread left running would keep the agent alive)
         for (const c of cursors) await c.close();
       }
       // Never let a missing or empty source folder delete what the target holds.
