@@ -497,8 +497,9 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
         state.changesSinceSnapshot = 0;
       }
       await index.batch([index.targetStateOp(job.id, s.id, state)]);
-      // After a crash, clear what interrupted writes left in this job's place (one owner per place,
-      // so anything older than this run is stale), except uploads the index means to resume.
+      // After a crash (and with compaction), clear what interrupted writes left in this job's place
+      // (one owner per place, so anything older than this run is stale), except uploads the index
+      // means to resume.
       if (s.o.target.cleanup && (compact || afterCrash)) {
         const resuming = await index.resumingKeys(s.id);
         const prefix = s.store.fullKey('');

@@ -484,6 +484,17 @@ describe('deletions and retries', () => {
 });
 
 describe('compaction', () => {
+  it('a snapshot comes when the changes outgrow the tree or after 500 runs, not every few runs that changed little', async () => {
+    const { snapshotDue, SNAPSHOT_MAX_RUNS } = await import('./manifests.js');
+    const state = (runs: number, changes: number) => ({ fingerprint: 'f', runsSinceSnapshot: runs, changesSinceSnapshot: changes });
+    expect(snapshotDue(state(20, 0), 100_000)).toBe(false);
+    expect(snapshotDue(state(400, 5_000), 100_000)).toBe(false);
+    expect(snapshotDue(state(3, 100_001), 100_000)).toBe(true);
+    expect(snapshotDue(state(3, 1_001), 10)).toBe(true); // small trees: after 1,000 changes
+    expect(snapshotDue(state(3, 999), 10)).toBe(false);
+    expect(snapshotDue(state(SNAPSHOT_MAX_RUNS, 0), 100_000)).toBe(true);
+  });
+
   it('a snapshot alone rebuilds the index: older journals are not needed', async () => {
     const { writeSnapshot } = await import('./manifests.js');
     const { JobStore } = await import('./job-store.js');

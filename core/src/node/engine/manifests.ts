@@ -96,12 +96,17 @@ export async function rebuildFromTarget(index: IndexStore, store: JobStore, job:
   return state;
 }
 
-/** Runs between snapshots; a snapshot also comes early when the changes outgrow the tree. */
-export const SNAPSHOT_EVERY_RUNS = 20;
+/**
+ * At most this many runs between snapshots, so a rebuild reads a bounded number of run records.
+ * A snapshot holds the whole tree (100,000 files: ~20 MB, ~2 s to write), so it is written when the
+ * changes since the last one outgrow the tree, not on a count of runs that changed little: a
+ * daemon running every few minutes would otherwise upload the tree every hour or two.
+ */
+export const SNAPSHOT_MAX_RUNS = 500;
 
 /** Whether this run should end by writing a full snapshot (compaction). */
 export function snapshotDue(state: TargetState, heldCount: number): boolean {
-  return state.runsSinceSnapshot >= SNAPSHOT_EVERY_RUNS || state.changesSinceSnapshot > Math.max(1000, heldCount);
+  return state.runsSinceSnapshot >= SNAPSHOT_MAX_RUNS || state.changesSinceSnapshot > Math.max(1000, heldCount);
 }
 
 /**
