@@ -573,7 +573,10 @@ export class ScanWorker {
       wantSkips: opts.onSkip !== undefined,
       credits,
     };
-    this.worker = new Worker(workerFile(), { workerData: data });
+    // A young generation of 8 MB: the walk's garbage dies young, and V8's default let the worker's
+    // heap grow with the length of the walk (100,000 → 300,000 files: 128 → 175 MiB RSS for the
+    // process; with 8 MB, 116 → 150 MiB, as fast). Smaller made the walk slower.
+    this.worker = new Worker(workerFile(), { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
     const wake = () => {
       const w = this.waiter;
       this.waiter = undefined;
