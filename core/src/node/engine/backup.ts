@@ -58,7 +58,7 @@ const PERCENT_GUARD_MIN_FILES = 10;
 /**
  * From this many files (seen by the job's last run) the walk runs in a worker thread: its `lstat`
  * calls then overlap the comparison with the index (100,000 files: 1.55 → 1.32 s here). Below, the
- * worker's start (~80 ms) costs more than it saves.
+ * worker's start (~110–170 ms to its first batch) costs more than it saves.
  */
 const SCAN_WORKER_MIN_FILES = 20_000;
 /** The stat-refresh writes of unchanged files are batched. */
