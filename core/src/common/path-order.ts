@@ -3,8 +3,9 @@
  * LevelDB stores the index in it (`\x00` between components), and the engine merges the two.
  *
  * Equivalent to comparing `rel.split('/').join('\0')` as UTF-8 bytes, without allocating: '/'
- * (and '\0', so an index key's tail compares equal to the path it encodes) sorts below every other character, and UTF-16 surrogates (code points above U+FFFF) are lifted
- * above U+E000–U+FFFF so the order is by code point, which is UTF-8 byte order.
+ * (and '\0', so an index key's tail compares equal to the path it encodes) sorts below every
+ * other character, and UTF-16 surrogates (code points above U+FFFF) are lifted above
+ * U+E000–U+FFFF so the order is by code point, which is UTF-8 byte order.
  */
 export function compareRel(a: string, b: string): number {
   const n = a.length < b.length ? a.length : b.length;

@@ -66,28 +66,28 @@ describe('the compiled-validator cache', () => {
       jobs: [{ id: 'j', sources: [], targets: ['usb'], generations: -1 }],
       devcie: 'typo',
     });
-    const problems = async () => ((await loadConfig({ path: bad, compiledCacheDir: cache }).catch((e) => e)) as ConfigError).problems;
+    const problems = async () => ((await loadConfig({ path: bad, cacheDir: cache }).catch((e) => e)) as ConfigError).problems;
     const fresh = await problems();
     expect(readdirSync(cache).filter((n) => n.startsWith('validator-') && n.endsWith('.cjs'))).toHaveLength(1);
     const cached = await problems();
     expect(fresh.length).toBeGreaterThanOrEqual(5);
     expect(cached).toEqual(fresh);
     const good = write('good-for-cache.json', { plugins: ['@hokan/target-hdd', '@hokan/target-s3'], targets: { usb: { type: 'hdd', path: '/media/x' } }, jobs: [{ id: 'j', sources: [{ path: '/src' }], targets: ['usb'] }] });
-    await expect(loadConfig({ path: good, compiledCacheDir: cache })).resolves.toMatchObject({ config: { jobs: [{ id: 'j' }] } });
+    await expect(loadConfig({ path: good, cacheDir: cache })).resolves.toMatchObject({ config: { jobs: [{ id: 'j' }] } });
   });
 
   it('a damaged cache entry is compiled again, not trusted', async () => {
     const cache = join(dir, 'validator-cache-damaged');
     const bad = write('bad-for-damaged-cache.json', { targets: { usb: { type: 'hdd' } }, jobs: [] });
-    const first = ((await loadConfig({ path: bad, compiledCacheDir: cache }).catch((e) => e)) as ConfigError).problems;
+    const first = ((await loadConfig({ path: bad, cacheDir: cache }).catch((e) => e)) as ConfigError).problems;
     const [name] = readdirSync(cache).filter((n) => n.endsWith('.cjs'));
     writeFileSync(join(cache, name!), 'this is not javascript');
-    const again = ((await loadConfig({ path: bad, compiledCacheDir: cache }).catch((e) => e)) as ConfigError).problems;
+    const again = ((await loadConfig({ path: bad, cacheDir: cache }).catch((e) => e)) as ConfigError).problems;
     expect(again).toEqual(first);
     expect(first.map((p) => p.path)).toContain('targets.usb.path');
     // …and the entry was replaced by a working one.
     expect(readdirSync(cache).filter((n) => n.endsWith('.cjs'))).toEqual([name]);
-    const third = ((await loadConfig({ path: bad, compiledCacheDir: cache }).catch((e) => e)) as ConfigError).problems;
+    const third = ((await loadConfig({ path: bad, cacheDir: cache }).catch((e) => e)) as ConfigError).problems;
     expect(third).toEqual(first);
   });
 });

@@ -569,13 +569,11 @@ export interface LoadConfigOptions {
   home?: string;
   hostname?: string;
   /**
-   * A folder where a hash of every config that passed the schema is remembered, so that the next
-   * run of the same config (same text, same plugin schemas) skips loading and compiling ajv — the
-   * largest part of start-up. `agent config validate` always validates in full.
+   * A folder where the compiled schema validator is kept for the next run with the same plugins
+   * (see `compile`): loading and compiling ajv is the largest part of start-up. Validation still
+   * runs in full every time.
    */
   cacheDir?: string;
-  /** A folder where the compiled schema validator is kept for the next run (see `compile`). Validation still runs. */
-  compiledCacheDir?: string;
 }
 
 export interface LoadedConfig {
@@ -619,9 +617,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConf
   }
   const warnings: string[] = [];
   const schema = assembleFromParts(readCoreSchemaParts(), host.schemaContributions({ warn: (m) => warnings.push(m) }));
-  const cacheMark = options.cacheDir ? join(options.cacheDir, `config-valid-${createHash('sha256').update(text).update('\0').update(JSON.stringify(schema)).digest('hex').slice(0, 32)}`) : undefined;
-  const known = cacheMark !== undefined && existsSync(cacheMark);
-  const validate = known ? () => true : await compile(schema, options.compiledCacheDir ?? options.cacheDir);
+  const validate = await compile(schema, options.cacheDir);
   if (!validate(raw)) {
     const seen = new Set<string>();
     const errors = ((validate as any).errors ?? []) as AjvError[];
@@ -639,14 +635,6 @@ export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConf
   }
   problems.push(...crossChecks(ctx));
   if (problems.length) throw configError(file, sortProblems(problems));
-  if (cacheMark && !known) {
-    try {
-      mkdirSync(options.cacheDir!, { recursive: true });
-      writeFileSync(cacheMark, '');
-    } catch {
-      // Only a cache: the next run validates again.
-    }
-  }
 
   const refs = new Set<string>();
   const refProblems: ConfigProblem[] = [];

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { IndexStore, type HeldFile } from './index-store.js';
+import { IndexStore, relFromKey, type HeldFile } from './index-store.js';
 
 const held = (v: string, size: number): HeldFile => ({ cur: { v, size, mtimeMs: 1, sha256: 'x'.repeat(64) }, old: [] });
 
@@ -27,7 +27,7 @@ describe('index store batches (group commit)', () => {
 
     const again = await IndexStore.open(dir);
     const seen: [string, HeldFile][] = [];
-    for await (const e of again.held('job', 't', 'root')) seen.push(e);
+    for await (const batch of again.heldBatches('job', 't', 'root', 64)) for (const [tail, h] of batch) seen.push([relFromKey(tail), h]);
     await again.close();
     expect(seen).toHaveLength(301);
     expect(seen.filter(([rel]) => rel.startsWith('f')).map(([rel, h]) => [rel, h.cur?.size])).toEqual(Array.from({ length: 300 }, (_, i) => [`f${String(i).padStart(3, '0')}`, i]));

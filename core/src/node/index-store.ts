@@ -164,14 +164,6 @@ export class IndexStore {
     return held ? { type: 'put', key, value: held } : { type: 'del', key };
   }
 
-  /** Every path held for one root, in the scanner's order, streamed. */
-  async *held(job: string, target: string, root: string): AsyncGenerator<[rel: string, held: HeldFile]> {
-    const prefix = keys.heldPrefix(job, target, root);
-    for await (const [k, v] of this.db.iterator({ gt: prefix, lt: upper(prefix) })) {
-      yield [relFromKey(k.slice(prefix.length)), v as HeldFile];
-    }
-  }
-
   /**
    * Every path held for one root, in the scanner's order, in arrays of up to `size`, with the key's
    * tail as stored (`a\0b\0c`: compare it with `compareRel`, decode it with `relFromKey` only when
