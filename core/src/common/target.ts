@@ -32,6 +32,13 @@ export interface Target extends AsyncDisposable {
   /** Space used and free, where the target can tell. */
   usage?(): Promise<{ used?: number; free?: number }>;
   /**
+   * Makes every put made with `deferSync` that has resolved so far durable (survives a power cut).
+   * Targets whose puts are durable when they resolve (object stores) do not implement it; the
+   * engine then records each file at once. A local disk does: flushing a window of files with one
+   * call costs far less than waiting for the disk after every file.
+   */
+  flush?(): Promise<void>;
+  /**
    * Housekeeping after a crash: remove what interrupted writes left (temporary files, abandoned
    * multipart uploads) under `prefix` (default: everywhere) that is older than `olderThanMs` and
    * that `keep(key)` does not protect (an upload the engine means to resume).
@@ -79,6 +86,39 @@ export interface CleanupOptions {
 export interface RewindableSource {
   readonly size: number;
   open(start?: number): Readable;
+  /**
+   * Optional pull reader over the same bytes as `open(start)`, for targets that copy through
+   * buffers of their own (a local disk): no allocation per chunk, fewer thread hand-offs. The
+   * source's checks (a file changed while read) run as in `open`; a target may use either.
+   */
+  reader?(start?: number): Promise<ChunkReader>;
+  /**
+   * Optional: the body is this local file, as the scan saw it. A target on the same machine may
+   * copy it itself (target-hdd does, in a worker thread, with no hop back per chunk) instead of
+   * calling `open` or `reader` — if it keeps the source's promises: it reads at most `size + 1`
+   * bytes, hashes what it reads (SHA-256), and at the end compares the size read and the file's
+   * size and mtime with these. Then it calls `copied(sha256)`, or throws `changed()` when they moved.
+   */
+  readonly localFile?: LocalFileBody;
+}
+
+/** See `RewindableSource.localFile`. */
+export interface LocalFileBody {
+  readonly path: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+  /** Reports a complete read from offset 0 and its hash. */
+  copied(sha256: string): void;
+  /** The error to throw when the file changed while it was read (the engine skips it as changed-during-backup). */
+  changed(): Error;
+}
+
+/** Pulls a body into the caller's buffer. */
+export interface ChunkReader {
+  /** Fills the start of `into` with the next bytes; resolves their count, 0 at the end (after the source's end-of-read checks). */
+  read(into: Buffer): Promise<number>;
+  /** Releases what the reader holds (an open file); safe to call more than once, at any time. */
+  close(): Promise<void>;
 }
 
 export interface ObjectMeta {
@@ -108,6 +148,11 @@ export interface PutOptions {
   resume?: ResumeStore;
   /** Called with the number of bytes sent, as they are sent (for progress bars and byte counts). */
   onProgress?: (sentBytes: number) => void;
+  /**
+   * The put may resolve once the object is in place and whole (still atomic), before it is durable;
+   * a later `flush()` makes it durable. Ignored by targets without `flush`.
+   */
+  deferSync?: boolean;
 }
 
 /** A small persistent slot a target uses to resume an interrupted upload after a crash or reboot. */

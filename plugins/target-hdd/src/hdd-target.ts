@@ -1,13 +1,17 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { constants as fsc, type Dir, type Dirent } from 'node:fs';
+import * as fsc from 'node:fs';
+import type { Dir, Dirent } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import {
   TargetError,
   nullLogger,
   type ByteRange,
   type CleanupOptions,
+  type LocalFileBody,
   type Logger,
   type ObjectInfo,
   type ObjectMeta,
@@ -17,6 +21,8 @@ import {
   type TargetCapabilities,
   type TargetErrorKind,
 } from '@hokan/core';
+import pLimit from 'p-limit';
+import { COPY_BUFFER, Copier, type CopyReply } from './copier.js';
 
 /** The `hdd` target's config (schema.json is the JSON Schema of this). */
 export interface HddTargetConfig {
@@ -34,6 +40,25 @@ export interface HddTargetConfig {
   filesystem?: 'auto' | 'posix' | 'windows';
   /** Files written at once (default 16: small files wait on fsync, which a disk commits many at a time). */
   maxConnections?: number;
+}
+
+// The callback forms, promisified: one thread-pool round trip each, no FileHandle to create and track.
+const fdOpen = promisify(fsc.open);
+const fdWrite = promisify(fsc.write) as (fd: number, b: Buffer, off: number, len: number) => Promise<{ bytesWritten: number }>;
+const fdTimes = promisify(fsc.futimes);
+const fdSync = promisify(fsc.fsync);
+const fdClose = promisify(fsc.close);
+
+const execFileP = promisify(execFile);
+
+/** fsync of a file by name (a file written earlier and closed: its data is written back now). */
+async function fsyncPath(file: string): Promise<void> {
+  const fd = await fdOpen(file, 'r');
+  try {
+    await fdSync(fd);
+  } finally {
+    await fdClose(fd);
+  }
 }
 
 /** A folder's fsync in progress, and the one queued after it. */
@@ -92,6 +117,17 @@ export class HddTarget implements Target {
   private readonly isWin = process.platform === 'win32';
   /** Folder fsyncs in progress, by folder (see `syncDir`). */
   private readonly dirSyncs = new Map<string, DirSync>();
+  /** Copy buffers not in use (see `copyPulled`). */
+  private readonly buffers: Buffer[] = [];
+  /** Temporary names: a random stem per target object (two processes never collide) and a counter. */
+  private readonly tempStem = randomBytes(6).toString('hex');
+  private tempSeq = 0;
+  /** Copy workers for local files, started by the first put of one. */
+  private copier?: Copier;
+  /** Puts made with `deferSync` since the last `flush`. */
+  private unsynced = { files: [] as string[], dirs: new Set<string>() };
+  /** Whether `sync -f` works here (undefined: not tried yet). */
+  private syncfs?: boolean;
 
   constructor(config: HddTargetConfig, opts: { logger?: Logger } = {}) {
     if (typeof config.path !== 'string' || config.path.trim() === '') {
@@ -168,57 +204,175 @@ export class HddTarget implements Target {
     const file = this.pathOf(key);
     opts.signal?.throwIfAborted();
     const dir = path.dirname(file);
-    const tmp = path.join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
-    let fh: fs.FileHandle | undefined = await this.openTemp(key, dir, tmp);
+    const tmp = path.join(dir, `${TEMP_PREFIX}${this.tempStem}${(++this.tempSeq).toString(36)}`);
+    if (body.localFile && body.localFile.size === body.size) return this.putLocal(key, file, tmp, body.localFile, meta, opts);
+    let fd: number | undefined = await this.openTemp(key, dir, tmp);
     let renamed = false;
     try {
       // Errors of the body (the source file) pass through as they are; errors of the disk are mapped.
-      const stream = body.open();
-      if (opts.signal) addAbortSignal(opts.signal, stream);
-      let written = 0;
-      try {
-        for await (const chunk of stream) {
-          const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-          let off = 0;
-          while (off < b.length) {
-            let n: number;
-            try {
-              n = (await fh.write(b, off, b.length - off)).bytesWritten;
-            } catch (e) {
-              throw await this.classify(e, 'put', key);
-            }
-            off += n;
-          }
-          written += b.length;
-          opts.onProgress?.(written);
-        }
-      } finally {
-        stream.destroy();
-      }
+      const written = body.reader ? await this.copyPulled(fd, body, key, opts) : await this.copyStream(fd, body, key, opts);
       opts.signal?.throwIfAborted();
       if (written !== body.size) {
         throw new TargetError('permanent', `put ${key}: the body yielded ${written} bytes, expected ${body.size}`);
       }
       try {
-        if (meta.mtimeMs !== undefined) {
-          const t = new Date(meta.mtimeMs);
-          await fh.utimes(t, t);
-        }
-        await fh.sync();
-        const closing = fh;
-        fh = undefined;
-        await closing.close();
+        if (meta.mtimeMs !== undefined) await fdTimes(fd, meta.mtimeMs / 1000, meta.mtimeMs / 1000);
+        if (!opts.deferSync) await fdSync(fd);
+        const closing = fd;
+        fd = undefined;
+        await fdClose(closing);
         await fs.rename(tmp, file);
       } catch (e) {
         throw await this.classify(e, 'put', key);
       }
       renamed = true;
-      await this.syncDir(dir);
+      await this.landed(file, dir, opts.deferSync);
     } finally {
-      if (fh) await fh.close().catch(() => undefined);
+      if (fd !== undefined) await fdClose(fd).catch(() => undefined);
       if (!renamed) {
         await fs.rm(tmp, { force: true }).catch(() => undefined);
         await this.prune(dir);
+      }
+    }
+  }
+
+  /** After a put's rename: make it durable now (fsync of the folder), or note it for `flush`. */
+  private async landed(file: string, dir: string, deferSync: boolean | undefined): Promise<void> {
+    if (!deferSync) return this.syncDir(dir);
+    this.unsynced.files.push(file);
+    this.unsynced.dirs.add(dir);
+  }
+
+  async flush(): Promise<void> {
+    const { files, dirs } = this.unsynced;
+    if (!files.length) return;
+    this.unsynced = { files: [], dirs: new Set() };
+    try {
+      await this.assertRoot('flush', ''); // an unplugged disk: unavailable, whatever `sync` says
+      await this.syncAll(files, dirs);
+    } catch (e) {
+      // Not durable: the next flush tries these again (the engine has not recorded them either).
+      this.unsynced.files.push(...files);
+      for (const d of dirs) this.unsynced.dirs.add(d);
+      throw await this.classify(e, 'flush', '');
+    }
+  }
+
+  /**
+   * Linux: one `syncfs` of the disk (`sync -f`, coreutils) writes back every file and rename at
+   * once. Elsewhere, or without it: an fsync of each file, then of each folder.
+   */
+  private async syncAll(files: string[], dirs: Set<string>): Promise<void> {
+    if (process.platform === 'linux' && this.syncfs !== false) {
+      try {
+        await execFileP('sync', ['-f', this.root]);
+        this.syncfs = true;
+        return;
+      } catch (e) {
+        if (this.syncfs) throw e; // it worked before: the disk is the problem
+        this.syncfs = false;
+        this.logger.debug({ err: (e as Error).message }, '`sync -f` is not usable here: flushing file by file');
+      }
+    }
+    const limit = pLimit(this.caps.maxConnections);
+    await Promise.all(files.map((f) => limit(() => fsyncPath(f))));
+    await Promise.all([...dirs].map((d) => limit(() => this.fsyncDir(d))));
+  }
+
+  /** A local file: copied and hashed by a copy worker (copier.ts), then fsynced and renamed here. */
+  private async putLocal(key: string, file: string, tmp: string, lf: LocalFileBody, meta: ObjectMeta, opts: PutOptions): Promise<void> {
+    const dir = path.dirname(file);
+    this.copier ??= new Copier();
+    let reply: CopyReply;
+    for (let attempt = 0; ; attempt++) {
+      reply = await this.copier.copy({ src: lf.path, size: lf.size, mtimeMs: lf.mtimeMs, tmp, setMtimeMs: meta.mtimeMs, close: !!opts.deferSync });
+      // A new folder: create it and copy again (the usual case costs no check beforehand).
+      if ('error' in reply && reply.error.stage === 'open-target' && reply.error.code === 'ENOENT' && attempt < 3) await this.ensureDir(dir, key);
+      else break;
+    }
+    let fd = 'fd' in reply ? reply.fd : undefined;
+    let renamed = false;
+    try {
+      if ('changed' in reply) throw lf.changed();
+      if ('error' in reply) {
+        const { stage, message, ...rest } = reply.error;
+        const e = Object.assign(new Error(message), rest);
+        // Errors of the source pass through as they are; errors of the disk are mapped.
+        if (stage === 'open-source' || stage === 'read') throw e;
+        throw await this.classify(e, 'put', key);
+      }
+      opts.signal?.throwIfAborted();
+      try {
+        if (fd !== undefined) {
+          await fdSync(fd);
+          const closing = fd;
+          fd = undefined;
+          await fdClose(closing);
+        }
+        await fs.rename(tmp, file);
+      } catch (e) {
+        throw await this.classify(e, 'put', key);
+      }
+      renamed = true;
+      lf.copied(reply.sha256);
+      opts.onProgress?.(lf.size);
+      await this.landed(file, dir, opts.deferSync);
+    } finally {
+      if (fd !== undefined) await fdClose(fd).catch(() => undefined);
+      if (!renamed) {
+        await fs.rm(tmp, { force: true }).catch(() => undefined);
+        await this.prune(dir);
+      }
+    }
+  }
+
+  /** Copies a body that offers a pull reader through one of this target's reused buffers. */
+  private async copyPulled(fd: number, body: RewindableSource, key: string, opts: PutOptions): Promise<number> {
+    const reader = await body.reader!();
+    const buf = this.buffers.pop() ?? Buffer.allocUnsafeSlow(COPY_BUFFER);
+    let written = 0;
+    try {
+      for (;;) {
+        opts.signal?.throwIfAborted();
+        const n = await reader.read(buf);
+        if (n === 0) break;
+        await this.writeAll(fd, buf, n, key);
+        written += n;
+        opts.onProgress?.(written);
+      }
+    } finally {
+      await reader.close();
+      // Untouched pages of a pooled buffer cost no memory: small files touch only their first pages.
+      if (this.buffers.length < this.caps.maxConnections) this.buffers.push(buf);
+    }
+    return written;
+  }
+
+  /** Copies a streamed body (sources without a pull reader: buffers in memory, test sources). */
+  private async copyStream(fd: number, body: RewindableSource, key: string, opts: PutOptions): Promise<number> {
+    const stream = body.open();
+    if (opts.signal) addAbortSignal(opts.signal, stream);
+    let written = 0;
+    try {
+      for await (const chunk of stream) {
+        const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+        await this.writeAll(fd, b, b.length, key);
+        written += b.length;
+        opts.onProgress?.(written);
+      }
+    } finally {
+      stream.destroy();
+    }
+    return written;
+  }
+
+  private async writeAll(fd: number, b: Buffer, length: number, key: string): Promise<void> {
+    let off = 0;
+    while (off < length) {
+      try {
+        off += (await fdWrite(fd, b, off, length - off)).bytesWritten;
+      } catch (e) {
+        throw await this.classify(e, 'put', key);
       }
     }
   }
@@ -374,7 +528,10 @@ export class HddTarget implements Target {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    // Nothing held open between calls.
+    // Nothing held open between calls but the copy workers.
+    const c = this.copier;
+    this.copier = undefined;
+    await c?.close();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -492,10 +649,10 @@ export class HddTarget implements Target {
   }
 
   /** Opens the temporary file, creating missing parent folders below the root (never the root). */
-  private async openTemp(key: string, dir: string, tmp: string): Promise<fs.FileHandle> {
+  private async openTemp(key: string, dir: string, tmp: string): Promise<number> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await fs.open(tmp, fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY, 0o644);
+        return await fdOpen(tmp, fsc.constants.O_CREAT | fsc.constants.O_EXCL | fsc.constants.O_WRONLY, 0o644);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code !== 'ENOENT' || attempt >= 3) throw await this.classify(e, 'put', key);
@@ -504,31 +661,34 @@ export class HddTarget implements Target {
     }
   }
 
-  /** Creates `dir` and its parents one level at a time from the root down; a missing root is `unavailable`. */
+  /**
+   * Creates `dir` and whichever of its parents are missing, below the root and never the root
+   * itself (a missing root is `unavailable`: an unplugged disk). Bottom-up, so the usual case — only
+   * the last folder is new — costs one `mkdir`.
+   */
   private async ensureDir(dir: string, key: string): Promise<void> {
-    const rel = path.relative(this.root, dir);
-    if (rel === '') {
+    if (path.relative(this.root, dir) === '') {
       await this.assertRoot('put', key);
       return;
     }
-    let cur = this.root;
-    for (const seg of rel.split(path.sep)) {
-      cur = path.join(cur, seg);
+    for (let attempt = 0; ; attempt++) {
       try {
-        await fs.mkdir(cur);
+        await fs.mkdir(dir);
+        return;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'EEXIST') {
-          const st = await fs.stat(cur).catch(() => undefined);
-          if (st?.isDirectory()) continue;
-          throw new TargetError('permanent', `cannot store ${JSON.stringify(key)}: ${cur} is a file, not a folder`);
+          const st = await fs.stat(dir).catch(() => undefined);
+          if (st?.isDirectory()) return;
+          throw new TargetError('permanent', `cannot store ${JSON.stringify(key)}: ${dir} is a file, not a folder`);
         }
-        if (code === 'ENOENT') {
-          // The parent vanished: the root (disk unplugged), or a folder pruned by a concurrent remove.
+        if (code !== 'ENOENT') throw this.mapError(e, 'put', key);
+        if (attempt > 0) {
+          // The parent vanished again: the root (disk unplugged), or a folder pruned by a concurrent remove.
           await this.assertRoot('put', key, e);
-          throw new TargetError('transient', `put ${key}: ${cur} vanished while it was created`, { cause: e });
+          throw new TargetError('transient', `put ${key}: ${dir} vanished while it was created`, { cause: e });
         }
-        throw this.mapError(e, 'put', key);
+        await this.ensureDir(path.dirname(dir), key);
       }
     }
   }
@@ -579,16 +739,16 @@ export class HddTarget implements Target {
   }
 
   private async fsyncDir(dir: string): Promise<void> {
-    let fh: fs.FileHandle | undefined;
+    let fd: number | undefined;
     try {
-      fh = await fs.open(dir, 'r');
-      await fh.sync();
+      fd = await fdOpen(dir, 'r');
+      await fdSync(fd);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       // Some file systems (FAT via some drivers, SMB) refuse fsync on folders: the rename is still atomic.
       if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EPERM' && code !== 'EISDIR' && code !== 'EBADF') throw this.mapError(e, 'sync', dir);
     } finally {
-      await fh?.close().catch(() => undefined);
+      if (fd !== undefined) await fdClose(fd).catch(() => undefined);
     }
   }
 

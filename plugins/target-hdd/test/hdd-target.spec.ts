@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Container, TargetContribution, TargetError, nullLogger, type TargetContribution as TargetContributionType } from '@hokan/core';
-import { bufferSource, describeTargetConformance, patternBytes, readAll } from '@hokan/core/testing';
+import { bufferSource, describeTargetConformance, patternBytes, readAll, sha256Hex } from '@hokan/core/testing';
 import plugin, { HddTarget, TEMP_PREFIX } from '../src/index.js';
 
 const base = mkdtempSync(join(tmpdir(), 'hokan-hdd-'));
@@ -277,5 +277,134 @@ describe('hdd target', () => {
     expect(validate({ type: 'hdd' })).toBe(false);
     expect(validate({ type: 'hdd', path: '/m', pth: 'typo' })).toBe(false);
     expect(validate({ type: 'hdd', path: '/m', filesystem: 'fat' })).toBe(false);
+  });
+});
+
+/** A local file as the engine hands it over (`RewindableSource.localFile`): the target must copy it itself. */
+function localBody(abs: string, over: { size?: number; mtimeMs?: number } = {}) {
+  const st = existsSync(abs) ? statSync(abs) : { size: over.size ?? 0, mtimeMs: over.mtimeMs ?? 0 };
+  const seen = { sha256: undefined as string | undefined, changed: false };
+  const size = over.size ?? st.size;
+  const body = {
+    size,
+    open(): never {
+      throw new Error('a local file is copied by the copy workers, not streamed');
+    },
+    localFile: {
+      path: abs,
+      size,
+      mtimeMs: over.mtimeMs ?? st.mtimeMs,
+      copied: (h: string) => void (seen.sha256 = h),
+      changed: () => {
+        seen.changed = true;
+        return Object.assign(new Error(`${abs} changed while it was read`), { code: 'E_TEST_CHANGED' });
+      },
+    },
+  };
+  return { body, seen };
+}
+
+/** Every file under a folder, relative (temporary files included: a failed put must leave none). */
+const allFiles = (dir: string) => (readdirSync(dir, { recursive: true, withFileTypes: true }) as import('node:fs').Dirent[]).filter((d) => d.isFile()).map((d) => join(d.parentPath, d.name).slice(dir.length + 1)).sort();
+
+describe('hdd target: local files and deferred durability', () => {
+  let root: string;
+  let src: string;
+  let t: HddTarget;
+  const unmounts: (() => void)[] = [];
+  beforeEach(async () => {
+    root = freshDir();
+    src = freshDir();
+    t = await HddTarget.create({ type: 'hdd', path: root });
+  });
+  afterEach(async () => {
+    await t[Symbol.asyncDispose]();
+    while (unmounts.length) unmounts.pop()!();
+  });
+
+  it('copies local files in its copy workers: bytes, mtime and hash, many at once into new folders', async () => {
+    const sizes = [0, 1, 4096, 1024 * 1024, 3 * 1024 * 1024 + 5];
+    const files = Array.from({ length: 20 }, (_, i) => ({ rel: `d${i % 4}/deep ${i}/見 ${i}.bin`, data: patternBytes(sizes[i % sizes.length]!, i + 1) }));
+    for (const f of files) writeFileSync(join(src, `${files.indexOf(f)}.bin`), f.data);
+    const mtimeMs = Date.UTC(2021, 2, 3, 4, 5, 6);
+    const results = await Promise.all(
+      files.map(async (f, i) => {
+        const { body, seen } = localBody(join(src, `${i}.bin`));
+        await t.put(f.rel, body, { size: body.size, mtimeMs });
+        return seen;
+      }),
+    );
+    for (const [i, f] of files.entries()) {
+      expect(readFileSync(join(root, f.rel)).equals(f.data), f.rel).toBe(true);
+      expect(results[i]!.sha256).toBe(sha256Hex(f.data));
+      expect(statSync(join(root, f.rel)).mtimeMs).toBe(mtimeMs);
+    }
+    expect(allFiles(root)).toEqual(files.map((f) => f.rel).sort());
+  });
+
+  it('a local file that changed since the scan, grew, or vanished: the body says why, and nothing is left', async () => {
+    const abs = join(src, 'a.bin');
+    writeFileSync(abs, patternBytes(200_000, 3));
+    await put(t, 'kept.bin', 'old content');
+    const st = statSync(abs);
+    for (const [key, over] of [
+      ['x/changed.bin', { mtimeMs: st.mtimeMs - 5000 }],
+      ['x/grew.bin', { size: st.size - 10 }],
+      ['kept.bin', { size: st.size + 10 }],
+    ] as const) {
+      const { body, seen } = localBody(abs, over);
+      await expect(t.put(key, body, { size: body.size })).rejects.toMatchObject({ code: 'E_TEST_CHANGED' });
+      expect(seen.changed).toBe(true);
+      expect(seen.sha256).toBeUndefined();
+    }
+    const gone = localBody(join(src, 'missing.bin'), { size: 5, mtimeMs: 1 });
+    await expect(t.put('x/gone.bin', gone.body, { size: 5 })).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(allFiles(root)).toEqual(['kept.bin']);
+    expect(readFileSync(join(root, 'kept.bin'), 'utf8')).toBe('old content');
+  });
+
+  it('deferred puts are in place at once and made durable by flush; a flush with nothing to do is a no-op', async () => {
+    await t.flush(); // nothing yet
+    writeFileSync(join(src, 'l.bin'), patternBytes(70_000, 9));
+    const { body } = localBody(join(src, 'l.bin'));
+    await t.put('a/local.bin', body, { size: body.size }, { deferSync: true });
+    await t.put('a/streamed.txt', bufferSource('streamed'), { size: 8 }, { deferSync: true });
+    expect(readFileSync(join(root, 'a/streamed.txt'), 'utf8')).toBe('streamed');
+    expect(readFileSync(join(root, 'a/local.bin')).equals(patternBytes(70_000, 9))).toBe(true);
+    await t.flush();
+    await t.flush();
+    expect(allFiles(root)).toEqual(['a/local.bin', 'a/streamed.txt']);
+  });
+
+  it('without `sync -f` on the PATH, flush falls back to an fsync of each file and folder', async () => {
+    const debug: string[] = [];
+    const logger = { ...nullLogger, debug: (o: object | string, m?: string) => void debug.push(typeof o === 'string' ? o : m ?? '') };
+    const d = await HddTarget.create({ type: 'hdd', path: root }, { logger });
+    await d.put('b/x.txt', bufferSource('x'), { size: 1 }, { deferSync: true });
+    const path = process.env.PATH;
+    process.env.PATH = freshDir(); // an empty folder: no `sync` to find
+    try {
+      await d.flush();
+    } finally {
+      process.env.PATH = path;
+    }
+    expect(debug.join('\n')).toContain('flushing file by file');
+    await d.put('b/y.txt', bufferSource('y'), { size: 1 }, { deferSync: true });
+    await d.flush();
+    expect(allFiles(root)).toEqual(['b/x.txt', 'b/y.txt']);
+    await d[Symbol.asyncDispose]();
+  });
+
+  it.runIf(isRoot)('a flush after the disk was unplugged is unavailable', async () => {
+    const disk = freshDir();
+    const umount = mountTmpfs(disk, 'size=4m');
+    unmounts.push(umount);
+    const path = join(disk, 'hokan');
+    await fs.mkdir(path);
+    const d = await HddTarget.create({ type: 'hdd', path });
+    await d.put('c/z.txt', bufferSource('z'), { size: 1 }, { deferSync: true });
+    umount();
+    expect(await kindOf(d.flush())).toBe('unavailable');
+    await d[Symbol.asyncDispose]();
   });
 });

@@ -16,7 +16,7 @@ import { closeTarget } from './job-store.js';
 import { fileKey, newRunId } from './layout.js';
 import { snapshotDue, writeSnapshot } from './manifests.js';
 import { resolveRoots, type PresetResolver } from './sources.js';
-import { TargetSession } from './target-session.js';
+import { TargetSession, type DurabilityWindow } from './target-session.js';
 
 /** What the engine needs from the rest of the core (bound by the runtime, or built by a test). */
 export interface EngineDeps {
@@ -28,6 +28,8 @@ export interface EngineDeps {
   openTarget(id: string): Promise<Target>;
   resolvePreset?: PresetResolver;
   retry?: Partial<RetryOptions>;
+  /** Windows of deferred durability (DURABILITY_WINDOW unless a test makes them small). */
+  window?: DurabilityWindow;
 }
 
 export interface BackupProgress {
@@ -140,6 +142,8 @@ interface Candidate {
 /** Per target bookkeeping of one backup run. */
 class Lane {
   readonly inflight = new Set<Promise<void>>();
+  /** Files put and waiting for their window to be flushed and recorded (deferred durability). */
+  readonly settling = new Set<Promise<void>>();
   readonly candidates: Candidate[] = [];
   candidateCount = 0;
   heldFiles = 0;
@@ -190,6 +194,7 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
   let fileOps: IndexOp[] = [];
   const runReasons = new Set<Reason>();
   let afterCrash = false;
+  let drainLanes = (): Promise<void> => Promise.resolve();
   const progress: BackupProgress = { filesSeen: 0, filesDone: 0, bytesDone: 0, bytesQueued: 0, scanDone: false };
   const tick = () => opts.onProgress?.(progress);
 
@@ -252,6 +257,8 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
         maxPathLength: job.maxPathLength,
         maxFileSize,
         nextSeq: () => ++seq,
+        adoptOrphans: afterCrash,
+        window: deps.window,
         onBytes: (n: number) => {
           progress.bytesDone += n;
         },
@@ -286,7 +293,17 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
             return;
           }
         }
-        rec = await lane.s.upload(entry, held, ctrl.signal);
+        const out = await lane.s.upload(entry, held, ctrl.signal);
+        if ('pending' in out) {
+          // The slot is free for the next file; the record comes when the window is flushed.
+          const p: Promise<void> = out.pending
+            .then((r) => finish(lane, entry, r, defer))
+            .catch((e) => logger.error({ err: describeError(e) }, 'unexpected failure in the upload queue'))
+            .finally(() => lane.settling.delete(p));
+          lane.settling.add(p);
+          return;
+        }
+        rec = out;
       } catch (e) {
         rec = lane.s.failure(fileKey(entry.root.name, entry.rel), e, entry.size);
       }
@@ -328,6 +345,14 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
       lane.refresh = [];
       await index.batch(ops);
     };
+
+    /** Waits for everything of a lane: transfers in flight, then their window (flushed and recorded). */
+    const drain = async (lane: Lane) => {
+      while (lane.inflight.size) await Promise.all(lane.inflight);
+      await lane.s.settle();
+      while (lane.settling.size) await Promise.all(lane.settling);
+    };
+    drainLanes = () => Promise.all(live.map((l) => drain(l).catch(() => undefined))).then(() => undefined);
 
     const enqueue = async (lane: Lane, work: () => Promise<void>) => {
       const cap = Math.max(1, lane.s.caps.maxConnections);
@@ -422,9 +447,7 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
     }
     progress.scanDone = true;
     tick();
-    await Promise.all(live.map(async (l) => {
-      while (l.inflight.size) await Promise.all(l.inflight);
-    }));
+    await Promise.all(live.map(drain));
 
     // One more pass for files that failed on the network, after the per-request backoff retries.
     for (const lane of live) {
@@ -434,7 +457,7 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
         const held = await index.getHeld(job.id, lane.s.id, entry.root.name, entry.rel);
         await enqueue(lane, () => uploadOne(lane, entry, held, false));
       }
-      while (lane.inflight.size) await Promise.all(lane.inflight);
+      await drain(lane);
     }
 
     // Deletions: by policy, guarded by the threshold.
@@ -454,7 +477,7 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
         for (const c of lane.candidates) {
           await enqueue(lane, async () => finish(lane, { root: { name: c.root }, rel: c.rel } as unknown as FileEntry, await lane.s.remove(c.root, c.rel, c.held), false));
         }
-        while (lane.inflight.size) await Promise.all(lane.inflight);
+        await drain(lane);
       }
     }
     await flushFileOps();
@@ -467,6 +490,10 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
   }
+  // A run that stopped early (aborted, or an error) still records what it put: nothing in flight
+  // is abandoned, and the files of the last window are flushed and recorded, not sent again.
+  await drainLanes();
+  await flushFileOps().catch((e) => logger.error({ err: describeError(e) }, 'could not record the last file records'));
 
   // Results.
   run.targetResults = lanes.map((l) => l.s.finishResult());

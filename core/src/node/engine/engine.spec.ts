@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HokanConfig, JobConfig } from '../../common/config-types.js';
 import { EngineHooks } from '../../common/hooks.js';
 import { nullLogger } from '../../common/logger.js';
+import { TargetError } from '../../common/errors.js';
 import { MemoryTarget } from '../../testing/memory-target.js';
 import { IndexStore } from '../index-store.js';
 import { runBackup, type EngineDeps } from './backup.js';
@@ -515,5 +516,97 @@ describe('compaction', () => {
     expect(await snapshot(to)).toEqual({ 'src/a.txt': 'one', 'src/b.txt': 'bee' });
     const next = await runBackup(deps(), { job: 'docs' });
     expect(next.counts).toMatchObject({ uploaded: 0, unchanged: 1, deleted: 0 });
+  });
+});
+
+/**
+ * A memory target that defers durability as a local disk does (`flush`): the engine may record a
+ * file only after a flush that covers it. Each flush notes how many files the target stored and
+ * the index recorded at that moment.
+ */
+class FlushingTarget extends MemoryTarget {
+  flushes: Array<{ stored: number; recorded: number }> = [];
+  /** Flushes to fail (with a permanent error: the disk said EIO) before they work again; an object, as each run's handle derives from this target. */
+  readonly failing = { flushes: 0 };
+  /** Keys of the files put (the backed-up tree's, not the run's own records). */
+  filePuts: string[] = [];
+  override put(...args: Parameters<MemoryTarget['put']>): Promise<void> {
+    if (args[0].startsWith('docs/src/')) this.filePuts.push(args[0]);
+    return super.put(...args);
+  }
+  async flush(): Promise<void> {
+    let stored = 0;
+    for await (const _ of this.list('docs/src/')) stored++;
+    let recorded = 0;
+    for await (const b of index.heldBatches('docs', 'mem', 'src')) recorded += b.filter(([, h]) => h.cur).length;
+    if (this.failing.flushes > 0) {
+      this.failing.flushes--;
+      throw new TargetError('permanent', 'flush of the disk failed: EIO');
+    }
+    this.flushes.push({ stored, recorded });
+  }
+}
+
+describe('deferred durability (a target with flush)', () => {
+  it('records files only after a flush covers them, one flush per window of files', async () => {
+    const n = 250;
+    await tree(Object.fromEntries(Array.from({ length: n }, (_, i) => [`d${i % 25}/f${i}.txt`, `file ${i}`])));
+    const t = new FlushingTarget();
+    targets.set('mem', t);
+    const run = await runBackup({ ...deps(), window: { files: 100, bytes: 1e9, ms: 60_000 } }, { job: 'docs' });
+    expect(run.status).toBe('completed');
+    expect(run.counts).toMatchObject({ uploaded: n, failed: 0 });
+    expect(t.flushes.length).toBe(3); // windows of 100 files: 100, 100, 50
+    for (let k = 0; k < t.flushes.length; k++) {
+      const f = t.flushes[k]!;
+      // What the index holds at a flush was stored before the previous flush, never after it.
+      expect(f.recorded).toBeLessThan(f.stored);
+      if (k > 0) expect(f.recorded).toBeLessThanOrEqual(t.flushes[k - 1]!.stored);
+    }
+    let recorded = 0;
+    for await (const b of index.heldBatches('docs', 'mem', 'src')) recorded += b.length;
+    expect(recorded).toBe(n);
+    const again = await runBackup(deps(), { job: 'docs' });
+    expect(again.counts).toMatchObject({ uploaded: 0, unchanged: n });
+    const to = join(dir, 'r');
+    await runRestore(deps(), { job: 'docs', to });
+    expect(await snapshot(join(to, 'src'))).toEqual(await snapshot(src));
+  });
+
+  it('a failed flush fails the files of its window (io-error), and the next run sends exactly those', async () => {
+    await tree(Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`f${i}.txt`, `file ${i}`])));
+    const t = new FlushingTarget();
+    t.failing.flushes = 1;
+    targets.set('mem', t);
+    const run = await runBackup(deps(), { job: 'docs' });
+    expect(run.status).toBe('incomplete');
+    expect(run.reasons).toEqual(['io-error']);
+    expect(run.counts).toMatchObject({ uploaded: 0, failed: 30 });
+    const recs = await index.listFiles(run.id, { status: 'failed' });
+    expect(recs.files[0]).toMatchObject({ status: 'failed', reason: 'io-error' });
+    expect(recs.files[0]!.message).toContain('flush of the disk failed');
+    const next = await runBackup(deps(), { job: 'docs' });
+    expect(next.counts).toMatchObject({ uploaded: 30, failed: 0 });
+    expect(next.reasons).toEqual([]);
+    expect(next.status).toBe('completed');
+  });
+
+  it('a run after an interrupted one adopts what that run put but never recorded (same hash), and sends what differs', async () => {
+    await tree({ 'a.txt': 'alpha', 'b.txt': 'bravo', 'c.txt': 'charlie' });
+    const t = new FlushingTarget();
+    targets.set('mem', t);
+    // What an interrupted run leaves: objects in place, nothing in the index, a run marked interrupted.
+    const { bufferSource } = await import('../../testing/sources.js');
+    await t.put('docs/src/a.txt', bufferSource('alpha'), { size: 5 });
+    await t.put('docs/src/b.txt', bufferSource('BRAVO'), { size: 5 }); // same size, other bytes
+    await index.putRun({ id: '20200101T000000.000-dead', job: 'docs', kind: 'backup', status: 'interrupted', reasons: [], start: new Date(0).toISOString(), device: 'pc-1', sources: [src], targets: ['mem'], counts: { seen: 0, uploaded: 0, unchanged: 0, deleted: 0, skipped: 0, failed: 0, restored: 0 }, bytes: 0 });
+    t.filePuts = [];
+    const run = await runBackup(deps(), { job: 'docs' });
+    expect(run.status).toBe('completed');
+    expect(run.counts).toMatchObject({ uploaded: 2, unchanged: 1 }); // a.txt adopted; b.txt and c.txt sent
+    expect(t.filePuts.sort()).toEqual(['docs/src/b.txt', 'docs/src/c.txt']);
+    const to = join(dir, 'r');
+    await runRestore(deps(), { job: 'docs', to });
+    expect(await snapshot(join(to, 'src'))).toEqual({ 'a.txt': 'alpha', 'b.txt': 'bravo', 'c.txt': 'charlie' });
   });
 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { HokanError, TargetError, describeError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import type { FileEntry, FileRecord, TargetRunResult } from '../../common/model.js';
@@ -38,11 +39,45 @@ export interface SessionOptions {
   maxFileSize?: number;
   /** Shared sequence for per-file records of the run. */
   nextSeq: () => number;
+  /**
+   * The last run was interrupted: a new file whose key already holds an object of the same size
+   * may be one that run put but never recorded; when its hash matches, it is recorded, not sent again.
+   */
+  adoptOrphans?: boolean;
+  /** Size of a window of deferred durability (tests make it small). */
+  window?: DurabilityWindow;
   onBytes?: (n: number) => void;
 }
 
 /** Journal lines are flushed to the target in parts this big (or at the end of the run). */
 const JOURNAL_PART_LINES = 500;
+
+/**
+ * A window of puts made durable by one `flush` on targets that defer durability (a local disk):
+ * closed at this many files, bytes or milliseconds, whichever comes first. A kill -9 inside a
+ * window leaves its files unrecorded; the next run adopts them (hash compared, not re-sent).
+ */
+export const DURABILITY_WINDOW: DurabilityWindow = { files: 1000, bytes: 256 * 1024 * 1024, ms: 2000 };
+
+export interface DurabilityWindow {
+  files: number;
+  bytes: number;
+  ms: number;
+}
+
+/** A put whose index batch waits for the target's next flush. */
+interface PendingCommit {
+  path: string;
+  ops: IndexOp[];
+  lines: ChangeLine[];
+  size: number;
+  bytes: number;
+  record: FileRecord;
+  resolve: (r: FileRecord) => void;
+}
+
+/** What `upload` gives back: the file's record, or (deferred durability) a promise of it. */
+export type UploadOutcome = FileRecord | { pending: Promise<FileRecord> };
 
 /**
  * One target's side of a run: checks the target, owns its marker, applies uploads, deletions and
@@ -63,10 +98,18 @@ export class TargetSession {
   private journalPart = 0;
   private changes = 0;
   private readonly reasons = new Set<Reason>();
+  /** Puts waiting for the target's flush (see DURABILITY_WINDOW). */
+  private window: PendingCommit[] = [];
+  private windowBytes = 0;
+  private windowStart = 0;
+  private windowChain: Promise<void> = Promise.resolve();
+  /** Whether puts defer durability to a flush per window (the target has `flush`). */
+  readonly deferring: boolean;
 
   constructor(readonly o: SessionOptions) {
     this.store = new JobStore(o.target, o.job);
     this.result = { id: o.targetId, status: 'running', reasons: [], counts: emptyCounts(), bytes: 0 };
+    this.deferring = typeof o.target?.flush === 'function' && !o.dryRun;
   }
 
   get id(): string {
@@ -127,8 +170,12 @@ export class TargetSession {
 
   // ---- operations -----------------------------------------------------------------------
 
-  /** Uploads a new or changed file. Returns the record; never throws for per-file failures. */
-  async upload(entry: FileEntry, held: HeldFile | undefined, signal?: AbortSignal): Promise<FileRecord> {
+  /**
+   * Uploads a new or changed file. Returns its record — or, when the target defers durability, a
+   * promise of it, kept once the window holding the file is flushed and recorded. Never throws for
+   * per-file failures.
+   */
+  async upload(entry: FileEntry, held: HeldFile | undefined, signal?: AbortSignal): Promise<UploadOutcome> {
     const { root, rel } = entry;
     const path = fileKey(root.name, rel);
     if (this.fatal) return this.record(path, 'skipped', this.fatal.reason, entry.size, undefined, this.fatal.message);
@@ -146,13 +193,17 @@ export class TargetSession {
       const link = entry.linkTarget ?? '';
       const ver: HeldVersion = { v: this.o.runId, size: 0, mtimeMs: entry.mtimeMs, sha256: '', link };
       const next: HeldFile = { cur: ver, old: held?.cur && this.o.generations > 0 && !held.cur.link ? [held.cur, ...held.old] : held?.old ?? [] };
-      await this.commit(root.name, rel, next, entry, [{ op: 'put', p: path, v: ver.v, size: 0, mtimeMs: ver.mtimeMs, sha256: '', link }]);
+      await this.commit(entry, next, [{ op: 'put', p: path, v: ver.v, size: 0, mtimeMs: ver.mtimeMs, sha256: '', link }]);
       return this.record(path, 'uploaded', undefined, 0);
     }
 
     let h: HeldFile = held ? { ...held, old: [...held.old] } : { old: [] };
     let moved: HeldVersion | undefined;
     try {
+      if (!h.cur && this.o.adoptOrphans) {
+        const adopted = await this.adopt(entry, path, h);
+        if (adopted) return adopted;
+      }
       // (1) Keep the version being replaced as a generation (server-side move, no download).
       if (h.cur && !h.cur.link && this.o.generations > 0) {
         const prev = h.cur;
@@ -161,7 +212,14 @@ export class TargetSession {
         h = { old: [prev, ...h.old] };
         await this.o.index.batch([this.o.index.heldOp(this.o.job, this.id, root.name, rel, h)]);
       }
-      // (2) The new content, hashed as it is read.
+      // (2) Retention, before the new content: what it drops leaves the index at once.
+      const dropped: ChangeLine[] = [];
+      await this.retain(root.name, rel, h, dropped);
+      if (dropped.length) {
+        await this.o.index.batch([this.o.index.heldOp(this.o.job, this.id, root.name, rel, h)]);
+        this.log(dropped);
+      }
+      // (3) The new content, hashed as it is read.
       const source = new LocalFileSource(entry);
       let sent = 0;
       await withRetry(
@@ -172,6 +230,7 @@ export class TargetSession {
             { size: entry.size, mtimeMs: entry.mtimeMs },
             {
               signal,
+              deferSync: this.deferring,
               resume: this.caps.resumableUploads ? this.o.index.resumeStore(this.id, this.store.fullKey(path)) : undefined,
               onProgress: (n) => {
                 this.o.onBytes?.(n - sent);
@@ -184,19 +243,99 @@ export class TargetSession {
       const sha256 = source.sha256 ?? (await hashFile(entry.abs));
       const lines: ChangeLine[] = [];
       const ver: HeldVersion = { v: this.o.runId, size: entry.size, mtimeMs: entry.mtimeMs, sha256 };
+      lines.push({ op: 'put', p: path, v: ver.v, size: ver.size, mtimeMs: ver.mtimeMs, sha256 });
       if (h.cur && this.o.generations === 0) lines.push({ op: 'drop', p: path, v: h.cur.v }); // mirror: overwritten
-      lines.unshift({ op: 'put', p: path, v: ver.v, size: ver.size, mtimeMs: ver.mtimeMs, sha256 });
       const next: HeldFile = { cur: ver, old: h.old };
       moved = undefined;
-      // (3) Retention.
-      await this.retain(root.name, rel, next, lines);
-      await this.commit(root.name, rel, next, entry, lines);
+      const record = this.record(path, 'uploaded', undefined, entry.size, sha256);
+      const ops = [this.heldOpFor(entry, next)];
+      if (this.deferring) return { pending: this.defer({ path, ops, lines, size: entry.size, bytes: entry.size, record }) };
+      await this.o.index.batch(ops);
+      this.log(lines);
       this.result.bytes += entry.size;
-      return this.record(path, 'uploaded', undefined, entry.size, sha256);
+      return record;
     } catch (e) {
       if (moved) await this.moveBack(root.name, rel, moved, h);
       return this.failure(path, e, entry.size);
     }
+  }
+
+  /**
+   * After an interrupted run: the object at the file's key may be its content, put by that run
+   * and never recorded (a window not yet flushed). Same size and same SHA-256 as the source: record
+   * it (through the window, so it is flushed first) instead of sending it again.
+   */
+  private async adopt(entry: FileEntry, path: string, h: HeldFile): Promise<UploadOutcome | undefined> {
+    let info;
+    try {
+      info = await this.store.stat(path);
+    } catch (e) {
+      if (TargetError.isNotFound(e)) return undefined;
+      throw e;
+    }
+    if (info.size !== entry.size) return undefined;
+    const [theirs, ours] = await Promise.all([
+      this.store.get(path, undefined, async (body) => {
+        const hash = createHash('sha256');
+        for await (const c of body) hash.update(c as Buffer);
+        return hash.digest('hex');
+      }),
+      hashFile(entry.abs),
+    ]);
+    if (theirs !== ours) return undefined;
+    const ver: HeldVersion = { v: this.o.runId, size: entry.size, mtimeMs: entry.mtimeMs, sha256: ours };
+    const lines: ChangeLine[] = [{ op: 'put', p: path, v: ver.v, size: ver.size, mtimeMs: ver.mtimeMs, sha256: ours }];
+    const ops = [this.heldOpFor(entry, { cur: ver, old: h.old })];
+    // Already there: `unchanged` (nothing was sent), recorded like an upload.
+    const record = this.record(path, 'unchanged', undefined, entry.size, ours);
+    if (this.deferring) return { pending: this.defer({ path, ops, lines, size: entry.size, bytes: 0, record }) };
+    await this.o.index.batch(ops);
+    this.log(lines);
+    return record;
+  }
+
+  private heldOpFor(entry: FileEntry, next: HeldFile): IndexOp {
+    return this.o.index.heldOp(this.o.job, this.id, entry.root.name, entry.rel, { ...next, ino: entry.ino, ctimeMs: entry.ctimeMs });
+  }
+
+  // ---- windows of deferred durability ---------------------------------------------------
+
+  private defer(c: Omit<PendingCommit, 'resolve'>): Promise<FileRecord> {
+    return new Promise((resolve) => {
+      if (!this.window.length) this.windowStart = Date.now();
+      this.window.push({ ...c, resolve });
+      this.windowBytes += c.size;
+      const w = this.o.window ?? DURABILITY_WINDOW;
+      if (this.window.length >= w.files || this.windowBytes >= w.bytes || Date.now() - this.windowStart >= w.ms) void this.settle();
+    });
+  }
+
+  /**
+   * Closes the current window: one flush of the target, then one index batch for its files and
+   * their journal lines. A failed flush fails its files (they are sent again next run). Resolves
+   * when every window so far is settled; never rejects.
+   */
+  settle(): Promise<void> {
+    const run = async () => {
+      const batch = this.window;
+      this.window = [];
+      this.windowBytes = 0;
+      if (!batch.length) return;
+      try {
+        await withRetry(() => this.o.target.flush!(), this.o.retry);
+        await this.o.index.batch(batch.flatMap((c) => c.ops));
+      } catch (e) {
+        for (const c of batch) c.resolve(this.failure(c.path, e, c.size));
+        return;
+      }
+      for (const c of batch) {
+        this.log(c.lines);
+        this.result.bytes += c.bytes;
+        c.resolve(c.record);
+      }
+    };
+    this.windowChain = this.windowChain.then(run, run);
+    return this.windowChain;
   }
 
   /** A file whose content is the same as held: refresh what change detection uses. */
@@ -278,8 +417,8 @@ export class TargetSession {
     }
   }
 
-  private async commit(root: string, rel: string, next: HeldFile, entry: FileEntry, lines: ChangeLine[]): Promise<void> {
-    await this.o.index.batch([this.o.index.heldOp(this.o.job, this.id, root, rel, { ...next, ino: entry.ino, ctimeMs: entry.ctimeMs })]);
+  private async commit(entry: FileEntry, next: HeldFile, lines: ChangeLine[]): Promise<void> {
+    await this.o.index.batch([this.heldOpFor(entry, next)]);
     this.log(lines);
   }
 
