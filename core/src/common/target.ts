@@ -87,17 +87,11 @@ export interface RewindableSource {
   readonly size: number;
   open(start?: number): Readable;
   /**
-   * Optional pull reader over the same bytes as `open(start)`, for targets that copy through
-   * buffers of their own (a local disk): no allocation per chunk, fewer thread hand-offs. The
-   * source's checks (a file changed while read) run as in `open`; a target may use either.
-   */
-  reader?(start?: number): Promise<ChunkReader>;
-  /**
    * Optional: the body is this local file, as the scan saw it. A target on the same machine may
    * copy it itself (target-hdd does, in a worker thread, with no hop back per chunk) instead of
-   * calling `open` or `reader` — if it keeps the source's promises: it reads at most `size + 1`
-   * bytes, hashes what it reads (SHA-256), and at the end compares the size read and the file's
-   * size and mtime with these. Then it calls `copied(sha256)`, or throws `changed()` when they moved.
+   * calling `open` — if it keeps the source's promises: it reads at most `size + 1` bytes, hashes
+   * what it reads (SHA-256), and at the end compares the size read and the file's size and mtime
+   * with these. Then it calls `copied(sha256)`, or throws `changed()` when they moved.
    */
   readonly localFile?: LocalFileBody;
 }
@@ -111,14 +105,6 @@ export interface LocalFileBody {
   copied(sha256: string): void;
   /** The error to throw when the file changed while it was read (the engine skips it as changed-during-backup). */
   changed(): Error;
-}
-
-/** Pulls a body into the caller's buffer. */
-export interface ChunkReader {
-  /** Fills the start of `into` with the next bytes; resolves their count, 0 at the end (after the source's end-of-read checks). */
-  read(into: Buffer): Promise<number>;
-  /** Releases what the reader holds (an open file); safe to call more than once, at any time. */
-  close(): Promise<void>;
 }
 
 export interface ObjectMeta {

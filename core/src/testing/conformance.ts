@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TargetError, type TargetErrorKind } from '../common/errors.js';
-import type { ChunkReader, ObjectInfo, RewindableSource, Target } from '../common/target.js';
+import type { ObjectInfo, RewindableSource, Target } from '../common/target.js';
 import { HOSTILE_KEYS, NFC_NAME, NFD_NAME, keyRefusalReason } from './hostile-keys.js';
 import { bufferSource, hashStream, patternBytes, readAll, sha256Hex } from './sources.js';
 
@@ -121,23 +121,6 @@ export function describeTargetConformance<T extends Target>(opts: TargetConforma
       expect((await t.get('retry/a.bin', undefined, readAll)).equals(data)).toBe(true);
       expect((await t.get('retry/b.bin', undefined, readAll)).equals(data)).toBe(true);
       expect(await listKeys(t, 'retry/')).toEqual(['retry/a.bin', 'retry/b.bin']);
-    });
-
-    test('a body with a pull reader (as a local file offers) yields the same object; its failure leaves nothing', async () => {
-      for (const size of [0, 1, 65_536, 3 * 1024 * 1024 + 5]) {
-        const data = patternBytes(size, size + 1);
-        await t.put(`pull/${size}.bin`, bufferSource(data, { pull: true, chunkSize: 100_003 }), { size });
-        expect(sha256Hex(await t.get(`pull/${size}.bin`, undefined, readAll)), `${size} bytes`).toBe(sha256Hex(data));
-      }
-      await put(t, 'pull/kept.txt', Buffer.from('old'));
-      for (const key of ['pull/new.bin', 'pull/kept.txt']) {
-        const body = failingPullSource(300_000, 100_000);
-        await expect(t.put(key, body, { size: body.size })).rejects.toBeDefined();
-        expect(body.closed, 'a target that pulls closes the reader when the put fails').toBe(body.pulled);
-      }
-      await expectKind(t.stat('pull/new.bin'), 'not-found');
-      expect((await t.get('pull/kept.txt', undefined, readAll)).toString()).toBe('old');
-      expect(await listKeys(t, 'pull/')).toEqual(['pull/0.bin', 'pull/1.bin', 'pull/3145733.bin', 'pull/65536.bin', 'pull/kept.txt']);
     });
 
     test('list returns every object exactly once, with sizes, and filters by prefix', async () => {
@@ -455,33 +438,6 @@ function stallingSource(size: number, before: number, onStall: () => void): Rewi
       });
     },
   };
-}
-
-/** Like `failingSource`, through a pull reader (streamed reads fail the same way). Records whether the target pulled and closed. */
-function failingPullSource(size: number, before: number): RewindableSource & { pulled: boolean; closed: boolean } {
-  const src = {
-    size,
-    pulled: false,
-    closed: false,
-    open: (): Readable => failingSource(size, before).open(),
-    async reader(): Promise<ChunkReader> {
-      src.pulled = true;
-      let sent = 0;
-      return {
-        async read(into: Buffer): Promise<number> {
-          if (sent >= before) throw Object.assign(new Error('EIO: the source went away'), { code: 'EIO' });
-          const n = Math.min(into.length, 16 * 1024, before - sent);
-          patternBytes(n, sent).copy(into);
-          sent += n;
-          return n;
-        },
-        async close(): Promise<void> {
-          src.closed = true;
-        },
-      };
-    },
-  };
-  return src;
 }
 
 /** A body that yields `before` bytes and then errors (a source file that became unreadable). */

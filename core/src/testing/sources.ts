@@ -1,13 +1,9 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { ChunkReader, RewindableSource } from '../common/target.js';
+import type { RewindableSource } from '../common/target.js';
 
-/**
- * A RewindableSource over bytes in memory, yielding chunks of `chunkSize` (varied sizes exercise a
- * target's buffering). With `pull`, it also offers `reader()` (as a local file does), which gives at
- * most `chunkSize` bytes a read; `opens` counts both kinds of reads.
- */
-export function bufferSource(data: Uint8Array | string, opts: { chunkSize?: number; pull?: boolean } = {}): RewindableSource & { opens: number } {
+/** A RewindableSource over bytes in memory, yielding chunks of `chunkSize` (varied sizes exercise a target's buffering). */
+export function bufferSource(data: Uint8Array | string, opts: { chunkSize?: number } = {}): RewindableSource & { opens: number } {
   const buf = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const chunkSize = Math.max(1, opts.chunkSize ?? 64 * 1024);
   const src: RewindableSource & { opens: number } = {
@@ -29,20 +25,6 @@ export function bufferSource(data: Uint8Array | string, opts: { chunkSize?: numb
       });
     },
   };
-  if (opts.pull) {
-    src.reader = async (start = 0): Promise<ChunkReader> => {
-      src.opens++;
-      let pos = start;
-      return {
-        async read(into: Buffer): Promise<number> {
-          const n = buf.copy(into, 0, pos, Math.min(buf.length, pos + chunkSize));
-          pos += n;
-          return n;
-        },
-        async close(): Promise<void> {},
-      };
-    };
-  }
   return src;
 }
 

@@ -22,7 +22,7 @@ import {
   type TargetErrorKind,
 } from '@hokan/core';
 import pLimit from 'p-limit';
-import { COPY_BUFFER, Copier, type CopyReply } from './copier.js';
+import { Copier, type CopyReply } from './copier.js';
 
 /** The `hdd` target's config (schema.json is the JSON Schema of this). */
 export interface HddTargetConfig {
@@ -117,8 +117,6 @@ export class HddTarget implements Target {
   private readonly isWin = process.platform === 'win32';
   /** Folder fsyncs in progress, by folder (see `syncDir`). */
   private readonly dirSyncs = new Map<string, DirSync>();
-  /** Copy buffers not in use (see `copyPulled`). */
-  private readonly buffers: Buffer[] = [];
   /** Temporary names: a random stem per target object (two processes never collide) and a counter. */
   private readonly tempStem = randomBytes(6).toString('hex');
   private tempSeq = 0;
@@ -210,7 +208,7 @@ export class HddTarget implements Target {
     let renamed = false;
     try {
       // Errors of the body (the source file) pass through as they are; errors of the disk are mapped.
-      const written = body.reader ? await this.copyPulled(fd, body, key, opts) : await this.copyStream(fd, body, key, opts);
+      const written = await this.copyStream(fd, body, key, opts);
       opts.signal?.throwIfAborted();
       if (written !== body.size) {
         throw new TargetError('permanent', `put ${key}: the body yielded ${written} bytes, expected ${body.size}`);
@@ -326,29 +324,7 @@ export class HddTarget implements Target {
     }
   }
 
-  /** Copies a body that offers a pull reader through one of this target's reused buffers. */
-  private async copyPulled(fd: number, body: RewindableSource, key: string, opts: PutOptions): Promise<number> {
-    const reader = await body.reader!();
-    const buf = this.buffers.pop() ?? Buffer.allocUnsafeSlow(COPY_BUFFER);
-    let written = 0;
-    try {
-      for (;;) {
-        opts.signal?.throwIfAborted();
-        const n = await reader.read(buf);
-        if (n === 0) break;
-        await this.writeAll(fd, buf, n, key);
-        written += n;
-        opts.onProgress?.(written);
-      }
-    } finally {
-      await reader.close();
-      // Untouched pages of a pooled buffer cost no memory: small files touch only their first pages.
-      if (this.buffers.length < this.caps.maxConnections) this.buffers.push(buf);
-    }
-    return written;
-  }
-
-  /** Copies a streamed body (sources without a pull reader: buffers in memory, test sources). */
+  /** Copies a streamed body (anything but a local file: buffers in memory, test sources). */
   private async copyStream(fd: number, body: RewindableSource, key: string, opts: PutOptions): Promise<number> {
     const stream = body.open();
     if (opts.signal) addAbortSignal(opts.signal, stream);

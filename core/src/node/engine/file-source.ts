@@ -1,12 +1,10 @@
 import { createHash } from 'node:crypto';
-import * as fsc from 'node:fs';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { HokanError } from '../../common/errors.js';
 import type { FileEntry } from '../../common/model.js';
-import type { ChunkReader, LocalFileBody, RewindableSource } from '../../common/target.js';
+import type { LocalFileBody, RewindableSource } from '../../common/target.js';
 
 /** Thrown through the body stream when a file changes while it is read: the put must not land. */
 export class ChangedDuringReadError extends HokanError {
@@ -85,59 +83,7 @@ export class LocalFileSource implements RewindableSource {
     file.on('error', (e) => check.destroy(e));
     return file.pipe(check);
   }
-
-  /**
-   * The same bytes and checks as `open`, pulled into the caller's buffer through a raw descriptor
-   * (no stream, no buffer per chunk). Each read asks for at most one byte past the scanned size, so
-   * a short read is the end: a small file is one `read` and one `fstat`.
-   */
-  async reader(start = 0): Promise<ChunkReader> {
-    const { abs, size, mtimeMs } = this.entry;
-    const fd = await fdOpen(abs, 'r');
-    const hash = start === 0 ? createHash('sha256') : undefined;
-    let pos = start;
-    let done = false;
-    let closed = false;
-    const self = this;
-    const close = async (): Promise<void> => {
-      if (closed) return;
-      closed = true;
-      await fdClose(fd);
-    };
-    const changed = (): never => {
-      self.changed = true;
-      throw new ChangedDuringReadError(abs);
-    };
-    return {
-      async read(into: Buffer): Promise<number> {
-        if (done) return 0;
-        if (closed) throw new Error(`reader of ${abs} used after close`);
-        if (into.length === 0) throw new RangeError('read into an empty buffer');
-        const want = Math.min(into.length, size - pos + 1);
-        const { bytesRead: n } = await fdRead(fd, into, 0, want, pos);
-        pos += n;
-        if (pos > size) changed(); // grew while read
-        self.bytesRead += n;
-        hash?.update(n === into.length ? into : into.subarray(0, n));
-        if (n < want) {
-          // The end: it must be where the scan saw it, with the mtime the scan saw.
-          done = true;
-          const st = await fdStat(fd);
-          if (pos !== size || st.size !== size || st.mtimeMs !== mtimeMs) changed();
-          if (hash) self.sha256 = hash.digest('hex');
-        }
-        return n;
-      },
-      close,
-    };
-  }
 }
-
-// The callback forms, promisified: one thread-pool round trip each, no FileHandle to create and track.
-const fdOpen = promisify(fsc.open);
-const fdRead = promisify(fsc.read);
-const fdStat = promisify(fsc.fstat);
-const fdClose = promisify(fsc.close);
 
 /** SHA-256 of a local file, streamed. */
 export async function hashFile(abs: string): Promise<string> {
