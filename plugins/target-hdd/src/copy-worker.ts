@@ -1,15 +1,16 @@
 /**
  * The copy worker: copies one local source file into a temporary file on the target, hashing it as
  * it reads, with synchronous calls and one reused buffer — a file costs one message each way
- * instead of a thread-pool round trip (and promise) per open, read, write and close. It keeps the
- * source's promises (`RewindableSource.localFile`, as `LocalFileSource` in the core does): at most
- * `size + 1` bytes read, and at the end the size read and the file's size and mtime must be the
- * scan's, else the reply is `changed`.
+ * instead of a thread-pool round trip (and promise) per open, read, write, rename and close. It
+ * keeps the source's promises (`RewindableSource.localFile`, as `LocalFileSource` in the core does):
+ * at most `size + 1` bytes read, and at the end the size read and the file's size and mtime must be
+ * the scan's, else the reply is `changed`.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parentPort } from 'node:worker_threads';
-import { COPY_BUFFER, type CopyJob, type CopyReply, type CopyStage } from './copier.js';
+import { COPY_BUFFER, PROGRESS_EVERY, type CopyJob, type CopyReply, type CopyStage } from './copier.js';
 
 const buf = Buffer.allocUnsafeSlow(COPY_BUFFER);
 const CREATE = fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY;
@@ -20,12 +21,15 @@ function copy(j: CopyJob): CopyReply {
   let fi = -1;
   let fo = -1;
   let stage: CopyStage = 'open-source';
+  let done = false;
+  const cancelled = () => j.cancel !== undefined && Atomics.load(j.cancel, 0) !== 0;
   try {
     fi = fs.openSync(j.src, 'r');
     stage = 'open-target';
-    fo = fs.openSync(j.tmp, CREATE, 0o644);
+    fo = openTemp(j);
     const hash = createHash('sha256');
     let pos = 0;
+    let reported = 0;
     for (;;) {
       stage = 'read';
       const want = Math.min(buf.length, j.size - pos + 1);
@@ -36,6 +40,11 @@ function copy(j: CopyJob): CopyReply {
       stage = 'write';
       for (let off = 0; off < n; ) off += fs.writeSync(fo, buf, off, n - off);
       if (n < want) break; // a short read is the end
+      if (cancelled()) return { id: j.id, cancelled: true };
+      if (pos - reported >= PROGRESS_EVERY) {
+        reported = pos;
+        parentPort!.postMessage({ id: j.id, progress: pos });
+      }
     }
     stage = 'read';
     const st = fs.fstatSync(fi);
@@ -43,28 +52,54 @@ function copy(j: CopyJob): CopyReply {
     stage = 'write';
     if (j.setMtimeMs !== undefined) fs.futimesSync(fo, j.setMtimeMs / 1000, j.setMtimeMs / 1000);
     const sha256 = hash.digest('hex');
-    if (j.close) {
-      const c = fo;
-      fo = -1;
-      fs.closeSync(c);
-      return { id: j.id, sha256 };
+    if (!j.rename) {
+      const fd = fo;
+      fo = -1; // handed over: the target fsyncs, closes and renames it
+      done = true;
+      return { id: j.id, sha256, fd };
     }
-    const fd = fo;
-    fo = -1; // handed over: the target fsyncs and closes it
-    return { id: j.id, sha256, fd };
+    const c = fo;
+    fo = -1;
+    fs.closeSync(c);
+    if (cancelled()) return { id: j.id, cancelled: true };
+    stage = 'rename';
+    fs.renameSync(j.tmp, j.rename);
+    done = true;
+    return { id: j.id, sha256 };
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     return { id: j.id, error: { stage, code: err.code, message: err.message, syscall: err.syscall, path: err.path } };
   } finally {
-    if (fi >= 0) closeQuietly(fi);
-    if (fo >= 0) closeQuietly(fo);
+    if (fi >= 0) quietly(() => fs.closeSync(fi));
+    if (fo >= 0) quietly(() => fs.closeSync(fo));
+    if (!done && stage !== 'open-source' && stage !== 'open-target') quietly(() => fs.unlinkSync(j.tmp));
   }
 }
 
-function closeQuietly(fd: number): void {
+/**
+ * Opens the temporary file. A missing folder is created here when its parent exists — one level,
+ * and never the root (`j.root`): a missing root is an unplugged disk, which only the target judges.
+ * Anything deeper is left to the target (error `open-target` ENOENT).
+ */
+function openTemp(j: CopyJob): number {
   try {
-    fs.closeSync(fd);
+    return fs.openSync(j.tmp, CREATE, 0o644);
+  } catch (e) {
+    const dir = path.dirname(j.tmp);
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || dir === j.root) throw e;
+    try {
+      fs.mkdirSync(dir);
+    } catch (m) {
+      if ((m as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    return fs.openSync(j.tmp, CREATE, 0o644);
+  }
+}
+
+function quietly(f: () => void): void {
+  try {
+    f();
   } catch {
-    // nothing more to do with it
+    // nothing more to do
   }
 }

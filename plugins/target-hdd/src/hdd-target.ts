@@ -22,7 +22,7 @@ import {
   type TargetErrorKind,
 } from '@hokan/core';
 import pLimit from 'p-limit';
-import { Copier, type CopyReply } from './copier.js';
+import { Copier, PROGRESS_EVERY, type CopyReply } from './copier.js';
 
 /** The `hdd` target's config (schema.json is the JSON Schema of this). */
 export interface HddTargetConfig {
@@ -277,21 +277,33 @@ export class HddTarget implements Target {
     await Promise.all([...dirs].map((d) => limit(() => this.fsyncDir(d))));
   }
 
-  /** A local file: copied and hashed by a copy worker (copier.ts), then fsynced and renamed here. */
+  /**
+   * A local file: copied and hashed by a copy worker (copier.ts). With `deferSync` the worker also
+   * renames it into place (nothing left for this thread but the reply); otherwise this thread
+   * fsyncs the copy, renames it and fsyncs the folder.
+   */
   private async putLocal(key: string, file: string, tmp: string, lf: LocalFileBody, meta: ObjectMeta, opts: PutOptions): Promise<void> {
     const dir = path.dirname(file);
     this.copier ??= new Copier();
+    // Only a big file gets a cancel flag: a small one is copied before an abort could matter, and
+    // a shared buffer per file costs the process a page of memory until the collector frees it.
+    const cancel = opts.signal && lf.size >= PROGRESS_EVERY ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
+    const onAbort = () => cancel && Atomics.store(cancel, 0, 1);
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const job = { src: lf.path, size: lf.size, mtimeMs: lf.mtimeMs, tmp, root: this.root, setMtimeMs: meta.mtimeMs, rename: opts.deferSync ? file : undefined, cancel };
     let reply: CopyReply;
-    for (let attempt = 0; ; attempt++) {
-      reply = await this.copier.copy({ src: lf.path, size: lf.size, mtimeMs: lf.mtimeMs, tmp, setMtimeMs: meta.mtimeMs, close: !!opts.deferSync });
-      // A new folder: create it and copy again (the usual case costs no check beforehand).
-      if ('error' in reply && reply.error.stage === 'open-target' && reply.error.code === 'ENOENT' && attempt < 3) await this.ensureDir(dir, key);
-      else break;
-    }
-    let fd = 'fd' in reply ? reply.fd : undefined;
+    let fd: number | undefined;
     let renamed = false;
     try {
+      for (let attempt = 0; ; attempt++) {
+        reply = await this.copier.copy(job, opts.onProgress);
+        // Folders more than one level deep are new: create them, then copy again.
+        if ('error' in reply && reply.error.stage === 'open-target' && reply.error.code === 'ENOENT' && attempt < 3) await this.ensureDir(dir, key);
+        else break;
+      }
+      if ('fd' in reply) fd = reply.fd;
       if ('changed' in reply) throw lf.changed();
+      if ('cancelled' in reply) throw opts.signal?.reason ?? new Error('the put was aborted');
       if ('error' in reply) {
         const { stage, message, ...rest } = reply.error;
         const e = Object.assign(new Error(message), rest);
@@ -299,23 +311,23 @@ export class HddTarget implements Target {
         if (stage === 'open-source' || stage === 'read') throw e;
         throw await this.classify(e, 'put', key);
       }
-      opts.signal?.throwIfAborted();
-      try {
-        if (fd !== undefined) {
+      if (fd !== undefined) {
+        try {
           await fdSync(fd);
           const closing = fd;
           fd = undefined;
           await fdClose(closing);
+          await fs.rename(tmp, file);
+        } catch (e) {
+          throw await this.classify(e, 'put', key);
         }
-        await fs.rename(tmp, file);
-      } catch (e) {
-        throw await this.classify(e, 'put', key);
       }
       renamed = true;
       lf.copied(reply.sha256);
       opts.onProgress?.(lf.size);
       await this.landed(file, dir, opts.deferSync);
     } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
       if (fd !== undefined) await fdClose(fd).catch(() => undefined);
       if (!renamed) {
         await fs.rm(tmp, { force: true }).catch(() => undefined);

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import pRetry, { AbortError } from 'p-retry';
 import { HokanError, TargetError } from '../../common/errors.js';
 import type { Reason } from '../../common/statuses.js';
@@ -50,8 +51,18 @@ export interface RetryOptions {
   signal?: AbortSignal;
 }
 
-/** Retries transient failures with exponential backoff and jitter; anything else fails at once. */
+/**
+ * Retries transient failures with exponential backoff and jitter; anything else fails at once.
+ * The first attempt runs bare (p-retry's bookkeeping costs more than a small file's copy); the
+ * retries, after a first backoff, go through p-retry.
+ */
 export async function withRetry<T>(fn: () => Promise<T>, opts: RetryOptions): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (!isTransient(e) || opts.retries <= 0 || opts.signal?.aborted) throw e;
+  }
+  await delay(opts.minDelayMs * (1 + Math.random()), undefined, { signal: opts.signal });
   return pRetry(
     async () => {
       try {
@@ -61,6 +72,6 @@ export async function withRetry<T>(fn: () => Promise<T>, opts: RetryOptions): Pr
         throw e;
       }
     },
-    { retries: opts.retries, minTimeout: opts.minDelayMs, factor: 2, randomize: true, signal: opts.signal },
+    { retries: opts.retries - 1, minTimeout: opts.minDelayMs * 2, factor: 2, randomize: true, signal: opts.signal },
   );
 }

@@ -40,8 +40,10 @@ export interface SessionOptions {
   /** Shared sequence for per-file records of the run. */
   nextSeq: () => number;
   /**
-   * The last run was interrupted: a new file whose key already holds an object of the same size
-   * may be one that run put but never recorded; when its hash matches, it is recorded, not sent again.
+   * The last run was interrupted: on a target that defers durability, a new file whose key already
+   * holds an object of the same size may be one that run put but never recorded (its window was not
+   * flushed); when the hashes match it is recorded, not sent again. (Elsewhere a put is recorded as
+   * soon as it lands: at most the puts in flight are sent again, not worth a stat per new file.)
    */
   adoptOrphans?: boolean;
   /** Size of a window of deferred durability (tests make it small). */
@@ -57,7 +59,7 @@ const JOURNAL_PART_LINES = 500;
  * closed at this many files, bytes or milliseconds, whichever comes first. A kill -9 inside a
  * window leaves its files unrecorded; the next run adopts them (hash compared, not re-sent).
  */
-export const DURABILITY_WINDOW: DurabilityWindow = { files: 1000, bytes: 256 * 1024 * 1024, ms: 2000 };
+export const DURABILITY_WINDOW: DurabilityWindow = { files: 5000, bytes: 256 * 1024 * 1024, ms: 2000 };
 
 export interface DurabilityWindow {
   files: number;
@@ -103,6 +105,8 @@ export class TargetSession {
   private windowBytes = 0;
   private windowStart = 0;
   private windowChain: Promise<void> = Promise.resolve();
+  /** A flush of the window is queued and has not taken its files yet. */
+  private flushQueued = false;
   /** Whether puts defer durability to a flush per window (the target has `flush`). */
   readonly deferring: boolean;
 
@@ -200,7 +204,7 @@ export class TargetSession {
     let h: HeldFile = held ? { ...held, old: [...held.old] } : { old: [] };
     let moved: HeldVersion | undefined;
     try {
-      if (!h.cur && this.o.adoptOrphans) {
+      if (!h.cur && this.o.adoptOrphans && this.deferring) {
         const adopted = await this.adopt(entry, path, h);
         if (adopted) return adopted;
       }
@@ -249,7 +253,7 @@ export class TargetSession {
       moved = undefined;
       const record = this.record(path, 'uploaded', undefined, entry.size, sha256);
       const ops = [this.heldOpFor(entry, next)];
-      if (this.deferring) return { pending: this.defer({ path, ops, lines, size: entry.size, bytes: entry.size, record }) };
+      if (this.deferring) return await this.deferred({ path, ops, lines, size: entry.size, bytes: entry.size, record });
       await this.o.index.batch(ops);
       this.log(lines);
       this.result.bytes += entry.size;
@@ -288,10 +292,17 @@ export class TargetSession {
     const ops = [this.heldOpFor(entry, { cur: ver, old: h.old })];
     // Already there: `unchanged` (nothing was sent), recorded like an upload.
     const record = this.record(path, 'unchanged', undefined, entry.size, ours);
-    if (this.deferring) return { pending: this.defer({ path, ops, lines, size: entry.size, bytes: 0, record }) };
+    if (this.deferring) return this.deferred({ path, ops, lines, size: entry.size, bytes: 0, record });
     await this.o.index.batch(ops);
     this.log(lines);
     return record;
+  }
+
+  /** A put in the window: its record to come, once there is room for more. */
+  private async deferred(c: Omit<PendingCommit, 'resolve'>): Promise<UploadOutcome> {
+    const { pending, room } = this.defer(c);
+    if (room) await room;
+    return { pending };
   }
 
   private heldOpFor(entry: FileEntry, next: HeldFile): IndexOp {
@@ -300,14 +311,26 @@ export class TargetSession {
 
   // ---- windows of deferred durability ---------------------------------------------------
 
-  private defer(c: Omit<PendingCommit, 'resolve'>): Promise<FileRecord> {
-    return new Promise((resolve) => {
-      if (!this.window.length) this.windowStart = Date.now();
-      this.window.push({ ...c, resolve });
-      this.windowBytes += c.size;
-      const w = this.o.window ?? DURABILITY_WINDOW;
-      if (this.window.length >= w.files || this.windowBytes >= w.bytes || Date.now() - this.windowStart >= w.ms) void this.settle();
-    });
+  /**
+   * Adds a put to the current window and returns the promise of its record. A window that is full
+   * (files, bytes or age) is flushed at once; when the disk falls behind and the next window
+   * grows to twice the size, the put waits (through `room`) — memory stays bounded.
+   */
+  private defer(c: Omit<PendingCommit, 'resolve'>): { pending: Promise<FileRecord>; room?: Promise<void> } {
+    let resolve!: (r: FileRecord) => void;
+    const pending = new Promise<FileRecord>((r) => (resolve = r));
+    if (!this.window.length) this.windowStart = Date.now();
+    this.window.push({ ...c, resolve });
+    this.windowBytes += c.size;
+    const w = this.o.window ?? DURABILITY_WINDOW;
+    if (this.window.length >= w.files || this.windowBytes >= w.bytes || Date.now() - this.windowStart >= w.ms) {
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        void this.settle();
+      }
+      if (this.window.length >= 2 * w.files || this.windowBytes >= 2 * w.bytes) return { pending, room: this.windowChain };
+    }
+    return { pending };
   }
 
   /**
@@ -317,6 +340,7 @@ export class TargetSession {
    */
   settle(): Promise<void> {
     const run = async () => {
+      this.flushQueued = false;
       const batch = this.window;
       this.window = [];
       this.windowBytes = 0;
