@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fsc from 'node:fs';
 import type { Dir, Dirent } from 'node:fs';
@@ -23,6 +22,7 @@ import {
 } from '@hokan/core';
 import pLimit from 'p-limit';
 import { Copier, PROGRESS_EVERY, type CopyReply } from './copier.js';
+import { Syncer } from './syncer.js';
 
 /** The `hdd` target's config (schema.json is the JSON Schema of this). */
 export interface HddTargetConfig {
@@ -48,8 +48,6 @@ const fdWrite = promisify(fsc.write) as (fd: number, b: Buffer, off: number, len
 const fdTimes = promisify(fsc.futimes);
 const fdSync = promisify(fsc.fsync);
 const fdClose = promisify(fsc.close);
-
-const execFileP = promisify(execFile);
 
 /** fsync of a file by name (a file written earlier and closed: its data is written back now). */
 async function fsyncPath(file: string): Promise<void> {
@@ -124,8 +122,9 @@ export class HddTarget implements Target {
   private copier?: Copier;
   /** Puts made with `deferSync` since the last `flush`. */
   private unsynced = { files: [] as string[], dirs: new Set<string>() };
-  /** Whether `sync -f` works here (undefined: not tried yet). */
+  /** Whether `sync -f` works here (undefined: not tried yet), and the helper that runs it. */
   private syncfs?: boolean;
+  private syncer?: Syncer;
 
   constructor(config: HddTargetConfig, opts: { logger?: Logger } = {}) {
     if (typeof config.path !== 'string' || config.path.trim() === '') {
@@ -263,12 +262,13 @@ export class HddTarget implements Target {
   private async syncAll(files: string[], dirs: Set<string>): Promise<void> {
     if (process.platform === 'linux' && this.syncfs !== false) {
       try {
-        await execFileP('sync', ['-f', this.root]);
+        await (this.syncer ??= new Syncer(this.root)).sync();
         this.syncfs = true;
         return;
       } catch (e) {
         if (this.syncfs) throw e; // it worked before: the disk is the problem
         this.syncfs = false;
+        this.syncer?.close();
         this.logger.debug({ err: (e as Error).message }, '`sync -f` is not usable here: flushing file by file');
       }
     }
@@ -516,9 +516,11 @@ export class HddTarget implements Target {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    // Nothing held open between calls but the copy workers.
+    // Nothing held open between calls but the copy workers and the sync helper.
     const c = this.copier;
     this.copier = undefined;
+    this.syncer?.close();
+    this.syncer = undefined;
     await c?.close();
   }
 
