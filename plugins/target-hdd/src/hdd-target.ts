@@ -38,7 +38,7 @@ export interface HddTargetConfig {
   createIfMissing?: boolean;
   /** Which file-name rules apply. `auto` (default) detects FAT/exFAT/NTFS/SMB with statfs. */
   filesystem?: 'auto' | 'posix' | 'windows';
-  /** Files written at once (default 16: small files wait on fsync, which a disk commits many at a time). */
+  /** Files the engine has in flight to this disk (default 16); the copies run on the copy workers. */
   maxConnections?: number;
 }
 
