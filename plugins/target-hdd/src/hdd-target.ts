@@ -289,7 +289,7 @@ export class HddTarget implements Target {
     // a shared buffer per file costs the process a page of memory until the collector frees it.
     const cancel = opts.signal && lf.size >= PROGRESS_EVERY ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
     const onAbort = () => cancel && Atomics.store(cancel, 0, 1);
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (cancel) opts.signal!.addEventListener('abort', onAbort, { once: true });
     const job = { src: lf.path, size: lf.size, mtimeMs: lf.mtimeMs, tmp, root: this.root, setMtimeMs: meta.mtimeMs, rename: opts.deferSync ? file : undefined, cancel };
     let reply: CopyReply;
     let fd: number | undefined;
@@ -327,7 +327,7 @@ export class HddTarget implements Target {
       opts.onProgress?.(lf.size);
       await this.landed(file, dir, opts.deferSync);
     } finally {
-      opts.signal?.removeEventListener('abort', onAbort);
+      if (cancel) opts.signal!.removeEventListener('abort', onAbort);
       if (fd !== undefined) await fdClose(fd).catch(() => undefined);
       if (!renamed) {
         await fs.rm(tmp, { force: true }).catch(() => undefined);

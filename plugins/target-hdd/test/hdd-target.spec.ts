@@ -363,6 +363,23 @@ describe('hdd target: local files and deferred durability', () => {
     expect(readFileSync(join(root, 'kept.bin'), 'utf8')).toBe('old content');
   });
 
+  it('a big local file reports progress as it is copied, and an abort stops its copy and leaves nothing', async () => {
+    const data = patternBytes(40 * 1024 * 1024 + 3, 21);
+    writeFileSync(join(src, 'big.bin'), data);
+    const progress: number[] = [];
+    const { body, seen } = localBody(join(src, 'big.bin'));
+    await t.put('v/big.bin', body, { size: body.size }, { onProgress: (n) => progress.push(n), deferSync: true });
+    expect(seen.sha256).toBe(sha256Hex(data));
+    expect(progress.length).toBeGreaterThanOrEqual(3); // every 16 MiB, then the end
+    expect(progress.at(-1)).toBe(data.length);
+    expect(progress[0]).toBeLessThan(data.length);
+    const ac = new AbortController();
+    const again = localBody(join(src, 'big.bin'));
+    const p = t.put('v/aborted.bin', again.body, { size: again.body.size }, { signal: ac.signal, onProgress: () => ac.abort(new Error('stop')) });
+    await expect(p).rejects.toThrow('stop');
+    expect(allFiles(root)).toEqual(['v/big.bin']);
+  });
+
   it('deferred puts are in place at once and made durable by flush; a flush with nothing to do is a no-op', async () => {
     await t.flush(); // nothing yet
     writeFileSync(join(src, 'l.bin'), patternBytes(70_000, 9));

@@ -143,7 +143,15 @@ interface Candidate {
 class Lane {
   readonly inflight = new Set<Promise<void>>();
   /** Files put and waiting for their window to be flushed and recorded (deferred durability). */
-  readonly settling = new Set<Promise<void>>();
+  unsettled = 0;
+  private onSettled?: () => void;
+  settledOne(): void {
+    if (--this.unsettled === 0) this.onSettled?.();
+  }
+  /** Resolves when every file put so far is recorded. */
+  async allSettled(): Promise<void> {
+    while (this.unsettled > 0) await new Promise<void>((r) => (this.onSettled = r));
+  }
   readonly candidates: Candidate[] = [];
   candidateCount = 0;
   heldFiles = 0;
@@ -296,11 +304,16 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
         const out = await lane.s.upload(entry, held, ctrl.signal);
         if ('pending' in out) {
           // The slot is free for the next file; the record comes when the window is flushed.
-          const p: Promise<void> = out.pending
+          lane.unsettled++;
+          out.pending
             .then((r) => finish(lane, entry, r, defer))
-            .catch((e) => logger.error({ err: describeError(e) }, 'unexpected failure in the upload queue'))
-            .finally(() => lane.settling.delete(p));
-          lane.settling.add(p);
+            .then(
+              () => lane.settledOne(),
+              (e) => {
+                logger.error({ err: describeError(e) }, 'unexpected failure in the upload queue');
+                lane.settledOne();
+              },
+            );
           return;
         }
         rec = out;
@@ -350,7 +363,7 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
     const drain = async (lane: Lane) => {
       while (lane.inflight.size) await Promise.all(lane.inflight);
       await lane.s.settle();
-      while (lane.settling.size) await Promise.all(lane.settling);
+      await lane.allSettled();
     };
     drainLanes = () => Promise.all(live.map((l) => drain(l).catch(() => undefined))).then(() => undefined);
 

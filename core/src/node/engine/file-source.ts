@@ -27,23 +27,13 @@ export class LocalFileSource implements RewindableSource {
   changed = false;
   bytesRead = 0;
 
-  readonly localFile: LocalFileBody;
+  private ref?: LocalFileRef;
 
-  constructor(private readonly entry: Pick<FileEntry, 'abs' | 'size' | 'mtimeMs'>) {
-    const self = this;
-    this.localFile = {
-      path: entry.abs,
-      size: entry.size,
-      mtimeMs: entry.mtimeMs,
-      copied(sha256: string) {
-        self.sha256 = sha256;
-        self.bytesRead += entry.size;
-      },
-      changed() {
-        self.changed = true;
-        return new ChangedDuringReadError(entry.abs);
-      },
-    };
+  constructor(private readonly entry: Pick<FileEntry, 'abs' | 'size' | 'mtimeMs'>) {}
+
+  /** The file itself, for a target that copies it without `open` (see RewindableSource.localFile). */
+  get localFile(): LocalFileBody {
+    return (this.ref ??= new LocalFileRef(this, this.entry));
   }
 
   get size(): number {
@@ -82,6 +72,29 @@ export class LocalFileSource implements RewindableSource {
     const file = createReadStream(abs, { start, end: size, highWaterMark: Math.min(READ_CHUNK, Math.max(16 * 1024, size - start + 1)) });
     file.on('error', (e) => check.destroy(e));
     return file.pipe(check);
+  }
+}
+
+/** `LocalFileSource.localFile`: methods on a prototype, not closures per file. */
+class LocalFileRef implements LocalFileBody {
+  readonly path: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+  constructor(
+    private readonly src: LocalFileSource,
+    entry: Pick<FileEntry, 'abs' | 'size' | 'mtimeMs'>,
+  ) {
+    this.path = entry.abs;
+    this.size = entry.size;
+    this.mtimeMs = entry.mtimeMs;
+  }
+  copied(sha256: string): void {
+    this.src.sha256 = sha256;
+    this.src.bytesRead += this.size;
+  }
+  changed(): Error {
+    this.src.changed = true;
+    return new ChangedDuringReadError(this.path);
   }
 }
 

@@ -319,10 +319,10 @@ export class TargetSession {
    * grows to twice the size, the put waits (through `room`) — memory stays bounded.
    */
   private defer(c: Omit<PendingCommit, 'resolve'>): { pending: Promise<FileRecord>; room?: Promise<void> } {
-    let resolve!: (r: FileRecord) => void;
-    const pending = new Promise<FileRecord>((r) => (resolve = r));
+    const entry = c as PendingCommit;
+    const pending = new Promise<FileRecord>((r) => (entry.resolve = r));
     if (!this.window.length) this.windowStart = Date.now();
-    this.window.push({ ...c, resolve });
+    this.window.push(entry);
     this.windowBytes += c.size;
     const w = this.o.window ?? DURABILITY_WINDOW;
     if (this.window.length >= w.files || this.windowBytes >= w.bytes || Date.now() - this.windowStart >= w.ms) {
