@@ -214,23 +214,40 @@ export class HddTarget implements Target {
       }
       try {
         if (meta.mtimeMs !== undefined) await fdTimes(fd, meta.mtimeMs / 1000, meta.mtimeMs / 1000);
-        if (!opts.deferSync) await fdSync(fd);
-        const closing = fd;
-        fd = undefined;
-        await fdClose(closing);
-        await fs.rename(tmp, file);
       } catch (e) {
         throw await this.classify(e, 'put', key);
       }
+      const landing = fd;
+      fd = undefined;
+      await this.landTemp(landing, tmp, file, key, !opts.deferSync);
       renamed = true;
       await this.landed(file, dir, opts.deferSync);
     } finally {
       if (fd !== undefined) await fdClose(fd).catch(() => undefined);
-      if (!renamed) {
-        await fs.rm(tmp, { force: true }).catch(() => undefined);
-        await this.prune(dir);
-      }
+      if (!renamed) await this.dropTemp(tmp, dir);
     }
+  }
+
+  /** Closes a written temporary file (after its fsync, unless deferred) and renames it into place. */
+  private async landTemp(fd: number, tmp: string, file: string, key: string, sync: boolean): Promise<void> {
+    try {
+      if (sync) await fdSync(fd);
+    } catch (e) {
+      await fdClose(fd).catch(() => undefined);
+      throw await this.classify(e, 'put', key);
+    }
+    try {
+      await fdClose(fd);
+      await fs.rename(tmp, file);
+    } catch (e) {
+      throw await this.classify(e, 'put', key);
+    }
+  }
+
+  /** After a failed put: the temporary file goes, and folders it left empty. */
+  private async dropTemp(tmp: string, dir: string): Promise<void> {
+    await fs.rm(tmp, { force: true }).catch(() => undefined);
+    await this.prune(dir);
   }
 
   /** After a put's rename: make it durable now (fsync of the folder), or note it for `flush`. */
@@ -312,15 +329,9 @@ export class HddTarget implements Target {
         throw await this.classify(e, 'put', key);
       }
       if (fd !== undefined) {
-        try {
-          await fdSync(fd);
-          const closing = fd;
-          fd = undefined;
-          await fdClose(closing);
-          await fs.rename(tmp, file);
-        } catch (e) {
-          throw await this.classify(e, 'put', key);
-        }
+        const landing = fd;
+        fd = undefined;
+        await this.landTemp(landing, tmp, file, key, true);
       }
       renamed = true;
       lf.copied(reply.sha256);
@@ -329,10 +340,7 @@ export class HddTarget implements Target {
     } finally {
       if (cancel) opts.signal!.removeEventListener('abort', onAbort);
       if (fd !== undefined) await fdClose(fd).catch(() => undefined);
-      if (!renamed) {
-        await fs.rm(tmp, { force: true }).catch(() => undefined);
-        await this.prune(dir);
-      }
+      if (!renamed) await this.dropTemp(tmp, dir);
     }
   }
 

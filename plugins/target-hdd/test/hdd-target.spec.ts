@@ -412,6 +412,21 @@ describe('hdd target: local files and deferred durability', () => {
     await d[Symbol.asyncDispose]();
   });
 
+  it.runIf(isRoot)('a local file on a full disk is a quota error from the copy worker; nothing is left, the old object survives', async () => {
+    const disk = freshDir();
+    unmounts.push(mountTmpfs(disk, 'size=1m'));
+    const q = await HddTarget.create({ type: 'hdd', path: disk });
+    await put(q, 'old.bin', 'the old version');
+    writeFileSync(join(src, 'big.bin'), patternBytes(2 * 1024 * 1024, 5));
+    for (const deferSync of [false, true]) {
+      const { body } = localBody(join(src, 'big.bin'));
+      expect(await kindOf(q.put('old.bin', body, { size: body.size }, { deferSync }))).toBe('quota');
+    }
+    expect(readdirSync(disk)).toEqual(['old.bin']);
+    expect(readFileSync(join(disk, 'old.bin'), 'utf8')).toBe('the old version');
+    await q[Symbol.asyncDispose]();
+  });
+
   it.runIf(isRoot)('a flush after the disk was unplugged is unavailable', async () => {
     const disk = freshDir();
     const umount = mountTmpfs(disk, 'size=4m');
