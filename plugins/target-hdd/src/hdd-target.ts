@@ -107,6 +107,8 @@ const GONE_CODES = new Set(['ENOENT', 'EIO', 'ENODEV', 'ENXIO', 'ENOTCONN', 'EST
  */
 export class HddTarget implements Target {
   readonly root: string;
+  /** The root with a trailing separator: every path below it starts with this. */
+  private readonly rootSlash: string;
   private caps: TargetCapabilities;
   private windowsRules: boolean;
   private detectedFs: string | undefined;
@@ -133,6 +135,7 @@ export class HddTarget implements Target {
     this.config = config;
     this.logger = opts.logger ?? nullLogger;
     this.root = path.resolve(config.path);
+    this.rootSlash = this.root.endsWith(path.sep) ? this.root : this.root + path.sep;
     this.windowsRules = this.isWin || config.filesystem === 'windows';
     this.caps = this.makeCapabilities();
   }
@@ -639,8 +642,9 @@ export class HddTarget implements Target {
     const why = this.keyProblem(key);
     if (why) throw new TargetError('permanent', `the key ${JSON.stringify(key)} cannot be stored on ${this.root}: ${why}`);
     const p = path.join(this.root, ...key.split('/'));
-    const rel = path.relative(this.root, p);
-    if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
+    // Belt and braces after keyProblem: the joined, normalised path must lie below the root
+    // (a prefix test: path.relative would resolve both paths again, for every file).
+    if (!p.startsWith(this.rootSlash)) {
       throw new TargetError('permanent', `the key ${JSON.stringify(key)} points outside ${this.root}`);
     }
     return p;

@@ -154,7 +154,11 @@ export class TargetSession {
     const caps = this.caps;
     const forbidden = (caps.forbiddenChars ?? '') + (this.o.forbiddenChars ?? '');
     const trailing = caps.forbiddenTrailingChars ?? '';
-    for (const name of entry.rel.split('/')) {
+    // Names are checked one by one only when a rule could apply: most paths are short (a UTF-16
+    // unit is at most 3 UTF-8 bytes), and this runs for every file.
+    const rel = entry.rel;
+    const short = rel.length <= (caps.maxNameLength ?? Infinity) && rel.length * 3 <= (caps.maxNameBytes ?? Infinity);
+    for (const name of forbidden || trailing || !short ? rel.split('/') : []) {
       if (forbidden) {
         for (const ch of name) {
           if (forbidden.includes(ch)) return { reason: 'forbidden-name', message: `the name "${name}" contains "${ch}", which ${this.id} cannot hold` };
@@ -165,8 +169,7 @@ export class TargetSession {
         return { reason: 'path-too-long', message: `the name "${name.slice(0, 40)}…" is longer than ${this.id} allows` };
       }
     }
-    const key = fileKey(entry.root.name, entry.rel);
-    const fullLen = this.store.fullKey(key).length;
+    const fullLen = this.store.fullKey('').length + fileKey(entry.root.name, rel).length;
     const maxLen = Math.min(caps.maxKeyLength ?? Infinity, this.o.maxPathLength ?? Infinity);
     if (fullLen > maxLen) return { reason: 'path-too-long', message: `the path is ${fullLen} characters; ${this.id} holds at most ${maxLen}` };
     const maxSize = Math.min(caps.maxObjectSize ?? Infinity, this.o.maxFileSize ?? Infinity);
