@@ -49,7 +49,7 @@ const fdTimes = promisify(fsc.futimes);
 const fdSync = promisify(fsc.fsync);
 const fdClose = promisify(fsc.close);
 
-/** fsync of a file by name (a file written earlier and closed: its data is written back now). */
+/** fsync by name: a file written earlier and closed (its data is written back now), or a folder. */
 async function fsyncPath(file: string): Promise<void> {
   const fd = await fdOpen(file, 'r');
   try {
@@ -355,7 +355,7 @@ export class HddTarget implements Target {
     try {
       for await (const chunk of stream) {
         const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-        await this.writeAll(fd, b, b.length, key);
+        await this.writeAll(fd, b, key);
         written += b.length;
         opts.onProgress?.(written);
       }
@@ -365,11 +365,11 @@ export class HddTarget implements Target {
     return written;
   }
 
-  private async writeAll(fd: number, b: Buffer, length: number, key: string): Promise<void> {
+  private async writeAll(fd: number, b: Buffer, key: string): Promise<void> {
     let off = 0;
-    while (off < length) {
+    while (off < b.length) {
       try {
-        off += (await fdWrite(fd, b, off, length - off)).bytesWritten;
+        off += (await fdWrite(fd, b, off, b.length - off)).bytesWritten;
       } catch (e) {
         throw await this.classify(e, 'put', key);
       }
@@ -669,7 +669,7 @@ export class HddTarget implements Target {
    * the last folder is new — costs one `mkdir`.
    */
   private async ensureDir(dir: string, key: string): Promise<void> {
-    if (path.relative(this.root, dir) === '') {
+    if (dir === this.root) {
       await this.assertRoot('put', key);
       return;
     }
@@ -741,16 +741,12 @@ export class HddTarget implements Target {
   }
 
   private async fsyncDir(dir: string): Promise<void> {
-    let fd: number | undefined;
     try {
-      fd = await fdOpen(dir, 'r');
-      await fdSync(fd);
+      await fsyncPath(dir);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       // Some file systems (FAT via some drivers, SMB) refuse fsync on folders: the rename is still atomic.
       if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EPERM' && code !== 'EISDIR' && code !== 'EBADF') throw this.mapError(e, 'sync', dir);
-    } finally {
-      if (fd !== undefined) await fdClose(fd).catch(() => undefined);
     }
   }
 

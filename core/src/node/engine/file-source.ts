@@ -98,9 +98,18 @@ class LocalFileRef implements LocalFileBody {
   }
 }
 
+/** SHA-256 and length of a stream (an object read back from a target), without keeping it. */
+export async function hashStream(body: Readable): Promise<{ sha256: string; size: number }> {
+  const h = createHash('sha256');
+  let size = 0;
+  for await (const chunk of body) {
+    h.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { sha256: h.digest('hex'), size };
+}
+
 /** SHA-256 of a local file, streamed. */
 export async function hashFile(abs: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(abs, { highWaterMark: READ_CHUNK })) h.update(chunk as Buffer);
-  return h.digest('hex');
+  return (await hashStream(createReadStream(abs, { highWaterMark: READ_CHUNK }))).sha256;
 }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { HokanError, TargetError, describeError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import type { FileEntry, FileRecord, TargetRunResult } from '../../common/model.js';
@@ -6,7 +5,7 @@ import { emptyCounts } from '../../common/model.js';
 import type { FileStatus, Reason } from '../../common/statuses.js';
 import type { Target } from '../../common/target.js';
 import type { HeldFile, HeldVersion, IndexOp, IndexStore, TargetState } from '../index-store.js';
-import { LocalFileSource, hashFile } from './file-source.js';
+import { LocalFileSource, hashFile, hashStream } from './file-source.js';
 import { isFatalForTarget, reasonOf, withRetry, type RetryOptions } from './failure.js';
 import { JobStore } from './job-store.js';
 import {
@@ -284,15 +283,8 @@ export class TargetSession {
       throw e;
     }
     if (info.size !== entry.size) return undefined;
-    const [theirs, ours] = await Promise.all([
-      this.store.get(path, undefined, async (body) => {
-        const hash = createHash('sha256');
-        for await (const c of body) hash.update(c as Buffer);
-        return hash.digest('hex');
-      }),
-      hashFile(entry.abs),
-    ]);
-    if (theirs !== ours) return undefined;
+    const [theirs, ours] = await Promise.all([this.store.get(path, undefined, hashStream), hashFile(entry.abs)]);
+    if (theirs.sha256 !== ours) return undefined;
     const ver: HeldVersion = { v: this.o.runId, size: entry.size, mtimeMs: entry.mtimeMs, sha256: ours };
     const lines: ChangeLine[] = [{ op: 'put', p: path, v: ver.v, size: ver.size, mtimeMs: ver.mtimeMs, sha256: ours }];
     const ops = [this.heldOpFor(entry, { cur: ver, old: h.old })];
@@ -370,7 +362,7 @@ export class TargetSession {
 
   /** A file whose content is the same as held: refresh what change detection uses. */
   refreshOp(entry: FileEntry, held: HeldFile): IndexOp {
-    return this.o.index.heldOp(this.o.job, this.id, entry.root.name, entry.rel, { ...held, ino: entry.ino, ctimeMs: entry.ctimeMs });
+    return this.heldOpFor(entry, held);
   }
 
   /** A file gone from the source: keep it as a generation (or drop it in mirror mode). */

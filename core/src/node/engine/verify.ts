@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { TargetError, describeError } from '../../common/errors.js';
 import type { FileRecord } from '../../common/model.js';
 import { findJob, type EngineDeps } from './backup.js';
 import { withRetry } from './failure.js';
+import { hashStream } from './file-source.js';
 import { closeTarget } from './job-store.js';
 import { fileKey, versionKey } from './layout.js';
 import { openForReading } from './restore.js';
@@ -35,20 +35,12 @@ export async function runVerify(deps: EngineDeps, opts: VerifyOptions): Promise<
     try {
       const got = await withRetry(
         () =>
-          src.store.get(key, undefined, async (body) => {
-            const h = createHash('sha256');
-            let n = 0;
-            for await (const c of body) {
-              h.update(c as Buffer);
-              n += (c as Buffer).length;
-            }
-            return { sha: h.digest('hex'), n };
-          }),
+          src.store.get(key, undefined, hashStream),
         { retries: 3, minDelayMs: 500, signal: opts.signal },
       );
-      result.bytes += got.n;
-      if (got.sha === sha256 && got.n === size) result.ok++;
-      else result.problems.push({ path, target: src.id, status: 'failed', reason: 'hash-mismatch', size, sha256, message: `stored copy ${key} has SHA-256 ${got.sha.slice(0, 12)}… and ${got.n} bytes; recorded ${sha256.slice(0, 12)}… and ${size} bytes` });
+      result.bytes += got.size;
+      if (got.sha256 === sha256 && got.size === size) result.ok++;
+      else result.problems.push({ path, target: src.id, status: 'failed', reason: 'hash-mismatch', size, sha256, message: `stored copy ${key} has SHA-256 ${got.sha256.slice(0, 12)}… and ${got.size} bytes; recorded ${sha256.slice(0, 12)}… and ${size} bytes` });
     } catch (e) {
       const missing = TargetError.isNotFound(e);
       result.problems.push({ path, target: src.id, status: 'failed', reason: missing ? 'not-found' : 'io-error', size, sha256, message: missing ? `stored copy ${key} is missing` : describeError(e) });
