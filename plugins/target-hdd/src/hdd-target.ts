@@ -67,6 +67,9 @@ interface DirSync {
 
 /** Prefix of the temporary files a put writes before renaming; `list` never returns them, keys may not use it. */
 export const TEMP_PREFIX = '.hokan-tmp-';
+const TEMP_SEGMENT = /(?:^|\/)\.hokan-tmp-/;
+/** A key segment that is empty, "." or "..". */
+const DOT_OR_EMPTY_SEGMENT = /(?:^|\/)\.{0,2}(?:\/|$)/;
 
 const WINDOWS_FORBIDDEN = '\\:*?"<>|';
 /** Windows silently drops these at the end of a name, so `a.` and `a` would collide. */
@@ -204,7 +207,7 @@ export class HddTarget implements Target {
     const file = this.pathOf(key);
     opts.signal?.throwIfAborted();
     const dir = path.dirname(file);
-    const tmp = path.join(dir, `${TEMP_PREFIX}${this.tempStem}${(++this.tempSeq).toString(36)}`);
+    const tmp = `${dir}${path.sep}${TEMP_PREFIX}${this.tempStem}${(++this.tempSeq).toString(36)}`;
     if (body.localFile && body.localFile.size === body.size) return this.putLocal(key, file, tmp, body.localFile, meta, opts);
     let fd: number | undefined = await this.openTemp(key, dir, tmp);
     let renamed = false;
@@ -618,20 +621,22 @@ export class HddTarget implements Target {
     if (typeof key !== 'string' || key === '') return 'the key is empty';
     if (key.startsWith('/')) return 'it starts with "/"';
     if (key.includes('\0')) return 'it contains NUL';
-    const segs = key.split('/');
-    for (const s of segs) {
-      if (s === '' || s === '.' || s === '..') return `it has an empty, "." or ".." segment`;
-      if (s.startsWith(TEMP_PREFIX)) return `a segment starts with ${TEMP_PREFIX} (reserved for temporary files)`;
-      if (this.isWin && s.includes('\\')) return 'it contains a backslash';
-    }
+    if (DOT_OR_EMPTY_SEGMENT.test(key)) return `it has an empty, "." or ".." segment`;
+    if (TEMP_SEGMENT.test(key)) return `a segment starts with ${TEMP_PREFIX} (reserved for temporary files)`;
+    if (this.isWin && key.includes('\\')) return 'it contains a backslash';
     const c = this.caps;
     if (c.forbiddenChars) for (const ch of c.forbiddenChars) if (key.includes(ch)) return `it contains ${JSON.stringify(ch)}, which this file system cannot hold`;
-    for (const s of segs) {
-      if (c.forbiddenTrailingChars && c.forbiddenTrailingChars.includes(s[s.length - 1]!)) return `the name ${JSON.stringify(s)} ends with a dot or a space`;
-      if (c.maxNameLength !== undefined && s.length > c.maxNameLength) return `the name ${JSON.stringify(s.slice(0, 40))}… is longer than ${c.maxNameLength} characters`;
-      if (c.maxNameBytes !== undefined && Buffer.byteLength(s) > c.maxNameBytes) return `the name ${JSON.stringify(s.slice(0, 40))}… is longer than ${c.maxNameBytes} bytes`;
-      if (this.windowsRules && WINDOWS_RESERVED.test(s)) return `${JSON.stringify(s)} is a reserved device name on Windows`;
-      if (this.windowsRules && /[\x01-\x1f]/.test(s)) return 'it contains a control character';
+    // Rules on each name: only split the key when one of them could apply (this runs per file).
+    const nameRules =
+      c.forbiddenTrailingChars || this.windowsRules || (c.maxNameLength !== undefined && key.length > c.maxNameLength) || (c.maxNameBytes !== undefined && key.length * 3 > c.maxNameBytes);
+    if (nameRules) {
+      for (const s of key.split('/')) {
+        if (c.forbiddenTrailingChars && c.forbiddenTrailingChars.includes(s[s.length - 1]!)) return `the name ${JSON.stringify(s)} ends with a dot or a space`;
+        if (c.maxNameLength !== undefined && s.length > c.maxNameLength) return `the name ${JSON.stringify(s.slice(0, 40))}… is longer than ${c.maxNameLength} characters`;
+        if (c.maxNameBytes !== undefined && Buffer.byteLength(s) > c.maxNameBytes) return `the name ${JSON.stringify(s.slice(0, 40))}… is longer than ${c.maxNameBytes} bytes`;
+        if (this.windowsRules && WINDOWS_RESERVED.test(s)) return `${JSON.stringify(s)} is a reserved device name on Windows`;
+        if (this.windowsRules && /[\x01-\x1f]/.test(s)) return 'it contains a control character';
+      }
     }
     if (c.maxKeyLength !== undefined && key.length > c.maxKeyLength) return `it is longer than ${c.maxKeyLength} characters`;
     return undefined;
@@ -641,13 +646,9 @@ export class HddTarget implements Target {
   private pathOf(key: string): string {
     const why = this.keyProblem(key);
     if (why) throw new TargetError('permanent', `the key ${JSON.stringify(key)} cannot be stored on ${this.root}: ${why}`);
-    const p = path.join(this.root, ...key.split('/'));
-    // Belt and braces after keyProblem: the joined, normalised path must lie below the root
-    // (a prefix test: path.relative would resolve both paths again, for every file).
-    if (!p.startsWith(this.rootSlash)) {
-      throw new TargetError('permanent', `the key ${JSON.stringify(key)} points outside ${this.root}`);
-    }
-    return p;
+    // keyProblem let through only names (no "", ".", ".." segment, no leading "/", no backslash on
+    // Windows): the root, a separator and the key's names stay below the root as they are.
+    return this.rootSlash + (path.sep === '/' ? key : key.replaceAll('/', path.sep));
   }
 
   /** Opens the temporary file, creating missing parent folders below the root (never the root). */

@@ -142,6 +142,15 @@ interface Candidate {
 /** Per target bookkeeping of one backup run. */
 class Lane {
   readonly inflight = new Set<Promise<void>>();
+  /** Who waits for a free slot (not Promise.race: it would subscribe to every transfer, per file). */
+  private readonly slotWaiters: (() => void)[] = [];
+  async slot(cap: number): Promise<void> {
+    while (this.inflight.size >= cap) await new Promise<void>((r) => this.slotWaiters.push(r));
+  }
+  done(p: Promise<void>): void {
+    this.inflight.delete(p);
+    this.slotWaiters.shift()?.();
+  }
   /** Files put and waiting for their window to be flushed and recorded (deferred durability). */
   unsettled = 0;
   private onSettled?: () => void;
@@ -369,10 +378,10 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
 
     const enqueue = async (lane: Lane, work: () => Promise<void>) => {
       const cap = Math.max(1, lane.s.caps.maxConnections);
-      while (lane.inflight.size >= cap) await Promise.race(lane.inflight);
+      if (lane.inflight.size >= cap) await lane.slot(cap);
       const p: Promise<void> = work()
         .catch((e) => logger.error({ err: describeError(e) }, 'unexpected failure in the upload queue'))
-        .finally(() => lane.inflight.delete(p));
+        .finally(() => lane.done(p));
       lane.inflight.add(p);
     };
 
