@@ -79,3 +79,12 @@ export class EngineHooks {
 }
 
 export type HookName = keyof EngineHooks;
+
+/**
+ * Whether any plugin tapped `hook`. Not tapable's `isUsed()`: that counts interceptors too, and the
+ * plugin host intercepts every hook (errors name the plugin), so it is always true — the engine
+ * would call per-file hooks nobody listens to, a promise per file for each.
+ */
+export function hasTaps(hook: { readonly taps: readonly unknown[] }): boolean {
+  return hook.taps.length > 0;
+}

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PluginError } from '../common/errors.js';
-import { EngineHooks } from '../common/hooks.js';
+import { EngineHooks, hasTaps } from '../common/hooks.js';
 import type { Logger } from '../common/logger.js';
 import { BUILTIN_PLUGINS, PluginHost, locatePlugin, usedBecause, wrapHooks } from './plugin-host.js';
 
@@ -94,6 +94,17 @@ describe('PluginHost', () => {
 });
 
 describe('wrapHooks', () => {
+  it('a wrapped hook nobody tapped has no taps (the engine skips its per-file calls); a tap shows, and still runs', async () => {
+    const hooks = new EngineHooks();
+    wrapHooks(hooks, recordingLogger([]));
+    expect(hooks.filterEntry.isUsed()).toBe(true); // tapable counts the interceptor: why hasTaps exists
+    expect(hasTaps(hooks.filterEntry)).toBe(false);
+    expect(hasTaps(hooks.beforeUpload)).toBe(false);
+    hooks.filterEntry.tap('skip-tmp', (e) => (e.rel.endsWith('.tmp') ? { action: 'exclude', reason: 'temporary' } : undefined));
+    expect(hasTaps(hooks.filterEntry)).toBe(true);
+    expect(await hooks.filterEntry.promise({ rel: 'a.tmp' } as any, {} as any)).toEqual({ action: 'exclude', reason: 'temporary' });
+  });
+
   it('a throwing tap becomes a PluginError naming the plugin and the hook', async () => {
     const hooks = new EngineHooks();
     wrapHooks(hooks, recordingLogger([]));

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { HokanError, UsageError, describeError } from '../../common/errors.js';
 import type { HokanConfig, JobConfig } from '../../common/config-types.js';
-import type { EngineHooks, RunContext } from '../../common/hooks.js';
+import { hasTaps, type EngineHooks, type RunContext } from '../../common/hooks.js';
 import type { Logger } from '../../common/logger.js';
 import { emptyCounts, type FileEntry, type FileRecord, type RunRecord, type SourceRoot } from '../../common/model.js';
 import type { Reason } from '../../common/statuses.js';
@@ -284,9 +284,9 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
     const live = lanes.filter((l) => !l.s.fatal);
     for (const l of live) l.s.startRecord = { ...run };
 
-    const filterHook = hooks.filterEntry.isUsed() ? (e: FileEntry) => hooks.filterEntry.promise(e, ctx) : undefined;
-    const beforeUploadUsed = hooks.beforeUpload.isUsed();
-    const afterUploadUsed = hooks.afterUpload.isUsed();
+    const filterHook = hasTaps(hooks.filterEntry) ? (e: FileEntry) => hooks.filterEntry.promise(e, ctx) : undefined;
+    const beforeUploadUsed = hasTaps(hooks.beforeUpload);
+    const afterUploadUsed = hasTaps(hooks.afterUpload);
 
     const finish = async (lane: Lane, entry: FileEntry, rec: FileRecord, deferOnNetwork: boolean) => {
       if (deferOnNetwork && rec.reason === 'network-error' && !lane.s.fatal && lane.retryLater.length < 10_000) {

@@ -6,7 +6,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { HokanError, TargetError, UsageError, describeError } from '../../common/errors.js';
 import type { JobConfig } from '../../common/config-types.js';
-import type { RunContext } from '../../common/hooks.js';
+import { hasTaps, type RunContext } from '../../common/hooks.js';
 import { emptyCounts, type FileRecord, type RunRecord, type SourceRoot } from '../../common/model.js';
 import type { Reason } from '../../common/statuses.js';
 import type { Target } from '../../common/target.js';
@@ -142,7 +142,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
   const ctx: RunContext = { runId, kind: 'restore', job, device: config.device, dryRun: !!opts.dryRun, full: false, signal: opts.signal ?? new AbortController().signal, logger };
 
   let source: OpenedJobTarget;
-  const resolved = hooks.resolveRestoreSource.isUsed() ? await hooks.resolveRestoreSource.promise({ job, targetId: opts.target, paths: opts.paths ?? [], at: opts.at, runId: opts.run }) : undefined;
+  const resolved = hasTaps(hooks.resolveRestoreSource) ? await hooks.resolveRestoreSource.promise({ job, targetId: opts.target, paths: opts.paths ?? [], at: opts.at, runId: opts.run }) : undefined;
   if (resolved) {
     const store = new JobStore(resolved.target, job.id);
     await ensureIndexed(index, store, job.id, resolved.targetId, targetFingerprint(config, resolved.targetId), logger);
