@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { createRequire } from 'node:module';
 import { homedir, hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { type Node, type ParseError, parseTree, printParseErrorCode, getNodeValue } from 'jsonc-parser';
+import type { Node, ParseError } from 'jsonc-parser';
 import type { HokanConfig, JobConfig, NotifierConfig, TargetConfig } from '../common/config-types.js';
 import { ConfigError, type ConfigProblem } from '../common/errors.js';
 import { expandHome } from './config-paths.js';
@@ -138,29 +138,59 @@ export interface ParsedConfigText {
   lines: LineMap;
 }
 
+// jsonc-parser is required only for a config with comments or trailing commas, for a syntax error,
+// and for the line:column of a problem: a plain JSON config starts without loading it.
+const requireCjs = createRequire(import.meta.url);
+let jsoncMod: typeof import('jsonc-parser') | undefined;
+const jsonc = (): typeof import('jsonc-parser') => (jsoncMod ??= requireCjs('jsonc-parser') as typeof import('jsonc-parser'));
+
 /** Parses config.json (comments and trailing commas allowed); invalid JSON → ConfigError with line:column and what was expected. */
 export function parseConfigText(text: string, file: string): ParsedConfigText {
-  const errors: ParseError[] = [];
-  const tree = parseTree(text, errors, { allowTrailingComma: true, disallowComments: false, allowEmptyContent: false });
-  const lines = new LineMap(text);
-  if (errors.length) {
-    const problems = errors.slice(0, 5).map((e): ConfigProblem => {
-      const code = printParseErrorCode(e.error);
-      const at = lines.at(e.offset);
-      const found = text.slice(e.offset, e.offset + Math.max(1, Math.min(e.length, 20)));
-      return {
-        path: '',
-        ...at,
-        message: `invalid JSON: expected ${PARSE_EXPECTED[code] ?? code}${found.trim() ? `, found ${JSON.stringify(found)}` : ' (the file ends here)'}`,
-      };
-    });
-    throw configError(file, problems);
+  let value: unknown;
+  let tree: Node | undefined;
+  let plain = true;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    plain = false;
   }
-  const value = tree ? getNodeValue(tree) : undefined;
+  if (!plain) {
+    const errors: ParseError[] = [];
+    tree = jsonc().parseTree(text, errors, { allowTrailingComma: true, disallowComments: false, allowEmptyContent: false });
+    if (errors.length) {
+      const lines = new LineMap(text);
+      const problems = errors.slice(0, 5).map((e): ConfigProblem => {
+        const code = jsonc().printParseErrorCode(e.error);
+        const at = lines.at(e.offset);
+        const found = text.slice(e.offset, e.offset + Math.max(1, Math.min(e.length, 20)));
+        return {
+          path: '',
+          ...at,
+          message: `invalid JSON: expected ${PARSE_EXPECTED[code] ?? code}${found.trim() ? `, found ${JSON.stringify(found)}` : ' (the file ends here)'}`,
+        };
+      });
+      throw configError(file, problems);
+    }
+    value = tree ? jsonc().getNodeValue(tree) : undefined;
+  }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw configError(file, [{ path: '', line: 1, column: 1, message: 'the config must be a JSON object: { "targets": { … }, "jobs": [ … ] }' }]);
   }
-  return { value, tree, lines };
+  let lines: LineMap | undefined;
+  return {
+    value,
+    // Where problems are: built when the first one is reported.
+    get tree() {
+      if (plain) {
+        tree = jsonc().parseTree(text, [], { allowTrailingComma: true, disallowComments: false, allowEmptyContent: false });
+        plain = false;
+      }
+      return tree;
+    },
+    get lines() {
+      return (lines ??= new LineMap(text));
+    },
+  };
 }
 
 function problemLine(file: string, p: ConfigProblem): string {
@@ -604,11 +634,22 @@ export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConf
       hint: '`agent init` writes a starter config',
     });
   }
-  const { value, tree, lines } = parseConfigText(text.replace(/^\uFEFF/, ''), file);
-  const raw = value as Record<string, any>;
+  const parsed = parseConfigText(text.replace(/^\uFEFF/, ''), file);
+  const raw = parsed.value as Record<string, any>;
   const specs = Array.isArray(raw.plugins) && raw.plugins.every((p: unknown) => typeof p === 'string') ? (raw.plugins as string[]) : undefined;
   const host = PluginHost.discover(specs, dirname(file));
-  const ctx: ValidationContext = { file, tree, lines, host, value: raw };
+  const ctx: ValidationContext = {
+    file,
+    host,
+    value: raw,
+    // Places are looked up only for problems (see parseConfigText).
+    get tree() {
+      return parsed.tree;
+    },
+    get lines() {
+      return parsed.lines;
+    },
+  };
   const problems: ConfigProblem[] = [];
   for (const p of host.problems) {
     const i = specs?.indexOf(p.spec) ?? -1;

@@ -29,11 +29,17 @@
  *
  * Every exclusion returns a short reason string (shown by `--verbose`); `null` means "keep".
  */
-import picomatch from 'picomatch';
+import { createRequire } from 'node:module';
+import type picomatchType from 'picomatch';
 import { ConfigError } from '../common/errors.js';
 import type { FilterConfig } from '../common/config-types.js';
 import type { SourceRoot } from '../common/model.js';
 import { formatBytes, formatDate, parseDate, parseSize } from '../common/units.js';
+
+// Required on first use: most configs have no globs, and a no-change run should not pay its load.
+const requireCjs = createRequire(import.meta.url);
+let picomatchMod: typeof picomatchType | undefined;
+const picomatch = (): typeof picomatchType => (picomatchMod ??= requireCjs('picomatch') as typeof picomatchType);
 
 export interface CompileFiltersOptions {
   /** Match globs and literal paths case-insensitively (case-insensitive file systems). Default false. */
@@ -101,12 +107,12 @@ function compileGlob(g: string, nocase: boolean): Glob {
     dirOnly = true;
     src = src.replace(/\/+$/, '');
   }
-  const match = picomatch(src, { dot: true, nocase, basename: !src.includes('/') }) as Matcher;
+  const match = picomatch()(src, { dot: true, nocase, basename: !src.includes('/') }) as Matcher;
   return { source: g, match, dirOnly };
 }
 
 function isLiteral(g: string): boolean {
-  return !picomatch.scan(stripSlash(g)).isGlob;
+  return !picomatch().scan(stripSlash(g)).isGlob;
 }
 
 function normExt(e: string): string {
@@ -189,7 +195,7 @@ export function compileFilters(filters: FilterConfig, root: SourceRoot, opts: Co
       globs.push(glob);
       const src = stripSlash(g).replace(/\/+$/, '');
       if (!src.includes('/') || /\{[^}]*\//.test(src)) partial.push(['globstar']); // any depth, or braces across `/`: always possible
-      else partial.push(src.split('/').map((seg) => (seg.includes('**') ? 'globstar' : (picomatch(seg, { dot: true, nocase }) as Matcher))));
+      else partial.push(src.split('/').map((seg) => (seg.includes('**') ? 'globstar' : (picomatch()(seg, { dot: true, nocase }) as Matcher))));
     }
     levels.push({ globs, partial, literals });
   }

@@ -1,5 +1,4 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import pRetry, { AbortError } from 'p-retry';
 import { HokanError, TargetError } from '../../common/errors.js';
 import type { Reason } from '../../common/statuses.js';
 
@@ -63,6 +62,8 @@ export async function withRetry<T>(fn: () => Promise<T>, opts: RetryOptions): Pr
     if (!isTransient(e) || opts.retries <= 0 || opts.signal?.aborted) throw e;
   }
   await delay(opts.minDelayMs * (1 + Math.random()), undefined, { signal: opts.signal });
+  // Loaded on the first retry: most runs never need it, and every module costs start-up time.
+  const { default: pRetry, AbortError } = await import('p-retry');
   return pRetry(
     async () => {
       try {
