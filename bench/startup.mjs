@@ -18,7 +18,7 @@ for (const [name, args, bare] of cases) {
   const times = [];
   for (let i = 0; i < runs + 1; i++) {
     const t0 = process.hrtime.bigint();
-    const r = spawnSync(process.execPath, bare ? args : [main, ...args], { cwd: root, encoding: 'utf8' });
+    const r = bare ? spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8' }) : spawnSync(main, args, { cwd: root, encoding: 'utf8' });
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     if (r.status !== 0) {
       console.error(`${name} exited ${r.status}: ${r.stderr}`);

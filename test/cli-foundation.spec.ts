@@ -1,7 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, agent, tempDir } from './helpers.js';
+import { MAIN, ROOT, agent, tempDir } from './helpers.js';
 
 const SHIPPED = join(ROOT, 'config', 'config.json');
 const CUSTOM = join(ROOT, 'config', 'examples', 'custom-plugin.config.json');
@@ -32,6 +33,16 @@ describe('agent --help and --version', () => {
     const r = agent(['--version']);
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toBe(JSON.parse(readFileSync(join(ROOT, 'core', 'package.json'), 'utf8')).version);
+  });
+
+  it('run as a program (what `npx agent` runs), the bin starts Node with its smaller heap', () => {
+    const probe = t.file('probe.cjs', "process.stderr.write('PROBE ' + JSON.stringify({ argv: process.execArgv, limit: require('v8').getHeapStatistics().heap_size_limit }) + '\\n');\n");
+    const r = spawnSync(MAIN, ['--version'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: `--require ${probe}` } });
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    const seen = JSON.parse(/PROBE (.*)/.exec(r.stderr)![1]!) as { argv: string[]; limit: number };
+    expect(seen.argv).toEqual(['--max-old-space-size=1024', '--max-semi-space-size=8']);
+    expect(seen.limit).toBeLessThan(1.5 * 1024 ** 3); // Node's default here is ~4 GB
   });
 
   it('an unknown command is bad usage (exit 2)', () => {

@@ -1,5 +1,6 @@
 // hokan in the benchmarks: a config writer (hdd or s3 target), and running the built CLI exactly
-// as a person does (`node core/bin/agent.cjs backup --json --config … --data-dir …`).
+// as a person does: the `agent` bin executed as a program (`core/bin/agent.cjs backup --json
+// --config … --data-dir …`, what `npx agent` runs), so its first line's Node flags apply.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,12 +31,14 @@ export function writeConfig(file, { source, target, job = {} }) {
  * The [cmd, args, opts] of one `agent backup --json`. `cpuProfDir` runs node with --cpu-prof.
  */
 export function backupCommand({ config, dataDir, cpuProfDir, peakFile, extra = [] }) {
+  // Node options of the measurement go through NODE_OPTIONS: the bin is run as it is.
   const node = [];
   if (cpuProfDir) node.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, '--cpu-prof-interval=500');
   // peakFile: sample hokan's private memory too (bench/lib/peak-mem.cjs), written there as JSON.
-  if (peakFile) node.push('-r', path.join(REPO, 'bench', 'lib', 'peak-mem.cjs'));
+  if (peakFile) node.push('--require', path.join(REPO, 'bench', 'lib', 'peak-mem.cjs'));
   const env = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', ...(peakFile ? { HOKAN_BENCH_PEAK: peakFile } : {}) };
-  return [process.execPath, [...node, AGENT, 'backup', '--json', '--config', config, '--data-dir', dataDir, ...extra], { cwd: REPO, env }];
+  if (node.length) env.NODE_OPTIONS = [process.env.NODE_OPTIONS, ...node].filter(Boolean).join(' ');
+  return [AGENT, ['backup', '--json', '--config', config, '--data-dir', dataDir, ...extra], { cwd: REPO, env }];
 }
 
 /** The peak private memory (RssAnon, KiB) a run wrote to `peakFile`, if any. */

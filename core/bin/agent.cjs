@@ -1,8 +1,15 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-old-space-size=1024 --max-semi-space-size=8
 // The `agent` command. A committed shim so npm can link the bin at install time, before `prepare`
 // (tsc -b) has built dist/. CommonJS on purpose: libuv sizes its thread pool (file reads, writes,
 // fsync) on first use, which an ES module entry triggers while it loads; a backup to a local disk
 // keeps more than the default 4 file operations in flight (docs/benchmarks.md).
+//
+// The heap flags on the first line (V8 reads them only at start-up): hokan holds ~12-20 MiB of live
+// objects whatever the tree's size, but with Node's defaults V8 lets a fast run's heap grow to
+// 70-90 MiB of mostly garbage — it scales the old generation's growth with the heap limit (a limit
+// of 2 GB or more allows 4x the live size, 1 GB ~1.6x) and grows the young generation to 32 MiB.
+// 1 GB and 8 MiB semi-spaces: a 100,000-file first backup peaks at ~133 instead of 150-175 MiB,
+// as fast (docs/benchmarks.md, run 8). `node --max-old-space-size=N core/bin/agent.cjs …` overrides.
 'use strict';
 process.env.UV_THREADPOOL_SIZE ??= '16';
 import('../dist/cli/main.js').then(
