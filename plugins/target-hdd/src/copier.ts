@@ -103,6 +103,10 @@ export class Copier {
     let best: (typeof this.workers)[number] | undefined;
     for (const s of this.workers.slice(1)) if (s.jobs.size < PER_WORKER && (!best || s.jobs.size < best.jobs.size)) best = s;
     if (!best && this.workers.length < this.size) {
+      // A big file while the small-file worker idles and nothing else waits (the end of a run: the
+      // compaction snapshot) does not start a thread of its own — ~10 MiB for one copy.
+      const first = this.workers[0];
+      if (first && this.workers.length === 1 && first.jobs.size === 0 && this.waiting.length <= 1) return first;
       if (!this.workers.length) this.start();
       best = this.start();
     }

@@ -14,7 +14,7 @@ import { reasonOf, type RetryOptions } from './failure.js';
 import { compareRel } from './held.js';
 import { closeTarget } from './job-store.js';
 import { fileKey, newRunId } from './layout.js';
-import { snapshotDue, writeSnapshot } from './manifests.js';
+import { closingState, writeSnapshot } from './manifests.js';
 import { resolveRoots, type PresetResolver } from './sources.js';
 import { TargetSession, type DurabilityWindow } from './target-session.js';
 
@@ -537,8 +537,7 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
     try {
       await s.flushJournal();
       await s.writeRunRecord(run);
-      const state = { ...s.state, runsSinceSnapshot: s.state.runsSinceSnapshot + 1, changesSinceSnapshot: s.state.changesSinceSnapshot + s.changeCount };
-      const compact = snapshotDue(state, lane.heldFiles);
+      const { state, compact } = closingState(s.state, s.changeCount, lane.heldFiles);
       if (compact) {
         await writeSnapshot(index, s.store, job.id, s.id, runId);
         state.lastSnapshot = runId;

@@ -496,6 +496,34 @@ describe('compaction', () => {
     expect(snapshotDue(state(SNAPSHOT_MAX_RUNS, 0), 100_000)).toBe(true);
   });
 
+  it('a first run writes no snapshot (its journal is one), the runs after it count as before', async () => {
+    const { closingState } = await import('./manifests.js');
+    const fresh = { fingerprint: 'f', runsSinceSnapshot: 0, changesSinceSnapshot: 0 };
+    expect(closingState(fresh, 100_000, 0)).toEqual({ state: { ...fresh, runsSinceSnapshot: 1, changesSinceSnapshot: 0 }, compact: false });
+    const after = closingState(fresh, 100_000, 0).state;
+    expect(closingState(after, 10, 100_000)).toEqual({ state: { ...after, runsSinceSnapshot: 2, changesSinceSnapshot: 10 }, compact: false });
+    expect(closingState(after, 100_001, 100_000).compact).toBe(true);
+    // A state rebuilt from a target that already has runs, or a snapshot, is not a first run.
+    expect(closingState({ ...fresh, lastSnapshot: 'r0' }, 5_000, 10).compact).toBe(true);
+    expect(closingState({ ...fresh, runsSinceSnapshot: 1 }, 5_000, 10).compact).toBe(true);
+  });
+
+  it('a first backup of more than 1,000 files leaves no snapshot on the target, and a new index is rebuilt from its journal', async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 1_200; i++) files[`d${i % 7}/f${i}.txt`] = `content ${i}`;
+    await tree(files);
+    const r1 = await runBackup(deps(), { job: 'docs' });
+    expect(r1.counts).toMatchObject({ uploaded: 1_200, failed: 0 });
+    const mem = targets.get('mem')!;
+    expect(mem.keys().filter((k) => k.includes('/.hokan/snapshots/'))).toEqual([]);
+    expect(mem.keys().filter((k) => k.includes('/changes-')).length).toBeGreaterThan(1);
+    await index.close();
+    await rm(dataDir, { recursive: true });
+    index = await IndexStore.open(dataDir);
+    const next = await runBackup(deps(), { job: 'docs' });
+    expect(next.counts).toMatchObject({ uploaded: 0, unchanged: 1_200 });
+  });
+
   it('a snapshot alone rebuilds the index: older journals are not needed', async () => {
     const { writeSnapshot } = await import('./manifests.js');
     const { JobStore } = await import('./job-store.js');

@@ -109,6 +109,18 @@ export function snapshotDue(state: TargetState, heldCount: number): boolean {
 }
 
 /**
+ * The target's bookkeeping after a run that wrote `changes` journal lines, and whether the run
+ * ends with a snapshot. A first run's journal names each path once — as compact as a snapshot of
+ * it — so it counts as none: no second copy of the tree on the target, and no read of the whole
+ * index at the end of the longest run (on 300,000 files that read mapped 30 MiB of index pages).
+ */
+export function closingState(prev: TargetState, changes: number, heldCount: number): { state: TargetState; compact: boolean } {
+  const first = prev.lastSnapshot === undefined && prev.runsSinceSnapshot === 0 && prev.changesSinceSnapshot === 0;
+  const state: TargetState = { ...prev, runsSinceSnapshot: prev.runsSinceSnapshot + 1, changesSinceSnapshot: first ? 0 : prev.changesSinceSnapshot + changes };
+  return { state, compact: !first && snapshotDue(state, heldCount) };
+}
+
+/**
  * Writes everything the index holds for a job on a target as `.hokan/snapshots/RUN.jsonl`: with
  * it, the state at any run up to RUN needs no older journal. Streamed through a temporary file.
  */
