@@ -31,14 +31,21 @@ export function writeConfig(file, { source, target, job = {} }) {
  * The [cmd, args, opts] of one `agent backup --json`. `cpuProfDir` runs node with --cpu-prof.
  */
 export function backupCommand({ config, dataDir, cpuProfDir, peakFile, extra = [] }) {
-  // Node options of the measurement go through NODE_OPTIONS: the bin is run as it is.
-  const node = [];
-  if (cpuProfDir) node.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, '--cpu-prof-interval=500');
-  // peakFile: sample hokan's private memory too (bench/lib/peak-mem.cjs), written there as JSON.
-  if (peakFile) node.push('--require', path.join(REPO, 'bench', 'lib', 'peak-mem.cjs'));
+  const args = ['backup', '--json', '--config', config, '--data-dir', dataDir, ...extra];
   const env = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', ...(peakFile ? { HOKAN_BENCH_PEAK: peakFile } : {}) };
-  if (node.length) env.NODE_OPTIONS = [process.env.NODE_OPTIONS, ...node].filter(Boolean).join(' ');
-  return [AGENT, ['backup', '--json', '--config', config, '--data-dir', dataDir, ...extra], { cwd: REPO, env }];
+  // peakFile: sample hokan's private memory too (bench/lib/peak-mem.cjs), written there as JSON;
+  // preloaded through NODE_OPTIONS, so the bin itself runs as it is.
+  if (peakFile) env.NODE_OPTIONS = [process.env.NODE_OPTIONS, '--require', path.join(REPO, 'bench', 'lib', 'peak-mem.cjs')].filter(Boolean).join(' ');
+  // --cpu-prof is not allowed in NODE_OPTIONS: start node with the bin's own flags and it.
+  if (cpuProfDir) return [process.execPath, [...binNodeFlags(), '--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, '--cpu-prof-interval=500', AGENT, ...args], { cwd: REPO, env }];
+  return [AGENT, args, { cwd: REPO, env }];
+}
+
+/** The Node flags on the bin's first line (`#!/usr/bin/env -S node FLAGS`). */
+export function binNodeFlags() {
+  const first = fs.readFileSync(AGENT, 'utf8').split('\n', 1)[0];
+  const m = /^#!\S*env -S node(.*)$/.exec(first);
+  return m ? m[1].trim().split(/\s+/).filter(Boolean) : [];
 }
 
 /** The peak private memory (RssAnon, KiB) a run wrote to `peakFile`, if any. */
