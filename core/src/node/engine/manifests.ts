@@ -149,9 +149,9 @@ async function* snapshotLines(index: IndexStore, job: string, targetId: string):
 const WRITE_BUFFER = 1024 * 1024;
 
 /**
- * Writes `lines` to `file` through one reused buffer. A write stream
- * would make a Buffer of every line: at the end of a 100,000-file run that was ~20 MiB of garbage
- * Buffers, which V8 only frees at its next collection — the run's peak memory.
+ * Writes `lines` to `file` through one reused buffer. A write stream would make a Buffer of every
+ * line: at the end of a 100,000-file run that was ~20 MiB of dead Buffers, which V8 frees only at
+ * its next collection — the run's peak memory.
  */
 export async function writeLines(file: string, lines: AsyncIterable<string>): Promise<void> {
   const fh = await open(file, 'w');
