@@ -59,6 +59,11 @@ export class Copier {
   private closed = false;
   readonly size = Math.min(4, Math.max(2, availableParallelism()));
 
+  /** Worker threads running now (each costs ~10 MiB). */
+  get threads(): number {
+    return this.workers.length;
+  }
+
   /** Copies a file; `onProgress` hears the bytes copied so far of a big file. */
   copy(job: Omit<CopyJob, 'id'>, onProgress?: (bytes: number) => void): Promise<CopyReply> {
     if (this.closed) return Promise.reject(new Error('the copy workers are closed'));

@@ -1,0 +1,48 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Copier, type CopyReply } from '../src/copier.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'hokan-copier-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let n = 0;
+/** A source file of `size` bytes and the job that copies it to a fresh name (renamed in the worker). */
+function job(size: number) {
+  const src = join(dir, `src-${n}`);
+  const data = Buffer.alloc(size, n % 251);
+  writeFileSync(src, data);
+  const st = statSync(src);
+  const dst = join(dir, `dst-${n}`);
+  const tmp = join(dir, `.hokan-tmp-${n++}`);
+  return { job: { src, size, mtimeMs: st.mtimeMs, tmp, root: dir, rename: dst }, dst, sha256: createHash('sha256').update(data).digest('hex') };
+}
+
+function copied(r: CopyReply, j: ReturnType<typeof job>): void {
+  expect(r).toEqual({ id: expect.any(Number), sha256: j.sha256 });
+  expect(createHash('sha256').update(readFileSync(j.dst)).digest('hex')).toBe(j.sha256);
+}
+
+describe('the copy workers', () => {
+  it('small files share one thread; a big file alone goes to it while it idles; big files beside small ones get their own', async () => {
+    const copier = new Copier();
+    try {
+      const small = job(1000);
+      copied(await copier.copy(small.job), small);
+      expect(copier.threads).toBe(1);
+      // The end of a run: one big file (the compaction snapshot), nothing else in flight.
+      const bigAlone = job(1024 * 1024);
+      copied(await copier.copy(bigAlone.job), bigAlone);
+      expect(copier.threads).toBe(1);
+      // Big files while small ones are copied: a second thread, so small files do not wait behind them.
+      const mixed = [job(2000), job(600 * 1024), job(3000), job(700 * 1024), job(4000)];
+      const replies = await Promise.all(mixed.map((m) => copier.copy(m.job)));
+      replies.forEach((r, i) => copied(r, mixed[i]!));
+      expect(copier.threads).toBe(2);
+    } finally {
+      await copier.close();
+    }
+  });
+});
