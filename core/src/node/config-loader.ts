@@ -146,17 +146,16 @@ const jsonc = (): typeof import('jsonc-parser') => (jsoncMod ??= requireCjs('jso
 
 /** Parses config.json (comments and trailing commas allowed); invalid JSON → ConfigError with line:column and what was expected. */
 export function parseConfigText(text: string, file: string): ParsedConfigText {
+  const parseTree = (errors: ParseError[]) => jsonc().parseTree(text, errors, { allowTrailingComma: true, disallowComments: false, allowEmptyContent: false });
   let value: unknown;
   let tree: Node | undefined;
-  let plain = true;
+  let treeBuilt = false;
   try {
     value = JSON.parse(text);
   } catch {
-    plain = false;
-  }
-  if (!plain) {
     const errors: ParseError[] = [];
-    tree = jsonc().parseTree(text, errors, { allowTrailingComma: true, disallowComments: false, allowEmptyContent: false });
+    tree = parseTree(errors);
+    treeBuilt = true;
     if (errors.length) {
       const lines = new LineMap(text);
       const problems = errors.slice(0, 5).map((e): ConfigProblem => {
@@ -181,9 +180,9 @@ export function parseConfigText(text: string, file: string): ParsedConfigText {
     value,
     // Where problems are: built when the first one is reported.
     get tree() {
-      if (plain) {
-        tree = jsonc().parseTree(text, [], { allowTrailingComma: true, disallowComments: false, allowEmptyContent: false });
-        plain = false;
+      if (!treeBuilt) {
+        tree = parseTree([]);
+        treeBuilt = true;
       }
       return tree;
     },
@@ -298,19 +297,20 @@ const TYPE_WORDS: Record<string, string> = { integer: 'a whole number', number: 
 
 interface ValidationContext {
   file: string;
-  tree: Node | undefined;
-  lines: LineMap;
+  /** The parsed text: its tree and line map are built on first use (problems only). */
+  parsed: ParsedConfigText;
   host: PluginHost;
   value: Record<string, any>;
 }
 
 function placeOf(ctx: ValidationContext, segments: readonly (string | number)[], key?: string): { line?: number; column?: number } {
-  const node = key !== undefined ? keyNodeAt(ctx.tree, segments, key) : nodeAt(ctx.tree, segments);
-  if (node) return ctx.lines.at(node.offset);
+  const { tree, lines } = ctx.parsed;
+  const node = key !== undefined ? keyNodeAt(tree, segments, key) : nodeAt(tree, segments);
+  if (node) return lines.at(node.offset);
   // Fall back to the nearest ancestor that exists.
   for (let i = segments.length - 1; i >= 0; i--) {
-    const n = nodeAt(ctx.tree, segments.slice(0, i));
-    if (n) return ctx.lines.at(n.offset);
+    const n = nodeAt(tree, segments.slice(0, i));
+    if (n) return lines.at(n.offset);
   }
   return {};
 }
@@ -638,18 +638,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConf
   const raw = parsed.value as Record<string, any>;
   const specs = Array.isArray(raw.plugins) && raw.plugins.every((p: unknown) => typeof p === 'string') ? (raw.plugins as string[]) : undefined;
   const host = PluginHost.discover(specs, dirname(file));
-  const ctx: ValidationContext = {
-    file,
-    host,
-    value: raw,
-    // Places are looked up only for problems (see parseConfigText).
-    get tree() {
-      return parsed.tree;
-    },
-    get lines() {
-      return parsed.lines;
-    },
-  };
+  const ctx: ValidationContext = { file, parsed, host, value: raw };
   const problems: ConfigProblem[] = [];
   for (const p of host.problems) {
     const i = specs?.indexOf(p.spec) ?? -1;

@@ -153,13 +153,13 @@ class Lane {
   }
   /** Files put and waiting for their window to be flushed and recorded (deferred durability). */
   unsettled = 0;
-  private onSettled?: () => void;
+  private settleWaiters: (() => void)[] = [];
   settledOne(): void {
-    if (--this.unsettled === 0) this.onSettled?.();
+    if (--this.unsettled === 0) for (const wake of this.settleWaiters.splice(0)) wake();
   }
   /** Resolves when every file put so far is recorded. */
   async allSettled(): Promise<void> {
-    while (this.unsettled > 0) await new Promise<void>((r) => (this.onSettled = r));
+    while (this.unsettled > 0) await new Promise<void>((r) => this.settleWaiters.push(r));
   }
   readonly candidates: Candidate[] = [];
   candidateCount = 0;
