@@ -4,6 +4,7 @@ import { HokanError } from '../common/errors.js';
 import type { FileRecord, RunRecord } from '../common/model.js';
 import type { FileStatus, RunKind, RunStatus } from '../common/statuses.js';
 import type { ResumeStore } from '../common/target.js';
+import { decodeFile, decodeHeld, encodeFile, encodeHeld } from './index-codec.js';
 
 /**
  * The local index: a cache of what each target holds, the run history, per-file records and upload
@@ -18,6 +19,9 @@ import type { ResumeStore } from '../common/target.js';
  *   r\0RUNID                       → RunRecord
  *   f\0RUNID\0SEQ(10 digits)       → FileRecord
  *   u\0TARGET\0KEY                 → resume state of an interrupted upload
+ *
+ * Values are UTF-8 JSON; `h` and `f` values (one each per file) in the compact form of
+ * index-codec.ts, the others as objects.
  */
 
 /** One version of a file on a target. `v` is the id of the run that uploaded it. */
@@ -61,8 +65,9 @@ export interface RunQuery {
   limit?: number;
 }
 
+/** One write of a batch, made by this store's `…Op` methods (the value is already encoded). */
 export type IndexOp =
-  | { type: 'put'; key: string; value: unknown }
+  | { type: 'put'; key: string; value: string }
   | { type: 'del'; key: string };
 
 const SEP = '\x00';
@@ -83,7 +88,7 @@ export const keys = {
 /** `a\0b\0c` → `a/b/c`. */
 export const relFromKey = (keyTail: string) => keyTail.split(SEP).join('/');
 
-type LevelDb = import('level').Level<string, unknown>;
+type LevelDb = import('level').Level<string, string>;
 
 export class IndexStore {
   private constructor(private readonly db: LevelDb, readonly dir: string) {}
@@ -93,7 +98,7 @@ export class IndexStore {
     const dir = join(dataDir, 'index');
     await mkdir(dir, { recursive: true });
     const { Level } = await import('level');
-    const db = new Level<string, unknown>(dir, { valueEncoding: 'json' });
+    const db = new Level<string, string>(dir, { valueEncoding: 'utf8' });
     try {
       await db.open();
     } catch (e) {
@@ -150,18 +155,20 @@ export class IndexStore {
   }
 
   private async getValue<T>(key: string): Promise<T | undefined> {
-    return (await this.db.get(key)) as T | undefined;
+    const s = await this.db.get(key);
+    return s === undefined ? undefined : (JSON.parse(s) as T);
   }
 
   // ---- held state -------------------------------------------------------------------------
 
-  getHeld(job: string, target: string, root: string, rel: string): Promise<HeldFile | undefined> {
-    return this.getValue<HeldFile>(keys.held(job, target, root, rel));
+  async getHeld(job: string, target: string, root: string, rel: string): Promise<HeldFile | undefined> {
+    const s = await this.db.get(keys.held(job, target, root, rel));
+    return s === undefined ? undefined : decodeHeld(s);
   }
 
   heldOp(job: string, target: string, root: string, rel: string, held: HeldFile | undefined): IndexOp {
     const key = keys.held(job, target, root, rel);
-    return held ? { type: 'put', key, value: held } : { type: 'del', key };
+    return held ? { type: 'put', key, value: encodeHeld(held) } : { type: 'del', key };
   }
 
   /**
@@ -174,15 +181,16 @@ export class IndexStore {
     const it = this.db.iterator({ gt: prefix, lt: upper(prefix) });
     // One read ahead: LevelDB fetches the next batch on the thread pool while the caller (the scan)
     // works through this one.
-    let ahead: Promise<[string, unknown][]> | undefined = it.nextv(size);
+    let ahead: Promise<[string, string][]> | undefined = it.nextv(size);
     try {
       for (;;) {
         const entries = await ahead;
         ahead = undefined;
         if (!entries.length) return;
         ahead = it.nextv(size);
-        for (const e of entries) e[0] = e[0].slice(prefix.length);
-        yield entries as [string, HeldFile][];
+        const out = new Array<[string, HeldFile]>(entries.length);
+        for (let i = 0; i < entries.length; i++) out[i] = [entries[i]![0].slice(prefix.length), decodeHeld(entries[i]![1])];
+        yield out;
       }
     } finally {
       if (ahead) await ahead.catch(() => undefined);
@@ -196,7 +204,7 @@ export class IndexStore {
     for await (const [k, v] of this.db.iterator({ gt: prefix, lt: upper(prefix) })) {
       const tail = k.slice(prefix.length);
       const i = tail.indexOf(SEP);
-      yield [tail.slice(0, i), relFromKey(tail.slice(i + 1)), v as HeldFile];
+      yield [tail.slice(0, i), relFromKey(tail.slice(i + 1)), decodeHeld(v)];
     }
   }
 
@@ -211,7 +219,7 @@ export class IndexStore {
   }
 
   targetStateOp(job: string, target: string, state: TargetState): IndexOp {
-    return { type: 'put', key: keys.targetState(job, target), value: state };
+    return { type: 'put', key: keys.targetState(job, target), value: JSON.stringify(state) };
   }
 
   // ---- runs -------------------------------------------------------------------------------
@@ -221,11 +229,11 @@ export class IndexStore {
   }
 
   runOp(run: RunRecord): IndexOp {
-    return { type: 'put', key: keys.run(run.id), value: run };
+    return { type: 'put', key: keys.run(run.id), value: JSON.stringify(run) };
   }
 
   async putRun(run: RunRecord): Promise<void> {
-    await this.db.put(keys.run(run.id), run);
+    await this.db.put(keys.run(run.id), JSON.stringify(run));
   }
 
   /** Runs newest first, filtered, paged. */
@@ -236,7 +244,7 @@ export class IndexStore {
     let total = 0;
     const prefix = `r${SEP}`;
     for await (const v of this.db.values({ gt: prefix, lt: upper(prefix), reverse: true })) {
-      const r = v as RunRecord;
+      const r = JSON.parse(v) as RunRecord;
       if ((q.job && r.job !== q.job) || (q.kind && r.kind !== q.kind) || (q.status && r.status !== q.status)) continue;
       if (total >= offset && runs.length < limit) runs.push(r);
       total++;
@@ -252,7 +260,7 @@ export class IndexStore {
     const found: RunRecord[] = [];
     const prefix = `r${SEP}`;
     for await (const v of this.db.values({ gt: prefix, lt: upper(prefix), reverse: true })) {
-      const r = v as RunRecord;
+      const r = JSON.parse(v) as RunRecord;
       if (r.status === 'running' || r.status === 'waiting') found.push({ ...r, status: 'interrupted', end: r.end ?? now.toISOString() });
     }
     await this.batch(found.map((r) => this.runOp(r)));
@@ -262,7 +270,7 @@ export class IndexStore {
   // ---- per-file records -------------------------------------------------------------------
 
   fileOp(runId: string, seq: number, rec: FileRecord): IndexOp {
-    return { type: 'put', key: keys.file(runId, seq), value: rec };
+    return { type: 'put', key: keys.file(runId, seq), value: encodeFile(rec) };
   }
 
   async listFiles(runId: string, q: { status?: FileStatus; offset?: number; limit?: number } = {}): Promise<{ files: FileRecord[]; total: number }> {
@@ -272,7 +280,7 @@ export class IndexStore {
     const files: FileRecord[] = [];
     let total = 0;
     for await (const v of this.db.values({ gt: prefix, lt: upper(prefix) })) {
-      const f = v as FileRecord;
+      const f = decodeFile(v);
       if (q.status && f.status !== q.status) continue;
       if (total >= offset && files.length < limit) files.push(f);
       total++;
@@ -283,7 +291,7 @@ export class IndexStore {
   /** Streams every per-file record of a run (for CSV export). */
   async *files(runId: string): AsyncGenerator<FileRecord> {
     const prefix = `f${SEP}${runId}${SEP}`;
-    for await (const v of this.db.values({ gt: prefix, lt: upper(prefix) })) yield v as FileRecord;
+    for await (const v of this.db.values({ gt: prefix, lt: upper(prefix) })) yield decodeFile(v);
   }
 
   // ---- resumable uploads ------------------------------------------------------------------
@@ -293,7 +301,7 @@ export class IndexStore {
     return {
       get: async <T>() => (await this.getValue<T>(k)) ?? undefined,
       set: async (state: unknown) => {
-        await this.db.put(k, state);
+        await this.db.put(k, JSON.stringify(state));
       },
       clear: async () => {
         await this.db.del(k);

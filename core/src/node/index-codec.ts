@@ -1,0 +1,84 @@
+import type { FileRecord } from '../common/model.js';
+import type { HeldFile, HeldVersion } from './index-store.js';
+
+/**
+ * How the index stores its two big record kinds, one of each per file: what a target holds
+ * (`h` keys) and what a run did to a file (`f` keys). Positional JSON arrays with the SHA-256 in
+ * base64url (43 characters instead of 64 hex ones): a 100,000-file index is 14 instead of 20 MB
+ * on disk, so LevelDB's compactions read (and map) a third less and a no-change run parses arrays
+ * instead of objects (docs/design.md, "Index"). The rest of hokan sees plain objects with hex
+ * hashes: only index-store.ts calls this module.
+ *
+ * Values written before this format are JSON objects (`{…}`) and are still read as they are; a
+ * record is rewritten in the compact form the next time it changes.
+ *
+ *   version  [v, size, mtimeMs, sha, del?, link?]      absent middle fields are null
+ *   held     [cur | null, [version…], ino?, ctimeMs?]
+ *   file     [path, target, status, size?, sha?, reason?, message?]
+ *
+ * `sha` is base64url when the hash is 64 lowercase hex digits (what hokan computes); any other
+ * string is stored as it is, inside a one-element array when it is 43 characters long (so it
+ * cannot be taken for an encoded hash).
+ */
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+function packSha(sha: string): string | [string] {
+  if (sha.length === 64 && HEX64.test(sha)) return Buffer.from(sha, 'hex').toString('base64url');
+  return sha.length === 43 ? [sha] : sha;
+}
+
+function unpackSha(s: string | [string]): string {
+  if (typeof s !== 'string') return s[0];
+  return s.length === 43 ? Buffer.from(s, 'base64url').toString('hex') : s;
+}
+
+/** Drops trailing nulls (absent optional fields at the end cost nothing). */
+function trim(a: unknown[]): unknown[] {
+  let n = a.length;
+  while (n > 0 && (a[n - 1] === null || a[n - 1] === undefined)) n--;
+  a.length = n;
+  return a;
+}
+
+type PackedVersion = [v: string, size: number, mtimeMs: number, sha: string | [string], del?: string | null, link?: string];
+
+function packVersion(x: HeldVersion): PackedVersion {
+  return trim([x.v, x.size, x.mtimeMs, packSha(x.sha256), x.del ?? null, x.link ?? null]) as PackedVersion;
+}
+
+function unpackVersion(a: PackedVersion): HeldVersion {
+  const out: HeldVersion = { v: a[0], size: a[1], mtimeMs: a[2], sha256: unpackSha(a[3]) };
+  if (a[4] != null) out.del = a[4];
+  if (a[5] != null) out.link = a[5];
+  return out;
+}
+
+export function encodeHeld(h: HeldFile): string {
+  return JSON.stringify(trim([h.cur ? packVersion(h.cur) : null, h.old.map(packVersion), h.ino ?? null, h.ctimeMs ?? null]));
+}
+
+export function decodeHeld(s: string): HeldFile {
+  if (s.charCodeAt(0) !== 0x5b /* [ */) return JSON.parse(s) as HeldFile; // written before the compact form
+  const a = JSON.parse(s) as [PackedVersion | null, PackedVersion[], number?, number?];
+  const out: HeldFile = { old: a[1].map(unpackVersion) };
+  if (a[0]) out.cur = unpackVersion(a[0]);
+  if (a[2] != null) out.ino = a[2];
+  if (a[3] != null) out.ctimeMs = a[3];
+  return out;
+}
+
+export function encodeFile(r: FileRecord): string {
+  return JSON.stringify(trim([r.path, r.target, r.status, r.size ?? null, r.sha256 === undefined ? null : packSha(r.sha256), r.reason ?? null, r.message ?? null]));
+}
+
+export function decodeFile(s: string): FileRecord {
+  if (s.charCodeAt(0) !== 0x5b /* [ */) return JSON.parse(s) as FileRecord;
+  const a = JSON.parse(s) as [string, string, FileRecord['status'], number?, (string | [string])?, FileRecord['reason']?, string?];
+  const out: FileRecord = { path: a[0], target: a[1], status: a[2] };
+  if (a[3] != null) out.size = a[3];
+  if (a[4] != null) out.sha256 = unpackSha(a[4]);
+  if (a[5] != null) out.reason = a[5];
+  if (a[6] != null) out.message = a[6];
+  return out;
+}
