@@ -3,22 +3,23 @@ import type { HeldFile, HeldVersion } from './index-store.js';
 
 /**
  * How the index stores its two big record kinds, one of each per file: what a target holds
- * (`h` keys) and what a run did to a file (`f` keys). Positional JSON arrays with the SHA-256 in
- * base64url (43 characters instead of 64 hex ones): a 100,000-file index is 14 instead of 20 MB
- * on disk, so LevelDB's compactions read (and map) a third less and a no-change run parses arrays
- * instead of objects (docs/design.md, "Index"). The rest of hokan sees plain objects with hex
- * hashes: only index-store.ts calls this module.
+ * (`h` keys) and what a run did to a file (`f` keys), as positional JSON arrays. A 100,000-file
+ * index is 16.7 instead of 20 MB on disk, and a no-change run, which reads every held record,
+ * parses arrays instead of objects (~35 instead of ~65 ms per 100,000). The rest of hokan sees
+ * plain objects with hex hashes: only index-store.ts calls this module.
  *
  * Values written before this format are JSON objects (`{…}`) and are still read as they are; a
  * record is rewritten in the compact form the next time it changes.
  *
- *   version  [v, size, mtimeMs, sha, del?, link?]      absent middle fields are null
+ *   version  [v, size, mtimeMs, sha256, del?, link?]   absent middle fields are null
  *   held     [cur | null, [version…], ino?, ctimeMs?]
  *   file     [path, target, status, size?, sha?, reason?, message?]
  *
- * `sha` is base64url when the hash is 64 lowercase hex digits (what hokan computes); any other
- * string is stored as it is, inside a one-element array when it is 43 characters long (so it
- * cannot be taken for an encoded hash).
+ * Held versions keep the hex hash: converting it on every read cost a no-change run more than the
+ * parse saved. A file record, written once and read by `agent show`, stores it in base64url (43
+ * characters instead of 64, which did not compress) when it is 64 lowercase hex digits (what
+ * hokan computes); any other string as it is, in a one-element array when it is 43 characters
+ * long (so it cannot be taken for an encoded hash).
  */
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -41,14 +42,14 @@ function trim(a: unknown[]): unknown[] {
   return a;
 }
 
-type PackedVersion = [v: string, size: number, mtimeMs: number, sha: string | [string], del?: string | null, link?: string];
+type PackedVersion = [v: string, size: number, mtimeMs: number, sha256: string, del?: string | null, link?: string];
 
 function packVersion(x: HeldVersion): PackedVersion {
-  return trim([x.v, x.size, x.mtimeMs, packSha(x.sha256), x.del ?? null, x.link ?? null]) as PackedVersion;
+  return trim([x.v, x.size, x.mtimeMs, x.sha256, x.del ?? null, x.link ?? null]) as PackedVersion;
 }
 
 function unpackVersion(a: PackedVersion): HeldVersion {
-  const out: HeldVersion = { v: a[0], size: a[1], mtimeMs: a[2], sha256: unpackSha(a[3]) };
+  const out: HeldVersion = { v: a[0], size: a[1], mtimeMs: a[2], sha256: a[3] };
   if (a[4] != null) out.del = a[4];
   if (a[5] != null) out.link = a[5];
   return out;
