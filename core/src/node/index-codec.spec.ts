@@ -67,7 +67,8 @@ describe('an index written before the compact form', () => {
     const run: RunRecord = { id: 'r1', job: 'job', kind: 'backup', status: 'completed', reasons: [], start: '2026-01-01T00:00:00.000Z', device: 'pc', sources: ['/src'], targets: ['hdd'], counts: emptyCounts(), bytes: 3 };
     await old.batch([
       ...helds.map(([, h], i) => ({ type: 'put' as const, key: keys.held('job', 'hdd', '/src', `dir/f${i}`), value: h })),
-      ...files.map(([, r], i) => ({ type: 'put' as const, key: keys.file('r1', i + 1), value: r })),
+      // The old layout of per-file records: f, the run id, the sequence number rising.
+      ...files.map(([, r], i) => ({ type: 'put' as const, key: `f\0r1\0${String(i + 1).padStart(10, '0')}`, value: r })),
       { type: 'put', key: keys.run('r1'), value: run },
     ]);
     await old.close();

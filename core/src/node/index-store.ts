@@ -17,8 +17,18 @@ import { decodeFile, decodeHeld, encodeFile, encodeHeld } from './index-codec.js
  *   h\0JOB\0TARGET\0ROOT\0a\0b\0c  → HeldFile      what TARGET holds for ROOT/a/b/c
  *   t\0JOB\0TARGET                 → TargetState   fingerprint, snapshot bookkeeping
  *   r\0RUNID                       → RunRecord
- *   f\0RUNID\0SEQ(10 digits)       → FileRecord
  *   u\0TARGET\0KEY                 → resume state of an interrupted upload
+ *   ~\0~RUNID\0~SEQ                → FileRecord    newest first: ~RUNID and ~SEQ order-reversed
+ *   f\0RUNID\0SEQ(10 digits)       → FileRecord    as written before; still read
+ *
+ * Why the per-file records sit at the top of the key space, newest first: a run writes two streams
+ * of keys at once, its held records in the scanner's order (rising) and its file records. LevelDB
+ * compacts a table into the next level together with every table there its key range overlaps.
+ * Were the file records below the held ones and rising (the old layout), each new table would
+ * span from them up to the new held records, over all the held records written before: every
+ * compaction re-read and rewrote the whole held index (quadratic in the tree's size, and through
+ * mmap — at 300,000 files a 30 MB compaction was the first backup's peak memory). Above and
+ * falling, older records of both streams lie outside each new table's range.
  *
  * Values are UTF-8 JSON; `h` and `f` values (one each per file) in the compact form of
  * index-codec.ts, the others as objects.
@@ -81,9 +91,26 @@ export const keys = {
     `h${SEP}${job}${SEP}${target}${SEP}${root}${SEP}${rel.split('/').join(SEP)}`,
   targetState: (job: string, target: string) => `t${SEP}${job}${SEP}${target}`,
   run: (id: string) => `r${SEP}${id}`,
-  file: (runId: string, seq: number) => `f${SEP}${runId}${SEP}${String(seq).padStart(10, '0')}`,
+  file: (runId: string, seq: number) => `${filePrefix(runId)}${String(MAX_SEQ - seq).padStart(10, '0')}`,
   resume: (target: string, key: string) => `u${SEP}${target}${SEP}${key}`,
 };
+
+const MAX_SEQ = 9_999_999_999;
+/** Reverses the byte order of printable ASCII (a run id): later runs sort first. */
+const reversed = (s: string) => {
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    out += String.fromCharCode(c >= 0x20 && c <= 0x7e ? 0x9e - c : c);
+  }
+  return out;
+};
+let lastRun = { id: '', prefix: '' };
+/** The key prefix of a run's file records (one run at a time: remembered). */
+function filePrefix(runId: string): string {
+  if (lastRun.id !== runId) lastRun = { id: runId, prefix: `~${SEP}${reversed(runId)}${SEP}` };
+  return lastRun.prefix;
+}
 
 /** `a\0b\0c` → `a/b/c`. */
 export const relFromKey = (keyTail: string) => keyTail.split(SEP).join('/');
@@ -276,11 +303,9 @@ export class IndexStore {
   async listFiles(runId: string, q: { status?: FileStatus; offset?: number; limit?: number } = {}): Promise<{ files: FileRecord[]; total: number }> {
     const offset = q.offset ?? 0;
     const limit = q.limit ?? 100;
-    const prefix = `f${SEP}${runId}${SEP}`;
     const files: FileRecord[] = [];
     let total = 0;
-    for await (const v of this.db.values({ gt: prefix, lt: upper(prefix) })) {
-      const f = decodeFile(v);
+    for await (const f of this.files(runId)) {
       if (q.status && f.status !== q.status) continue;
       if (total >= offset && files.length < limit) files.push(f);
       total++;
@@ -288,10 +313,12 @@ export class IndexStore {
     return { files, total };
   }
 
-  /** Streams every per-file record of a run (for CSV export). */
+  /** Streams every per-file record of a run in the order they were written (for CSV export). */
   async *files(runId: string): AsyncGenerator<FileRecord> {
-    const prefix = `f${SEP}${runId}${SEP}`;
-    for await (const v of this.db.values({ gt: prefix, lt: upper(prefix) })) yield decodeFile(v);
+    const legacy = `f${SEP}${runId}${SEP}`; // a run recorded before the layout above
+    for await (const v of this.db.values({ gt: legacy, lt: upper(legacy) })) yield decodeFile(v);
+    const prefix = filePrefix(runId);
+    for await (const v of this.db.values({ gt: prefix, lt: upper(prefix), reverse: true })) yield decodeFile(v);
   }
 
   // ---- resumable uploads ------------------------------------------------------------------
