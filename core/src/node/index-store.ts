@@ -215,8 +215,11 @@ export class IndexStore {
         ahead = undefined;
         if (!entries.length) return;
         ahead = it.nextv(size);
-        const out = new Array<[string, HeldFile]>(entries.length);
-        for (let i = 0; i < entries.length; i++) out[i] = [entries[i]![0].slice(prefix.length), decodeHeld(entries[i]![1])];
+        const out = entries as unknown as [string, HeldFile][]; // decoded in place
+        for (const e of out) {
+          e[0] = e[0].slice(prefix.length);
+          e[1] = decodeHeld(e[1] as unknown as string);
+        }
         yield out;
       }
     } finally {
