@@ -2,7 +2,10 @@ import { chmod, mkdir, mkdtemp, rm, writeFile, stat, readFile, readdir } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agent } from './helpers/agent.js';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { closeSync, openSync } from 'node:fs';
+import { AGENT, agent } from './helpers/agent.js';
 import { awkwardTree, digestTree, writeTree } from './helpers/trees.js';
 
 let dir: string;
@@ -138,6 +141,39 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     const [rec] = JSON.parse(r.stdout);
     expect(rec).toMatchObject({ status: 'incomplete', reasons: ['access-denied'], counts: { uploaded: 1, failed: 1 } });
     expect(await readdir(join(base, 'usb', 'docs', 'Documents'))).toEqual(['open.txt']);
+  });
+
+  it('an export into a reader that stops early (`| head`) ends quietly; into a full disk, exit 3 with one line', async () => {
+    const { base, src, config } = await setup('pipes');
+    // Enough records that the CSV outgrows a pipe's buffer (64 KiB): ~1,500 lines of ~110 bytes.
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 1500; i++) files[`folder ${i % 30}/a file with a fairly long name ${i}.txt`] = `${i}`;
+    await writeTree(src, files);
+    const data = join(base, 'data');
+    const b = await agent(['backup', '--json', '--config', config, '--data-dir', data]);
+    expect(b.code).toBe(0);
+    const id = JSON.parse(b.stdout)[0].id as string;
+
+    // A reader that takes the first chunk and goes away.
+    const child = spawn(process.execPath, [AGENT, 'show', id, '--csv', '--config', config, '--data-dir', data], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const first: string = await new Promise((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString('utf8'))));
+    child.stdout.destroy();
+    const [code] = (await once(child, 'close')) as [number | null];
+    expect(first.startsWith('path,target,status,reason,size,sha256,message\n')).toBe(true);
+    expect(stderr).toBe(''); // no EPIPE stack trace
+    expect(code).toBe(0);
+
+    // stdout on a full disk: said once, exit 3.
+    const full = openSync('/dev/full', 'w');
+    try {
+      const r = spawnSync(process.execPath, [AGENT, 'show', id, '--csv', '--config', config, '--data-dir', data], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8' });
+      expect(r.status).toBe(3);
+      expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^agent: cannot write the output: ENOSPC/)]);
+    } finally {
+      closeSync(full);
+    }
   });
 
   it('bad usage names the problem and the fix (exit 2)', async () => {

@@ -82,6 +82,27 @@ async function pluginCommands(configFlag: string | undefined): Promise<PluginCom
 
 let exitCode = 0;
 
+let watchingOutput = false;
+/** Set when stdout failed for another reason than its reader going away: the exit code is then 3. */
+let outputFailed = false;
+/**
+ * A reader that goes away (`agent show RUN --csv | head`) is not a failure: stdout is closed, what
+ * is left to print is dropped (CliOutput and streaming commands check) and the command finishes —
+ * a backup is not stopped by a closed pager. Any other write error (a full disk under `> file`) is
+ * said once on stderr and makes the exit code 3.
+ */
+function watchOutput(): void {
+  if (watchingOutput) return;
+  watchingOutput = true;
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (!process.stdout.destroyed) process.stdout.destroy();
+    if (e.code === 'EPIPE' || outputFailed) return;
+    outputFailed = true;
+    if (!process.stderr.destroyed) process.stderr.write(`agent: cannot write the output: ${e.message}\n`);
+  });
+  process.stderr.on('error', () => undefined); // nowhere left to say it
+}
+
 function commandWord(cmd: string): string {
   return cmd.trim().split(/\s+/)[0]!;
 }
@@ -172,6 +193,7 @@ function printError(e: unknown, output: CliOutput, verbose: boolean): number {
 }
 
 export async function main(argv: string[] = hideBin(process.argv)): Promise<number> {
+  watchOutput();
   const pre = preparse(argv);
   const output = new CliOutput(pre.json);
   try {
@@ -200,9 +222,10 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
     for (const pc of extra) if (!taken.has(commandWord(pc.command))) y = registerPluginCommand(y, pc, output, argv);
     y = y.epilogue('Exit codes: 0 all good, 1 finished but some files incomplete, 2 bad usage or config, 3 the run failed.\nConfig reference: docs/config.md · plugin guide: docs/plugins.md');
     await y.parseAsync();
-    return exitCode;
+    return outputFailed ? 3 : exitCode;
   } catch (e) {
-    return printError(e, output, pre.verbose);
+    const code = printError(e, output, pre.verbose);
+    return outputFailed ? 3 : code;
   }
 }
 

@@ -14,13 +14,37 @@ export class CliOutput implements Output {
   ) {
     this.isTTY = Boolean(stdout.isTTY);
   }
+  /** False once stdout's reader has gone (`| head`): what follows is dropped. */
+  get open(): boolean {
+    return !this.stdout.destroyed;
+  }
   print(text: string): void {
-    if (!this.json) this.stdout.write(maskSecretValuesIn(text) + '\n');
+    if (!this.json && this.open) this.stdout.write(maskSecretValuesIn(text) + '\n');
   }
   printJson(value: unknown): void {
-    this.stdout.write(maskSecretValuesIn(JSON.stringify(value, null, 2)) + '\n');
+    if (this.open) this.stdout.write(maskSecretValuesIn(JSON.stringify(value, null, 2)) + '\n');
   }
   error(text: string): void {
-    this.stderr.write(maskSecretValuesIn(text) + '\n');
+    if (!this.stderr.destroyed) this.stderr.write(maskSecretValuesIn(text) + '\n');
+  }
+  /**
+   * Raw text on stdout (CSV, exports), waiting while the reader is behind so a long export is not
+   * held in memory. Returns false once the reader has gone: stop producing.
+   */
+  async write(text: string): Promise<boolean> {
+    if (!this.open) return false;
+    if (!this.stdout.write(text)) {
+      const out = this.stdout;
+      await new Promise<void>((resolve) => {
+        const go = () => {
+          out.off('drain', go);
+          out.off('close', go);
+          resolve();
+        };
+        out.on('drain', go);
+        out.on('close', go); // destroyed (its reader went away, an error): stop waiting
+      });
+    }
+    return this.open;
   }
 }

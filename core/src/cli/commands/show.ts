@@ -21,10 +21,13 @@ export const showCommand: BuiltinCommand = {
       const status = args.status as (typeof FILE_STATUSES)[number] | undefined;
       if (args.csv) {
         const esc = (v: unknown) => (v === undefined ? '' : /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
-        process.stdout.write('path,target,status,reason,size,sha256,message\n');
+        const { CliOutput } = await import('../output.js');
+        const out = ctx.output instanceof CliOutput ? ctx.output : new CliOutput(false);
+        if (!(await out.write('path,target,status,reason,size,sha256,message\n'))) return 0;
         for await (const f of deps.index.files(run.id)) {
           if (status && f.status !== status) continue;
-          process.stdout.write([f.path, f.target, f.status, f.reason, f.size, f.sha256, f.message].map(esc).join(',') + '\n');
+          // The reader went away (`| head`): stop reading the index.
+          if (!(await out.write([f.path, f.target, f.status, f.reason, f.size, f.sha256, f.message].map(esc).join(',') + '\n'))) break;
         }
         return 0;
       }
