@@ -308,9 +308,11 @@ export class IndexStore {
     const limit = q.limit ?? 100;
     const files: FileRecord[] = [];
     let total = 0;
-    for await (const f of this.files(runId)) {
-      if (q.status && f.status !== q.status) continue;
-      if (total >= offset && files.length < limit) files.push(f);
+    for await (const v of this.fileValues(runId)) {
+      // Without a status to match, only the page's records are decoded (the rest are counted).
+      const f = q.status || (total >= offset && files.length < limit) ? decodeFile(v) : undefined;
+      if (q.status && f!.status !== q.status) continue;
+      if (f && total >= offset && files.length < limit) files.push(f);
       total++;
     }
     return { files, total };
@@ -318,10 +320,14 @@ export class IndexStore {
 
   /** Streams every per-file record of a run in the order they were written (for CSV export). */
   async *files(runId: string): AsyncGenerator<FileRecord> {
+    for await (const v of this.fileValues(runId)) yield decodeFile(v);
+  }
+
+  private async *fileValues(runId: string): AsyncGenerator<string> {
     const legacy = `f${SEP}${runId}${SEP}`; // a run recorded before the layout above
-    for await (const v of this.db.values({ gt: legacy, lt: upper(legacy) })) yield decodeFile(v);
+    yield* this.db.values({ gt: legacy, lt: upper(legacy) });
     const prefix = filePrefix(runId);
-    for await (const v of this.db.values({ gt: prefix, lt: upper(prefix), reverse: true })) yield decodeFile(v);
+    yield* this.db.values({ gt: prefix, lt: upper(prefix), reverse: true });
   }
 
   // ---- resumable uploads ------------------------------------------------------------------
