@@ -28,12 +28,13 @@ export class CliOutput implements Output {
     if (!this.stderr.destroyed) this.stderr.write(maskSecretValuesIn(text) + '\n');
   }
   /**
-   * Raw text on stdout (CSV, exports), waiting while the reader is behind so a long export is not
-   * held in memory. Returns false once the reader has gone: stop producing.
+   * Text as it is on stdout (CSV, exports; secrets masked all the same), waiting while the reader
+   * is behind so a long export is not held in memory. Returns false once the reader has gone: stop
+   * producing.
    */
   async write(text: string): Promise<boolean> {
     if (!this.open) return false;
-    if (!this.stdout.write(text)) {
+    if (!this.stdout.write(maskSecretValuesIn(text))) {
       const out = this.stdout;
       await new Promise<void>((resolve) => {
         const go = () => {
