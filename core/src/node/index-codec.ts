@@ -3,10 +3,10 @@ import type { HeldFile, HeldVersion } from './index-store.js';
 
 /**
  * How the index stores its two big record kinds, one of each per file: what a target holds
- * (`h` keys) and what a run did to a file (its per-file records), as positional JSON arrays. A 100,000-file
- * index is 16.7 instead of 20 MB on disk, and a no-change run, which reads every held record,
- * parses arrays instead of objects (~35 instead of ~65 ms per 100,000). The rest of hokan sees
- * plain objects with hex hashes: only index-store.ts calls this module.
+ * (`h` keys) and what a run did to a file (its per-file records), as positional JSON arrays.
+ * A 100,000-file index is 16.7 instead of 20 MB on disk, and a no-change run, which reads every
+ * held record, parses arrays instead of objects (~35 instead of ~65 ms per 100,000). The rest of
+ * hokan sees plain objects with hex hashes: only index-store.ts calls this module.
  *
  * Values written before this format are JSON objects (`{…}`) and are still read as they are; a
  * record is rewritten in the compact form the next time it changes.
