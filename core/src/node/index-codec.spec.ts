@@ -15,6 +15,7 @@ const helds: [string, HeldFile][] = [
   ['deleted at the source (no current version)', { old: [{ v: 'r1', size: 5, mtimeMs: 3, sha256: sha('c'), del: 'r9' }] }],
   ['a symlink (empty hash, a link target)', { cur: { v: 'r1', size: 0, mtimeMs: 4, sha256: '', link: '../x y/z' }, old: [], ino: 0, ctimeMs: 0 }],
   ['a link that was deleted', { old: [{ v: 'r1', size: 0, mtimeMs: 4, sha256: '', del: 'r2', link: 't' }] }],
+  ['a current copy verify found damaged', { cur: { v: 'r3', size: 9, mtimeMs: 6, sha256: sha('g'), damaged: 'hash-mismatch' }, old: [{ v: 'r1', size: 1, mtimeMs: 1, sha256: sha('h') }], ino: 7, ctimeMs: 8 }],
   ['rebuilt from a target: no inode, no ctime', { cur: { v: 'r1', size: 7, mtimeMs: 5, sha256: sha('d') }, old: [] }],
   ['hashes that are not lowercase hex are kept as they are', { cur: { v: 'r1', size: 1, mtimeMs: 1, sha256: 'x'.repeat(64) }, old: [{ v: 'r0', size: 1, mtimeMs: 1, sha256: sha('e').toUpperCase() }, { v: 'r', size: 1, mtimeMs: 1, sha256: 'A'.repeat(43) }] }],
 ];

@@ -11,7 +11,7 @@ import type { HeldFile, HeldVersion } from './index-store.js';
  * Values written before this format are JSON objects (`{…}`) and are still read as they are; a
  * record is rewritten in the compact form the next time it changes.
  *
- *   version  [v, size, mtimeMs, sha256, del?, link?]   absent middle fields are null
+ *   version  [v, size, mtimeMs, sha256, del?, link?, damaged?]   absent middle fields are null
  *   held     [cur | null, [version…], ino?, ctimeMs?]
  *   file     [path, target, status, size?, sha?, reason?, message?]
  *
@@ -42,16 +42,17 @@ function trim(a: unknown[]): unknown[] {
   return a;
 }
 
-type PackedVersion = [v: string, size: number, mtimeMs: number, sha256: string, del?: string | null, link?: string];
+type PackedVersion = [v: string, size: number, mtimeMs: number, sha256: string, del?: string | null, link?: string | null, damaged?: HeldVersion['damaged']];
 
 function packVersion(x: HeldVersion): PackedVersion {
-  return trim([x.v, x.size, x.mtimeMs, x.sha256, x.del ?? null, x.link ?? null]) as PackedVersion;
+  return trim([x.v, x.size, x.mtimeMs, x.sha256, x.del ?? null, x.link ?? null, x.damaged ?? null]) as PackedVersion;
 }
 
 function unpackVersion(a: PackedVersion): HeldVersion {
   const out: HeldVersion = { v: a[0], size: a[1], mtimeMs: a[2], sha256: a[3] };
   if (a[4] != null) out.del = a[4];
   if (a[5] != null) out.link = a[5];
+  if (a[6] != null) out.damaged = a[6];
   return out;
 }
 

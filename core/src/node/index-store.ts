@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HokanError } from '../common/errors.js';
 import type { FileRecord, RunRecord } from '../common/model.js';
-import type { FileStatus, RunKind, RunStatus } from '../common/statuses.js';
+import type { FileStatus, Reason, RunKind, RunStatus } from '../common/statuses.js';
 import type { ResumeStore } from '../common/target.js';
 import { decodeFile, decodeHeld, encodeFile, encodeHeld } from './index-codec.js';
 
@@ -44,6 +44,11 @@ export interface HeldVersion {
   del?: string;
   /** For symlinks: where the link points (nothing is stored on the target). */
   link?: string;
+  /**
+   * Set by `agent verify` when the stored copy of this current version is damaged or missing: the
+   * next backup sends the file again (over it, not keeping it as a generation).
+   */
+  damaged?: Reason;
 }
 
 /** What a target holds for one path: the browsable newest version and the older generations. */

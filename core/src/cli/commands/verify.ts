@@ -23,6 +23,8 @@ export const verifyCommand: BuiltinCommand = {
         else {
           ctx.output.print(`${args.job} on ${r.target}: checked ${r.checked} stored versions (${formatBytes(r.bytes)}), ${r.ok} good, ${r.problems.length} bad`);
           for (const p of r.problems.slice(0, 50)) ctx.output.print(`  ${p.reason}: ${p.path} — ${p.message}`);
+          if (r.problems.length > 50) ctx.output.print(`  … and ${r.problems.length - 50} more (--json lists them all)`);
+          if (r.resend) ctx.output.print(`the next backup sends ${r.resend} file${r.resend === 1 ? '' : 's'} again whose current copy is damaged or missing (older generations cannot be healed from the source)`);
         }
         return r.problems.length ? 1 : 0;
       });

@@ -336,7 +336,8 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
     const decide = (lane: Lane, entry: FileEntry, held: HeldFile | undefined): void | Promise<void> => {
       const cur = held?.cur;
       if (cur && entry.type === 'symlink' && cur.link === entry.linkTarget) return unchanged(lane, entry, held!, false);
-      if (cur && cur.link === undefined && entry.type === 'file' && cur.size === entry.size && cur.mtimeMs === entry.mtimeMs) {
+      // A copy `agent verify` found damaged or missing is sent again whatever the file's stat says.
+      if (cur && cur.link === undefined && cur.damaged === undefined && entry.type === 'file' && cur.size === entry.size && cur.mtimeMs === entry.mtimeMs) {
         const inoOk = job.ignoreInode || held!.ino === undefined || held!.ino === entry.ino;
         const ctimeOk = job.ignoreCtime || held!.ctimeMs === undefined || held!.ctimeMs === entry.ctimeMs;
         if (inoOk && ctimeOk && !opts.full) return unchanged(lane, entry, held!, held!.ino === undefined || held!.ctimeMs === undefined);

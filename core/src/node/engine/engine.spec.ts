@@ -388,6 +388,37 @@ describe('restore safety', () => {
     const { files } = await runRestore(deps(), { job: 'docs', to: join(dir, 'r') });
     expect(files.find((f) => f.path === 'src/b.txt')).toMatchObject({ status: 'failed', reason: 'hash-mismatch' });
   });
+
+  it('a current copy verify finds damaged or missing is sent again by the next backup, over it; an older one is only reported', async () => {
+    await tree({ 'a.txt': 'alpha', 'b.txt': 'bravo', 'c.txt': 'charlie v1' });
+    await runBackup(deps(), { job: 'docs' });
+    await writeFile(join(src, 'c.txt'), 'charlie v2');
+    await runBackup(deps(), { job: 'docs' }); // c.txt v1 is now a generation
+    const mem = targets.get('mem')!;
+    const { bufferSource } = await import('../../testing/sources.js');
+    await mem.put('docs/src/b.txt', bufferSource('BRAVO'), { size: 5 }); // damaged current copy
+    await mem.remove('docs/src/a.txt'); // missing current copy
+    const old = mem.keys().find((k) => k.includes('.hokan/versions/src/c.txt~'))!;
+    await mem.put(old, bufferSource('CHARLIE V1'), { size: 10 }); // damaged generation
+
+    const v = await runVerify(deps(), { job: 'docs' });
+    expect(v).toMatchObject({ checked: 4, ok: 1, resend: 2 });
+    expect(v.problems.map((p) => [p.path, p.reason]).sort()).toEqual([['src/a.txt', 'not-found'], ['src/b.txt', 'hash-mismatch'], ['src/c.txt', 'hash-mismatch']]);
+
+    // The sources did not change: only the two damaged current copies go again.
+    const run = await runBackup(deps(), { job: 'docs' });
+    expect(run.counts).toMatchObject({ seen: 3, uploaded: 2, unchanged: 1, failed: 0 });
+    expect((await index.listFiles(run.id)).files.map((f) => [f.path, f.status]).sort()).toEqual([['src/a.txt', 'uploaded'], ['src/b.txt', 'uploaded']]);
+    expect(mem.peek('docs/src/a.txt')?.toString()).toBe('alpha');
+    expect(mem.peek('docs/src/b.txt')?.toString()).toBe('bravo');
+    // No damaged copy was kept as a generation of a.txt or b.txt.
+    expect((await listVersions(deps(), 'docs', 'b.txt')).map((x) => x.size)).toEqual([5]);
+    const again = await runVerify(deps(), { job: 'docs' });
+    expect(again).toMatchObject({ checked: 4, ok: 3, resend: 0 });
+    expect(again.problems.map((p) => p.path)).toEqual(['src/c.txt']);
+    // And the next backup has nothing to send.
+    expect((await runBackup(deps(), { job: 'docs' })).counts).toMatchObject({ uploaded: 0, unchanged: 3 });
+  });
 });
 
 describe('change detection and limits', () => {

@@ -213,8 +213,9 @@ export class TargetSession {
         const adopted = await this.adopt(entry, path, h);
         if (adopted) return adopted;
       }
-      // (1) Keep the version being replaced as a generation (server-side move, no download).
-      if (h.cur && !h.cur.link && this.o.generations > 0) {
+      // (1) Keep the version being replaced as a generation (server-side move, no download) —
+      // unless its stored copy is damaged (verify): the new content goes over it.
+      if (h.cur && !h.cur.link && !h.cur.damaged && this.o.generations > 0) {
         const prev = h.cur;
         await this.moveKeeping(path, versionKey(root.name, rel, prev.v));
         moved = prev;
@@ -253,7 +254,7 @@ export class TargetSession {
       const lines: ChangeLine[] = [];
       const ver: HeldVersion = { v: this.o.runId, size: entry.size, mtimeMs: entry.mtimeMs, sha256 };
       lines.push({ op: 'put', p: path, v: ver.v, size: ver.size, mtimeMs: ver.mtimeMs, sha256 });
-      if (h.cur && this.o.generations === 0) lines.push({ op: 'drop', p: path, v: h.cur.v }); // mirror: overwritten
+      if (h.cur && (this.o.generations === 0 || h.cur.damaged)) lines.push({ op: 'drop', p: path, v: h.cur.v }); // overwritten: mirror, or a damaged copy
       const next: HeldFile = { cur: ver, old: h.old };
       moved = undefined;
       const record = this.record(path, 'uploaded', undefined, entry.size, sha256);

@@ -21,17 +21,25 @@ export interface VerifyResult {
   ok: number;
   bytes: number;
   problems: FileRecord[];
+  /** Current versions whose stored copy is damaged or missing: marked, the next backup sends them again. */
+  resend: number;
 }
 
-/** Re-reads what the target holds and checks every stored version against its recorded SHA-256. */
+/**
+ * Re-reads what the target holds and checks every stored version against its recorded SHA-256.
+ * A current version found damaged or missing is marked in the index (`damaged`), so the next
+ * backup sends the file again while the source still has it; an older generation cannot be
+ * healed from the source and is only reported.
+ */
 export async function runVerify(deps: EngineDeps, opts: VerifyOptions): Promise<VerifyResult> {
   const job = findJob(deps.config, opts.job);
   const src = await openForReading(deps, job, opts.target);
   const pct = opts.sample ?? 100;
-  const result: VerifyResult = { target: src.id, checked: 0, ok: 0, bytes: 0, problems: [] };
+  const result: VerifyResult = { target: src.id, checked: 0, ok: 0, bytes: 0, problems: [], resend: 0 };
+  const damaged: { root: string; rel: string; v: string; reason: 'hash-mismatch' | 'not-found' }[] = [];
   const inflight = new Set<Promise<void>>();
   const maxConn = Math.max(1, src.target.capabilities.maxConnections);
-  const check = async (key: string, path: string, size: number, sha256: string) => {
+  const check = async (key: string, path: string, size: number, sha256: string, current?: { root: string; rel: string; v: string }) => {
     try {
       const got = await withRetry(
         () =>
@@ -40,9 +48,13 @@ export async function runVerify(deps: EngineDeps, opts: VerifyOptions): Promise<
       );
       result.bytes += got.size;
       if (got.sha256 === sha256 && got.size === size) result.ok++;
-      else result.problems.push({ path, target: src.id, status: 'failed', reason: 'hash-mismatch', size, sha256, message: `stored copy ${key} has SHA-256 ${got.sha256.slice(0, 12)}… and ${got.size} bytes; recorded ${sha256.slice(0, 12)}… and ${size} bytes` });
+      else {
+        if (current) damaged.push({ ...current, reason: 'hash-mismatch' });
+        result.problems.push({ path, target: src.id, status: 'failed', reason: 'hash-mismatch', size, sha256, message: `stored copy ${key} has SHA-256 ${got.sha256.slice(0, 12)}… and ${got.size} bytes; recorded ${sha256.slice(0, 12)}… and ${size} bytes` });
+      }
     } catch (e) {
       const missing = TargetError.isNotFound(e);
+      if (missing && current) damaged.push({ ...current, reason: 'not-found' });
       result.problems.push({ path, target: src.id, status: 'failed', reason: missing ? 'not-found' : 'io-error', size, sha256, message: missing ? `stored copy ${key} is missing` : describeError(e) });
     }
   };
@@ -55,11 +67,21 @@ export async function runVerify(deps: EngineDeps, opts: VerifyOptions): Promise<
         result.checked++;
         const key = ver === held.cur ? fileKey(root, rel) : versionKey(root, rel, ver.v);
         while (inflight.size >= maxConn) await Promise.race(inflight);
-        const p: Promise<void> = check(key, fileKey(root, rel), ver.size, ver.sha256).finally(() => inflight.delete(p));
+        const p: Promise<void> = check(key, fileKey(root, rel), ver.size, ver.sha256, ver === held.cur ? { root, rel, v: ver.v } : undefined).finally(() => inflight.delete(p));
         inflight.add(p);
       }
     }
     await Promise.all(inflight);
+    // Mark what the next backup should send again (the record as it is now: a backup may not have
+    // run in between, but the index is ours alone while this runs).
+    const ops = [];
+    for (const d of damaged) {
+      const held = await deps.index.getHeld(job.id, src.id, d.root, d.rel);
+      if (!held?.cur || held.cur.v !== d.v) continue;
+      ops.push(deps.index.heldOp(job.id, src.id, d.root, d.rel, { ...held, cur: { ...held.cur, damaged: d.reason } }));
+    }
+    await deps.index.batch(ops);
+    result.resend = ops.length;
   } finally {
     await closeTarget(src.target);
   }
