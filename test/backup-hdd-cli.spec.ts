@@ -143,6 +143,24 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     expect(await readdir(join(base, 'usb', 'docs', 'Documents'))).toEqual(['open.txt']);
   });
 
+  it('verify finds a copy damaged on the disk; the next backup sends it again and verify is clean', async () => {
+    const { src, disk, run } = await setup('heal');
+    await writeTree(src, { 'plan.txt': 'the plan', 'notes/a.txt': 'A' });
+    expect((await run('backup')).code).toBe(0);
+    await writeFile(join(disk, 'docs', 'Documents', 'plan.txt'), 'bit rot!'); // same size, other bytes
+    const v = await run('verify', '--job', 'docs');
+    expect(v.code).toBe(1);
+    expect(v.stdout).toMatch(/checked 2 stored versions .* 1 good, 1 bad/);
+    expect(v.stdout).toMatch(/hash-mismatch: Documents\/plan\.txt/);
+    expect(v.stdout).toMatch(/the next backup sends 1 file again whose current copy is damaged or missing/);
+    const b = JSON.parse((await run('backup', '--json')).stdout)[0];
+    expect(b.counts).toMatchObject({ uploaded: 1, unchanged: 1 });
+    expect(await readFile(join(disk, 'docs', 'Documents', 'plan.txt'), 'utf8')).toBe('the plan');
+    const again = await run('verify', '--job', 'docs');
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/2 good, 0 bad/);
+  });
+
   it('an export into a reader that stops early (`| head`) ends quietly; into a full disk, exit 3 with one line', async () => {
     const { base, src, config } = await setup('pipes');
     // Enough records that the CSV outgrows a pipe's buffer (64 KiB): ~1,500 lines of ~110 bytes.
