@@ -391,7 +391,7 @@ describe('restore safety', () => {
 
   it('a current copy verify finds damaged or missing is sent again by the next backup, over it; an older one is only reported', async () => {
     await tree({ 'a.txt': 'alpha', 'b.txt': 'bravo', 'c.txt': 'charlie v1' });
-    await runBackup(deps(), { job: 'docs' });
+    const first = await runBackup(deps(), { job: 'docs' });
     await writeFile(join(src, 'c.txt'), 'charlie v2');
     await runBackup(deps(), { job: 'docs' }); // c.txt v1 is now a generation
     const mem = targets.get('mem')!;
@@ -411,13 +411,25 @@ describe('restore safety', () => {
     expect((await index.listFiles(run.id)).files.map((f) => [f.path, f.status]).sort()).toEqual([['src/a.txt', 'uploaded'], ['src/b.txt', 'uploaded']]);
     expect(mem.peek('docs/src/a.txt')?.toString()).toBe('alpha');
     expect(mem.peek('docs/src/b.txt')?.toString()).toBe('bravo');
-    // No damaged copy was kept as a generation of a.txt or b.txt.
-    expect((await listVersions(deps(), 'docs', 'b.txt')).map((x) => x.size)).toEqual([5]);
+    // Healed, not replaced: the same version (the first run's), no damaged copy kept as a generation,
+    // and a restore of the tree as of the first run has both files again.
+    expect((await listVersions(deps(), 'docs', 'b.txt')).map((x) => [x.v, x.size, x.current])).toEqual([[first.id, 5, true]]);
+    expect((await listVersions(deps(), 'docs', 'a.txt')).map((x) => x.v)).toEqual([first.id]);
+    const asof = await runRestore(deps(), { job: 'docs', run: first.id, to: join(dir, 'asof') });
+    expect(await snapshot(join(dir, 'asof'))).toEqual({ 'src/a.txt': 'alpha', 'src/b.txt': 'bravo' });
+    expect(asof.files.find((f) => f.path === 'src/c.txt')).toMatchObject({ status: 'failed', reason: 'hash-mismatch' }); // the damaged generation
     const again = await runVerify(deps(), { job: 'docs' });
     expect(again).toMatchObject({ checked: 4, ok: 3, resend: 0 });
     expect(again.problems.map((p) => p.path)).toEqual(['src/c.txt']);
     // And the next backup has nothing to send.
     expect((await runBackup(deps(), { job: 'docs' })).counts).toMatchObject({ uploaded: 0, unchanged: 3 });
+    // The target's journal says the same: an index rebuilt from it holds the healed version.
+    await index.close();
+    await rm(dataDir, { recursive: true });
+    index = await IndexStore.open(dataDir);
+    const rebuilt = await runRestore(deps(), { job: 'docs', run: first.id, to: join(dir, 'rebuilt') });
+    expect(rebuilt.files.filter((f) => f.status === 'restored').map((f) => f.path).sort()).toEqual(['src/a.txt', 'src/b.txt']);
+    expect((await listVersions(deps(), 'docs', 'b.txt')).map((x) => [x.v, x.current])).toEqual([[first.id, true]]);
   });
 });
 

@@ -252,9 +252,13 @@ export class TargetSession {
       );
       const sha256 = source.sha256 ?? (await hashFile(entry.abs));
       const lines: ChangeLine[] = [];
-      const ver: HeldVersion = { v: this.o.runId, size: entry.size, mtimeMs: entry.mtimeMs, sha256 };
+      // A damaged copy sent again with the content it was recorded with is the same version healed:
+      // it keeps its run id, so restores as of the runs since still find it (journal: drop, then put).
+      const healed = h.cur?.damaged !== undefined && h.cur.sha256 === sha256 && h.cur.size === entry.size;
+      const ver: HeldVersion = { v: healed ? h.cur!.v : this.o.runId, size: entry.size, mtimeMs: entry.mtimeMs, sha256 };
+      if (healed) lines.push({ op: 'drop', p: path, v: ver.v });
       lines.push({ op: 'put', p: path, v: ver.v, size: ver.size, mtimeMs: ver.mtimeMs, sha256 });
-      if (h.cur && (this.o.generations === 0 || h.cur.damaged)) lines.push({ op: 'drop', p: path, v: h.cur.v }); // overwritten: mirror, or a damaged copy
+      if (!healed && h.cur && (this.o.generations === 0 || h.cur.damaged)) lines.push({ op: 'drop', p: path, v: h.cur.v }); // overwritten: mirror, or a damaged copy of other content
       const next: HeldFile = { cur: ver, old: h.old };
       moved = undefined;
       const record = this.record(path, 'uploaded', undefined, entry.size, sha256);
