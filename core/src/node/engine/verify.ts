@@ -72,8 +72,7 @@ export async function runVerify(deps: EngineDeps, opts: VerifyOptions): Promise<
       }
     }
     await Promise.all(inflight);
-    // Mark what the next backup should send again (the record as it is now: a backup may not have
-    // run in between, but the index is ours alone while this runs).
+    // Mark what the next backup should send again, if the version checked is still the current one.
     const ops = [];
     for (const d of damaged) {
       const held = await deps.index.getHeld(job.id, src.id, d.root, d.rel);
