@@ -2,8 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { FileRecord } from '../common/model.js';
-import { IndexStore, relFromKey, type HeldFile } from './index-store.js';
+import { emptyCounts, type FileRecord, type RunRecord } from '../common/model.js';
+import { IndexStore, keys, relFromKey, type HeldFile } from './index-store.js';
 
 const held = (v: string, size: number): HeldFile => ({ cur: { v, size, mtimeMs: 1, sha256: 'x'.repeat(64) }, old: [] });
 
@@ -72,6 +72,61 @@ describe('per-file records', () => {
     expect(skipped.total).toBe(400);
     expect(skipped.files.map((f) => f.size)).toStrictEqual([33, 36, 39]);
     expect((await index.listFiles('20261130T190223.478-0172')).total).toBe(0);
+    await index.close();
+  });
+});
+
+describe('run records', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'hokan-index-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  const run = (id: string, status: RunRecord['status'], job = 'docs'): RunRecord => ({ id, job, kind: 'backup', status, reasons: [], start: '2026-11-30T00:00:00.000Z', device: 'pc', sources: [], targets: ['usb'], counts: emptyCounts(), bytes: 0 });
+
+  it('a run left unfinished is found at the next open (from its open key), once; finished runs leave no trace', async () => {
+    let index = await IndexStore.open(dir);
+    expect(await index.markInterrupted()).toEqual([]); // a new index
+    await index.putRun(run('r1', 'completed'));
+    await index.putRun(run('r2', 'running'));
+    await index.putRun(run('r3', 'running'));
+    await index.putRun(run('r3', 'incomplete'));
+    await index.close();
+
+    index = await IndexStore.open(dir);
+    const found = await index.markInterrupted(new Date('2026-12-01T00:00:00.000Z'));
+    expect(found.map((r) => [r.id, r.status, r.end])).toEqual([['r2', 'interrupted', '2026-12-01T00:00:00.000Z']]);
+    expect((await index.getRun('r2'))?.status).toBe('interrupted');
+    expect(await index.markInterrupted()).toEqual([]);
+    expect((await index.listRuns()).runs.map((r) => [r.id, r.status])).toEqual([['r3', 'incomplete'], ['r2', 'interrupted'], ['r1', 'completed']]);
+    await index.close();
+  });
+
+  it('in an index written before the open keys, a running run is still found (every run read once)', async () => {
+    const { Level } = await import('level');
+    const old = new Level<string, unknown>(join(dir, 'index'), { valueEncoding: 'json' });
+    await old.batch([
+      { type: 'put', key: keys.run('r1'), value: run('r1', 'completed') },
+      { type: 'put', key: keys.run('r2'), value: run('r2', 'waiting') },
+    ]);
+    await old.close();
+    const index = await IndexStore.open(dir);
+    expect((await index.markInterrupted()).map((r) => r.id)).toEqual(['r2']);
+    expect(await index.markInterrupted()).toEqual([]);
+    await index.close();
+  });
+
+  it('listRuns: newest first, filtered, paged with the total; with total: false it stops at the page', async () => {
+    const index = await IndexStore.open(dir);
+    for (let i = 0; i < 30; i++) await index.putRun(run(`r${String(i).padStart(2, '0')}`, i % 3 ? 'completed' : 'incomplete', i % 2 ? 'docs' : 'photos'));
+    const all = await index.listRuns({ job: 'docs', offset: 2, limit: 3 });
+    expect(all.total).toBe(15);
+    expect(all.runs.map((r) => r.id)).toEqual(['r25', 'r23', 'r21']);
+    const few = await index.listRuns({ job: 'docs', status: 'completed', limit: 2, total: false });
+    expect(few.runs.map((r) => r.id)).toEqual(['r29', 'r25']);
+    expect(few.total).toBe(2);
     await index.close();
   });
 });

@@ -227,7 +227,7 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
 
   try {
     if (!dryRun) await index.putRun(run);
-    const recent = (await index.listRuns({ job: job.id, kind: 'backup', limit: 2 })).runs.filter((r) => r.id !== runId);
+    const recent = (await index.listRuns({ job: job.id, kind: 'backup', limit: 2, total: false })).runs.filter((r) => r.id !== runId);
     afterCrash = recent.some((r) => r.status === 'interrupted');
     // A big tree seen last time: walk it in a worker thread (see `SCAN_WORKER_MIN_FILES`).
     const scanInWorker = opts.scanWorker === 'always' || (opts.scanWorker !== 'never' && (recent[0]?.counts.seen ?? 0) >= SCAN_WORKER_MIN_FILES);
@@ -568,7 +568,7 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
 
 /** `monthly` deletions happen on the first backup of the month (local time). */
 async function firstRunOfMonth(index: IndexStore, job: string, runId: string, now: Date): Promise<boolean> {
-  const { runs } = await index.listRuns({ job, kind: 'backup', limit: 50 });
+  const { runs } = await index.listRuns({ job, kind: 'backup', limit: 50, total: false });
   return !runs.some((r) => {
     if (r.id === runId || (r.status !== 'completed' && r.status !== 'incomplete')) return false;
     const d = new Date(r.start);

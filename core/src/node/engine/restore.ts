@@ -157,7 +157,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
   if (opts.run) {
     const r = await index.getRun(opts.run);
     if (!r || r.job !== job.id || r.kind !== 'backup') {
-      const { runs } = await index.listRuns({ job: job.id, kind: 'backup', limit: 5 });
+      const { runs } = await index.listRuns({ job: job.id, kind: 'backup', limit: 5, total: false });
       throw new UsageError(`there is no backup run "${opts.run}" of job "${job.id}"`, { hint: runs.length ? `recent runs: ${runs.map((x) => x.id).join(', ')} (see \`agent history\`)` : 'see `agent history`' });
     }
     cutoff = opts.run;
