@@ -341,26 +341,35 @@ export class IndexStore {
     const limit = q.limit ?? 100;
     const files: FileRecord[] = [];
     let total = 0;
-    for await (const v of this.fileValues(runId)) {
-      // Without a status to match, only the page's records are decoded (the rest are counted).
-      const f = q.status || (total >= offset && files.length < limit) ? decodeFile(v) : undefined;
-      if (q.status && f!.status !== q.status) continue;
-      if (f && total >= offset && files.length < limit) files.push(f);
-      total++;
+    for await (const batch of this.fileValueBatches(runId)) {
+      for (const v of batch) {
+        // Without a status to match, only the page's records are decoded (the rest are counted).
+        const f = q.status || (total >= offset && files.length < limit) ? decodeFile(v) : undefined;
+        if (q.status && f!.status !== q.status) continue;
+        if (f && total >= offset && files.length < limit) files.push(f);
+        total++;
+      }
     }
     return { files, total };
   }
 
   /** Streams every per-file record of a run in the order they were written (for CSV export). */
   async *files(runId: string): AsyncGenerator<FileRecord> {
-    for await (const v of this.fileValues(runId)) yield decodeFile(v);
+    for await (const batch of this.fileValueBatches(runId)) for (const v of batch) yield decodeFile(v);
   }
 
-  private async *fileValues(runId: string): AsyncGenerator<string> {
+  /** A run's per-file records as stored, in the order written, 1,000 at a time (no promise per record). */
+  private async *fileValueBatches(runId: string): AsyncGenerator<string[]> {
     const legacy = `f${SEP}${runId}${SEP}`; // a run recorded before the layout above
-    yield* this.db.values({ gt: legacy, lt: upper(legacy) });
     const prefix = filePrefix(runId);
-    yield* this.db.values({ gt: prefix, lt: upper(prefix), reverse: true });
+    for (const range of [{ gt: legacy, lt: upper(legacy) }, { gt: prefix, lt: upper(prefix), reverse: true }]) {
+      const it = this.db.values(range);
+      try {
+        for (let batch = await it.nextv(1000); batch.length; batch = await it.nextv(1000)) yield batch;
+      } finally {
+        await it.close();
+      }
+    }
   }
 
   // ---- resumable uploads ------------------------------------------------------------------

@@ -23,12 +23,16 @@ export const showCommand: BuiltinCommand = {
         const esc = (v: unknown) => (v === undefined ? '' : /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
         const { CliOutput } = await import('../output.js');
         const out = ctx.output instanceof CliOutput ? ctx.output : new CliOutput(false);
-        if (!(await out.write('path,target,status,reason,size,sha256,message\n'))) return 0;
+        let chunk = 'path,target,status,reason,size,sha256,message\n';
         for await (const f of deps.index.files(run.id)) {
           if (status && f.status !== status) continue;
+          chunk += [f.path, f.target, f.status, f.reason, f.size, f.sha256, f.message].map(esc).join(',') + '\n';
+          if (chunk.length < 65_536) continue;
           // The reader went away (`| head`): stop reading the index.
-          if (!(await out.write([f.path, f.target, f.status, f.reason, f.size, f.sha256, f.message].map(esc).join(',') + '\n'))) break;
+          if (!(await out.write(chunk))) return 0;
+          chunk = '';
         }
+        await out.write(chunk);
         return 0;
       }
       const page = Math.max(1, Math.floor(Number(args.page) || 1));
