@@ -126,6 +126,15 @@ function filePrefix(runId: string): string {
   return lastRun.prefix;
 }
 
+/** An iterator's entries `size` at a time (one native call a batch, not one an entry); closes it. */
+async function* inBatches<T>(it: { nextv(n: number): Promise<T[]>; close(): Promise<void> }, size: number): AsyncGenerator<T[]> {
+  try {
+    for (let batch = await it.nextv(size); batch.length; batch = await it.nextv(size)) yield batch;
+  } finally {
+    await it.close();
+  }
+}
+
 /** `a\0b\0c` → `a/b/c`. */
 export const relFromKey = (keyTail: string) => keyTail.split(SEP).join('/');
 
@@ -245,10 +254,12 @@ export class IndexStore {
   /** Every path held by a target for a job, across roots: [root, rel, held]. */
   async *heldAll(job: string, target: string): AsyncGenerator<[root: string, rel: string, held: HeldFile]> {
     const prefix = keys.heldPrefix(job, target);
-    for await (const [k, v] of this.db.iterator({ gt: prefix, lt: upper(prefix) })) {
-      const tail = k.slice(prefix.length);
-      const i = tail.indexOf(SEP);
-      yield [tail.slice(0, i), relFromKey(tail.slice(i + 1)), decodeHeld(v)];
+    for await (const batch of inBatches(this.db.iterator({ gt: prefix, lt: upper(prefix) }), 1000)) {
+      for (const [k, v] of batch) {
+        const tail = k.slice(prefix.length);
+        const i = tail.indexOf(SEP);
+        yield [tail.slice(0, i), relFromKey(tail.slice(i + 1)), decodeHeld(v)];
+      }
     }
   }
 
@@ -293,12 +304,14 @@ export class IndexStore {
     const runs: RunRecord[] = [];
     let total = 0;
     const prefix = `r${SEP}`;
-    for await (const v of this.db.values({ gt: prefix, lt: upper(prefix), reverse: true })) {
-      const r = JSON.parse(v) as RunRecord;
-      if ((q.job && r.job !== q.job) || (q.kind && r.kind !== q.kind) || (q.status && r.status !== q.status)) continue;
-      if (total >= offset && runs.length < limit) runs.push(r);
-      total++;
-      if (q.total === false && runs.length >= limit) break;
+    scan: for await (const batch of inBatches(this.db.values({ gt: prefix, lt: upper(prefix), reverse: true }), 100)) {
+      for (const v of batch) {
+        const r = JSON.parse(v) as RunRecord;
+        if ((q.job && r.job !== q.job) || (q.kind && r.kind !== q.kind) || (q.status && r.status !== q.status)) continue;
+        if (total >= offset && runs.length < limit) runs.push(r);
+        total++;
+        if (q.total === false && runs.length >= limit) break scan;
+      }
     }
     return { runs, total };
   }
@@ -316,7 +329,7 @@ export class IndexStore {
     if ((await this.db.get(keys.meta('open-runs'))) === undefined) {
       // An index from before the `o` keys (or a new one): read every run once.
       const prefix = `r${SEP}`;
-      for await (const v of this.db.values({ gt: prefix, lt: upper(prefix), reverse: true })) interrupted(JSON.parse(v) as RunRecord);
+      for await (const batch of inBatches(this.db.values({ gt: prefix, lt: upper(prefix) }), 1000)) for (const v of batch) interrupted(JSON.parse(v) as RunRecord);
       ops.push({ type: 'put', key: keys.meta('open-runs'), value: '1' });
     } else {
       const prefix = `o${SEP}`;
@@ -362,14 +375,8 @@ export class IndexStore {
   private async *fileValueBatches(runId: string): AsyncGenerator<string[]> {
     const legacy = `f${SEP}${runId}${SEP}`; // a run recorded before the layout above
     const prefix = filePrefix(runId);
-    for (const range of [{ gt: legacy, lt: upper(legacy) }, { gt: prefix, lt: upper(prefix), reverse: true }]) {
-      const it = this.db.values(range);
-      try {
-        for (let batch = await it.nextv(1000); batch.length; batch = await it.nextv(1000)) yield batch;
-      } finally {
-        await it.close();
-      }
-    }
+    yield* inBatches(this.db.values({ gt: legacy, lt: upper(legacy) }), 1000);
+    yield* inBatches(this.db.values({ gt: prefix, lt: upper(prefix), reverse: true }), 1000);
   }
 
   // ---- resumable uploads ------------------------------------------------------------------
