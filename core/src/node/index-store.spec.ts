@@ -7,14 +7,15 @@ import { IndexStore, keys, relFromKey, type HeldFile } from './index-store.js';
 
 const held = (v: string, size: number): HeldFile => ({ cur: { v, size, mtimeMs: 1, sha256: 'x'.repeat(64) }, old: [] });
 
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'hokan-index-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
 describe('index store batches (group commit)', () => {
-  let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'hokan-index-'));
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
 
   it('many batches at once all land, in call order, and survive a reopen', async () => {
     const index = await IndexStore.open(dir);
@@ -44,13 +45,6 @@ describe('index store batches (group commit)', () => {
 });
 
 describe('per-file records', () => {
-  let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'hokan-index-'));
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
 
   it('come back in the order they were written, paged and filtered, each run its own (keys stored newest first)', async () => {
     const index = await IndexStore.open(dir);
@@ -77,13 +71,6 @@ describe('per-file records', () => {
 });
 
 describe('run records', () => {
-  let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'hokan-index-'));
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
   const run = (id: string, status: RunRecord['status'], job = 'docs'): RunRecord => ({ id, job, kind: 'backup', status, reasons: [], start: '2026-11-30T00:00:00.000Z', device: 'pc', sources: [], targets: ['usb'], counts: emptyCounts(), bytes: 0 });
 
   it('a run left unfinished is found at the next open (from its open key), once; finished runs leave no trace', async () => {
