@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, rm, writeFile, stat, readFile, readdir } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, open, rename, rm, writeFile, stat, readFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -159,6 +159,38 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     const again = await run('verify', '--job', 'docs');
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/2 good, 0 bad/);
+  });
+
+  it('a damaged index is said as such with the way out; following it, the index is rebuilt from the target and nothing is sent again', async () => {
+    const { base, src, run } = await setup('damaged-index');
+    await writeTree(src, { 'plan.txt': 'the plan', 'notes/a.txt': 'A' });
+    expect((await run('backup')).code).toBe(0);
+    expect((await run('history')).code).toBe(0); // LevelDB turns its log into tables when it opens
+    const dir = join(base, 'data', 'index');
+    const tables = (await readdir(dir)).filter((f) => f.endsWith('.ldb'));
+    expect(tables.length).toBeGreaterThan(0);
+    for (const f of tables) {
+      const fh = await open(join(dir, f), 'r+');
+      await fh.write(Buffer.alloc(200, 0xff), 0, 200, 100); // a bad block
+      await fh.close();
+    }
+    const h = await run('history');
+    expect(h.code).toBe(3);
+    expect(h.stderr).toContain(`error: the index at ${dir} is damaged (Corruption:`);
+    expect(h.stderr).toContain(`→ move it away (\`mv "${dir}" "${dir}.damaged"\`) and run the command again: hokan rebuilds it from what the targets hold`);
+    await rename(dir, `${dir}.damaged`);
+    const h2 = await run('history', '--json');
+    expect(h2.code).toBe(0);
+    expect(JSON.parse(h2.stdout).runs).toHaveLength(1);
+    const b = JSON.parse((await run('backup', '--json')).stdout)[0];
+    expect(b.counts).toMatchObject({ uploaded: 0, unchanged: 2 });
+
+    // An index that cannot be opened at all: the cause, and both ways out.
+    await writeFile(join(dir, 'CURRENT'), 'garbage\n');
+    const o = await run('history');
+    expect(o.code).toBe(3);
+    expect(o.stderr).toContain(`error: cannot open the index at ${dir}: `);
+    expect(o.stderr).toMatch(/→ check that the data directory \(--data-dir\) can be read and written; if the index itself is damaged, move it away/);
   });
 
   it('an export into a reader that stops early (`| head`) ends quietly; into a full disk, exit 3 with one line', async () => {

@@ -110,6 +110,16 @@ export const keys = {
 };
 
 const MAX_SEQ = 9_999_999_999;
+
+/** What to do with a damaged index: it is a cache of the targets. */
+const REBUILD_HINT = (dir: string) => `move it away (\`mv "${dir}" "${dir}.damaged"\`) and run the command again: hokan rebuilds it from what the targets hold`;
+
+/** LevelDB found damage (a bad block, a checksum): said as such, with the way out. Other errors pass. */
+function damaged(e: unknown, dir: string): unknown {
+  const code = (e as { code?: string })?.code ?? (e as { cause?: { code?: string } })?.cause?.code;
+  if (code !== 'LEVEL_CORRUPTION') return e;
+  return new HokanError('E_INDEX_DAMAGED', `the index at ${dir} is damaged (${(e as Error).message})`, { cause: e, hint: REBUILD_HINT(dir) });
+}
 /** Reverses the byte order of printable ASCII (a run id): later runs sort first. */
 const reversed = (s: string) => {
   let out = '';
@@ -127,9 +137,18 @@ function filePrefix(runId: string): string {
 }
 
 /** An iterator's entries `size` at a time (one native call a batch, not one an entry); closes it. */
-async function* inBatches<T>(it: { nextv(n: number): Promise<T[]>; close(): Promise<void> }, size: number): AsyncGenerator<T[]> {
+async function* inBatches<T>(it: { nextv(n: number): Promise<T[]>; close(): Promise<void> }, size: number, dir: string): AsyncGenerator<T[]> {
   try {
-    for (let batch = await it.nextv(size); batch.length; batch = await it.nextv(size)) yield batch;
+    for (;;) {
+      let batch: T[];
+      try {
+        batch = await it.nextv(size);
+      } catch (e) {
+        throw damaged(e, dir);
+      }
+      if (!batch.length) return;
+      yield batch;
+    }
   } finally {
     await it.close();
   }
@@ -152,12 +171,17 @@ export class IndexStore {
     try {
       await db.open();
     } catch (e) {
-      const locked = /lock/i.test(String((e as Error & { cause?: Error }).cause?.message ?? (e as Error).message));
-      throw new HokanError(
-        'E_INDEX_LOCKED',
-        locked ? `the index at ${dir} is in use by another hokan process` : `cannot open the index at ${dir}: ${(e as Error).message}`,
-        { cause: e, hint: locked ? 'wait for the running backup to finish (or stop `agent run`), then try again' : 'check the data directory (--data-dir) is writable' },
-      );
+      const why = String((e as Error & { cause?: Error }).cause?.message ?? (e as Error).message);
+      if (/lock/i.test(why)) {
+        throw new HokanError('E_INDEX_LOCKED', `the index at ${dir} is in use by another hokan process`, {
+          cause: e,
+          hint: 'wait for the running backup to finish (or stop `agent run`), then try again',
+        });
+      }
+      throw new HokanError('E_INDEX_OPEN', `cannot open the index at ${dir}: ${why}`, {
+        cause: e,
+        hint: `check that the data directory (--data-dir) can be read and written; if the index itself is damaged, ${REBUILD_HINT(dir)}`,
+      });
     }
     return new IndexStore(db, dir);
   }
@@ -198,21 +222,29 @@ export class IndexStore {
         await this.db.batch(q.ops as never);
         for (const w of q.waiters) w.resolve();
       } catch (e) {
-        for (const w of q.waiters) w.reject(e);
+        for (const w of q.waiters) w.reject(damaged(e, this.dir));
       }
     }
     this.writing = false;
   }
 
+  private async get(key: string): Promise<string | undefined> {
+    try {
+      return await this.db.get(key);
+    } catch (e) {
+      throw damaged(e, this.dir);
+    }
+  }
+
   private async getValue<T>(key: string): Promise<T | undefined> {
-    const s = await this.db.get(key);
+    const s = await this.get(key);
     return s === undefined ? undefined : (JSON.parse(s) as T);
   }
 
   // ---- held state -------------------------------------------------------------------------
 
   async getHeld(job: string, target: string, root: string, rel: string): Promise<HeldFile | undefined> {
-    const s = await this.db.get(keys.held(job, target, root, rel));
+    const s = await this.get(keys.held(job, target, root, rel));
     return s === undefined ? undefined : decodeHeld(s);
   }
 
@@ -234,7 +266,9 @@ export class IndexStore {
     let ahead: Promise<[string, string][]> | undefined = it.nextv(size);
     try {
       for (;;) {
-        const entries = await ahead;
+        const entries = await ahead.catch((e: unknown) => {
+          throw damaged(e, this.dir);
+        });
         ahead = undefined;
         if (!entries.length) return;
         ahead = it.nextv(size);
@@ -254,7 +288,7 @@ export class IndexStore {
   /** Every path held by a target for a job, across roots: [root, rel, held]. */
   async *heldAll(job: string, target: string): AsyncGenerator<[root: string, rel: string, held: HeldFile]> {
     const prefix = keys.heldPrefix(job, target);
-    for await (const batch of inBatches(this.db.iterator({ gt: prefix, lt: upper(prefix) }), 1000)) {
+    for await (const batch of inBatches(this.db.iterator({ gt: prefix, lt: upper(prefix) }), 1000, this.dir)) {
       for (const [k, v] of batch) {
         const tail = k.slice(prefix.length);
         const i = tail.indexOf(SEP);
@@ -304,7 +338,7 @@ export class IndexStore {
     const runs: RunRecord[] = [];
     let total = 0;
     const prefix = `r${SEP}`;
-    scan: for await (const batch of inBatches(this.db.values({ gt: prefix, lt: upper(prefix), reverse: true }), 100)) {
+    scan: for await (const batch of inBatches(this.db.values({ gt: prefix, lt: upper(prefix), reverse: true }), 100, this.dir)) {
       for (const v of batch) {
         const r = JSON.parse(v) as RunRecord;
         if ((q.job && r.job !== q.job) || (q.kind && r.kind !== q.kind) || (q.status && r.status !== q.status)) continue;
@@ -326,17 +360,19 @@ export class IndexStore {
       if (r.status === 'running' || r.status === 'waiting') found.push({ ...r, status: 'interrupted', end: r.end ?? now.toISOString() });
     };
     const ops: IndexOp[] = [];
-    if ((await this.db.get(keys.meta('open-runs'))) === undefined) {
+    if ((await this.get(keys.meta('open-runs'))) === undefined) {
       // An index from before the `o` keys (or a new one): read every run once.
       const prefix = `r${SEP}`;
-      for await (const batch of inBatches(this.db.values({ gt: prefix, lt: upper(prefix) }), 1000)) for (const v of batch) interrupted(JSON.parse(v) as RunRecord);
+      for await (const batch of inBatches(this.db.values({ gt: prefix, lt: upper(prefix) }), 1000, this.dir)) for (const v of batch) interrupted(JSON.parse(v) as RunRecord);
       ops.push({ type: 'put', key: keys.meta('open-runs'), value: '1' });
     } else {
       const prefix = `o${SEP}`;
-      for await (const k of this.db.keys({ gt: prefix, lt: upper(prefix) })) {
-        const r = await this.getRun(k.slice(prefix.length));
-        if (r) interrupted(r);
-        else ops.push({ type: 'del', key: k }); // a record that never landed
+      for await (const batch of inBatches(this.db.keys({ gt: prefix, lt: upper(prefix) }), 100, this.dir)) {
+        for (const k of batch) {
+          const r = await this.getRun(k.slice(prefix.length));
+          if (r) interrupted(r);
+          else ops.push({ type: 'del', key: k }); // a record that never landed
+        }
       }
     }
     await this.batch([...ops, ...found.flatMap((r) => this.runOps(r))]);
@@ -375,8 +411,8 @@ export class IndexStore {
   private async *fileValueBatches(runId: string): AsyncGenerator<string[]> {
     const legacy = `f${SEP}${runId}${SEP}`; // a run recorded before the layout above
     const prefix = filePrefix(runId);
-    yield* inBatches(this.db.values({ gt: legacy, lt: upper(legacy) }), 1000);
-    yield* inBatches(this.db.values({ gt: prefix, lt: upper(prefix), reverse: true }), 1000);
+    yield* inBatches(this.db.values({ gt: legacy, lt: upper(legacy) }), 1000, this.dir);
+    yield* inBatches(this.db.values({ gt: prefix, lt: upper(prefix), reverse: true }), 1000, this.dir);
   }
 
   // ---- resumable uploads ------------------------------------------------------------------
@@ -398,7 +434,7 @@ export class IndexStore {
   async resumingKeys(target: string): Promise<Set<string>> {
     const prefix = `u${SEP}${target}${SEP}`;
     const out = new Set<string>();
-    for await (const k of this.db.keys({ gt: prefix, lt: upper(prefix) })) out.add(k.slice(prefix.length));
+    for await (const batch of inBatches(this.db.keys({ gt: prefix, lt: upper(prefix) }), 1000, this.dir)) for (const k of batch) out.add(k.slice(prefix.length));
     return out;
   }
 }
