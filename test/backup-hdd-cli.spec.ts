@@ -227,12 +227,21 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
   });
 
   it('bad usage names the problem and the fix (exit 2)', async () => {
-    const { run } = await setup('usage');
+    const { run, config } = await setup('usage');
     const r = await run('backup', 'nope');
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/there is no job "nope" in the config/);
     expect(r.stderr).toMatch(/jobs: docs/);
     const r2 = await run('restore', '--job', 'docs', '--run', 'x', '--at', '2026-01-01');
     expect(r2.code).toBe(2);
+    // A data folder that is a file: named, with the fix.
+    const r3 = await agent(['backup', '--config', config, '--data-dir', config]);
+    expect(r3.code).toBe(2);
+    expect(r3.stderr).toContain(`error: cannot use ${config} as the data folder (the index and the logs): EEXIST`);
+    expect(r3.stderr).toContain('→ give a folder hokan can create and write: --data-dir DIR, or $HOKAN_DATA_DIR');
+    // A path option given twice: the last one counts (it was an internal error about an array).
+    const twice = await run('history', '--data-dir', config, '--config', join(config, 'nope.json'));
+    expect(twice.stderr).toBe('');
+    expect(twice.code).toBe(0);
   });
 });

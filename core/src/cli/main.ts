@@ -82,6 +82,9 @@ async function pluginCommands(configFlag: string | undefined): Promise<PluginCom
 
 let exitCode = 0;
 
+/** A path option given twice (`--data-dir A … --data-dir B`): the last one counts, as in `preparse`. */
+const lastOne = (v: unknown) => (Array.isArray(v) ? v[v.length - 1] : v);
+
 let watchingOutput = false;
 /** Set when stdout failed for another reason than its reader going away: the exit code is then 3. */
 let outputFailed = false;
@@ -201,8 +204,8 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
     let y: Argv = yargs(argv)
       .scriptName('agent')
       .usage('hokan (保管) — the backup agent\n\nUsage: agent <command> [options]')
-      .option('config', { alias: 'c', type: 'string', describe: 'config.json to use (default: $HOKAN_CONFIG, ./config.json, the user config folder)', global: true })
-      .option('data-dir', { type: 'string', describe: 'Where the index and the logs live (default: $HOKAN_DATA_DIR, the user data folder)', global: true })
+      .option('config', { alias: 'c', type: 'string', describe: 'config.json to use (default: $HOKAN_CONFIG, ./config.json, the user config folder)', global: true, coerce: lastOne })
+      .option('data-dir', { type: 'string', describe: 'Where the index and the logs live (default: $HOKAN_DATA_DIR, the user data folder)', global: true, coerce: lastOne })
       .option('json', { type: 'boolean', default: false, describe: 'Machine-readable output: one JSON document on stdout', global: true })
       .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'Debug lines on the terminal', global: true })
       .strict()

@@ -52,7 +52,15 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Hokan
   const env = options.env ?? process.env;
   const dataDir = resolveDataDir(options.dataDir, { env, cwd: options.cwd });
   const loaded = options.loaded ?? (await loadConfig({ path: findConfigPath(options.config, { env, cwd: options.cwd }), env, cacheDir: join(dataDir, 'cache') }));
-  mkdirSync(dataDir, { recursive: true });
+  try {
+    mkdirSync(dataDir, { recursive: true });
+  } catch (e) {
+    const { UsageError } = await import('../common/errors.js');
+    throw new UsageError(`cannot use ${dataDir} as the data folder (the index and the logs): ${(e as Error).message}`, {
+      cause: e,
+      hint: 'give a folder hokan can create and write: --data-dir DIR, or $HOKAN_DATA_DIR',
+    });
+  }
   const logger = options.logger ?? (await createLogger({ dataDir, verbose: options.verbose }));
   for (const w of loaded.warnings) logger.warn(w);
 
