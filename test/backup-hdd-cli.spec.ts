@@ -226,6 +226,25 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     }
   });
 
+  it('a restore that is bad usage (no such run, a path in no source, --to a file) leaves no run behind', async () => {
+    const { base, src, config, run } = await setup('restore-usage');
+    await writeTree(src, { 'plan.txt': 'the plan' });
+    const b = JSON.parse((await run('backup', '--json')).stdout)[0];
+    const noRun = await run('restore', '--job', 'docs', '--to', join(base, 'out'), '--run', 'NOPE');
+    expect(noRun.code).toBe(2);
+    expect(noRun.stderr).toContain('error: there is no backup run "NOPE" of job "docs"');
+    expect(noRun.stderr).toContain(`→ recent runs: ${b.id} (see \`agent history\`)`);
+    const noPath = await run('restore', '--job', 'docs', '--to', join(base, 'out'), '--path', '/not/in/any/source');
+    expect(noPath.code).toBe(2);
+    expect(noPath.stderr).toContain('error: nothing in the backup of job "docs" on usb matches "/not/in/any/source"');
+    const toFile = await run('restore', '--job', 'docs', '--to', config);
+    expect(toFile.code).toBe(2);
+    expect(toFile.stderr).toContain(`error: --to ${config} is not a folder`);
+    const h = await run('history', '--json');
+    expect(h.stderr).toBe(''); // no "a run was interrupted" warning
+    expect(JSON.parse(h.stdout).runs.map((r: { id: string; status: string }) => [r.id, r.status])).toEqual([[b.id, 'completed']]);
+  });
+
   it('bad usage names the problem and the fix (exit 2)', async () => {
     const { run, config } = await setup('usage');
     const r = await run('backup', 'nope');

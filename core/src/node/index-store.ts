@@ -331,6 +331,11 @@ export class IndexStore {
     await this.batch(this.runOps(run));
   }
 
+  /** Takes back the record of a run that turned out to be bad usage before it did anything. */
+  async dropRun(id: string): Promise<void> {
+    await this.batch([{ type: 'del', key: keys.run(id) }, { type: 'del', key: keys.openRun(id) }]);
+  }
+
   /** Runs newest first, filtered, paged. */
   async listRuns(q: RunQuery = {}): Promise<{ runs: RunRecord[]; total: number }> {
     const offset = q.offset ?? 0;

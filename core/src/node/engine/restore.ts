@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { lstat, mkdir, open, readlink, rename, rm, symlink, utimes } from 'node:fs/promises';
+import { lstat, mkdir, open, readlink, rename, rm, stat, symlink, utimes } from 'node:fs/promises';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -151,20 +151,31 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
     source = await openForReading(deps, job, opts.target);
   }
   run.targets = [source.id];
-  if (!opts.dryRun) await index.putRun(run);
 
+  // What to restore is checked before the run is recorded: a mistyped run id is bad usage, not a
+  // restore run left behind.
   let cutoff: string | undefined;
-  if (opts.run) {
-    const r = await index.getRun(opts.run);
-    if (!r || r.job !== job.id || r.kind !== 'backup') {
-      const { runs } = await index.listRuns({ job: job.id, kind: 'backup', limit: 5, total: false });
-      throw new UsageError(`there is no backup run "${opts.run}" of job "${job.id}"`, { hint: runs.length ? `recent runs: ${runs.map((x) => x.id).join(', ')} (see \`agent history\`)` : 'see `agent history`' });
+  try {
+    if (opts.run) {
+      const r = await index.getRun(opts.run);
+      if (!r || r.job !== job.id || r.kind !== 'backup') {
+        const { runs } = await index.listRuns({ job: job.id, kind: 'backup', limit: 5, total: false });
+        throw new UsageError(`there is no backup run "${opts.run}" of job "${job.id}"`, { hint: runs.length ? `recent runs: ${runs.map((x) => x.id).join(', ')} (see \`agent history\`)` : 'see `agent history`' });
+      }
+      cutoff = opts.run;
+    } else if (opts.at) {
+      if (Number.isNaN(opts.at.getTime())) throw new UsageError('--at is not a date', { hint: 'use e.g. "2026-11-01 18:00" or an ISO time' });
+      cutoff = runIdCutoff(opts.at);
     }
-    cutoff = opts.run;
-  } else if (opts.at) {
-    if (Number.isNaN(opts.at.getTime())) throw new UsageError('--at is not a date', { hint: 'use e.g. "2026-11-01 18:00" or an ISO time' });
-    cutoff = runIdCutoff(opts.at);
+    if (opts.to) {
+      const st = await stat(resolve(opts.to)).catch(() => undefined);
+      if (st && !st.isDirectory()) throw new UsageError(`--to ${opts.to} is not a folder`, { hint: 'give a folder to restore into (it is created if it does not exist)' });
+    }
+  } catch (e) {
+    await closeTarget(source.target);
+    throw e;
   }
+  if (!opts.dryRun) await index.putRun(run);
 
   // Files are written in one hidden staging folder per destination root, then renamed into place:
   // a restore killed mid-file leaves nothing half-written among the person's files, and the next
@@ -280,6 +291,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
     for (const d of stagingDirs.values()) await rm(await d.catch(() => ''), { recursive: true, force: true }).catch(() => {});
   }
   if (wanted && matched === 0) {
+    if (!opts.dryRun) await index.dropRun(runId); // nothing was done: no run to show
     throw new UsageError(`nothing in the backup of job "${job.id}" on ${source.id} matches ${opts.paths!.map((p) => `"${p}"`).join(', ')}${cutoff ? ' at that time' : ''}`, {
       hint: 'give a path under one of the job\'s source folders (absolute, or relative to the folder); `agent versions` lists what a file has',
     });
