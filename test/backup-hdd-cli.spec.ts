@@ -258,6 +258,9 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     expect(r3.code).toBe(2);
     expect(r3.stderr).toContain(`error: cannot use ${config} as the data folder (the index and the logs): EEXIST`);
     expect(r3.stderr).toContain('→ give a folder hokan can create and write: --data-dir DIR, or $HOKAN_DATA_DIR');
+    const page = await run('history', '--page', '0');
+    expect(page.code).toBe(2);
+    expect(page.stderr).toContain('error: --page must be a whole number from 1, not 0');
     // A path option given twice: the last one counts (it was an internal error about an array).
     const twice = await run('history', '--data-dir', config, '--config', join(config, 'nope.json'));
     expect(twice.stderr).toBe('');

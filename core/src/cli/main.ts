@@ -217,7 +217,9 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
       .demandCommand(1, 'name a command (see `agent --help`)')
       .exitProcess(false)
       .fail((msg, err) => {
-        throw err ?? new UsageError(msg, { hint: 'see `agent --help`' });
+        // yargs' own errors (validation, an option's coerce) are bad usage; a command's are its own.
+        if (err && err.name !== 'YError') throw err;
+        throw new UsageError(err?.message ?? msg, { hint: 'see `agent --help`' });
       });
     const globals = { ...optionsFrom({}), output };
     for (const c of builtinCommands) y = register(y, c, globals, []);

@@ -1,4 +1,4 @@
-import type { BuiltinCommand } from '../command.js';
+import { pageOption, type BuiltinCommand } from '../command.js';
 import { RUN_KINDS, RUN_STATUSES } from '../../common/statuses.js';
 
 const PAGE = 100;
@@ -11,13 +11,13 @@ export const historyCommand: BuiltinCommand = {
       .option('job', { type: 'string', describe: 'Only this job' })
       .option('kind', { choices: RUN_KINDS, describe: 'Only this kind of run' })
       .option('status', { choices: RUN_STATUSES, describe: 'Only runs with this status' })
-      .option('page', { type: 'number', default: 1, describe: 'Page (100 runs a page)' }),
+      .option('page', pageOption('runs')),
   handler: async (args, ctx) => {
     const { withEngine, runLine } = await import('../engine-cli.js');
     const { ensureHistory } = await import('../../node/engine/history.js');
     return withEngine(ctx, async (deps) => {
       await ensureHistory(deps, args.job as string | undefined);
-      const page = Math.max(1, Math.floor(Number(args.page) || 1));
+      const page = args.page as number;
       const { runs, total } = await deps.index.listRuns({ job: args.job as string | undefined, kind: args.kind as never, status: args.status as never, offset: (page - 1) * PAGE, limit: PAGE });
       if (ctx.output.json) {
         ctx.output.printJson({ page, pages: Math.max(1, Math.ceil(total / PAGE)), total, runs });

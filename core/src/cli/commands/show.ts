@@ -1,4 +1,4 @@
-import type { BuiltinCommand } from '../command.js';
+import { pageOption, type BuiltinCommand } from '../command.js';
 import { FILE_STATUSES } from '../../common/statuses.js';
 
 const PAGE = 100;
@@ -11,7 +11,7 @@ export const showCommand: BuiltinCommand = {
       .positional('run', { type: 'string', demandOption: true, describe: 'The run id (from `agent history`)' })
       .option('status', { choices: FILE_STATUSES, describe: 'Only files with this status' })
       .option('csv', { type: 'boolean', default: false, describe: 'All matching records as CSV on stdout' })
-      .option('page', { type: 'number', default: 1, describe: 'Page (100 files a page)' }),
+      .option('page', pageOption('files')),
   handler: async (args, ctx) => {
     const { withEngine, runLine } = await import('../engine-cli.js');
     const { UsageError } = await import('../../common/errors.js');
@@ -35,7 +35,7 @@ export const showCommand: BuiltinCommand = {
         await out.write(chunk);
         return 0;
       }
-      const page = Math.max(1, Math.floor(Number(args.page) || 1));
+      const page = args.page as number;
       const { files, total } = await deps.index.listFiles(run.id, { status, offset: (page - 1) * PAGE, limit: PAGE });
       if (ctx.output.json) {
         ctx.output.printJson({ run, page, pages: Math.max(1, Math.ceil(total / PAGE)), total, files });
