@@ -49,6 +49,16 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('a relative source or target path is refused with the full path it may mean; ~, absolute and Windows paths pass', async () => {
+    const f = write('relative.json', '{\n  "plugins": ["@hokan/target-hdd"],\n  "targets": { "usb": { "type": "hdd", "path": "usb" }, "e": { "type": "hdd", "path": "E:\\\\hokan" } },\n  "jobs": [{ "id": "j", "sources": [{ "path": "docs/work" }, { "path": "~/Pictures" }, { "path": "/srv/data" }], "targets": ["usb", "e"] }]\n}\n');
+    const err = (await loadConfig({ path: f }).catch((e) => e)) as ConfigError;
+    expect(ConfigError.is(err)).toBe(true);
+    expect(err.problems).toEqual([
+      { path: 'targets.usb.path', line: 3, column: 48, message: "target path 'usb' is relative", hint: `write it in full ('${join(dir, 'usb')}'?) or from your home folder ('~/…')` },
+      { path: 'jobs[0].sources[0].path', line: 4, column: 47, message: "source path 'docs/work' is relative", hint: `write it in full ('${join(dir, 'docs/work')}'?) or from your home folder ('~/…')` },
+    ]);
+  });
+
   it('no "plugins" key means the six built-in plugins', async () => {
     const f = write('defaults.json', { targets: {}, jobs: [] });
     const { config } = await loadConfig({ path: f, hostname: 'box' });

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir, hostname } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Node, ParseError } from 'jsonc-parser';
 import type { HokanConfig, JobConfig, NotifierConfig, TargetConfig } from '../common/config-types.js';
 import { ConfigError, type ConfigProblem } from '../common/errors.js';
@@ -438,6 +438,11 @@ function getAt(v: unknown, segs: readonly (string | number)[]): unknown {
 }
 
 /** Checks that need the whole config: job targets exist, ids are unique, presets and notifiers exist. */
+/** Absolute on this machine or any (a Windows drive or share), or from the home folder (`~`, `~/…`). */
+function isAbsolutePath(p: string): boolean {
+  return p === '~' || p.startsWith('~/') || p.startsWith('~\\') || isAbsolute(p) || /^[A-Za-z]:[\\/]/.test(p) || p.startsWith('\\\\');
+}
+
 function crossChecks(ctx: ValidationContext): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   const v = ctx.value;
@@ -447,6 +452,15 @@ function crossChecks(ctx: ValidationContext): ConfigProblem[] {
   for (const p of configuredPresets) presetNames.add(p.name);
   const allPresets = ctx.host.descriptors.flatMap((d) => (d.manifest.contributes?.presets ?? []).map((p) => ({ name: p.name, plugin: d })));
   const notifierIds = Array.isArray(v.notify) ? v.notify.map((n: any) => n?.id).filter((x: unknown): x is string => typeof x === 'string') : [];
+  // Local paths are absolute or from the home folder: relative to what? The daemon's working folder
+  // is not the person's, so say so instead of guessing.
+  const relativeHint = (p: string) => `write it in full ('${resolve(dirname(ctx.file), p)}'?) or from your home folder ('~/…')`;
+  for (const id of targetIds) {
+    const p = (v.targets as Record<string, any>)[id]?.path;
+    if (typeof p !== 'string' || p === '' || isAbsolutePath(p)) continue;
+    const segs = ['targets', id, 'path'];
+    out.push({ path: formatPath(segs), ...placeOf(ctx, segs), message: `target path '${p}' is relative`, hint: relativeHint(p) });
+  }
   const jobIds = new Map<string, number>();
   if (!Array.isArray(v.jobs)) return out;
   v.jobs.forEach((job: any, j: number) => {
@@ -470,6 +484,10 @@ function crossChecks(ctx: ValidationContext): ConfigProblem[] {
     }
     if (Array.isArray(job.sources)) {
       job.sources.forEach((s: any, i: number) => {
+        if (typeof s?.path === 'string' && s.path !== '' && !isAbsolutePath(s.path)) {
+          const segs = ['jobs', j, 'sources', i, 'path'];
+          out.push({ path: formatPath(segs), ...placeOf(ctx, segs), message: `source path '${s.path}' is relative`, hint: relativeHint(s.path) });
+        }
         if (typeof s?.preset !== 'string' || presetNames.has(s.preset)) return;
         const segs = ['jobs', j, 'sources', i, 'preset'];
         const provider = allPresets.find((p) => p.name === s.preset);
