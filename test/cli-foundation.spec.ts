@@ -374,6 +374,17 @@ describe('agent init', () => {
     expect(readFileSync(f, 'utf8')).toContain('"path": "/elsewhere"');
   });
 
+  it('relative paths are written in full, from the folder the command ran in (a config refuses relative ones)', () => {
+    const f = join(t.dir, 'init-rel', 'config.json');
+    const r = agent(['init', '--config', f, '--target-path', 'usb', '--source', 'docs', '--source', '~/work'], { cwd: t.dir });
+    expect(r.code).toBe(0);
+    const v = agent(['config', 'show', '--config', f, '--json'], { env: { HOME: '/home/someone' } });
+    expect(v.stderr).toBe('');
+    const c = JSON.parse(v.stdout);
+    expect(c.targets.usb.path).toBe(join(t.dir, 'usb'));
+    expect(c.jobs[0].sources).toEqual([{ path: join(t.dir, 'docs') }, { path: '/home/someone/work' }]);
+  });
+
   it('without a terminal, a missing --target-path is bad usage', () => {
     const f = join(t.dir, 'init2', 'config.json');
     const r = agent(['init', '--config', f]);

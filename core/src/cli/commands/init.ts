@@ -72,6 +72,10 @@ export const initCommand: BuiltinCommand = {
       }
     }
     sources = sources?.length ? sources : ['~/Documents'];
+    // Relative paths mean the folder the person typed them in: written in full (a config refuses them).
+    const full = (p: string) => (p === '~' || p.startsWith('~/') || p.startsWith('~\\') ? p : resolve(p));
+    targetPath = full(targetPath!);
+    sources = sources.map(full);
     const here = dirname(fileURLToPath(import.meta.url));
     const schemaFile = resolve(here, '..', '..', '..', '..', 'config', 'schema.json');
     const schema = existsSync(schemaFile) ? schemaFile : undefined;
