@@ -6,6 +6,11 @@ import type { CommandContribution } from '../common/plugin-api.js';
  * subcommands (`config validate`, `config show`). Keep each in its own small module under
  * `commands/` and import heavy modules inside the handler, never at the top.
  */
+export interface BuiltinCommand extends Omit<CommandContribution, 'handler'> {
+  handler?: CommandContribution['handler'];
+  subcommands?: BuiltinCommand[];
+}
+
 /** `--page N` of a paged listing: a whole number from 1, else bad usage. */
 export function pageOption(items: string) {
   return {
@@ -18,9 +23,4 @@ export function pageOption(items: string) {
       return n;
     },
   };
-}
-
-export interface BuiltinCommand extends Omit<CommandContribution, 'handler'> {
-  handler?: CommandContribution['handler'];
-  subcommands?: BuiltinCommand[];
 }

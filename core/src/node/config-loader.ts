@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir, hostname } from 'node:os';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Node, ParseError } from 'jsonc-parser';
 import type { HokanConfig, JobConfig, NotifierConfig, TargetConfig } from '../common/config-types.js';
 import { ConfigError, type ConfigProblem } from '../common/errors.js';
-import { expandHome } from './config-paths.js';
+import { expandHome, isFullPath } from './config-paths.js';
 import { assembleFromParts, readCoreSchemaParts } from './schema-assemble.js';
 import { PluginHost, type PluginDescriptor } from './plugin-host.js';
 import { MASK, isSecretKey, registerSecretValue } from './secrets.js';
@@ -437,12 +437,7 @@ function getAt(v: unknown, segs: readonly (string | number)[]): unknown {
   return cur;
 }
 
-/** Checks that need the whole config: job targets exist, ids are unique, presets and notifiers exist. */
-/** Absolute on this machine or any (a Windows drive or share), or from the home folder (`~`, `~/…`). */
-function isAbsolutePath(p: string): boolean {
-  return p === '~' || p.startsWith('~/') || p.startsWith('~\\') || isAbsolute(p) || /^[A-Za-z]:[\\/]/.test(p) || p.startsWith('\\\\');
-}
-
+/** Checks that need the whole config: job targets exist, ids are unique, presets and notifiers exist, paths are full. */
 function crossChecks(ctx: ValidationContext): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   const v = ctx.value;
@@ -457,7 +452,7 @@ function crossChecks(ctx: ValidationContext): ConfigProblem[] {
   const relativeHint = (p: string) => `write it in full ('${resolve(dirname(ctx.file), p)}'?) or from your home folder ('~/…')`;
   for (const id of targetIds) {
     const p = (v.targets as Record<string, any>)[id]?.path;
-    if (typeof p !== 'string' || p === '' || isAbsolutePath(p)) continue;
+    if (typeof p !== 'string' || p === '' || isFullPath(p)) continue;
     const segs = ['targets', id, 'path'];
     out.push({ path: formatPath(segs), ...placeOf(ctx, segs), message: `target path '${p}' is relative`, hint: relativeHint(p) });
   }
@@ -484,7 +479,7 @@ function crossChecks(ctx: ValidationContext): ConfigProblem[] {
     }
     if (Array.isArray(job.sources)) {
       job.sources.forEach((s: any, i: number) => {
-        if (typeof s?.path === 'string' && s.path !== '' && !isAbsolutePath(s.path)) {
+        if (typeof s?.path === 'string' && s.path !== '' && !isFullPath(s.path)) {
           const segs = ['jobs', j, 'sources', i, 'path'];
           out.push({ path: formatPath(segs), ...placeOf(ctx, segs), message: `source path '${s.path}' is relative`, hint: relativeHint(s.path) });
         }

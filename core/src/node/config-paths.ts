@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { ConfigError } from '../common/errors.js';
 
 export interface PathEnv {
@@ -71,4 +71,9 @@ export function expandHome(path: string, home = homedir()): string {
   if (path === '~') return home;
   if (path.startsWith('~/') || path.startsWith('~\\')) return join(home, path.slice(2));
   return path;
+}
+
+/** A path that needs no working folder: from the home folder (`~`, `~/…`), or absolute here or on Windows (a drive or a share). */
+export function isFullPath(path: string): boolean {
+  return expandHome(path, '/') !== path || isAbsolute(path) || /^[A-Za-z]:[\\/]/.test(path) || path.startsWith('\\\\');
 }

@@ -73,7 +73,8 @@ export const initCommand: BuiltinCommand = {
     }
     sources = sources?.length ? sources : ['~/Documents'];
     // Relative paths mean the folder the person typed them in: written in full (a config refuses them).
-    const full = (p: string) => (p === '~' || p.startsWith('~/') || p.startsWith('~\\') ? p : resolve(p));
+    const { isFullPath } = await import('../../node/config-paths.js');
+    const full = (p: string) => (isFullPath(p) ? p : resolve(p));
     targetPath = full(targetPath!);
     sources = sources.map(full);
     const here = dirname(fileURLToPath(import.meta.url));
