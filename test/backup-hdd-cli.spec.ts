@@ -245,6 +245,49 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     expect(JSON.parse(h.stdout).runs.map((r: { id: string; status: string }) => [r.id, r.status])).toEqual([[b.id, 'completed']]);
   });
 
+  it('a big tree: the next same command starts its walk before it loads (a head start), taken over only when it is the same walk', { timeout: 120_000 }, async () => {
+    const { base, src, config, run } = await setup('head-start');
+    // 20,050 files (the worker walks from 20,000), 50 to a folder.
+    for (let d = 0; d < 401; d++) {
+      await mkdir(join(src, `d${d}`));
+      await Promise.all(Array.from({ length: 50 }, (_, i) => writeFile(join(src, `d${d}`, `f${i}.txt`), `${d}/${i}`)));
+    }
+    const hintFile = join(base, 'data', 'cache', 'head-start.json');
+    /** The walks remembered, by whether their command line was this test's `backup --json --verbose`. */
+    const hints = async () => {
+      const walks: [string, { root: { path: string }; filters: object }][] = JSON.parse(await readFile(hintFile, 'utf8').catch(() => '{"walks":[]}')).walks;
+      return { verbose: walks.filter(([k]) => k.includes('--verbose')).map(([, w]) => w), other: walks.filter(([k]) => !k.includes('--verbose')).map(([, w]) => w) };
+    };
+    const backup = async (want: { seen: number; uploaded: number }) => {
+      const r = await run('backup', '--json', '--verbose');
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)[0]).toMatchObject({ status: 'completed', counts: { seen: want.seen, uploaded: want.uploaded, unchanged: want.seen - want.uploaded } });
+      return r.stderr.includes('the walk had a head start');
+    };
+    // First run: nothing known about the tree yet; second: a big tree last time, walked in a worker.
+    expect(await backup({ seen: 20_050, uploaded: 20_050 })).toBe(false);
+    expect((await hints()).verbose).toEqual([]);
+    expect(await backup({ seen: 20_050, uploaded: 0 })).toBe(false);
+    expect((await hints()).verbose).toMatchObject([{ root: { path: src }, filters: {} }]);
+    // Third: the same command line starts the same walk early, and the run takes it over.
+    await writeFile(join(src, 'd7', 'f7.txt'), 'changed');
+    expect(await backup({ seen: 20_050, uploaded: 1 })).toBe(true);
+    // The job's filters change: the early walk is not this run's walk — stopped, and the run walks afresh.
+    await writeFile(config, (await readFile(config, 'utf8')).replace('"targets":["usb"]', '"targets":["usb"],"filters":{"exclude":["d0/**"]}'));
+    expect(await backup({ seen: 20_000, uploaded: 0 })).toBe(false);
+    expect((await hints()).verbose).toMatchObject([{ root: { path: src }, filters: { exclude: ['d0/**'] } }]);
+    expect(await backup({ seen: 20_000, uploaded: 0 })).toBe(true);
+    // Another command line is remembered beside it; a tree that became small is forgotten.
+    const other = await run('backup', '--json');
+    expect(other.code).toBe(0);
+    expect(JSON.parse(other.stdout)[0].counts.seen).toBe(20_000);
+    expect(await hints()).toMatchObject({ verbose: [{ root: { path: src } }], other: [{ root: { path: src } }] });
+    await rm(join(src, 'd1'), { recursive: true });
+    expect(await backup({ seen: 19_950, uploaded: 0 })).toBe(true); // still walked early (last run was big)
+    expect(await hints()).toMatchObject({ verbose: [], other: [{ root: { path: src } }] });
+    expect(await backup({ seen: 19_950, uploaded: 0 })).toBe(false);
+  });
+
   it('bad usage names the problem and the fix (exit 2)', async () => {
     const { run, config } = await setup('usage');
     const r = await run('backup', 'nope');

@@ -12,12 +12,18 @@
 // as fast (docs/benchmarks.md, run 8). `node --max-old-space-size=N core/bin/agent.cjs …` overrides.
 'use strict';
 process.env.UV_THREADPOOL_SIZE ??= '16';
-import('../dist/cli/main.js').then(
-  async ({ main }) => {
-    process.exitCode = await main();
-  },
-  (e) => {
-    console.error(`agent: cannot start: ${e && e.message ? e.message : e}\n  (run \`npm install\` at the repository root to build it)`);
-    process.exitCode = 3;
-  },
-);
+// First a head start for the walk of a big tree, if the last same command had one (cli/head-start.ts):
+// it walks while the rest of the command loads.
+import('../dist/cli/head-start.js')
+  .then((h) => h.headStart(process.argv.slice(2)))
+  .catch(() => undefined)
+  .then(() => import('../dist/cli/main.js'))
+  .then(
+    async ({ main }) => {
+      process.exitCode = await main();
+    },
+    (e) => {
+      console.error(`agent: cannot start: ${e && e.message ? e.message : e}\n  (run \`npm install\` at the repository root to build it)`);
+      process.exitCode = 3;
+    },
+  );

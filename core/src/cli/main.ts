@@ -20,7 +20,9 @@ import { maskSecretValuesIn } from '../node/secrets.js';
 import type { BuiltinCommand } from './command.js';
 import { builtinCommands } from './commands/index.js';
 import { CliContext } from './context.js';
+import { endHeadStart } from './head-start.js';
 import { CliOutput } from './output.js';
+import { preparse } from './preparse.js';
 
 // yargs 17's CommonJS build is one file that loads in ~25 ms; yargs 18 is ESM only, a graph of some
 // sixty modules that takes ~100 ms to load — a quarter of a no-change backup (docs/benchmarks.md).
@@ -30,21 +32,6 @@ const { hideBin } = require('yargs/helpers') as { hideBin: (argv: string[]) => s
 
 const here = dirname(fileURLToPath(import.meta.url));
 const VERSION = (JSON.parse(readFileSync(join(here, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
-
-/** The global options, read before yargs runs (to find the config and its plugins' commands). */
-function preparse(argv: string[]): { config?: string; dataDir?: string; json: boolean; verbose: boolean } {
-  const out: { config?: string; dataDir?: string; json: boolean; verbose: boolean } = { json: false, verbose: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--') break;
-    const [k, v] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    if (k === '--config' || k === '-c') out.config = v ?? argv[++i];
-    else if (k === '--data-dir') out.dataDir = v ?? argv[++i];
-    else if (k === '--json') out.json = v === undefined || v === 'true';
-    else if (k === '--verbose' || k === '-v') out.verbose = true;
-  }
-  return out;
-}
 
 interface PluginCommand {
   command: string;
@@ -231,6 +218,8 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
   } catch (e) {
     const code = printError(e, output, pre.verbose);
     return outputFailed ? 3 : code;
+  } finally {
+    await endHeadStart();
   }
 }
 

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FileEntry, ScanError, ScanItem, SourceRoot } from '../common/model.js';
-import { compareNames, scanRoot, scanRootBatches, startScanWorker, type ScanOptions } from './scanner.js';
+import { compareNames, scanRoot, scanRootBatches, startHeadStart, startScanWorker, stopHeadStart, takeHeadStartOf, walkSpec, type ScanOptions } from './scanner.js';
 
 let tmp: string;
 beforeEach(() => {
@@ -411,5 +411,51 @@ describe('scanning in a worker thread', () => {
       if (m >= 100) break;
     }
     expect(m).toBe(100);
+  });
+
+  describe('a head start (a walk started before the command loaded: cli/head-start.ts)', () => {
+    afterEach(() => stopHeadStart());
+    const walkAll = async (root: SourceRoot, o: ScanOptions) => {
+      const items: ScanItem[] = [];
+      for await (const b of scanRootBatches(root, o)) items.push(...b);
+      return items;
+    };
+
+    it('is taken over by the same walk — the same thread, whose items are the whole walk in order', async () => {
+      for (let i = 0; i < 300; i++) tree(tmp, { [`d${i % 7}/f${i}.txt`]: String(i) });
+      const root = rootAt(tmp);
+      const o = { filters: { exclude: ['d3/**'] }, followSymlinks: false, batchSize: 16 };
+      const early = startHeadStart(walkSpec({ ...root }, o));
+      await new Promise((r) => setTimeout(r, 200)); // it walks ahead meanwhile
+      const w = startScanWorker(root, o);
+      expect(w).toBe(early);
+      expect(w.headStart).toBe(true);
+      const here = await walkAll(root, o);
+      const there = await walkAll(root, { ...o, worker: w });
+      expect(here.length).toBeGreaterThan(200);
+      expect(here.some((it) => it.rel.startsWith('d3/'))).toBe(false);
+      expect(there).toEqual(here);
+      expect(takeHeadStartOf(root, o)).toBeUndefined(); // taken once
+    });
+
+    it('of another walk (other root, other filters) is stopped, and the run walks afresh', async () => {
+      tree(tmp, { 'a/x.txt': 'x', 'a/y.log': 'y', 'b/z.txt': 'z' });
+      const o = { filters: { exclude: ['**/*.log'] }, followSymlinks: false };
+      const rootA = rootAt(path.join(tmp, 'a'));
+      for (const stale of [walkSpec(rootAt(path.join(tmp, 'b')), o), walkSpec(rootA, { ...o, filters: {} }), walkSpec(rootA, { ...o, followSymlinks: true })]) {
+        const early = startHeadStart(stale);
+        const w = startScanWorker(rootA, o);
+        expect(w).not.toBe(early);
+        expect(w.headStart).toBe(false);
+        await expect(early.next()).rejects.toThrow('closed');
+        expect(rels(await walkAll(rootA, { ...o, worker: w }))).toEqual(['x.txt']);
+      }
+      // A root too small for a worker of its own takes only its own head start.
+      startHeadStart(walkSpec(rootAt(path.join(tmp, 'b')), o));
+      expect(takeHeadStartOf(rootA, o)).toBeUndefined();
+      const mine = startHeadStart(walkSpec(rootA, o));
+      expect(takeHeadStartOf(rootA, o)).toBe(mine);
+      expect(rels(await walkAll(rootA, { ...o, worker: mine }))).toEqual(['x.txt']);
+    });
   });
 });

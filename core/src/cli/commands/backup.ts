@@ -1,4 +1,7 @@
+import type { RunRecord } from '../../common/model.js';
+import type { WalkSpec } from '../../node/scanner.js';
 import type { BuiltinCommand } from '../command.js';
+import { saveHeadStart } from '../head-start.js';
 
 export const backupCommand: BuiltinCommand = {
   command: 'backup [jobs..]',
@@ -11,7 +14,8 @@ export const backupCommand: BuiltinCommand = {
       .option('dry-run', { type: 'boolean', default: false, describe: 'Show what would be sent and deleted; change nothing' }),
   handler: async (args, ctx) => {
     const { withEngine, interruptSignal, statusText, countsText, exitCodeFor } = await import('../engine-cli.js');
-    const { runBackup } = await import('../../node/engine/backup.js');
+    const { runBackup, SCAN_WORKER_MIN_FILES } = await import('../../node/engine/backup.js');
+    const { firstWorkerWalk } = await import('../../node/scanner.js');
     const { formatBytes } = await import('../../common/units.js');
     const stop = interruptSignal(ctx);
     try {
@@ -48,6 +52,7 @@ export const backupCommand: BuiltinCommand = {
             if (bad.length > 10 || total > files.length) ctx.output.print(`  … see \`agent show ${run.id} --status failed\``);
           }
         }
+        rememberFirstWalk(runs[0], firstWorkerWalk(), SCAN_WORKER_MIN_FILES);
         if (ctx.output.json) ctx.output.printJson(runs);
         return exitCodeFor(runs);
       });
@@ -56,6 +61,15 @@ export const backupCommand: BuiltinCommand = {
     }
   },
 };
+
+/**
+ * The walk the next run of this command line may start before it loads (cli/head-start.ts): this
+ * run's first, when its first root was walked in a worker and the tree is big.
+ */
+function rememberFirstWalk(first: RunRecord | undefined, walk: WalkSpec | undefined, minFiles: number): void {
+  const big = first !== undefined && walk !== undefined && walk.root.path === first.sources[0] && first.counts.seen >= minFiles;
+  saveHeadStart(big ? walk : undefined);
+}
 
 /** A progress bar on stderr: files, bytes, rate and — once the scan is done — ETA. */
 async function progressBar() {

@@ -8,7 +8,7 @@ import type { Reason } from '../../common/statuses.js';
 import type { Target } from '../../common/target.js';
 import { parseSize } from '../../common/units.js';
 import { relFromKey, type HeldFile, type IndexOp, type IndexStore } from '../index-store.js';
-import { scanRootBatches, startScanWorker } from '../scanner.js';
+import { scanRootBatches, startScanWorker, takeHeadStartOf } from '../scanner.js';
 import { hashFile } from './file-source.js';
 import { reasonOf, type RetryOptions } from './failure.js';
 import { compareRel } from './held.js';
@@ -62,7 +62,7 @@ const PERCENT_GUARD_MIN_FILES = 10;
  * calls then overlap the comparison with the index (100,000 files: 1.55 → 1.32 s here). Below, the
  * worker's start (~110–170 ms to its first batch) costs more than it saves.
  */
-const SCAN_WORKER_MIN_FILES = 20_000;
+export const SCAN_WORKER_MIN_FILES = 20_000;
 /** The stat-refresh writes of unchanged files are batched. */
 const REFRESH_BATCH = 500;
 
@@ -227,10 +227,11 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
 
   try {
     if (!dryRun) await index.putRun(run);
-    const recent = (await index.listRuns({ job: job.id, kind: 'backup', limit: 2, total: false })).runs.filter((r) => r.id !== runId);
-    afterCrash = recent.some((r) => r.status === 'interrupted');
-    // A big tree seen last time: walk it in a worker thread (see `SCAN_WORKER_MIN_FILES`).
-    const scanInWorker = opts.scanWorker === 'always' || (opts.scanWorker !== 'never' && (recent[0]?.counts.seen ?? 0) >= SCAN_WORKER_MIN_FILES);
+    const recent = (await index.listRuns({ job: job.id, kind: 'backup', limit: 3, total: false })).runs.filter((r) => r.id !== runId);
+    afterCrash = recent[0]?.status === 'interrupted';
+    // A big tree seen in the last two runs (one that stopped early saw less): walk it in a worker
+    // thread (see `SCAN_WORKER_MIN_FILES`).
+    const scanInWorker = opts.scanWorker === 'always' || (opts.scanWorker !== 'never' && Math.max(0, ...recent.slice(0, 2).map((r) => r.counts.seen)) >= SCAN_WORKER_MIN_FILES);
     await hooks.beforeRun.promise(ctx);
     const roots = await hooks.scanRoots.promise(await resolveRoots(job, config, deps.resolvePreset), ctx);
     run.sources = roots.map((r) => r.path);
@@ -402,7 +403,9 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
       });
 
       const scanOpts = { filters: job.filters, followSymlinks: job.followSymlinks, filter: filterHook, signal: ctrl.signal };
-      const worker = scanInWorker ? startScanWorker(root, scanOpts) : undefined;
+      // A walk the command started before it loaded (cli/head-start.ts) is taken over if it is this one.
+      const worker = scanInWorker ? startScanWorker(root, scanOpts) : opts.scanWorker === 'never' ? undefined : takeHeadStartOf(root, scanOpts);
+      if (worker?.headStart) logger.debug({ root: root.path }, 'the walk had a head start (started before the command loaded)');
       try {
         scan: for await (const batch of scanRootBatches(root, { ...scanOpts, worker })) {
           for (const item of batch) {
