@@ -45,6 +45,7 @@ function note(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string): { k
 /** Starts the walk the last run of this command line began with, if it was a big one. Never throws. */
 export async function headStart(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<void> {
   try {
+    invocation = undefined;
     if (!argv.includes('backup')) return;
     const { key, file } = note(argv, env, cwd);
     const walk = readHints(file).find(([k]) => k === key)?.[1];
