@@ -8,7 +8,7 @@ import type { Reason } from '../../common/statuses.js';
 import type { Target } from '../../common/target.js';
 import { parseSize } from '../../common/units.js';
 import { relFromKey, type HeldFile, type IndexOp, type IndexStore } from '../index-store.js';
-import { scanRootBatches, startScanWorker, takeHeadStartOf } from '../scanner.js';
+import { scanRootBatches, startScanWorker, stopHeadStart, takeHeadStartOf } from '../scanner.js';
 import { hashFile } from './file-source.js';
 import { reasonOf, type RetryOptions } from './failure.js';
 import { compareRel } from './held.js';
@@ -232,6 +232,9 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
     // A big tree seen in the last two runs (one that stopped early saw less): walk it in a worker
     // thread (see `SCAN_WORKER_MIN_FILES`).
     const scanInWorker = opts.scanWorker === 'always' || (opts.scanWorker !== 'never' && Math.max(0, ...recent.slice(0, 2).map((r) => r.counts.seen)) >= SCAN_WORKER_MIN_FILES);
+    // A walk the command started before it loaded (cli/head-start.ts) saw the tree before the
+    // plugins' `beforeRun` (one may mount or snapshot the source there): not trusted then.
+    if (hasTaps(hooks.beforeRun)) await stopHeadStart();
     await hooks.beforeRun.promise(ctx);
     const roots = await hooks.scanRoots.promise(await resolveRoots(job, config, deps.resolvePreset), ctx);
     run.sources = roots.map((r) => r.path);

@@ -8,6 +8,7 @@ import { nullLogger } from '../../common/logger.js';
 import { TargetError } from '../../common/errors.js';
 import { MemoryTarget } from '../../testing/memory-target.js';
 import { IndexStore } from '../index-store.js';
+import { startHeadStart, takeHeadStartOf, walkSpec } from '../scanner.js';
 import { runBackup, type EngineDeps } from './backup.js';
 import { listVersions, runRestore } from './restore.js';
 import { runVerify } from './verify.js';
@@ -260,6 +261,30 @@ describe('faults', () => {
     const to = join(dir, 'r');
     await runRestore(deps(), { job: 'docs', to });
     expect(await readFile(join(to, 'src', 'a.txt'), 'utf8')).toBe('x'.repeat(1000));
+  });
+
+  it('takes over a walk started before the run (a head start of the bin), unless a plugin works on the source before the run', async () => {
+    await tree({ 'a.txt': 'a' });
+    await runBackup(deps(), { job: 'docs' });
+    const early = () => startHeadStart(walkSpec({ name: 'src', path: src }, { filters: {}, followSymlinks: false }));
+    const walked = () => new Promise((r) => setTimeout(r, 300));
+
+    // Taken over: what the run sees is what the early walk saw (b.txt came after it).
+    early();
+    await walked();
+    await writeFile(join(src, 'b.txt'), 'b');
+    const taken = await runBackup(deps(), { job: 'docs' });
+    expect(taken.counts).toMatchObject({ seen: 1, unchanged: 1, uploaded: 0 });
+    expect((await runBackup(deps(), { job: 'docs' })).counts).toMatchObject({ seen: 2, uploaded: 1 });
+
+    // A beforeRun tap (a plugin that mounts or snapshots the source): the early walk is stopped.
+    early();
+    await walked();
+    const d = deps();
+    d.hooks.beforeRun.tapPromise('test-mount', () => writeFile(join(src, 'c.txt'), 'c'));
+    const after = await runBackup(d, { job: 'docs' });
+    expect(after.counts).toMatchObject({ seen: 3, uploaded: 1 });
+    expect(takeHeadStartOf({ name: 'src', path: src }, { filters: {}, followSymlinks: false })).toBeUndefined();
   });
 
   it('an unavailable target is target-unavailable and the run says why', async () => {
