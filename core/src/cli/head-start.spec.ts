@@ -40,6 +40,13 @@ describe('head start hints (<data>/cache/head-start.json)', () => {
     await w!.close();
   });
 
+  it('the cache folder is made if it is missing', async () => {
+    rmSync(join(dir, 'data', 'cache'), { recursive: true });
+    await headStart(argv(), env, dir);
+    saveHeadStart(walkSpec(root(), opts));
+    expect(hints()).toHaveLength(1);
+  });
+
   it('a damaged hint file starts nothing and is replaced by the next save', async () => {
     writeFileSync(hintFile, '{"v":1,"walks":[["x"');
     await expect(headStart(argv(), env, dir)).resolves.toBeUndefined();

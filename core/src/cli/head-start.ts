@@ -7,8 +7,8 @@
  * it over only if its root, filters and options turn out the same (scanner.ts `startScanWorker`);
  * otherwise it is stopped. The hint is a cache: missing, stale or damaged, only the head start is lost.
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { WalkSpec } from '../node/scanner.js';
 import { configCandidates, resolveDataDir } from '../node/config-paths.js';
 import { preparse } from './preparse.js';
@@ -73,6 +73,7 @@ export function saveHeadStart(walk: WalkSpec | undefined): void {
     const text = JSON.stringify({ v: 1, walks: after.slice(-MAX_HINTS) } satisfies Hints);
     if (text === JSON.stringify({ v: 1, walks: before })) return;
     const tmp = `${inv.file}.${process.pid}.tmp`;
+    mkdirSync(dirname(inv.file), { recursive: true });
     writeFileSync(tmp, text);
     renameSync(tmp, inv.file); // whole or not at all; no fsync: it is a cache
   } catch {
