@@ -579,8 +579,9 @@ const HEAD_START_CREDITS = 48;
  * A walk of one root running in a worker thread (scan-worker.ts); `scanRootBatches(root, { worker })`
  * reads it, and closes it when done. The `lstat` calls of the walk then run on another core while
  * this thread compares with the index (a no-change run of 100,000 files: 1.55 → 1.32 s on 2 cores).
- * It starts walking at once and stays at most WORKER_CREDITS batches ahead. Whoever starts one
- * closes it too if the walk is never read: a running thread keeps the process alive.
+ * It starts walking at once and stays at most WORKER_CREDITS batches ahead (a head start:
+ * HEAD_START_CREDITS). Whoever starts one closes it too if the walk is never read: a running thread
+ * keeps the process alive (a head start does not, until it is taken over).
  */
 export class ScanWorker {
   private readonly worker: Worker;
