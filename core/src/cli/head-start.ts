@@ -60,7 +60,7 @@ export async function headStart(argv: readonly string[], env: NodeJS.ProcessEnv 
 
 /**
  * After a backup: remembers the walk to start early next time — the first walk of this process,
- * when it was a big tree walked in a worker — or forgets it. No-op when `headStart` did not run
+ * when it was a big tree — or forgets it. No-op when `headStart` did not run
  * (the command was not started by the bin). Never throws.
  */
 export function saveHeadStart(walk: WalkSpec | undefined): void {

@@ -660,8 +660,8 @@ export class ScanWorker {
 
 /** A walk started before its run (see `startHeadStart`), until a run takes it or another walk starts. */
 let headStart: ScanWorker | undefined;
-/** The first walk this process started in a worker: what the next same command can start early. */
-let firstWalk: WalkSpec | undefined;
+/** The first walk of this process (in a worker or not): what the next same command can start early. */
+let firstSpec: WalkSpec | undefined;
 
 /**
  * Starts walking `root` in a worker thread; hand it to `scanRootBatches` (or `close()` it). A head
@@ -671,7 +671,7 @@ export function startScanWorker(root: SourceRoot, opts: WorkerOptions): ScanWork
   const spec = walkSpec(root, opts);
   const early = takeHeadStart(spec);
   if (early) return early;
-  firstWalk ??= spec;
+  firstSpec ??= spec;
   return new ScanWorker(spec);
 }
 
@@ -691,7 +691,7 @@ function takeHeadStart(spec: WalkSpec): ScanWorker | undefined {
     void w.close();
     return undefined;
   }
-  firstWalk ??= spec;
+  firstSpec ??= spec;
   w.keepAlive(true);
   return w;
 }
@@ -714,9 +714,14 @@ export async function stopHeadStart(): Promise<void> {
   await w?.close();
 }
 
-/** What the first worker of this process walked (or took over), if any. */
-export function firstWorkerWalk(): WalkSpec | undefined {
-  return firstWalk;
+/** Notes a walk done on the calling thread (a worker's is noted when it starts or is taken over). */
+export function noteWalk(root: SourceRoot, opts: WorkerOptions): void {
+  firstSpec ??= walkSpec(root, opts);
+}
+
+/** What this process walked first, if anything. */
+export function firstWalk(): WalkSpec | undefined {
+  return firstSpec;
 }
 
 /**

@@ -15,7 +15,7 @@ export const backupCommand: BuiltinCommand = {
   handler: async (args, ctx) => {
     const { withEngine, interruptSignal, statusText, countsText, exitCodeFor } = await import('../engine-cli.js');
     const { runBackup, SCAN_WORKER_MIN_FILES } = await import('../../node/engine/backup.js');
-    const { firstWorkerWalk } = await import('../../node/scanner.js');
+    const { firstWalk } = await import('../../node/scanner.js');
     const { formatBytes } = await import('../../common/units.js');
     const stop = interruptSignal(ctx);
     try {
@@ -52,7 +52,7 @@ export const backupCommand: BuiltinCommand = {
             if (bad.length > 10 || total > files.length) ctx.output.print(`  … see \`agent show ${run.id} --status failed\``);
           }
         }
-        rememberFirstWalk(runs[0], firstWorkerWalk(), SCAN_WORKER_MIN_FILES);
+        rememberFirstWalk(runs[0], firstWalk(), SCAN_WORKER_MIN_FILES);
         if (ctx.output.json) ctx.output.printJson(runs);
         return exitCodeFor(runs);
       });
@@ -64,7 +64,8 @@ export const backupCommand: BuiltinCommand = {
 
 /**
  * The walk the next run of this command line may start before it loads (cli/head-start.ts): this
- * run's first, when its first root was walked in a worker and the tree is big.
+ * run's first, when it was the job's first root and the job's tree is big (its first backup
+ * walked on this thread; the next ones walk in a worker).
  */
 function rememberFirstWalk(first: RunRecord | undefined, walk: WalkSpec | undefined, minFiles: number): void {
   const big = first !== undefined && walk !== undefined && walk.root.path === first.sources[0] && first.counts.seen >= minFiles;

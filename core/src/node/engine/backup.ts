@@ -8,7 +8,7 @@ import type { Reason } from '../../common/statuses.js';
 import type { Target } from '../../common/target.js';
 import { parseSize } from '../../common/units.js';
 import { relFromKey, type HeldFile, type IndexOp, type IndexStore } from '../index-store.js';
-import { scanRootBatches, startScanWorker, stopHeadStart, takeHeadStartOf } from '../scanner.js';
+import { noteWalk, scanRootBatches, startScanWorker, stopHeadStart, takeHeadStartOf } from '../scanner.js';
 import { hashFile } from './file-source.js';
 import { reasonOf, type RetryOptions } from './failure.js';
 import { compareRel } from './held.js';
@@ -409,6 +409,7 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
       // A walk the command started before it loaded (cli/head-start.ts) is taken over if it is this one.
       const worker = scanInWorker ? startScanWorker(root, scanOpts) : opts.scanWorker === 'never' ? undefined : takeHeadStartOf(root, scanOpts);
       if (worker?.headStart) logger.debug({ root: root.path }, 'the walk had a head start (started before the command loaded)');
+      if (!worker) noteWalk(root, scanOpts);
       try {
         scan: for await (const batch of scanRootBatches(root, { ...scanOpts, worker })) {
           for (const item of batch) {
