@@ -7,6 +7,8 @@
 //             `restic backup` (repository initialised, one backup done) on (a) and (b); each tool
 //             first does one untimed no-change run (warm-up), then the timed ones
 //   memory    peak RSS of hokan's initial backup and no-change run on (b) 100,000 and (c) 300,000 files
+//   targets   (only with --only targets) a job with 1, 2 and 3 hdd targets: initial backup of (b),
+//             time and peak memory (information: the issue's memory target is for one target)
 // Options: --quick --keep --only initial,nochange,memory --runs N --data DIR --profile (see lib/cli.mjs).
 // Needs the build (`npx tsc -b`) and the Debian packages rsync rclone restic time.
 import * as fs from 'node:fs';
@@ -18,7 +20,7 @@ import { generateTree, treeSpec } from './lib/trees.mjs';
 import { summarise } from './lib/cpuprofile.mjs';
 
 const SECTIONS = ['initial', 'nochange', 'memory'];
-const o = parseArgs(process.argv, SECTIONS);
+const o = parseArgs(process.argv, SECTIONS, ['targets']);
 if (!fs.existsSync(AGENT)) throw new Error(`${AGENT} missing: run \`npx tsc -b\` first`);
 for (const tool of ['rsync', 'rclone', 'restic']) if (!fs.existsSync(`/usr/bin/${tool}`)) throw new Error(`${tool} missing: apt-get install -y rsync rclone restic time`);
 
@@ -229,6 +231,29 @@ async function memorySection() {
   if (b.nochangeAnon && c.nochangeAnon) log(`info  private memory no-change (b) ${mib(b.nochangeAnon)}, (c) ${mib(c.nochangeAnon)}: (c)/(b) ${pf(c.nochangeAnon / b.nochangeAnon)}`);
 }
 
+/** A job over tree (b) with 1, 2 and 3 hdd targets (a folder each, same disk): one initial backup each. */
+async function targetsSection() {
+  const t = tree('b');
+  log(`\n== several targets: initial backup of (b), one job, N hdd targets ==`);
+  for (const n of [1, 2, 3]) {
+    const base = path.join(work, `targets-${n}`);
+    fresh(base);
+    const targets = {};
+    for (let i = 0; i < n; i++) {
+      fs.mkdirSync(path.join(base, `t${i}`));
+      targets[`t${i}`] = { type: 'hdd', path: path.join(base, `t${i}`) };
+    }
+    const config = path.join(base, 'config.json');
+    fs.writeFileSync(config, JSON.stringify({ device: 'bench-pc', plugins: ['@hokan/target-hdd'], targets, jobs: [{ id: 'bench', sources: [{ path: t.dir }], targets: Object.keys(targets) }] }, null, 2));
+    await sync();
+    const r = await hokanRun({ base, config, dataDir: path.join(base, 'data') }, { sample: true });
+    checkBackup(r, { seen: t.stats.files, uploaded: n * t.stats.files }); // a file sent to each target counts once for each
+    log(`    ${n} target(s): ${sec(r.ms)}, peak RSS ${mib(r.rssKiB)}, private ${mib(r.anonKiB)}`);
+    row(`targets (b) initial`, `hokan, ${n} target(s)`, r.ms, r.rssKiB, r.anonKiB ? `private (RssAnon) ${mib(r.anonKiB)}` : '');
+    rm(base);
+  }
+}
+
 async function profileRuns() {
   const dir = path.join(o.data, 'profiles');
   fresh(dir);
@@ -271,6 +296,10 @@ try {
   if (o.profile) await profileRuns();
   if (o.only.includes('memory')) {
     await memorySection();
+    report();
+  }
+  if (o.only.includes('targets')) {
+    await targetsSection();
     report();
   }
 } finally {

@@ -7,12 +7,12 @@ import { REPO } from './hokan.mjs';
 /**
  * --quick        trees a tenth of the size, 1 run each (fast sanity run)
  * --keep         keep the generated trees and work dirs in bench/.data/ (reused next time)
- * --only A,B     run only these sections
+ * --only A,B     run only these sections (some run only when named here)
  * --runs N       timed runs per measurement (median); default 3 (1 with --quick)
  * --data DIR     where to put trees and work dirs (default bench/.data with --keep, else a temp dir)
  * --profile      also run hokan once under `node --cpu-prof` (profiles kept in DATA/profiles)
  */
-export function parseArgs(argv, sections) {
+export function parseArgs(argv, sections, onlyWhenAsked = []) {
   const args = argv.slice(2);
   const opt = (name) => {
     const i = args.indexOf(name);
@@ -21,9 +21,10 @@ export function parseArgs(argv, sections) {
   const quick = args.includes('--quick');
   const keep = args.includes('--keep');
   const only = opt('--only')?.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const s of only ?? []) if (!sections.includes(s)) throw new Error(`unknown section ${s}; sections: ${sections.join(', ')}`);
+  const all = [...sections, ...onlyWhenAsked];
+  for (const s of only ?? []) if (!all.includes(s)) throw new Error(`unknown section ${s}; sections: ${all.join(', ')}`);
   if (args.includes('--help')) {
-    console.log(`options: --quick --keep --only ${sections.join(',')} --runs N --data DIR --profile`);
+    console.log(`options: --quick --keep --only ${all.join(',')} (${onlyWhenAsked.length ? `${onlyWhenAsked.join(',')} only when named; ` : ''}default: ${sections.join(',')}) --runs N --data DIR --profile`);
     process.exit(0);
   }
   const runs = Number(opt('--runs') ?? (quick ? 1 : 3));
