@@ -9,7 +9,7 @@
 //   memory    peak RSS of hokan's initial backup and no-change run on (b) 100,000 and (c) 300,000 files
 //   targets   (only with --only targets) a job with 1, 2 and 3 hdd targets: initial backup of (b),
 //             time and peak memory (information: the issue's memory target is for one target)
-// Options: --quick --keep --only initial,nochange,memory --runs N --data DIR --profile (see lib/cli.mjs).
+// Options: --quick --keep --only initial,nochange,memory[,targets] --runs N --data DIR --profile (see lib/cli.mjs).
 // Needs the build (`npx tsc -b`) and the Debian packages rsync rclone restic time.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -243,8 +243,7 @@ async function targetsSection() {
       fs.mkdirSync(path.join(base, `t${i}`));
       targets[`t${i}`] = { type: 'hdd', path: path.join(base, `t${i}`) };
     }
-    const config = path.join(base, 'config.json');
-    fs.writeFileSync(config, JSON.stringify({ device: 'bench-pc', plugins: ['@hokan/target-hdd'], targets, jobs: [{ id: 'bench', sources: [{ path: t.dir }], targets: Object.keys(targets) }] }, null, 2));
+    const config = writeConfig(path.join(base, 'config.json'), { source: t.dir, targets });
     await sync();
     const r = await hokanRun({ base, config, dataDir: path.join(base, 'data') }, { sample: true });
     checkBackup(r, { seen: t.stats.files, uploaded: n * t.stats.files }); // a file sent to each target counts once for each

@@ -10,17 +10,17 @@ export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const AGENT = path.join(REPO, 'core', 'bin', 'agent.cjs');
 
 /**
- * Writes a config for one job `bench` backing up `source` to one target; returns its path.
- * target: { type: 'hdd', path } or { type: 's3', bucket, endpoint, region?, accessKeyId, secretAccessKey, … }.
+ * Writes a config for one job `bench` backing up `source` to one target (or to `targets`: { id: target });
+ * returns its path. target: { type: 'hdd', path } or { type: 's3', bucket, endpoint, region?, accessKeyId, secretAccessKey, … }.
  */
-export function writeConfig(file, { source, target, job = {} }) {
-  const plugin = target.type === 's3' ? '@hokan/target-s3' : '@hokan/target-hdd';
-  const t = target.type === 's3' ? { region: 'us-east-1', forcePathStyle: true, ...target } : target;
+export function writeConfig(file, { source, target, targets = { bench: target }, job = {} }) {
+  const plugins = new Set(Object.values(targets).map((t) => (t.type === 's3' ? '@hokan/target-s3' : '@hokan/target-hdd')));
+  const ts = Object.fromEntries(Object.entries(targets).map(([id, t]) => [id, t.type === 's3' ? { region: 'us-east-1', forcePathStyle: true, ...t } : t]));
   const config = {
     device: 'bench-pc',
-    plugins: [plugin],
-    targets: { bench: t },
-    jobs: [{ id: 'bench', sources: [{ path: source }], targets: ['bench'], ...job }],
+    plugins: [...plugins],
+    targets: ts,
+    jobs: [{ id: 'bench', sources: [{ path: source }], targets: Object.keys(ts), ...job }],
   };
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, JSON.stringify(config, null, 2) + '\n');

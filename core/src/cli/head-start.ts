@@ -4,7 +4,7 @@
  * the plugins, the index, the targets (~0.3 s). The `agent` bin calls `headStart` before it loads
  * the CLI: when the last run of the same command line walked a big tree first (a hint in
  * `<data>/cache/head-start.json`), the same walk starts at once in a worker thread. The engine takes
- * it over only if its root, filters and options turn out the same (scanner.ts `startScanWorker`);
+ * it over only if its root, filters and options turn out the same (scanner.ts `scanWorkerFor`);
  * otherwise it is stopped. The hint is a cache: missing, stale or damaged, only the head start is lost.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';

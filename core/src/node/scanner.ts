@@ -553,13 +553,6 @@ export function walkSpec(root: SourceRoot, opts: WorkerOptions): WalkSpec {
   };
 }
 
-/** JSON with sorted keys: two specs are the same walk when these are equal. */
-function canonical(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) =>
-    x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x,
-  );
-}
-
 /** The worker's script: beside this module once built; from the sources (tests), its built copy in dist/. */
 function workerFile(): URL {
   const here = new URL('./scan-worker.js', import.meta.url);
@@ -591,7 +584,10 @@ export class ScanWorker {
   private failure?: Error;
   private closed = false;
 
-  /** The walk, as `canonical` JSON. */
+  /**
+   * The walk as JSON: two specs are the same walk when these are equal (`walkSpec` writes the keys
+   * in one order, and the root and filters come from the same config each run).
+   */
   readonly spec: string;
 
   /** `headStart`: started before its run (`startHeadStart`), so allowed further ahead. */
@@ -599,7 +595,7 @@ export class ScanWorker {
     spec: WalkSpec,
     readonly headStart = false,
   ) {
-    this.spec = canonical(spec);
+    this.spec = JSON.stringify(spec);
     const credits = new SharedArrayBuffer(4);
     this.credits = new Int32Array(credits);
     this.credits[0] = headStart ? HEAD_START_CREDITS : WORKER_CREDITS;
@@ -664,20 +660,24 @@ let headStart: ScanWorker | undefined;
 let firstSpec: WalkSpec | undefined;
 
 /**
- * Starts walking `root` in a worker thread; hand it to `scanRootBatches` (or `close()` it). A head
- * start of the same walk is taken over instead of starting another.
+ * The worker to walk `root` with — hand it to `scanRootBatches` (or `close()` it): a head start of
+ * this walk if one runs, else a new one when `start`, else none (the caller walks on its own
+ * thread). Notes the walk as this process's first, if it is.
  */
-export function startScanWorker(root: SourceRoot, opts: WorkerOptions): ScanWorker {
+export function scanWorkerFor(root: SourceRoot, opts: WorkerOptions, start: boolean): ScanWorker | undefined {
   const spec = walkSpec(root, opts);
-  const early = takeHeadStart(spec);
-  if (early) return early;
   firstSpec ??= spec;
-  return new ScanWorker(spec);
+  return takeHeadStart(spec) ?? (start ? new ScanWorker(spec) : undefined);
+}
+
+/** Starts walking `root` in a worker thread (or takes over the head start of this walk). */
+export function startScanWorker(root: SourceRoot, opts: WorkerOptions): ScanWorker {
+  return scanWorkerFor(root, opts, true)!;
 }
 
 /**
  * The head start of this walk, if one runs (and then it is this caller's to read or close); a
- * head start of another walk is stopped. For roots too small to start a worker for.
+ * head start of another walk is stopped.
  */
 export function takeHeadStartOf(root: SourceRoot, opts: WorkerOptions): ScanWorker | undefined {
   return takeHeadStart(walkSpec(root, opts));
@@ -687,11 +687,10 @@ function takeHeadStart(spec: WalkSpec): ScanWorker | undefined {
   const w = headStart;
   headStart = undefined;
   if (!w) return undefined;
-  if (w.spec !== canonical(spec)) {
+  if (w.spec !== JSON.stringify(spec)) {
     void w.close();
     return undefined;
   }
-  firstSpec ??= spec;
   w.keepAlive(true);
   return w;
 }
@@ -712,11 +711,6 @@ export async function stopHeadStart(): Promise<void> {
   const w = headStart;
   headStart = undefined;
   await w?.close();
-}
-
-/** Notes a walk done on the calling thread (a worker's is noted when it starts or is taken over). */
-export function noteWalk(root: SourceRoot, opts: WorkerOptions): void {
-  firstSpec ??= walkSpec(root, opts);
 }
 
 /** What this process walked first, if anything. */

@@ -8,7 +8,7 @@ import type { Reason } from '../../common/statuses.js';
 import type { Target } from '../../common/target.js';
 import { parseSize } from '../../common/units.js';
 import { relFromKey, type HeldFile, type IndexOp, type IndexStore } from '../index-store.js';
-import { noteWalk, scanRootBatches, startScanWorker, stopHeadStart, takeHeadStartOf } from '../scanner.js';
+import { scanRootBatches, scanWorkerFor, stopHeadStart } from '../scanner.js';
 import { hashFile } from './file-source.js';
 import { reasonOf, type RetryOptions } from './failure.js';
 import { compareRel } from './held.js';
@@ -407,9 +407,8 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
 
       const scanOpts = { filters: job.filters, followSymlinks: job.followSymlinks, filter: filterHook, signal: ctrl.signal };
       // A walk the command started before it loaded (cli/head-start.ts) is taken over if it is this one.
-      const worker = scanInWorker ? startScanWorker(root, scanOpts) : opts.scanWorker === 'never' ? undefined : takeHeadStartOf(root, scanOpts);
+      const worker = opts.scanWorker === 'never' ? undefined : scanWorkerFor(root, scanOpts, scanInWorker);
       if (worker?.headStart) logger.debug({ root: root.path }, 'the walk had a head start (started before the command loaded)');
-      if (!worker) noteWalk(root, scanOpts);
       try {
         scan: for await (const batch of scanRootBatches(root, { ...scanOpts, worker })) {
           for (const item of batch) {
