@@ -12,18 +12,29 @@
 // as fast (docs/benchmarks.md, run 8). `node --max-old-space-size=N core/bin/agent.cjs …` overrides.
 'use strict';
 process.env.UV_THREADPOOL_SIZE ??= '16';
-// First a head start for the walk of a big tree, if the last same command had one (cli/head-start.ts):
-// it walks while the rest of the command loads.
-import('../dist/cli/head-start.js')
-  .then((h) => h.headStart(process.argv.slice(2)))
+// When `agent run` is running for this data folder, the command goes to it (cli/daemon/client.ts):
+// this process only relays the output. Otherwise a head start for the walk of a big tree, if the last
+// same command had one (cli/head-start.ts): it walks while the rest of the command loads.
+const argv = process.argv.slice(2);
+import('../dist/cli/daemon/client.js')
+  .then((c) => c.forward(argv))
   .catch(() => undefined)
-  .then(() => import('../dist/cli/main.js'))
-  .then(
-    async ({ main }) => {
-      process.exitCode = await main();
-    },
-    (e) => {
-      console.error(`agent: cannot start: ${e && e.message ? e.message : e}\n  (run \`npm install\` at the repository root to build it)`);
-      process.exitCode = 3;
-    },
-  );
+  .then((code) => {
+    if (code !== undefined) {
+      process.exitCode = code;
+      return;
+    }
+    return import('../dist/cli/head-start.js')
+      .then((h) => h.headStart(argv))
+      .catch(() => undefined)
+      .then(() => import('../dist/cli/main.js'))
+      .then(
+        async ({ main }) => {
+          process.exitCode = await main();
+        },
+        (e) => {
+          console.error(`agent: cannot start: ${e && e.message ? e.message : e}\n  (run \`npm install\` at the repository root to build it)`);
+          process.exitCode = 3;
+        },
+      );
+  });

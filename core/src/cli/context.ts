@@ -2,19 +2,21 @@ import type { CommandContext, GlobalOptions, Output, Runtime } from '../common/p
 import type { Logger } from '../common/logger.js';
 import { lazyLogger } from '../node/logger.js';
 import type { HokanRuntime } from '../node/runtime.js';
+import type { CliIO } from './output.js';
 
 /** The CommandContext the CLI hands to every command: the runtime is built on first use. */
 export class CliContext implements CommandContext {
-  readonly logger: Logger & { ready(): Promise<void> };
+  readonly logger: Logger & { ready(): Promise<void>; close(): Promise<void> };
   private rt?: Promise<HokanRuntime>;
 
   constructor(
     readonly options: GlobalOptions,
     readonly output: Output,
     /** The command's first word: plugins contributing it are activated. */
-    private readonly command?: string,
+    private readonly command: string | undefined,
+    readonly io: CliIO,
   ) {
-    this.logger = lazyLogger({ dataDir: options.dataDir, verbose: options.verbose });
+    this.logger = lazyLogger({ dataDir: options.dataDir, verbose: options.verbose, terminal: io.stderr });
   }
 
   runtime(): Promise<Runtime> {
@@ -23,9 +25,23 @@ export class CliContext implements CommandContext {
 
   hokanRuntime(): Promise<HokanRuntime> {
     this.rt ??= import('../node/runtime.js').then(({ createRuntime }) =>
-      createRuntime({ config: this.options.config, dataDir: this.options.dataDir, verbose: this.options.verbose, logger: this.logger, usage: { command: this.command, runtime: true } }),
+      createRuntime({
+        config: this.options.config,
+        dataDir: this.options.dataDir,
+        verbose: this.options.verbose,
+        env: this.io.env,
+        cwd: this.options.cwd,
+        logger: this.logger,
+        index: this.io.index,
+        usage: { command: this.command, runtime: true },
+      }),
     );
     return this.rt;
+  }
+
+  /** Calls `listener` when the person asks the command to stop (Ctrl-C); returns the undo. */
+  onInterrupt(listener: () => void): () => void {
+    return this.io.onInterrupt(listener);
   }
 
   async close(): Promise<void> {
@@ -33,6 +49,6 @@ export class CliContext implements CommandContext {
       const rt = await this.rt.catch(() => undefined);
       await rt?.[Symbol.asyncDispose]();
     }
-    await this.logger.ready();
+    await this.logger.close();
   }
 }

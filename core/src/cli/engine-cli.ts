@@ -4,6 +4,8 @@ import type { RunRecord } from '../common/model.js';
 import { formatBytes, formatDate } from '../common/units.js';
 import type { EngineDeps } from '../node/engine/backup.js';
 import { ENGINE_SERVICE, type EngineService } from '../node/engine/engine-service.js';
+import { CliContext } from './context.js';
+import { processIO } from './output.js';
 
 /** Runs `fn` with the engine of the command's runtime, and closes the index after. */
 export async function withEngine<T>(ctx: CommandContext, fn: (deps: EngineDeps) => Promise<T>): Promise<T> {
@@ -16,24 +18,20 @@ export async function withEngine<T>(ctx: CommandContext, fn: (deps: EngineDeps) 
   }
 }
 
-/** An AbortSignal that fires on Ctrl-C (the run ends as `aborted`, with everything done so far kept). */
+/**
+ * An AbortSignal that fires on Ctrl-C (the run ends as `aborted`, with everything done so far kept).
+ * A second Ctrl-C quits at once (processIO; under the daemon, the client hangs up).
+ */
 export function interruptSignal(ctx: CommandContext): { signal: AbortSignal; dispose(): void } {
   const ctrl = new AbortController();
   setMaxListeners(0, ctrl.signal); // one listener per transfer in flight
-  const onSig = () => {
-    if (ctrl.signal.aborted) process.exit(130);
+  const onStop = () => {
+    if (ctrl.signal.aborted) return;
     ctx.output.error('stopping after the files in flight… (Ctrl-C again to quit at once)');
     ctrl.abort(new Error('aborted by the person'));
   };
-  process.on('SIGINT', onSig);
-  process.on('SIGTERM', onSig);
-  return {
-    signal: ctrl.signal,
-    dispose() {
-      process.off('SIGINT', onSig);
-      process.off('SIGTERM', onSig);
-    },
-  };
+  const undo = ctx instanceof CliContext ? ctx.onInterrupt(onStop) : processIO().onInterrupt(onStop);
+  return { signal: ctrl.signal, dispose: undo };
 }
 
 /** `completed` / `incomplete (quota-exceeded)` / `incomplete (multiple-errors: a, b)`. */

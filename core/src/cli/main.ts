@@ -21,7 +21,7 @@ import type { BuiltinCommand } from './command.js';
 import { builtinCommands } from './commands/index.js';
 import { CliContext } from './context.js';
 import { endHeadStart } from './head-start.js';
-import { CliOutput } from './output.js';
+import { CliOutput, processIO, type CliIO } from './output.js';
 import { preparse } from './preparse.js';
 
 // yargs 17's CommonJS build is one file that loads in ~25 ms; yargs 18 is ESM only, a graph of some
@@ -41,11 +41,11 @@ interface PluginCommand {
 }
 
 /** Commands the configured plugins declare in their manifests (no plugin code runs). */
-async function pluginCommands(configFlag: string | undefined): Promise<PluginCommand[]> {
+async function pluginCommands(configFlag: string | undefined, io: CliIO): Promise<PluginCommand[]> {
   try {
-    const file = configCandidates(configFlag).find((c) => existsSync(c.path))?.path;
+    const file = configCandidates(configFlag, { env: io.env, cwd: io.cwd }).find((c) => existsSync(c.path))?.path;
     let specs: string[] | undefined;
-    let dir = process.cwd();
+    let dir = io.cwd;
     if (file) {
       const text = readFileSync(file, 'utf8');
       let raw: { plugins?: unknown } | undefined;
@@ -67,37 +67,43 @@ async function pluginCommands(configFlag: string | undefined): Promise<PluginCom
   }
 }
 
-let exitCode = 0;
-
 /** A path option given twice (`--data-dir A … --data-dir B`): the last one counts, as in `preparse`. */
 const lastOne = (v: unknown) => (Array.isArray(v) ? v[v.length - 1] : v);
 
-let watchingOutput = false;
-/** Set when stdout failed for another reason than its reader going away: the exit code is then 3. */
-let outputFailed = false;
+/** One invocation of `main`: its streams and what it will exit with (the daemon runs several at once). */
+interface Invocation {
+  io: CliIO;
+  output: CliOutput;
+  exitCode: number;
+  /** Set when stdout failed for another reason than its reader going away: the exit code is then 3. */
+  outputFailed: boolean;
+}
+
+const watched = new WeakSet<object>();
 /**
  * A reader that goes away (`agent show RUN --csv | head`) is not a failure: stdout is closed, what
  * is left to print is dropped (CliOutput and streaming commands check) and the command finishes —
  * a backup is not stopped by a closed pager. Any other write error (a full disk under `> file`) is
  * said once on stderr and makes the exit code 3.
  */
-function watchOutput(): void {
-  if (watchingOutput) return;
-  watchingOutput = true;
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (!process.stdout.destroyed) process.stdout.destroy();
-    if (e.code === 'EPIPE' || outputFailed) return;
-    outputFailed = true;
-    if (!process.stderr.destroyed) process.stderr.write(`agent: cannot write the output: ${e.message}\n`);
+function watchOutput(inv: Invocation): void {
+  const { stdout, stderr } = inv.io;
+  if (watched.has(stdout)) return;
+  watched.add(stdout);
+  stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (!stdout.destroyed) stdout.destroy();
+    if (e.code === 'EPIPE' || inv.outputFailed) return;
+    inv.outputFailed = true;
+    if (!stderr.destroyed) stderr.write(`agent: cannot write the output: ${e.message}\n`);
   });
-  process.stderr.on('error', () => undefined); // nowhere left to say it
+  stderr.on('error', () => undefined); // nowhere left to say it
 }
 
 function commandWord(cmd: string): string {
   return cmd.trim().split(/\s+/)[0]!;
 }
 
-function register(y: Argv, cmd: BuiltinCommand, globals: GlobalOptions & { output: CliOutput }, path: string[]): Argv {
+function register(y: Argv, cmd: BuiltinCommand, inv: Invocation, path: string[]): Argv {
   const word = commandWord(cmd.command);
   return y.command(
     cmd.command,
@@ -105,16 +111,16 @@ function register(y: Argv, cmd: BuiltinCommand, globals: GlobalOptions & { outpu
     (sub: Argv) => {
       let s = cmd.builder ? cmd.builder(sub) : sub;
       if (cmd.subcommands?.length) {
-        for (const c of cmd.subcommands) s = register(s, c, globals, [...path, word]);
+        for (const c of cmd.subcommands) s = register(s, c, inv, [...path, word]);
         s = s.demandCommand(1, `name a subcommand of '${[...path, word].join(' ')}' (see \`agent ${[...path, word].join(' ')} --help\`)`);
       }
       return s;
     },
     cmd.handler
       ? async (args: Record<string, unknown>) => {
-          const ctx = new CliContext(optionsFrom(args), globals.output, [...path, word][0]);
+          const ctx = new CliContext(optionsFrom(args, inv.io), inv.output, [...path, word][0], inv.io);
           try {
-            exitCode = (await cmd.handler!(args, ctx)) ?? 0;
+            inv.exitCode = (await cmd.handler!(args, ctx)) ?? 0;
           } finally {
             await ctx.close();
           }
@@ -123,23 +129,24 @@ function register(y: Argv, cmd: BuiltinCommand, globals: GlobalOptions & { outpu
   );
 }
 
-function optionsFrom(args: Record<string, unknown>): GlobalOptions {
+function optionsFrom(args: Record<string, unknown>, io: CliIO): GlobalOptions {
   return {
     config: args.config as string | undefined,
-    dataDir: resolveDataDir(args.dataDir as string | undefined),
+    dataDir: resolveDataDir(args.dataDir as string | undefined, { env: io.env, cwd: io.cwd }),
     json: Boolean(args.json),
     verbose: Boolean(args.verbose),
+    cwd: io.cwd,
   };
 }
 
-function registerPluginCommand(y: Argv, pc: PluginCommand, output: CliOutput, argv: string[]): Argv {
+function registerPluginCommand(y: Argv, pc: PluginCommand, inv: Invocation, argv: string[]): Argv {
   const word = commandWord(pc.command);
   return y.command(
     pc.command,
     `${pc.describe} [plugin ${pc.pluginId}]`,
     (sub: Argv) => sub.strict(false),
     async (args: Record<string, unknown>) => {
-      const ctx = new CliContext(optionsFrom(args), output, word);
+      const ctx = new CliContext(optionsFrom(args, inv.io), inv.output, word, inv.io);
       try {
         const rt = await ctx.hokanRuntime();
         const contribution = rt.commands.get(word);
@@ -160,7 +167,7 @@ function registerPluginCommand(y: Argv, pc: PluginCommand, output: CliOutput, ar
             })
             .parseAsync()) as Record<string, unknown>;
         }
-        exitCode = (await contribution.handler(parsed, ctx)) ?? 0;
+        inv.exitCode = (await contribution.handler(parsed, ctx)) ?? 0;
       } finally {
         await ctx.close();
       }
@@ -182,12 +189,17 @@ function printError(e: unknown, output: CliOutput, verbose: boolean): number {
   return code;
 }
 
-export async function main(argv: string[] = hideBin(process.argv)): Promise<number> {
-  watchOutput();
+/**
+ * Runs one command line and returns its exit code. `io` is where it runs: this process's streams by
+ * default; the daemon passes a client's (cli/daemon/server.ts).
+ */
+export async function main(argv: string[] = hideBin(process.argv), io: CliIO = processIO()): Promise<number> {
   const pre = preparse(argv);
-  const output = new CliOutput(pre.json);
+  const inv: Invocation = { io, output: new CliOutput(pre.json, io.stdout, io.stderr), exitCode: 0, outputFailed: false };
+  const output = inv.output;
+  watchOutput(inv);
   try {
-    const extra = await pluginCommands(pre.config);
+    const extra = await pluginCommands(pre.config, io);
     let y: Argv = yargs(argv)
       .scriptName('agent')
       .usage('hokan (保管) — the backup agent\n\nUsage: agent <command> [options]')
@@ -200,7 +212,7 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
       .version(VERSION)
       .help()
       .alias('help', 'h')
-      .wrap(process.stdout.isTTY ? Math.min(110, process.stdout.columns || 100) : null)
+      .wrap(io.stdout.isTTY ? Math.min(110, io.stdout.columns || 100) : null)
       .demandCommand(1, 'name a command (see `agent --help`)')
       .exitProcess(false)
       .fail((msg, err) => {
@@ -208,16 +220,15 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
         if (err && err.name !== 'YError') throw err;
         throw new UsageError(err?.message ?? msg, { hint: 'see `agent --help`' });
       });
-    const globals = { ...optionsFrom({}), output };
-    for (const c of builtinCommands) y = register(y, c, globals, []);
+    for (const c of builtinCommands) y = register(y, c, inv, []);
     const taken = new Set(builtinCommands.map((c) => commandWord(c.command)));
-    for (const pc of extra) if (!taken.has(commandWord(pc.command))) y = registerPluginCommand(y, pc, output, argv);
+    for (const pc of extra) if (!taken.has(commandWord(pc.command))) y = registerPluginCommand(y, pc, inv, argv);
     y = y.epilogue('Exit codes: 0 all good, 1 finished but some files incomplete, 2 bad usage or config, 3 the run failed.\nConfig reference: docs/config.md · plugin guide: docs/plugins.md');
     await y.parseAsync();
-    return outputFailed ? 3 : exitCode;
+    return inv.outputFailed ? 3 : inv.exitCode;
   } catch (e) {
     const code = printError(e, output, pre.verbose);
-    return outputFailed ? 3 : code;
+    return inv.outputFailed ? 3 : code;
   } finally {
     await endHeadStart();
   }

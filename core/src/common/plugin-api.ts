@@ -116,6 +116,11 @@ export interface GlobalOptions {
   dataDir: string;
   json: boolean;
   verbose: boolean;
+  /**
+   * The folder the command was typed in: resolve relative paths the person gave against it, never
+   * against `process.cwd()` (under `agent run` the daemon runs the command for a client elsewhere).
+   */
+  cwd: string;
 }
 
 /** Where a command writes what a person (or a script with --json) reads. */

@@ -83,15 +83,20 @@ class HumanLines extends Writable {
  * pino is imported here, so callers that want a fast start create the logger lazily
  * (see `lazyLogger`).
  */
-export async function createLogger(options: LoggerOptions = {}): Promise<Logger & { flush(): void }> {
+export async function createLogger(options: LoggerOptions = {}): Promise<Logger & { flush(): void; close(): Promise<void> }> {
   const { default: pino } = await import('pino');
   const streams: { level: 'debug' | 'warn'; stream: import('pino').DestinationStream }[] = [];
+  let file: ReturnType<typeof pino.destination> | undefined;
+  let closed = false;
   if (options.dataDir) {
     const dir = join(options.dataDir, 'logs');
     mkdirSync(dir, { recursive: true });
     const now = options.now ?? new Date();
     pruneLogs(dir, options.keepDays ?? 31, now);
-    streams.push({ level: 'debug', stream: pino.destination({ dest: join(dir, logFileName(now)), sync: true, mkdir: true }) });
+    file = pino.destination({ dest: join(dir, logFileName(now)), sync: true, mkdir: true });
+    const f = file;
+    // A line logged after close() (a late callback) is dropped rather than thrown at the caller.
+    streams.push({ level: 'debug', stream: { write: (line: string) => void (closed ? undefined : f.write(line)) } });
   }
   const terminal = options.terminal === undefined ? process.stderr : options.terminal;
   if (terminal) streams.push({ level: options.verbose ? 'debug' : 'warn', stream: new HumanLines(terminal) as unknown as import('pino').DestinationStream });
@@ -117,15 +122,23 @@ export async function createLogger(options: LoggerOptions = {}): Promise<Logger 
     child: (name: string) => wrap(p.child({ component: name })),
     flush: () => p.flush(),
   });
-  return wrap(base);
+  const closing = new Promise<void>((resolve) => (file ? file.once('close', () => resolve()) : resolve()));
+  return Object.assign(wrap(base), {
+    /** Closes the log file (the daemon makes one logger per command). Idempotent. */
+    close: async () => {
+      if (file && !closed) file.end();
+      closed = true;
+      await closing;
+    },
+  });
 }
 
 /**
  * A Logger that creates the real one (and imports pino) only when something is first logged.
  * Lines logged before it is ready are queued and written in order.
  */
-export function lazyLogger(options: LoggerOptions): Logger & { ready(): Promise<void> } {
-  let real: Logger | undefined;
+export function lazyLogger(options: LoggerOptions): Logger & { ready(): Promise<void>; close(): Promise<void> } {
+  let real: (Logger & { close(): Promise<void> }) | undefined;
   let loading: Promise<void> | undefined;
   const queue: [string | undefined, keyof Omit<Logger, 'child'>, unknown[]][] = [];
   const drain = () => {
@@ -161,5 +174,11 @@ export function lazyLogger(options: LoggerOptions): Logger & { ready(): Promise<
       child: (name: string) => make(component ? `${component}.${name}` : name),
     };
   };
-  return Object.assign(make(), { ready: () => (queue.length || loading ? load() : Promise.resolve()) });
+  const ready = () => (queue.length || loading ? load() : Promise.resolve());
+  /** Writes what is queued, then closes the log file if one was opened. */
+  const close = async () => {
+    await ready();
+    await real?.close();
+  };
+  return Object.assign(make(), { ready, close });
 }

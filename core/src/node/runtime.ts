@@ -28,6 +28,8 @@ export interface RuntimeOptions {
   usage?: Usage;
   /** An already loaded config (the CLI loads it once). */
   loaded?: LoadedConfig;
+  /** An index already open — the daemon's, shared by the commands it runs: used, never closed. */
+  index?: import('./index-store.js').IndexStore;
 }
 
 /** The Runtime plus handy accessors for the core's services. */

@@ -26,7 +26,9 @@ export const backupCommand: BuiltinCommand = {
           throw new UsageError('the config has no jobs', { hint: 'add a job under "jobs" in config.json (see docs/config.md)' });
         }
         const runs = [];
-        const bar = ctx.output.isTTY && !ctx.output.json && process.stderr.isTTY ? await progressBar() : undefined;
+        const { CliOutput } = await import('../output.js');
+        const barStream = ctx.output instanceof CliOutput ? ctx.output.progressStream : undefined;
+        const bar = barStream ? await progressBar(barStream) : undefined;
         for (const id of ids) {
           if (stop.signal.aborted) break;
           bar?.start(id);
@@ -73,7 +75,7 @@ function rememberFirstWalk(first: RunRecord | undefined, walk: WalkSpec | undefi
 }
 
 /** A progress bar on stderr: files, bytes, rate and — once the scan is done — ETA. */
-async function progressBar() {
+async function progressBar(stream: NodeJS.WritableStream) {
   const { default: cliProgress } = await import('cli-progress');
   const { formatBytes } = await import('../../common/units.js');
   let bar: InstanceType<typeof cliProgress.SingleBar> | undefined;
@@ -82,7 +84,7 @@ async function progressBar() {
     start(job: string) {
       started = Date.now();
       bar = new cliProgress.SingleBar(
-        { format: `${job} [{bar}] {files} files | {bytes} | {rate}/s | {eta_text}`, stream: process.stderr, hideCursor: true, clearOnComplete: true },
+        { format: `${job} [{bar}] {files} files | {bytes} | {rate}/s | {eta_text}`, stream, hideCursor: true, clearOnComplete: true },
         cliProgress.Presets.shades_classic,
       );
       bar.start(1, 0, { files: '0', bytes: '0 B', rate: '0 B', eta_text: 'scanning…' });

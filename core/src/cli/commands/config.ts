@@ -1,9 +1,9 @@
 import type { BuiltinCommand } from '../command.js';
 
 async function load(ctx: Parameters<NonNullable<BuiltinCommand['handler']>>[1]) {
-  const [{ findConfigPath, resolveDataDir }, { loadConfig }, { join }] = await Promise.all([import('../../node/config-paths.js'), import('../../node/config-loader.js'), import('node:path')]);
+  const [{ findConfigPath }, { loadConfig }, { join }] = await Promise.all([import('../../node/config-paths.js'), import('../../node/config-loader.js'), import('node:path')]);
   // Always validated in full; only the compiled validator is reused from the data folder's cache.
-  return loadConfig({ path: findConfigPath(ctx.options.config), cacheDir: join(resolveDataDir(ctx.options.dataDir), 'cache') });
+  return loadConfig({ path: findConfigPath(ctx.options.config, { cwd: ctx.options.cwd }), cacheDir: join(ctx.options.dataDir, 'cache') });
 }
 
 export const configCommand: BuiltinCommand = {

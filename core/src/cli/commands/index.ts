@@ -1,7 +1,8 @@
 import type { BuiltinCommand } from '../command.js';
 import { configCommand } from './config.js';
 import { initCommand } from './init.js';
-import { notifyCommand, runCommand, statusCommand } from './not-implemented.js';
+import { notifyCommand, statusCommand } from './not-implemented.js';
+import { runCommand } from './run.js';
 import { pluginsCommand } from './plugins.js';
 import { backupCommand } from './backup.js';
 import { restoreCommand } from './restore.js';

@@ -26,7 +26,7 @@ export const pluginsCommand: BuiltinCommand = {
         const { findConfigPath } = await import('../../node/config-paths.js');
         const { parseConfigText } = await import('../../node/config-loader.js');
         const { PluginHost, usedBecause } = await import('../../node/plugin-host.js');
-        const file = findConfigPath(ctx.options.config);
+        const file = findConfigPath(ctx.options.config, { cwd: ctx.options.cwd });
         const raw = parseConfigText(readFileSync(file, 'utf8').replace(/^\uFEFF/, ''), file).value as Record<string, any>;
         const specs = Array.isArray(raw.plugins) && raw.plugins.every((p: unknown) => typeof p === 'string') ? (raw.plugins as string[]) : undefined;
         const host = PluginHost.discover(specs, dirname(file));

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { BuiltinCommand } from '../command.js';
 
 export const restoreCommand: BuiltinCommand = {
@@ -28,7 +29,7 @@ export const restoreCommand: BuiltinCommand = {
           paths: args.path as string[] | undefined,
           at: args.at !== undefined ? parseAt(String(args.at)) : undefined,
           run: args.run as string | undefined,
-          to: args.to as string | undefined,
+          to: args.to !== undefined ? resolve(ctx.options.cwd, String(args.to)) : undefined,
           overwrite: args.overwrite as 'never' | 'if-newer' | 'always' | 'rename',
           includeDeleted: !!args.includeDeleted,
           dryRun: !!args.dryRun,

@@ -7,6 +7,7 @@ import type { Target } from '../../common/target.js';
 import { TOKENS } from '../../common/tokens.js';
 import { IndexStore } from '../index-store.js';
 import type { PresetRegistry, TargetRegistry } from '../registries.js';
+import type { RuntimeOptions } from '../runtime.js';
 import type { EngineDeps } from './backup.js';
 
 /**
@@ -25,9 +26,13 @@ export class EngineService implements AsyncDisposable {
     @inject(TOKENS.EngineHooks) private readonly hooks: EngineHooks,
     @inject(TOKENS.TargetRegistry) private readonly targets: TargetRegistry,
     @inject(TOKENS.PresetRegistry) private readonly presets: PresetRegistry,
+    @inject(TOKENS.RuntimeOptions) private readonly options: RuntimeOptions,
   ) {}
 
   openIndex(): Promise<IndexStore> {
+    // Under `agent run` the daemon holds the index open for every command (it marked the runs a
+    // dead process left `running` when it opened it; doing it here would mark its own running ones).
+    if (this.options.index) return Promise.resolve(this.options.index);
     this.index ??= IndexStore.open(this.dataDir).then(async (index) => {
       const interrupted = await index.markInterrupted();
       for (const r of interrupted) this.logger.warn({ run: r.id, job: r.job }, 'a run was interrupted (the agent stopped mid-run)');
@@ -59,6 +64,7 @@ export class EngineService implements AsyncDisposable {
     return contrib.create(cfg as never, { id, logger: this.logger.child(`target:${id}`), dataDir: this.dataDir });
   }
 
+  /** Closes the index this service opened (not the daemon's). */
   async [Symbol.asyncDispose](): Promise<void> {
     const index = await this.index?.catch(() => undefined);
     this.index = undefined;

@@ -1,0 +1,64 @@
+import type { BuiltinCommand } from '../command.js';
+import type { CliContext } from '../context.js';
+
+export const runCommand: BuiltinCommand = {
+  command: 'run',
+  describe: 'Run the agent as a daemon: it holds the index and the other commands go through it (schedules and watching sources: not built yet)',
+  handler: async (_args, ctx) => {
+    const [{ HokanError }, { IndexStore }, { socketPath }, { CommandServer, answers }, { main }] = await Promise.all([
+      import('../../common/errors.js'),
+      import('../../node/index-store.js'),
+      import('../daemon/protocol.js'),
+      import('../daemon/server.js'),
+      import('../main.js'),
+    ]);
+    const { dataDir } = ctx.options;
+    const path = socketPath(dataDir);
+    const running = () =>
+      new HokanError('E_DAEMON_RUNNING', `an agent daemon already runs for the data folder ${dataDir} (it answers on ${path})`, {
+        hint: 'the commands reach it already; to run a second one, give it another --data-dir',
+      });
+    if (await answers(path)) throw running();
+    // The config is loaded and checked now, and the plugins loaded: a broken config stops here (exit 2).
+    await ctx.runtime();
+    const index = await IndexStore.open(dataDir);
+    const log = ctx.logger.child('daemon');
+    let listening = false;
+    try {
+      for (const r of await index.markInterrupted()) log.warn({ run: r.id, job: r.job }, 'a run was interrupted (the agent stopped mid-run)');
+      const server = new CommandServer({
+        dataDir,
+        index,
+        logger: log,
+        run: async (argv, io) => {
+          log.info({ argv }, 'command');
+          const code = await main(argv, io);
+          log.info({ argv, code }, 'command done');
+          return code;
+        },
+      });
+      try {
+        await server.listen(path);
+        listening = true;
+      } catch (e) {
+        if ((e as { code?: string }).code === 'E_DAEMON_RUNNING') throw running();
+        throw new HokanError('E_DAEMON_SOCKET', `cannot listen on ${path}: ${(e as Error).message}`, { cause: e, hint: 'check that the data folder (--data-dir) can be written' });
+      }
+      if (ctx.output.json) ctx.output.printJson({ daemon: { pid: process.pid, socket: path, dataDir } });
+      ctx.output.print(`hokan agent running (pid ${process.pid}) for the data folder ${dataDir}`);
+      ctx.output.print(`  commands reach it through ${path}; Ctrl-C stops it`);
+      ctx.output.print('  not built yet: schedules and watching sources — jobs run when `agent backup` asks');
+      await new Promise<void>((resolve) => (ctx as CliContext).onInterrupt(resolve));
+      ctx.output.error(`stopping: ${server.active.size ? `${server.active.size} command(s) running stop after the files in flight` : 'nothing running'}… (Ctrl-C again to quit at once)`);
+      await server.close();
+      return 0;
+    } finally {
+      await index.close();
+      try {
+        if (listening && process.platform !== 'win32') (await import('node:fs')).unlinkSync(path);
+      } catch {
+        // already gone
+      }
+    }
+  },
+};

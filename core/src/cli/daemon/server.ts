@@ -1,0 +1,257 @@
+/**
+ * The daemon's side of the socket (protocol.ts): each connection is one command line, run with
+ * `main` in this process against the daemon's open index, its output sent back as it is written.
+ *
+ * Commands that read (history, show, versions, status) run at once, also while a backup runs.
+ * Commands that change what the targets or the index hold (backup, restore, verify, plugins'
+ * commands) run one at a time, in the order they came: a second `agent backup` waits for the first
+ * (product.md: the daemon queues overlapping runs).
+ */
+import { chmodSync, existsSync, unlinkSync } from 'node:fs';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { Writable } from 'node:stream';
+import type { Logger } from '../../common/logger.js';
+import type { IndexStore } from '../../node/index-store.js';
+import type { CliIO, Terminal } from '../output.js';
+import { commandWord, packageVersion } from './client.js';
+import { lineReader, PROTOCOL, type Reply, type Request, type TerminalInfo } from './protocol.js';
+
+/** Commands that only read: they do not wait for a running backup. */
+const READERS = new Set(['history', 'show', 'versions', 'status']);
+
+/** A command the daemon is running for a client. */
+export interface ActiveCommand {
+  readonly argv: readonly string[];
+  readonly since: Date;
+  /** Waiting for another command to finish (`waiting`), or running. */
+  state: 'waiting' | 'running';
+}
+
+/** One of the client's streams: what the command writes goes over the socket as `{out}` or `{err}` lines. */
+class Relay extends Writable implements Terminal {
+  readonly isTTY: boolean;
+  readonly columns?: number;
+  constructor(
+    private readonly sock: Socket,
+    private readonly key: 'out' | 'err',
+    t: TerminalInfo,
+  ) {
+    super({ decodeStrings: false });
+    this.isTTY = t.tty;
+    this.columns = t.columns;
+  }
+  override _write(chunk: string | Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    if (this.sock.destroyed) return cb();
+    // The callback waits for the socket: a command writing faster than the client reads waits too.
+    this.sock.write(JSON.stringify({ [this.key]: typeof chunk === 'string' ? chunk : chunk.toString('utf8') }) + '\n', () => cb());
+  }
+}
+
+export interface CommandServerOptions {
+  dataDir: string;
+  /** The daemon's index, open for every command. */
+  index: IndexStore;
+  logger: Logger;
+  /** Runs one command line (cli/main.ts `main`). */
+  run(argv: string[], io: CliIO): Promise<number>;
+}
+
+export class CommandServer {
+  private server?: Server;
+  private readonly sockets = new Set<Socket>();
+  private readonly running = new Set<Promise<void>>();
+  private readonly stops = new Set<() => void>();
+  /** The last command of the one-at-a-time queue: the next one starts when it ends. */
+  private queue: Promise<void> = Promise.resolve();
+  readonly active = new Set<ActiveCommand>();
+  readonly since = new Date();
+  private readonly version = packageVersion();
+
+  constructor(private readonly options: CommandServerOptions) {}
+
+  /**
+   * Listens on `path`. A socket file left by a daemon that was killed is replaced; one a live daemon
+   * answers on is not (it throws with code E_DAEMON_RUNNING).
+   */
+  async listen(path: string): Promise<void> {
+    if (process.platform !== 'win32' && existsSync(path)) {
+      if (await answers(path)) throw Object.assign(new Error(`an agent daemon already runs for this data folder (it answers on ${path})`), { code: 'E_DAEMON_RUNNING' });
+      unlinkSync(path);
+    }
+    const server = createServer((sock) => this.accept(sock));
+    // Only this user may reach the daemon: the socket is created 0600 (umask), not chmod-ed after.
+    const mask = process.platform === 'win32' ? undefined : process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(path, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } finally {
+      if (mask !== undefined) process.umask(mask);
+    }
+    if (process.platform !== 'win32') chmodSync(path, 0o600);
+    this.server = server;
+  }
+
+  /**
+   * Stops: no new connections; the commands running are asked to stop as on Ctrl-C (a backup ends
+   * `aborted` after the files in flight, with everything done so far kept), and waited for.
+   */
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    for (const stop of this.stops) stop();
+    await Promise.allSettled([...this.running]);
+    for (const s of this.sockets) s.end();
+    await closed;
+  }
+
+  private accept(sock: Socket): void {
+    this.sockets.add(sock);
+    sock.on('close', () => this.sockets.delete(sock));
+    sock.on('error', () => undefined); // a client that went away: 'close' follows
+    let request: Request | undefined;
+    const interrupts = new Set<() => void>();
+    const stdoutReader = { gone: false };
+    let stdout: Relay | undefined;
+    const reply = (r: Reply) => {
+      if (!sock.destroyed) sock.write(JSON.stringify(r) + '\n');
+    };
+    sock.on(
+      'data',
+      lineReader(
+        (m) => {
+          if (!request) {
+            request = m as Request;
+            if (!valid(request)) {
+              reply({ err: 'agent: the daemon cannot read this request (a client from another hokan?)\n' });
+              reply({ exit: 2 });
+              sock.end();
+              return;
+            }
+            if (request.version !== this.version) {
+              reply({ err: `agent: the running agent daemon is hokan ${this.version}, this command is ${request.version}\n  restart the daemon (stop \`agent run\` and start it again) to use the installed version\n` });
+              reply({ exit: 2 });
+              sock.end();
+              return;
+            }
+            if ('ping' in request) {
+              reply({ pong: { pid: process.pid, version: this.version, since: this.since.toISOString() } });
+              sock.end();
+              return;
+            }
+            const io: CliIO = {
+              stdout: (stdout = new Relay(sock, 'out', request.stdout)),
+              stderr: new Relay(sock, 'err', request.stderr),
+              cwd: request.cwd,
+              env: clientEnv(request.env),
+              index: this.options.index,
+              onInterrupt(listener) {
+                interrupts.add(listener);
+                return () => interrupts.delete(listener);
+              },
+            };
+            this.start(request.argv, io, interrupts, reply, sock);
+            return;
+          }
+          const c = m as { interrupt?: boolean; stdoutClosed?: boolean } | undefined;
+          if (c?.interrupt) for (const l of [...interrupts]) l();
+          if (c?.stdoutClosed && !stdoutReader.gone) {
+            stdoutReader.gone = true;
+            stdout?.destroy();
+          }
+        },
+        () => sock.destroy(),
+      ),
+    );
+    // The client hung up (a second Ctrl-C, its terminal closed, killed): stop its command as on Ctrl-C.
+    sock.on('close', () => {
+      for (const l of [...interrupts]) l();
+    });
+  }
+
+  private start(argv: string[], io: CliIO, interrupts: Set<() => void>, reply: (r: Reply) => void, sock: Socket): void {
+    const word = commandWord(argv) ?? '';
+    const entry: ActiveCommand = { argv, since: new Date(), state: 'waiting' };
+    this.active.add(entry);
+    const stop = () => {
+      for (const l of [...interrupts]) l();
+    };
+    const exclusive = !READERS.has(word);
+    const turn = exclusive ? this.queue : Promise.resolve();
+    let release = () => {};
+    if (exclusive) this.queue = new Promise<void>((r) => (release = r));
+    const job = (async () => {
+      let waiting = true;
+      // A stop asked while the command waits its turn: it does not start at all.
+      const cancelled = new Promise<void>((resolve) => interrupts.add(() => (waiting ? resolve() : undefined)));
+      const ahead = exclusive ? [...this.active].filter((a) => a !== entry && !READERS.has(commandWord(a.argv) ?? '')) : [];
+      if (ahead.length) io.stderr.write(`waiting: \`agent ${ahead[0]!.argv.join(' ')}\` ${ahead[0]!.state === 'running' ? 'is running' : 'is waiting too'} (since ${ahead[0]!.since.toLocaleTimeString()}); this command starts when ${ahead.length > 1 ? `the ${ahead.length} before it end` : 'it ends'}\n`);
+      const go = await Promise.race([turn.then(() => true), cancelled.then(() => false)]);
+      waiting = false;
+      if (!go || sock.destroyed) {
+        io.stderr.write('agent: stopped before it started\n');
+        return 130;
+      }
+      entry.state = 'running';
+      this.stops.add(stop);
+      try {
+        return await this.options.run(argv, io);
+      } finally {
+        this.stops.delete(stop);
+      }
+    })()
+      .catch((e: unknown) => {
+        this.options.logger.error({ err: e, argv }, 'a command the daemon ran failed');
+        return 3;
+      })
+      .then(async (code) => {
+        release();
+        this.active.delete(entry);
+        await Promise.all([finished(io.stdout), finished(io.stderr)]);
+        reply({ exit: code });
+        sock.end();
+      });
+    this.running.add(job);
+    void job.finally(() => this.running.delete(job));
+  }
+}
+
+/** Whether a daemon answers on `path`. */
+export function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+function valid(r: Request | undefined): r is Request {
+  if (!r || typeof r !== 'object' || r.hokan !== PROTOCOL || typeof r.version !== 'string') return false;
+  if ('ping' in r) return true;
+  return Array.isArray(r.argv) && r.argv.every((a) => typeof a === 'string') && typeof r.cwd === 'string' && typeof r.env === 'object' && !!r.stdout && !!r.stderr;
+}
+
+/** The daemon's environment with the client's $HOKAN_CONFIG and $HOKAN_DATA_DIR. */
+function clientEnv(e: { HOKAN_CONFIG?: string; HOKAN_DATA_DIR?: string }): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const k of ['HOKAN_CONFIG', 'HOKAN_DATA_DIR'] as const) {
+    if (typeof e[k] === 'string') env[k] = e[k];
+    else delete env[k];
+  }
+  return env;
+}
+
+/** Resolves once what was written to the relay has gone to the socket. */
+function finished(w: Terminal): Promise<void> {
+  const s = w as unknown as Writable;
+  if (s.destroyed || s.writableFinished) return Promise.resolve();
+  return new Promise((resolve) => s.end(() => resolve()));
+}
