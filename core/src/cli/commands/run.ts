@@ -1,6 +1,9 @@
 import type { BuiltinCommand } from '../command.js';
 import type { CliContext } from '../context.js';
 
+/** Bad usage (exit 2), not a failed run. */
+const bad = <E extends { exitCode: number }>(e: E): E => Object.assign(e, { exitCode: 2 });
+
 export const runCommand: BuiltinCommand = {
   command: 'run',
   describe: 'Run the agent as a daemon: it holds the index and the other commands go through it (schedules and watching sources: not built yet)',
@@ -15,9 +18,9 @@ export const runCommand: BuiltinCommand = {
     const { dataDir } = ctx.options;
     const path = socketPath(dataDir);
     const running = () =>
-      new HokanError('E_DAEMON_RUNNING', `an agent daemon already runs for the data folder ${dataDir} (it answers on ${path})`, {
+      bad(new HokanError('E_DAEMON_RUNNING', `an agent daemon already runs for the data folder ${dataDir} (it answers on ${path})`, {
         hint: 'the commands reach it already; to run a second one, give it another --data-dir',
-      });
+      }));
     if (await answers(path)) throw running();
     // The config is loaded and checked now, and the plugins loaded: a broken config stops here (exit 2).
     await ctx.runtime();
