@@ -5,7 +5,8 @@
 //             (fresh destination each run; `rsync -a --fsync` shown for information: durable per file, where hokan makes a window of files durable with one syncfs)
 //   nochange  a run with nothing changed: hokan vs `rclone sync` on (b) 100,000 files, and hokan vs
 //             `restic backup` (repository initialised, one backup done) on (a) and (b); each tool
-//             first does one untimed no-change run (warm-up), then the timed ones
+//             first does one untimed no-change run (warm-up), then the timed ones; hokan once as a
+//             one-shot process and once through `agent run` (the daemon started, the same command sent to it)
 //   memory    peak RSS of hokan's initial backup and no-change run on (b) 100,000 and (c) 300,000 files
 //   targets   (only with --only targets) a job with 1, 2 and 3 hdd targets: initial backup of (b),
 //             time and peak memory (information: the issue's memory target is for one target)
@@ -14,7 +15,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs, sec, mib, table, verdict, machine } from './lib/cli.mjs';
-import { backupCommand, checkBackup, writeConfig, peakAnonKiB, AGENT } from './lib/hokan.mjs';
+import { backupCommand, checkBackup, writeConfig, peakAnonKiB, AGENT, REPO } from './lib/hokan.mjs';
 import { runOnce, median, rm, fresh } from './lib/run.mjs';
 import { generateTree, treeSpec } from './lib/trees.mjs';
 import { summarise } from './lib/cpuprofile.mjs';
@@ -162,6 +163,53 @@ async function initialSection() {
   verdicts.push(verdict('initial backup (a) vs rsync -a', ratio, 1.5));
 }
 
+/**
+ * No-change runs through the daemon: `agent run` started for the job's data folder, then the same
+ * `agent backup --json` command, which the bin now sends to the daemon's socket (cli/daemon/client.ts):
+ * Node's start-up is paid by the client, the loading and the index's opening once by the daemon.
+ * Returns the median time, the client's peak RSS and the daemon's peak RSS (VmHWM) after the runs.
+ */
+async function hokanNoChangeDaemon(t, runs) {
+  const h = await hokanInitialOnce(t);
+  const { spawn } = await import('node:child_process');
+  const d = spawn(AGENT, ['run', '--json', '--config', h.config, '--data-dir', h.dataDir], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  d.stderr.setEncoding('utf8').on('data', (x) => (err += x));
+  await new Promise((resolve, reject) => {
+    d.stdout.setEncoding('utf8').on('data', (x) => {
+      out += x;
+      try {
+        JSON.parse(out);
+        resolve();
+      } catch {
+        // not whole yet
+      }
+    });
+    d.on('close', (code) => reject(new Error(`agent run ended (${code}) before it listened:\n${err}`)));
+  });
+  try {
+    const warm = await hokanRun(h);
+    checkBackup(warm, { uploaded: 0 });
+    log(`    hokan no-change through \`agent run\` (${t.name}) warm-up: ${sec(warm.ms)}`);
+    const times = [];
+    let rss = 0;
+    for (let i = 0; i < runs; i++) {
+      const r = await hokanRun(h);
+      checkBackup(r, { uploaded: 0 });
+      times.push(r.ms);
+      rss = Math.max(rss, r.rssKiB ?? 0);
+      log(`    hokan no-change through \`agent run\` (${t.name}) #${i + 1}: ${sec(r.ms)}, the command's peak RSS ${mib(r.rssKiB)}`);
+    }
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${d.pid}/status`, 'utf8'));
+    return { ms: median(times), rssKiB: rss, daemonKiB: hwm ? Number(hwm[1]) : undefined };
+  } finally {
+    const closed = new Promise((resolve) => d.once('close', resolve));
+    d.kill('SIGINT');
+    await closed;
+  }
+}
+
 async function noChangeSection() {
   const runs = o.runs;
   for (const name of ['b', 'a']) {
@@ -196,13 +244,17 @@ async function noChangeSection() {
     }
     rm(repo);
     const h = await hokanNoChange(t, runs, { warmUp: true });
+    const hd = await hokanNoChangeDaemon(t, runs);
     const what = `no-change (${name})`;
     if (rc !== undefined) row(what, 'rclone sync', rc);
     row(what, 'restic backup', median(rt));
     row(what, 'hokan', h.ms, h.rssKiB, `${rc !== undefined ? `${(h.ms / rc).toFixed(2)}× rclone, ` : ''}${(h.ms / median(rt)).toFixed(2)}× restic`);
     row(what, 'hokan, the run itself', h.inProcessMs, undefined, `${rc !== undefined ? `${(h.inProcessMs / rc).toFixed(2)}× rclone, ` : ''}${(h.inProcessMs / median(rt)).toFixed(2)}× restic (info: in the daemon, start-up paid once)`);
+    row(what, 'hokan through `agent run`', hd.ms, hd.rssKiB, `${rc !== undefined ? `${(hd.ms / rc).toFixed(2)}× rclone, ` : ''}${(hd.ms / median(rt)).toFixed(2)}× restic; the daemon's peak RSS ${mib(hd.daemonKiB)}`);
     if (rc !== undefined) verdicts.push(verdict(`no-change (${name}) vs rclone sync`, h.ms / rc, 1.0));
     verdicts.push(verdict(`no-change (${name}) vs restic backup`, h.ms / median(rt), 0.3));
+    if (rc !== undefined) verdicts.push(verdict(`no-change (${name}) through \`agent run\` vs rclone sync`, hd.ms / rc, 1.0));
+    verdicts.push(verdict(`no-change (${name}) through \`agent run\` vs restic backup`, hd.ms / median(rt), 0.3));
   }
 }
 

@@ -34,9 +34,10 @@ export const runCommand: BuiltinCommand = {
         index,
         logger: log,
         run: async (argv, io) => {
+          const t0 = performance.now();
           log.info({ argv }, 'command');
           const code = await main(argv, io);
-          log.info({ argv, code }, 'command done');
+          log.info({ argv, code, ms: Math.round(performance.now() - t0) }, 'command done');
           return code;
         },
       });
