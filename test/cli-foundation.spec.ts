@@ -335,7 +335,6 @@ describe('the custom plugin example, loaded by path', () => {
 
 describe('commands not built yet say so plainly (exit 3)', () => {
   for (const [args, text] of [
-    [['status'], "error: 'agent status' is not implemented yet"],
     [['notify', 'test'], "error: 'agent notify test' is not implemented yet"],
     [['presets'], "error: the command 'presets' (@hokan/category-presets) is not implemented yet"],
   ] as const) {

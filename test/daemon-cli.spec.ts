@@ -27,7 +27,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function setup(name: string) {
+async function setup(name: string, extraTargets: Record<string, unknown> = {}) {
   const base = join(dir, name);
   const src = join(base, 'Documents');
   const disk = join(base, 'usb');
@@ -37,7 +37,7 @@ async function setup(name: string) {
   const config = join(base, 'config.json');
   await writeFile(
     config,
-    JSON.stringify({ device: 'test-pc', plugins: ['@hokan/target-hdd'], targets: { usb: { type: 'hdd', path: disk } }, jobs: [{ id: 'docs', sources: [{ path: src }], targets: ['usb'] }] }),
+    JSON.stringify({ device: 'test-pc', plugins: ['@hokan/target-hdd'], targets: { usb: { type: 'hdd', path: disk }, ...extraTargets }, jobs: [{ id: 'docs', sources: [{ path: src }], targets: ['usb'] }] }),
   );
   const globals = ['--config', config, '--data-dir', data];
   const run = (args: string[], env: NodeJS.ProcessEnv = {}, cwd = base) => agent([...args, ...globals], { cwd, env });
@@ -219,6 +219,32 @@ describe('agent run: the daemon, and the commands that go through it', () => {
     expect((await run(['history', '--json'])).code).toBe(0);
     again.child.kill('SIGTERM');
     expect((await again.result).code).toBe(0);
+  });
+
+  it('agent status: the daemon and what it runs, each job\'s last backup, free space or why a target does not answer', async () => {
+    const { src, run, start, daemon } = await setup('status', { gone: { type: 'hdd', path: '/media/hokan-test-not-plugged/backup' } });
+    await slowTree(src);
+    const none = await run(['status']);
+    expect(none.code).toBe(0);
+    const lines = none.stdout.split('\n');
+    expect(lines[0]).toBe('daemon: not running — start it with `agent run`');
+    expect(lines[1]).toBe('next runs: none (schedules are not built yet: jobs run when `agent backup` asks)');
+    expect(lines[2]).toBe('job docs: no backup yet');
+    expect(lines[3]).toMatch(/^target usb \(hdd\): \d+(\.\d+)? [KMGT]?i?B free$/);
+    expect(lines[4]).toMatch(/^target gone \(hdd\): not answering — .*\/media\/hokan-test-not-plugged/);
+
+    const d = await daemon();
+    const backup = collect(start(['backup']), 120_000);
+    await untilRunning(run);
+    const busy = await run(['status', '--json']);
+    expect(busy.code).toBe(0);
+    const s = JSON.parse(busy.stdout);
+    expect(s.daemon).toMatchObject({ running: true, pid: d.child.pid, commands: [{ command: expect.stringMatching(/^backup --config /), state: 'running' }] });
+    expect(s.jobs).toEqual([{ id: 'docs', lastBackup: expect.objectContaining({ status: 'running' }) }]);
+    expect((await backup).code).toBe(0);
+    const idle = await run(['status']);
+    expect(idle.stdout).toMatch(new RegExp(`^daemon: running \\(pid ${d.child.pid}\\) since .* — idle\n`));
+    expect(idle.stdout).toMatch(/\njob docs: last backup .* {2}completed — seen 6, uploaded 6, .* sent {2}\[run \S+\]\n/);
   });
 
   it('answers a client of another version, or a request it cannot read, with a clear refusal', async () => {

@@ -16,8 +16,8 @@ process.env.UV_THREADPOOL_SIZE ??= '16';
 // this process only relays the output. Otherwise a head start for the walk of a big tree, if the last
 // same command had one (cli/head-start.ts): it walks while the rest of the command loads.
 const argv = process.argv.slice(2);
-import('../dist/cli/daemon/client.js')
-  .then((c) => c.forward(argv))
+Promise.resolve()
+  .then(() => require('../dist/cli/daemon/client.cjs').forward(argv))
   .catch(() => undefined)
   .then((code) => {
     if (code !== undefined) {

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { dirname, join } from 'node:path';
 import type { WalkSpec } from '../node/scanner.js';
 import { configCandidates, resolveDataDir } from '../node/config-paths.js';
-import { preparse } from './preparse.js';
+import { preparse } from './preparse.cjs';
 
 /** The walks of the last few command lines (key: `note`), oldest first. */
 interface Hints {

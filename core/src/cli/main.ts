@@ -22,7 +22,7 @@ import { builtinCommands } from './commands/index.js';
 import { CliContext } from './context.js';
 import { endHeadStart } from './head-start.js';
 import { CliOutput, processIO, type CliIO } from './output.js';
-import { preparse } from './preparse.js';
+import { preparse } from './preparse.cjs';
 
 // yargs 17's CommonJS build is one file that loads in ~25 ms; yargs 18 is ESM only, a graph of some
 // sixty modules that takes ~100 ms to load — a quarter of a no-change backup (docs/benchmarks.md).

@@ -29,6 +29,16 @@ export interface CliIO {
   onInterrupt(listener: () => void): () => void;
   /** The daemon's index, open for all the commands it runs (they never close it). */
   readonly index?: IndexStore;
+  /** Set when the command runs in the daemon: what `agent status` tells about it. */
+  readonly daemon?: DaemonInfo;
+}
+
+/** The running daemon, as `agent status` shows it. */
+export interface DaemonInfo {
+  readonly pid: number;
+  readonly since: Date;
+  /** The commands it runs or has queued for clients, oldest first. */
+  commands(): readonly { readonly argv: readonly string[]; readonly since: Date; readonly state: 'waiting' | 'running' }[];
 }
 
 /**

@@ -3,16 +3,8 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { ConfigError } from '../common/errors.js';
 
-export interface PathEnv {
-  env?: NodeJS.ProcessEnv;
-  cwd?: string;
-  platform?: NodeJS.Platform;
-  home?: string;
-}
-
-function ctx(p: PathEnv) {
-  return { env: p.env ?? process.env, cwd: p.cwd ?? process.cwd(), platform: p.platform ?? process.platform, home: p.home ?? p.env?.HOME ?? homedir() };
-}
+import { pathEnv as ctx, type PathEnv } from './data-dir.cjs';
+export { resolveDataDir, type PathEnv } from './data-dir.cjs';
 
 /** The user's config file: XDG_CONFIG_HOME/hokan, ~/.config/hokan; %APPDATA%\hokan on Windows; ~/Library/Application Support/hokan on macOS. */
 export function userConfigPath(p: PathEnv = {}): string {
@@ -54,16 +46,6 @@ export function defaultInitPath(flag: string | undefined, p: PathEnv = {}): stri
   if (flag) return resolve(cwd, flag);
   if (env.HOKAN_CONFIG) return resolve(cwd, env.HOKAN_CONFIG);
   return userConfigPath(p);
-}
-
-/** The data directory: --data-dir, $HOKAN_DATA_DIR, XDG_DATA_HOME/hokan (~/.local/share/hokan); %LOCALAPPDATA%\hokan; ~/Library/Application Support/hokan. */
-export function resolveDataDir(flag: string | undefined, p: PathEnv = {}): string {
-  const { env, cwd, platform, home } = ctx(p);
-  if (flag) return resolve(cwd, flag);
-  if (env.HOKAN_DATA_DIR) return resolve(cwd, env.HOKAN_DATA_DIR);
-  if (platform === 'win32') return join(env.LOCALAPPDATA ?? join(home, 'AppData', 'Local'), 'hokan');
-  if (platform === 'darwin') return join(home, 'Library', 'Application Support', 'hokan', 'data');
-  return join(env.XDG_DATA_HOME || join(home, '.local', 'share'), 'hokan');
 }
 
 /** `~` and `~/x` → the home folder. */

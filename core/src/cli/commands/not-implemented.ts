@@ -5,12 +5,6 @@ function notImplemented(what: string, issue: string): never {
   throw new HokanError('E_NOT_IMPLEMENTED', `'agent ${what}' is not implemented yet`, { hint: `it arrives with ${issue}` });
 }
 
-export const statusCommand: BuiltinCommand = {
-  command: 'status',
-  describe: 'What the running agent is doing, next runs, last results (not implemented yet)',
-  handler: async () => notImplemented('status', 'the daemon'),
-};
-
 export const notifyCommand: BuiltinCommand = {
   command: 'notify',
   describe: 'Notifiers',

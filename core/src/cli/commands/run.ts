@@ -11,7 +11,7 @@ export const runCommand: BuiltinCommand = {
     const [{ HokanError }, { IndexStore }, { socketPath }, { CommandServer, answers }, { main }] = await Promise.all([
       import('../../common/errors.js'),
       import('../../node/index-store.js'),
-      import('../daemon/protocol.js'),
+      import('../daemon/protocol.cjs'),
       import('../daemon/server.js'),
       import('../main.js'),
     ]);

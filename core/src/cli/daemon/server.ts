@@ -13,8 +13,8 @@ import { Writable } from 'node:stream';
 import type { Logger } from '../../common/logger.js';
 import type { IndexStore } from '../../node/index-store.js';
 import type { CliIO, Terminal } from '../output.js';
-import { commandWord, packageVersion } from './client.js';
-import { lineReader, PROTOCOL, type Reply, type Request, type TerminalInfo } from './protocol.js';
+import { commandWord, packageVersion } from './client.cjs';
+import { lineReader, PROTOCOL, type Reply, type Request, type TerminalInfo } from './protocol.cjs';
 
 /** Commands that only read: they do not wait for a running backup. */
 const READERS = new Set(['history', 'show', 'versions', 'status']);
@@ -150,6 +150,7 @@ export class CommandServer {
               cwd: request.cwd,
               env: clientEnv(request.env),
               index: this.options.index,
+              daemon: { pid: process.pid, since: this.since, commands: () => [...this.active] },
               onInterrupt(listener) {
                 interrupts.add(listener);
                 return () => interrupts.delete(listener);

@@ -9,7 +9,6 @@
  *
  * Kept free of heavy imports: the `agent` bin loads this module (through client.ts) first.
  */
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
@@ -50,7 +49,7 @@ export const MAX_REQUEST_BYTES = 1 << 20;
  */
 export function socketPath(dataDir: string, platform: NodeJS.Platform = process.platform, env: NodeJS.ProcessEnv = process.env): string {
   // node:crypto only when needed: the bin loads this module before every command.
-  const id = () => (createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto')).createHash('sha256').update(dataDir).digest('hex').slice(0, 16);
+  const id = () => (require('node:crypto') as typeof import('node:crypto')).createHash('sha256').update(dataDir).digest('hex').slice(0, 16);
   if (platform === 'win32') return `\\\\.\\pipe\\hokan-${id()}`;
   const inData = join(dataDir, 'agent.sock');
   if (Buffer.byteLength(inData) <= 100) return inData;

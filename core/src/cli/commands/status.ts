@@ -1,0 +1,72 @@
+import type { RunRecord } from '../../common/model.js';
+import type { BuiltinCommand } from '../command.js';
+import type { CliContext } from '../context.js';
+
+/** How long a target may take to say its free space before it is shown as not answering. */
+const USAGE_TIMEOUT_MS = 10_000;
+
+export const statusCommand: BuiltinCommand = {
+  command: 'status',
+  describe: 'Whether the daemon runs and what it is doing, each job\'s last backup, free space on each target',
+  handler: async (_args, ctx) => {
+    const [{ withEngine, statusText, countsText }, { formatBytes, formatDate }, { describeError }, { closeTarget }, { commandWord }] = await Promise.all([
+      import('../engine-cli.js'),
+      import('../../common/units.js'),
+      import('../../common/errors.js'),
+      import('../../node/engine/job-store.js'),
+      import('../daemon/client.cjs'),
+    ]);
+    const d = (ctx as CliContext).io?.daemon;
+    // This command itself is not news.
+    const commands = (d?.commands() ?? []).filter((c) => commandWord(c.argv) !== 'status');
+    return withEngine(ctx, async (deps) => {
+      const jobs: { id: string; lastBackup?: RunRecord }[] = [];
+      for (const job of deps.config.jobs) {
+        const { runs } = await deps.index.listRuns({ job: job.id, kind: 'backup', limit: 1, total: false });
+        jobs.push({ id: job.id, lastBackup: runs[0] });
+      }
+      const targets = await Promise.all(
+        Object.entries(deps.config.targets).map(async ([id, cfg]) => {
+          let target: Awaited<ReturnType<typeof deps.openTarget>> | undefined;
+          let timer: NodeJS.Timeout | undefined;
+          try {
+            target = await deps.openTarget(id);
+            if (!target.usage) return { id, type: cfg.type };
+            const timeout = new Promise<never>((_, reject) => {
+              timer = setTimeout(() => reject(new Error(`no answer in ${USAGE_TIMEOUT_MS / 1000} s`)), USAGE_TIMEOUT_MS);
+            });
+            const u = await Promise.race([target.usage(), timeout]);
+            return { id, type: cfg.type, ...u };
+          } catch (e) {
+            return { id, type: cfg.type, error: describeError(e) };
+          } finally {
+            clearTimeout(timer);
+            await closeTarget(target);
+          }
+        }),
+      );
+      const daemon = d
+        ? { running: true, pid: d.pid, since: d.since.toISOString(), commands: commands.map((c) => ({ command: c.argv.join(' '), since: c.since.toISOString(), state: c.state })) }
+        : { running: false };
+      if (ctx.output.json) {
+        ctx.output.printJson({ daemon, schedules: 'not built yet', jobs, targets });
+        return 0;
+      }
+      if (d) {
+        ctx.output.print(`daemon: running (pid ${d.pid}) since ${formatDate(d.since)} — ${commands.length ? `${commands.length} command(s)` : 'idle'}`);
+        for (const c of commands) ctx.output.print(`  ${c.state.padEnd(7)}  agent ${c.argv.join(' ')}  (since ${formatDate(c.since)})`);
+      } else ctx.output.print('daemon: not running — start it with `agent run`');
+      ctx.output.print('next runs: none (schedules are not built yet: jobs run when `agent backup` asks)');
+      for (const j of jobs) {
+        const r = j.lastBackup;
+        ctx.output.print(r ? `job ${j.id}: last backup ${formatDate(r.start)}  ${statusText(r)} — ${countsText(r)}, ${formatBytes(r.bytes)} sent  [run ${r.id}]` : `job ${j.id}: no backup yet`);
+      }
+      for (const t of targets) {
+        const free = 'free' in t && t.free !== undefined ? `${formatBytes(t.free)} free` : undefined;
+        const used = 'used' in t && t.used !== undefined ? `${formatBytes(t.used)} used` : undefined;
+        ctx.output.print(`target ${t.id} (${t.type}): ${'error' in t ? `not answering — ${t.error}` : [free, used].filter(Boolean).join(', ') || 'space not known'}`);
+      }
+      return 0;
+    });
+  },
+};
