@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-old-space-size=1024 --max-semi-space-size=8
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-old-space-size=1024 --max-semi-space-size=8
 // The `agent` command. A committed shim so npm can link the bin at install time, before `prepare`
 // (tsc -b) has built dist/. CommonJS on purpose: libuv sizes its thread pool (file reads, writes,
 // fsync) on first use, which an ES module entry triggers while it loads; a backup to a local disk
@@ -10,6 +10,11 @@
 // of 2 GB or more allows 4x the live size, 1 GB ~1.6x) and grows the young generation to 32 MiB.
 // 1 GB and 8 MiB semi-spaces: a 100,000-file first backup peaks at ~133 instead of 150-175 MiB,
 // as fast (docs/benchmarks.md, run 8). `node --max-old-space-size=N core/bin/agent.cjs …` overrides.
+//
+// MALLOC_ARENA_MAX=2 (glibc; ignored elsewhere): the thread pool and the worker threads each get a
+// malloc arena of their own by default, and a long-lived process keeps what they grew — the
+// `agent run` daemon reached 150-175 MiB after a few no-change runs of 100,000 files, ~110 with two
+// arenas, as fast; a one-shot command is unchanged (docs/benchmarks.md, run 17).
 'use strict';
 process.env.UV_THREADPOOL_SIZE ??= '16';
 // When `agent run` is running for this data folder, the command goes to it (cli/daemon/client.ts):
