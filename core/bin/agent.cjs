@@ -12,9 +12,9 @@
 // as fast (docs/benchmarks.md, run 8). `node --max-old-space-size=N core/bin/agent.cjs …` overrides.
 //
 // MALLOC_ARENA_MAX=2 (glibc; ignored elsewhere): the thread pool and the worker threads each get a
-// malloc arena of their own by default, and a long-lived process keeps what they grew — the
-// `agent run` daemon reached 150-175 MiB after a few no-change runs of 100,000 files, ~110 with two
-// arenas, as fast; a one-shot command is unchanged (docs/benchmarks.md, run 17).
+// malloc arena of their own by default, and a long-lived process keeps what they grew — after 8
+// no-change runs of 100,000 files the `agent run` daemon peaked at 173-177 MiB, with two arenas
+// 139-154, as fast; a one-shot command is unchanged (docs/benchmarks.md, run 17).
 'use strict';
 process.env.UV_THREADPOOL_SIZE ??= '16';
 // When `agent run` is running for this data folder, the command goes to it (cli/daemon/client.ts):
