@@ -142,6 +142,16 @@ describe('agent run: the daemon, and the commands that go through it', () => {
     expect(r.stderr).toBe(`error: an agent daemon already runs for the data folder ${data} (it answers on ${join(data, 'agent.sock')})\n  → the commands reach it already; to run a second one, give it another --data-dir\n`);
   });
 
+  it('does not start with a config it cannot use, and says what is wrong', async () => {
+    const { config, data, run } = await setup('bad-config');
+    await writeFile(config, JSON.stringify({ device: 'test-pc', plugins: ['@hokan/target-hdd'], targets: {}, jobs: [{ id: 'docs', sources: [{ path: '/tmp' }], targets: ['usb'] }] }));
+    const r = await run(['run']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^error: .*config\.json: 1 problem:\n.*jobs\[0\]\.targets\[0\]: no target with id 'usb'/);
+    expect(existsSync(join(data, 'agent.sock'))).toBe(false);
+  });
+
   it('Ctrl-C on a command stops its run (aborted, what was sent is kept); a command that hangs up is stopped too; the daemon goes on', async () => {
     const { src, run, start, daemon } = await setup('interrupt');
     await slowTree(src);

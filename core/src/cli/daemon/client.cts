@@ -8,7 +8,7 @@
  * CommonJS (.cts), like everything it imports: loaded without Node's ES module loader, a forwarded
  * command starts ~25 ms sooner (docs/benchmarks.md).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { resolveDataDir } from '../../node/data-dir.cjs';
@@ -70,7 +70,12 @@ export async function forward(argv: readonly string[], env: NodeJS.ProcessEnv = 
     const pre = preparse(argv);
     const dataDir = resolveDataDir(pre.dataDir, { env, cwd });
     const path = socketPath(dataDir);
-    if (process.platform !== 'win32' && !existsSync(path)) return undefined;
+    if (process.platform !== 'win32') {
+      const st = statSync(path, { throwIfNoEntry: false });
+      // Only a socket this user owns: in a shared folder (the temp folder, for a long data folder
+      // path) another user could have put one there to read the commands.
+      if (!st?.isSocket() || (process.getuid && st.uid !== process.getuid())) return undefined;
+    }
     sock = await connectTo(path);
     if (!sock) return undefined;
     request = {

@@ -118,6 +118,7 @@ export class CommandServer {
     const interrupts = new Set<() => void>();
     const stdoutReader = { gone: false };
     let stdout: Relay | undefined;
+    let stderr: Relay | undefined;
     const reply = (r: Reply) => {
       if (!sock.destroyed) sock.write(JSON.stringify(r) + '\n');
     };
@@ -146,7 +147,7 @@ export class CommandServer {
             }
             const io: CliIO = {
               stdout: (stdout = new Relay(sock, 'out', request.stdout)),
-              stderr: new Relay(sock, 'err', request.stderr),
+              stderr: (stderr = new Relay(sock, 'err', request.stderr)),
               cwd: request.cwd,
               env: clientEnv(request.env),
               index: this.options.index,
@@ -169,9 +170,12 @@ export class CommandServer {
         () => sock.destroy(),
       ),
     );
-    // The client hung up (a second Ctrl-C, its terminal closed, killed): stop its command as on Ctrl-C.
+    // The client hung up (a second Ctrl-C, its terminal closed, killed): stop its command as on
+    // Ctrl-C, and let what it prints see that nobody reads (an export stops producing).
     sock.on('close', () => {
       for (const l of [...interrupts]) l();
+      stdout?.destroy();
+      stderr?.destroy();
     });
   }
 
