@@ -188,17 +188,28 @@ describe('agent run: the daemon, and the commands that go through it', () => {
     expect(d.child.exitCode).toBe(null);
   });
 
-  it('queues a second backup behind the running one and says so', async () => {
+  it('queues backups behind the running one and says so; one that gives up waiting never runs', async () => {
     const { src, run, start, daemon } = await setup('queue');
     await slowTree(src);
     await daemon();
     const first = collect(start(['backup', '--json']), 120_000);
     await untilRunning(run);
-    const second = await run(['backup', '--json']);
+    // One that gives up waiting (Ctrl-C) does not start, nor lets the next start before the first ends.
+    const quitter = start(['backup', '--json']);
+    const quit = collect(quitter, 120_000);
+    await new Promise((r) => quitter.stderr!.once('data', r)); // its "waiting: …" line
+    const secondChild = start(['backup', '--json']);
+    const secondP = collect(secondChild, 120_000);
+    await new Promise((r) => secondChild.stderr!.once('data', r));
+    quitter.kill('SIGINT');
+    const q = await quit;
+    expect(q.code).toBe(130);
+    expect(q.stderr).toMatch(/^waiting: [^\n]*\nagent: stopped before it started\n$/);
+    const second = await secondP;
     const one = await first;
     expect(one.code).toBe(0);
     expect(second.code).toBe(0);
-    expect(second.stderr).toMatch(/^waiting: `agent backup --json --config .*` is running \(since .*\); this command starts when it ends\n$/);
+    expect(second.stderr).toMatch(/^waiting: `agent backup --json --config .*` is running \(since .*\); this command starts when the 2 before it end\n$/);
     const [a] = JSON.parse(one.stdout);
     const [b] = JSON.parse(second.stdout);
     expect(a.counts).toMatchObject({ uploaded: 6 });

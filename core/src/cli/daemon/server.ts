@@ -98,7 +98,8 @@ export class CommandServer {
 
   /**
    * Stops: no new connections; the commands running are asked to stop as on Ctrl-C (a backup ends
-   * `aborted` after the files in flight, with everything done so far kept), and waited for.
+   * `aborted` after the files in flight, with everything done so far kept), and waited for; those
+   * waiting their turn do not start.
    */
   async close(): Promise<void> {
     const server = this.server;
@@ -189,7 +190,11 @@ export class CommandServer {
     const exclusive = !READERS.has(word);
     const turn = exclusive ? this.queue : Promise.resolve();
     let release = () => {};
-    if (exclusive) this.queue = new Promise<void>((r) => (release = r));
+    // The next one waits for this one and for those before it: a command that gave up waiting
+    // does not let the next start while an earlier one still runs.
+    if (exclusive) this.queue = Promise.all([turn, new Promise<void>((r) => (release = r))]).then(() => undefined);
+    // Stopping the daemon stops this command, running or waiting.
+    this.stops.add(stop);
     const job = (async () => {
       let waiting = true;
       // A stop asked while the command waits its turn: it does not start at all.
@@ -203,18 +208,14 @@ export class CommandServer {
         return 130;
       }
       entry.state = 'running';
-      this.stops.add(stop);
-      try {
-        return await this.options.run(argv, io);
-      } finally {
-        this.stops.delete(stop);
-      }
+      return await this.options.run(argv, io);
     })()
       .catch((e: unknown) => {
         this.options.logger.error({ err: e, argv }, 'a command the daemon ran failed');
         return 3;
       })
       .then(async (code) => {
+        this.stops.delete(stop);
         release();
         this.active.delete(entry);
         await Promise.all([finished(io.stdout), finished(io.stderr)]);
