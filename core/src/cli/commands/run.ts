@@ -74,7 +74,9 @@ export const runCommand: BuiltinCommand = {
       if (ctx.output.json) ctx.output.printJson({ daemon: { pid: process.pid, socket: path, dataDir } });
       ctx.output.print(`hokan agent running (pid ${process.pid}) for the data folder ${dataDir}`);
       ctx.output.print(`  commands reach it through ${path}; Ctrl-C stops it`);
-      ctx.output.print('  not built yet: schedules and watching sources — jobs run when `agent backup` asks');
+      const notYet = 'not built yet: schedules and watching sources — jobs run when `agent backup` asks';
+      if (ctx.output.json) ctx.output.error(`note: ${notYet}`);
+      else ctx.output.print(`  ${notYet}`);
       await new Promise<void>((resolve) => (ctx as CliContext).onInterrupt(resolve));
       ctx.output.error(`stopping: ${server.active.size ? `${server.active.size} command(s) running stop after the files in flight` : 'nothing running'}… (Ctrl-C again to quit at once)`);
       await server.close();
