@@ -3,7 +3,7 @@
  * Everything runs through the real `agent` bin, as a person would: the daemon in one process, each
  * command in another.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -266,6 +266,26 @@ describe('agent run: the daemon, and the commands that go through it', () => {
     const idle = await run(['status']);
     expect(idle.stdout).toMatch(new RegExp(`^daemon: running \\(pid ${d.child.pid}\\) since .* — idle\n`));
     expect(idle.stdout).toMatch(/\njob docs: last backup .* {2}completed — seen 6, uploaded 6, .* sent {2}\[run \S+\]\n/);
+  });
+
+  it('draws the progress bar for a client on a terminal', async () => {
+    const { src, config, data, daemon } = await setup('progress');
+    await slowTree(src);
+    const d = await daemon();
+    const version = JSON.parse(readFileSync(new URL('../core/package.json', import.meta.url), 'utf8')).version;
+    const replies = await new Promise<{ err?: string; out?: string; exit?: number }[]>((resolve, reject) => {
+      const s = connect(d.info.daemon.socket);
+      let got = '';
+      s.on('data', (b) => (got += b.toString()));
+      s.on('error', reject);
+      s.on('close', () => resolve(got.trim().split('\n').map((l) => JSON.parse(l))));
+      const term = { tty: true, columns: 100 };
+      s.write(JSON.stringify({ hokan: 1, version, argv: ['backup', '--config', config, '--data-dir', data], cwd: src, env: {}, stdout: term, stderr: term }) + '\n');
+    });
+    expect(replies.at(-1)).toEqual({ exit: 0 });
+    const bar = replies.map((r) => r.err ?? '').join('');
+    expect(bar).toMatch(/docs \[[█░]+\] \d\/6 files \| \d+(\.\d+)? [KMG]?i?B \| .*\/s \| (ETA \d+ s|scanning…)/);
+    expect(replies.map((r) => r.out ?? '').join('')).toMatch(/^docs: completed — seen 6, uploaded 6/);
   });
 
   it('answers a client of another version, or a request it cannot read, with a clear refusal', async () => {
