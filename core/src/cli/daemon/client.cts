@@ -65,10 +65,10 @@ const info = (s: NodeJS.WriteStream) => ({ tty: Boolean(s.isTTY), columns: s.isT
 export async function forward(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<number | undefined> {
   let sock: Socket | undefined;
   let request: Request;
+  let dataDir: string;
   try {
     if (!forwardable(argv, env)) return undefined;
-    const pre = preparse(argv);
-    const dataDir = resolveDataDir(pre.dataDir, { env, cwd });
+    dataDir = resolveDataDir(preparse(argv).dataDir, { env, cwd });
     const path = socketPath(dataDir);
     if (process.platform !== 'win32') {
       const st = statSync(path, { throwIfNoEntry: false });
@@ -91,7 +91,7 @@ export async function forward(argv: readonly string[], env: NodeJS.ProcessEnv = 
     sock?.destroy();
     return undefined;
   }
-  return relay(sock, request, resolveDataDir(preparse(argv).dataDir, { env, cwd }));
+  return relay(sock, request, dataDir);
 }
 
 /** Sends the request and plays the replies on this process's stdout and stderr until the exit code. */

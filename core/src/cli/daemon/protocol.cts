@@ -21,24 +21,22 @@ export interface TerminalInfo {
   columns?: number;
 }
 
-export type Request =
-  | {
-      hokan: typeof PROTOCOL;
-      /** The client's package version: a daemon started from other code refuses (restart it). */
-      version: string;
-      argv: string[];
-      cwd: string;
-      /** The client's $HOKAN_CONFIG and $HOKAN_DATA_DIR (the rest of the environment is the daemon's). */
-      env: { HOKAN_CONFIG?: string; HOKAN_DATA_DIR?: string };
-      stdout: TerminalInfo;
-      stderr: TerminalInfo;
-    }
-  | { hokan: typeof PROTOCOL; version: string; ping: true };
+export interface Request {
+  hokan: typeof PROTOCOL;
+  /** The client's package version: a daemon started from other code refuses (restart it). */
+  version: string;
+  argv: string[];
+  cwd: string;
+  /** The client's $HOKAN_CONFIG and $HOKAN_DATA_DIR (the rest of the environment is the daemon's). */
+  env: { HOKAN_CONFIG?: string; HOKAN_DATA_DIR?: string };
+  stdout: TerminalInfo;
+  stderr: TerminalInfo;
+}
 
 /** Ctrl-C on the client (the command stops after the files in flight); the client's stdout reader went away. */
 export type Control = { interrupt: true } | { stdoutClosed: true };
 
-export type Reply = { out: string } | { err: string } | { exit: number } | { pong: { pid: number; version: string; since: string } };
+export type Reply = { out: string } | { err: string } | { exit: number };
 
 /** The longest first line a daemon reads (a command line with its options). */
 export const MAX_REQUEST_BYTES = 1 << 20;

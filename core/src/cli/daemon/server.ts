@@ -117,7 +117,6 @@ export class CommandServer {
     sock.on('error', () => undefined); // a client that went away: 'close' follows
     let request: Request | undefined;
     const interrupts = new Set<() => void>();
-    const stdoutReader = { gone: false };
     let stdout: Relay | undefined;
     let stderr: Relay | undefined;
     const reply = (r: Reply) => {
@@ -141,11 +140,6 @@ export class CommandServer {
               sock.end();
               return;
             }
-            if ('ping' in request) {
-              reply({ pong: { pid: process.pid, version: this.version, since: this.since.toISOString() } });
-              sock.end();
-              return;
-            }
             const io: CliIO = {
               stdout: (stdout = new Relay(sock, 'out', request.stdout)),
               stderr: (stderr = new Relay(sock, 'err', request.stderr)),
@@ -163,10 +157,7 @@ export class CommandServer {
           }
           const c = m as { interrupt?: boolean; stdoutClosed?: boolean } | undefined;
           if (c?.interrupt) for (const l of [...interrupts]) l();
-          if (c?.stdoutClosed && !stdoutReader.gone) {
-            stdoutReader.gone = true;
-            stdout?.destroy();
-          }
+          if (c?.stdoutClosed) stdout?.destroy();
         },
         () => sock.destroy(),
       ),
@@ -241,7 +232,6 @@ export function answers(path: string): Promise<boolean> {
 
 function valid(r: Request | undefined): r is Request {
   if (!r || typeof r !== 'object' || r.hokan !== PROTOCOL || typeof r.version !== 'string') return false;
-  if ('ping' in r) return true;
   return Array.isArray(r.argv) && r.argv.every((a) => typeof a === 'string') && typeof r.cwd === 'string' && typeof r.env === 'object' && !!r.stdout && !!r.stderr;
 }
 
