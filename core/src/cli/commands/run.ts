@@ -2,14 +2,15 @@ import type { BuiltinCommand } from '../command.js';
 import type { CliContext } from '../context.js';
 
 /**
- * A full, memory-reducing collection, run when the daemon has been idle for 5 s. V8 sizes a heap
- * for the work it just did and a long-lived process keeps that size: without this the daemon's
- * resident memory climbed run after run (100,000 files: 95 → 130 MiB after 8 no-change runs, peaks
- * of 145-177 MiB); with it, it is back to 86-100 MiB between runs, peaks ~138 (docs/benchmarks.md,
- * run 17). Node has no API for it: `gc` is exposed by a flag, into a fresh context so nothing else
- * sees it.
+ * A full, memory-reducing collection, once the daemon has had no command for a minute. V8 sizes a
+ * heap for the work it just did and a long-lived process keeps that size: 100,000 files, 8
+ * no-change runs, the daemon held 120-150 MiB between runs; collected, ~107 MiB. It has a price:
+ * the pages given back are faulted in again by the next run (10,000 files: the run itself ~0.2 s
+ * instead of ~0.1 s), so not between commands that follow each other, only when idle is likely to
+ * last (docs/benchmarks.md, run 19). Node has no API for it: `gc` is exposed by a flag, into a
+ * fresh context so nothing else sees it.
  */
-const IDLE_GC_MS = 5_000;
+const IDLE_GC_MS = 60_000;
 async function garbageCollector(): Promise<() => void> {
   const [{ setFlagsFromString }, { runInNewContext }] = await Promise.all([import('node:v8'), import('node:vm')]);
   setFlagsFromString('--expose-gc');
@@ -54,8 +55,7 @@ export const runCommand: BuiltinCommand = {
           const t0 = performance.now();
           log.info({ argv }, 'command');
           const code = await main(argv, io);
-          // When the daemon has been idle a while: not between commands that follow each other
-          // (a collection there cost the next one ~40 ms on 10,000 files).
+          // Only once idle for a while (above).
           clearTimeout(idle);
           idle = setTimeout(() => server.active.size || collectGarbage(), IDLE_GC_MS).unref();
           const m = process.memoryUsage();
