@@ -203,8 +203,8 @@ async function hokanNoChangeDaemon(t, runs) {
       log(`    hokan no-change through \`agent run\` (${t.name}) #${i + 1}: ${sec(r.ms)}, the command's peak RSS ${mib(r.rssKiB)}`);
     }
     const hwm = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${d.pid}/status`, 'utf8'));
-    // What it keeps once idle (it collects its garbage after a minute without a command), and what
-    // the next command then costs (the pages it gave back are faulted in again).
+    // What it holds after a minute without a command, and what the next command then costs (a
+    // daemon idle for a while answers slower: its pages and caches have cooled).
     await new Promise((r) => setTimeout(r, 62_000));
     const idle = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${d.pid}/status`, 'utf8'));
     const after = await hokanRun(h);

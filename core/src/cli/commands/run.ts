@@ -1,22 +1,6 @@
 import type { BuiltinCommand } from '../command.js';
 import type { CliContext } from '../context.js';
 
-/**
- * A full, memory-reducing collection, once the daemon has had no command for a minute. V8 sizes a
- * heap for the work it just did and a long-lived process keeps that size: 100,000 files, 8
- * no-change runs, the daemon held 120-150 MiB between runs; collected, ~107 MiB. It has a price:
- * the pages given back are faulted in again by the next run (10,000 files: the run itself ~0.2 s
- * instead of ~0.1 s), so not between commands that follow each other, only when idle is likely to
- * last (docs/benchmarks.md, run 19). Node has no API for it: `gc` is exposed by a flag, into a
- * fresh context so nothing else sees it.
- */
-const IDLE_GC_MS = 60_000;
-async function garbageCollector(): Promise<() => void> {
-  const [{ setFlagsFromString }, { runInNewContext }] = await Promise.all([import('node:v8'), import('node:vm')]);
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-}
-
 /** Bad usage (exit 2), not a failed run. */
 const bad = <E extends { exitCode: number }>(e: E): E => Object.assign(e, { exitCode: 2 });
 
@@ -42,8 +26,6 @@ export const runCommand: BuiltinCommand = {
     await ctx.runtime();
     const index = await IndexStore.open(dataDir);
     const log = ctx.logger.child('daemon');
-    const collectGarbage = await garbageCollector();
-    let idle: NodeJS.Timeout | undefined;
     let listening = false;
     try {
       for (const r of await index.markInterrupted()) log.warn({ run: r.id, job: r.job }, 'a run was interrupted (the agent stopped mid-run)');
@@ -55,9 +37,6 @@ export const runCommand: BuiltinCommand = {
           const t0 = performance.now();
           log.info({ argv }, 'command');
           const code = await main(argv, io);
-          // Only once idle for a while (above).
-          clearTimeout(idle);
-          idle = setTimeout(() => server.active.size || collectGarbage(), IDLE_GC_MS).unref();
           const m = process.memoryUsage();
           const mib = (n: number) => Math.round(n / 2 ** 20);
           log.info({ argv, code, ms: Math.round(performance.now() - t0), rssMiB: mib(m.rss), heapMiB: mib(m.heapUsed), heapTotalMiB: mib(m.heapTotal), externalMiB: mib(m.external) }, 'command done');
