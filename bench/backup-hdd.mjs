@@ -259,7 +259,7 @@ async function noChangeSection() {
     row(what, 'hokan', h.ms, h.rssKiB, `${rc !== undefined ? `${(h.ms / rc).toFixed(2)}× rclone, ` : ''}${(h.ms / median(rt)).toFixed(2)}× restic`);
     row(what, 'hokan, the run itself', h.inProcessMs, undefined, `${rc !== undefined ? `${(h.inProcessMs / rc).toFixed(2)}× rclone, ` : ''}${(h.inProcessMs / median(rt)).toFixed(2)}× restic (info: in the daemon, start-up paid once)`);
     row(what, 'hokan through `agent run`', hd.ms, hd.rssKiB, `${rc !== undefined ? `${(hd.ms / rc).toFixed(2)}× rclone, ` : ''}${(hd.ms / median(rt)).toFixed(2)}× restic; the daemon's peak RSS ${mib(hd.daemonKiB)}, ${mib(hd.idleKiB)} after a minute idle`);
-    row(what, '… after a minute idle', hd.afterIdleMs, undefined, `${rc !== undefined ? `${(hd.afterIdleMs / rc).toFixed(2)}× rclone, ` : ''}${(hd.afterIdleMs / median(rt)).toFixed(2)}× restic (info: one run, after the daemon's idle collection)`);
+    row(what, '… after a minute idle', hd.afterIdleMs, undefined, `${rc !== undefined ? `${(hd.afterIdleMs / rc).toFixed(2)}× rclone, ` : ''}${(hd.afterIdleMs / median(rt)).toFixed(2)}× restic (info: one run, after the daemon sat idle a minute)`);
     if (rc !== undefined) verdicts.push(verdict(`no-change (${name}) vs rclone sync`, h.ms / rc, 1.0));
     verdicts.push(verdict(`no-change (${name}) vs restic backup`, h.ms / median(rt), 0.3));
     if (rc !== undefined) verdicts.push(verdict(`no-change (${name}) through \`agent run\` vs rclone sync`, hd.ms / rc, 1.0));

@@ -30,7 +30,6 @@ export const runCommand: BuiltinCommand = {
     try {
       for (const r of await index.markInterrupted()) log.warn({ run: r.id, job: r.job }, 'a run was interrupted (the agent stopped mid-run)');
       const server = new CommandServer({
-        dataDir,
         index,
         logger: log,
         run: async (argv, io) => {

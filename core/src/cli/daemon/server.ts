@@ -48,7 +48,6 @@ class Relay extends Writable implements Terminal {
 }
 
 export interface CommandServerOptions {
-  dataDir: string;
   /** The daemon's index, open for every command. */
   index: IndexStore;
   logger: Logger;
