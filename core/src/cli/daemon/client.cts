@@ -1,12 +1,12 @@
 /**
- * The client side of the daemon's socket (protocol.ts). The `agent` bin calls `forward` before it
+ * The client side of the daemon's socket (protocol.cts). The `agent` bin calls `forward` before it
  * loads the CLI: when `agent run` is running for the command's data folder, the command line goes
  * there and this process only relays the output — it starts in the time Node itself takes, and the
  * daemon already has the code loaded and the index open. With no daemon it returns undefined and
  * the command runs here.
  *
  * CommonJS (.cts), like everything it imports: loaded without Node's ES module loader, a forwarded
- * command starts ~25 ms sooner (docs/benchmarks.md).
+ * command starts ~20 ms sooner (docs/benchmarks.md).
  */
 import { readFileSync, statSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';

@@ -7,7 +7,7 @@
  * per line. The client sends a `Request`, then `Control` lines (Ctrl-C, stdout closed); the daemon
  * answers with `Reply` lines: output as it is written, then the exit code.
  *
- * Kept free of heavy imports: the `agent` bin loads this module (through client.ts) first.
+ * Kept free of heavy imports: the `agent` bin loads this module (through client.cts) first.
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,5 +1,5 @@
 /**
- * The daemon's side of the socket (protocol.ts): each connection is one command line, run with
+ * The daemon's side of the socket (protocol.cts): each connection is one command line, run with
  * `main` in this process against the daemon's open index, its output sent back as it is written.
  *
  * Commands that read (history, show, versions, status) run at once, also while a backup runs.
