@@ -1,5 +1,6 @@
 import type { Output } from '../common/plugin-api.js';
 import type { IndexStore } from '../node/index-store.js';
+import type { ActiveCommand } from './daemon/server.js';
 import { maskSecretValuesIn } from '../node/secrets.js';
 
 /**
@@ -38,7 +39,7 @@ export interface DaemonInfo {
   readonly pid: number;
   readonly since: Date;
   /** The commands it runs or has queued for clients, oldest first. */
-  commands(): readonly { readonly argv: readonly string[]; readonly since: Date; readonly state: 'waiting' | 'running' }[];
+  commands(): readonly Readonly<ActiveCommand>[];
 }
 
 /**

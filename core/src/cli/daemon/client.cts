@@ -44,7 +44,8 @@ export function packageVersion(): string {
   return (JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-function connectTo(path: string): Promise<Socket | undefined> {
+/** A connection to the daemon on `path`, or undefined when none answers there. */
+export function connectTo(path: string): Promise<Socket | undefined> {
   return new Promise((resolve) => {
     const s = connect(path);
     s.once('connect', () => {

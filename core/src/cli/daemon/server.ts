@@ -8,12 +8,12 @@
  * (product.md: the daemon queues overlapping runs).
  */
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import type { Logger } from '../../common/logger.js';
 import type { IndexStore } from '../../node/index-store.js';
 import type { CliIO, Terminal } from '../output.js';
-import { commandWord, packageVersion } from './client.cjs';
+import { commandWord, connectTo, packageVersion } from './client.cjs';
 import { lineReader, PROTOCOL, type Reply, type Request, type TerminalInfo } from './protocol.cjs';
 
 /** Commands that only read: they do not wait for a running backup. */
@@ -218,15 +218,10 @@ export class CommandServer {
 }
 
 /** Whether a daemon answers on `path`. */
-export function answers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
+export async function answers(path: string): Promise<boolean> {
+  const s = await connectTo(path);
+  s?.destroy();
+  return s !== undefined;
 }
 
 function valid(r: Request | undefined): r is Request {
