@@ -15,6 +15,8 @@ export function compareRel(a: string, b: string): number {
     if (x === y) continue;
     if (x === 47 || x === 0) x = -1;
     if (y === 47 || y === 0) y = -1;
+    // One side '/', the other '\0': the same separator, so the paths are equal so far — go on.
+    if (x === y) continue;
     if (x >= 0xd800 && y >= 0xd800) {
       x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
       y = y >= 0xe000 ? y - 0x800 : y + 0x2000;

@@ -1,6 +1,6 @@
 import { mkdtemp, mkdir, readFile, rm, symlink, writeFile, appendFile, readlink, readdir, utimes, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HokanConfig, JobConfig } from '../../common/config-types.js';
 import { EngineHooks } from '../../common/hooks.js';
@@ -85,6 +85,9 @@ async function snapshot(root: string): Promise<Record<string, string>> {
   return out;
 }
 
+/** A `tree()` description as `snapshot()` returns it (paths with the platform separator). */
+const files_ = (files: Record<string, string>) => Object.fromEntries(Object.entries(files).map(([k, v]) => [k.split('/').join(sep), v]));
+
 const NFC = 'caf\u00e9 \u30d1.txt';
 const NFD = NFC.normalize('NFD');
 
@@ -139,6 +142,26 @@ describe('backup and restore', () => {
     const to = join(dir, 'restored');
     await runRestore(deps(), { job: 'docs', to });
     expect(await snapshot(join(to, 'src'))).toEqual(await snapshot(src));
+  });
+
+  it('deleting a file that is not the last of its folder sends nothing again and deletes only that file (issue 14)', async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 6; i++) files[`many/f00${i}.txt`] = `content ${i}`;
+    await tree(files);
+    const first = await runBackup(deps(job({ generations: 3 })), { job: 'docs' });
+    expect(first.counts).toMatchObject({ uploaded: 6 });
+    await rm(join(src, 'many/f000.txt'));
+    const run = await runBackup(deps(job({ generations: 3 })), { job: 'docs' });
+    expect(run.status).toBe('completed');
+    expect(run.counts).toMatchObject({ seen: 5, uploaded: 0, unchanged: 5, deleted: 1, failed: 0 });
+    const to = join(dir, 'restored');
+    await runRestore(deps(job({ generations: 3 })), { job: 'docs', to });
+    expect(await snapshot(join(to, 'src'))).toEqual(await snapshot(src));
+    // The first run still restores as it was, f000 included.
+    const to1 = join(dir, 'restored-1');
+    const { run: r1 } = await runRestore(deps(job({ generations: 3 })), { job: 'docs', to: to1, run: first.id });
+    expect(r1.status).toBe('completed');
+    expect(await snapshot(join(to1, 'src'))).toEqual(files_(files));
   });
 
   it('keeps older generations, restores any of them, and drops the oldest beyond `generations`', async () => {
