@@ -11,6 +11,7 @@ import { emptyCounts, type FileRecord, type RunRecord, type SourceRoot } from '.
 import type { Reason } from '../../common/statuses.js';
 import type { Target } from '../../common/target.js';
 import type { HeldFile, HeldVersion } from '../index-store.js';
+import { crashPoint } from './crash-points.js';
 import { findJob, targetFingerprint, type EngineDeps } from './backup.js';
 import { withRetry, reasonOf } from './failure.js';
 import { versionAt } from './held.js';
@@ -262,6 +263,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
         await fh.close();
         await utimes(tmp, new Date(ver.mtimeMs), new Date(ver.mtimeMs));
         await rename(tmp, dest);
+        crashPoint('after-restore-file');
       } finally {
         await rm(tmp, { force: true });
       }

@@ -1,3 +1,4 @@
+import { crashPoint } from './crash-points.js';
 import { HokanError, TargetError, describeError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import type { FileEntry, FileRecord, TargetRunResult } from '../../common/model.js';
@@ -218,6 +219,7 @@ export class TargetSession {
       if (h.cur && !h.cur.link && !h.cur.damaged && this.o.generations > 0) {
         const prev = h.cur;
         await this.moveKeeping(path, versionKey(root.name, rel, prev.v));
+        crashPoint('after-move');
         moved = prev;
         h = { old: [prev, ...h.old] };
         await this.o.index.batch([this.o.index.heldOp(this.o.job, this.id, root.name, rel, h)]);
@@ -250,6 +252,7 @@ export class TargetSession {
           ),
         { ...this.o.retry, signal },
       );
+      crashPoint('after-put');
       const sha256 = source.sha256 ?? (await hashFile(entry.abs));
       const lines: ChangeLine[] = [];
       // A damaged copy sent again with the content it was recorded with is the same version healed:
@@ -350,6 +353,7 @@ export class TargetSession {
       if (!batch.length) return;
       try {
         await withRetry(() => this.o.target.flush!(), this.o.retry);
+        crashPoint('after-flush');
         await this.o.index.batch(batch.flatMap((c) => c.ops));
       } catch (e) {
         for (const c of batch) c.resolve(this.failure(c.path, e, c.size));
@@ -385,6 +389,7 @@ export class TargetSession {
         next = { old: this.o.generations > 0 ? [{ ...cur, del: this.o.runId }, ...held.old] : held.old };
       } else if (this.o.generations > 0) {
         await this.moveKeeping(path, versionKey(root, rel, cur.v));
+        crashPoint('after-delete');
         next = { old: [{ ...cur, del: this.o.runId }, ...held.old] };
       } else {
         await withRetry(() => this.store.remove(path), this.o.retry);
@@ -466,6 +471,7 @@ export class TargetSession {
       const lines = this.journal;
       this.journal = [];
       const part = ++this.journalPart;
+      crashPoint('before-journal');
       try {
         await withRetry(() => this.store.putText(changesKey(this.o.runId, part), lines.join('\n') + '\n'), this.o.retry);
       } catch (e) {
