@@ -1,5 +1,6 @@
 // @hokan/core/testing — what plugin authors and the engine's tests use: the target conformance
 // suite (needs vitest, an optional peer dependency), a real in-memory target, and body helpers.
+export { describeEngineConformance, type EngineConformanceOptions, type EnginePlace } from './engine-conformance.js';
 export { describeTargetConformance, type TargetConformanceOptions } from './conformance.js';
 export { MemoryTarget, type MemoryTargetFault, type MemoryTargetOp, type MemoryTargetOptions } from './memory-target.js';
 export { HOSTILE_KEYS, NFC_NAME, NFD_NAME, keyRefusalReason } from './hostile-keys.js';

@@ -342,10 +342,13 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
       if (cur && entry.type === 'symlink' && cur.link === entry.linkTarget) return unchanged(lane, entry, held!, false);
       // A copy `agent verify` found damaged or missing is sent again whatever the file's stat says.
       if (cur && cur.link === undefined && cur.damaged === undefined && entry.type === 'file' && cur.size === entry.size && cur.mtimeMs === entry.mtimeMs) {
-        const inoOk = job.ignoreInode || held!.ino === undefined || held!.ino === entry.ino;
-        const ctimeOk = job.ignoreCtime || held!.ctimeMs === undefined || held!.ctimeMs === entry.ctimeMs;
-        if (inoOk && ctimeOk && !opts.full) return unchanged(lane, entry, held!, held!.ino === undefined || held!.ctimeMs === undefined);
-        // Same size and time but another inode/ctime (or --full): hash locally before sending anything.
+        // An index rebuilt from the target knows no inode or ctime: size and mtime alone would miss
+        // content rewritten in place with its mtime put back, so such a file is hashed once (and its
+        // inode and ctime recorded) — the first run after a rebuild reads the tree.
+        const inoOk = job.ignoreInode || held!.ino === entry.ino;
+        const ctimeOk = job.ignoreCtime || held!.ctimeMs === entry.ctimeMs;
+        if (inoOk && ctimeOk && !opts.full) return unchanged(lane, entry, held!, false);
+        // Same size and time but another (or unknown) inode/ctime, or --full: hash locally before sending anything.
         return enqueue(lane, async () => {
           let same = false;
           try {

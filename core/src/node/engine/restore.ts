@@ -261,7 +261,9 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
         const fh = await open(tmp, 'r+');
         await fh.sync();
         await fh.close();
-        await utimes(tmp, new Date(ver.mtimeMs), new Date(ver.mtimeMs));
+        // Seconds as a double, not a Date: a Date drops what is below the millisecond (the recorded
+        // mtime of 1704067200.733999 s came back as .733).
+        await utimes(tmp, ver.mtimeMs / 1000, ver.mtimeMs / 1000);
         await rename(tmp, dest);
         crashPoint('after-restore-file');
       } finally {

@@ -1,0 +1,400 @@
+/**
+ * The engine conformance suite: model-based tests of hokan's first promise — after any sequence of
+ * changes and runs, every run restores exactly the tree it saw — against a real target type. Every
+ * target plugin runs it beside the target conformance suite, the same way a plugin author does:
+ *
+ * ```ts
+ * describeEngineConformance({ name: 'hdd', createPlace: async () => { const dir = mkdtempSync(…);
+ *   return { open: () => HddTarget.create({ type: 'hdd', path: dir }), dispose: () => rm(dir, …) }; } });
+ * ```
+ *
+ * fast-check generates cases (settings, then operations on a real source folder interleaved with
+ * backups and index rebuilds; see engine-model.ts); each is run through the real engine, a real
+ * LevelDB index and the target, and after every backup it checks against the plain model: exact
+ * counts per target, the browsable tree and the versions area of every target, a restore of every
+ * earlier run (by run id, and one by time), `versions` of one file; after an index rebuild the same
+ * restores, and the next backup sends nothing it did not have to.
+ *
+ * Runs: fixed seeds (the same cases every time) plus fresh ones; `HOKAN_MODEL_RUNS` and
+ * `HOKAN_MODEL_SEED` override (`npm run test:model -- --runs N [--seed S]`). A failure prints the
+ * seed, the path to replay it and the shrunk case.
+ */
+import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { HokanConfig, JobConfig } from '../common/config-types.js';
+import { EngineHooks } from '../common/hooks.js';
+import { nullLogger } from '../common/logger.js';
+import type { Target } from '../common/target.js';
+import { IndexStore } from '../node/index-store.js';
+import { runBackup, type EngineDeps } from '../node/engine/backup.js';
+import { JobStore } from '../node/engine/job-store.js';
+import { VERSIONS_PREFIX, META, versionKey } from '../node/engine/layout.js';
+import { listVersions, runRestore } from '../node/engine/restore.js';
+import { SourceModel, TargetModel, bytesOf, caseArb, visible, type CaseSettings, type Node, type Op, type Version } from './engine-model.js';
+import { readAll } from './sources.js';
+
+/** A fresh, empty place on the target type under test. */
+export interface EnginePlace {
+  /** A new handle on the place (the engine disposes each one it opens). */
+  open(): Promise<Target>;
+  /** Removes the place (after the case). */
+  dispose?(): Promise<void>;
+}
+
+export interface EngineConformanceOptions {
+  /** Shown in the test names: `engine conformance: <name>`. */
+  name: string;
+  /** Makes a fresh, empty place; called for every target of every generated case. */
+  createPlace(): Promise<EnginePlace>;
+  /** Generated cases per seed (default 12; `HOKAN_MODEL_RUNS` overrides). */
+  runs?: number;
+  /** Fixed seeds run every time (default [1, 2, 3]), plus one fresh seed unless `HOKAN_MODEL_SEED` is set. */
+  seeds?: number[];
+  /** Operations per case at most (default 24). */
+  maxOps?: number;
+  /** Per-test timeout in milliseconds (default 240 s). */
+  timeoutMs?: number;
+}
+
+const JOB = 'docs';
+const HOUR = 3_600_000;
+/** Backups of every case are dated on a clock that only moves forward (run ids sort by time, process-wide). */
+let clock = Date.UTC(2027, 0, 1);
+const MTIME_BASE = Date.UTC(2024, 0, 1);
+
+export function describeEngineConformance(opts: EngineConformanceOptions): void {
+  const envRuns = Number(process.env.HOKAN_MODEL_RUNS) || undefined;
+  const envSeed = process.env.HOKAN_MODEL_SEED ? Number(process.env.HOKAN_MODEL_SEED) : undefined;
+  const runs = envRuns ?? opts.runs ?? 12;
+  const seeds = envSeed !== undefined ? [envSeed] : [...(opts.seeds ?? [1, 2, 3]), (Date.now() ^ (process.pid << 8)) >>> 0];
+  const timeout = opts.timeoutMs ?? 240_000;
+
+  describe(`engine conformance: ${opts.name}`, () => {
+    for (const seed of seeds) {
+      it(`every run restores exactly the tree it saw (seed ${seed}, ${runs} cases)`, async () => {
+        if (!opts.seeds?.includes(seed) && ![1, 2, 3].includes(seed)) console.log(`engine conformance (${opts.name}): fresh seed ${seed} — replay with HOKAN_MODEL_SEED=${seed}`);
+        await fc.assert(
+          fc.asyncProperty(caseArb(opts.maxOps ?? 24), async ({ settings, ops }) => {
+            await runCase(opts, settings, [...ops, { op: 'backup', gapHours: 1, full: false }, { op: 'rebuild-index' }]);
+          }),
+          { seed, numRuns: runs, endOnFailure: false, verbose: 1, reporter: reportFailure(opts.name, seed) },
+        );
+      }, timeout);
+    }
+  });
+}
+
+function reportFailure(name: string, seed: number) {
+  return (out: fc.RunDetails<[{ settings: CaseSettings; ops: Op[] }]>) => {
+    if (!out.failed) return;
+    const c = out.counterexample?.[0];
+    const msg = [
+      `engine conformance (${name}) failed — seed ${seed}, path ${out.counterexamplePath} (replay: HOKAN_MODEL_SEED=${seed})`,
+      `shrunk case: ${JSON.stringify(c?.settings)}`,
+      ...(c?.ops ?? []).map((o, i) => `  ${i + 1}. ${JSON.stringify(o)}`),
+      `error: ${out.errorInstance instanceof Error ? (out.errorInstance.stack ?? out.errorInstance.message) : String(out.errorInstance)}`,
+    ].join('\n');
+    throw new Error(msg);
+  };
+}
+
+interface RunSeen {
+  id: string;
+  start: number;
+  /** Per target: the versions it held after this run. */
+  views: Map<string, Version>[];
+}
+
+/** Runs one generated case end to end. */
+async function runCase(opts: EngineConformanceOptions, s: CaseSettings, ops: Op[]): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'hokan-model-'));
+  const src = join(dir, 'src');
+  const dataDir = join(dir, 'data');
+  await mkdir(src);
+  const places: EnginePlace[] = [];
+  let index: IndexStore | undefined;
+  try {
+    for (let i = 0; i < s.targets; i++) places.push(await opts.createPlace());
+    const targetIds = places.map((_, i) => `t${i}`);
+    const job: JobConfig = {
+      id: JOB,
+      sources: [{ path: src }],
+      targets: targetIds,
+      generations: s.generations,
+      filters: s.excludeTmp ? { excludeExtensions: ['tmp'] } : {},
+      deletions: s.deletions,
+      deletionThreshold: { percent: 100, count: 1_000_000 },
+      followSymlinks: false,
+      ignoreInode: false,
+      ignoreCtime: false,
+    };
+    const place = `p${Math.random().toString(36).slice(2)}`;
+    const config: HokanConfig = { device: 'model-pc', plugins: [], targets: Object.fromEntries(targetIds.map((id) => [id, { type: 'conformance', path: `${place}-${id}` }])), jobs: [job], notify: [], presets: {} };
+    index = await IndexStore.open(dataDir);
+    const deps = (): EngineDeps => ({
+      index: index!,
+      hooks: new EngineHooks(),
+      logger: nullLogger,
+      config,
+      openTarget: async (id) => places[targetIds.indexOf(id)]!.open(),
+      retry: { retries: 2, minDelayMs: 5 },
+    });
+
+    const source = new SourceModel();
+    const models = places.map(() => new TargetModel(s));
+    const runsSeen: RunSeen[] = [];
+    const months = new Set<string>();
+    let step = 0;
+    const where = () => `step ${step} (${JSON.stringify(ops[step - 1])})`;
+
+    for (const op of ops) {
+      step++;
+      if (op.op === 'rebuild-index') {
+        if (!runsSeen.length) continue;
+        await index.close();
+        await rm(dataDir, { recursive: true, force: true });
+        index = await IndexStore.open(dataDir);
+        await checkRestores(deps(), targetIds, models, runsSeen, src, dir, `after the index was rebuilt, ${where()}`);
+        continue;
+      }
+      if (op.op !== 'backup') {
+        await applyOp(source, src, op);
+        continue;
+      }
+      clock += op.gapHours * HOUR;
+      const now = new Date(clock);
+      const month = `${now.getFullYear()}-${now.getMonth()}`;
+      const propagate = s.deletions === 'every-run' || (s.deletions === 'monthly' && !months.has(month));
+      const seen = new Map([...source.nodes].filter(([p]) => visible(p, s)));
+      const run = await runBackup(deps(), { job: JOB, now, full: op.full });
+      const expected = models.map((m) => m.backup(run.id, seen, propagate));
+      if (run.status === 'completed' || run.status === 'incomplete') months.add(month);
+      const what = `backup at ${where()}`;
+      expect(run.error, what).toBeUndefined();
+      expect(run.status, `${what}: status (reasons ${run.reasons.join(', ')}; note ${run.note ?? ''})`).toBe(expected[0]!.status);
+      expect(run.counts.seen, `${what}: seen`).toBe(seen.size);
+      for (let i = 0; i < targetIds.length; i++) {
+        const got = run.targetResults!.find((r) => r.id === targetIds[i])!.counts;
+        const want = expected[i]!;
+        expect({ uploaded: got.uploaded, unchanged: got.unchanged, deleted: got.deleted, failed: got.failed, skipped: got.skipped }, `${what}: counts on ${targetIds[i]}`).toEqual({
+          uploaded: want.uploaded,
+          unchanged: want.unchanged,
+          deleted: want.deleted,
+          failed: 0,
+          skipped: 0,
+        });
+      }
+      runsSeen.push({ id: run.id, start: clock, views: models.map((m) => m.view()) });
+      for (let i = 0; i < places.length; i++) await checkPlace(places[i]!, models[i]!, `${what}: target ${targetIds[i]}`);
+      await checkRestores(deps(), targetIds, models, runsSeen, src, dir, what);
+      await checkVersions(deps(), targetIds, models, source, src, what);
+    }
+    // After the last rebuild: the next backup sends nothing (the tree did not change).
+    clock += HOUR;
+    const again = await runBackup(deps(), { job: JOB, now: new Date(clock) });
+    const seenCount = [...source.nodes.keys()].filter((p) => visible(p, s)).length;
+    expect(again.status, 'the backup after the index was rebuilt').toBe(seenCount === 0 && models[0]!.view().size ? 'incomplete' : 'completed');
+    for (const r of again.targetResults!) expect({ uploaded: r.counts.uploaded, unchanged: r.counts.unchanged, deleted: r.counts.deleted }, `the backup after the index was rebuilt (${r.id})`).toEqual({ uploaded: 0, unchanged: seenCount, deleted: 0 });
+  } finally {
+    await index?.close().catch(() => {});
+    for (const p of places) await p.dispose?.().catch(() => {});
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+// ---- operations on the real folder, mirrored in the model -------------------------------
+
+async function applyOp(m: SourceModel, src: string, op: Op): Promise<void> {
+  const abs = (p: string) => join(src, ...p.split('/'));
+  /** Clears the way for a new entry at `p` (files above it, a folder or file at it), on disk and in the model. */
+  const clear = async (p: string) => {
+    for (const q of m.conflicts(p)) m.nodes.delete(q);
+    const parts = p.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const up = abs(parts.slice(0, i).join('/'));
+      const st = await lstat(up).catch(() => undefined);
+      if (st && !st.isDirectory()) await rm(up);
+    }
+    await rm(abs(p), { recursive: true, force: true });
+    await mkdir(dirname(abs(p)), { recursive: true });
+  };
+  const writeNode = async (p: string, data: Buffer, mtimeMs: number) => {
+    await writeFile(abs(p), data);
+    await utimes(abs(p), new Date(mtimeMs), new Date(mtimeMs));
+    m.nodes.set(p, { kind: 'file', data, mtimeMs });
+  };
+  switch (op.op) {
+    case 'write':
+      await clear(op.path);
+      await writeNode(op.path, bytesOf(op.seed, op.size), MTIME_BASE + op.mtime * 1000 + (op.seed % 1000));
+      return;
+    case 'many':
+      for (let i = 0; i < op.count; i++) {
+        const p = `${op.dir}/n${String(i).padStart(3, '0')}.txt`;
+        await clear(p);
+        await writeNode(p, bytesOf(op.seed + i, (op.seed + i) % 300), MTIME_BASE + (op.seed + i) * 1000);
+      }
+      return;
+    case 'modify': {
+      const files = m.files();
+      if (!files.length) return;
+      const p = files[op.pick % files.length]!;
+      const cur = m.nodes.get(p) as Extract<Node, { kind: 'file' }>;
+      const size = cur.data.length;
+      if (op.how === 'touch') {
+        const mtimeMs = cur.mtimeMs + 1000 + (op.seed % 1000);
+        await utimes(abs(p), new Date(mtimeMs), new Date(mtimeMs));
+        m.nodes.set(p, { ...cur, mtimeMs });
+        return;
+      }
+      const newSize = op.how === 'same-size-same-mtime' ? size : op.how === 'smaller' ? Math.floor(size / 2) : op.how === 'larger' ? size + 1 + (op.seed % 3000) : 0;
+      const data = bytesOf(op.seed + 7919, newSize);
+      const mtimeMs = op.how === 'same-size-same-mtime' ? cur.mtimeMs : cur.mtimeMs + 2000;
+      await writeNode(p, data, mtimeMs);
+      return;
+    }
+    case 'delete': {
+      const ps = m.paths();
+      if (!ps.length) return;
+      const p = ps[op.pick % ps.length]!;
+      await rm(abs(p));
+      m.nodes.delete(p);
+      return;
+    }
+    case 'rename': {
+      const ps = m.paths();
+      if (!ps.length) return;
+      const p = ps[op.pick % ps.length]!;
+      if (p === op.to || op.to.startsWith(p + '/') || m.conflicts(op.to).length) return;
+      const node = m.nodes.get(p)!;
+      await clear(op.to);
+      await rename(abs(p), abs(op.to));
+      m.nodes.delete(p);
+      m.nodes.set(op.to, node);
+      return;
+    }
+    case 'move-folder': {
+      const ds = m.folders();
+      if (!ds.length) return;
+      const d = ds[op.pick % ds.length]!;
+      if (d === op.to || op.to.startsWith(d + '/') || m.conflicts(op.to).length) return;
+      const moved = m.under(d);
+      await clear(op.to);
+      await rename(abs(d), abs(op.to));
+      for (const q of moved) {
+        m.nodes.set(op.to + q.slice(d.length), m.nodes.get(q)!);
+        m.nodes.delete(q);
+      }
+      return;
+    }
+    case 'remove-folder': {
+      const ds = m.folders();
+      if (!ds.length) return;
+      const d = ds[op.pick % ds.length]!;
+      await rm(abs(d), { recursive: true, force: true });
+      for (const q of m.under(d)) m.nodes.delete(q);
+      return;
+    }
+    case 'symlink':
+      await clear(op.path);
+      await symlink(op.target, abs(op.path));
+      m.nodes.set(op.path, { kind: 'link', target: op.target });
+      return;
+  }
+}
+
+// ---- checks ---------------------------------------------------------------------------
+
+/** Every file and symlink under a folder, as path → node (mtimes to the millisecond). */
+async function readTree(root: string): Promise<Map<string, Node>> {
+  const out = new Map<string, Node>();
+  const walk = async (d: string, rel: string) => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const abs = join(d, e.name);
+      const p = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) await walk(abs, p);
+      else if (e.isSymbolicLink()) out.set(p, { kind: 'link', target: await readlink(abs) });
+      else out.set(p, { kind: 'file', data: await readFile(abs), mtimeMs: Math.round((await lstat(abs)).mtimeMs) });
+    }
+  };
+  await walk(root, '').catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'ENOENT') throw e;
+  });
+  return out;
+}
+
+/** A tree as comparable lines (sorted), so a difference shows as a readable diff. */
+function lines(t: Map<string, Node>): string[] {
+  return [...t]
+    .map(([p, n]) => (n.kind === 'link' ? `${JSON.stringify(p)} -> ${n.target}` : `${JSON.stringify(p)} ${n.data.length}B ${n.data.toString('latin1').slice(0, 24)} @${n.mtimeMs}`))
+    .sort();
+}
+
+/** The browsable tree and the versions area of a target hold exactly what the model says. */
+async function checkPlace(place: EnginePlace, model: TargetModel, what: string): Promise<void> {
+  const t = await place.open();
+  try {
+    const store = new JobStore(t, JOB);
+    const browsable: string[] = [];
+    const versions: string[] = [];
+    for await (const o of store.list('')) {
+      if (o.key.startsWith(VERSIONS_PREFIX)) versions.push(o.key);
+      else if (!o.key.startsWith(`${META}/`)) browsable.push(o.key);
+    }
+    const wantBrowsable = new Map<string, Buffer>();
+    const wantVersions: string[] = [];
+    for (const [p, h] of model.held) {
+      if (h.cur?.node.kind === 'file') wantBrowsable.set(`src/${p}`, h.cur.node.data);
+      for (const v of h.old) if (v.node.kind === 'file') wantVersions.push(versionKey('src', p, v.run));
+    }
+    expect(browsable.sort(), `${what}: the browsable tree`).toEqual([...wantBrowsable.keys()].sort());
+    expect(versions.sort(), `${what}: the versions area`).toEqual(wantVersions.sort());
+    for (const [k, data] of wantBrowsable) {
+      const got = await store.get(k, undefined, readAll);
+      expect(got.equals(data), `${what}: the bytes of ${k}`).toBe(true);
+    }
+  } finally {
+    await t[Symbol.asyncDispose]();
+  }
+}
+
+/** Every earlier run restores, from every target, exactly what the model says it held then (one also by time). */
+async function checkRestores(deps: EngineDeps, targetIds: string[], models: TargetModel[], runs: RunSeen[], src: string, dir: string, what: string): Promise<void> {
+  const byTime = runs[Math.floor(Math.random() * runs.length)]!;
+  for (let i = 0; i < targetIds.length; i++) {
+    for (const r of runs) {
+      for (const how of r === byTime ? (['run', 'at'] as const) : (['run'] as const)) {
+        const to = await mkdtemp(join(dir, 'restore-'));
+        try {
+          const { run } = await runRestore(deps, { job: JOB, target: targetIds[i], to, ...(how === 'run' ? { run: r.id } : { at: new Date(r.start + HOUR / 2) }) });
+          const label = `${what}: restore of run ${runs.indexOf(r) + 1} (${r.id}) by ${how} from ${targetIds[i]}`;
+          expect({ status: run.status, failed: run.counts.failed }, label).toEqual({ status: 'completed', failed: 0 });
+          expect(lines(await readTree(join(to, 'src'))), label).toEqual(lines(models[i]!.restoreOf(r.views[i]!)));
+          expect((await readdir(to)).filter((n) => n !== 'src'), `${label}: nothing else left in the destination`).toEqual([]);
+        } finally {
+          await rm(to, { recursive: true, force: true });
+        }
+      }
+    }
+  }
+  void src;
+}
+
+/** `versions` of one held path lists the generations the model keeps, newest first, on every target. */
+async function checkVersions(deps: EngineDeps, targetIds: string[], models: TargetModel[], source: SourceModel, src: string, what: string): Promise<void> {
+  const paths = [...models[0]!.held.keys()];
+  if (!paths.length) return;
+  const p = paths[Math.floor(Math.random() * paths.length)]!;
+  const list = await listVersions(deps, JOB, p);
+  for (let i = 0; i < targetIds.length; i++) {
+    const h = models[i]!.held.get(p)!;
+    const want = [...(h.cur ? [h.cur] : []), ...h.old].map((v) => ({ v: v.run, current: v === h.cur, deleted: v.del }));
+    const got = list.filter((x) => x.target === targetIds[i]).map((x) => ({ v: x.v, current: x.current, deleted: x.deleted }));
+    expect(got, `${what}: versions of ${p} on ${targetIds[i]}`).toEqual(want);
+  }
+  void source;
+  void src;
+}
