@@ -293,6 +293,7 @@ function agent(trial, args, { crashAt, killAfterMs, timeoutMs = 120_000 } = {}) 
       clearTimeout(killer);
       clearTimeout(guard);
       children.delete(child);
+      if (process.env.CRASH_CAMPAIGN_TIMES) console.log(`  [${Date.now() - started} ms] ${args.join(" ")}`);
       resolve({ code, signal, stdout, stderr, timedKill, timedOut, started, ms: Date.now() - started, args: args.join(' ') });
     });
   });
@@ -439,15 +440,44 @@ function pickBackupCrash(rng, ch) {
   return `${point}:${rng.int(1, passes[point])}`;
 }
 
-/** A delay for a kill by time: the first run's start-up plus a random part of its span. */
-const killDelay = (rng, t) => Math.max(1, Math.round(t.startup + (rng.next() * 1.2 - 0.1) * t.span));
+/**
+ * Start-up of the agent (spawn → run start) as measured on the runs after each trial's first
+ * (the first command in a data folder compiles the config validator, and is slower).
+ */
+const startups = [];
+const startupEstimate = (fallback) => (startups.length ? [...startups].sort((a, b) => a - b)[Math.floor(startups.length / 2)] : fallback);
+const noteStartup = (b) => {
+  if (b.run?.start) startups.push(Date.parse(b.run.start) - b.r.started);
+  if (startups.length > 50) startups.shift();
+};
 
+/** A delay for a kill by time: the agent's start-up plus a random part (−20 %…120 %) of the first run's span. */
+const killDelay = (rng, t) => Math.max(1, Math.round(startupEstimate(t.startup / 2) + (rng.next() * 1.4 - 0.2) * t.span));
+
+/**
+ * The checks, by name (a trial fails when any of them does):
+ *   first-backup           the first backup completes
+ *   killed-run             a run meant to be killed that ends by itself completes
+ *   restore-after-crash    a killed restore, run again into the same folder, completes with exactly the run's tree
+ *   recovery               the backup after the crash completes, nothing failed or skipped
+ *   recovery-sent-too-few  the recovery uploaded fewer files than were missing on the target
+ *   temp-files             hdd: no `.hokan-tmp-` file left on the disk after the recovery
+ *   no-change              the next backup uploads and deletes nothing
+ *   restore                every completed run (--run) and the latest restore the trees they saw
+ *   rebuild-restore        the same restores through the index rebuilt from the target
+ *   rebuild-no-change      the backup after the rebuild uploads and deletes nothing
+ */
 async function runTrial(n) {
   const rng = trialRandom(SEED, n);
   const dir = join(campaignDir, `trial-${n}`);
   const trial = { n, dir, src: join(dir, ROOT), disk: join(dir, 'disk'), data: join(dir, 'data'), config: join(dir, 'config.json'), prefix: `t${SEED}-${n}/` };
-  const result = { n, problems: [], sentAgain: 0, spec: '', restoreSpec: '', notes: [] };
-  const fail = (...p) => result.problems.push(...p.flat());
+  const result = { n, problems: [], failed: new Set(), sentAgain: 0, spec: '', restoreSpec: '' };
+  const fail = (check, ...p) => {
+    const list = p.flat();
+    if (!list.length) return;
+    result.failed.add(check);
+    result.problems.push(...list.map((x) => `[${check}] ${x}`));
+  };
   try {
     await mkdir(dir);
     await mkdir(trial.src, { recursive: true });
@@ -459,28 +489,29 @@ async function runTrial(n) {
     /** The completed runs and the trees they saw. */
     const completed = [];
     const first = await backup(trial, 'first backup');
-    if (first.problems.length) return fail(first.problems), result;
+    fail('first-backup', first.problems);
+    if (first.problems.length) return result;
     completed.push({ id: first.run.id, label: 'first run', tree: await snapshot(trial.src) });
     const timing = { startup: Date.parse(first.run.start) - first.r.started, span: Math.max(30, Date.parse(first.run.end) - Date.parse(first.run.start)) };
 
     // The change, and the backup that is killed.
     const ch = await change(rng, trial.src, 1);
+    result.change = ch;
     const seen = await snapshot(trial.src);
     const byPoint = rng.chance(0.65);
     const crashAt = byPoint ? pickBackupCrash(rng, ch) : undefined;
     const killAfterMs = byPoint ? undefined : killDelay(rng, timing);
     result.spec = byPoint ? `HOKAN_CRASH_AT=${crashAt}` : `SIGKILL after ${killAfterMs} ms`;
-    result.change = ch;
     const runsBefore = await runsOnTarget(trial);
     const killed = await agent(trial, ['backup', '--json'], { crashAt, killAfterMs });
     const started = (await runsOnTarget(trial)) > runsBefore;
     if (killed.signal === 'SIGKILL' && !killed.timedOut) {
-      result.backupOutcome = byPoint ? 'killed' : started ? 'killed mid-run' : 'killed before the run started';
+      result.backupOutcome = byPoint ? 'killed at the point' : started ? 'killed mid-run' : 'killed before the run started';
     } else {
       const run = parseJson(killed)?.[0];
       result.backupOutcome = byPoint ? 'point not reached' : 'finished before the kill';
-      if (killed.code === 0 && run?.status === 'completed') completed.push({ id: run.id, label: 'the run meant to be killed', tree: seen });
-      else fail(`backup under ${result.spec}: ended by itself with exit ${killed.code ?? killed.signal}, status ${run?.status ?? '?'}${killed.stderr ? ` — ${killed.stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`);
+      if (killed.code === 0 && run?.status === 'completed') completed.push({ id: run.id, label: 'run meant to be killed', tree: seen });
+      else fail('killed-run', `backup under ${result.spec}: ended by itself with exit ${killed.code ?? killed.signal}, status ${run?.status ?? '?'}${killed.stderr ? ` — ${killed.stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`);
     }
 
     // A restore killed the same way, then run again into the same folder.
@@ -491,10 +522,13 @@ async function runTrial(n) {
       const rCrash = point ? `after-restore-file:${rng.int(1, Math.max(1, last.tree.size))}` : undefined;
       const rDelay = point ? undefined : killDelay(rng, timing);
       result.restoreSpec = point ? `HOKAN_CRASH_AT=${rCrash}` : `SIGKILL after ${rDelay} ms`;
-      const r = await agent(trial, ['restore', '--job', JOB, '--run', last.id, '--to', to], { crashAt: rCrash, killAfterMs: rDelay });
-      result.restoreOutcome = r.signal === 'SIGKILL' && !r.timedOut ? 'killed' : point ? 'point not reached' : 'finished before the kill';
-      if (r.signal !== 'SIGKILL' && r.code !== 0) fail(`restore under ${result.restoreSpec}: ended by itself with exit ${r.code}`);
-      fail(await restoreAndCompare(trial, `restore of the ${last.label} run again after the killed restore`, last.id, last.tree, to));
+      const r = await agent(trial, ['restore', '--job', JOB, '--run', last.id, '--to', to, '--json'], { crashAt: rCrash, killAfterMs: rDelay });
+      result.restoreOutcome = r.signal === 'SIGKILL' && !r.timedOut ? (point ? 'killed at the point' : 'killed by time') : point ? 'point not reached' : 'finished before the kill';
+      if (r.signal !== 'SIGKILL' && r.code !== 0) {
+        const failed = (parseJson(r)?.files ?? []).filter((f) => f.status === 'failed').slice(0, 3).map((f) => `${f.path}: ${f.reason ?? ''} ${f.message ?? ''}`);
+        fail('restore-after-crash', `restore of the ${last.label} under ${result.restoreSpec}: ended by itself with exit ${r.code}${failed.length ? ` — ${failed.join('; ')}` : ''}`);
+      }
+      fail('restore-after-crash', await restoreAndCompare(trial, `restore of the ${last.label} run again after the killed restore`, last.id, last.tree, to));
     }
 
     if (rng.chance(0.25)) result.change2 = await change(rng, trial.src, 0.4);
@@ -502,38 +536,44 @@ async function runTrial(n) {
     // The recovery backup.
     const need = await filesToSend(trial);
     const rec = await backup(trial, 'recovery backup');
-    fail(rec.problems);
+    noteStartup(rec);
+    fail('recovery', rec.problems);
     if (!rec.run) return result;
-    completed.push({ id: rec.run.id, label: 'recovery', tree: await snapshot(trial.src) });
+    const source = await snapshot(trial.src);
+    completed.push({ id: rec.run.id, label: 'recovery', tree: source });
     result.sentAgain = rec.run.counts.uploaded - need;
-    if (result.sentAgain < 0) fail(`recovery backup: uploaded ${rec.run.counts.uploaded}, but ${need} files of the source were not at their key on the target`);
+    if (result.sentAgain < 0) fail('recovery-sent-too-few', `recovery backup: uploaded ${rec.run.counts.uploaded}, but ${need} files of the source were not at their key on the target`);
     const temps = await tempFilesOnDisk(trial);
-    if (temps.length) fail(`after the recovery backup, temporary files on the disk: ${temps.slice(0, 5).join(', ')}`);
+    fail('temp-files', temps.length ? [`after the recovery backup, temporary files on the disk: ${temps.slice(0, 5).join(', ')}`] : []);
 
     // Nothing changed: nothing sent.
     const still = await backup(trial, 'no-change backup');
-    fail(still.problems);
-    if (still.run && (still.run.counts.uploaded || still.run.counts.deleted)) fail(`no-change backup: uploaded ${still.run.counts.uploaded}, deleted ${still.run.counts.deleted} (expected 0, 0)`);
+    noteStartup(still);
+    fail('no-change', still.problems);
+    if (still.run && (still.run.counts.uploaded || still.run.counts.deleted)) fail('no-change', `no-change backup: uploaded ${still.run.counts.uploaded}, deleted ${still.run.counts.deleted} (expected 0, 0)`);
 
-    // Every completed run restores the tree it saw; the latest restores the source.
-    const source = await snapshot(trial.src);
-    const checkRestores = async (when) => {
-      for (const [i, c] of completed.entries()) fail(await restoreAndCompare(trial, `restore --run of the ${c.label} (${c.id})${when}`, c.id, c.tree, join(dir, `restore-${when ? 'rebuilt-' : ''}${i}`)));
-      fail(await restoreAndCompare(trial, `restore of the latest${when}`, undefined, source, join(dir, `restore-${when ? 'rebuilt-' : ''}latest`)));
+    // Every completed run restores the tree it saw (the recovery's tree is the latest: the no-change
+    // run after it changed nothing, so the restore of the latest stands for it).
+    const checkRestores = async (check, when) => {
+      for (const [i, c] of completed.entries()) {
+        if (c.label === 'recovery') continue;
+        fail(check, await restoreAndCompare(trial, `restore --run of the ${c.label} (${c.id})${when}`, c.id, c.tree, join(dir, `restore-${check}-${i}`)));
+      }
+      fail(check, await restoreAndCompare(trial, `restore of the latest${when}`, undefined, source, join(dir, `restore-${check}-latest`)));
     };
-    await checkRestores('');
+    await checkRestores('restore', '');
 
     if (REBUILD) {
       // The index is a cache of the target: rebuilt from it, the same restores, and nothing to send.
       await rename(join(trial.data, 'index'), join(trial.data, 'index.moved-away'));
-      await checkRestores(' (index rebuilt from the target)');
+      await checkRestores('rebuild-restore', ' (index rebuilt from the target)');
       const after = await backup(trial, 'backup after the index rebuild');
-      fail(after.problems);
-      if (after.run && (after.run.counts.uploaded || after.run.counts.deleted)) fail(`backup after the index rebuild: uploaded ${after.run.counts.uploaded}, deleted ${after.run.counts.deleted} (expected 0, 0)`);
+      fail('rebuild-no-change', after.problems);
+      if (after.run && (after.run.counts.uploaded || after.run.counts.deleted)) fail('rebuild-no-change', `backup after the index rebuild: uploaded ${after.run.counts.uploaded}, deleted ${after.run.counts.deleted} (expected 0, 0)`);
     }
     return result;
   } catch (e) {
-    fail(`the campaign itself failed: ${e?.stack ?? e}`);
+    fail('campaign', `the campaign itself failed: ${e?.stack ?? e}`);
     return result;
   } finally {
     result.dir = dir;
@@ -545,6 +585,8 @@ async function runTrial(n) {
 
 /** Every trial's folder is in here; removed at the end (but for failed trials kept with --keep). */
 let campaignDir;
+
+const tally = (values) => Object.entries(values.reduce((m, v) => ((m[v] = (m[v] ?? 0) + 1), m), {})).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
 
 async function main() {
   const t0 = Date.now();
@@ -558,8 +600,9 @@ async function main() {
       const r = await runTrial(n);
       results.push(r);
       if (!opt.quiet || r.problems.length) {
-        const ch = r.change ? `change ~${r.change.modified} +${r.change.added} -${r.change.deleted}${r.change2 ? ` then ~${r.change2.modified} +${r.change2.added} -${r.change2.deleted}` : ''}` : '';
-        console.log(`trial ${n}: ${ch}; backup ${r.spec || '-'} (${r.backupOutcome ?? '-'})${r.restoreSpec ? `; restore ${r.restoreSpec} (${r.restoreOutcome})` : ''}; sent again ${r.sentAgain}${r.problems.length ? ' — INVARIANT FAILED' : ' — ok'}`);
+        const c = (x) => `~${x.modified} +${x.added} -${x.deleted}`;
+        const ch = r.change ? `change ${c(r.change)}${r.change2 ? ` then ${c(r.change2)}` : ''}` : '';
+        console.log(`trial ${n}: ${ch}; backup ${r.spec || '-'} (${r.backupOutcome ?? '-'})${r.restoreSpec ? `; restore ${r.restoreSpec} (${r.restoreOutcome})` : ''}; sent again ${r.sentAgain}${r.problems.length ? ` — INVARIANT FAILED: ${[...r.failed].join(', ')}` : ' — ok'}`);
       }
       if (r.problems.length) {
         console.log(`  seed ${SEED}, trial ${n}, target ${TARGET}, backup crash ${r.spec || '-'}${r.restoreSpec ? `, restore crash ${r.restoreSpec}` : ''}`);
@@ -579,10 +622,10 @@ async function main() {
   const failures = results.filter((r) => r.problems.length);
   const sent = results.reduce((s, r) => s + Math.max(0, r.sentAgain), 0);
   const maxSent = results.reduce((m, r) => Math.max(m, r.sentAgain), 0);
-  const tally = (key) => Object.entries(results.reduce((m, r) => (r[key] ? ((m[r[key]] = (m[r[key]] ?? 0) + 1), m) : m), {})).map(([k, v]) => `${v} ${k}`).join(', ');
-  const points = Object.entries(results.reduce((m, r) => (r.spec.startsWith('HOKAN') ? ((m[r.spec.slice(15).split(':')[0]] = (m[r.spec.slice(15).split(':')[0]] ?? 0) + 1), m) : m), {})).map(([k, v]) => `${k} ${v}`).join(', ');
-  console.log(`backups: ${tally('backupOutcome')}; crash points: ${points}`);
-  console.log(`restores: ${tally('restoreOutcome') || 'none'}`);
+  console.log(`backups: ${tally(results.map((r) => r.backupOutcome).filter(Boolean))}`);
+  console.log(`crash points: ${tally(results.filter((r) => r.spec.startsWith('HOKAN')).map((r) => r.spec.slice('HOKAN_CRASH_AT='.length).split(':')[0]))}`);
+  console.log(`restores: ${tally(results.map((r) => r.restoreOutcome).filter(Boolean))}`);
+  console.log(`failed checks (trials): ${tally(results.flatMap((r) => [...r.failed]))}`);
   console.log(`time ${((Date.now() - t0) / 1000).toFixed(1)} s, seed ${SEED}, target ${TARGET}`);
   console.log(`trials ${results.length}, invariant failures ${failures.length}, files sent again ${sent} (max per trial ${maxSent})`);
   if (failures.length) {

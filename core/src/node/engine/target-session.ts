@@ -202,8 +202,28 @@ export class TargetSession {
     if (entry.type === 'symlink') {
       const link = entry.linkTarget ?? '';
       const ver: HeldVersion = { v: this.o.runId, size: 0, mtimeMs: entry.mtimeMs, sha256: '', link };
-      const next: HeldFile = { cur: ver, old: held?.cur && this.o.generations > 0 && !held.cur.link ? [held.cur, ...held.old] : held?.old ?? [] };
-      await this.commit(entry, next, [{ op: 'put', p: path, v: ver.v, size: 0, mtimeMs: ver.mtimeMs, sha256: '', link }]);
+      try {
+        // The version it replaces is kept or dropped as for a file — and a file's object leaves
+        // the browsable tree (a symlink is stored in the journal only).
+        const h: HeldFile = held ? { ...held, old: [...held.old] } : { old: [] };
+        const lines: ChangeLine[] = [];
+        if (h.cur) {
+          const prev = h.cur;
+          if (this.o.generations > 0 && !prev.damaged) {
+            if (!prev.link) await this.moveKeeping(path, versionKey(root.name, rel, prev.v));
+            h.old.unshift(prev);
+          } else {
+            if (!prev.link) await withRetry(() => this.store.remove(path), this.o.retry);
+            lines.push({ op: 'drop', p: path, v: prev.v });
+          }
+          h.cur = undefined;
+          await this.retain(root.name, rel, h, lines);
+        }
+        lines.push({ op: 'put', p: path, v: ver.v, size: 0, mtimeMs: ver.mtimeMs, sha256: '', link });
+        await this.commit(entry, { cur: ver, old: h.old }, lines);
+      } catch (e) {
+        return this.failure(path, e, 0);
+      }
       return this.record(path, 'uploaded', undefined, 0);
     }
 
@@ -216,11 +236,13 @@ export class TargetSession {
       }
       // (1) Keep the version being replaced as a generation (server-side move, no download) —
       // unless its stored copy is damaged (verify): the new content goes over it.
-      if (h.cur && !h.cur.link && !h.cur.damaged && this.o.generations > 0) {
+      if (h.cur && !h.cur.damaged && this.o.generations > 0) {
         const prev = h.cur;
-        await this.moveKeeping(path, versionKey(root.name, rel, prev.v));
-        crashPoint('after-move');
-        moved = prev;
+        if (!prev.link) {
+          await this.moveKeeping(path, versionKey(root.name, rel, prev.v));
+          crashPoint('after-move');
+          moved = prev;
+        }
         h = { old: [prev, ...h.old] };
         await this.o.index.batch([this.o.index.heldOp(this.o.job, this.id, root.name, rel, h)]);
       }
