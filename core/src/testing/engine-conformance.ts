@@ -33,7 +33,7 @@ import { runBackup, type EngineDeps } from '../node/engine/backup.js';
 import { JobStore } from '../node/engine/job-store.js';
 import { VERSIONS_PREFIX, META, versionKey } from '../node/engine/layout.js';
 import { listVersions, runRestore } from '../node/engine/restore.js';
-import { SourceModel, TargetModel, bytesOf, caseArb, visible, type CaseSettings, type Node, type Op, type Version } from './engine-model.js';
+import { REGRESSIONS, SourceModel, TargetModel, bytesOf, caseArb, visible, type CaseSettings, type Node, type Op, type Version } from './engine-model.js';
 import { readAll } from './sources.js';
 
 /** A fresh, empty place on the target type under test. */
@@ -73,6 +73,7 @@ export function describeEngineConformance(opts: EngineConformanceOptions): void 
   const timeout = opts.timeoutMs ?? 240_000;
 
   describe(`engine conformance: ${opts.name}`, () => {
+    for (const r of REGRESSIONS) it(`regression: ${r.name}`, () => runCase(opts, r.settings, [...r.ops, { op: 'rebuild-index' }]), timeout);
     for (const seed of seeds) {
       it(`every run restores exactly the tree it saw (seed ${seed}, ${runs} cases)`, async () => {
         if (!opts.seeds?.includes(seed) && ![1, 2, 3].includes(seed)) console.log(`engine conformance (${opts.name}): fresh seed ${seed} — replay with HOKAN_MODEL_SEED=${seed}`);

@@ -119,6 +119,34 @@ class HeldCursor {
     }
   }
 
+  /**
+   * Takes the held entries under `rel/` — right after `rel` in the order, so the cursor stands on
+   * them once `advance(rel)` returned. They are in the way of a file at `rel` (a folder the source
+   * now has as a file). Costs one character check per file when there are none.
+   */
+  async takeUnder(rel: string): Promise<[string, HeldFile][]> {
+    const out: [string, HeldFile][] = [];
+    for (;;) {
+      if (this.i >= this.buf.length) {
+        if (this.done) return out;
+        await this.fill();
+        continue;
+      }
+      const k = this.buf[this.i]![0];
+      const c = k.length > rel.length ? k.charCodeAt(rel.length) : -1;
+      if ((c !== 0 && c !== 47) || compareRel(k.slice(0, rel.length), rel) !== 0) return out;
+      out.push([relFromKey(k), this.buf[this.i++]![1]]);
+    }
+  }
+
+  /** Whether the next held entry may lie under `rel/` (then `takeUnder` decides); synchronous. */
+  mayHoldUnder(rel: string): boolean {
+    if (this.i >= this.buf.length) return !this.done;
+    const k = this.buf[this.i]![0];
+    const c = k.length > rel.length ? k.charCodeAt(rel.length) : -1;
+    return c === 0 || c === 47;
+  }
+
   async drain(passed: (rel: string, held: HeldFile) => void): Promise<void> {
     for (;;) {
       await this.fill();
@@ -442,6 +470,16 @@ export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<
                 held = cursor.advance(item.rel, passed[i]!);
               }
               if (held?.cur) lane.heldFiles++;
+              // A folder that became a file: what the target holds under it leaves first, whatever
+              // the deletion policy (a disk cannot hold a file and a folder of one name).
+              if (cursor.mayHoldUnder(item.rel)) {
+                for (const [rel, h] of await cursor.takeUnder(item.rel)) {
+                  if (!h.cur) continue;
+                  lane.heldFiles++;
+                  await Promise.all(lane.inflight);
+                  await finish(lane, item, await lane.s.remove(root.name, rel, h), false);
+                }
+              }
               // A file that became a folder: its old file must leave before anything goes beneath it.
               const last = lane.candidates.at(-1);
               if (last && last.root === root.name && item.rel.startsWith(last.rel + '/')) {
