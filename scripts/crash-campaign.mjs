@@ -127,10 +127,13 @@ const EXTS = ['.txt', '.pdf', '.jpg', '.md', '.bin', ''];
 /** Names in NFD now and then (only names with a decomposable character change). */
 const maybeNfd = (rng, name) => (rng.chance(0.3) ? name.normalize('NFD') : name);
 
+/** Folder names a file may not take (a file `café` where the folder `café/` goes). */
+const FOLDER_NAMES = new Set(FOLDERS.flatMap((f) => f.split('/')));
+
 function newName(rng, taken) {
   for (;;) {
     const name = maybeNfd(rng, `${rng.pick(STEMS)}${rng.chance(0.6) ? ` ${rng.int(1, 99)}` : ''}${rng.pick(EXTS)}`);
-    if (!taken.has(name)) return name;
+    if (!taken.has(name) && !FOLDER_NAMES.has(name)) return name;
   }
 }
 
@@ -632,6 +635,7 @@ async function main() {
   console.log(`crash points: ${tally(results.filter((r) => r.spec.startsWith('HOKAN')).map((r) => r.spec.slice('HOKAN_CRASH_AT='.length).split(':')[0]))}`);
   console.log(`restores: ${tally(results.map((r) => r.restoreOutcome).filter(Boolean))}`);
   console.log(`failed checks (trials): ${tally(results.flatMap((r) => [...r.failed]))}`);
+  if (REBUILD) console.log(`trials failing a check other than the index rebuild's: ${results.filter((r) => [...r.failed].some((c) => !c.startsWith('rebuild-'))).length}`);
   console.log(`time ${((Date.now() - t0) / 1000).toFixed(1)} s, seed ${SEED}, target ${TARGET}`);
   console.log(`trials ${results.length}, invariant failures ${failures.length}, files sent again ${sent} (max per trial ${maxSent})`);
   if (failures.length) {

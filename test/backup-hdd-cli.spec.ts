@@ -40,6 +40,23 @@ async function setup(name: string, extraJob: Record<string, unknown> = {}) {
   return { base, src, disk, config, run };
 }
 
+describe('issue 14: the repro, as a new user runs it', () => {
+  it('deleting the first of six files: uploaded 0, unchanged 5, deleted 1, and the restore equals the source', async () => {
+    const { base, src, run } = await setup('issue-14', { generations: 3 });
+    await mkdir(join(src, 'many'));
+    for (let i = 0; i < 6; i++) await writeFile(join(src, 'many', `f00${i}.txt`), `content ${i}\n`);
+    const first = await run('backup', '--json');
+    expect(JSON.parse(first.stdout)[0].counts).toMatchObject({ uploaded: 6 });
+    await rm(join(src, 'many', 'f000.txt'));
+    const second = await run('backup', '--json');
+    expect(second.code).toBe(0);
+    expect(JSON.parse(second.stdout)[0]).toMatchObject({ status: 'completed', counts: { uploaded: 0, unchanged: 5, deleted: 1, failed: 0 } });
+    const to = join(base, 'out');
+    expect((await run('restore', '--job', 'docs', '--to', to)).code).toBe(0);
+    expect(await digestTree(join(to, 'Documents'))).toEqual(await digestTree(src));
+  });
+});
+
 describe('agent backup / restore / versions / history / show / verify on an HDD target', () => {
   it('backs up an awkward tree, then restores it byte-identical', async () => {
     const { base, src, disk, run } = await setup('roundtrip');

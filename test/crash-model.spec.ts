@@ -27,11 +27,11 @@ function campaign(target: 'hdd' | 's3', trials: number): Promise<{ code: number 
 }
 
 describe.concurrent(`crash campaign (seed ${seed}; replay with HOKAN_CRASH_SEED=${seed})`, () => {
-  for (const [target, trials] of [['hdd', 8], ['s3', 4]] as const) {
+  for (const [target, trials] of [['hdd', 4], ['s3', 2]] as const) {
     it(`${target}: ${trials} kill trials, no invariant failure`, async () => {
       console.log(`crash campaign on ${target}: seed ${seed} (replay: HOKAN_CRASH_SEED=${seed})`);
       const { code, out } = await campaign(target, trials);
-      expect(out, out).toMatch(new RegExp(`^trials ${trials}, invariant failures 0, files sent again \\d+ \\(max per trial \\d+\\)$`, 'm'));
+      expect(out).toMatch(new RegExp(`^trials ${trials}, invariant failures 0, files sent again \\d+ \\(max per trial \\d+\\)$`, 'm'));
       expect(code, out).toBe(0);
     }, 120_000);
   }

@@ -70,7 +70,8 @@ export function describeEngineConformance(opts: EngineConformanceOptions): void 
   const envSeed = process.env.HOKAN_MODEL_SEED ? Number(process.env.HOKAN_MODEL_SEED) : undefined;
   const runs = envRuns ?? opts.runs ?? 12;
   const seeds = envSeed !== undefined ? [envSeed] : [...(opts.seeds ?? [1, 2, 3]), (Date.now() ^ (process.pid << 8)) >>> 0];
-  const timeout = opts.timeoutMs ?? 240_000;
+  // A long run (`HOKAN_MODEL_RUNS`) gets time in proportion.
+  const timeout = Math.max(opts.timeoutMs ?? 240_000, (envRuns ?? 0) * 10_000);
 
   describe(`engine conformance: ${opts.name}`, () => {
     for (const r of REGRESSIONS) it(`regression: ${r.name}`, () => runCase(opts, r.settings, [...r.ops, { op: 'rebuild-index' }]), timeout);
