@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const { scanRoot, scanRootBatches } = await import(path.join(here, '../core/dist/node/scanner.js'));
+const { scanRoot, scanRootBatches } = await import(path.join(here, '../core/dist/node/scan/scanner.js'));
 
 const args = process.argv.slice(2);
 const opt = (name, def) => {

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // Writes config/schema.json (for editors: the core's keys plus the built-in plugins' schema files)
 // and core/schema/core-schema.json (the core's part, read by the config loader so that it need
-// not import TypeBox at run time), both from the TypeBox source in core/src/node/config-schema.ts.
-// Run after `tsc -b`: `npm run gen:schema`. core/src/node/schema-file.spec.ts fails when either is stale.
+// not import TypeBox at run time), both from the TypeBox source in core/src/node/config/config-schema.ts.
+// Run after `tsc -b`: `npm run gen:schema`. core/src/node/config/schema-file.spec.ts fails when either is stale.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { builtinConfigSchema, coreSchemaText } from '../core/dist/node/schema-file.js';
+import { builtinConfigSchema, coreSchemaText } from '../core/dist/node/config/schema-file.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { text, warnings } = builtinConfigSchema();

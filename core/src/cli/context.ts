@@ -1,7 +1,7 @@
 import type { CommandContext, GlobalOptions, Output, Runtime } from '../common/plugin-api.js';
 import type { Logger } from '../common/logger.js';
-import { lazyLogger } from '../node/logger.js';
-import type { HokanRuntime } from '../node/runtime.js';
+import { lazyLogger } from '../node/log/logger.js';
+import type { HokanRuntime } from '../node/plugins/runtime.js';
 import type { CliIO } from './output.js';
 
 /** The CommandContext the CLI hands to every command: the runtime is built on first use. */
@@ -24,7 +24,7 @@ export class CliContext implements CommandContext {
   }
 
   hokanRuntime(): Promise<HokanRuntime> {
-    this.rt ??= import('../node/runtime.js').then(({ createRuntime }) =>
+    this.rt ??= import('../node/plugins/runtime.js').then(({ createRuntime }) =>
       createRuntime({
         config: this.options.config,
         dataDir: this.options.dataDir,

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { stopHeadStart, takeHeadStartOf, walkSpec } from '../node/scanner.js';
+import { stopHeadStart, takeHeadStartOf, walkSpec } from '../node/scan/scanner.js';
 import { endHeadStart, headStart, saveHeadStart } from './head-start.js';
 
 let dir: string;

@@ -9,8 +9,8 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { WalkSpec } from '../node/scanner.js';
-import { configCandidates, resolveDataDir } from '../node/config-paths.js';
+import type { WalkSpec } from '../node/scan/scanner.js';
+import { configCandidates, resolveDataDir } from '../node/config/config-paths.js';
 import { preparse } from './preparse.cjs';
 
 /** The walks of the last few command lines (key: `note`), oldest first. */
@@ -50,7 +50,7 @@ export async function headStart(argv: readonly string[], env: NodeJS.ProcessEnv 
     const { key, file } = note(argv, env, cwd);
     const walk = readHints(file).find(([k]) => k === key)?.[1];
     if (!walk) return;
-    const { startHeadStart } = await import('../node/scanner.js');
+    const { startHeadStart } = await import('../node/scan/scanner.js');
     startHeadStart(walk);
     started = true;
   } catch {
@@ -85,6 +85,6 @@ export function saveHeadStart(walk: WalkSpec | undefined): void {
 export async function endHeadStart(): Promise<void> {
   if (!started) return;
   started = false;
-  const { stopHeadStart } = await import('../node/scanner.js');
+  const { stopHeadStart } = await import('../node/scan/scanner.js');
   await stopHeadStart();
 }

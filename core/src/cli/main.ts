@@ -15,8 +15,8 @@ import { fileURLToPath } from 'node:url';
 import type { Argv } from 'yargs';
 import { describeError, HokanError, PluginLoadError, UsageError } from '../common/errors.js';
 import type { GlobalOptions } from '../common/plugin-api.js';
-import { configCandidates, resolveDataDir } from '../node/config-paths.js';
-import { maskSecretValuesIn } from '../node/secrets.js';
+import { configCandidates, resolveDataDir } from '../node/config/config-paths.js';
+import { maskSecretValuesIn } from '../node/config/secrets.js';
 import type { BuiltinCommand } from './command.js';
 import { builtinCommands } from './commands/index.js';
 import { CliContext } from './context.js';
@@ -59,7 +59,7 @@ async function pluginCommands(configFlag: string | undefined, io: CliIO): Promis
       if (Array.isArray(raw?.plugins) && raw.plugins.every((p) => typeof p === 'string')) specs = raw.plugins as string[];
       dir = dirname(file);
     }
-    const { PluginHost } = await import('../node/plugin-host.js');
+    const { PluginHost } = await import('../node/plugins/plugin-host.js');
     const host = PluginHost.discover(specs, dir);
     return host.configured.flatMap((d) => (d.manifest.contributes?.commands ?? []).map((c) => ({ ...c, pluginId: d.id, pluginName: d.name })));
   } catch {

@@ -1,7 +1,7 @@
 import type { Output } from '../common/plugin-api.js';
-import type { IndexStore } from '../node/index-store.js';
+import type { IndexStore } from '../node/index/index-store.js';
 import type { ActiveCommand } from './daemon/server.js';
-import { maskSecretValuesIn } from '../node/secrets.js';
+import { maskSecretValuesIn } from '../node/config/secrets.js';
 
 /**
  * A stream a command writes to: the process's stdout or stderr, or — under `agent run` — the

@@ -1,7 +1,7 @@
 /**
  * The shape of config.json as the engine uses it, after loading (references resolved, `~` expanded,
  * defaults applied). The JSON Schema in `config/schema.json` is generated from the same TypeBox
- * source in `core/src/node/config-schema.ts`, whose `Static<>` type must stay assignable to these.
+ * source in `core/src/node/config/config-schema.ts`, whose `Static<>` type must stay assignable to these.
  */
 export interface HokanConfig {
   device: string;

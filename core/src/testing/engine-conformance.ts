@@ -28,7 +28,7 @@ import type { HokanConfig, JobConfig } from '../common/config-types.js';
 import { EngineHooks } from '../common/hooks.js';
 import { nullLogger } from '../common/logger.js';
 import type { Target } from '../common/target.js';
-import { IndexStore } from '../node/index-store.js';
+import { IndexStore } from '../node/index/index-store.js';
 import { runBackup, type EngineDeps } from '../node/engine/backup.js';
 import { JobStore } from '../node/engine/job-store.js';
 import { VERSIONS_PREFIX, META, versionKey } from '../node/engine/layout.js';

@@ -1,5 +1,5 @@
 import type { RunRecord } from '../../common/model.js';
-import type { WalkSpec } from '../../node/scanner.js';
+import type { WalkSpec } from '../../node/scan/scanner.js';
 import type { BuiltinCommand } from '../command.js';
 import { saveHeadStart } from '../head-start.js';
 
@@ -15,7 +15,7 @@ export const backupCommand: BuiltinCommand = {
   handler: async (args, ctx) => {
     const { withEngine, interruptSignal, statusText, countsText, exitCodeFor } = await import('../engine-cli.js');
     const { runBackup, SCAN_WORKER_MIN_FILES } = await import('../../node/engine/backup.js');
-    const { firstWalk } = await import('../../node/scanner.js');
+    const { firstWalk } = await import('../../node/scan/scanner.js');
     const { formatBytes } = await import('../../common/units.js');
     const stop = interruptSignal(ctx);
     try {

@@ -1,7 +1,7 @@
 import type { BuiltinCommand } from '../command.js';
 
 async function load(ctx: Parameters<NonNullable<BuiltinCommand['handler']>>[1]) {
-  const [{ findConfigPath }, { loadConfig }, { join }] = await Promise.all([import('../../node/config-paths.js'), import('../../node/config-loader.js'), import('node:path')]);
+  const [{ findConfigPath }, { loadConfig }, { join }] = await Promise.all([import('../../node/config/config-paths.js'), import('../../node/config/config-loader.js'), import('node:path')]);
   // Always validated in full; only the compiled validator is reused from the data folder's cache.
   return loadConfig({ path: findConfigPath(ctx.options.config, { cwd: ctx.options.cwd }), cacheDir: join(ctx.options.dataDir, 'cache') });
 }
@@ -30,7 +30,7 @@ export const configCommand: BuiltinCommand = {
       describe: 'Print the resolved config (defaults applied, secrets masked)',
       handler: async (_args, ctx) => {
         const loaded = await load(ctx);
-        const { maskSecrets } = await import('../../node/config-loader.js');
+        const { maskSecrets } = await import('../../node/config/config-loader.js');
         for (const w of loaded.warnings) ctx.output.error(`warning: ${w}`);
         const masked = maskSecrets(loaded.config);
         if (ctx.output.json) ctx.output.printJson(masked);

@@ -53,7 +53,7 @@ export const initCommand: BuiltinCommand = {
       .option('device', { type: 'string', describe: 'This machine\'s name on the targets (default: the host name)' })
       .option('force', { type: 'boolean', default: false, describe: 'Overwrite an existing config file' }),
   handler: async (args, ctx) => {
-    const { defaultInitPath } = await import('../../node/config-paths.js');
+    const { defaultInitPath } = await import('../../node/config/config-paths.js');
     const file = defaultInitPath(ctx.options.config, { cwd: ctx.options.cwd });
     if (existsSync(file) && !args.force) {
       throw new UsageError(`${file} already exists; not overwriting it`, { hint: 'pass --force to replace it, or --config PATH to write somewhere else' });
@@ -73,7 +73,7 @@ export const initCommand: BuiltinCommand = {
     }
     sources = sources?.length ? sources : ['~/Documents'];
     // Relative paths mean the folder the person typed them in: written in full (a config refuses them).
-    const { isFullPath } = await import('../../node/config-paths.js');
+    const { isFullPath } = await import('../../node/config/config-paths.js');
     const full = (p: string) => (isFullPath(p) ? p : resolve(ctx.options.cwd, p));
     targetPath = full(targetPath!);
     sources = sources.map(full);

@@ -23,9 +23,9 @@ export const pluginsCommand: BuiltinCommand = {
       command: 'list',
       describe: 'The built-in plugins and those config.json names, what each contributes and whether it is used',
       handler: async (_args, ctx) => {
-        const { findConfigPath } = await import('../../node/config-paths.js');
-        const { parseConfigText } = await import('../../node/config-loader.js');
-        const { PluginHost, usedBecause } = await import('../../node/plugin-host.js');
+        const { findConfigPath } = await import('../../node/config/config-paths.js');
+        const { parseConfigText } = await import('../../node/config/config-loader.js');
+        const { PluginHost, usedBecause } = await import('../../node/plugins/plugin-host.js');
         const file = findConfigPath(ctx.options.config, { cwd: ctx.options.cwd });
         const raw = parseConfigText(readFileSync(file, 'utf8').replace(/^\uFEFF/, ''), file).value as Record<string, any>;
         const specs = Array.isArray(raw.plugins) && raw.plugins.every((p: unknown) => typeof p === 'string') ? (raw.plugins as string[]) : undefined;

@@ -10,7 +10,7 @@ export const runCommand: BuiltinCommand = {
   handler: async (_args, ctx) => {
     const [{ HokanError }, { IndexStore }, { socketPath }, { CommandServer, answers }, { main }] = await Promise.all([
       import('../../common/errors.js'),
-      import('../../node/index-store.js'),
+      import('../../node/index/index-store.js'),
       import('../daemon/protocol.cjs'),
       import('../daemon/server.js'),
       import('../main.js'),

@@ -11,7 +11,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { resolveDataDir } from '../../node/data-dir.cjs';
+import { resolveDataDir } from '../../node/config/data-dir.cjs';
 import { preparse } from '../preparse.cjs';
 import { lineReader, PROTOCOL, socketPath, type Control, type Reply, type Request } from './protocol.cjs';
 

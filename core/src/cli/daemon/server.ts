@@ -11,7 +11,7 @@ import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import type { Logger } from '../../common/logger.js';
-import type { IndexStore } from '../../node/index-store.js';
+import type { IndexStore } from '../../node/index/index-store.js';
 import type { CliIO, Terminal } from '../output.js';
 import { commandWord, connectTo, packageVersion } from './client.cjs';
 import { lineReader, PROTOCOL, type Reply, type Request, type TerminalInfo } from './protocol.cjs';

@@ -7,8 +7,8 @@ import { emptyCounts, type FileEntry, type FileRecord, type RunRecord, type Sour
 import type { Reason } from '../../common/statuses.js';
 import type { Target } from '../../common/target.js';
 import { parseSize } from '../../common/units.js';
-import { relFromKey, type HeldFile, type IndexOp, type IndexStore } from '../index-store.js';
-import { scanRootBatches, scanWorkerFor, stopHeadStart } from '../scanner.js';
+import { relFromKey, type HeldFile, type IndexOp, type IndexStore } from '../index/index-store.js';
+import { scanRootBatches, scanWorkerFor, stopHeadStart } from '../scan/scanner.js';
 import { hashFile } from './file-source.js';
 import { reasonOf, type RetryOptions } from './failure.js';
 import { compareRel } from './held.js';

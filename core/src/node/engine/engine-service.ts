@@ -5,9 +5,9 @@ import type { EngineHooks } from '../../common/hooks.js';
 import type { Logger } from '../../common/logger.js';
 import type { Target } from '../../common/target.js';
 import { TOKENS } from '../../common/tokens.js';
-import { IndexStore } from '../index-store.js';
-import type { PresetRegistry, TargetRegistry } from '../registries.js';
-import type { RuntimeOptions } from '../runtime.js';
+import { IndexStore } from '../index/index-store.js';
+import type { PresetRegistry, TargetRegistry } from '../plugins/registries.js';
+import type { RuntimeOptions } from '../plugins/runtime.js';
 import type { EngineDeps } from './backup.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { HeldFile, HeldVersion } from '../index-store.js';
+import type { HeldFile, HeldVersion } from '../index/index-store.js';
 import type { ChangeLine } from './layout.js';
 
 export { compareRel } from '../../common/path-order.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Logger } from '../../common/logger.js';
 import type { RunRecord } from '../../common/model.js';
-import type { HeldFile, IndexOp, IndexStore, TargetState } from '../index-store.js';
+import type { HeldFile, IndexOp, IndexStore, TargetState } from '../index/index-store.js';
 import { LocalFileSource } from './file-source.js';
 import { applyChange } from './held.js';
 import type { JobStore } from './job-store.js';

@@ -10,7 +10,7 @@ import { hasTaps, type RunContext } from '../../common/hooks.js';
 import { emptyCounts, type FileRecord, type RunRecord, type SourceRoot } from '../../common/model.js';
 import type { Reason } from '../../common/statuses.js';
 import type { Target } from '../../common/target.js';
-import type { HeldFile, HeldVersion } from '../index-store.js';
+import type { HeldFile, HeldVersion } from '../index/index-store.js';
 import { crashPoint } from './crash-points.js';
 import { findJob, targetFingerprint, type EngineDeps } from './backup.js';
 import { withRetry, reasonOf } from './failure.js';

@@ -5,7 +5,7 @@ import type { FileEntry, FileRecord, TargetRunResult } from '../../common/model.
 import { emptyCounts } from '../../common/model.js';
 import type { FileStatus, Reason } from '../../common/statuses.js';
 import type { Target } from '../../common/target.js';
-import type { HeldFile, HeldVersion, IndexOp, IndexStore, TargetState } from '../index-store.js';
+import type { HeldFile, HeldVersion, IndexOp, IndexStore, TargetState } from '../index/index-store.js';
 import { LocalFileSource, hashFile, hashStream } from './file-source.js';
 import { isFatalForTarget, reasonOf, withRetry, type RetryOptions } from './failure.js';
 import { JobStore } from './job-store.js';

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { emptyCounts, type FileRecord, type RunRecord } from '../common/model.js';
+import { emptyCounts, type FileRecord, type RunRecord } from '../../common/model.js';
 import { IndexStore, keys, relFromKey, type HeldFile } from './index-store.js';
 
 const held = (v: string, size: number): HeldFile => ({ cur: { v, size, mtimeMs: 1, sha256: 'x'.repeat(64) }, old: [] });

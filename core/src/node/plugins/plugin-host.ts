@@ -1,13 +1,13 @@
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, parse as parsePath, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { HookName } from '../common/hooks.js';
-import type { EngineHooks } from '../common/hooks.js';
-import { HokanError, PluginError, PluginLoadError } from '../common/errors.js';
-import type { HokanConfig } from '../common/config-types.js';
-import type { Logger } from '../common/logger.js';
-import { API_VERSION, type PluginDefinition, type PluginManifest } from '../common/plugin-api.js';
-import type { ContributedType, SchemaContributions } from './schema-assemble.js';
+import type { HookName } from '../../common/hooks.js';
+import type { EngineHooks } from '../../common/hooks.js';
+import { HokanError, PluginError, PluginLoadError } from '../../common/errors.js';
+import type { HokanConfig } from '../../common/config-types.js';
+import type { Logger } from '../../common/logger.js';
+import { API_VERSION, type PluginDefinition, type PluginManifest } from '../../common/plugin-api.js';
+import type { ContributedType, SchemaContributions } from '../config/schema-assemble.js';
 
 /** The plugins that ship with hokan; used when config.json has no "plugins" key, and always listed. */
 export const BUILTIN_PLUGINS = ['@hokan/target-hdd', '@hokan/target-s3', '@hokan/target-azure', '@hokan/target-nas', '@hokan/notify-smtp', '@hokan/category-presets'] as const;
@@ -31,7 +31,7 @@ export interface PluginDescriptor {
 }
 
 /** Where this @hokan/core is installed (…/core). */
-const CORE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CORE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 function readJson(file: string): any {
   return JSON.parse(readFileSync(file, 'utf8'));

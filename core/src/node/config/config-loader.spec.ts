@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../common/errors.js';
+import { ConfigError } from '../../common/errors.js';
 import { configCandidates, resolveDataDir, userConfigPath } from './config-paths.js';
 import { didYouMean, formatPath, loadConfig, maskSecrets } from './config-loader.js';
 

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import { ConfigError } from '../common/errors.js';
+import { ConfigError } from '../../common/errors.js';
 
 import { pathEnv as ctx, type PathEnv } from './data-dir.cjs';
 export { resolveDataDir, type PathEnv } from './data-dir.cjs';

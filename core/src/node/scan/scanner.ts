@@ -15,13 +15,13 @@
  * `lstat` calls, for high-latency network mounts.
  */
 import * as fs from 'node:fs';
-import { compareRel } from '../common/path-order.js';
+import { compareRel } from '../../common/path-order.js';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import type { FilterConfig } from '../common/config-types.js';
-import type { FileEntry, FilterVerdict, ScanError, ScanItem, SourceRoot } from '../common/model.js';
-import type { Reason } from '../common/statuses.js';
+import type { FilterConfig } from '../../common/config-types.js';
+import type { FileEntry, FilterVerdict, ScanError, ScanItem, SourceRoot } from '../../common/model.js';
+import type { Reason } from '../../common/statuses.js';
 import { compileFilters, type CompiledFilters, type DirState } from './filters.js';
 
 export interface ScanOptions {
@@ -557,7 +557,7 @@ export function walkSpec(root: SourceRoot, opts: WorkerOptions): WalkSpec {
 function workerFile(): URL {
   const here = new URL('./scan-worker.js', import.meta.url);
   if (fs.existsSync(here)) return here;
-  return new URL(here.href.replace(/\/src\/node\/scan-worker\.js$/, '/dist/node/scan-worker.js'));
+  return new URL(here.href.replace(/\/src\/node\/scan\/scan-worker\.js$/, '/dist/node/scan/scan-worker.js'));
 }
 
 /** Batches a worker may be ahead of its reader: bounded memory, whatever the tree's size. */

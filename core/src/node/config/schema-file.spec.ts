@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CORE_SCHEMA_FILE } from './schema-assemble.js';
 import { builtinConfigSchema, coreSchemaText } from './schema-file.js';
-import { CORE_ROOT } from './plugin-host.js';
+import { CORE_ROOT } from '../plugins/plugin-host.js';
 
 describe('generated schema files', () => {
   it('config/schema.json is up to date (run `npm run gen:schema` after changing a schema)', () => {

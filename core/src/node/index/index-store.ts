@@ -1,9 +1,9 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HokanError } from '../common/errors.js';
-import type { FileRecord, RunRecord } from '../common/model.js';
-import type { FileStatus, Reason, RunKind, RunStatus } from '../common/statuses.js';
-import type { ResumeStore } from '../common/target.js';
+import { HokanError } from '../../common/errors.js';
+import type { FileRecord, RunRecord } from '../../common/model.js';
+import type { FileStatus, Reason, RunKind, RunStatus } from '../../common/statuses.js';
+import type { ResumeStore } from '../../common/target.js';
 import { decodeFile, decodeHeld, encodeFile, encodeHeld } from './index-codec.js';
 
 /**

@@ -2,9 +2,9 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PluginError } from '../common/errors.js';
-import { EngineHooks, hasTaps } from '../common/hooks.js';
-import type { Logger } from '../common/logger.js';
+import { PluginError } from '../../common/errors.js';
+import { EngineHooks, hasTaps } from '../../common/hooks.js';
+import type { Logger } from '../../common/logger.js';
 import { BUILTIN_PLUGINS, PluginHost, locatePlugin, usedBecause, wrapHooks } from './plugin-host.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hokan-host-'));

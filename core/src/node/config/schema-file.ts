@@ -1,5 +1,5 @@
 import { assembleSchema, coreSchemaParts } from './config-schema.js';
-import { BUILTIN_PLUGINS, CORE_ROOT, PluginHost } from './plugin-host.js';
+import { BUILTIN_PLUGINS, CORE_ROOT, PluginHost } from '../plugins/plugin-host.js';
 
 /**
  * The JSON Schema checked in as `config/schema.json`: the core's keys plus the schemas the six

@@ -31,10 +31,10 @@
  */
 import { createRequire } from 'node:module';
 import type picomatchType from 'picomatch';
-import { ConfigError } from '../common/errors.js';
-import type { FilterConfig } from '../common/config-types.js';
-import type { SourceRoot } from '../common/model.js';
-import { formatBytes, formatDate, parseDate, parseSize } from '../common/units.js';
+import { ConfigError } from '../../common/errors.js';
+import type { FilterConfig } from '../../common/config-types.js';
+import type { SourceRoot } from '../../common/model.js';
+import { formatBytes, formatDate, parseDate, parseSize } from '../../common/units.js';
 
 // Required on first use: most configs have no globs, and a no-change run should not pay its load.
 const requireCjs = createRequire(import.meta.url);

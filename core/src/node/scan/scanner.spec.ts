@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { FileEntry, ScanError, ScanItem, SourceRoot } from '../common/model.js';
+import type { FileEntry, ScanError, ScanItem, SourceRoot } from '../../common/model.js';
 import { compareNames, scanRoot, scanRootBatches, startHeadStart, startScanWorker, stopHeadStart, takeHeadStartOf, walkSpec, type ScanOptions } from './scanner.js';
 
 let tmp: string;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { FilterConfig } from '../common/config-types.js';
-import type { SourceRoot } from '../common/model.js';
+import type { FilterConfig } from '../../common/config-types.js';
+import type { SourceRoot } from '../../common/model.js';
 import { compileFilters, type CompiledFilters, type DirState } from './filters.js';
 
 const root: SourceRoot = { name: 'work', path: '/src/work' };

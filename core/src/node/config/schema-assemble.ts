@@ -31,7 +31,7 @@ export interface CoreSchemaParts {
   idPattern: string;
 }
 
-export const CORE_SCHEMA_FILE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'schema', 'core-schema.json');
+export const CORE_SCHEMA_FILE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'schema', 'core-schema.json');
 
 /** The core's schema parts as generated from the TypeBox source. */
 export function readCoreSchemaParts(): CoreSchemaParts {

@@ -1,6 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { assembleFromParts, type CoreSchemaParts, type SchemaContributions } from './schema-assemble.js';
-import type { FilterConfig, JobConfig, NotifierConfig, PresetDefinition, ScheduleConfig, SourceConfig } from '../common/config-types.js';
+import type { FilterConfig, JobConfig, NotifierConfig, PresetDefinition, ScheduleConfig, SourceConfig } from '../../common/config-types.js';
 
 /**
  * The JSON Schema of config.json — one source of truth for the types (`Static<>`), validation (ajv)

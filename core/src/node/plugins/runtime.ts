@@ -2,15 +2,15 @@ import 'reflect-metadata';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { Container } from 'inversify';
-import { DisposableCollection, type Disposable } from '../common/disposable.js';
-import { EngineHooks } from '../common/hooks.js';
-import type { Logger } from '../common/logger.js';
-import type { PluginContext, Runtime } from '../common/plugin-api.js';
-import { TOKENS } from '../common/tokens.js';
-import { findConfigPath, resolveDataDir } from './config-paths.js';
-import { loadConfig, type LoadedConfig } from './config-loader.js';
+import { DisposableCollection, type Disposable } from '../../common/disposable.js';
+import { EngineHooks } from '../../common/hooks.js';
+import type { Logger } from '../../common/logger.js';
+import type { PluginContext, Runtime } from '../../common/plugin-api.js';
+import { TOKENS } from '../../common/tokens.js';
+import { findConfigPath, resolveDataDir } from '../config/config-paths.js';
+import { loadConfig, type LoadedConfig } from '../config/config-loader.js';
 import { createCoreModule, loadEngineModules } from './core-module.js';
-import { createLogger } from './logger.js';
+import { createLogger } from '../log/logger.js';
 import { PluginHost, usedBecause, wrapHooks, type LoadedPlugin, type PluginDescriptor, type Usage } from './plugin-host.js';
 import type { CommandRegistry, FilterRegistry, NotifierRegistry, PresetRegistry, TargetRegistry } from './registries.js';
 
@@ -29,7 +29,7 @@ export interface RuntimeOptions {
   /** An already loaded config (the CLI loads it once). */
   loaded?: LoadedConfig;
   /** An index already open — the daemon's, shared by the commands it runs: used, never closed. */
-  index?: import('./index-store.js').IndexStore;
+  index?: import('../index/index-store.js').IndexStore;
 }
 
 /** The Runtime plus handy accessors for the core's services. */
@@ -57,7 +57,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Hokan
   try {
     mkdirSync(dataDir, { recursive: true });
   } catch (e) {
-    const { UsageError } = await import('../common/errors.js');
+    const { UsageError } = await import('../../common/errors.js');
     throw new UsageError(`cannot use ${dataDir} as the data folder (the index and the logs): ${(e as Error).message}`, {
       cause: e,
       hint: 'give a folder hokan can create and write: --data-dir DIR, or $HOKAN_DATA_DIR',
@@ -95,7 +95,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Hokan
       d = await p.definition.activate(ctx);
     } catch (e) {
       await disposables.dispose().catch(() => undefined);
-      const { PluginError } = await import('../common/errors.js');
+      const { PluginError } = await import('../../common/errors.js');
       throw new PluginError(p.descriptor.id, `plugin '${p.descriptor.id}' failed to activate: ${(e as Error)?.message ?? String(e)}`, { cause: e, hook: 'activate' });
     }
     if (d) disposables.push(d);

@@ -1,15 +1,15 @@
 import 'reflect-metadata';
 import { inject, injectable } from 'inversify';
-import { Disposable } from '../common/disposable.js';
-import { HokanError } from '../common/errors.js';
+import { Disposable } from '../../common/disposable.js';
+import { HokanError } from '../../common/errors.js';
 import {
   CommandContribution,
   FilterContribution,
   NotifierContribution,
   PresetContribution,
   TargetContribution,
-} from '../common/plugin-api.js';
-import { contributionProviderToken } from '../common/tokens.js';
+} from '../../common/plugin-api.js';
+import { contributionProviderToken } from '../../common/tokens.js';
 import type { ContributionProvider } from './contribution-provider.js';
 
 /**

@@ -3,8 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { FileRecord, RunRecord } from '../common/model.js';
-import { emptyCounts } from '../common/model.js';
+import type { FileRecord, RunRecord } from '../../common/model.js';
+import { emptyCounts } from '../../common/model.js';
 import { decodeFile, decodeHeld, encodeFile, encodeHeld } from './index-codec.js';
 import { IndexStore, keys, relFromKey, type HeldFile } from './index-store.js';
 

@@ -4,7 +4,7 @@
  * counter in shared memory: the worker blocks on `Atomics.wait` when it is out of credit).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { ScanItem } from '../common/model.js';
+import type { ScanItem } from '../../common/model.js';
 import { PACKED_FIELDS, Walker, type PackedMessage, type ScanWorkerData, type ScanWorkerMessage } from './scanner.js';
 
 const d = workerData as ScanWorkerData;

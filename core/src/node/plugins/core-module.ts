@@ -1,10 +1,10 @@
 import 'reflect-metadata';
 import { ContainerModule } from 'inversify';
-import type { HokanConfig } from '../common/config-types.js';
-import type { EngineHooks } from '../common/hooks.js';
-import type { Logger } from '../common/logger.js';
-import { CommandContribution, FilterContribution, NotifierContribution, PresetContribution, TargetContribution } from '../common/plugin-api.js';
-import { TOKENS } from '../common/tokens.js';
+import type { HokanConfig } from '../../common/config-types.js';
+import type { EngineHooks } from '../../common/hooks.js';
+import type { Logger } from '../../common/logger.js';
+import { CommandContribution, FilterContribution, NotifierContribution, PresetContribution, TargetContribution } from '../../common/plugin-api.js';
+import { TOKENS } from '../../common/tokens.js';
 import { bindContributionProvider } from './contribution-provider.js';
 import type { PluginHost } from './plugin-host.js';
 import { CommandRegistry, FilterRegistry, NotifierRegistry, PresetRegistry, TargetRegistry } from './registries.js';
@@ -44,10 +44,10 @@ export function createCoreModule(v: CoreValues): ContainerModule {
 /**
  * ENGINE SERVICES GO HERE. The container modules of the engine (IndexStore, Engine, scheduler, …),
  * loaded by `createRuntime` after the core module and before the plugins' modules. Import them
- * lazily (`await import('./engine/engine-module.js')`) so commands that do not need the engine —
+ * lazily (`await import('../engine/engine-module.js')`) so commands that do not need the engine —
  * `--help`, `config validate` — stay fast.
  */
 export async function loadEngineModules(): Promise<ContainerModule[]> {
-  const { engineModule } = await import('./engine/engine-module.js');
+  const { engineModule } = await import('../engine/engine-module.js');
   return [engineModule];
 }

@@ -1,5 +1,5 @@
 import type { ContainerModuleLoadOptions, ResolutionContext } from 'inversify';
-import { contributionProviderToken } from '../common/tokens.js';
+import { contributionProviderToken } from '../../common/tokens.js';
 
 /**
  * Theia-style contribution provider: every binding of a contribution symbol, collected lazily.

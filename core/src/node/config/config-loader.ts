@@ -4,11 +4,11 @@ import { createRequire } from 'node:module';
 import { homedir, hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Node, ParseError } from 'jsonc-parser';
-import type { HokanConfig, JobConfig, NotifierConfig, TargetConfig } from '../common/config-types.js';
-import { ConfigError, type ConfigProblem } from '../common/errors.js';
+import type { HokanConfig, JobConfig, NotifierConfig, TargetConfig } from '../../common/config-types.js';
+import { ConfigError, type ConfigProblem } from '../../common/errors.js';
 import { expandHome, isFullPath } from './config-paths.js';
 import { assembleFromParts, readCoreSchemaParts } from './schema-assemble.js';
-import { PluginHost, type PluginDescriptor } from './plugin-host.js';
+import { PluginHost, type PluginDescriptor } from '../plugins/plugin-host.js';
 import { MASK, isSecretKey, registerSecretValue } from './secrets.js';
 
 // ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-import type { FileRecord } from '../common/model.js';
+import type { FileRecord } from '../../common/model.js';
 import type { HeldFile, HeldVersion } from './index-store.js';
 
 /**
