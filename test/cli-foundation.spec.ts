@@ -319,7 +319,7 @@ describe('the custom plugin example, loaded by path', () => {
 
   it('its `done` tap fires when the runtime calls the hook', async () => {
     const data = join(t.dir, 'data-tap');
-    const { createRuntime } = await import('../core/dist/node/plugins/runtime.js');
+    const { createRuntime } = await import('../core/dist/node/runtime/runtime.js');
     const { nullLogger } = await import('../core/dist/index.js');
     const rt = await createRuntime({ config: CUSTOM, dataDir: data, logger: nullLogger });
     try {

@@ -1,7 +1,7 @@
 import type { CommandContext, GlobalOptions, Output, Runtime } from '../common/plugin-api.js';
 import type { Logger } from '../common/logger.js';
 import { lazyLogger } from '../node/log/logger.js';
-import type { HokanRuntime } from '../node/plugins/runtime.js';
+import type { HokanRuntime } from '../node/runtime/runtime.js';
 import type { CliIO } from './output.js';
 
 /** The CommandContext the CLI hands to every command: the runtime is built on first use. */
@@ -15,6 +15,8 @@ export class CliContext implements CommandContext {
     /** The command's first word: plugins contributing it are activated. */
     private readonly command: string | undefined,
     readonly io: CliIO,
+    /** Runs a whole command line (`main`): the daemon runs its clients' commands with it. Passed in, so no command imports main.ts. */
+    readonly runCommandLine: (argv: string[], io: CliIO) => Promise<number>,
   ) {
     this.logger = lazyLogger({ dataDir: options.dataDir, verbose: options.verbose, terminal: io.stderr });
   }
@@ -24,7 +26,7 @@ export class CliContext implements CommandContext {
   }
 
   hokanRuntime(): Promise<HokanRuntime> {
-    this.rt ??= import('../node/plugins/runtime.js').then(({ createRuntime }) =>
+    this.rt ??= import('../node/runtime/runtime.js').then(({ createRuntime }) =>
       createRuntime({
         config: this.options.config,
         dataDir: this.options.dataDir,

@@ -16,7 +16,7 @@ import type { Argv } from 'yargs';
 import { describeError, HokanError, PluginLoadError, UsageError } from '../common/errors.js';
 import type { GlobalOptions } from '../common/plugin-api.js';
 import { configCandidates, resolveDataDir } from '../node/config/config-paths.js';
-import { maskSecretValuesIn } from '../node/config/secrets.js';
+import { maskSecretValuesIn } from '../node/log/secrets.js';
 import type { BuiltinCommand } from './command.js';
 import { builtinCommands } from './commands/index.js';
 import { CliContext } from './context.js';
@@ -118,7 +118,7 @@ function register(y: Argv, cmd: BuiltinCommand, inv: Invocation, path: string[])
     },
     cmd.handler
       ? async (args: Record<string, unknown>) => {
-          const ctx = new CliContext(optionsFrom(args, inv.io), inv.output, [...path, word][0], inv.io);
+          const ctx = new CliContext(optionsFrom(args, inv.io), inv.output, [...path, word][0], inv.io, main);
           try {
             inv.exitCode = (await cmd.handler!(args, ctx)) ?? 0;
           } finally {
@@ -146,7 +146,7 @@ function registerPluginCommand(y: Argv, pc: PluginCommand, inv: Invocation, argv
     `${pc.describe} [plugin ${pc.pluginId}]`,
     (sub: Argv) => sub.strict(false),
     async (args: Record<string, unknown>) => {
-      const ctx = new CliContext(optionsFrom(args, inv.io), inv.output, word, inv.io);
+      const ctx = new CliContext(optionsFrom(args, inv.io), inv.output, word, inv.io, main);
       try {
         const rt = await ctx.hokanRuntime();
         const contribution = rt.commands.get(word);

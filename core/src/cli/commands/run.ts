@@ -8,13 +8,13 @@ export const runCommand: BuiltinCommand = {
   command: 'run',
   describe: 'Run the agent as a daemon: it holds the index and the other commands go through it (schedules and watching sources: not built yet)',
   handler: async (_args, ctx) => {
-    const [{ HokanError }, { IndexStore }, { socketPath }, { CommandServer, answers }, { main }] = await Promise.all([
+    const [{ HokanError }, { IndexStore }, { socketPath }, { CommandServer, answers }] = await Promise.all([
       import('../../common/errors.js'),
       import('../../node/index/index-store.js'),
       import('../daemon/protocol.cjs'),
       import('../daemon/server.js'),
-      import('../main.js'),
     ]);
+    const main = (ctx as CliContext).runCommandLine;
     const { dataDir } = ctx.options;
     const path = socketPath(dataDir);
     const running = () =>

@@ -12,20 +12,14 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import type { Logger } from '../../common/logger.js';
 import type { IndexStore } from '../../node/index/index-store.js';
-import type { CliIO, Terminal } from '../output.js';
+import type { ActiveCommand, CliIO, Terminal } from '../io.js';
+export type { ActiveCommand } from '../io.js';
 import { commandWord, connectTo, packageVersion } from './client.cjs';
 import { lineReader, PROTOCOL, type Reply, type Request, type TerminalInfo } from './protocol.cjs';
 
 /** Commands that only read: they do not wait for a running backup. */
 const READERS = new Set(['history', 'show', 'versions', 'status']);
 
-/** A command the daemon is running for a client. */
-export interface ActiveCommand {
-  readonly argv: readonly string[];
-  readonly since: Date;
-  /** Waiting for another command to finish (`waiting`), or running. */
-  state: 'waiting' | 'running';
-}
 
 /** One of the client's streams: what the command writes goes over the socket as `{out}` or `{err}` lines. */
 class Relay extends Writable implements Terminal {

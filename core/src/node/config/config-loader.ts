@@ -9,7 +9,7 @@ import { ConfigError, type ConfigProblem } from '../../common/errors.js';
 import { expandHome, isFullPath } from './config-paths.js';
 import { assembleFromParts, readCoreSchemaParts } from './schema-assemble.js';
 import { PluginHost, type PluginDescriptor } from '../plugins/plugin-host.js';
-import { MASK, isSecretKey, registerSecretValue } from './secrets.js';
+import { MASK, isSecretKey, registerSecretValue } from '../log/secrets.js';
 
 // ---------------------------------------------------------------------------------------------
 // Places in the file.

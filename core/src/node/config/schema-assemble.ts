@@ -9,20 +9,8 @@ import { fileURLToPath } from 'node:url';
  * it is stale) — importing TypeBox costs more start-up time than `config validate` can spend.
  */
 
-/** One contributed type with its schema, as read from a manifest (no plugin code run). */
-export interface ContributedType {
-  type: string;
-  title?: string;
-  /** The plugin's package name (`@hokan/target-s3`) — for messages. */
-  plugin: string;
-  /** The JSON Schema of this type's config, or undefined when the plugin gives none (or its file is missing). */
-  schema?: Record<string, unknown>;
-}
-
-export interface SchemaContributions {
-  targets: ContributedType[];
-  notifiers: ContributedType[];
-}
+export type { ContributedType, SchemaContributions } from '../plugins/schema-contributions.js';
+import type { ContributedType, SchemaContributions } from '../plugins/schema-contributions.js';
 
 export interface CoreSchemaParts {
   config: Record<string, any>;

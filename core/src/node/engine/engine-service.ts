@@ -7,8 +7,13 @@ import type { Target } from '../../common/target.js';
 import { TOKENS } from '../../common/tokens.js';
 import { IndexStore } from '../index/index-store.js';
 import type { PresetRegistry, TargetRegistry } from '../plugins/registries.js';
-import type { RuntimeOptions } from '../plugins/runtime.js';
 import type { EngineDeps } from './backup.js';
+
+/** What the engine reads of the runtime's options (declared here, so the engine never imports the runtime). */
+export interface EngineRuntimeOptions {
+  /** An index already open — the daemon's, shared by the commands it runs: used, never closed. */
+  index?: IndexStore;
+}
 
 /**
  * The engine as a service of the runtime: opens the index once (marking runs a dead process left
@@ -26,7 +31,7 @@ export class EngineService implements AsyncDisposable {
     @inject(TOKENS.EngineHooks) private readonly hooks: EngineHooks,
     @inject(TOKENS.TargetRegistry) private readonly targets: TargetRegistry,
     @inject(TOKENS.PresetRegistry) private readonly presets: PresetRegistry,
-    @inject(TOKENS.RuntimeOptions) private readonly options: RuntimeOptions,
+    @inject(TOKENS.RuntimeOptions) private readonly options: EngineRuntimeOptions,
   ) {}
 
   openIndex(): Promise<IndexStore> {

@@ -1,5 +1,5 @@
 import type { FileRecord } from '../../common/model.js';
-import type { HeldFile, HeldVersion } from './index-store.js';
+import type { HeldFile, HeldVersion } from './held-types.js';
 
 /**
  * How the index stores its two big record kinds, one of each per file: what a target holds

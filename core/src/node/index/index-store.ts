@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HokanError } from '../../common/errors.js';
 import type { FileRecord, RunRecord } from '../../common/model.js';
-import type { FileStatus, Reason, RunKind, RunStatus } from '../../common/statuses.js';
+import type { FileStatus, RunKind, RunStatus } from '../../common/statuses.js';
 import type { ResumeStore } from '../../common/target.js';
 import { decodeFile, decodeHeld, encodeFile, encodeHeld } from './index-codec.js';
 
@@ -36,33 +36,8 @@ import { decodeFile, decodeHeld, encodeFile, encodeHeld } from './index-codec.js
  * index-codec.ts, the others as objects.
  */
 
-/** One version of a file on a target. `v` is the id of the run that uploaded it. */
-export interface HeldVersion {
-  v: string;
-  size: number;
-  mtimeMs: number;
-  sha256: string;
-  /** Set when the file was deleted at the source while this was its newest version: the deleting run. */
-  del?: string;
-  /** For symlinks: where the link points (nothing is stored on the target). */
-  link?: string;
-  /**
-   * Set by `agent verify` when the stored copy of this current version is damaged or missing: the
-   * next backup sends the file again (over it, not keeping it as a generation).
-   */
-  damaged?: Reason;
-}
-
-/** What a target holds for one path: the browsable newest version and the older generations. */
-export interface HeldFile {
-  /** The version at the browsable key; absent when the file was deleted at the source. */
-  cur?: HeldVersion;
-  /** Older versions under `.hokan/versions`, newest first. */
-  old: HeldVersion[];
-  /** Change detection beyond size and mtime; absent after a rebuild from the target. */
-  ino?: number;
-  ctimeMs?: number;
-}
+export type { HeldFile, HeldVersion } from './held-types.js';
+import type { HeldFile } from './held-types.js';
 
 export interface TargetState {
   /** What the target is (type + location); a change means the held state belongs to another place. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger, logFileName, pruneLogs } from './logger.js';
-import { registerSecretValue } from '../config/secrets.js';
+import { registerSecretValue } from './secrets.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hokan-log-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

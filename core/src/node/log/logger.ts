@@ -2,7 +2,7 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { Logger } from '../../common/logger.js';
-import { maskSecretValuesIn, redactDeep } from '../config/secrets.js';
+import { maskSecretValuesIn, redactDeep } from './secrets.js';
 
 export interface LoggerOptions {
   /** Data directory; JSON lines go to `<dataDir>/logs/hokan-YYYY-MM-DD.jsonl`. Omit for no file. */

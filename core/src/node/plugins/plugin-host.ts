@@ -7,7 +7,7 @@ import { HokanError, PluginError, PluginLoadError } from '../../common/errors.js
 import type { HokanConfig } from '../../common/config-types.js';
 import type { Logger } from '../../common/logger.js';
 import { API_VERSION, type PluginDefinition, type PluginManifest } from '../../common/plugin-api.js';
-import type { ContributedType, SchemaContributions } from '../config/schema-assemble.js';
+import type { ContributedType, SchemaContributions } from './schema-contributions.js';
 
 /** The plugins that ship with hokan; used when config.json has no "plugins" key, and always listed. */
 export const BUILTIN_PLUGINS = ['@hokan/target-hdd', '@hokan/target-s3', '@hokan/target-azure', '@hokan/target-nas', '@hokan/notify-smtp', '@hokan/category-presets'] as const;

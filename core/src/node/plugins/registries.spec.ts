@@ -3,7 +3,7 @@ import { Container, ContainerModule } from 'inversify';
 import { describe, expect, it } from 'vitest';
 import { CommandContribution, TargetContribution } from '../../common/plugin-api.js';
 import { TOKENS } from '../../common/tokens.js';
-import { createCoreModule } from './core-module.js';
+import { createCoreModule } from '../runtime/core-module.js';
 import { EngineHooks } from '../../common/hooks.js';
 import { nullLogger } from '../../common/logger.js';
 import type { CommandRegistry, TargetRegistry } from './registries.js';

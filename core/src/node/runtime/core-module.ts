@@ -5,9 +5,9 @@ import type { EngineHooks } from '../../common/hooks.js';
 import type { Logger } from '../../common/logger.js';
 import { CommandContribution, FilterContribution, NotifierContribution, PresetContribution, TargetContribution } from '../../common/plugin-api.js';
 import { TOKENS } from '../../common/tokens.js';
-import { bindContributionProvider } from './contribution-provider.js';
-import type { PluginHost } from './plugin-host.js';
-import { CommandRegistry, FilterRegistry, NotifierRegistry, PresetRegistry, TargetRegistry } from './registries.js';
+import { bindContributionProvider } from '../plugins/contribution-provider.js';
+import type { PluginHost } from '../plugins/plugin-host.js';
+import { CommandRegistry, FilterRegistry, NotifierRegistry, PresetRegistry, TargetRegistry } from '../plugins/registries.js';
 
 export interface CoreValues {
   config: HokanConfig;

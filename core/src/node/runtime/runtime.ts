@@ -11,8 +11,8 @@ import { findConfigPath, resolveDataDir } from '../config/config-paths.js';
 import { loadConfig, type LoadedConfig } from '../config/config-loader.js';
 import { createCoreModule, loadEngineModules } from './core-module.js';
 import { createLogger } from '../log/logger.js';
-import { PluginHost, usedBecause, wrapHooks, type LoadedPlugin, type PluginDescriptor, type Usage } from './plugin-host.js';
-import type { CommandRegistry, FilterRegistry, NotifierRegistry, PresetRegistry, TargetRegistry } from './registries.js';
+import { PluginHost, usedBecause, wrapHooks, type LoadedPlugin, type PluginDescriptor, type Usage } from '../plugins/plugin-host.js';
+import type { CommandRegistry, FilterRegistry, NotifierRegistry, PresetRegistry, TargetRegistry } from '../plugins/registries.js';
 
 export interface RuntimeOptions {
   /** --config (else $HOKAN_CONFIG, ./config.json, the user's config dir). */

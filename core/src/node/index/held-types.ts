@@ -1,0 +1,32 @@
+import type { Reason } from '../../common/statuses.js';
+
+// What the index holds per file and target: shared by the store and its codec (and read by the
+// engine), so neither imports the other for them.
+
+/** One version of a file on a target. `v` is the id of the run that uploaded it. */
+export interface HeldVersion {
+  v: string;
+  size: number;
+  mtimeMs: number;
+  sha256: string;
+  /** Set when the file was deleted at the source while this was its newest version: the deleting run. */
+  del?: string;
+  /** For symlinks: where the link points (nothing is stored on the target). */
+  link?: string;
+  /**
+   * Set by `agent verify` when the stored copy of this current version is damaged or missing: the
+   * next backup sends the file again (over it, not keeping it as a generation).
+   */
+  damaged?: Reason;
+}
+
+/** What a target holds for one path: the browsable newest version and the older generations. */
+export interface HeldFile {
+  /** The version at the browsable key; absent when the file was deleted at the source. */
+  cur?: HeldVersion;
+  /** Older versions under `.hokan/versions`, newest first. */
+  old: HeldVersion[];
+  /** Change detection beyond size and mtime; absent after a rebuild from the target. */
+  ino?: number;
+  ctimeMs?: number;
+}
