@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import type { CommandContext } from '../common/plugin-api.js';
 import type { RunRecord } from '../common/model.js';
 import { formatBytes, formatDate } from '../common/units.js';
-import type { EngineDeps } from '../node/engine/backup.js';
+import type { EngineDeps } from '../node/engine/deps.js';
 import { ENGINE_SERVICE, type EngineService } from '../node/engine/engine-service.js';
 import { CliContext } from './context.js';
 import { processIO } from './output.js';

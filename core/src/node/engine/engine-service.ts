@@ -7,7 +7,7 @@ import type { Target } from '../../common/target.js';
 import { TOKENS } from '../../common/tokens.js';
 import { IndexStore } from '../index/index-store.js';
 import type { PresetRegistry, TargetRegistry } from '../plugins/registries.js';
-import type { EngineDeps } from './backup.js';
+import type { EngineDeps } from './deps.js';
 
 /** What the engine reads of the runtime's options (declared here, so the engine never imports the runtime). */
 export interface EngineRuntimeOptions {

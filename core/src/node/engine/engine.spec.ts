@@ -9,7 +9,8 @@ import { TargetError } from '../../common/errors.js';
 import { MemoryTarget } from '../../testing/memory-target.js';
 import { IndexStore } from '../index/index-store.js';
 import { startHeadStart, takeHeadStartOf, walkSpec } from '../scan/scanner.js';
-import { runBackup, type EngineDeps } from './backup.js';
+import { runBackup } from './backup.js';
+import type { EngineDeps } from './deps.js';
 import { listVersions, runRestore } from './restore.js';
 import { runVerify } from './verify.js';
 

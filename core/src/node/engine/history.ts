@@ -1,7 +1,7 @@
 import { describeError } from '../../common/errors.js';
-import type { EngineDeps } from './backup.js';
+import type { EngineDeps } from './deps.js';
 import { closeTarget } from './job-store.js';
-import { openForReading } from './restore.js';
+import { openForReading } from './open-target.js';
 
 /**
  * On a machine whose index does not know a job's targets yet (a new machine, a deleted index),

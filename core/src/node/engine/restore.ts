@@ -1,24 +1,24 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { lstat, mkdir, open, readlink, rename, rm, stat, symlink, utimes } from 'node:fs/promises';
-import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { HokanError, TargetError, UsageError, describeError } from '../../common/errors.js';
+import { HokanError, UsageError, describeError } from '../../common/errors.js';
 import type { JobConfig } from '../../common/config-types.js';
+import type { Logger } from '../../common/logger.js';
 import { hasTaps, type RunContext } from '../../common/hooks.js';
 import { emptyCounts, type FileRecord, type RunRecord, type SourceRoot } from '../../common/model.js';
 import type { Reason } from '../../common/statuses.js';
-import type { Target } from '../../common/target.js';
 import type { HeldFile, HeldVersion } from '../index/index-store.js';
 import { crashPoint } from './crash-points.js';
-import { findJob, targetFingerprint, type EngineDeps } from './backup.js';
+import { findJob, targetFingerprint, type EngineDeps } from './deps.js';
 import { withRetry, reasonOf } from './failure.js';
 import { versionAt } from './held.js';
 import { JobStore, closeTarget } from './job-store.js';
 import { fileKey, newRunId, runIdCutoff, runIdTime, versionKey } from './layout.js';
 import { resolveRoots } from './sources.js';
-import { ensureIndexed, ensureOwner } from './target-session.js';
+import { ensureIndexed, openForReading, type OpenedJobTarget } from './open-target.js';
 
 /** The hidden folder a restore stages files in, under each destination root. */
 export const STAGING = '.hokan-restore';
@@ -39,39 +39,6 @@ export interface RestoreOptions {
   dryRun?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: { filesDone: number; bytesDone: number }) => void;
-}
-
-/** A job's target opened, checked and indexed, for reading. */
-export interface OpenedJobTarget {
-  id: string;
-  target: Target;
-  store: JobStore;
-}
-
-/** Opens the target a restore (or `versions`, `verify`) reads from: the one asked for, else the first that answers. */
-export async function openForReading(deps: EngineDeps, job: JobConfig, targetId: string | undefined): Promise<OpenedJobTarget> {
-  const ids = targetId ? [targetId] : job.targets;
-  if (targetId && !job.targets.includes(targetId)) throw new UsageError(`job "${job.id}" has no target "${targetId}"`, { hint: `its targets: ${job.targets.join(', ')}` });
-  const errors: string[] = [];
-  for (const id of ids) {
-    let target: Target | undefined;
-    try {
-      target = await deps.openTarget(id);
-      await target.check();
-      const store = new JobStore(target, job.id);
-      const marker = await ensureOwner(store, deps.config.device, job.id, false);
-      if (!marker && !(await deps.index.getTargetState(job.id, id))) {
-        throw new TargetError('not-found', `target "${id}" holds no backup of job "${job.id}" yet`, { hint: 'run `agent backup` first, or check the target settings' });
-      }
-      await ensureIndexed(deps.index, store, job.id, id, targetFingerprint(deps.config, id), deps.logger);
-      return { id, target, store };
-    } catch (e) {
-      await closeTarget(target);
-      errors.push(`${id}: ${describeError(e)}`);
-      if (targetId) throw e;
-    }
-  }
-  throw new HokanError('E_NO_TARGET', `no target of job "${job.id}" can be read:\n  ${errors.join('\n  ')}`, { hint: 'plug in the disk or check the network, or name another target with --target' });
 }
 
 /** Turns the person's PATH arguments into (root, rel prefix) pairs. */
@@ -113,6 +80,38 @@ async function freeName(dest: string): Promise<string> {
   }
 }
 
+/** The target a restore reads: the one a plugin's resolveRestoreSource answers with, else the job's (openForReading). */
+async function openRestoreSource(deps: EngineDeps, job: JobConfig, opts: RestoreOptions, logger: Logger): Promise<OpenedJobTarget> {
+  const { hooks, index, config } = deps;
+  const resolved = hasTaps(hooks.resolveRestoreSource) ? await hooks.resolveRestoreSource.promise({ job, targetId: opts.target, paths: opts.paths ?? [], at: opts.at, runId: opts.run }) : undefined;
+  if (!resolved) return openForReading(deps, job, opts.target);
+  const store = new JobStore(resolved.target, job.id);
+  await ensureIndexed(index, store, job.id, resolved.targetId, targetFingerprint(config, resolved.targetId), logger);
+  return { id: resolved.targetId, target: resolved.target, store };
+}
+
+/** The last run id a restore may take versions from (`--run`, `--at`; none = the newest), with `--to` checked. */
+async function restoreCutoff(deps: EngineDeps, jobId: string, opts: RestoreOptions): Promise<string | undefined> {
+  const { index } = deps;
+  let cutoff: string | undefined;
+  if (opts.run) {
+    const r = await index.getRun(opts.run);
+    if (!r || r.job !== jobId || r.kind !== 'backup') {
+      const { runs } = await index.listRuns({ job: jobId, kind: 'backup', limit: 5, total: false });
+      throw new UsageError(`there is no backup run "${opts.run}" of job "${jobId}"`, { hint: runs.length ? `recent runs: ${runs.map((x) => x.id).join(', ')} (see \`agent history\`)` : 'see `agent history`' });
+    }
+    cutoff = opts.run;
+  } else if (opts.at) {
+    if (Number.isNaN(opts.at.getTime())) throw new UsageError('--at is not a date', { hint: 'use e.g. "2026-11-01 18:00" or an ISO time' });
+    cutoff = runIdCutoff(opts.at);
+  }
+  if (opts.to) {
+    const st = await stat(resolve(opts.to)).catch(() => undefined);
+    if (st && !st.isDirectory()) throw new UsageError(`--to ${opts.to} is not a folder`, { hint: 'give a folder to restore into (it is created if it does not exist)' });
+  }
+  return cutoff;
+}
+
 /**
  * Restores files, folders or the whole tree of a job as of any run, from any of its targets —
  * on a new machine too (the index is rebuilt from the target first). Every file is written to a
@@ -142,36 +141,13 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
   };
   const ctx: RunContext = { runId, kind: 'restore', job, device: config.device, dryRun: !!opts.dryRun, full: false, signal: opts.signal ?? new AbortController().signal, logger };
 
-  let source: OpenedJobTarget;
-  const resolved = hasTaps(hooks.resolveRestoreSource) ? await hooks.resolveRestoreSource.promise({ job, targetId: opts.target, paths: opts.paths ?? [], at: opts.at, runId: opts.run }) : undefined;
-  if (resolved) {
-    const store = new JobStore(resolved.target, job.id);
-    await ensureIndexed(index, store, job.id, resolved.targetId, targetFingerprint(config, resolved.targetId), logger);
-    source = { id: resolved.targetId, target: resolved.target, store };
-  } else {
-    source = await openForReading(deps, job, opts.target);
-  }
+  const source = await openRestoreSource(deps, job, opts, logger);
   run.targets = [source.id];
-
   // What to restore is checked before the run is recorded: a mistyped run id is bad usage, not a
   // restore run left behind.
   let cutoff: string | undefined;
   try {
-    if (opts.run) {
-      const r = await index.getRun(opts.run);
-      if (!r || r.job !== job.id || r.kind !== 'backup') {
-        const { runs } = await index.listRuns({ job: job.id, kind: 'backup', limit: 5, total: false });
-        throw new UsageError(`there is no backup run "${opts.run}" of job "${job.id}"`, { hint: runs.length ? `recent runs: ${runs.map((x) => x.id).join(', ')} (see \`agent history\`)` : 'see `agent history`' });
-      }
-      cutoff = opts.run;
-    } else if (opts.at) {
-      if (Number.isNaN(opts.at.getTime())) throw new UsageError('--at is not a date', { hint: 'use e.g. "2026-11-01 18:00" or an ISO time' });
-      cutoff = runIdCutoff(opts.at);
-    }
-    if (opts.to) {
-      const st = await stat(resolve(opts.to)).catch(() => undefined);
-      if (st && !st.isDirectory()) throw new UsageError(`--to ${opts.to} is not a folder`, { hint: 'give a folder to restore into (it is created if it does not exist)' });
-    }
+    cutoff = await restoreCutoff(deps, job.id, opts);
   } catch (e) {
     await closeTarget(source.target);
     throw e;
@@ -240,35 +216,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
         return record(rec);
       }
       const key = held.cur === ver ? path : versionKey(root, rel, ver.v);
-      const tmp = join(await staging(rootDir), randomBytes(8).toString('hex'));
-      try {
-        const sha = await withRetry(
-          () =>
-            source.store.get(key, undefined, async (body) => {
-              const h = createHash('sha256');
-              const tee = new Transform({
-                transform(chunk: Buffer, _e, cb) {
-                  h.update(chunk);
-                  cb(null, chunk);
-                },
-              });
-              await pipeline(body, tee, createWriteStream(tmp));
-              return h.digest('hex');
-            }),
-          { retries: 3, minDelayMs: 500, signal: opts.signal },
-        );
-        if (ver.sha256 && sha !== ver.sha256) throw new HokanError('E_HASH_MISMATCH', `the copy on ${source.id} does not match its recorded SHA-256 (expected ${ver.sha256.slice(0, 12)}…, got ${sha.slice(0, 12)}…)`, { hint: 'run `agent verify`; restore this file from another target or an older version' });
-        const fh = await open(tmp, 'r+');
-        await fh.sync();
-        await fh.close();
-        // Seconds as a double, not a Date: a Date drops what is below the millisecond (the recorded
-        // mtime of 1704067200.733999 s came back as .733).
-        await utimes(tmp, ver.mtimeMs / 1000, ver.mtimeMs / 1000);
-        await rename(tmp, dest);
-        crashPoint('after-restore-file');
-      } finally {
-        await rm(tmp, { force: true });
-      }
+      await writeVersion(source, key, ver, join(await staging(rootDir), randomBytes(8).toString('hex')), dest, opts.signal);
       run.bytes += ver.size;
       record(rec);
       await hooks.afterRestore.promise(rec, ctx);
@@ -310,6 +258,41 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
   }
   logger.info({ run: runId, counts: run.counts }, 'restore finished');
   return { run, files };
+}
+
+/**
+ * Reads one stored version into `tmp` (in the staging folder), checks its SHA-256, makes it
+ * durable, sets its mtime and renames it to `dest`: a file appears whole and checked, or not at all.
+ */
+async function writeVersion(source: OpenedJobTarget, key: string, ver: HeldVersion, tmp: string, dest: string, signal?: AbortSignal): Promise<void> {
+  try {
+    const sha = await withRetry(
+      () =>
+        source.store.get(key, undefined, async (body) => {
+          const h = createHash('sha256');
+          const tee = new Transform({
+            transform(chunk: Buffer, _e, cb) {
+              h.update(chunk);
+              cb(null, chunk);
+            },
+          });
+          await pipeline(body, tee, createWriteStream(tmp));
+          return h.digest('hex');
+        }),
+      { retries: 3, minDelayMs: 500, signal },
+    );
+    if (ver.sha256 && sha !== ver.sha256) throw new HokanError('E_HASH_MISMATCH', `the copy on ${source.id} does not match its recorded SHA-256 (expected ${ver.sha256.slice(0, 12)}…, got ${sha.slice(0, 12)}…)`, { hint: 'run `agent verify`; restore this file from another target or an older version' });
+    const fh = await open(tmp, 'r+');
+    await fh.sync();
+    await fh.close();
+    // Seconds as a double, not a Date: a Date drops what is below the millisecond (the recorded
+    // mtime of 1704067200.733999 s came back as .733).
+    await utimes(tmp, ver.mtimeMs / 1000, ver.mtimeMs / 1000);
+    await rename(tmp, dest);
+    crashPoint('after-restore-file');
+  } finally {
+    await rm(tmp, { force: true });
+  }
 }
 
 export interface VersionInfo {

@@ -1,25 +1,17 @@
-import { crashPoint } from './crash-points.js';
-import { HokanError, TargetError, describeError } from '../../common/errors.js';
+import { TargetError, describeError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import type { FileEntry, FileRecord, TargetRunResult } from '../../common/model.js';
 import { emptyCounts } from '../../common/model.js';
 import type { FileStatus, Reason } from '../../common/statuses.js';
 import type { Target } from '../../common/target.js';
 import type { HeldFile, HeldVersion, IndexOp, IndexStore, TargetState } from '../index/index-store.js';
+import { crashPoint } from './crash-points.js';
+import type { DurabilityWindow } from './deps.js';
 import { LocalFileSource, hashFile, hashStream } from './file-source.js';
 import { isFatalForTarget, reasonOf, withRetry, type RetryOptions } from './failure.js';
 import { JobStore } from './job-store.js';
-import {
-  LAYOUT_FORMAT,
-  MARKER_KEY,
-  changesKey,
-  fileKey,
-  runRecordKey,
-  versionKey,
-  type ChangeLine,
-  type OwnerMarker,
-} from './layout.js';
-import { rebuildFromTarget } from './manifests.js';
+import { changesKey, fileKey, runRecordKey, versionKey, type ChangeLine } from './layout.js';
+import { ensureIndexed, ensureOwner } from './open-target.js';
 
 export interface SessionOptions {
   index: IndexStore;
@@ -64,11 +56,7 @@ const JOURNAL_PART_LINES = 500;
  */
 export const DURABILITY_WINDOW: DurabilityWindow = { files: 1000, bytes: 256 * 1024 * 1024, ms: 100 };
 
-export interface DurabilityWindow {
-  files: number;
-  bytes: number;
-  ms: number;
-}
+export type { DurabilityWindow } from './deps.js';
 
 /** A put whose index batch waits for the target's next flush. */
 interface PendingCommit {
@@ -555,39 +543,4 @@ export class TargetSession {
     if (this.fatal) this.result.error = this.fatal.message;
     return this.result;
   }
-}
-
-/** Reads the owner marker; writes it on first use; refuses a place another device or job owns. */
-export async function ensureOwner(store: JobStore, device: string, job: string, write: boolean): Promise<OwnerMarker | undefined> {
-  let marker: OwnerMarker | undefined;
-  try {
-    marker = JSON.parse(await store.getText(MARKER_KEY)) as OwnerMarker;
-  } catch (e) {
-    if (!TargetError.isNotFound(e)) throw e;
-  }
-  if (!marker) {
-    if (!write) return undefined;
-    marker = { format: LAYOUT_FORMAT, device, job, created: new Date().toISOString() };
-    await store.putText(MARKER_KEY, JSON.stringify(marker, null, 2));
-    return marker;
-  }
-  if (write && (marker.device !== device || marker.job !== job)) {
-    throw new HokanError(
-      'E_TARGET_OWNED',
-      `this place on the target already holds the backup of job "${marker.job}" from device "${marker.device}" (since ${marker.created}); hokan will not mix a second owner into it`,
-      { hint: `give this job another target path or prefix; if this machine replaces "${marker.device}", set "device": "${marker.device}" in config.json` },
-    );
-  }
-  return marker;
-}
-
-/** Makes sure the index knows what the target holds for the job, rebuilding it from the target if not. */
-export async function ensureIndexed(index: IndexStore, store: JobStore, job: string, targetId: string, fingerprint: string, logger: Logger): Promise<TargetState> {
-  const state = await index.getTargetState(job, targetId);
-  if (state && state.fingerprint === fingerprint) return state;
-  if (state) {
-    logger.info({ job, target: targetId }, 'target settings changed: rebuilding the index from what the target holds');
-    await index.clearHeld(job, targetId);
-  }
-  return rebuildFromTarget(index, store, job, targetId, fingerprint, logger);
 }

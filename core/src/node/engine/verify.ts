@@ -1,11 +1,11 @@
 import { TargetError, describeError } from '../../common/errors.js';
 import type { FileRecord } from '../../common/model.js';
-import { findJob, type EngineDeps } from './backup.js';
+import { findJob, type EngineDeps } from './deps.js';
 import { withRetry } from './failure.js';
 import { hashStream } from './file-source.js';
 import { closeTarget } from './job-store.js';
 import { fileKey, versionKey } from './layout.js';
-import { openForReading } from './restore.js';
+import { openForReading } from './open-target.js';
 
 export interface VerifyOptions {
   job: string;
