@@ -115,9 +115,12 @@ interface RunSeen {
 async function runCase(opts: EngineConformanceOptions, s: CaseSettings, ops: Op[]): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'hokan-model-'));
   const src = join(dir, 'src');
-  const dataDir = join(dir, 'data');
+  const dataDirs = [join(dir, 'data'), join(dir, 'data-2')];
   await mkdir(src);
   const places: EnginePlace[] = [];
+  // Two data folders may take turns (`switch-index`); `index` is the one in use.
+  const indexes: (IndexStore | undefined)[] = [undefined, undefined];
+  let current = 0;
   let index: IndexStore | undefined;
   try {
     for (let i = 0; i < s.targets; i++) places.push(await opts.createPlace());
@@ -136,7 +139,7 @@ async function runCase(opts: EngineConformanceOptions, s: CaseSettings, ops: Op[
     };
     const place = `p${Math.random().toString(36).slice(2)}`;
     const config: HokanConfig = { device: 'model-pc', plugins: [], targets: Object.fromEntries(targetIds.map((id) => [id, { type: 'conformance', path: `${place}-${id}` }])), jobs: [job], notify: [], presets: {} };
-    index = await IndexStore.open(dataDir);
+    index = indexes[0] = await IndexStore.open(dataDirs[0]!);
     const deps = (): EngineDeps => ({
       index: index!,
       hooks: new EngineHooks(),
@@ -155,11 +158,16 @@ async function runCase(opts: EngineConformanceOptions, s: CaseSettings, ops: Op[
 
     for (const op of ops) {
       step++;
+      if (op.op === 'switch-index') {
+        current = 1 - current;
+        index = indexes[current] ??= await IndexStore.open(dataDirs[current]!);
+        continue;
+      }
       if (op.op === 'rebuild-index') {
         if (!runsSeen.length) continue;
         await index.close();
-        await rm(dataDir, { recursive: true, force: true });
-        index = await IndexStore.open(dataDir);
+        await rm(dataDirs[current]!, { recursive: true, force: true });
+        index = indexes[current] = await IndexStore.open(dataDirs[current]!);
         await checkRestores(deps(), targetIds, models, runsSeen, src, dir, `after the index was rebuilt, ${where()}`);
         continue;
       }
@@ -202,7 +210,7 @@ async function runCase(opts: EngineConformanceOptions, s: CaseSettings, ops: Op[
     expect(again.status, 'the backup after the index was rebuilt').toBe(seenCount === 0 && models[0]!.view().size ? 'incomplete' : 'completed');
     for (const r of again.targetResults!) expect({ uploaded: r.counts.uploaded, unchanged: r.counts.unchanged, deleted: r.counts.deleted }, `the backup after the index was rebuilt (${r.id})`).toEqual({ uploaded: 0, unchanged: seenCount, deleted: 0 });
   } finally {
-    await index?.close().catch(() => {});
+    for (const i of indexes) await i?.close().catch(() => {});
     for (const p of places) await p.dispose?.().catch(() => {});
     await rm(dir, { recursive: true, force: true });
   }

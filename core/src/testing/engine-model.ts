@@ -64,7 +64,9 @@ export type Op =
   | { op: 'many'; dir: string; count: number; seed: number }
   | { op: 'symlink'; path: string; target: string }
   | { op: 'backup'; gapHours: number; full: boolean }
-  | { op: 'rebuild-index' };
+  | { op: 'rebuild-index' }
+  /** The next runs go through the other of two data folders (two indexes taking turns on one target). */
+  | { op: 'switch-index' };
 
 // Names that matter: Japanese, NFC and NFD forms of one name side by side, spaces, a hidden one, a
 // filtered extension, names that are prefixes of others ("a" and "a b", "f" and "f.txt").
@@ -91,6 +93,7 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant('symlink' as const), path: pathArb, target: fc.constantFrom('a', '../f.txt', 'nowhere', '日本語/写真.jpg', 'x y/z') }) },
   { weight: 4, arbitrary: fc.record({ op: fc.constant('backup' as const), gapHours: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 24 * 40 })), full: fc.boolean().map((b) => b && Math.random() < 0.3) }) },
   { weight: 1, arbitrary: fc.constant({ op: 'rebuild-index' as const }) },
+  { weight: 1, arbitrary: fc.constant({ op: 'switch-index' as const }) },
 );
 
 export const settingsArb: fc.Arbitrary<CaseSettings> = fc.record({
@@ -295,5 +298,15 @@ export const REGRESSIONS: RegressionCase[] = [
     name: 'a folder replaced by a file while deletions are never propagated',
     settings: one(3, 'never'),
     ops: [{ op: 'write', path: 'a/x/y', seed: 1, size: 10, mtime: 1 }, B, { op: 'write', path: 'a', seed: 2, size: 20, mtime: 2 }, B, { op: 'write', path: 'a/z', seed: 4, size: 7, mtime: 4 }, B],
+  },
+  {
+    // Issue 26: a second data folder on the same target acted on a stale index and overwrote v1.
+    name: 'two data folders taking turns on one target',
+    settings: one(3),
+    ops: [
+      { op: 'write', path: 'a.txt', seed: 1, size: 3, mtime: 1 }, B, { op: 'switch-index' }, B, { op: 'switch-index' },
+      { op: 'modify', pick: 0, how: 'larger', seed: 2 }, B, { op: 'switch-index' }, { op: 'modify', pick: 0, how: 'larger', seed: 3 }, B,
+      { op: 'delete', pick: 0 }, { op: 'switch-index' }, B, { op: 'switch-index' }, B,
+    ],
   },
 ];

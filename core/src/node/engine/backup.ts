@@ -204,6 +204,7 @@ class BackupRun {
       const s = new TargetSession({ ...this.sessionBase(id), target });
       try {
         await s.prepare({ write: !this.dryRun });
+        if (s.caughtUp) this.note(`${id}: the target moved on since this index last saw it (run ${s.caughtUp.run} by device ${s.caughtUp.device}, another data folder or machine): the index was brought up to date from the target first`);
       } catch (e) {
         const owned = HokanError.is(e) && e.code === 'E_TARGET_OWNED';
         s.fatal = { reason: owned ? 'invalid-settings' : reasonOf(e) === 'io-error' ? 'target-unavailable' : reasonOf(e), message: describeError(e) };
@@ -503,6 +504,8 @@ class BackupRun {
       try {
         await s.flushJournal();
         await s.writeRunRecord(this.record);
+        // Every run moves the head on (a run that changed nothing only its `seq`: a reader then takes its record alone).
+        await s.writeHead('closed');
         const { state, compact } = closingState(s.state, s.changeCount, lane.heldFiles);
         if (compact) {
           await writeSnapshot(index, s.store, this.job.id, s.id, this.runId);

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
  */
 export const META = '.hokan';
 export const MARKER_KEY = `${META}/marker.json`;
+export const HEAD_KEY = `${META}/head.json`;
 export const RUNS_PREFIX = `${META}/runs/`;
 export const SNAPSHOTS_PREFIX = `${META}/snapshots/`;
 export const VERSIONS_PREFIX = `${META}/versions/`;
@@ -56,6 +57,26 @@ export interface OwnerMarker {
   device: string;
   job: string;
   created: string;
+}
+
+/**
+ * The head of a job's place: written atomically when a run starts to change the place and when it
+ * closes, with a sequence number that only grows. A run reads it before it writes anything: a
+ * number other than the one its index last saw means another data folder or machine wrote since.
+ */
+export interface JobHead {
+  format: number;
+  seq: number;
+  /** Grows only when a run changes the place (its first change); a reader whose index saw this number lacks at most run records. */
+  changeSeq: number;
+  /** The run that wrote it last. */
+  run: string;
+  /** `running` from a run's first change to its close; `closed` after. */
+  state: 'running' | 'closed';
+  /** The index (IndexStore.indexId) and device that wrote it. */
+  writer: string;
+  device: string;
+  at: string;
 }
 
 /** One line of a run's change journal (and of a snapshot, with op `put`). */

@@ -5,7 +5,8 @@ import type { Target } from '../../common/target.js';
 import type { IndexStore, TargetState } from '../index/index-store.js';
 import { targetFingerprint, type EngineDeps } from './deps.js';
 import { JobStore, closeTarget } from './job-store.js';
-import { LAYOUT_FORMAT, MARKER_KEY, type OwnerMarker } from './layout.js';
+import { HEAD_KEY, LAYOUT_FORMAT, MARKER_KEY, runRecordKey, type JobHead, type OwnerMarker } from './layout.js';
+import type { RunRecord } from '../../common/model.js';
 import { rebuildFromTarget } from './manifests.js';
 
 // Opening a job's place on a target, shared by every operation: who owns it (the marker), and an
@@ -70,11 +71,83 @@ export async function ensureOwner(store: JobStore, device: string, job: string, 
 
 /** Makes sure the index knows what the target holds for the job, rebuilding it from the target if not. */
 export async function ensureIndexed(index: IndexStore, store: JobStore, job: string, targetId: string, fingerprint: string, logger: Logger): Promise<TargetState> {
-  const state = await index.getTargetState(job, targetId);
-  if (state && state.fingerprint === fingerprint) return state;
-  if (state) {
+  return (await ensureCurrent(index, store, job, targetId, fingerprint, logger)).state;
+}
+
+/**
+ * Makes sure the index is current for the job's place on the target before anything acts on it:
+ * rebuilt from the target when it holds nothing for it (a new machine, a deleted index) or when the
+ * target's settings changed, and brought up to date when the head says someone else wrote since
+ * (another data folder or machine). `caughtUp` is that head, for the run to say so.
+ */
+export async function ensureCurrent(index: IndexStore, store: JobStore, job: string, targetId: string, fingerprint: string, logger: Logger): Promise<{ state: TargetState; caughtUp?: JobHead }> {
+  let state = await index.getTargetState(job, targetId);
+  const head = await readHead(store, logger);
+  if (state && state.fingerprint !== fingerprint) {
     logger.info({ job, target: targetId }, 'target settings changed: rebuilding the index from what the target holds');
     await index.clearHeld(job, targetId);
+    state = undefined;
   }
-  return rebuildFromTarget(index, store, job, targetId, fingerprint, logger);
+  let caughtUp: JobHead | undefined;
+  if (state && head && head.seq !== state.headSeq && head.changeSeq === state.changeSeq) {
+    // Runs that changed nothing since (another data folder's no-change runs): the held state is
+    // current; the newest run's record is taken for the history.
+    await importRunRecord(index, store, head.run, logger);
+    state = { ...state, headSeq: head.seq };
+    await index.batch([index.targetStateOp(job, targetId, state)]);
+    return { state };
+  }
+  if (state && head !== undefined && (head === null || head.seq !== state.headSeq)) {
+    // Another writer moved the place on: this index's view is stale, and acting on it could
+    // overwrite what that writer kept. Rebuild it from the target's own records.
+    caughtUp = head ?? undefined;
+    logger.info({ job, target: targetId, head }, 'the target moved on since this index last saw it: bringing the index up to date from the target');
+    await index.clearHeld(job, targetId);
+    state = undefined;
+  }
+  if (!state) {
+    state = await rebuildFromTarget(index, store, job, targetId, fingerprint, logger);
+    if (head) {
+      state.headSeq = head.seq;
+      state.changeSeq = head.changeSeq;
+      await index.batch([index.targetStateOp(job, targetId, state)]);
+    }
+  }
+  return { state, caughtUp };
+}
+
+/** The job's head on the target: undefined when there is none yet, null when it cannot be read (damaged). */
+export async function readHead(store: JobStore, logger: Logger): Promise<JobHead | null | undefined> {
+  let text: string;
+  try {
+    text = await store.getText(HEAD_KEY);
+  } catch (e) {
+    if (TargetError.isNotFound(e)) return undefined;
+    throw e;
+  }
+  try {
+    const head = JSON.parse(text) as JobHead;
+    if (typeof head.seq !== 'number') throw new Error('no sequence number');
+    return head;
+  } catch (e) {
+    logger.warn({ file: store.fullKey(HEAD_KEY), err: String(e) }, `the head ${store.fullKey(HEAD_KEY)} on the target is damaged: the index is rebuilt from the target's journals, and the next backup writes a new head`);
+    return null;
+  }
+}
+
+/** Adds a run's record from the target to the index's history, if the index lacks it. */
+async function importRunRecord(index: IndexStore, store: JobStore, runId: string, logger: Logger): Promise<void> {
+  if (await index.getRun(runId)) return;
+  try {
+    const rec = JSON.parse(await store.getText(runRecordKey(runId))) as RunRecord;
+    if (rec.status === 'running' || rec.status === 'waiting') rec.status = 'interrupted';
+    await index.putRun(rec);
+  } catch (e) {
+    logger.warn({ run: runId, file: store.fullKey(runRecordKey(runId)), err: String(e) }, 'the run record on the target cannot be read');
+  }
+}
+
+/** Writes the job's head (atomically: a put is all or nothing on every target). */
+export async function writeHead(store: JobStore, head: JobHead): Promise<void> {
+  await store.putText(HEAD_KEY, JSON.stringify(head, null, 2));
 }

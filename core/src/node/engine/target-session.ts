@@ -10,8 +10,8 @@ import type { DurabilityWindow } from './deps.js';
 import { LocalFileSource, hashFile, hashStream } from './file-source.js';
 import { isFatalForTarget, reasonOf, withRetry, type RetryOptions } from './failure.js';
 import { JobStore } from './job-store.js';
-import { changesKey, fileKey, runRecordKey, versionKey, type ChangeLine } from './layout.js';
-import { ensureIndexed, ensureOwner } from './open-target.js';
+import { LAYOUT_FORMAT, changesKey, fileKey, runRecordKey, versionKey, type ChangeLine, type JobHead } from './layout.js';
+import { ensureCurrent, ensureOwner, writeHead } from './open-target.js';
 
 export interface SessionOptions {
   index: IndexStore;
@@ -119,7 +119,32 @@ export class TargetSession {
   async prepare(opts: { write: boolean }): Promise<void> {
     await this.o.target.check();
     await ensureOwner(this.store, this.o.device, this.o.job, opts.write);
-    this.state = await ensureIndexed(this.o.index, this.store, this.o.job, this.o.targetId, this.o.fingerprint, this.o.logger);
+    const { state, caughtUp } = await ensureCurrent(this.o.index, this.store, this.o.job, this.o.targetId, this.o.fingerprint, this.o.logger);
+    this.state = state;
+    this.caughtUp = caughtUp;
+  }
+
+  /** The head another writer left, when this run had to bring its index up to date first. */
+  caughtUp?: JobHead;
+
+  /**
+   * Writes the job's head: `running` before the run's first change, `closed` when it closes. The
+   * target's head is written before the index records its number: a crash between the two makes
+   * the next run catch up from the target (slower), never trust a stale view.
+   */
+  async writeHead(state: JobHead['state']): Promise<void> {
+    if (this.o.dryRun) return;
+    const seq = (this.state.headSeq ?? 0) + 1;
+    const changeSeq = (this.state.changeSeq ?? 0) + (state === 'running' ? 1 : 0);
+    const head: JobHead = { format: LAYOUT_FORMAT, seq, changeSeq, run: this.o.runId, state, writer: await this.o.index.indexId(), device: this.o.device, at: new Date().toISOString() };
+    await withRetry(() => writeHead(this.store, head), this.o.retry);
+    this.state = { ...this.state, headSeq: seq, changeSeq };
+    await this.o.index.batch([this.o.index.targetStateOp(this.o.job, this.id, this.state)]);
+  }
+
+  /** Whether this run changed the place (its first change wrote the `running` head). */
+  get changedPlace(): boolean {
+    return this.begun !== undefined;
   }
 
   /** Writes the run record to the target (`running` before the first change, final at the end). */
@@ -132,7 +157,7 @@ export class TargetSession {
   startRecord?: unknown;
   private begun?: Promise<void>;
   private begin(): Promise<void> {
-    this.begun ??= this.startRecord ? this.writeRunRecord(this.startRecord) : Promise.resolve();
+    this.begun ??= this.writeHead('running').then(() => (this.startRecord ? this.writeRunRecord(this.startRecord) : undefined));
     return this.begun;
   }
 

@@ -47,6 +47,14 @@ export interface TargetState {
   runsSinceSnapshot: number;
   /** Changes written since the last snapshot (compaction when they outgrow the tree). */
   changesSinceSnapshot: number;
+  /**
+   * The sequence number of the job's head on the target (`.hokan/head.json`) as this index last
+   * wrote or read it. Another number there means someone else wrote since: the index catches up
+   * before acting. Absent in indexes from before heads.
+   */
+  headSeq?: number;
+  /** The head's `changeSeq` as this index last saw it. */
+  changeSeq?: number;
 }
 
 export interface RunQuery {
@@ -276,6 +284,18 @@ export class IndexStore {
     const prefix = keys.heldPrefix(job, target);
     await this.db.clear({ gt: prefix, lt: upper(prefix) });
     await this.db.del(keys.targetState(job, target));
+  }
+
+  /**
+   * This index's own id (made once, kept in the index): a target's head names the index that wrote
+   * it, so a run can tell its own writes from another data folder's.
+   */
+  async indexId(): Promise<string> {
+    const have = await this.get(keys.meta('index-id'));
+    if (have) return have;
+    const id = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+    await this.batch([{ type: 'put', key: keys.meta('index-id'), value: id }]);
+    return id;
   }
 
   getTargetState(job: string, target: string): Promise<TargetState | undefined> {
