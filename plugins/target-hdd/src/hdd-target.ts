@@ -4,7 +4,6 @@ import type { Dir, Dirent } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
-import { promisify } from 'node:util';
 import {
   TargetError,
   nullLogger,
@@ -18,11 +17,14 @@ import {
   type RewindableSource,
   type Target,
   type TargetCapabilities,
-  type TargetErrorKind,
 } from '@hokan/core';
-import pLimit from 'p-limit';
 import { Copier, PROGRESS_EVERY, type CopyReply } from './copier.js';
-import { Syncer } from './syncer.js';
+import { assertRoot, classify, mapError, mapMissing, notFound } from './disk-errors.js';
+import { Durability } from './durability.js';
+import { fdClose, fdOpen, fdSync, fdTimes, fdWrite } from './fd-calls.js';
+import { TEMP_PREFIX, capabilitiesFor, detectFilesystem, keyProblem } from './name-rules.js';
+
+export { TEMP_PREFIX } from './name-rules.js';
 
 /** The `hdd` target's config (schema.json is the JSON Schema of this). */
 export interface HddTargetConfig {
@@ -41,53 +43,6 @@ export interface HddTargetConfig {
   /** Files the engine has in flight to this disk (default 16); the copies run on the copy workers. */
   maxConnections?: number;
 }
-
-// The callback forms, promisified: one thread-pool round trip each, no FileHandle to create and track.
-const fdOpen = promisify(fsc.open);
-const fdWrite = promisify(fsc.write) as (fd: number, b: Buffer, off: number, len: number) => Promise<{ bytesWritten: number }>;
-const fdTimes = promisify(fsc.futimes);
-const fdSync = promisify(fsc.fsync);
-const fdClose = promisify(fsc.close);
-
-/** fsync by name: a file written earlier and closed (its data is written back now), or a folder. */
-async function fsyncPath(file: string): Promise<void> {
-  const fd = await fdOpen(file, 'r');
-  try {
-    await fdSync(fd);
-  } finally {
-    await fdClose(fd);
-  }
-}
-
-/** A folder's fsync in progress, and the one queued after it. */
-interface DirSync {
-  running?: Promise<void>;
-  next?: Promise<void>;
-}
-
-/** Prefix of the temporary files a put writes before renaming; `list` never returns them, keys may not use it. */
-export const TEMP_PREFIX = '.hokan-tmp-';
-const TEMP_SEGMENT = /(?:^|\/)\.hokan-tmp-/;
-/** A key segment that is empty, "." or "..". */
-const DOT_OR_EMPTY_SEGMENT = /(?:^|\/)\.{0,2}(?:\/|$)/;
-
-const WINDOWS_FORBIDDEN = '\\:*?"<>|';
-/** Windows silently drops these at the end of a name, so `a.` and `a` would collide. */
-const WINDOWS_TRAILING = ' .';
-const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$/i;
-
-/** statfs `f_type` magic numbers of file systems with Windows name rules (linux/magic.h). */
-const WINDOWS_FS_TYPES = new Map<number, string>([
-  [0x4d44, 'vfat'], // MSDOS_SUPER_MAGIC
-  [0x2011bab0, 'exfat'], // EXFAT_SUPER_MAGIC
-  [0x5346544e, 'ntfs'], // NTFS_SB_MAGIC (ntfs, ntfs3)
-  [0x65735546, 'fuseblk'], // FUSE_SUPER_MAGIC: on block devices this is ntfs-3g or exfat-fuse
-  [0xff534d42, 'cifs'], // CIFS_SUPER_MAGIC
-  [0xfe534d42, 'smb2'], // SMB2_SUPER_MAGIC
-]);
-
-/** Errors that mean the disk (or the share under it) has gone away. */
-const GONE_CODES = new Set(['ENOENT', 'EIO', 'ENODEV', 'ENXIO', 'ENOTCONN', 'ESTALE', 'EHOSTDOWN']);
 
 /**
  * A local folder or a mounted external disk as a Target.
@@ -118,18 +73,13 @@ export class HddTarget implements Target {
   private readonly config: HddTargetConfig;
   private readonly logger: Logger;
   private readonly isWin = process.platform === 'win32';
-  /** Folder fsyncs in progress, by folder (see `syncDir`). */
-  private readonly dirSyncs = new Map<string, DirSync>();
+  /** The fsyncs of folders, and the puts waiting for `flush`. */
+  private readonly durable: Durability;
   /** Temporary names: a random stem per target object (two processes never collide) and a counter. */
   private readonly tempStem = randomBytes(6).toString('hex');
   private tempSeq = 0;
   /** Copy workers for local files, started by the first put of one. */
   private copier?: Copier;
-  /** Puts made with `deferSync` since the last `flush`. */
-  private unsynced = { files: [] as string[], dirs: new Set<string>() };
-  /** Whether `sync -f` works here (undefined: not tried yet), and the helper that runs it. */
-  private syncfs?: boolean;
-  private syncer?: Syncer;
 
   constructor(config: HddTargetConfig, opts: { logger?: Logger } = {}) {
     if (typeof config.path !== 'string' || config.path.trim() === '') {
@@ -141,6 +91,7 @@ export class HddTarget implements Target {
     this.rootSlash = this.root.endsWith(path.sep) ? this.root : this.root + path.sep;
     this.windowsRules = this.isWin || config.filesystem === 'windows';
     this.caps = this.makeCapabilities();
+    this.durable = new Durability(this.root, { isWin: this.isWin, maxConnections: this.caps.maxConnections, logger: this.logger });
   }
 
   /** Creates the target and detects its file system (when the disk is there). */
@@ -164,7 +115,7 @@ export class HddTarget implements Target {
     const fix = 'plug in the disk or create the folder';
     let st = await fs.stat(root).catch((e: NodeJS.ErrnoException) => e);
     if (st instanceof Error) {
-      if (st.code !== 'ENOENT' && st.code !== 'ENOTDIR') throw this.mapError(st, 'check', root);
+      if (st.code !== 'ENOENT' && st.code !== 'ENOTDIR') throw mapError(this.root, st, 'check', root);
       if (!this.config.createIfMissing) {
         throw new TargetError('unavailable', `the backup folder ${root} is not there (is the disk plugged in?)`, {
           hint: `${fix} (${root}), or set "createIfMissing": true to create it when its parent exists`,
@@ -181,7 +132,7 @@ export class HddTarget implements Target {
       try {
         await fs.mkdir(root); // one level only: never a whole path on the system disk
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw this.mapError(e, 'check', root);
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw mapError(this.root, e, 'check', root);
       }
       this.logger.info({ path: root }, 'created the backup folder');
       st = await fs.stat(root);
@@ -197,7 +148,7 @@ export class HddTarget implements Target {
       const fh = await fs.open(probe, 'wx');
       await fh.close();
     } catch (e) {
-      throw this.mapError(e, 'check', root);
+      throw mapError(this.root, e, 'check', root);
     } finally {
       await fs.rm(probe, { force: true }).catch(() => undefined);
     }
@@ -221,13 +172,13 @@ export class HddTarget implements Target {
       try {
         if (meta.mtimeMs !== undefined) await fdTimes(fd, meta.mtimeMs / 1000, meta.mtimeMs / 1000);
       } catch (e) {
-        throw await this.classify(e, 'put', key);
+        throw await classify(this.root, e, 'put', key);
       }
       const landing = fd;
       fd = undefined;
       await this.landTemp(landing, tmp, file, key, !opts.deferSync);
       renamed = true;
-      await this.landed(file, dir, opts.deferSync);
+      await this.durable.landed(file, dir, opts.deferSync);
     } finally {
       if (fd !== undefined) await fdClose(fd).catch(() => undefined);
       if (!renamed) await this.dropTemp(tmp, dir);
@@ -240,13 +191,13 @@ export class HddTarget implements Target {
       if (sync) await fdSync(fd);
     } catch (e) {
       await fdClose(fd).catch(() => undefined);
-      throw await this.classify(e, 'put', key);
+      throw await classify(this.root, e, 'put', key);
     }
     try {
       await fdClose(fd);
       await fs.rename(tmp, file);
     } catch (e) {
-      throw await this.classify(e, 'put', key);
+      throw await classify(this.root, e, 'put', key);
     }
   }
 
@@ -256,48 +207,8 @@ export class HddTarget implements Target {
     await this.prune(dir);
   }
 
-  /** After a put's rename: make it durable now (fsync of the folder), or note it for `flush`. */
-  private async landed(file: string, dir: string, deferSync: boolean | undefined): Promise<void> {
-    if (!deferSync) return this.syncDir(dir);
-    this.unsynced.files.push(file);
-    this.unsynced.dirs.add(dir);
-  }
-
-  async flush(): Promise<void> {
-    const { files, dirs } = this.unsynced;
-    if (!files.length) return;
-    this.unsynced = { files: [], dirs: new Set() };
-    try {
-      await this.assertRoot('flush', ''); // an unplugged disk: unavailable, whatever `sync` says
-      await this.syncAll(files, dirs);
-    } catch (e) {
-      // Not durable: the next flush tries these again (the engine has not recorded them either).
-      this.unsynced.files.push(...files);
-      for (const d of dirs) this.unsynced.dirs.add(d);
-      throw await this.classify(e, 'flush', '');
-    }
-  }
-
-  /**
-   * Linux: one `syncfs` of the disk (`sync -f`, coreutils) writes back every file and rename at
-   * once. Elsewhere, or without it: an fsync of each file, then of each folder.
-   */
-  private async syncAll(files: string[], dirs: Set<string>): Promise<void> {
-    if (process.platform === 'linux' && this.syncfs !== false) {
-      try {
-        await (this.syncer ??= new Syncer(this.root)).sync();
-        this.syncfs = true;
-        return;
-      } catch (e) {
-        if (this.syncfs) throw e; // it worked before: the disk is the problem
-        this.syncfs = false;
-        this.syncer?.close();
-        this.logger.debug({ err: (e as Error).message }, '`sync -f` is not usable here: flushing file by file');
-      }
-    }
-    const limit = pLimit(this.caps.maxConnections);
-    await Promise.all(files.map((f) => limit(() => fsyncPath(f))));
-    await Promise.all([...dirs].map((d) => limit(() => this.fsyncDir(d))));
+  flush(): Promise<void> {
+    return this.durable.flush();
   }
 
   /**
@@ -332,7 +243,7 @@ export class HddTarget implements Target {
         const e = Object.assign(new Error(message), rest);
         // Errors of the source pass through as they are; errors of the disk are mapped.
         if (stage === 'open-source' || stage === 'read') throw e;
-        throw await this.classify(e, 'put', key);
+        throw await classify(this.root, e, 'put', key);
       }
       if (fd !== undefined) {
         const landing = fd;
@@ -342,7 +253,7 @@ export class HddTarget implements Target {
       renamed = true;
       lf.copied(reply.sha256);
       opts.onProgress?.(lf.size);
-      await this.landed(file, dir, opts.deferSync);
+      await this.durable.landed(file, dir, opts.deferSync);
     } finally {
       if (cancel) opts.signal!.removeEventListener('abort', onAbort);
       if (fd !== undefined) await fdClose(fd).catch(() => undefined);
@@ -374,7 +285,7 @@ export class HddTarget implements Target {
       try {
         off += (await fdWrite(fd, b, off, b.length - off)).bytesWritten;
       } catch (e) {
-        throw await this.classify(e, 'put', key);
+        throw await classify(this.root, e, 'put', key);
       }
     }
   }
@@ -385,7 +296,7 @@ export class HddTarget implements Target {
     try {
       fh = await fs.open(file, 'r');
     } catch (e) {
-      throw await this.mapMissing(e, 'get', key);
+      throw await mapMissing(this.root, e, 'get', key);
     }
     let stream: Readable | undefined;
     try {
@@ -411,7 +322,7 @@ export class HddTarget implements Target {
     try {
       st = await fs.stat(file);
     } catch (e) {
-      throw await this.mapMissing(e, 'stat', key);
+      throw await mapMissing(this.root, e, 'stat', key);
     }
     if (!st.isFile()) throw notFound(key);
     return { key, size: st.size, mtimeMs: st.mtimeMs };
@@ -433,11 +344,11 @@ export class HddTarget implements Target {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') {
-        if (dirKey === '') throw await this.mapMissing(e, 'list', prefix);
-        await this.assertRoot('list', prefix, e);
+        if (dirKey === '') throw await mapMissing(this.root, e, 'list', prefix);
+        await assertRoot(this.root, 'list', prefix, e);
         return;
       }
-      throw await this.classify(e, 'list', prefix);
+      throw await classify(this.root, e, 'list', prefix);
     }
     yield* this.walk(dir, dirPath, dirKey === '' ? '' : `${dirKey}/`, namePrefix);
   }
@@ -456,18 +367,18 @@ export class HddTarget implements Target {
         break;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        if (code !== 'ENOENT' || attempt >= 3) throw await this.classify(e, 'move', `${from} → ${to}`);
+        if (code !== 'ENOENT' || attempt >= 3) throw await classify(this.root, e, 'move', `${from} → ${to}`);
         // Either the source is missing, or the destination folder is (or was just pruned).
         const sst = await fs.lstat(src).catch(() => undefined);
         if (!sst?.isFile()) {
-          await this.assertRoot('move', from, e);
+          await assertRoot(this.root, 'move', from, e);
           throw notFound(from);
         }
         await this.ensureDir(dstDir, to);
       }
     }
-    await this.syncDir(dstDir);
-    if (path.dirname(src) !== dstDir) await this.syncDir(path.dirname(src));
+    await this.durable.syncDir(dstDir);
+    if (path.dirname(src) !== dstDir) await this.durable.syncDir(path.dirname(src));
     await this.prune(path.dirname(src));
   }
 
@@ -478,7 +389,7 @@ export class HddTarget implements Target {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') {
-        await this.assertRoot('remove', key, e);
+        await assertRoot(this.root, 'remove', key, e);
         return;
       }
       if (code === 'EISDIR' || code === 'EPERM') {
@@ -486,7 +397,7 @@ export class HddTarget implements Target {
         const st = await fs.lstat(file).catch(() => undefined);
         if (st?.isDirectory()) return;
       }
-      throw await this.classify(e, 'remove', key);
+      throw await classify(this.root, e, 'remove', key);
     }
     await this.prune(path.dirname(file));
   }
@@ -496,7 +407,7 @@ export class HddTarget implements Target {
       const s = await fs.statfs(this.root);
       return { free: Number(s.bavail) * Number(s.bsize) };
     } catch (e) {
-      throw await this.mapMissing(e, 'usage', '');
+      throw await mapMissing(this.root, e, 'usage', '');
     }
   }
 
@@ -509,7 +420,7 @@ export class HddTarget implements Target {
         dir = await fs.opendir(dirPath, { bufferSize: 64 });
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-        throw this.mapError(e, 'cleanup', dirPath);
+        throw mapError(this.root, e, 'cleanup', dirPath);
       }
       for await (const d of dir) {
         const p = path.join(dirPath, d.name);
@@ -523,7 +434,7 @@ export class HddTarget implements Target {
         }
       }
     };
-    await this.assertRoot('cleanup', '');
+    await assertRoot(this.root, 'cleanup', '');
     const prefix = opts.prefix?.replace(/\/+$/, '');
     if (prefix && !this.validKey(prefix)) throw new TargetError('permanent', `cleanup: unsafe prefix ${JSON.stringify(prefix)}`);
     await visit(prefix ? path.join(this.root, ...prefix.split('/')) : this.root);
@@ -533,8 +444,7 @@ export class HddTarget implements Target {
     // Nothing held open between calls but the copy workers and the sync helper.
     const c = this.copier;
     this.copier = undefined;
-    this.syncer?.close();
-    this.syncer = undefined;
+    this.durable.close();
     await c?.close();
   }
 
@@ -553,45 +463,35 @@ export class HddTarget implements Target {
             sub = await fs.opendir(p, { bufferSize: 64 });
           } catch (e) {
             if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // pruned meanwhile
-            throw await this.classify(e, 'list', key);
+            throw await classify(this.root, e, 'list', key);
           }
           yield* this.walk(sub, p, `${key}/`, '');
         } else if (d.isFile() || d.isSymbolicLink() || isUnknown(d)) {
           const st = await fs.stat(p).catch((e: NodeJS.ErrnoException) => e);
           if (st instanceof Error) {
             if (st.code === 'ENOENT') continue; // removed meanwhile
-            throw await this.classify(st, 'list', key);
+            throw await classify(this.root, st, 'list', key);
           }
           if (st.isFile()) yield { key, size: st.size, mtimeMs: st.mtimeMs };
         }
       }
     } catch (e) {
-      throw await this.classify(e, 'list', keyPrefix);
+      throw await classify(this.root, e, 'list', keyPrefix);
     }
   }
 
   private makeCapabilities(): TargetCapabilities {
-    const maxConnections = this.config.maxConnections ?? 16;
-    const base: TargetCapabilities = { maxConnections, serverSideMove: true, preservesMtime: true };
-    // Room for the root, a separator and the longest temp name in one PATH_MAX (4096 bytes on Linux).
-    const pathMax = this.isWin ? 32_000 : 4095;
-    base.maxKeyLength = Math.max(1, pathMax - this.root.length - 1);
-    if (process.platform === 'darwin') base.normalizationInsensitive = true;
-    if (this.windowsRules) {
-      return { ...base, forbiddenChars: WINDOWS_FORBIDDEN, forbiddenTrailingChars: WINDOWS_TRAILING, maxNameLength: 255, caseInsensitive: true };
-    }
-    return { ...base, maxNameBytes: 255, caseInsensitive: process.platform === 'darwin' ? true : undefined };
+    return capabilitiesFor(this.root, this.config.maxConnections ?? 16, this.windowsRules, this.isWin);
   }
 
   /** Reads the file system type under the root and sets the name rules (the disk may have been plugged in since). */
   private async detect(): Promise<void> {
     const mode = this.config.filesystem ?? 'auto';
     if (mode === 'auto' && !this.isWin) {
-      const s = await fs.statfs(this.root).catch(() => undefined);
-      if (!s) return; // not there now: keep what we had; check() will say why
-      const win = WINDOWS_FS_TYPES.get(Number(s.type));
-      this.detectedFs = win ?? 'posix';
-      this.windowsRules = win !== undefined;
+      const found = await detectFilesystem(this.root);
+      if (!found) return; // not there now: keep what we had; check() will say why
+      this.detectedFs = found.name;
+      this.windowsRules = found.windows;
     } else {
       this.detectedFs = this.windowsRules ? 'windows' : 'posix';
     }
@@ -614,37 +514,12 @@ export class HddTarget implements Target {
   }
 
   private validKey(key: string): boolean {
-    return this.keyProblem(key) === undefined;
-  }
-
-  private keyProblem(key: string): string | undefined {
-    if (typeof key !== 'string' || key === '') return 'the key is empty';
-    if (key.startsWith('/')) return 'it starts with "/"';
-    if (key.includes('\0')) return 'it contains NUL';
-    if (DOT_OR_EMPTY_SEGMENT.test(key)) return `it has an empty, "." or ".." segment`;
-    if (TEMP_SEGMENT.test(key)) return `a segment starts with ${TEMP_PREFIX} (reserved for temporary files)`;
-    if (this.isWin && key.includes('\\')) return 'it contains a backslash';
-    const c = this.caps;
-    if (c.forbiddenChars) for (const ch of c.forbiddenChars) if (key.includes(ch)) return `it contains ${JSON.stringify(ch)}, which this file system cannot hold`;
-    // Rules on each name: only split the key when one of them could apply (this runs per file).
-    const nameRules =
-      c.forbiddenTrailingChars || this.windowsRules || (c.maxNameLength !== undefined && key.length > c.maxNameLength) || (c.maxNameBytes !== undefined && key.length * 3 > c.maxNameBytes);
-    if (nameRules) {
-      for (const s of key.split('/')) {
-        if (c.forbiddenTrailingChars && c.forbiddenTrailingChars.includes(s[s.length - 1]!)) return `the name ${JSON.stringify(s)} ends with a dot or a space`;
-        if (c.maxNameLength !== undefined && s.length > c.maxNameLength) return `the name ${JSON.stringify(s.slice(0, 40))}… is longer than ${c.maxNameLength} characters`;
-        if (c.maxNameBytes !== undefined && Buffer.byteLength(s) > c.maxNameBytes) return `the name ${JSON.stringify(s.slice(0, 40))}… is longer than ${c.maxNameBytes} bytes`;
-        if (this.windowsRules && WINDOWS_RESERVED.test(s)) return `${JSON.stringify(s)} is a reserved device name on Windows`;
-        if (this.windowsRules && /[\x01-\x1f]/.test(s)) return 'it contains a control character';
-      }
-    }
-    if (c.maxKeyLength !== undefined && key.length > c.maxKeyLength) return `it is longer than ${c.maxKeyLength} characters`;
-    return undefined;
+    return keyProblem(key, this.caps, this.windowsRules, this.isWin) === undefined;
   }
 
   /** The absolute path of a key, or a `permanent` TargetError: never a path outside the root. */
   private pathOf(key: string): string {
-    const why = this.keyProblem(key);
+    const why = keyProblem(key, this.caps, this.windowsRules, this.isWin);
     if (why) throw new TargetError('permanent', `the key ${JSON.stringify(key)} cannot be stored on ${this.root}: ${why}`);
     // keyProblem let through only names (no "", ".", ".." segment, no leading "/", no backslash on
     // Windows): the root, a separator and the key's names stay below the root as they are.
@@ -658,7 +533,7 @@ export class HddTarget implements Target {
         return await fdOpen(tmp, fsc.constants.O_CREAT | fsc.constants.O_EXCL | fsc.constants.O_WRONLY, 0o644);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        if (code !== 'ENOENT' || attempt >= 3) throw await this.classify(e, 'put', key);
+        if (code !== 'ENOENT' || attempt >= 3) throw await classify(this.root, e, 'put', key);
         await this.ensureDir(dir, key);
       }
     }
@@ -671,7 +546,7 @@ export class HddTarget implements Target {
    */
   private async ensureDir(dir: string, key: string): Promise<void> {
     if (dir === this.root) {
-      await this.assertRoot('put', key);
+      await assertRoot(this.root, 'put', key);
       return;
     }
     for (let attempt = 0; ; attempt++) {
@@ -685,10 +560,10 @@ export class HddTarget implements Target {
           if (st?.isDirectory()) return;
           throw new TargetError('permanent', `cannot store ${JSON.stringify(key)}: ${dir} is a file, not a folder`);
         }
-        if (code !== 'ENOENT') throw this.mapError(e, 'put', key);
+        if (code !== 'ENOENT') throw mapError(this.root, e, 'put', key);
         if (attempt > 0) {
           // The parent vanished again: the root (disk unplugged), or a folder pruned by a concurrent remove.
-          await this.assertRoot('put', key, e);
+          await assertRoot(this.root, 'put', key, e);
           throw new TargetError('transient', `put ${key}: ${dir} vanished while it was created`, { cause: e });
         }
         await this.ensureDir(path.dirname(dir), key);
@@ -708,128 +583,6 @@ export class HddTarget implements Target {
       cur = path.dirname(cur);
     }
   }
-
-  /**
-   * Makes the renames done in `dir` so far durable (fsync of the folder). Calls for one folder
-   * share fsyncs: a call made while one runs waits for the next, which starts when it ends and
-   * serves every call made meanwhile — sixteen files landing in one folder cost two fsyncs, not sixteen.
-   */
-  private syncDir(dir: string): Promise<void> {
-    if (this.isWin) return Promise.resolve();
-    let s = this.dirSyncs.get(dir);
-    if (!s) {
-      s = {};
-      this.dirSyncs.set(dir, s);
-    }
-    const state = s;
-    const start = (): Promise<void> => {
-      const p = this.fsyncDir(dir).finally(() => {
-        if (state.running === p) state.running = undefined;
-        if (!state.running && !state.next && this.dirSyncs.get(dir) === state) this.dirSyncs.delete(dir);
-      });
-      state.running = p;
-      return p;
-    };
-    if (!state.running) return start();
-    // The running fsync may have started before this call's rename: wait for the next one.
-    state.next ??= state.running
-      .catch(() => undefined)
-      .then(() => {
-        state.next = undefined;
-        return start();
-      });
-    return state.next;
-  }
-
-  private async fsyncDir(dir: string): Promise<void> {
-    try {
-      await fsyncPath(dir);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      // Some file systems (FAT via some drivers, SMB) refuse fsync on folders: the rename is still atomic.
-      if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EPERM' && code !== 'EISDIR' && code !== 'EBADF') throw this.mapError(e, 'sync', dir);
-    }
-  }
-
-  /** Throws `unavailable` when the root is gone (disk unplugged); otherwise returns. */
-  private async assertRoot(op: string, key: string, cause?: unknown): Promise<void> {
-    const st = await fs.stat(this.root).catch((e: NodeJS.ErrnoException) => e);
-    if (st instanceof Error || !st.isDirectory()) {
-      throw new TargetError('unavailable', `${op} ${key}: the backup folder ${this.root} is gone (was the disk unplugged?)`, {
-        cause: cause ?? st,
-        hint: `plug in the disk or create the folder (${this.root})`,
-      });
-    }
-  }
-
-  /** ENOENT/ENOTDIR → not-found (or unavailable when the root is gone); the rest → mapError. */
-  private async mapMissing(e: unknown, op: string, key: string): Promise<TargetError> {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') {
-      await this.assertRoot(op, key, e);
-      return notFound(key, e);
-    }
-    if (code === 'EISDIR') return notFound(key, e);
-    return this.classify(e, op, key);
-  }
-
-  /** Like mapError, but an I/O error with the root gone (disk unplugged mid-run) is `unavailable`. */
-  private async classify(e: unknown, op: string, key: string): Promise<TargetError> {
-    if (TargetError.is(e)) return e;
-    if (GONE_CODES.has((e as NodeJS.ErrnoException)?.code ?? '')) await this.assertRoot(op, key, e);
-    return this.mapError(e, op, key);
-  }
-
-  private mapError(e: unknown, op: string, key: string): TargetError {
-    if (TargetError.is(e)) return e;
-    const err = e as NodeJS.ErrnoException;
-    const code = err?.code ?? '';
-    const where = key ? `${op} ${key}` : op;
-    const msg = `${where} on ${this.root}: ${err?.message ?? String(e)}`;
-    let kind: TargetErrorKind;
-    let hint: string | undefined;
-    switch (code) {
-      case 'ENOSPC':
-      case 'EDQUOT':
-      case 'EFBIG':
-        kind = 'quota';
-        hint = `free some space on the disk of ${this.root}, or lower the number of generations kept`;
-        break;
-      case 'EACCES':
-      case 'EPERM':
-      case 'EROFS':
-        kind = 'auth';
-        hint = code === 'EROFS' ? `the disk of ${this.root} is mounted read-only: remount it writable` : `give the agent's user write access to ${this.root}`;
-        break;
-      case 'ENAMETOOLONG':
-      case 'EINVAL':
-      case 'EILSEQ':
-      case 'ENOTDIR':
-      case 'EISDIR':
-      case 'EEXIST':
-      case 'ENOTEMPTY':
-      case 'ELOOP':
-        kind = 'permanent';
-        break;
-      case 'ENODEV':
-      case 'ENXIO':
-      case 'ENOTCONN':
-      case 'ESTALE':
-      case 'EHOSTDOWN':
-        kind = 'unavailable';
-        hint = `plug in the disk or create the folder (${this.root})`;
-        break;
-      default:
-        // EIO, ENOENT (with the root present: a folder pruned or a file removed concurrently),
-        // EBUSY, EAGAIN, EMFILE, ENFILE, ETIMEDOUT, …
-        kind = 'transient';
-    }
-    return new TargetError(kind, msg, { cause: e, hint });
-  }
-}
-
-function notFound(key: string, cause?: unknown): TargetError {
-  return new TargetError('not-found', `no object ${JSON.stringify(key)}`, cause === undefined ? {} : { cause });
 }
 
 function isUnknown(d: Dirent): boolean {

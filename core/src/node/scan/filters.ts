@@ -164,12 +164,10 @@ function isUnder(rel: string, base: string): boolean {
   return rel.length > base.length && rel.charCodeAt(base.length) === 47 && rel.startsWith(base);
 }
 
-export function compileFilters(filters: FilterConfig, root: SourceRoot, opts: CompileFiltersOptions = {}): CompiledFilters {
-  const nocase = opts.nocase === true;
-  const where = opts.where ?? 'filters';
-  const fold = nocase ? (s: string) => s.toLowerCase() : (s: string) => s;
+type Fold = (s: string) => string;
 
-  // Include levels: job-level and source-level; each must be satisfied when it has entries.
+/** Include levels (job-level, then source-level; each must be satisfied when it has entries) and the explicit paths among them. */
+function compileIncludes(filters: FilterConfig, root: SourceRoot, nocase: boolean, fold: Fold, where: string): { levels: IncludeLevel[]; explicit: string[] } {
   const levels: IncludeLevel[] = [];
   const explicit: string[] = [];
   for (const list of [filters.include, root.include]) {
@@ -199,15 +197,11 @@ export function compileFilters(filters: FilterConfig, root: SourceRoot, opts: Co
     }
     levels.push({ globs, partial, literals });
   }
+  return { levels, explicit };
+}
 
-  const excludes: Glob[] = [...(filters.exclude ?? []), ...(root.exclude ?? [])].map((g) => compileGlob(g, nocase));
-  const hidden = filters.hidden === true;
-  const onlyExt = [filters.extensions, root.extensions].filter((l): l is readonly string[] => !!l && l.length > 0).map((l) => new ExtSet(l));
-  const notExt = filters.excludeExtensions && filters.excludeExtensions.length ? new ExtSet(filters.excludeExtensions) : null;
-  const inRe = compileRegexes(filters.includeRegex, 'includeRegex', where);
-  const exRe = compileRegexes(filters.excludeRegex, 'excludeRegex', where);
-  const exRegexSrc = filters.excludeRegex ?? [];
-
+/** The size and date rules: the limits (-1 and -Infinity when unset) and the reasons they give. */
+function compileStatRules(filters: FilterConfig, where: string): { largerThan: number; before: number; largerReason: string; beforeReason: string } {
   let largerThan = -1;
   if (filters.largerThan !== undefined && filters.largerThan !== null) {
     try {
@@ -224,8 +218,79 @@ export function compileFilters(filters: FilterConfig, root: SourceRoot, opts: Co
       throw new ConfigError(`${where}.modifiedBefore: ${(e as Error).message}`, { hint: 'write a date like "2020-01-31"' });
     }
   }
-  const largerReason = largerThan >= 0 ? `larger than ${formatBytes(largerThan)}` : '';
-  const beforeReason = before > -Infinity ? `modified before ${formatDate(before)}` : '';
+  return {
+    largerThan,
+    before,
+    largerReason: largerThan >= 0 ? `larger than ${formatBytes(largerThan)}` : '',
+    beforeReason: before > -Infinity ? `modified before ${formatDate(before)}` : '',
+  };
+}
+
+/** Excludes lifted beneath each explicit folder: the globs that match that folder itself. */
+function liftedExcludes(explicit: readonly string[], excludes: readonly Glob[]): Map<string, Set<number>> {
+  const liftedFor = new Map<string, Set<number>>();
+  for (const e of explicit) {
+    const s = new Set<number>();
+    excludes.forEach((g, i) => {
+      if (g.match(e)) s.add(i);
+    });
+    if (s.size) liftedFor.set(e, s);
+  }
+  return liftedFor;
+}
+
+function matchExclude(excludes: readonly Glob[], rel: string, isDir: boolean, lifted: ReadonlySet<number> | null): Glob | null {
+  for (let i = 0; i < excludes.length; i++) {
+    const g = excludes[i]!;
+    if (g.dirOnly && !isDir) continue;
+    if (lifted !== null && lifted.has(i)) continue;
+    if (g.match(rel)) return g;
+  }
+  return null;
+}
+
+/** Could the folder `rel` (not yet inside an include) contain a match for this level? */
+function couldContain(level: IncludeLevel, rel: string, fold: Fold): boolean {
+  const r = fold(rel);
+  for (const l of level.literals) if (isUnder(l, r)) return true;
+  const segs = rel.split('/');
+  outer: for (const p of level.partial) {
+    if (p === null) return true;
+    for (let i = 0; i < segs.length; i++) {
+      const m = p[i];
+      if (m === undefined) continue outer; // the glob is shallower than this folder
+      if (m === 'globstar') return true;
+      if (!m(segs[i]!)) continue outer;
+    }
+    if (p.length > segs.length) return true;
+  }
+  return false;
+}
+
+function levelMatches(level: IncludeLevel, rel: string, isDir: boolean, fold: Fold): boolean {
+  const r = fold(rel);
+  for (const l of level.literals) if (r === l || isUnder(r, l)) return true;
+  for (const g of level.globs) {
+    if (g.dirOnly && !isDir) continue;
+    if (g.match(rel)) return true;
+  }
+  return false;
+}
+
+export function compileFilters(filters: FilterConfig, root: SourceRoot, opts: CompileFiltersOptions = {}): CompiledFilters {
+  const nocase = opts.nocase === true;
+  const where = opts.where ?? 'filters';
+  const fold: Fold = nocase ? (s: string) => s.toLowerCase() : (s: string) => s;
+
+  const { levels, explicit } = compileIncludes(filters, root, nocase, fold, where);
+  const excludes: Glob[] = [...(filters.exclude ?? []), ...(root.exclude ?? [])].map((g) => compileGlob(g, nocase));
+  const hidden = filters.hidden === true;
+  const onlyExt = [filters.extensions, root.extensions].filter((l): l is readonly string[] => !!l && l.length > 0).map((l) => new ExtSet(l));
+  const notExt = filters.excludeExtensions && filters.excludeExtensions.length ? new ExtSet(filters.excludeExtensions) : null;
+  const inRe = compileRegexes(filters.includeRegex, 'includeRegex', where);
+  const exRe = compileRegexes(filters.excludeRegex, 'excludeRegex', where);
+  const exRegexSrc = filters.excludeRegex ?? [];
+  const { largerThan, before, largerReason, beforeReason } = compileStatRules(filters, where);
   const usesStat = largerThan >= 0 || before > -Infinity;
 
   const explicitSet = new Set(explicit);
@@ -238,52 +303,7 @@ export function compileFilters(filters: FilterConfig, root: SourceRoot, opts: Co
     for (const e of explicit) if (isUnder(e, r)) return true;
     return false;
   };
-  // Excludes lifted beneath each explicit folder: the globs that match that folder itself.
-  const liftedFor = new Map<string, Set<number>>();
-  for (const e of explicit) {
-    const s = new Set<number>();
-    excludes.forEach((g, i) => {
-      if (g.match(e)) s.add(i);
-    });
-    if (s.size) liftedFor.set(e, s);
-  }
-
-  const matchExclude = (rel: string, isDir: boolean, lifted: ReadonlySet<number> | null): Glob | null => {
-    for (let i = 0; i < excludes.length; i++) {
-      const g = excludes[i]!;
-      if (g.dirOnly && !isDir) continue;
-      if (lifted !== null && lifted.has(i)) continue;
-      if (g.match(rel)) return g;
-    }
-    return null;
-  };
-
-  /** Could the folder `rel` (not yet inside an include) contain a match for this level? */
-  const couldContain = (level: IncludeLevel, rel: string): boolean => {
-    const r = fold(rel);
-    for (const l of level.literals) if (isUnder(l, r)) return true;
-    const segs = rel.split('/');
-    outer: for (const p of level.partial) {
-      if (p === null) return true;
-      for (let i = 0; i < segs.length; i++) {
-        const m = p[i];
-        if (m === undefined) continue outer; // the glob is shallower than this folder
-        if (m === 'globstar') return true;
-        if (!m(segs[i]!)) continue outer;
-      }
-      if (p.length > segs.length) return true;
-    }
-    return false;
-  };
-  const levelMatches = (level: IncludeLevel, rel: string, isDir: boolean): boolean => {
-    const r = fold(rel);
-    for (const l of level.literals) if (r === l || isUnder(r, l)) return true;
-    for (const g of level.globs) {
-      if (g.dirOnly && !isDir) continue;
-      if (g.match(rel)) return true;
-    }
-    return false;
-  };
+  const liftedFor = liftedExcludes(explicit, excludes);
 
   const rootState: DirState = { rel: '', inInclude: levels.map(() => false), lifted: null };
 
@@ -297,7 +317,7 @@ export function compileFilters(filters: FilterConfig, root: SourceRoot, opts: Co
     const onTheWay = !explicitDir && leadsToExplicit(rel);
     if (!explicitDir && !onTheWay) {
       if (!hidden && name.charCodeAt(0) === 46) return { prune: 'hidden' };
-      const ex = matchExclude(rel, true, lifted);
+      const ex = matchExclude(excludes, rel, true, lifted);
       if (ex) return { prune: `excluded by ${ex.source}` };
     }
     // Include levels: is the folder inside a match, or could it contain one?
@@ -307,10 +327,10 @@ export function compileFilters(filters: FilterConfig, root: SourceRoot, opts: Co
       const next = parent.inInclude.slice();
       for (let i = 0; i < levels.length; i++) {
         if (next[i]) continue;
-        if (levelMatches(levels[i]!, rel, true)) {
+        if (levelMatches(levels[i]!, rel, true, fold)) {
           next[i] = true;
           changed = true;
-        } else if (!explicitDir && !onTheWay && !couldContain(levels[i]!, rel)) {
+        } else if (!explicitDir && !onTheWay && !couldContain(levels[i]!, rel, fold)) {
           return { prune: 'not in include list' };
         }
       }
@@ -323,11 +343,11 @@ export function compileFilters(filters: FilterConfig, root: SourceRoot, opts: Co
     if (hasExplicit && isExplicit(rel)) return null;
     if (!hidden && name.charCodeAt(0) === 46) return 'hidden';
     if (excludes.length) {
-      const ex = matchExclude(rel, false, parent.lifted);
+      const ex = matchExclude(excludes, rel, false, parent.lifted);
       if (ex) return `excluded by ${ex.source}`;
     }
     for (let i = 0; i < levels.length; i++) {
-      if (!parent.inInclude[i] && !levelMatches(levels[i]!, rel, false)) return 'not in include list';
+      if (!parent.inInclude[i] && !levelMatches(levels[i]!, rel, false, fold)) return 'not in include list';
     }
     for (const set of onlyExt) {
       if (set.match(name) === null) return `extension not in ${set.list.length > 6 ? `the ${set.list.length} listed` : set.list.join(', ')}`;

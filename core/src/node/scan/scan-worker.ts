@@ -1,11 +1,12 @@
 /**
- * The scan worker: walks one source root synchronously (the scanner's `Walker`) in a worker thread
+ * The scan worker: walks one source root synchronously (walker.ts) in a worker thread
  * and posts its items in batches, in order, at most a few batches ahead of the reader (a credit
  * counter in shared memory: the worker blocks on `Atomics.wait` when it is out of credit).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ScanItem } from '../../common/model.js';
-import { PACKED_FIELDS, Walker, type PackedMessage, type ScanWorkerData, type ScanWorkerMessage } from './scanner.js';
+import { PACKED_FIELDS, type PackedMessage, type ScanWorkerData, type ScanWorkerMessage } from './scan-worker-protocol.js';
+import { Walker } from './walker.js';
 
 const d = workerData as ScanWorkerData;
 const credits = new Int32Array(d.credits);

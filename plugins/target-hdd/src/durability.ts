@@ -1,0 +1,132 @@
+/**
+ * Making what a put wrote survive a power cut: the fsync of a folder after a rename (shared by the
+ * puts landing in it meanwhile), and the deferred puts made durable together by `flush`.
+ */
+import type { Logger } from '@hokan/core';
+import pLimit from 'p-limit';
+import { assertRoot, classify, mapError } from './disk-errors.js';
+import { fdClose, fdOpen, fdSync } from './fd-calls.js';
+import { Syncer } from './syncer.js';
+
+/** fsync by name: a file written earlier and closed (its data is written back now), or a folder. */
+async function fsyncPath(file: string): Promise<void> {
+  const fd = await fdOpen(file, 'r');
+  try {
+    await fdSync(fd);
+  } finally {
+    await fdClose(fd);
+  }
+}
+
+/** A folder's fsync in progress, and the one queued after it. */
+interface DirSync {
+  running?: Promise<void>;
+  next?: Promise<void>;
+}
+
+export class Durability {
+  /** Folder fsyncs in progress, by folder (see `syncDir`). */
+  private readonly dirSyncs = new Map<string, DirSync>();
+  /** Puts made with `deferSync` since the last `flush`. */
+  private unsynced = { files: [] as string[], dirs: new Set<string>() };
+  /** Whether `sync -f` works here (undefined: not tried yet), and the helper that runs it. */
+  private syncfs?: boolean;
+  private syncer?: Syncer;
+
+  constructor(
+    private readonly root: string,
+    private readonly opts: { isWin: boolean; maxConnections: number; logger: Logger },
+  ) {}
+
+  /** After a put's rename: make it durable now (fsync of the folder), or note it for `flush`. */
+  async landed(file: string, dir: string, deferSync: boolean | undefined): Promise<void> {
+    if (!deferSync) return this.syncDir(dir);
+    this.unsynced.files.push(file);
+    this.unsynced.dirs.add(dir);
+  }
+
+  async flush(): Promise<void> {
+    const { files, dirs } = this.unsynced;
+    if (!files.length) return;
+    this.unsynced = { files: [], dirs: new Set() };
+    try {
+      await assertRoot(this.root, 'flush', ''); // an unplugged disk: unavailable, whatever `sync` says
+      await this.syncAll(files, dirs);
+    } catch (e) {
+      // Not durable: the next flush tries these again (the engine has not recorded them either).
+      this.unsynced.files.push(...files);
+      for (const d of dirs) this.unsynced.dirs.add(d);
+      throw await classify(this.root, e, 'flush', '');
+    }
+  }
+
+  /**
+   * Linux: one `syncfs` of the disk (`sync -f`, coreutils) writes back every file and rename at
+   * once. Elsewhere, or without it: an fsync of each file, then of each folder.
+   */
+  private async syncAll(files: string[], dirs: Set<string>): Promise<void> {
+    if (process.platform === 'linux' && this.syncfs !== false) {
+      try {
+        await (this.syncer ??= new Syncer(this.root)).sync();
+        this.syncfs = true;
+        return;
+      } catch (e) {
+        if (this.syncfs) throw e; // it worked before: the disk is the problem
+        this.syncfs = false;
+        this.syncer?.close();
+        this.opts.logger.debug({ err: (e as Error).message }, '`sync -f` is not usable here: flushing file by file');
+      }
+    }
+    const limit = pLimit(this.opts.maxConnections);
+    await Promise.all(files.map((f) => limit(() => fsyncPath(f))));
+    await Promise.all([...dirs].map((d) => limit(() => this.fsyncDir(d))));
+  }
+
+  /**
+   * Makes the renames done in `dir` so far durable (fsync of the folder). Calls for one folder
+   * share fsyncs: a call made while one runs waits for the next, which starts when it ends and
+   * serves every call made meanwhile — sixteen files landing in one folder cost two fsyncs, not sixteen.
+   */
+  syncDir(dir: string): Promise<void> {
+    if (this.opts.isWin) return Promise.resolve();
+    let s = this.dirSyncs.get(dir);
+    if (!s) {
+      s = {};
+      this.dirSyncs.set(dir, s);
+    }
+    const state = s;
+    const start = (): Promise<void> => {
+      const p = this.fsyncDir(dir).finally(() => {
+        if (state.running === p) state.running = undefined;
+        if (!state.running && !state.next && this.dirSyncs.get(dir) === state) this.dirSyncs.delete(dir);
+      });
+      state.running = p;
+      return p;
+    };
+    if (!state.running) return start();
+    // The running fsync may have started before this call's rename: wait for the next one.
+    state.next ??= state.running
+      .catch(() => undefined)
+      .then(() => {
+        state.next = undefined;
+        return start();
+      });
+    return state.next;
+  }
+
+  private async fsyncDir(dir: string): Promise<void> {
+    try {
+      await fsyncPath(dir);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      // Some file systems (FAT via some drivers, SMB) refuse fsync on folders: the rename is still atomic.
+      if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EPERM' && code !== 'EISDIR' && code !== 'EBADF') throw mapError(this.root, e, 'sync', dir);
+    }
+  }
+
+  /** Stops the `sync -f` helper (the target is disposed). */
+  close(): void {
+    this.syncer?.close();
+    this.syncer = undefined;
+  }
+}
