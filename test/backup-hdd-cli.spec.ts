@@ -178,10 +178,10 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     expect(again.stdout).toMatch(/2 good, 0 bad/);
   });
 
-  it('a damaged index is said as such with the way out; following it, the index is rebuilt from the target and nothing is sent again', async () => {
+  it('a damaged index is said as such and repaired: moved aside, rebuilt from the target, nothing sent again, every run still restores (issue 26)', async () => {
     const { base, src, run } = await setup('damaged-index');
     await writeTree(src, { 'plan.txt': 'the plan', 'notes/a.txt': 'A' });
-    expect((await run('backup')).code).toBe(0);
+    const first = JSON.parse((await run('backup', '--json')).stdout)[0];
     expect((await run('history')).code).toBe(0); // LevelDB turns its log into tables when it opens
     const dir = join(base, 'data', 'index');
     const tables = (await readdir(dir)).filter((f) => f.endsWith('.ldb'));
@@ -191,23 +191,54 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
       await fh.write(Buffer.alloc(200, 0xff), 0, 200, 100); // a bad block
       await fh.close();
     }
+    // The command that meets the damage says so and stops; the next one repairs it.
     const h = await run('history');
     expect(h.code).toBe(3);
     expect(h.stderr).toContain(`error: the index at ${dir} is damaged (Corruption:`);
-    expect(h.stderr).toContain(`→ move it away (\`mv "${dir}" "${dir}.damaged"\`) and run the command again: hokan rebuilds it from what the targets hold`);
-    await rename(dir, `${dir}.damaged`);
+    expect(h.stderr).toContain('the next command moves it aside and rebuilds it from what the targets hold');
     const h2 = await run('history', '--json');
     expect(h2.code).toBe(0);
+    expect(h2.stderr).toMatch(new RegExp(`the index at ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} was damaged \\(a command found it damaged: .*\\); it was moved to .*index\\.damaged-\\d+T\\d+, and a new one is rebuilt from what the targets hold`));
     expect(JSON.parse(h2.stdout).runs).toHaveLength(1);
     const b = JSON.parse((await run('backup', '--json')).stdout)[0];
     expect(b.counts).toMatchObject({ uploaded: 0, unchanged: 2 });
+    expect((await readdir(join(base, 'data'))).filter((n) => n.startsWith('index.damaged-'))).toHaveLength(1);
 
-    // An index that cannot be opened at all: the cause, and both ways out.
+    // A missing CURRENT (a partial copy of the home folder, a sync tool): never a fresh, partial
+    // index that lets a run overwrite what older runs need — the same repair.
+    await rm(join(dir, 'CURRENT'));
+    await writeFile(join(src, 'plan.txt'), 'the plan, v2');
+    const c = await run('backup', '--json');
+    expect(c.code).toBe(0);
+    expect(c.stderr).toContain('was damaged (its CURRENT file is missing)');
+    expect(JSON.parse(c.stdout)[0].counts).toMatchObject({ uploaded: 1, unchanged: 1 });
+    const to = join(base, 'first');
+    const r = await run('restore', '--job', 'docs', '--run', first.id, '--to', to);
+    expect(r.code).toBe(0);
+    expect(await readFile(join(to, 'Documents', 'plan.txt'), 'utf8')).toBe('the plan');
+
+    // An index LevelDB cannot open at all (a garbled CURRENT): repaired the same way.
     await writeFile(join(dir, 'CURRENT'), 'garbage\n');
-    const o = await run('history');
-    expect(o.code).toBe(3);
-    expect(o.stderr).toContain(`error: cannot open the index at ${dir}: `);
-    expect(o.stderr).toMatch(/→ check that the data directory \(--data-dir\) can be read and written; if the index itself is damaged, move it away/);
+    const o = await run('history', '--json');
+    expect(o.code).toBe(0);
+    expect(o.stderr).toContain(`the index at ${dir} was damaged (`);
+    expect(JSON.parse(o.stdout).runs.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a data folder that cannot be written is said as such, not as "in use"', async () => {
+    const { base, src, config } = await setup('readonly-data');
+    await writeTree(src, { 'a.txt': 'A' });
+    const data = join(base, 'data');
+    expect((await agent(['backup', '--config', config, '--data-dir', data])).code).toBe(0);
+    await chmod(join(data, 'index'), 0o555);
+    try {
+      const h = await agent(['history', '--config', config, '--data-dir', data], { obeyPermissions: true, env: { HOKAN_NO_DAEMON: '1' } });
+      expect(h.code).toBe(3);
+      expect(h.stderr).toContain(`the data folder ${data} cannot be written`);
+      expect(h.stderr).not.toContain('in use by another hokan process');
+    } finally {
+      await chmod(join(data, 'index'), 0o755);
+    }
   });
 
   it('an export into a reader that stops early (`| head`) ends quietly; into a full disk, exit 3 with one line', async () => {

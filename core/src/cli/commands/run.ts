@@ -24,7 +24,7 @@ export const runCommand: BuiltinCommand = {
     if (await answers(path)) throw running();
     // The config is loaded and checked now, and the plugins loaded: a broken config stops here (exit 2).
     await ctx.runtime();
-    const index = await IndexStore.open(dataDir);
+    const index = await IndexStore.open(dataDir, { logger: ctx.logger });
     const log = ctx.logger.child('daemon');
     let listening = false;
     try {

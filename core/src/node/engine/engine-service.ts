@@ -38,7 +38,7 @@ export class EngineService implements AsyncDisposable {
     // Under `agent run` the daemon holds the index open for every command (it marked the runs a
     // dead process left `running` when it opened it; doing it here would mark its own running ones).
     if (this.options.index) return Promise.resolve(this.options.index);
-    this.index ??= IndexStore.open(this.dataDir).then(async (index) => {
+    this.index ??= IndexStore.open(this.dataDir, { logger: this.logger }).then(async (index) => {
       const interrupted = await index.markInterrupted();
       for (const r of interrupted) this.logger.warn({ run: r.id, job: r.job }, 'a run was interrupted (the agent stopped mid-run)');
       return index;

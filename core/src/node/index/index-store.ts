@@ -1,4 +1,5 @@
-import { mkdir } from 'node:fs/promises';
+import { writeFileSync } from 'node:fs';
+import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HokanError } from '../../common/errors.js';
 import type { FileRecord, RunRecord } from '../../common/model.js';
@@ -95,13 +96,30 @@ export const keys = {
 const MAX_SEQ = 9_999_999_999;
 
 /** What to do with a damaged index: it is a cache of the targets. */
+/** Beside the index: a command that found it damaged leaves this, and the next open repairs it. */
+const DAMAGED_FLAG = 'index.damaged';
+
+export interface IndexOpenOptions {
+  /** Where the line saying the index was repaired goes. */
+  logger?: { warn(obj: object, msg: string): void };
+  /** Move a damaged index aside and make a new one (default), or throw E_INDEX_DAMAGED. */
+  repair?: boolean;
+}
+
+function cannotWrite(dataDir: string, e: unknown): HokanError {
+  return new HokanError('E_DATA_DIR_READONLY', `the data folder ${dataDir} cannot be written (${String((e as Error).message ?? e).split('\n')[0]})`, {
+    cause: e,
+    hint: 'hokan keeps its index and logs there: give a folder you can write with --data-dir (or $HOKAN_DATA_DIR), or fix its permissions',
+  });
+}
+
 const REBUILD_HINT = (dir: string) => `move it away (\`mv "${dir}" "${dir}.damaged"\`) and run the command again: hokan rebuilds it from what the targets hold`;
 
 /** LevelDB found damage (a bad block, a checksum): said as such, with the way out. Other errors pass. */
 function damaged(e: unknown, dir: string): unknown {
   const code = (e as { code?: string })?.code ?? (e as { cause?: { code?: string } })?.cause?.code;
   if (code !== 'LEVEL_CORRUPTION') return e;
-  return new HokanError('E_INDEX_DAMAGED', `the index at ${dir} is damaged (${(e as Error).message})`, { cause: e, hint: REBUILD_HINT(dir) });
+  return new HokanError('E_INDEX_DAMAGED', `the index at ${dir} is damaged (${(e as Error).message}); the next command moves it aside and rebuilds it from what the targets hold`, { cause: e, hint: 'run the command again' });
 }
 /** Reverses the byte order of printable ASCII (a run id): later runs sort first. */
 const reversed = (s: string) => {
@@ -120,14 +138,14 @@ function filePrefix(runId: string): string {
 }
 
 /** An iterator's entries `size` at a time (one native call a batch, not one an entry); closes it. */
-async function* inBatches<T>(it: { nextv(n: number): Promise<T[]>; close(): Promise<void> }, size: number, dir: string): AsyncGenerator<T[]> {
+async function* inBatches<T>(it: { nextv(n: number): Promise<T[]>; close(): Promise<void> }, size: number, fail: (e: unknown) => unknown): AsyncGenerator<T[]> {
   try {
     for (;;) {
       let batch: T[];
       try {
         batch = await it.nextv(size);
       } catch (e) {
-        throw damaged(e, dir);
+        throw fail(e);
       }
       if (!batch.length) return;
       yield batch;
@@ -143,30 +161,70 @@ export const relFromKey = (keyTail: string) => keyTail.split(SEP).join('/');
 type LevelDb = import('level').Level<string, string>;
 
 export class IndexStore {
-  private constructor(private readonly db: LevelDb, readonly dir: string) {}
+  private constructor(
+    private readonly db: LevelDb,
+    readonly dir: string,
+    private readonly dataDir: string,
+  ) {}
 
-  /** Opens (creating) the index under `dataDir/index`. LevelDB allows one process: a second gets a clear error. */
-  static async open(dataDir: string): Promise<IndexStore> {
+  /** Set when open found the index damaged and made a new one (what was wrong, where the old one went). */
+  repaired?: { problem: string; movedTo: string };
+
+  /** Marks the index damaged (a read or write found corruption): the next open repairs it. */
+  private flagDamaged(e: unknown): unknown {
+    const err = damaged(e, this.dir);
+    if (err !== e) writeFileSync(join(this.dataDir, DAMAGED_FLAG), String((e as Error).message ?? e) + '\n');
+    return err;
+  }
+
+  /**
+   * Opens the index under `dataDir/index`, creating it only where there is none. LevelDB allows one
+   * process: a second gets a clear error. An index that cannot prove it is whole — files without
+   * their `CURRENT`, tables LevelDB reports missing or corrupt, or one a command found damaged
+   * (`index.damaged` beside it) — is never opened as if it were new and partial: it is moved aside
+   * and a new one made, which the engine rebuilds from what the targets hold (the index is a cache
+   * of them). `repair: false` throws E_INDEX_DAMAGED instead.
+   */
+  static async open(dataDir: string, opts: IndexOpenOptions = {}): Promise<IndexStore> {
     const dir = join(dataDir, 'index');
-    await mkdir(dir, { recursive: true });
+    const flag = join(dataDir, DAMAGED_FLAG);
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (e) {
+      throw cannotWrite(dataDir, e);
+    }
+    const existing = await readdir(dir);
+    const flagged = await readFile(flag, 'utf8').catch(() => undefined);
+    let problem = flagged !== undefined ? `a command found it damaged: ${flagged.trim()}` : existing.length && !existing.includes('CURRENT') ? 'its CURRENT file is missing' : undefined;
+    if (!problem) {
+      const { Level } = await import('level');
+      const db = new Level<string, string>(dir, { valueEncoding: 'utf8', createIfMissing: existing.length === 0 });
+      try {
+        await db.open();
+        return new IndexStore(db, dir, dataDir);
+      } catch (e) {
+        const why = String((e as Error & { cause?: Error }).cause?.message ?? (e as Error).message);
+        if (/permission denied|read-only file system|EACCES|EROFS/i.test(why)) throw cannotWrite(dataDir, e);
+        if (/lock/i.test(why)) {
+          throw new HokanError('E_INDEX_LOCKED', `the index at ${dir} is in use by another hokan process`, {
+            cause: e,
+            hint: 'wait for the running backup to finish (or stop `agent run`), then try again',
+          });
+        }
+        problem = why;
+      }
+    }
+    if (opts.repair === false) throw new HokanError('E_INDEX_DAMAGED', `the index at ${dir} is damaged (${problem})`, { hint: REBUILD_HINT(dir) });
+    const aside = `${dir}.damaged-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}`;
+    await rename(dir, aside);
+    await rm(flag, { force: true });
+    opts.logger?.warn({ index: dir, movedTo: aside, problem }, `the index at ${dir} was damaged (${problem}); it was moved to ${aside}, and a new one is rebuilt from what the targets hold`);
     const { Level } = await import('level');
     const db = new Level<string, string>(dir, { valueEncoding: 'utf8' });
-    try {
-      await db.open();
-    } catch (e) {
-      const why = String((e as Error & { cause?: Error }).cause?.message ?? (e as Error).message);
-      if (/lock/i.test(why)) {
-        throw new HokanError('E_INDEX_LOCKED', `the index at ${dir} is in use by another hokan process`, {
-          cause: e,
-          hint: 'wait for the running backup to finish (or stop `agent run`), then try again',
-        });
-      }
-      throw new HokanError('E_INDEX_OPEN', `cannot open the index at ${dir}: ${why}`, {
-        cause: e,
-        hint: `check that the data directory (--data-dir) can be read and written; if the index itself is damaged, ${REBUILD_HINT(dir)}`,
-      });
-    }
-    return new IndexStore(db, dir);
+    await db.open();
+    const store = new IndexStore(db, dir, dataDir);
+    store.repaired = { problem, movedTo: aside };
+    return store;
   }
 
   async close(): Promise<void> {
@@ -205,7 +263,7 @@ export class IndexStore {
         await this.db.batch(q.ops as never);
         for (const w of q.waiters) w.resolve();
       } catch (e) {
-        for (const w of q.waiters) w.reject(damaged(e, this.dir));
+        for (const w of q.waiters) w.reject(this.flagDamaged(e));
       }
     }
     this.writing = false;
@@ -215,7 +273,7 @@ export class IndexStore {
     try {
       return await this.db.get(key);
     } catch (e) {
-      throw damaged(e, this.dir);
+      throw this.flagDamaged(e);
     }
   }
 
@@ -250,7 +308,7 @@ export class IndexStore {
     try {
       for (;;) {
         const entries = await ahead.catch((e: unknown) => {
-          throw damaged(e, this.dir);
+          throw this.flagDamaged(e);
         });
         ahead = undefined;
         if (!entries.length) return;
@@ -271,7 +329,7 @@ export class IndexStore {
   /** Every path held by a target for a job, across roots: [root, rel, held]. */
   async *heldAll(job: string, target: string): AsyncGenerator<[root: string, rel: string, held: HeldFile]> {
     const prefix = keys.heldPrefix(job, target);
-    for await (const batch of inBatches(this.db.iterator({ gt: prefix, lt: upper(prefix) }), 1000, this.dir)) {
+    for await (const batch of inBatches(this.db.iterator({ gt: prefix, lt: upper(prefix) }), 1000, (e) => this.flagDamaged(e))) {
       for (const [k, v] of batch) {
         const tail = k.slice(prefix.length);
         const i = tail.indexOf(SEP);
@@ -338,7 +396,7 @@ export class IndexStore {
     const runs: RunRecord[] = [];
     let total = 0;
     const prefix = `r${SEP}`;
-    scan: for await (const batch of inBatches(this.db.values({ gt: prefix, lt: upper(prefix), reverse: true }), 100, this.dir)) {
+    scan: for await (const batch of inBatches(this.db.values({ gt: prefix, lt: upper(prefix), reverse: true }), 100, (e) => this.flagDamaged(e))) {
       for (const v of batch) {
         const r = JSON.parse(v) as RunRecord;
         if ((q.job && r.job !== q.job) || (q.kind && r.kind !== q.kind) || (q.status && r.status !== q.status)) continue;
@@ -363,11 +421,11 @@ export class IndexStore {
     if ((await this.get(keys.meta('open-runs'))) === undefined) {
       // An index from before the `o` keys (or a new one): read every run once.
       const prefix = `r${SEP}`;
-      for await (const batch of inBatches(this.db.values({ gt: prefix, lt: upper(prefix) }), 1000, this.dir)) for (const v of batch) interrupted(JSON.parse(v) as RunRecord);
+      for await (const batch of inBatches(this.db.values({ gt: prefix, lt: upper(prefix) }), 1000, (e) => this.flagDamaged(e))) for (const v of batch) interrupted(JSON.parse(v) as RunRecord);
       ops.push({ type: 'put', key: keys.meta('open-runs'), value: '1' });
     } else {
       const prefix = `o${SEP}`;
-      for await (const batch of inBatches(this.db.keys({ gt: prefix, lt: upper(prefix) }), 100, this.dir)) {
+      for await (const batch of inBatches(this.db.keys({ gt: prefix, lt: upper(prefix) }), 100, (e) => this.flagDamaged(e))) {
         for (const k of batch) {
           const r = await this.getRun(k.slice(prefix.length));
           if (r) interrupted(r);
@@ -411,8 +469,8 @@ export class IndexStore {
   private async *fileValueBatches(runId: string): AsyncGenerator<string[]> {
     const legacy = `f${SEP}${runId}${SEP}`; // a run recorded before the layout above
     const prefix = filePrefix(runId);
-    yield* inBatches(this.db.values({ gt: legacy, lt: upper(legacy) }), 1000, this.dir);
-    yield* inBatches(this.db.values({ gt: prefix, lt: upper(prefix), reverse: true }), 1000, this.dir);
+    yield* inBatches(this.db.values({ gt: legacy, lt: upper(legacy) }), 1000, (e) => this.flagDamaged(e));
+    yield* inBatches(this.db.values({ gt: prefix, lt: upper(prefix), reverse: true }), 1000, (e) => this.flagDamaged(e));
   }
 
   // ---- resumable uploads ------------------------------------------------------------------
@@ -434,7 +492,7 @@ export class IndexStore {
   async resumingKeys(target: string): Promise<Set<string>> {
     const prefix = `u${SEP}${target}${SEP}`;
     const out = new Set<string>();
-    for await (const batch of inBatches(this.db.keys({ gt: prefix, lt: upper(prefix) }), 1000, this.dir)) for (const k of batch) out.add(k.slice(prefix.length));
+    for await (const batch of inBatches(this.db.keys({ gt: prefix, lt: upper(prefix) }), 1000, (e) => this.flagDamaged(e))) for (const k of batch) out.add(k.slice(prefix.length));
     return out;
   }
 }
