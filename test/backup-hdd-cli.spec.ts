@@ -225,6 +225,43 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     expect(JSON.parse(o.stdout).runs.length).toBeGreaterThanOrEqual(2);
   });
 
+  it('one damaged journal line on the target costs at most the file it named, with a warning naming the file and line; a damaged marker is named (issue 26)', async () => {
+    const { base, src, disk, config, run } = await setup('damaged-journal');
+    await writeTree(src, { 'a.txt': 'A1', 'b.txt': 'B1', 'c.txt': 'C1' });
+    const first = JSON.parse((await run('backup', '--json')).stdout)[0];
+    await writeTree(src, { 'a.txt': 'A2', 'b.txt': 'B2' });
+    expect((await run('backup')).code).toBe(0);
+    const runsDir = join(disk, 'docs', '.hokan', 'runs');
+    const last = (await readdir(runsDir)).sort().at(-1)!;
+    const journal = join(runsDir, last, (await readdir(join(runsDir, last))).find((f) => f.startsWith('changes-'))!);
+    const text = await readFile(journal, 'utf8');
+    await writeFile(journal, text.slice(0, text.length - 5)); // truncate -s -5: the last line is cut
+    // A new machine: a fresh data folder rebuilds from the target.
+    const fresh = (...a: string[]) => agent([...a, '--config', config, '--data-dir', join(base, 'data-new')], { cwd: base });
+    const r = await fresh('restore', '--job', 'docs', '--to', join(base, 'out'));
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/line 2 of .*changes-0001\.jsonl on the target cannot be used: its checksum does not match/);
+    expect(r.stderr).toMatch(/the index was rebuilt without 1 damaged line\(s\)/);
+    // Everything else comes back; the file the cut line named comes back as its older version.
+    expect(await readFile(join(base, 'out', 'Documents', 'c.txt'), 'utf8')).toBe('C1');
+    const named = (await readFile(join(base, 'out', 'Documents', 'a.txt'), 'utf8')) + (await readFile(join(base, 'out', 'Documents', 'b.txt'), 'utf8'));
+    expect(['A2B1', 'A1B2']).toContain(named);
+    // The new data folder backs up on: the version its journal names is never overwritten, so the
+    // first run still restores whole.
+    await writeTree(src, { 'a.txt': 'A3', 'b.txt': 'B3' });
+    expect((await fresh('backup')).code).toBe(0);
+    const r1 = await fresh('restore', '--job', 'docs', '--run', first.id, '--to', join(base, 'out-1'));
+    expect(r1.code).toBe(0);
+    for (const [f, want] of [['a.txt', 'A1'], ['b.txt', 'B1'], ['c.txt', 'C1']]) expect(await readFile(join(base, 'out-1', 'Documents', f!), 'utf8')).toBe(want);
+
+    // A garbled marker: named, with what to do; nothing is written.
+    await writeFile(join(disk, 'docs', '.hokan', 'marker.json'), 'garbage');
+    const b = await run('backup');
+    expect(b.code).toBe(3);
+    expect(b.stdout + b.stderr).toContain(`the owner marker docs/.hokan/marker.json on the target is damaged`);
+    expect(b.stdout + b.stderr).toMatch(/delete docs\/\.hokan\/marker\.json and run again/);
+  });
+
   it('a data folder that cannot be written is said as such, not as "in use"', async () => {
     const { base, src, config } = await setup('readonly-data');
     await writeTree(src, { 'a.txt': 'A' });

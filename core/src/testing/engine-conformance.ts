@@ -163,10 +163,11 @@ async function runCase(opts: EngineConformanceOptions, s: CaseSettings, ops: Op[
         index = indexes[current] ??= await IndexStore.open(dataDirs[current]!);
         continue;
       }
-      if (op.op === 'rebuild-index') {
+      if (op.op === 'rebuild-index' || op.op === 'lose-current') {
         if (!runsSeen.length) continue;
         await index.close();
-        await rm(dataDirs[current]!, { recursive: true, force: true });
+        if (op.op === 'lose-current') await rm(join(dataDirs[current]!, 'index', 'CURRENT'));
+        else await rm(dataDirs[current]!, { recursive: true, force: true });
         index = indexes[current] = await IndexStore.open(dataDirs[current]!);
         await checkRestores(deps(), targetIds, models, runsSeen, src, dir, `after the index was rebuilt, ${where()}`);
         continue;

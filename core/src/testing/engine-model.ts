@@ -66,7 +66,9 @@ export type Op =
   | { op: 'backup'; gapHours: number; full: boolean }
   | { op: 'rebuild-index' }
   /** The next runs go through the other of two data folders (two indexes taking turns on one target). */
-  | { op: 'switch-index' };
+  | { op: 'switch-index' }
+  /** The index loses its CURRENT file (a partial copy of the home folder): it must be repaired, never opened as new. */
+  | { op: 'lose-current' };
 
 // Names that matter: Japanese, NFC and NFD forms of one name side by side, spaces, a hidden one, a
 // filtered extension, names that are prefixes of others ("a" and "a b", "f" and "f.txt").
@@ -94,6 +96,7 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ op: fc.constant('backup' as const), gapHours: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 24 * 40 })), full: fc.boolean().map((b) => b && Math.random() < 0.3) }) },
   { weight: 1, arbitrary: fc.constant({ op: 'rebuild-index' as const }) },
   { weight: 1, arbitrary: fc.constant({ op: 'switch-index' as const }) },
+  { weight: 1, arbitrary: fc.constant({ op: 'lose-current' as const }) },
 );
 
 export const settingsArb: fc.Arbitrary<CaseSettings> = fc.record({

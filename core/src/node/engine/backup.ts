@@ -206,7 +206,7 @@ class BackupRun {
         await s.prepare({ write: !this.dryRun });
         if (s.caughtUp) this.note(`${id}: the target moved on since this index last saw it (run ${s.caughtUp.run} by device ${s.caughtUp.device}, another data folder or machine): the index was brought up to date from the target first`);
       } catch (e) {
-        const owned = HokanError.is(e) && e.code === 'E_TARGET_OWNED';
+        const owned = HokanError.is(e) && (e.code === 'E_TARGET_OWNED' || e.code === 'E_MARKER_DAMAGED');
         s.fatal = { reason: owned ? 'invalid-settings' : reasonOf(e) === 'io-error' ? 'target-unavailable' : reasonOf(e), message: describeError(e) };
         this.logger.error({ target: id, err: s.fatal.message }, 'target cannot be used');
       }

@@ -1,3 +1,4 @@
+import { crc32 } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 
 /**
@@ -84,6 +85,42 @@ export type ChangeLine =
   | { op: 'put'; p: string; v: string; size: number; mtimeMs: number; sha256: string; link?: string }
   | { op: 'del'; p: string; v: string; at: string }
   | { op: 'drop'; p: string; v: string };
+
+/**
+ * A journal or snapshot line as stored: the JSON, a tab and its CRC-32 (8 hex digits). JSON never
+ * holds a raw tab, so the last tab ends the JSON. A damaged or truncated line fails its check and is
+ * skipped alone; lines written before checksums (no tab) are read as they are.
+ */
+export function sealLine(json: string): string {
+  return `${json}\t${crc32(json).toString(16).padStart(8, '0')}`;
+}
+
+/** The value of a stored line, or why it cannot be used. */
+export function openLine<T>(line: string): { value: T } | { damaged: string } {
+  const tab = line.lastIndexOf('\t');
+  let json = line;
+  if (tab >= 0) {
+    json = line.slice(0, tab);
+    const want = line.slice(tab + 1);
+    if (crc32(json).toString(16).padStart(8, '0') !== want) return { damaged: 'its checksum does not match (a damaged or truncated line)' };
+  }
+  try {
+    return { value: JSON.parse(json) as T };
+  } catch (e) {
+    return { damaged: `it is not JSON (${(e as Error).message})` };
+  }
+}
+
+/** The path a damaged line names, if it can still be read: to say what the damage affects. */
+export function pathOfDamagedLine(line: string): string | undefined {
+  const m = /"p":"((?:[^"\\]|\\.)*)"/.exec(line);
+  if (!m) return undefined;
+  try {
+    return JSON.parse(`"${m[1]}"`) as string;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Splits `ROOT/REL` back into its parts. */
 export function splitPath(p: string): { root: string; rel: string } {

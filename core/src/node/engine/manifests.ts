@@ -8,7 +8,7 @@ import type { HeldFile, IndexOp, IndexStore, TargetState } from '../index/index-
 import { LocalFileSource } from './file-source.js';
 import { applyChange } from './held.js';
 import type { JobStore } from './job-store.js';
-import { RUNS_PREFIX, SNAPSHOTS_PREFIX, fileKey, snapshotKey, splitPath, type ChangeLine } from './layout.js';
+import { RUNS_PREFIX, SNAPSHOTS_PREFIX, fileKey, openLine, pathOfDamagedLine, sealLine, snapshotKey, splitPath, type ChangeLine } from './layout.js';
 
 /** A line of a snapshot: everything held for one path. */
 interface SnapshotLine extends HeldFile {
@@ -40,12 +40,27 @@ export async function rebuildFromTarget(index: IndexStore, store: JobStore, job:
   const ids = [...runs.keys()].sort();
   const snap = snapshots.sort().at(-1);
   let changes = 0;
+  // A damaged line costs at most the path it named: it is skipped with a warning naming the file,
+  // the line and the path, and the rest is used (a bad byte never makes a job unrestorable).
+  const damaged: { file: string; line: number; path?: string }[] = [];
+  const unreadable = (key: string, line: number, why: string, text: string) => {
+    const path = pathOfDamagedLine(text);
+    damaged.push({ file: store.fullKey(key), line, path });
+    logger.warn({ file: store.fullKey(key), line, path: path ?? null }, `line ${line} of ${store.fullKey(key)} on the target cannot be used: ${why}; it is skipped${path ? ` — what it recorded for ${path} is not known to the index` : ''}`);
+  };
   if (snap) {
+    let lineNo = 0;
     await store.get(snapshotKey(snap), undefined, async (body) => {
       let ops: IndexOp[] = [];
       for await (const line of createInterface({ input: body, crlfDelay: Infinity })) {
         if (!line) continue;
-        const { p, ...held } = JSON.parse(line) as SnapshotLine;
+        lineNo++;
+        const opened = openLine<SnapshotLine>(line);
+        if ('damaged' in opened) {
+          unreadable(snapshotKey(snap), lineNo, opened.damaged, line);
+          continue;
+        }
+        const { p, ...held } = opened.value;
         const { root, rel } = splitPath(p);
         ops.push(index.heldOp(job, targetId, root, rel, held));
         if (ops.length >= BATCH) {
@@ -65,7 +80,7 @@ export async function rebuildFromTarget(index: IndexStore, store: JobStore, job:
         if (rec.status === 'running' || rec.status === 'waiting') rec.status = 'interrupted';
         await index.putRun(rec);
       } catch (e) {
-        logger.warn({ run: id, err: String(e) }, 'unreadable run record on the target');
+        logger.warn({ run: id, file: store.fullKey(`${RUNS_PREFIX}${id}/record.json`), err: String(e) }, `the run record ${store.fullKey(`${RUNS_PREFIX}${id}/record.json`)} on the target cannot be read; the run is left out of the history`);
       }
     }
     if (snap && id <= snap) continue;
@@ -73,9 +88,16 @@ export async function rebuildFromTarget(index: IndexStore, store: JobStore, job:
     for (const part of r.parts.sort()) {
       const text = await store.getText(part);
       const cache = new Map<string, HeldFile | undefined>();
-      for (const line of text.split('\n')) {
+      const lines = text.split('\n');
+      for (let i = 0; i < lines.length; i++) {
+        const line = lines[i]!;
         if (!line) continue;
-        const change = JSON.parse(line) as ChangeLine;
+        const opened = openLine<ChangeLine>(line);
+        if ('damaged' in opened) {
+          unreadable(part, i + 1, opened.damaged, line);
+          continue;
+        }
+        const change = opened.value;
         const { root, rel } = splitPath(change.p);
         const prev = cache.has(change.p) ? cache.get(change.p) : await index.getHeld(job, targetId, root, rel);
         cache.set(change.p, applyChange(prev, change));
@@ -91,7 +113,8 @@ export async function rebuildFromTarget(index: IndexStore, store: JobStore, job:
   }
   const state: TargetState = { fingerprint, lastSnapshot: snap, runsSinceSnapshot: after, changesSinceSnapshot: changes };
   await index.batch([index.targetStateOp(job, targetId, state)]);
-  logger.info({ job, target: targetId, runs: ids.length, snapshot: snap ?? null }, 'index rebuilt from the target');
+  logger.info({ job, target: targetId, runs: ids.length, snapshot: snap ?? null, damagedLines: damaged.length }, 'index rebuilt from the target');
+  if (damaged.length) logger.warn({ job, target: targetId, paths: [...new Set(damaged.map((d) => d.path ?? '(unknown)'))] }, `the index was rebuilt without ${damaged.length} damaged line(s) of the target's journals; the paths they named may restore an older version or none`);
   return state;
 }
 
@@ -141,7 +164,7 @@ async function* snapshotLines(index: IndexStore, job: string, targetId: string):
   for await (const [root, rel, held] of index.heldAll(job, targetId)) {
     const line: SnapshotLine = { p: fileKey(root, rel), old: held.old };
     if (held.cur) line.cur = held.cur;
-    yield JSON.stringify(line) + '\n';
+    yield sealLine(JSON.stringify(line)) + '\n';
   }
 }
 

@@ -48,10 +48,24 @@ export async function openForReading(deps: EngineDeps, job: JobConfig, targetId:
 /** Reads the owner marker; writes it on first use; refuses a place another device or job owns. */
 export async function ensureOwner(store: JobStore, device: string, job: string, write: boolean): Promise<OwnerMarker | undefined> {
   let marker: OwnerMarker | undefined;
+  let text: string | undefined;
   try {
-    marker = JSON.parse(await store.getText(MARKER_KEY)) as OwnerMarker;
+    text = await store.getText(MARKER_KEY);
   } catch (e) {
     if (!TargetError.isNotFound(e)) throw e;
+  }
+  if (text !== undefined) {
+    try {
+      marker = JSON.parse(text) as OwnerMarker;
+      if (typeof marker.device !== 'string' || typeof marker.job !== 'string') throw new Error('no device or job in it');
+    } catch (e) {
+      const file = store.fullKey(MARKER_KEY);
+      // Reading goes on (the journals say what the place holds); writing needs to know the owner.
+      if (!write) return undefined;
+      throw new HokanError('E_MARKER_DAMAGED', `the owner marker ${file} on the target is damaged (${(e as Error).message}): hokan cannot tell whose backup this place holds`, {
+        hint: `if this place holds the backup of job "${job}" from device "${device}", delete ${file} and run again (hokan writes a new one); otherwise give the job another target path or prefix`,
+      });
+    }
   }
   if (!marker) {
     if (!write) return undefined;

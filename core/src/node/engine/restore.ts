@@ -4,7 +4,7 @@ import { lstat, mkdir, open, readlink, rename, rm, stat, symlink, utimes } from 
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { HokanError, UsageError, describeError } from '../../common/errors.js';
+import { HokanError, TargetError, UsageError, describeError } from '../../common/errors.js';
 import type { JobConfig } from '../../common/config-types.js';
 import type { Logger } from '../../common/logger.js';
 import { hasTaps, type RunContext } from '../../common/hooks.js';
@@ -215,8 +215,17 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
         await symlink(ver.link, dest);
         return record(rec);
       }
-      const key = held.cur === ver ? path : versionKey(root, rel, ver.v);
-      await writeVersion(source, key, ver, join(await staging(rootDir), randomBytes(8).toString('hex')), dest, opts.signal);
+      // Where a version lives is derived from the journal (design.md): the current one at its path,
+      // older ones under .hokan/versions. An index rebuilt without a damaged journal line may place a
+      // version wrongly; its hash tells, and the other place is tried before the file is given up.
+      const keys = held.cur === ver ? [path, versionKey(root, rel, ver.v)] : [versionKey(root, rel, ver.v), path];
+      const tmp = () => staging(rootDir).then((d) => join(d, randomBytes(8).toString('hex')));
+      try {
+        await writeVersion(source, keys[0]!, ver, await tmp(), dest, opts.signal);
+      } catch (e) {
+        if (!(TargetError.isNotFound(e) || (HokanError.is(e) && e.code === 'E_HASH_MISMATCH'))) throw e;
+        await writeVersion(source, keys[1]!, ver, await tmp(), dest, opts.signal).catch(() => Promise.reject(e));
+      }
       run.bytes += ver.size;
       record(rec);
       await hooks.afterRestore.promise(rec, ctx);

@@ -10,7 +10,7 @@ import type { DurabilityWindow } from './deps.js';
 import { LocalFileSource, hashFile, hashStream } from './file-source.js';
 import { isFatalForTarget, reasonOf, withRetry, type RetryOptions } from './failure.js';
 import { JobStore } from './job-store.js';
-import { LAYOUT_FORMAT, changesKey, fileKey, runRecordKey, versionKey, type ChangeLine, type JobHead } from './layout.js';
+import { LAYOUT_FORMAT, sealLine, changesKey, fileKey, runRecordKey, versionKey, type ChangeLine, type JobHead } from './layout.js';
 import { ensureCurrent, ensureOwner, writeHead } from './open-target.js';
 
 export interface SessionOptions {
@@ -459,8 +459,25 @@ export class TargetSession {
     }
   }
 
-  /** Server-side move that tolerates a crash between an earlier move and its index update. */
+  /**
+   * Server-side move of a version into the versions area that tolerates a crash between an earlier
+   * move and its index update — and never overwrites a version already there: that one is what the
+   * journal names (an earlier run moved it and died before recording, or the index was rebuilt
+   * without a damaged line), while the object at `from` is content nobody recorded, which the new
+   * put replaces. One stat per changed file.
+   */
   private async moveKeeping(from: string, to: string): Promise<void> {
+    const there = await this.store.stat(to).then(
+      () => true,
+      (e) => {
+        if (TargetError.isNotFound(e)) return false;
+        throw e;
+      },
+    );
+    if (there) {
+      this.o.logger.warn({ from, to }, 'a version is already kept under this name: it stays, and the unrecorded object at the file\'s path is replaced');
+      return;
+    }
     try {
       await withRetry(() => this.store.move(from, to), this.o.retry);
     } catch (e) {
@@ -492,7 +509,7 @@ export class TargetSession {
   // ---- journal --------------------------------------------------------------------------
 
   private log(lines: ChangeLine[]): void {
-    for (const l of lines) this.journal.push(JSON.stringify(l));
+    for (const l of lines) this.journal.push(sealLine(JSON.stringify(l)));
     this.changes += lines.length;
     if (this.journal.length >= JOURNAL_PART_LINES) void this.flushJournal().catch(() => {});
   }
