@@ -262,6 +262,42 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     expect(b.stdout + b.stderr).toMatch(/delete docs\/\.hokan\/marker\.json and run again/);
   });
 
+  it('two data folders back up one job to one disk at the same moment: one writes, the other stops naming the holder; a killed holder\'s lease is taken over (issue 26)', async () => {
+    const { base, src, config } = await setup('two-writers');
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 300; i++) files[`d${i % 5}/f${i}.txt`] = `content ${i} `.repeat(200);
+    await writeTree(src, files);
+    const as = (data: string, ...a: string[]) => agent([...a, '--json', '--config', config, '--data-dir', join(base, data)], { cwd: base });
+    const [x, y] = await Promise.all([as('d1', 'backup'), as('d2', 'backup')]);
+    const runs = [JSON.parse(x.stdout)[0], JSON.parse(y.stdout)[0]];
+    const winner = runs.find((r) => r.status === 'completed');
+    const loser = runs.find((r) => r !== winner);
+    expect(winner?.counts).toMatchObject({ uploaded: 300 });
+    expect(loser).toMatchObject({ status: 'incomplete', reasons: ['target-busy'], counts: { uploaded: 0 } });
+    expect(loser.targetResults[0].error).toMatch(/another run writes to this job's place on the target: device "test-pc" \(host .*, process \d+, data folder .*d[12]\)/);
+    expect([x.code, y.code].sort()).toEqual([0, 3]); // the run that could not write failed: its only target was busy
+
+    // A holder killed mid-run leaves its lease: the next run (from the other data folder) takes it over,
+    // and brings its index up to date first (the killed run had changed the place).
+    await writeFile(join(src, 'd0', 'f0.txt'), 'changed');
+    await writeFile(join(src, 'd1', 'f1.txt'), 'changed');
+    // The one that could not write does (it first builds its index from the disk) and is killed.
+    const [winDir, loseDir] = runs[0] === winner ? ['d1', 'd2'] : ['d2', 'd1'];
+    const killed = await agent(['backup', '--config', config, '--data-dir', join(base, loseDir)], { cwd: base, env: { HOKAN_CRASH_AT: 'after-put:1' } });
+    expect(killed.signal).toBe('SIGKILL');
+    const leases = join(base, 'usb', 'docs', '.hokan', 'leases');
+    expect((await readdir(leases)).length).toBe(1);
+    const next = await as(winDir, 'backup');
+    expect(next.stderr).toMatch(/taking over the lease of a process that is gone/);
+    const rec = JSON.parse(next.stdout)[0];
+    expect(rec.status).toBe('completed');
+    expect(rec.note).toMatch(/the target moved on since this index last saw it/);
+    expect(await readdir(leases).catch(() => [])).toEqual([]); // the disk keeps no empty folder behind
+    const to = join(base, 'out');
+    expect((await as(winDir, 'restore', '--job', 'docs', '--to', to)).code).toBe(0);
+    expect(await digestTree(join(to, 'Documents'))).toEqual(await digestTree(src));
+  });
+
   it('a data folder that cannot be written is said as such, not as "in use"', async () => {
     const { base, src, config } = await setup('readonly-data');
     await writeTree(src, { 'a.txt': 'A' });

@@ -38,6 +38,29 @@ async function setup(name: string, bucket: string, extra: Record<string, unknown
 }
 
 describe('target-s3 through the CLI', () => {
+  it('two data folders back up one job to one bucket at the same moment: one writes, the other stops naming the holder; nothing is lost (issue 26)', async () => {
+    const { base, src, env } = await setup('two-writers', 'office-backup', { prefix: 'two-writers/' });
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 120; i++) files[`d${i % 4}/f${i}.txt`] = `content ${i}`;
+    await writeTree(src, files);
+    const config = join(base, 'config.json');
+    const as = (data: string, ...a: string[]) => agent([...a, '--json', '--config', config, '--data-dir', join(base, data)], { cwd: base, env });
+    const [x, y] = await Promise.all([as('d1', 'backup'), as('d2', 'backup')]);
+    const runs = [JSON.parse(x.stdout)[0], JSON.parse(y.stdout)[0]];
+    const winner = runs.find((r) => r.status === 'completed');
+    const loser = runs.find((r) => r !== winner);
+    expect(winner?.counts).toMatchObject({ uploaded: 120 });
+    expect(loser).toMatchObject({ status: 'incomplete', reasons: ['target-busy'], counts: { uploaded: 0 } });
+    expect(loser.targetResults[0].error).toMatch(/another run writes to this job's place on the target: device "office-pc"/);
+    // The one that could not write catches up from the bucket: nothing to send, every file restores.
+    const loserDir = runs[0] === loser ? 'd1' : 'd2';
+    const next = JSON.parse((await as(loserDir, 'backup')).stdout)[0];
+    expect(next).toMatchObject({ status: 'completed', counts: { uploaded: 0, unchanged: 120 } });
+    const to = join(base, 'out');
+    expect((await as(loserDir, 'restore', '--job', 'docs', '--run', winner.id, '--to', to)).code).toBe(0);
+    expect(await digestTree(join(to, 'Documents'))).toEqual(await digestTree(src));
+  });
+
   it('backup, change, backup; restore an older generation and the whole tree at the first run, byte-identical', async () => {
     const { base, src, run } = await setup('e2e', 'office-backup');
     await awkwardTree(src);

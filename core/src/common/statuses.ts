@@ -15,6 +15,8 @@ export const INCOMPLETE_REASONS = [
   'network-error',
   'changed-during-backup',
   'target-unavailable',
+  /** Another run (another data folder or machine) holds the job's lease on the target. */
+  'target-busy',
   'not-found',
   'hash-mismatch',
   'deletion-threshold',

@@ -11,7 +11,8 @@ export const backupCommand: BuiltinCommand = {
       .positional('jobs', { type: 'string', array: true, describe: 'Job ids (default: all jobs)' })
       .option('target', { type: 'string', array: true, describe: 'Only these targets of the job' })
       .option('full', { type: 'boolean', default: false, describe: 'Re-hash every file instead of trusting size and times' })
-      .option('dry-run', { type: 'boolean', default: false, describe: 'Show what would be sent and deleted; change nothing' }),
+      .option('dry-run', { type: 'boolean', default: false, describe: 'Show what would be sent and deleted; change nothing' })
+      .option('wait', { type: 'boolean', default: false, describe: 'If another run (another data folder or machine) writes to a target, wait for it instead of skipping that target' }),
   handler: async (args, ctx) => {
     const { withEngine, interruptSignal, statusText, countsText, exitCodeFor } = await import('../engine-cli.js');
     const { runBackup, SCAN_WORKER_MIN_FILES } = await import('../../node/engine/backup.js');
@@ -37,6 +38,8 @@ export const backupCommand: BuiltinCommand = {
             targets: args.target as string[] | undefined,
             full: !!args.full,
             dryRun: !!args.dryRun,
+            // As long as a lease of a holder that died can block (it expires), and a little more.
+            waitMs: args.wait ? 16 * 60_000 : undefined,
             signal: stop.signal,
             onProgress: bar?.update,
           });

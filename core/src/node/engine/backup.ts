@@ -39,6 +39,8 @@ export interface BackupOptions {
   signal?: AbortSignal;
   onProgress?: (p: BackupProgress) => void;
   now?: Date;
+  /** Wait this long for another run's lease on a target (`--wait`); default: stop that target at once, naming the holder. */
+  waitMs?: number;
   /** Walk the sources in a worker thread: by the size of the last run (default), always, or never. */
   scanWorker?: 'auto' | 'always' | 'never';
 }
@@ -156,8 +158,12 @@ class BackupRun {
     // is abandoned, and the files of the last window are flushed and recorded, not sent again.
     await Promise.all(live.map((l) => this.drain(l).catch(() => undefined)));
     await this.flushFileOps().catch((e) => this.logger.error({ err: describeError(e) }, 'could not record the last file records'));
-    this.results();
-    await this.closeOnTargets();
+    try {
+      this.results();
+      await this.closeOnTargets();
+    } finally {
+      for (const lane of this.lanes) await lane.s.releaseLease();
+    }
     if (!this.dryRun) await this.deps.index.putRun(this.record);
     for (const t of this.opened) await closeTarget(t);
     await this.report();
@@ -203,11 +209,13 @@ class BackupRun {
       }
       const s = new TargetSession({ ...this.sessionBase(id), target });
       try {
-        await s.prepare({ write: !this.dryRun });
+        await s.prepare({ write: !this.dryRun, waitMs: this.opts.waitMs });
         if (s.caughtUp) this.note(`${id}: the target moved on since this index last saw it (run ${s.caughtUp.run} by device ${s.caughtUp.device}, another data folder or machine): the index was brought up to date from the target first`);
       } catch (e) {
         const owned = HokanError.is(e) && (e.code === 'E_TARGET_OWNED' || e.code === 'E_MARKER_DAMAGED');
-        s.fatal = { reason: owned ? 'invalid-settings' : reasonOf(e) === 'io-error' ? 'target-unavailable' : reasonOf(e), message: describeError(e) };
+        const busy = HokanError.is(e) && e.code === 'E_TARGET_BUSY';
+        s.fatal = { reason: owned ? 'invalid-settings' : busy ? 'target-busy' : reasonOf(e) === 'io-error' ? 'target-unavailable' : reasonOf(e), message: describeError(e) };
+        await s.releaseLease();
         this.logger.error({ target: id, err: s.fatal.message }, 'target cannot be used');
       }
       this.lanes.push(new Lane(s));

@@ -118,8 +118,8 @@ describe('backup and restore', () => {
     await runBackup(deps(), { job: 'docs' });
     const putsBefore = targets.get('mem')!.calls.put;
     const run = await runBackup(deps(), { job: 'docs' });
-    // Only the run's own record and journal are written: no file is sent again.
-    expect(targets.get('mem')!.calls.put - putsBefore).toBeLessThanOrEqual(2);
+    // Only small records are written — the run's lease, its record and the head: no file is sent again.
+    expect(targets.get('mem')!.calls.put - putsBefore).toBeLessThanOrEqual(3);
     expect(run.status).toBe('completed');
     expect(run.counts).toMatchObject({ seen: 2, uploaded: 0, unchanged: 2 });
     expect(run.bytes).toBe(0);
@@ -730,3 +730,78 @@ describe('deferred durability (a target with flush)', () => {
     expect(await snapshot(join(to, 'src'))).toEqual({ 'a.txt': 'alpha', 'b.txt': 'bravo', 'c.txt': 'charlie' });
   });
 });
+
+describe('one writer at a time (issue 26)', () => {
+  it('two data folders backing up one job to one target at the same moment: one writes, the other stops naming the holder; nothing is lost', async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 40; i++) files[`d${i % 4}/f${i}.txt`] = `v1-${i}`;
+    await tree(files);
+    targets.set('mem', new MemoryTarget({ latencyMs: 2 }));
+    const index2 = await IndexStore.open(join(dir, 'data-2'));
+    try {
+      const deps2 = (): EngineDeps => ({ ...deps(), index: index2 });
+      const [a, b] = await Promise.all([runBackup(deps(), { job: 'docs' }), runBackup(deps2(), { job: 'docs' })]);
+      const [winner, loser] = a.counts.uploaded ? [a, b] : [b, a];
+      expect(winner.status).toBe('completed');
+      expect(winner.counts).toMatchObject({ uploaded: 40 });
+      expect(loser.status).toBe('incomplete');
+      expect(loser.reasons).toEqual(['target-busy']);
+      expect(loser.counts).toMatchObject({ seen: 40, uploaded: 0, deleted: 0 });
+      expect(loser.targetResults![0]!.error).toMatch(/another run writes to this job's place on the target: device "pc-1" \(host .*, process \d+, data folder .*\), run \d{8}T/);
+      // The leases are gone; the loser's next run catches up and sends nothing.
+      expect([...(await listKeys(targets.get('mem')!, 'docs/.hokan/leases/'))]).toEqual([]);
+      const loserDeps = loser === b ? deps2 : deps;
+      const next = await runBackup(loserDeps(), { job: 'docs' });
+      expect(next.status).toBe('completed');
+      expect(next.counts).toMatchObject({ uploaded: 0, unchanged: 40 });
+      expect(next.note).toBeUndefined(); // only the first run changed the place; the index had caught up at its start
+      const to = join(dir, 'r');
+      await runRestore(loserDeps(), { job: 'docs', to, run: winner.id });
+      expect(await snapshot(join(to, 'src'))).toEqual(files_(files));
+    } finally {
+      await index2.close();
+    }
+  });
+
+  it('--wait: the second run waits for the first to end, then catches up and writes', async () => {
+    await tree({ 'a.txt': 'one' });
+    targets.set('mem', new MemoryTarget({ latencyMs: 5 }));
+    const index2 = await IndexStore.open(join(dir, 'data-2'));
+    try {
+      const first = runBackup(deps(), { job: 'docs' });
+      await new Promise((r) => setTimeout(r, 30));
+      const second = await runBackup({ ...deps(), index: index2 }, { job: 'docs', waitMs: 20_000 });
+      expect((await first).status).toBe('completed');
+      expect(second.status).toBe('completed');
+      expect(second.counts).toMatchObject({ uploaded: 0, unchanged: 1 });
+    } finally {
+      await index2.close();
+    }
+  });
+
+  it("a lease whose process is gone (same host) is taken over; an expired one is ignored; a live one of another host holds", async () => {
+    await tree({ 'a.txt': 'one' });
+    const t = targets.get('mem')!;
+    const { bufferSource } = await import('../../testing/sources.js');
+    const { hostname } = await import('node:os');
+    const lease = (id: string, over: Record<string, unknown>) => {
+      const text = JSON.stringify({ id, device: 'pc-1', host: hostname(), pid: 999_999, dataDir: '/elsewhere', run: 'R', since: new Date(Date.now() - 60_000).toISOString(), until: new Date(Date.now() + 600_000).toISOString(), ...over });
+      return t.put(`docs/.hokan/leases/${id}.json`, bufferSource(text), { size: Buffer.byteLength(text) });
+    };
+    await lease('dead', {}); // pid 999999 on this host: not running
+    await lease('expired', { host: 'other-host', until: new Date(Date.now() - 1000).toISOString() });
+    const run = await runBackup(deps(), { job: 'docs' });
+    expect(run.status).toBe('completed');
+    expect([...(await listKeys(t, 'docs/.hokan/leases/'))]).toEqual(['docs/.hokan/leases/expired.json']);
+    await lease('live', { host: 'other-host', device: 'nas-pc' });
+    const blocked = await runBackup(deps(), { job: 'docs' });
+    expect(blocked.reasons).toEqual(['target-busy']);
+    expect(blocked.targetResults![0]!.error).toContain('device "nas-pc" (host other-host, process 999999, data folder /elsewhere)');
+  });
+});
+
+async function listKeys(t: MemoryTarget, prefix: string): Promise<Set<string>> {
+  const out = new Set<string>();
+  for await (const o of t.list(prefix)) out.add(o.key);
+  return out;
+}

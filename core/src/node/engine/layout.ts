@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 export const META = '.hokan';
 export const MARKER_KEY = `${META}/marker.json`;
 export const HEAD_KEY = `${META}/head.json`;
+export const LEASES_PREFIX = `${META}/leases/`;
 export const RUNS_PREFIX = `${META}/runs/`;
 export const SNAPSHOTS_PREFIX = `${META}/snapshots/`;
 export const VERSIONS_PREFIX = `${META}/versions/`;

@@ -11,6 +11,7 @@ import { LocalFileSource, hashFile, hashStream } from './file-source.js';
 import { isFatalForTarget, reasonOf, withRetry, type RetryOptions } from './failure.js';
 import { JobStore } from './job-store.js';
 import { LAYOUT_FORMAT, sealLine, changesKey, fileKey, runRecordKey, versionKey, type ChangeLine, type JobHead } from './layout.js';
+import { Lease } from './lease.js';
 import { ensureCurrent, ensureOwner, writeHead } from './open-target.js';
 
 export interface SessionOptions {
@@ -116,12 +117,23 @@ export class TargetSession {
   }
 
   /** Check the target, claim or verify ownership, make sure the index knows what it holds. */
-  async prepare(opts: { write: boolean }): Promise<void> {
+  async prepare(opts: { write: boolean; waitMs?: number }): Promise<void> {
     await this.o.target.check();
     await ensureOwner(this.store, this.o.device, this.o.job, opts.write);
+    // The lease comes before the head is read: under it, what the head says stays true until we write.
+    if (opts.write) this.lease = await Lease.take(this.store, { device: this.o.device, dataDir: this.o.index.dataDir, run: this.o.runId, logger: this.o.logger, waitMs: opts.waitMs });
     const { state, caughtUp } = await ensureCurrent(this.o.index, this.store, this.o.job, this.o.targetId, this.o.fingerprint, this.o.logger);
     this.state = state;
     this.caughtUp = caughtUp;
+  }
+
+  /** This run's lease on the job's place (a writing run holds one from prepare to release). */
+  lease?: Lease;
+
+  async releaseLease(): Promise<void> {
+    const l = this.lease;
+    this.lease = undefined;
+    await l?.release();
   }
 
   /** The head another writer left, when this run had to bring its index up to date first. */

@@ -164,7 +164,8 @@ export class IndexStore {
   private constructor(
     private readonly db: LevelDb,
     readonly dir: string,
-    private readonly dataDir: string,
+    /** The data folder the index lives in. */
+    readonly dataDir: string,
   ) {}
 
   /** Set when open found the index damaged and made a new one (what was wrong, where the old one went). */
