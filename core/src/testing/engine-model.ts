@@ -303,6 +303,12 @@ export const REGRESSIONS: RegressionCase[] = [
     ops: [{ op: 'write', path: 'a/x/y', seed: 1, size: 10, mtime: 1 }, B, { op: 'write', path: 'a', seed: 2, size: 20, mtime: 2 }, B, { op: 'write', path: 'a/z', seed: 4, size: 7, mtime: 4 }, B],
   },
   {
+    // Two repairs of the index in one second: the damaged one moved aside onto the first one's name.
+    name: 'the index loses its CURRENT twice in a row',
+    settings: one(0),
+    ops: [B, { op: 'lose-current' }, { op: 'lose-current' }, { op: 'write', path: 'a', seed: 1, size: 3, mtime: 1 }, B],
+  },
+  {
     // Issue 26: a second data folder on the same target acted on a stale index and overwrote v1.
     name: 'two data folders taking turns on one target',
     settings: one(3),

@@ -10,7 +10,7 @@ import type { DurabilityWindow } from './deps.js';
 import { LocalFileSource, hashFile, hashStream } from './file-source.js';
 import { isFatalForTarget, reasonOf, withRetry, type RetryOptions } from './failure.js';
 import { JobStore } from './job-store.js';
-import { LAYOUT_FORMAT, sealLine, changesKey, fileKey, runRecordKey, versionKey, type ChangeLine, type JobHead } from './layout.js';
+import { LAYOUT_FORMAT, RUNS_PREFIX, sealLine, changesKey, fileKey, runRecordKey, versionKey, type ChangeLine, type JobHead } from './layout.js';
 import { Lease } from './lease.js';
 import { ensureCurrent, ensureOwner, writeHead } from './open-target.js';
 
@@ -122,9 +122,13 @@ export class TargetSession {
     await ensureOwner(this.store, this.o.device, this.o.job, opts.write);
     // The lease comes before the head is read: under it, what the head says stays true until we write.
     if (opts.write) this.lease = await Lease.take(this.store, { device: this.o.device, dataDir: this.o.index.dataDir, run: this.o.runId, logger: this.o.logger, waitMs: opts.waitMs });
+    // Journal lines a killed run left in the index go to the target first: they are facts about it.
+    const recovered = opts.write && !this.o.dryRun && (await this.recoverJournal());
     const { state, caughtUp } = await ensureCurrent(this.o.index, this.store, this.o.job, this.o.targetId, this.o.fingerprint, this.o.logger);
     this.state = state;
     this.caughtUp = caughtUp;
+    // Other data folders must learn of the recovered lines: the place changed.
+    if (recovered) await this.writeHead('running');
   }
 
   /** This run's lease on the job's place (a writing run holds one from prepare to release). */
@@ -260,23 +264,26 @@ export class TargetSession {
         if (adopted) return adopted;
       }
       // (1) Keep the version being replaced as a generation (server-side move, no download) —
-      // unless its stored copy is damaged (verify): the new content goes over it.
-      if (h.cur && !h.cur.damaged && this.o.generations > 0) {
-        const prev = h.cur;
-        if (!prev.link) {
-          await this.moveKeeping(path, versionKey(root.name, rel, prev.v));
+      // unless its stored copy is damaged (verify): the new content goes over it. The index keeps
+      // it as current until the put is recorded, as the journal does: an index that recorded the
+      // move alone would, after a crash, no longer see the file as held — and never journal its
+      // deletion. A run after a crash finds the move done (moveKeeping) and goes on.
+      const replaced = h.cur && !h.cur.damaged && this.o.generations > 0 ? h.cur : undefined;
+      if (replaced) {
+        if (!replaced.link) {
+          await this.moveKeeping(path, versionKey(root.name, rel, replaced.v));
           crashPoint('after-move');
-          moved = prev;
+          moved = replaced;
         }
-        h = { old: [prev, ...h.old] };
-        await this.o.index.batch([this.o.index.heldOp(this.o.job, this.id, root.name, rel, h)]);
+        h = { old: [replaced, ...h.old] };
       }
-      // (2) Retention, before the new content: what it drops leaves the index at once.
+      // (2) Retention, before the new content: what it drops leaves the index at once, with its
+      // journal lines (the file's current version there is still the replaced one).
       const dropped: ChangeLine[] = [];
       await this.retain(root.name, rel, h, dropped);
       if (dropped.length) {
-        await this.o.index.batch([this.o.index.heldOp(this.o.job, this.id, root.name, rel, h)]);
-        this.log(dropped);
+        const asJournal: HeldFile = replaced ? { ...h, cur: replaced, old: h.old.slice(1) } : h;
+        await this.commitOps([this.o.index.heldOp(this.o.job, this.id, root.name, rel, asJournal)], dropped);
       }
       // (3) The new content, hashed as it is read.
       const source = new LocalFileSource(entry);
@@ -314,8 +321,7 @@ export class TargetSession {
       const record = this.record(path, 'uploaded', undefined, entry.size, sha256);
       const ops = [this.heldOpFor(entry, next)];
       if (this.deferring) return await this.deferred({ path, ops, lines, size: entry.size, bytes: entry.size, record });
-      await this.o.index.batch(ops);
-      this.log(lines);
+      await this.commitOps(ops, lines);
       this.result.bytes += entry.size;
       return record;
     } catch (e) {
@@ -346,8 +352,7 @@ export class TargetSession {
     // Already there: `unchanged` (nothing was sent), recorded like an upload.
     const record = this.record(path, 'unchanged', undefined, entry.size, ours);
     if (this.deferring) return this.deferred({ path, ops, lines, size: entry.size, bytes: 0, record });
-    await this.o.index.batch(ops);
-    this.log(lines);
+    await this.commitOps(ops, lines);
     return record;
   }
 
@@ -401,13 +406,12 @@ export class TargetSession {
       try {
         await withRetry(() => this.o.target.flush!(), this.o.retry);
         crashPoint('after-flush');
-        await this.o.index.batch(batch.flatMap((c) => c.ops));
+        await this.commitOps(batch.flatMap((c) => c.ops), batch.flatMap((c) => c.lines));
       } catch (e) {
         for (const c of batch) c.resolve(this.failure(c.path, e, c.size));
         return;
       }
       for (const c of batch) {
-        this.log(c.lines);
         this.result.bytes += c.bytes;
         c.resolve(c.record);
       }
@@ -444,8 +448,7 @@ export class TargetSession {
       }
       if (this.o.generations === 0) lines.push({ op: 'drop', p: path, v: cur.v });
       await this.retain(root, rel, next, lines);
-      await this.o.index.batch([this.o.index.heldOp(this.o.job, this.id, root, rel, next.cur || next.old.length ? next : undefined)]);
-      this.log(lines);
+      await this.commitOps([this.o.index.heldOp(this.o.job, this.id, root, rel, next.cur || next.old.length ? next : undefined)], lines);
       return this.record(path, 'deleted', undefined, cur.size);
     } catch (e) {
       return this.failure(path, e, cur.size);
@@ -508,22 +511,64 @@ export class TargetSession {
       await this.store.move(versionKey(root, rel, prev.v), fileKey(root, rel));
       await this.o.index.batch([this.o.index.heldOp(this.o.job, this.id, root, rel, { ...h, cur: prev, old: h.old.filter((x) => x !== prev) })]);
     } catch (e) {
-      // The previous version stays safe under .hokan/versions; the index says so already.
+      // The previous version stays safe under .hokan/versions; the index (and the journal) still name it
+      // current, and a restore or the next run finds it there (moveKeeping, the restore's other place).
       this.o.logger.warn({ err: describeError(e), path: `${root}/${rel}` }, 'could not move the previous version back');
     }
   }
 
   private async commit(entry: FileEntry, next: HeldFile, lines: ChangeLine[]): Promise<void> {
-    await this.o.index.batch([this.heldOpFor(entry, next)]);
-    this.log(lines);
+    await this.commitOps([this.heldOpFor(entry, next)], lines);
   }
 
   // ---- journal --------------------------------------------------------------------------
 
-  private log(lines: ChangeLine[]): void {
-    for (const l of lines) this.journal.push(sealLine(JSON.stringify(l)));
+  /**
+   * Records held records and the journal lines that describe them in one index batch, then queues
+   * the lines for the target. Until their part is on the target the lines stay in the index too, so
+   * a run killed in between loses none: the next run writes them (recoverJournal).
+   */
+  private async commitOps(ops: IndexOp[], lines: ChangeLine[]): Promise<void> {
+    const sealed = lines.map((l) => sealLine(JSON.stringify(l)));
+    const keys: string[] = [];
+    const journalOps = sealed.map((line) => {
+      const op = this.o.index.journalOp(this.o.job, this.id, this.o.runId, ++this.journalSeq, line);
+      keys.push(op.key);
+      return op;
+    });
+    await this.o.index.batch(journalOps.length ? [...ops, ...journalOps] : ops);
+    for (let i = 0; i < sealed.length; i++) {
+      this.journal.push(sealed[i]!);
+      this.journalKeys.push(keys[i]!);
+    }
     this.changes += lines.length;
     if (this.journal.length >= JOURNAL_PART_LINES) void this.flushJournal().catch(() => {});
+  }
+
+  private journalSeq = 0;
+  private journalKeys: string[] = [];
+
+  /**
+   * Writes to the target the journal lines a killed run of this index left in it (its part never
+   * reached the target), as a part of that run named `changes-r0001.jsonl` (after its numbered
+   * parts; rewritten whole if this is interrupted too), then forgets them. Under the lease, before
+   * the head is read. Returns whether there were any.
+   */
+  async recoverJournal(): Promise<boolean> {
+    const byRun = new Map<string, { keys: string[]; lines: string[] }>();
+    for await (const p of this.o.index.pendingJournal(this.o.job, this.id)) {
+      if (p.runId === this.o.runId) continue;
+      const r = byRun.get(p.runId) ?? { keys: [], lines: [] };
+      r.keys.push(p.key);
+      r.lines.push(p.line);
+      byRun.set(p.runId, r);
+    }
+    for (const [runId, r] of byRun) {
+      await withRetry(() => this.store.putText(`${RUNS_PREFIX}${runId}/changes-r0001.jsonl`, r.lines.join('\n') + '\n'), this.o.retry);
+      await this.o.index.batch(r.keys.map((key) => ({ type: 'del' as const, key })));
+      this.o.logger.warn({ run: runId, lines: r.lines.length }, `run ${runId} was killed before ${r.lines.length} line(s) of its journal reached the target: written now`);
+    }
+    return byRun.size > 0;
   }
 
   private flushing: Promise<void> = Promise.resolve();
@@ -533,16 +578,20 @@ export class TargetSession {
     const run = async () => {
       if (!this.journal.length || this.o.dryRun) return;
       const lines = this.journal;
+      const keys = this.journalKeys;
       this.journal = [];
+      this.journalKeys = [];
       const part = ++this.journalPart;
       crashPoint('before-journal');
       try {
         await withRetry(() => this.store.putText(changesKey(this.o.runId, part), lines.join('\n') + '\n'), this.o.retry);
       } catch (e) {
         this.journal.unshift(...lines);
+        this.journalKeys.unshift(...keys);
         this.journalPart--;
         throw e;
       }
+      await this.o.index.batch(keys.map((key) => ({ type: 'del' as const, key })));
     };
     this.flushing = this.flushing.then(run, run);
     return this.flushing;

@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HokanError } from '../../common/errors.js';
 import type { FileRecord, RunRecord } from '../../common/model.js';
@@ -89,6 +89,8 @@ export const keys = {
   run: (id: string) => `r${SEP}${id}`,
   openRun: (id: string) => `o${SEP}${id}`,
   meta: (name: string) => `m${SEP}${name}`,
+  journal: (job: string, target: string, runId: string, seq: number) => `j${SEP}${job}${SEP}${target}${SEP}${runId}${SEP}${String(seq).padStart(10, '0')}`,
+  journalPrefix: (job: string, target: string) => `j${SEP}${job}${SEP}${target}${SEP}`,
   file: (runId: string, seq: number) => `${filePrefix(runId)}${String(MAX_SEQ - seq).padStart(10, '0')}`,
   resume: (target: string, key: string) => `u${SEP}${target}${SEP}${key}`,
 };
@@ -216,7 +218,10 @@ export class IndexStore {
       }
     }
     if (opts.repair === false) throw new HokanError('E_INDEX_DAMAGED', `the index at ${dir} is damaged (${problem})`, { hint: REBUILD_HINT(dir) });
-    const aside = `${dir}.damaged-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}`;
+    // A name of its own, even for two repairs in one second (the engine suite makes them).
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
+    let aside = `${dir}.damaged-${stamp}`;
+    for (let n = 2; await stat(aside).then(() => true, () => false); n++) aside = `${dir}.damaged-${stamp}-${n}`;
     await rename(dir, aside);
     await rm(flag, { force: true });
     opts.logger?.warn({ index: dir, movedTo: aside, problem }, `the index at ${dir} was damaged (${problem}); it was moved to ${aside}, and a new one is rebuilt from what the targets hold`);
@@ -439,6 +444,23 @@ export class IndexStore {
   }
 
   // ---- per-file records -------------------------------------------------------------------
+
+  /**
+   * A journal line not yet on the target, written in the same batch as the held records it
+   * describes: the index never knows a change its target's journal could lose in a crash. Removed
+   * when the part holding it is on the target; a later run writes what a killed one left.
+   */
+  journalOp(job: string, target: string, runId: string, seq: number, line: string): IndexOp {
+    return { type: 'put', key: keys.journal(job, target, runId, seq), value: line };
+  }
+
+  /** Journal lines a run left in the index (killed before its part reached the target), in order. */
+  async *pendingJournal(job: string, target: string): AsyncGenerator<{ key: string; runId: string; line: string }> {
+    const prefix = keys.journalPrefix(job, target);
+    for await (const batch of inBatches(this.db.iterator({ gt: prefix, lt: upper(prefix) }), 1000, (e) => this.flagDamaged(e))) {
+      for (const [key, line] of batch as [string, string][]) yield { key, runId: key.slice(prefix.length).split(SEP)[0]!, line };
+    }
+  }
 
   fileOp(runId: string, seq: number, rec: FileRecord): IndexOp {
     return { type: 'put', key: keys.file(runId, seq), value: encodeFile(rec) };
