@@ -298,6 +298,29 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     expect(await digestTree(join(to, 'Documents'))).toEqual(await digestTree(src));
   });
 
+  it('a restore as of a run whose version of a file was pruned says so: incomplete (version-pruned), naming the file and the rule; --fill-pruned gives the oldest kept (issue 30)', async () => {
+    const { base, src, run } = await setup('pruned', { generations: 2 });
+    await writeTree(src, { 'docs/plan.txt': 'v1', 'docs/other.txt': 'other' });
+    const r1 = JSON.parse((await run('backup', '--json')).stdout)[0];
+    for (const v of ['v2', 'v3', 'v4', 'v5']) {
+      await writeFile(join(src, 'docs', 'plan.txt'), v);
+      expect((await run('backup')).code).toBe(0);
+    }
+    const out = join(base, 'out');
+    const r = await run('restore', '--job', 'docs', '--run', r1.id, '--to', out);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/restore incomplete \(version-pruned\)/);
+    expect(r.stdout).toContain('skipped version-pruned: Documents/docs/plan.txt — its version as of this run is no longer kept (the job keeps "generations": 2 older versions of a file); --fill-pruned restores the oldest version kept after it');
+    expect(await readFile(join(out, 'Documents', 'docs', 'other.txt'), 'utf8')).toBe('other');
+    const dry = await run('restore', '--job', 'docs', '--run', r1.id, '--to', join(base, 'dry'), '--dry-run');
+    expect(dry.code).toBe(1);
+    expect(dry.stdout).toContain('skipped version-pruned: Documents/docs/plan.txt');
+    const filled = await run('restore', '--job', 'docs', '--run', r1.id, '--to', join(base, 'filled'), '--fill-pruned');
+    expect(filled.code).toBe(0);
+    expect(filled.stdout).toMatch(/note: 1 file\(s\) whose version as of this run is no longer kept got the oldest version kept after it: Documents\/docs\/plan\.txt \(version of \d{4}-/);
+    expect(await readFile(join(base, 'filled', 'Documents', 'docs', 'plan.txt'), 'utf8')).toBe('v3');
+  });
+
   it('a data folder that cannot be written is said as such, not as "in use"', async () => {
     const { base, src, config } = await setup('readonly-data');
     await writeTree(src, { 'a.txt': 'A' });

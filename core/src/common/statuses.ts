@@ -19,6 +19,8 @@ export const INCOMPLETE_REASONS = [
   'target-busy',
   'not-found',
   'hash-mismatch',
+  /** A restore as of a run whose version of a file retention has dropped (`generations`). */
+  'version-pruned',
   'deletion-threshold',
   'io-error',
   'multiple-errors',

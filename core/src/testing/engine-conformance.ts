@@ -381,9 +381,11 @@ async function checkRestores(deps: EngineDeps, targetIds: string[], models: Targ
       for (const how of r === byTime ? (['run', 'at'] as const) : (['run'] as const)) {
         const to = await mkdtemp(join(dir, 'restore-'));
         try {
-          const { run } = await runRestore(deps, { job: JOB, target: targetIds[i], to, ...(how === 'run' ? { run: r.id } : { at: new Date(r.start + HOUR / 2) }) });
+          const { run, files } = await runRestore(deps, { job: JOB, target: targetIds[i], to, ...(how === 'run' ? { run: r.id } : { at: new Date(r.start + HOUR / 2) }) });
           const label = `${what}: restore of run ${runs.indexOf(r) + 1} (${r.id}) by ${how} from ${targetIds[i]}`;
-          expect({ status: run.status, failed: run.counts.failed }, label).toEqual({ status: 'completed', failed: 0 });
+          const pruned = models[i]!.prunedOf(r.views[i]!);
+          expect({ status: run.status, failed: run.counts.failed, reasons: run.reasons }, label).toEqual({ status: pruned.length ? 'incomplete' : 'completed', failed: 0, reasons: pruned.length ? ['version-pruned'] : [] });
+          expect(files.filter((f) => f.reason === 'version-pruned').map((f) => f.path.slice('src/'.length)).sort(), `${label}: the paths reported version-pruned`).toEqual(pruned);
           expect(lines(await readTree(join(to, 'src'))), label).toEqual(lines(models[i]!.restoreOf(r.views[i]!)));
           expect((await readdir(to)).filter((n) => n !== 'src'), `${label}: nothing else left in the destination`).toEqual([]);
         } finally {

@@ -19,7 +19,8 @@
  * - Generations: the replaced or deleted version becomes the newest older version when
  *   `generations` > 0; older versions beyond `generations` are dropped, oldest first.
  * - A restore as of run R gives, for every path, the version the target held for it after R —
- *   if that version is still kept.
+ *   if that version is still kept; every other path it held then is reported `version-pruned`
+ *   (skipped), and the restore is `incomplete`.
  */
 import fc from 'fast-check';
 
@@ -241,6 +242,11 @@ export class TargetModel {
   keeps(p: string, v: Version): boolean {
     const h = this.held.get(p);
     return !!h && (h.cur?.run === v.run || h.old.some((o) => o.run === v.run));
+  }
+
+  /** The paths a restore as of a run whose view was `view` must report `version-pruned`: their version there is no longer kept. */
+  prunedOf(view: Map<string, Version>): string[] {
+    return [...view].filter(([p, v]) => !this.keeps(p, v)).map(([p]) => p).sort();
   }
 
   /** A restore as of a run whose view was `view`: the versions still kept. */

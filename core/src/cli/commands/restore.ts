@@ -14,6 +14,7 @@ export const restoreCommand: BuiltinCommand = {
       .option('to', { type: 'string', describe: 'Restore under this folder instead of the original places' })
       .option('overwrite', { choices: ['never', 'if-newer', 'always', 'rename'] as const, default: 'rename', describe: 'When a file is already there' })
       .option('include-deleted', { type: 'boolean', default: false, describe: 'Also files deleted at the source' })
+      .option('fill-pruned', { type: 'boolean', default: false, describe: 'A file whose version as of --run/--at is no longer kept (generations) gets the oldest version kept after it, named in the summary' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'Show what would be restored; write nothing' })
       .conflicts('at', 'run'),
   handler: async (args, ctx) => {
@@ -32,13 +33,15 @@ export const restoreCommand: BuiltinCommand = {
           to: args.to !== undefined ? resolve(ctx.options.cwd, String(args.to)) : undefined,
           overwrite: args.overwrite as 'never' | 'if-newer' | 'always' | 'rename',
           includeDeleted: !!args.includeDeleted,
+          fillPruned: !!args.fillPruned,
           dryRun: !!args.dryRun,
           signal: stop.signal,
         });
         if (ctx.output.json) ctx.output.printJson({ run, files: files.filter((f) => f.status !== 'unchanged') });
         else {
           ctx.output.print(`${run.job}: restore ${statusText(run)} — ${countsText(run)}, ${formatBytes(run.bytes)} from ${run.targets.join(', ')}${args.dryRun ? ' (dry run: nothing was written)' : ''}  [run ${run.id}]`);
-          for (const f of files.filter((x) => x.status === 'failed' || (x.status === 'skipped' && args.verbose)).slice(0, 20)) ctx.output.print(`  ${f.status} ${f.reason ?? ''}: ${f.path}${f.message ? ` — ${f.message}` : ''}`);
+          if (run.note) ctx.output.print(`  note: ${run.note}`);
+          for (const f of files.filter((x) => x.status === 'failed' || (x.status === 'skipped' && (args.verbose || x.reason === 'version-pruned'))).slice(0, 20)) ctx.output.print(`  ${f.status} ${f.reason ?? ''}: ${f.path}${f.message ? ` — ${f.message}` : ''}`);
           if (args.dryRun) for (const f of files.filter((x) => x.status === 'restored').slice(0, 50)) ctx.output.print(`  would restore ${f.path}`);
         }
         return run.status === 'completed' ? 0 : run.status === 'aborted' ? 3 : 1;

@@ -5,7 +5,7 @@ export { compareRel } from '../../common/path-order.js';
 
 /** Applies one journal line to what a target holds for that path (rebuild from the target). */
 export function applyChange(held: HeldFile | undefined, line: ChangeLine): HeldFile | undefined {
-  const h: HeldFile = held ? { cur: held.cur, old: [...held.old] } : { old: [] };
+  const h: HeldFile = held ? { cur: held.cur, old: [...held.old], ...(held.pruned ? { pruned: held.pruned } : {}) } : { old: [] };
   switch (line.op) {
     case 'put': {
       if (h.cur) h.old.unshift(h.cur);
@@ -18,12 +18,39 @@ export function applyChange(held: HeldFile | undefined, line: ChangeLine): HeldF
       break;
     }
     case 'drop': {
+      const all = h.cur ? [h.cur, ...h.old] : h.old;
+      const i = all.findIndex((x) => x.v === line.v);
+      if (i >= 0) notePruned(h, all[i]!, i > 0 ? all[i - 1]!.v : undefined);
       if (h.cur?.v === line.v) h.cur = undefined;
       h.old = h.old.filter((x) => x.v !== line.v);
       break;
     }
   }
-  return h.cur || h.old.length ? h : undefined;
+  return h.cur || h.old.length || h.pruned?.length ? h : undefined;
+}
+
+/**
+ * Notes that version `x` was dropped: runs from its own up to the run of the version after it
+ * (`next`) or the one that saw the file deleted no longer restore it. A version dropped with no
+ * version after it and not deleted (a damaged copy healed under the same id) notes nothing.
+ * Touching intervals merge, so a file keeps one or a few, whatever its history.
+ */
+export function notePruned(h: HeldFile, x: HeldVersion, next: string | undefined): void {
+  const until = x.del ?? next;
+  if (until === undefined || until <= x.v) return;
+  const list = [...(h.pruned ?? []), [x.v, until] as [string, string]].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const merged: [string, string][] = [];
+  for (const r of list) {
+    const last = merged.at(-1);
+    if (last && r[0] <= last[1]) last[1] = r[1] > last[1] ? r[1] : last[1];
+    else merged.push([r[0], r[1]]);
+  }
+  h.pruned = merged;
+}
+
+/** Whether a restore as of run `cutoff` needed a version of this file that retention dropped. */
+export function prunedAt(held: HeldFile, cutoff: string): boolean {
+  return !!held.pruned?.some(([from, until]) => from <= cutoff && cutoff < until);
 }
 
 /**

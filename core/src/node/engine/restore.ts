@@ -14,7 +14,7 @@ import type { HeldFile, HeldVersion } from '../index/index-store.js';
 import { crashPoint } from './crash-points.js';
 import { findJob, targetFingerprint, type EngineDeps } from './deps.js';
 import { withRetry, reasonOf } from './failure.js';
-import { versionAt } from './held.js';
+import { prunedAt, versionAt } from './held.js';
 import { JobStore, closeTarget } from './job-store.js';
 import { fileKey, newRunId, runIdCutoff, runIdTime, versionKey } from './layout.js';
 import { resolveRoots } from './sources.js';
@@ -36,6 +36,11 @@ export interface RestoreOptions {
   to?: string;
   overwrite?: OverwriteMode;
   includeDeleted?: boolean;
+  /**
+   * A path whose version as of `--run`/`--at` retention dropped gets the oldest version still kept
+   * after it (named in the record and the run's note) instead of being reported `version-pruned`.
+   */
+  fillPruned?: boolean;
   dryRun?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: { filesDone: number; bytesDone: number }) => void;
@@ -172,6 +177,8 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
   const base = opts.to ? resolve(opts.to) : undefined;
   const files: FileRecord[] = [];
   const reasons = new Set<Reason>();
+  /** Paths given a later version than the run's own (`fillPruned`), for the run's note. */
+  const filled: string[] = [];
   const maxConn = Math.max(1, source.target.capabilities.maxConnections);
   const inflight = new Set<Promise<void>>();
   let matched = 0;
@@ -183,7 +190,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
     else if (rec.status === 'skipped') run.counts.skipped++;
     else if (rec.status === 'failed') run.counts.failed++;
     else if (rec.status === 'unchanged') run.counts.unchanged++;
-    if (rec.reason && rec.status === 'failed') reasons.add(rec.reason);
+    if (rec.reason && (rec.status === 'failed' || rec.reason === 'version-pruned')) reasons.add(rec.reason);
     opts.onProgress?.({ filesDone: ++done, bytesDone: run.bytes });
   };
 
@@ -239,7 +246,19 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
     for await (const [root, rel, held] of index.heldAll(job.id, source.id)) {
       if (opts.signal?.aborted) break;
       if (wanted && !wanted.some((w) => w.root === root && inside(rel, w.rel))) continue;
-      const ver = versionAt(held, cutoff, !!opts.includeDeleted);
+      let ver = versionAt(held, cutoff, !!opts.includeDeleted);
+      if (!ver && cutoff !== undefined && prunedAt(held, cutoff)) {
+        // The run held this file, but its version was dropped by retention: said, never left out in silence.
+        const fill = opts.fillPruned ? [...held.old].reverse().find((x) => x.v > cutoff! && !x.del) ?? (held.cur && held.cur.v > cutoff ? held.cur : undefined) : undefined;
+        const rule = `the job keeps "generations": ${job.generations} older versions of a file`;
+        if (!fill) {
+          matched++;
+          record({ path: fileKey(root, rel), target: source.id, status: 'skipped', reason: 'version-pruned', message: `its version as of this run is no longer kept (${rule})${opts.fillPruned ? '; no later version is kept either' : '; --fill-pruned restores the oldest version kept after it'}` });
+          continue;
+        }
+        filled.push(`${fileKey(root, rel)} (version of ${runIdTime(fill.v).toISOString()})`);
+        ver = fill;
+      }
       if (!ver) continue;
       matched++;
       while (inflight.size >= maxConn) await Promise.race(inflight);
@@ -261,6 +280,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
   run.reasons = rs.length > 1 ? ['multiple-errors', ...rs] : rs;
   run.status = opts.signal?.aborted ? 'aborted' : rs.length ? 'incomplete' : 'completed';
   run.end = new Date().toISOString();
+  if (filled.length) run.note = `${filled.length} file(s) whose version as of this run is no longer kept got the oldest version kept after it: ${filled.join(', ')}`;
   if (!opts.dryRun) {
     await index.putRun(run);
     await index.batch(files.filter((f) => f.status !== 'unchanged').map((f, i) => index.fileOp(runId, i + 1, f)));

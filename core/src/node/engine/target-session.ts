@@ -6,6 +6,7 @@ import type { FileStatus, Reason } from '../../common/statuses.js';
 import type { Target } from '../../common/target.js';
 import type { HeldFile, HeldVersion, IndexOp, IndexStore, TargetState } from '../index/index-store.js';
 import { crashPoint } from './crash-points.js';
+import { notePruned } from './held.js';
 import type { DurabilityWindow } from './deps.js';
 import { LocalFileSource, hashFile, hashStream } from './file-source.js';
 import { isFatalForTarget, reasonOf, withRetry, type RetryOptions } from './failure.js';
@@ -235,7 +236,9 @@ export class TargetSession {
         // The version it replaces is kept or dropped as for a file — and a file's object leaves
         // the browsable tree (a symlink is stored in the journal only).
         const h: HeldFile = held ? { ...held, old: [...held.old] } : { old: [] };
-        const lines: ChangeLine[] = [];
+        // The put comes first in the journal, then what it drops (as for a file): a drop names a
+        // version with one after it, so the runs it no longer restores are known (notePruned).
+        const lines: ChangeLine[] = [{ op: 'put', p: path, v: ver.v, size: 0, mtimeMs: ver.mtimeMs, sha256: '', link }];
         if (h.cur) {
           const prev = h.cur;
           if (this.o.generations > 0 && !prev.damaged) {
@@ -244,12 +247,12 @@ export class TargetSession {
           } else {
             if (!prev.link) await withRetry(() => this.store.remove(path), this.o.retry);
             lines.push({ op: 'drop', p: path, v: prev.v });
+            notePruned(h, prev, ver.v);
           }
-          h.cur = undefined;
+          h.cur = ver;
           await this.retain(root.name, rel, h, lines);
         }
-        lines.push({ op: 'put', p: path, v: ver.v, size: 0, mtimeMs: ver.mtimeMs, sha256: '', link });
-        await this.commit(entry, { cur: ver, old: h.old }, lines);
+        await this.commit(entry, { cur: ver, old: h.old, pruned: h.pruned }, lines);
       } catch (e) {
         return this.failure(path, e, 0);
       }
@@ -275,7 +278,7 @@ export class TargetSession {
           crashPoint('after-move');
           moved = replaced;
         }
-        h = { old: [replaced, ...h.old] };
+        h = { old: [replaced, ...h.old], pruned: h.pruned };
       }
       // (2) Retention, before the new content: what it drops leaves the index at once, with its
       // journal lines (the file's current version there is still the replaced one).
@@ -315,8 +318,12 @@ export class TargetSession {
       const ver: HeldVersion = { v: healed ? h.cur!.v : this.o.runId, size: entry.size, mtimeMs: entry.mtimeMs, sha256 };
       if (healed) lines.push({ op: 'drop', p: path, v: ver.v });
       lines.push({ op: 'put', p: path, v: ver.v, size: ver.size, mtimeMs: ver.mtimeMs, sha256 });
-      if (!healed && h.cur && (this.o.generations === 0 || h.cur.damaged)) lines.push({ op: 'drop', p: path, v: h.cur.v }); // overwritten: mirror, or a damaged copy of other content
-      const next: HeldFile = { cur: ver, old: h.old };
+      const next: HeldFile = { cur: ver, old: h.old, pruned: h.pruned };
+      if (!healed && h.cur && (this.o.generations === 0 || h.cur.damaged)) {
+        // Overwritten: mirror, or a damaged copy of other content.
+        lines.push({ op: 'drop', p: path, v: h.cur.v });
+        notePruned(next, h.cur, ver.v);
+      }
       moved = undefined;
       const record = this.record(path, 'uploaded', undefined, entry.size, sha256);
       const ops = [this.heldOpFor(entry, next)];
@@ -348,7 +355,7 @@ export class TargetSession {
     if (theirs.sha256 !== ours) return undefined;
     const ver: HeldVersion = { v: this.o.runId, size: entry.size, mtimeMs: entry.mtimeMs, sha256: ours };
     const lines: ChangeLine[] = [{ op: 'put', p: path, v: ver.v, size: ver.size, mtimeMs: ver.mtimeMs, sha256: ours }];
-    const ops = [this.heldOpFor(entry, { cur: ver, old: h.old })];
+    const ops = [this.heldOpFor(entry, { cur: ver, old: h.old, pruned: h.pruned })];
     // Already there: `unchanged` (nothing was sent), recorded like an upload.
     const record = this.record(path, 'unchanged', undefined, entry.size, ours);
     if (this.deferring) return this.deferred({ path, ops, lines, size: entry.size, bytes: 0, record });
@@ -437,18 +444,21 @@ export class TargetSession {
       const lines: ChangeLine[] = [{ op: 'del', p: path, v: cur.v, at: this.o.runId }];
       let next: HeldFile;
       if (cur.link !== undefined) {
-        next = { old: this.o.generations > 0 ? [{ ...cur, del: this.o.runId }, ...held.old] : held.old };
+        next = { old: this.o.generations > 0 ? [{ ...cur, del: this.o.runId }, ...held.old] : held.old, pruned: held.pruned };
       } else if (this.o.generations > 0) {
         await this.moveKeeping(path, versionKey(root, rel, cur.v));
         crashPoint('after-delete');
-        next = { old: [{ ...cur, del: this.o.runId }, ...held.old] };
+        next = { old: [{ ...cur, del: this.o.runId }, ...held.old], pruned: held.pruned };
       } else {
         await withRetry(() => this.store.remove(path), this.o.retry);
-        next = { old: held.old };
+        next = { old: held.old, pruned: held.pruned };
       }
-      if (this.o.generations === 0) lines.push({ op: 'drop', p: path, v: cur.v });
+      if (this.o.generations === 0) {
+        lines.push({ op: 'drop', p: path, v: cur.v });
+        notePruned(next, { ...cur, del: this.o.runId }, undefined);
+      }
       await this.retain(root, rel, next, lines);
-      await this.commitOps([this.o.index.heldOp(this.o.job, this.id, root, rel, next.cur || next.old.length ? next : undefined)], lines);
+      await this.commitOps([this.o.index.heldOp(this.o.job, this.id, root, rel, next.cur || next.old.length || next.pruned?.length ? next : undefined)], lines);
       return this.record(path, 'deleted', undefined, cur.size);
     } catch (e) {
       return this.failure(path, e, cur.size);
@@ -469,6 +479,7 @@ export class TargetSession {
           return;
         }
       }
+      notePruned(h, drop, (h.old.length > 1 ? h.old[h.old.length - 2] : h.cur)?.v);
       h.old.pop();
       lines.push({ op: 'drop', p: fileKey(root, rel), v: drop.v });
     }

@@ -26,6 +26,13 @@ export interface HeldFile {
   cur?: HeldVersion;
   /** Older versions under `.hokan/versions`, newest first. */
   old: HeldVersion[];
+  /**
+   * Runs whose version of this file retention dropped: `[from, until)` intervals of run ids (the
+   * dropped version's run, and the run of the version after it or the run that saw the file
+   * deleted). A restore as of such a run says the version is no longer kept instead of leaving the
+   * file out in silence. Derived from the journal's `drop` lines the same way live and on a rebuild.
+   */
+  pruned?: [from: string, until: string][];
   /** Change detection beyond size and mtime; absent after a rebuild from the target. */
   ino?: number;
   ctimeMs?: number;

@@ -12,7 +12,7 @@ import type { HeldFile, HeldVersion } from './held-types.js';
  * record is rewritten in the compact form the next time it changes.
  *
  *   version  [v, size, mtimeMs, sha256, del?, link?, damaged?]   absent middle fields are null
- *   held     [cur | null, [version…], ino?, ctimeMs?]
+ *   held     [cur | null, [version…], ino?, ctimeMs?, [[from, until]…]? (pruned runs)]
  *   file     [path, target, status, size?, sha?, reason?, message?]
  *
  * Held versions keep the hex hash: converting it on every read cost a no-change run more than the
@@ -57,16 +57,17 @@ function unpackVersion(a: PackedVersion): HeldVersion {
 }
 
 export function encodeHeld(h: HeldFile): string {
-  return JSON.stringify(trim([h.cur ? packVersion(h.cur) : null, h.old.map(packVersion), h.ino ?? null, h.ctimeMs ?? null]));
+  return JSON.stringify(trim([h.cur ? packVersion(h.cur) : null, h.old.map(packVersion), h.ino ?? null, h.ctimeMs ?? null, h.pruned?.length ? h.pruned : null]));
 }
 
 export function decodeHeld(s: string): HeldFile {
   if (s.charCodeAt(0) !== 0x5b /* [ */) return JSON.parse(s) as HeldFile; // written before the compact form
-  const a = JSON.parse(s) as [PackedVersion | null, PackedVersion[], number?, number?];
+  const a = JSON.parse(s) as [PackedVersion | null, PackedVersion[], number?, number?, [string, string][]?];
   const out: HeldFile = { old: a[1].map(unpackVersion) };
   if (a[0]) out.cur = unpackVersion(a[0]);
   if (a[2] != null) out.ino = a[2];
   if (a[3] != null) out.ctimeMs = a[3];
+  if (a[4] != null) out.pruned = a[4];
   return out;
 }
 
