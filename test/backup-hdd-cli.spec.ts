@@ -321,6 +321,20 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     expect(await readFile(join(base, 'filled', 'Documents', 'docs', 'plan.txt'), 'utf8')).toBe('v3');
   });
 
+  it('a name with a backslash, legal here, is backed up, versioned and restored (issue 27)', async () => {
+    const { base, src, run } = await setup('backslash');
+    await writeTree(src, { 'from windows\\back\\slash.txt': 'v1', 'plain.txt': 'p' });
+    const first = JSON.parse((await run('backup', '--json')).stdout)[0];
+    expect(first).toMatchObject({ status: 'completed', counts: { uploaded: 2 } });
+    await writeFile(join(src, 'from windows\\back\\slash.txt'), 'v2');
+    expect((await run('backup')).code).toBe(0);
+    for (const [to, args, want] of [[join(base, 'now'), [], 'v2'], [join(base, 'then'), ['--run', first.id], 'v1']] as const) {
+      const r = await run('restore', '--job', 'docs', '--to', to, ...args);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(await readFile(join(to, 'Documents', 'from windows\\back\\slash.txt'), 'utf8')).toBe(want);
+    }
+  });
+
   it('a data folder that cannot be written is said as such, not as "in use"', async () => {
     const { base, src, config } = await setup('readonly-data');
     await writeTree(src, { 'a.txt': 'A' });

@@ -201,7 +201,10 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
       const folder = base ? join(base, root) : rootPaths.get(root);
       if (!folder) throw new HokanError('E_NO_SOURCE', `no source folder named "${root}" in the job any more`, { hint: 'restore it elsewhere with --to DIR' });
       const segs = rel.split('/');
-      if (segs.some((s) => s === '' || s === '.' || s === '..' || s.includes('\\') || s.includes('\0'))) throw new HokanError('E_UNSAFE_PATH', `refusing the unsafe path "${rel}" from the target`);
+      if (segs.some((s) => s === '' || s === '.' || s === '..' || s.includes('\0'))) throw new HokanError('E_UNSAFE_PATH', `refusing the unsafe path "${rel}" from the target`);
+      // A backslash is a legal name character on Linux and macOS (files unpacked from Windows
+      // archives); only where it separates folders can such a name not be written as it is.
+      if (sep === '\\' && segs.some((s) => s.includes('\\'))) throw new HokanError('E_FORBIDDEN_NAME', `"${rel}" holds a backslash, which this system cannot hold in a name`, { hint: 'restore it on Linux or macOS, or copy it from the target under another name' });
       let dest = resolve(folder, ...segs);
       const rootDir = base ?? folder;
       const r = relative(rootDir, dest);
@@ -237,7 +240,8 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
       record(rec);
       await hooks.afterRestore.promise(rec, ctx);
     } catch (e) {
-      const reason: Reason = HokanError.is(e) && e.code === 'E_HASH_MISMATCH' ? 'hash-mismatch' : HokanError.is(e) && (e.code === 'E_UNSAFE_PATH' || e.code === 'E_NO_SOURCE') ? 'invalid-settings' : reasonOf(e);
+      const code = HokanError.is(e) ? e.code : undefined;
+      const reason: Reason = code === 'E_HASH_MISMATCH' ? 'hash-mismatch' : code === 'E_FORBIDDEN_NAME' ? 'forbidden-name' : code === 'E_UNSAFE_PATH' || code === 'E_NO_SOURCE' ? 'invalid-settings' : reasonOf(e);
       record({ ...rec, status: 'failed', reason, message: describeError(e).split('\n')[0] });
     }
   };
