@@ -335,6 +335,23 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     }
   });
 
+  it('permission bits come back: a private file stays private, a script keeps its x bit; a change of permissions alone is recorded without sending the content (issue 27)', async () => {
+    const { base, src, run } = await setup('modes');
+    await writeTree(src, { 'tax-return.pdf': 'private', 'run.sh': '#!/bin/sh\necho hi\n', 'readme.txt': 'hello' });
+    await chmod(join(src, 'tax-return.pdf'), 0o600);
+    await chmod(join(src, 'run.sh'), 0o755);
+    await chmod(join(src, 'readme.txt'), 0o644);
+    const first = JSON.parse((await run('backup', '--json')).stdout)[0];
+    expect(first.counts).toMatchObject({ uploaded: 3 });
+    await chmod(join(src, 'readme.txt'), 0o444);
+    const second = JSON.parse((await run('backup', '--json')).stdout)[0];
+    expect(second).toMatchObject({ status: 'completed', counts: { uploaded: 1, unchanged: 2 }, bytes: 0 });
+    const to = join(base, 'out');
+    expect((await run('restore', '--job', 'docs', '--to', to)).code).toBe(0);
+    const mode = async (f: string) => ((await stat(join(to, 'Documents', f))).mode & 0o7777).toString(8);
+    expect([await mode('tax-return.pdf'), await mode('run.sh'), await mode('readme.txt')]).toEqual(['600', '755', '444']);
+  });
+
   it('a data folder that cannot be written is said as such, not as "in use"', async () => {
     const { base, src, config } = await setup('readonly-data');
     await writeTree(src, { 'a.txt': 'A' });

@@ -19,7 +19,7 @@
  * `HOKAN_MODEL_SEED` override (`npm run test:model -- --runs N [--seed S]`). A failure prints the
  * seed, the path to replay it and the shrunk case.
  */
-import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import fc from 'fast-check';
@@ -233,10 +233,11 @@ async function applyOp(m: SourceModel, src: string, op: Op): Promise<void> {
     await rm(abs(p), { recursive: true, force: true });
     await mkdir(dirname(abs(p)), { recursive: true });
   };
-  const writeNode = async (p: string, data: Buffer, mtimeMs: number) => {
+  const writeNode = async (p: string, data: Buffer, mtimeMs: number, mode = 0o644) => {
     await writeFile(abs(p), data);
+    await chmod(abs(p), mode); // whatever the umask, and a read-only file stays read-only
     await utimes(abs(p), new Date(mtimeMs), new Date(mtimeMs));
-    m.nodes.set(p, { kind: 'file', data, mtimeMs });
+    m.nodes.set(p, { kind: 'file', data, mtimeMs, mode });
   };
   switch (op.op) {
     case 'write':
@@ -265,7 +266,15 @@ async function applyOp(m: SourceModel, src: string, op: Op): Promise<void> {
       const newSize = op.how === 'same-size-same-mtime' ? size : op.how === 'smaller' ? Math.floor(size / 2) : op.how === 'larger' ? size + 1 + (op.seed % 3000) : 0;
       const data = bytesOf(op.seed + 7919, newSize);
       const mtimeMs = op.how === 'same-size-same-mtime' ? cur.mtimeMs : cur.mtimeMs + 2000;
-      await writeNode(p, data, mtimeMs);
+      await writeNode(p, data, mtimeMs, cur.mode);
+      return;
+    }
+    case 'chmod': {
+      const files = m.files();
+      if (!files.length) return;
+      const p = files[op.pick % files.length]!;
+      await chmod(abs(p), op.mode);
+      m.nodes.set(p, { ...(m.nodes.get(p) as Extract<Node, { kind: 'file' }>), mode: op.mode });
       return;
     }
     case 'delete': {
@@ -329,7 +338,10 @@ async function readTree(root: string): Promise<Map<string, Node>> {
       const p = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) await walk(abs, p);
       else if (e.isSymbolicLink()) out.set(p, { kind: 'link', target: await readlink(abs) });
-      else out.set(p, { kind: 'file', data: await readFile(abs), mtimeMs: Math.round((await lstat(abs)).mtimeMs) });
+      else {
+        const st = await lstat(abs);
+        out.set(p, { kind: 'file', data: await readFile(abs), mtimeMs: Math.round(st.mtimeMs), mode: st.mode & 0o7777 });
+      }
     }
   };
   await walk(root, '').catch((e: NodeJS.ErrnoException) => {
@@ -341,7 +353,7 @@ async function readTree(root: string): Promise<Map<string, Node>> {
 /** A tree as comparable lines (sorted), so a difference shows as a readable diff. */
 function lines(t: Map<string, Node>): string[] {
   return [...t]
-    .map(([p, n]) => (n.kind === 'link' ? `${JSON.stringify(p)} -> ${n.target}` : `${JSON.stringify(p)} ${n.data.length}B ${n.data.toString('latin1').slice(0, 24)} @${n.mtimeMs}`))
+    .map(([p, n]) => (n.kind === 'link' ? `${JSON.stringify(p)} -> ${n.target}` : `${JSON.stringify(p)} ${n.data.length}B ${n.data.toString('latin1').slice(0, 24)} @${n.mtimeMs} 0${n.mode.toString(8)}`))
     .sort();
 }
 

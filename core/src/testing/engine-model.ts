@@ -10,7 +10,9 @@
  *   with "."), and less `*.tmp` when the case filters them.
  * - A file is sent (`uploaded`) when it is new, or its bytes or its mtime differ from the version
  *   held (a touched file is sent again: the restore must give its new mtime back); otherwise it is
- *   `unchanged`. A symlink is sent when new or pointing elsewhere.
+ *   `unchanged`. A symlink is sent when new or pointing elsewhere. A change of permission bits
+ *   alone is recorded (`uploaded`, nothing sent) on the held version in place: permissions are
+ *   not versioned, a restore of any run gives a version's newest recorded permissions.
  * - A held path the source no longer has is `deleted` when the policy propagates deletions this run
  *   (`every-run`; `monthly` on the first backup of a calendar month; never with `never`) — and
  *   always when it is in the way: a held file where the source now has a folder, or held files
@@ -24,7 +26,7 @@
  */
 import fc from 'fast-check';
 
-export type Node = { kind: 'file'; data: Buffer; mtimeMs: number } | { kind: 'link'; target: string };
+export type Node = { kind: 'file'; data: Buffer; mtimeMs: number; mode: number } | { kind: 'link'; target: string };
 
 export interface Version {
   /** The run that stored it. */
@@ -59,6 +61,8 @@ export type Op =
   | { op: 'write'; path: string; seed: number; size: number; mtime: number }
   | { op: 'modify'; pick: number; how: ModifyHow; seed: number }
   | { op: 'delete'; pick: number }
+  /** Permission bits only: recorded without sending the content (and not versioned: see TargetModel.backup). */
+  | { op: 'chmod'; pick: number; mode: number }
   | { op: 'rename'; pick: number; to: string }
   | { op: 'move-folder'; pick: number; to: string }
   | { op: 'remove-folder'; pick: number }
@@ -89,6 +93,7 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ op: fc.constant('write' as const), path: pathArb, seed: fc.nat(1000), size: fc.oneof(fc.constant(0), fc.nat(64), fc.nat(5000)), mtime: fc.nat(1_000_000) }) },
   { weight: 4, arbitrary: fc.record({ op: fc.constant('modify' as const), pick: fc.nat(), how: fc.constantFrom<ModifyHow>('same-size-same-mtime', 'smaller', 'larger', 'empty', 'touch'), seed: fc.nat(1000) }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('delete' as const), pick: fc.nat() }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('chmod' as const), pick: fc.nat(), mode: fc.constantFrom(0o600, 0o644, 0o700, 0o755, 0o444) }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('rename' as const), pick: fc.nat(), to: pathArb }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('move-folder' as const), pick: fc.nat(), to: dirArb }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('remove-folder' as const), pick: fc.nat() }) },
@@ -215,11 +220,17 @@ export class TargetModel {
     for (const [p, node] of seen) {
       const h = this.held.get(p) ?? { old: [] };
       if (h.cur && sameNode(h.cur.node, node)) {
-        r.unchanged++;
+        const held = h.cur.node;
+        if (held.kind === 'file' && node.kind === 'file' && held.mode !== node.mode) {
+          // Permissions alone: recorded on the version in place (not a new version), so a restore
+          // of any run that version was current in gives the newest recorded permissions.
+          held.mode = node.mode;
+          r.uploaded++;
+        } else r.unchanged++;
         continue;
       }
       if (h.cur && this.s.generations > 0) h.old.unshift(h.cur);
-      h.cur = { run, node };
+      h.cur = { run, node: { ...node } }; // each target's own copy: permissions change on it in place
       this.retain(h);
       this.held.set(p, h);
       r.uploaded++;

@@ -18,7 +18,7 @@ import { Lane } from './lane.js';
 import { fileKey, newRunId } from './layout.js';
 import { closingState, writeSnapshot } from './manifests.js';
 import { resolveRoots } from './sources.js';
-import { TargetSession } from './target-session.js';
+import { TargetSession, permissionBits } from './target-session.js';
 
 export interface BackupProgress {
   filesSeen: number;
@@ -364,7 +364,7 @@ class BackupRun {
       // inode and ctime recorded) — the first run after a rebuild reads the tree.
       const inoOk = this.job.ignoreInode || held!.ino === entry.ino;
       const ctimeOk = this.job.ignoreCtime || held!.ctimeMs === entry.ctimeMs;
-      if (inoOk && ctimeOk && !this.opts.full) return this.unchanged(lane, entry, held!, false);
+      if (inoOk && ctimeOk && !this.opts.full) return modeChanged(entry, held!) ? this.enqueue(lane, () => this.modeOnly(lane, entry, held!)) : this.unchanged(lane, entry, held!, false);
       // Same size and time but another (or unknown) inode/ctime, or --full: hash locally before sending anything.
       return this.enqueue(lane, async () => {
         let same = false;
@@ -373,12 +373,18 @@ class BackupRun {
         } catch {
           same = false;
         }
-        if (same) this.unchanged(lane, entry, held!, true);
-        else await this.transfer(lane, entry, held, true);
+        if (!same) await this.transfer(lane, entry, held, true);
+        else if (modeChanged(entry, held!)) await this.modeOnly(lane, entry, held!);
+        else this.unchanged(lane, entry, held!, true);
       });
     }
     this.progress.bytesQueued += entry.size;
     return this.enqueue(lane, () => this.transfer(lane, entry, held, true));
+  }
+
+  /** Same content, other permission bits: recorded, nothing sent. */
+  private async modeOnly(lane: Lane, entry: FileEntry, held: HeldFile): Promise<void> {
+    await this.finish(lane, entry, await lane.s.recordMode(entry, held), false);
   }
 
   private unchanged(lane: Lane, entry: FileEntry, held: HeldFile, refresh: boolean): void {
@@ -564,6 +570,11 @@ class BackupRun {
     lane.refresh = [];
     await this.deps.index.batch(ops);
   }
+}
+
+/** Whether a file's permission bits differ from those its held version recorded (versions from before modes were kept: no). */
+function modeChanged(entry: FileEntry, held: HeldFile): boolean {
+  return entry.type === 'file' && held.cur?.mode !== undefined && permissionBits(entry) !== held.cur.mode;
 }
 
 /** `monthly` deletions happen on the first backup of the month (local time). */

@@ -9,7 +9,11 @@ export function applyChange(held: HeldFile | undefined, line: ChangeLine): HeldF
   switch (line.op) {
     case 'put': {
       if (h.cur) h.old.unshift(h.cur);
-      h.cur = { v: line.v, size: line.size, mtimeMs: line.mtimeMs, sha256: line.sha256, ...(line.link !== undefined ? { link: line.link } : {}) };
+      h.cur = { v: line.v, size: line.size, mtimeMs: line.mtimeMs, sha256: line.sha256, ...(line.link !== undefined ? { link: line.link } : {}), ...(line.mode !== undefined ? { mode: line.mode } : {}) };
+      break;
+    }
+    case 'meta': {
+      if (h.cur?.v === line.v) h.cur = { ...h.cur, mode: line.mode };
       break;
     }
     case 'del': {

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { lstat, mkdir, open, readlink, rename, rm, stat, symlink, utimes } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readlink, rename, rm, stat, symlink, utimes } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -321,6 +321,9 @@ async function writeVersion(source: OpenedJobTarget, key: string, ver: HeldVersi
     // Seconds as a double, not a Date: a Date drops what is below the millisecond (the recorded
     // mtime of 1704067200.733999 s came back as .733).
     await utimes(tmp, ver.mtimeMs / 1000, ver.mtimeMs / 1000);
+    // The file's permission bits as backed up (a private file stays private); versions from before
+    // they were kept get the process's default.
+    if (ver.mode !== undefined) await chmod(tmp, ver.mode);
     await rename(tmp, dest);
     crashPoint('after-restore-file');
   } finally {

@@ -315,9 +315,9 @@ export class TargetSession {
       // A damaged copy sent again with the content it was recorded with is the same version healed:
       // it keeps its run id, so restores as of the runs since still find it (journal: drop, then put).
       const healed = h.cur?.damaged !== undefined && h.cur.sha256 === sha256 && h.cur.size === entry.size;
-      const ver: HeldVersion = { v: healed ? h.cur!.v : this.o.runId, size: entry.size, mtimeMs: entry.mtimeMs, sha256 };
+      const ver: HeldVersion = { v: healed ? h.cur!.v : this.o.runId, size: entry.size, mtimeMs: entry.mtimeMs, sha256, mode: permissionBits(entry) };
       if (healed) lines.push({ op: 'drop', p: path, v: ver.v });
-      lines.push({ op: 'put', p: path, v: ver.v, size: ver.size, mtimeMs: ver.mtimeMs, sha256 });
+      lines.push({ op: 'put', p: path, v: ver.v, size: ver.size, mtimeMs: ver.mtimeMs, sha256, mode: ver.mode });
       const next: HeldFile = { cur: ver, old: h.old, pruned: h.pruned };
       if (!healed && h.cur && (this.o.generations === 0 || h.cur.damaged)) {
         // Overwritten: mirror, or a damaged copy of other content.
@@ -353,8 +353,8 @@ export class TargetSession {
     if (info.size !== entry.size) return undefined;
     const [theirs, ours] = await Promise.all([this.store.get(path, undefined, hashStream), hashFile(entry.abs)]);
     if (theirs.sha256 !== ours) return undefined;
-    const ver: HeldVersion = { v: this.o.runId, size: entry.size, mtimeMs: entry.mtimeMs, sha256: ours };
-    const lines: ChangeLine[] = [{ op: 'put', p: path, v: ver.v, size: ver.size, mtimeMs: ver.mtimeMs, sha256: ours }];
+    const ver: HeldVersion = { v: this.o.runId, size: entry.size, mtimeMs: entry.mtimeMs, sha256: ours, mode: permissionBits(entry) };
+    const lines: ChangeLine[] = [{ op: 'put', p: path, v: ver.v, size: ver.size, mtimeMs: ver.mtimeMs, sha256: ours, mode: ver.mode }];
     const ops = [this.heldOpFor(entry, { cur: ver, old: h.old, pruned: h.pruned })];
     // Already there: `unchanged` (nothing was sent), recorded like an upload.
     const record = this.record(path, 'unchanged', undefined, entry.size, ours);
@@ -425,6 +425,24 @@ export class TargetSession {
     };
     this.windowChain = this.windowChain.then(run, run);
     return this.windowChain;
+  }
+
+  /**
+   * A file whose content is the same as held but whose permission bits changed: recorded (journal
+   * `meta`), nothing sent. Counted as uploaded with 0 bytes — a change of the file, kept.
+   */
+  async recordMode(entry: FileEntry, held: HeldFile): Promise<FileRecord> {
+    const path = fileKey(entry.root.name, entry.rel);
+    if (this.fatal) return this.record(path, 'skipped', this.fatal.reason, entry.size, undefined, this.fatal.message);
+    if (this.o.dryRun) return this.record(path, 'uploaded', undefined, 0);
+    try {
+      await this.begin();
+      const mode = permissionBits(entry);
+      await this.commitOps([this.heldOpFor(entry, { ...held, cur: { ...held.cur!, mode } })], [{ op: 'meta', p: path, v: held.cur!.v, mode }]);
+      return this.record(path, 'uploaded', undefined, 0, held.cur!.sha256, 'permissions changed; content unchanged, not sent again');
+    } catch (e) {
+      return this.failure(path, e, 0);
+    }
   }
 
   /** A file whose content is the same as held: refresh what change detection uses. */
@@ -657,4 +675,9 @@ export class TargetSession {
     if (this.fatal) this.result.error = this.fatal.message;
     return this.result;
   }
+}
+
+/** The permission bits hokan keeps of a file (setuid, setgid, sticky and rwx for all three). */
+export function permissionBits(entry: FileEntry): number {
+  return entry.mode & 0o7777;
 }

@@ -18,6 +18,8 @@ export interface HeldVersion {
    * next backup sends the file again (over it, not keeping it as a generation).
    */
   damaged?: Reason;
+  /** Permission bits of a file (`mode & 0o7777`), restored with it; absent in versions from before they were kept. */
+  mode?: number;
 }
 
 /** What a target holds for one path: the browsable newest version and the older generations. */

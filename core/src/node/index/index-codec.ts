@@ -11,7 +11,7 @@ import type { HeldFile, HeldVersion } from './held-types.js';
  * Values written before this format are JSON objects (`{…}`) and are still read as they are; a
  * record is rewritten in the compact form the next time it changes.
  *
- *   version  [v, size, mtimeMs, sha256, del?, link?, damaged?]   absent middle fields are null
+ *   version  [v, size, mtimeMs, sha256, del?, link?, damaged?, mode?]   absent middle fields are null
  *   held     [cur | null, [version…], ino?, ctimeMs?, [[from, until]…]? (pruned runs)]
  *   file     [path, target, status, size?, sha?, reason?, message?]
  *
@@ -42,10 +42,10 @@ function trim(a: unknown[]): unknown[] {
   return a;
 }
 
-type PackedVersion = [v: string, size: number, mtimeMs: number, sha256: string, del?: string | null, link?: string | null, damaged?: HeldVersion['damaged']];
+type PackedVersion = [v: string, size: number, mtimeMs: number, sha256: string, del?: string | null, link?: string | null, damaged?: HeldVersion['damaged'] | null, mode?: number | null];
 
 function packVersion(x: HeldVersion): PackedVersion {
-  return trim([x.v, x.size, x.mtimeMs, x.sha256, x.del ?? null, x.link ?? null, x.damaged ?? null]) as PackedVersion;
+  return trim([x.v, x.size, x.mtimeMs, x.sha256, x.del ?? null, x.link ?? null, x.damaged ?? null, x.mode ?? null]) as PackedVersion;
 }
 
 function unpackVersion(a: PackedVersion): HeldVersion {
@@ -53,6 +53,7 @@ function unpackVersion(a: PackedVersion): HeldVersion {
   if (a[4] != null) out.del = a[4];
   if (a[5] != null) out.link = a[5];
   if (a[6] != null) out.damaged = a[6];
+  if (a[7] != null) out.mode = a[7];
   return out;
 }
 
