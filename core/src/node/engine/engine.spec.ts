@@ -503,10 +503,19 @@ describe('change detection and limits', () => {
   it('a ctime change with the same content is checked by hash and not sent again', async () => {
     await tree({ 'f.txt': 'same' });
     await runBackup(deps(), { job: 'docs' });
-    const { chmod } = await import('node:fs/promises');
-    await chmod(join(src, 'f.txt'), 0o600); // ctime moves, content does not
+    const { link, unlink } = await import('node:fs/promises');
+    await link(join(src, 'f.txt'), join(dir, 'hard-link')); // ctime moves; content, mtime and mode do not
+    await unlink(join(dir, 'hard-link'));
     const run = await runBackup(deps(), { job: 'docs' });
     expect(run.counts).toMatchObject({ uploaded: 0, unchanged: 1 });
+    // A chmod moves ctime too, and is a change of its own: recorded, nothing sent (issue 27).
+    const { chmod } = await import('node:fs/promises');
+    const puts = targets.get('mem')!.calls.put;
+    await chmod(join(src, 'f.txt'), 0o600);
+    const after = await runBackup(deps(), { job: 'docs' });
+    expect(after.counts).toMatchObject({ uploaded: 1, unchanged: 0 });
+    expect(after.bytes).toBe(0);
+    expect(targets.get('mem')!.calls.put - puts).toBeLessThanOrEqual(5); // lease, head, records, journal: no file
   });
 
   it('files too large and paths too long are recorded with their reason', async () => {
