@@ -15,20 +15,25 @@
 //   2. a first backup (must complete);
 //   3. a change spread over the tree: files modified (rewritten, same size, same size and same
 //      mtime, emptied, grown, shrunk), added (also in new folders), deleted (emptied folders go);
-//   4. a backup killed by a crash point (`HOKAN_CRASH_AT=point:k`, k within the times the run passes
-//      that point) or by time (SIGKILL after a delay drawn over the first run's span);
+//   4. a backup killed (65 %) by a crash point (`HOKAN_CRASH_AT=point:k`: one of after-move, after-put,
+//      after-flush (hdd only: s3 has no flush), before-journal, after-delete, with k within the times
+//      the run passes it) or (35 %) by time (SIGKILL after the agent's start-up — the median of the
+//      campaign's later commands — plus −20…120 % of the first run's span);
 //   5. sometimes (40 %) a restore of the last completed run, killed the same way
-//      (`after-restore-file:k` or time), then run again into the same folder: it must complete and
-//      give exactly that run's tree (nothing left over);
+//      (`after-restore-file:k` or time), then — still before the next backup — run again into the
+//      same folder: it must complete and give exactly that run's tree, with nothing left beside it;
 //   6. sometimes (25 %) a second, smaller change;
-//   7. the recovery backup (must complete, nothing failed or skipped; hdd: no `.hokan-tmp-` file left);
+//   7. the recovery backup (must complete, nothing failed or skipped); after it the browsable tree on
+//      the target holds exactly the source (mirror), and (hdd) no `.hokan-tmp-` file is left;
 //   8. a no-change backup: uploads 0, deletes 0;
 //   9. a restore of every completed run (`--run`) equals the tree that run saw (bytes and mtimes, no
 //      file missing or extra), and a restore of the latest equals the source;
 //  10. unless --no-rebuild: the index is moved away, and the same restores from the index rebuilt
 //      from the target give the same trees, and a backup after them uploads 0.
-// Invariant failures = trials in which at least one of these checks failed (each check is printed
-// with what differed, the seed, the trial number and the crash spec; exit code 1).
+// Invariant failures = trials in which at least one of these checks failed; each failure is printed
+// with the check's name, what differed, the seed, the trial number and the crash spec, the summary
+// counts the trials per check, and the exit code is 1. `--jobs` trials run at once (default: the
+// CPUs, at most 4); `--keep` keeps the folders of failed trials.
 //
 // Files sent again, per trial: just before the recovery backup the script reads the target and
 // counts the files of the source whose current content is NOT at their key (`need`: changed files
@@ -65,8 +70,13 @@ const { values: opt } = parseArgs({
     'no-rebuild': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     quiet: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
   },
 });
+if (opt.help) {
+  console.log('usage: node scripts/crash-campaign.mjs [--trials N] [--seed S] [--target hdd|s3] [--jobs J] [--trial T] [--no-rebuild] [--keep] [--quiet]');
+  process.exit(0);
+}
 const TARGET = opt.target;
 if (TARGET !== 'hdd' && TARGET !== 's3') usage(`--target must be hdd or s3, not ${TARGET}`);
 const SEED = opt.seed !== undefined ? Number(opt.seed) : randomInt(2 ** 31);
@@ -270,12 +280,15 @@ async function change(rng, src, scale) {
 // ---- the agent ---------------------------------------------------------------------------
 
 const children = new Set();
+/** Set on SIGINT/SIGTERM: no new agent is started, and what is still running reports nothing. */
+let stopping = false;
 
 /**
  * Runs `agent ARGS` in a child process. `crashAt` sets HOKAN_CRASH_AT; `killAfterMs` sends SIGKILL
  * after that long. Resolves with the exit code, the signal and the output.
  */
 function agent(trial, args, { crashAt, killAfterMs, timeoutMs = 120_000 } = {}) {
+  if (stopping) return new Promise(() => {});
   const env = { ...process.env, HOKAN_NO_DAEMON: '1', NO_COLOR: '1', FORCE_COLOR: '0', ...(TARGET === 's3' ? { CRASH_S3_KEY: 'S3RVER', CRASH_S3_SECRET: 'S3RVER' } : {}) };
   delete env.HOKAN_CRASH_AT;
   if (crashAt) env.HOKAN_CRASH_AT = crashAt;
@@ -338,8 +351,8 @@ async function restoreAndCompare(trial, label, runId, expected, to) {
   const diff = treeDiff(expected, await snapshot(join(to, ROOT)));
   if (diff.length) problems.push(`${label}: ${diff.length} difference(s): ${diff.slice(0, 8).join('; ')}${diff.length > 8 ? '; …' : ''}`);
   const extra = existsSync(to) ? (await readdir(to)).filter((n) => n !== ROOT) : [];
-  if (extra.length) problems.push(`${label}: left beside the restored tree: ${extra.join(', ')}`);
-  return problems;
+  const leftovers = extra.length ? [`${label}: left beside the restored tree: ${extra.join(', ')}${extra.includes('.hokan-restore') ? ` (${(await readdir(join(to, '.hokan-restore'))).length} entries in it)` : ''}`] : [];
+  return { problems, leftovers };
 }
 
 // ---- the target --------------------------------------------------------------------------
@@ -424,6 +437,38 @@ async function filesToSend(trial) {
   return n;
 }
 
+/** The browsable tree on the target (`ROOT/…`), as rel → sha256. */
+async function browsable(trial) {
+  const out = new Map();
+  const sha = (b) => createHash('sha256').update(b).digest('hex');
+  if (TARGET === 'hdd') {
+    const root = join(trial.disk, JOB, ROOT);
+    if (!existsSync(root)) return out;
+    for (const rel of await listFiles(root)) out.set(rel, sha(await readFile(join(root, rel))));
+    return out;
+  }
+  const prefix = `${trial.prefix}${JOB}/${ROOT}/`;
+  let token;
+  do {
+    const page = await s3.client.send(new s3.sdk.ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) out.set(o.Key.slice(prefix.length), sha(await readTarget(trial, o.Key.slice(`${trial.prefix}${JOB}/`.length))));
+    token = page.NextContinuationToken;
+  } while (token);
+  return out;
+}
+
+/** The browsable tree against the source: what differs (content only: mtimes are the restores' business). */
+async function mirrorDiff(trial, tree) {
+  const there = await browsable(trial);
+  const out = [];
+  for (const [rel, e] of tree) {
+    if (!there.has(rel)) out.push(`missing ${JSON.stringify(rel)}`);
+    else if (there.get(rel) !== e.sha256) out.push(`content of ${JSON.stringify(rel)} differs (${there.get(rel).slice(0, 12)}… instead of ${e.sha256.slice(0, 12)}…)`);
+  }
+  for (const rel of there.keys()) if (!tree.has(rel)) out.push(`extra ${JSON.stringify(rel)}`);
+  return out;
+}
+
 async function tempFilesOnDisk(trial) {
   if (TARGET !== 'hdd') return [];
   return (await readdir(trial.disk, { recursive: true })).filter((n) => String(n).split('/').pop().startsWith('.hokan-tmp-'));
@@ -467,9 +512,12 @@ const killDelay = (rng, t) => Math.max(1, Math.round(startupEstimate(t.startup /
  * The checks, by name (a trial fails when any of them does):
  *   first-backup           the first backup completes
  *   killed-run             a run meant to be killed that ends by itself completes
- *   restore-after-crash    a killed restore, run again into the same folder, completes with exactly the run's tree
+ *   restore-after-crash    a killed restore (before the recovery backup), run again into the same folder,
+ *                          completes with exactly the run's tree
+ *   restore-leftover       … and leaves nothing beside it (the hidden staging folder)
  *   recovery               the backup after the crash completes, nothing failed or skipped
  *   recovery-sent-too-few  the recovery uploaded fewer files than were missing on the target
+ *   mirror                 after the recovery, the browsable tree on the target (`ROOT/…`) holds exactly the source
  *   temp-files             hdd: no `.hokan-tmp-` file left on the disk after the recovery
  *   no-change              the next backup uploads and deletes nothing
  *   restore                every completed run (--run) and the latest restore the trees they saw
@@ -537,7 +585,9 @@ async function runTrial(n) {
         const failed = (parseJson(r)?.files ?? []).filter((f) => f.status === 'failed').slice(0, 3).map((f) => `${f.path}: ${f.reason ?? ''} ${f.message ?? ''}`);
         fail('restore-after-crash', `restore of the ${last.label} under ${result.restoreSpec}: ended by itself with exit ${r.code}${failed.length ? ` — ${failed.join('; ')}` : ''}`);
       }
-      fail('restore-after-crash', await restoreAndCompare(trial, `restore of the ${last.label} run again after the killed restore`, last.id, last.tree, to));
+      const again = await restoreAndCompare(trial, `restore of the ${last.label} run again after the killed restore`, last.id, last.tree, to);
+      fail('restore-after-crash', again.problems);
+      fail('restore-leftover', again.leftovers);
     }
 
     if (rng.chance(0.25)) result.change2 = await change(rng, trial.src, 0.4);
@@ -552,6 +602,8 @@ async function runTrial(n) {
     completed.push({ id: rec.run.id, label: 'recovery', tree: source });
     result.sentAgain = rec.run.counts.uploaded - need;
     if (result.sentAgain < 0) fail('recovery-sent-too-few', `recovery backup: uploaded ${rec.run.counts.uploaded}, but ${need} files of the source were not at their key on the target`);
+    const mirror = await mirrorDiff(trial, source);
+    if (mirror.length) fail('mirror', `after the recovery backup, the browsable tree on the target differs from the source: ${mirror.slice(0, 8).join('; ')}${mirror.length > 8 ? '; …' : ''}`);
     const temps = await tempFilesOnDisk(trial);
     fail('temp-files', temps.length ? [`after the recovery backup, temporary files on the disk: ${temps.slice(0, 5).join(', ')}`] : []);
 
@@ -566,9 +618,11 @@ async function runTrial(n) {
     const checkRestores = async (check, when) => {
       for (const [i, c] of completed.entries()) {
         if (c.label === 'recovery') continue;
-        fail(check, await restoreAndCompare(trial, `restore --run of the ${c.label} (${c.id})${when}`, c.id, c.tree, join(dir, `restore-${check}-${i}`)));
+        const r = await restoreAndCompare(trial, `restore --run of the ${c.label} (${c.id})${when}`, c.id, c.tree, join(dir, `restore-${check}-${i}`));
+        fail(check, r.problems, r.leftovers);
       }
-      fail(check, await restoreAndCompare(trial, `restore of the latest${when}`, undefined, source, join(dir, `restore-${check}-latest`)));
+      const r = await restoreAndCompare(trial, `restore of the latest${when}`, undefined, source, join(dir, `restore-${check}-latest`));
+      fail(check, r.problems, r.leftovers);
     };
     await checkRestores('restore', '');
 
@@ -607,6 +661,7 @@ async function main() {
   const worker = async () => {
     for (let n = queue.shift(); n !== undefined; n = queue.shift()) {
       const r = await runTrial(n);
+      if (stopping) return;
       results.push(r);
       if (!opt.quiet || r.problems.length) {
         const c = (x) => `~${x.modified} +${x.added} -${x.deleted}`;
@@ -645,10 +700,14 @@ async function main() {
 }
 
 for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, () => {
+  process.once(sig, () => {
+    stopping = true;
+    // The agents first (they must not write into the folder being removed), then the server and the folder.
+    const gone = [...children].map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('close', r))));
     for (const c of children) c.kill('SIGKILL');
-    void Promise.resolve(s3?.handle.stop())
-      .then(() => campaignDir && rm(campaignDir, { recursive: true, force: true }))
+    void Promise.race([Promise.all(gone), new Promise((r) => setTimeout(r, 5000))])
+      .then(() => s3?.handle.stop())
+      .then(() => campaignDir && rm(campaignDir, { recursive: true, force: true, maxRetries: 3 }))
       .finally(() => process.exit(130));
   });
 }

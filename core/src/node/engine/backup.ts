@@ -144,6 +144,9 @@ class BackupRun {
       await Promise.all(live.map((l) => this.drain(l)));
       await this.retryPass(live);
       if (!this.ctrl.signal.aborted) await this.applyDeletions(live);
+      if (this.afterCrash && !this.dryRun && !this.ctrl.signal.aborted) {
+        for (const lane of live) if (!lane.s.fatal) await lane.s.sweepUnrecorded(roots.map((r) => r.name));
+      }
       await this.flushFileOps();
       for (const lane of live) await this.flushRefresh(lane);
     } catch (e) {

@@ -273,6 +273,11 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
   } finally {
     await closeTarget(source.target);
     for (const d of stagingDirs.values()) await rm(await d.catch(() => ''), { recursive: true, force: true }).catch(() => {});
+    // A staging folder a killed restore left where this one had nothing to write goes too.
+    if (!opts.dryRun) {
+      const dests = base ? [base] : [...rootPaths.values()];
+      for (const d of dests) await rm(join(d, STAGING), { recursive: true, force: true }).catch(() => {});
+    }
   }
   if (wanted && matched === 0) {
     if (!opts.dryRun) await index.dropRun(runId); // nothing was done: no run to show

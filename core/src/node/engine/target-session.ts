@@ -242,7 +242,7 @@ export class TargetSession {
         if (h.cur) {
           const prev = h.cur;
           if (this.o.generations > 0 && !prev.damaged) {
-            if (!prev.link) await this.moveKeeping(path, versionKey(root.name, rel, prev.v));
+            if (!prev.link && (await this.moveKeeping(path, versionKey(root.name, rel, prev.v))) === 'kept') await this.clearPath(path);
             h.old.unshift(prev);
           } else {
             if (!prev.link) await withRetry(() => this.store.remove(path), this.o.retry);
@@ -464,7 +464,7 @@ export class TargetSession {
       if (cur.link !== undefined) {
         next = { old: this.o.generations > 0 ? [{ ...cur, del: this.o.runId }, ...held.old] : held.old, pruned: held.pruned };
       } else if (this.o.generations > 0) {
-        await this.moveKeeping(path, versionKey(root, rel, cur.v));
+        if ((await this.moveKeeping(path, versionKey(root, rel, cur.v))) === 'kept') await this.clearPath(path);
         crashPoint('after-delete');
         next = { old: [{ ...cur, del: this.o.runId }, ...held.old], pruned: held.pruned };
       } else {
@@ -510,7 +510,7 @@ export class TargetSession {
    * without a damaged line), while the object at `from` is content nobody recorded, which the new
    * put replaces. One stat per changed file.
    */
-  private async moveKeeping(from: string, to: string): Promise<void> {
+  private async moveKeeping(from: string, to: string): Promise<'moved' | 'kept'> {
     const there = await this.store.stat(to).then(
       () => true,
       (e) => {
@@ -519,8 +519,9 @@ export class TargetSession {
       },
     );
     if (there) {
-      this.o.logger.warn({ from, to }, 'a version is already kept under this name: it stays, and the unrecorded object at the file\'s path is replaced');
-      return;
+      // Also what a move that copies then deletes (S3) leaves when killed between the two.
+      this.o.logger.warn({ from, to }, 'a version is already kept under this name: it stays, and the object at the file\'s path is replaced or removed');
+      return 'kept';
     }
     try {
       await withRetry(() => this.store.move(from, to), this.o.retry);
@@ -533,6 +534,31 @@ export class TargetSession {
         this.o.logger.warn({ from }, 'the version to keep was missing on the target');
       }
     }
+    return 'moved';
+  }
+
+  /**
+   * After an interrupted run: objects in the browsable tree that no run recorded (put in a window
+   * that was flushed but never recorded, of a file deleted at the source since, so never adopted)
+   * are removed — they are no version of anything. Lists the job's roots once; only after a crash.
+   */
+  async sweepUnrecorded(roots: readonly string[]): Promise<number> {
+    let removed = 0;
+    for (const root of roots) {
+      for await (const o of this.store.list(`${root}/`)) {
+        const rel = o.key.slice(root.length + 1);
+        if (!rel || (await this.o.index.getHeld(this.o.job, this.id, root, rel))?.cur) continue;
+        await withRetry(() => this.store.remove(o.key), this.o.retry);
+        this.o.logger.warn({ key: o.key }, 'removed an object no run recorded (left by the interrupted run)');
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  /** After moveKeeping found the version already kept: the object left at the file's path goes (no new content replaces it). */
+  private async clearPath(path: string): Promise<void> {
+    await withRetry(() => this.store.remove(path), this.o.retry);
   }
 
   private async moveBack(root: string, rel: string, prev: HeldVersion, h: HeldFile): Promise<void> {
