@@ -140,3 +140,72 @@ export function generateTree(dir, spec, log = () => {}) {
   log(`  generated ${n} files, ${folders} folders, ${(bytes / 2 ** 20).toFixed(0)} MiB in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return stats;
 }
+
+/**
+ * One deterministic change set for an incremental run: `fraction` of the tree's files modified,
+ * as many deleted and as many added. The files are picked every Nth in walk order (each folder's
+ * entries sorted by name) among those that are neither the first nor the last of their folder, so
+ * the change is spread over the whole tree and falls in the middle of folders (issue 14: a merge
+ * that mis-paired the two sides still got a folder's last file right, the only case tested). Half the
+ * modified files keep their size (only the content and the mtime tell them apart), the others grow
+ * or shrink; the new files get names that sort next to a picked file. Returns { modify: [{ rel,
+ * was, size }], remove: [rel], add: [{ rel, size }] } (rel: '/'-separated; was, size: the size
+ * before and after).
+ */
+export function planChanges(dir, fraction = 0.01, seed = 'changes') {
+  const byName = (a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  const walk = [];
+  const folder = (rel) => {
+    const entries = fs.readdirSync(path.join(dir, rel), { withFileTypes: true }).sort(byName);
+    const files = entries.filter((e) => !e.isDirectory()).length;
+    let i = 0;
+    for (const e of entries) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) folder(r);
+      else {
+        walk.push({ rel: r, inner: i > 0 && i < files - 1 });
+        i++;
+      }
+    }
+  };
+  folder('');
+  const inner = walk.filter((f) => f.inner).map((f) => f.rel);
+  const n = Math.max(1, Math.round(walk.length * fraction));
+  const step = Math.floor(inner.length / (3 * n));
+  if (step < 1) throw new Error(`${dir}: too few files for ${n} changes of each kind`);
+  const r = rng(seed);
+  const plan = { modify: [], remove: [], add: [] };
+  for (let k = 0; k < 3 * n; k++) {
+    const rel = inner[k * step + (step >> 1)];
+    const j = Math.floor(k / 3);
+    if (k % 3 === 1) plan.remove.push(rel);
+    else if (k % 3 === 2) {
+      // "file 012 new.csv" sorts between "file 011.*" and "file 012.*": a new file mid-folder.
+      const ext = EXT_MIXED[Math.floor(r() * EXT_MIXED.length)];
+      plan.add.push({ rel: `${rel.replace(/\.[^./]*$/, '')} new${ext}`, size: mixedSize(r, -1) });
+    } else {
+      const was = fs.statSync(path.join(dir, rel)).size;
+      plan.modify.push({ rel, was, size: j % 2 === 0 ? was : j % 4 === 1 ? was + 1024 + (was >> 2) : Math.max(1, was - (was >> 2)) });
+    }
+  }
+  return plan;
+}
+
+/** Applies a plan of `planChanges` to `dir` (a copy of the tree): new content from the plan's seed. */
+export function applyChanges(dir, plan, seed = 'changes') {
+  const r = rng(`${seed} content`);
+  const key = createHash('sha256').update(`${seed} content`).digest().subarray(0, 16);
+  let k = 0;
+  const write = ({ rel, size }) => {
+    const file = path.join(dir, rel);
+    if (/\.(txt|md|csv)$/.test(rel)) fs.writeFileSync(file, textContent(size, r));
+    else writeRandomFile(file, size, key, k);
+    k++;
+    return size;
+  };
+  let bytes = 0;
+  for (const f of plan.modify) bytes += write(f);
+  for (const rel of plan.remove) fs.unlinkSync(path.join(dir, rel));
+  for (const f of plan.add) bytes += write(f);
+  return { bytes };
+}
