@@ -219,6 +219,9 @@ async function runCase(opts: EngineConformanceOptions, s: CaseSettings, ops: Op[
 
 // ---- operations on the real folder, mirrored in the model -------------------------------
 
+/** The n-th of a list, wrapping around (a generated pick shrinks to 0); undefined when it is empty. */
+const pickOf = <T>(xs: readonly T[], n: number): T | undefined => (xs.length ? xs[n % xs.length] : undefined);
+
 async function applyOp(m: SourceModel, src: string, op: Op): Promise<void> {
   const abs = (p: string) => join(src, ...p.split('/'));
   /** Clears the way for a new entry at `p` (files above it, a folder or file at it), on disk and in the model. */
@@ -252,9 +255,8 @@ async function applyOp(m: SourceModel, src: string, op: Op): Promise<void> {
       }
       return;
     case 'modify': {
-      const files = m.files();
-      if (!files.length) return;
-      const p = files[op.pick % files.length]!;
+      const p = pickOf(m.files(), op.pick);
+      if (p === undefined) return;
       const cur = m.nodes.get(p) as Extract<Node, { kind: 'file' }>;
       const size = cur.data.length;
       if (op.how === 'touch') {
@@ -270,25 +272,22 @@ async function applyOp(m: SourceModel, src: string, op: Op): Promise<void> {
       return;
     }
     case 'chmod': {
-      const files = m.files();
-      if (!files.length) return;
-      const p = files[op.pick % files.length]!;
+      const p = pickOf(m.files(), op.pick);
+      if (p === undefined) return;
       await chmod(abs(p), op.mode);
       m.nodes.set(p, { ...(m.nodes.get(p) as Extract<Node, { kind: 'file' }>), mode: op.mode });
       return;
     }
     case 'delete': {
-      const ps = m.paths();
-      if (!ps.length) return;
-      const p = ps[op.pick % ps.length]!;
+      const p = pickOf(m.paths(), op.pick);
+      if (p === undefined) return;
       await rm(abs(p));
       m.nodes.delete(p);
       return;
     }
     case 'rename': {
-      const ps = m.paths();
-      if (!ps.length) return;
-      const p = ps[op.pick % ps.length]!;
+      const p = pickOf(m.paths(), op.pick);
+      if (p === undefined) return;
       if (p === op.to || op.to.startsWith(p + '/') || m.conflicts(op.to).length) return;
       const node = m.nodes.get(p)!;
       await clear(op.to);
@@ -298,9 +297,8 @@ async function applyOp(m: SourceModel, src: string, op: Op): Promise<void> {
       return;
     }
     case 'move-folder': {
-      const ds = m.folders();
-      if (!ds.length) return;
-      const d = ds[op.pick % ds.length]!;
+      const d = pickOf(m.folders(), op.pick);
+      if (d === undefined) return;
       if (d === op.to || op.to.startsWith(d + '/') || m.conflicts(op.to).length) return;
       const moved = m.under(d);
       await clear(op.to);
@@ -312,9 +310,8 @@ async function applyOp(m: SourceModel, src: string, op: Op): Promise<void> {
       return;
     }
     case 'remove-folder': {
-      const ds = m.folders();
-      if (!ds.length) return;
-      const d = ds[op.pick % ds.length]!;
+      const d = pickOf(m.folders(), op.pick);
+      if (d === undefined) return;
       await rm(abs(d), { recursive: true, force: true });
       for (const q of m.under(d)) m.nodes.delete(q);
       return;
