@@ -8,7 +8,7 @@ import type { HeldFile, IndexOp, IndexStore, TargetState } from '../index/index-
 import { LocalFileSource } from './file-source.js';
 import { applyChange } from './held.js';
 import type { JobStore } from './job-store.js';
-import { RUNS_PREFIX, SNAPSHOTS_PREFIX, fileKey, openLine, pathOfDamagedLine, sealLine, snapshotKey, splitPath, type ChangeLine } from './layout.js';
+import { RUNS_PREFIX, SNAPSHOTS_PREFIX, fileKey, runRecordKey, openLine, pathOfDamagedLine, sealLine, snapshotKey, splitPath, type ChangeLine } from './layout.js';
 
 /** A line of a snapshot: everything held for one path. */
 interface SnapshotLine extends HeldFile {
@@ -74,15 +74,7 @@ export async function rebuildFromTarget(index: IndexStore, store: JobStore, job:
   let after = 0;
   for (const id of ids) {
     const r = runs.get(id)!;
-    if (r.record && !(await index.getRun(id))) {
-      try {
-        const rec = JSON.parse(await store.getText(`${RUNS_PREFIX}${id}/record.json`)) as RunRecord;
-        if (rec.status === 'running' || rec.status === 'waiting') rec.status = 'interrupted';
-        await index.putRun(rec);
-      } catch (e) {
-        logger.warn({ run: id, file: store.fullKey(`${RUNS_PREFIX}${id}/record.json`), err: String(e) }, `the run record ${store.fullKey(`${RUNS_PREFIX}${id}/record.json`)} on the target cannot be read; the run is left out of the history`);
-      }
-    }
+    if (r.record) await importRunRecord(index, store, id, logger);
     if (snap && id <= snap) continue;
     after++;
     for (const part of r.parts.sort()) {
@@ -116,6 +108,19 @@ export async function rebuildFromTarget(index: IndexStore, store: JobStore, job:
   logger.info({ job, target: targetId, runs: ids.length, snapshot: snap ?? null, damagedLines: damaged.length }, 'index rebuilt from the target');
   if (damaged.length) logger.warn({ job, target: targetId, paths: [...new Set(damaged.map((d) => d.path ?? '(unknown)'))] }, `the index was rebuilt without ${damaged.length} damaged line(s) of the target's journals; the paths they named may restore an older version or none`);
   return state;
+}
+
+/** Adds a run's record from the target to the index's history, if the index lacks it (a run left `running` there was interrupted). */
+export async function importRunRecord(index: IndexStore, store: JobStore, runId: string, logger: Logger): Promise<void> {
+  if (await index.getRun(runId)) return;
+  const file = store.fullKey(runRecordKey(runId));
+  try {
+    const rec = JSON.parse(await store.getText(runRecordKey(runId))) as RunRecord;
+    if (rec.status === 'running' || rec.status === 'waiting') rec.status = 'interrupted';
+    await index.putRun(rec);
+  } catch (e) {
+    logger.warn({ run: runId, file, err: String(e) }, `the run record ${file} on the target cannot be read; the run is left out of the history`);
+  }
 }
 
 /**

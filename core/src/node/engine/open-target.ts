@@ -5,9 +5,8 @@ import type { Target } from '../../common/target.js';
 import type { IndexStore, TargetState } from '../index/index-store.js';
 import { targetFingerprint, type EngineDeps } from './deps.js';
 import { JobStore, closeTarget } from './job-store.js';
-import { HEAD_KEY, LAYOUT_FORMAT, MARKER_KEY, runRecordKey, type JobHead, type OwnerMarker } from './layout.js';
-import type { RunRecord } from '../../common/model.js';
-import { rebuildFromTarget } from './manifests.js';
+import { HEAD_KEY, LAYOUT_FORMAT, MARKER_KEY, type JobHead, type OwnerMarker } from './layout.js';
+import { importRunRecord, rebuildFromTarget } from './manifests.js';
 
 // Opening a job's place on a target, shared by every operation: who owns it (the marker), and an
 // index that knows what it holds (rebuilt from the target when it does not).
@@ -146,18 +145,6 @@ export async function readHead(store: JobStore, logger: Logger): Promise<JobHead
   } catch (e) {
     logger.warn({ file: store.fullKey(HEAD_KEY), err: String(e) }, `the head ${store.fullKey(HEAD_KEY)} on the target is damaged: the index is rebuilt from the target's journals, and the next backup writes a new head`);
     return null;
-  }
-}
-
-/** Adds a run's record from the target to the index's history, if the index lacks it. */
-async function importRunRecord(index: IndexStore, store: JobStore, runId: string, logger: Logger): Promise<void> {
-  if (await index.getRun(runId)) return;
-  try {
-    const rec = JSON.parse(await store.getText(runRecordKey(runId))) as RunRecord;
-    if (rec.status === 'running' || rec.status === 'waiting') rec.status = 'interrupted';
-    await index.putRun(rec);
-  } catch (e) {
-    logger.warn({ run: runId, file: store.fullKey(runRecordKey(runId)), err: String(e) }, 'the run record on the target cannot be read');
   }
 }
 

@@ -159,11 +159,6 @@ export class TargetSession {
     await this.o.index.batch([this.o.index.targetStateOp(this.o.job, this.id, this.state)]);
   }
 
-  /** Whether this run changed the place (its first change wrote the `running` head). */
-  get changedPlace(): boolean {
-    return this.begun !== undefined;
-  }
-
   /** Writes the run record to the target (`running` before the first change, final at the end). */
   async writeRunRecord(run: unknown): Promise<void> {
     if (this.o.dryRun) return;
