@@ -76,8 +76,8 @@ export type Op =
   | { op: 'lose-current' };
 
 // Names that matter: Japanese, NFC and NFD forms of one name side by side, spaces, a hidden one, a
-// filtered extension, names that are prefixes of others ("a" and "a b", "f" and "f.txt").
-const NAMES = ['a', 'a b', 'b', 'many', 'f', 'f.txt', 'g.tmp', '日本語', '写真.jpg', 'caf\u00e9', 'cafe\u0301', '.hidden', 'z'];
+// filtered extension, a backslash (legal on Linux and macOS), names that are prefixes of others ("a" and "a b", "f" and "f.txt").
+const NAMES = ['a', 'a b', 'b', 'many', 'f', 'f.txt', 'g.tmp', '日本語', '写真.jpg', 'caf\u00e9', 'cafe\u0301', '.hidden', 'z', 'back\\slash'];
 const name = fc.constantFrom(...NAMES);
 const DEEP = Array.from({ length: 12 }, (_, i) => `d${i}`).join('/');
 // Most paths come from a few names, so that cases often reuse a path as a file, a folder and a link.

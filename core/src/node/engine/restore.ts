@@ -49,15 +49,18 @@ export interface RestoreOptions {
 /** Turns the person's PATH arguments into (root, rel prefix) pairs. */
 export function matchPaths(roots: readonly SourceRoot[], paths: readonly string[]): { root: string; rel: string }[] {
   const out: { root: string; rel: string }[] = [];
+  // A backslash separates folders only on Windows; elsewhere it is part of a name (issue 27).
+  const seps = sep === '\\' ? /[/\\]/ : /\//;
+  const trailing = sep === '\\' ? /[/\\]+$/ : /\/+$/;
   for (const raw of paths) {
-    const p = raw.replace(/[/\\]+$/, '');
+    const p = raw.replace(trailing, '');
     if (isAbsolute(p)) {
       for (const r of roots) {
         if (p === r.path) out.push({ root: r.name, rel: '' });
         else if (p.startsWith(r.path + sep)) out.push({ root: r.name, rel: relative(r.path, p).split(sep).join('/') });
       }
     } else {
-      const norm = p.split(/[/\\]/).filter((s) => s && s !== '.').join('/');
+      const norm = p.split(seps).filter((s) => s && s !== '.').join('/');
       for (const r of roots) out.push({ root: r.name, rel: norm });
       const [first, ...rest] = norm.split('/');
       if (roots.some((r) => r.name === first) || !roots.length) out.push({ root: first!, rel: rest.join('/') });
