@@ -6,6 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
 import { AGENT, agent } from './helpers/agent.js';
+import { prunedRestoreScenario } from './helpers/scenarios.js';
 import { awkwardTree, digestTree, writeTree } from './helpers/trees.js';
 
 let dir: string;
@@ -93,7 +94,8 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     expect(JSON.parse(second.stdout)[0].counts).toMatchObject({ uploaded: 2, unchanged: 1, deleted: 1 });
 
     const v = await run('versions', '--job', 'docs', join(src, 'plan.txt'), '--json');
-    const versions = JSON.parse(v.stdout);
+    const { versions, pruned } = JSON.parse(v.stdout);
+    expect(pruned).toEqual([]);
     expect(versions.map((x: { current: boolean; size: number }) => [x.current, x.size])).toEqual([
       [true, 19],
       [false, 10],
@@ -298,27 +300,9 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     expect(await digestTree(join(to, 'Documents'))).toEqual(await digestTree(src));
   });
 
-  it('a restore as of a run whose version of a file was pruned says so: incomplete (version-pruned), naming the file and the rule; --fill-pruned gives the oldest kept (issue 30)', async () => {
+  it('a restore as of a run whose version of a file was pruned says so: incomplete (version-pruned), naming the file and the rule; --fill-pruned gives the oldest kept; history marks partial runs (issue 30)', async () => {
     const { base, src, run } = await setup('pruned', { generations: 2 });
-    await writeTree(src, { 'docs/plan.txt': 'v1', 'docs/other.txt': 'other' });
-    const r1 = JSON.parse((await run('backup', '--json')).stdout)[0];
-    for (const v of ['v2', 'v3', 'v4', 'v5']) {
-      await writeFile(join(src, 'docs', 'plan.txt'), v);
-      expect((await run('backup')).code).toBe(0);
-    }
-    const out = join(base, 'out');
-    const r = await run('restore', '--job', 'docs', '--run', r1.id, '--to', out);
-    expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/restore incomplete \(version-pruned\)/);
-    expect(r.stdout).toContain('skipped version-pruned: Documents/docs/plan.txt — its version as of this run is no longer kept (the job keeps "generations": 2 older versions of a file); --fill-pruned restores the oldest version kept after it');
-    expect(await readFile(join(out, 'Documents', 'docs', 'other.txt'), 'utf8')).toBe('other');
-    const dry = await run('restore', '--job', 'docs', '--run', r1.id, '--to', join(base, 'dry'), '--dry-run');
-    expect(dry.code).toBe(1);
-    expect(dry.stdout).toContain('skipped version-pruned: Documents/docs/plan.txt');
-    const filled = await run('restore', '--job', 'docs', '--run', r1.id, '--to', join(base, 'filled'), '--fill-pruned');
-    expect(filled.code).toBe(0);
-    expect(filled.stdout).toMatch(/note: 1 file\(s\) whose version as of this run is no longer kept got the oldest version kept after it: Documents\/docs\/plan\.txt \(version of \d{4}-/);
-    expect(await readFile(join(base, 'filled', 'Documents', 'docs', 'plan.txt'), 'utf8')).toBe('v3');
+    await prunedRestoreScenario({ base, src, run, target: 'usb' });
   });
 
   it('a name with a backslash, legal here, is backed up, versioned and restored (issue 27)', async () => {

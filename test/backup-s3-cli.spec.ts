@@ -1,10 +1,11 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startS3rver, type S3rverHandle } from '../plugins/target-s3/test/s3rver-helper.js';
 import { startCountingProxy, type CountingProxy } from '../plugins/target-s3/test/test-utils.js';
 import { agent, collect, startAgent } from './helpers/agent.js';
+import { prunedRestoreScenario } from './helpers/scenarios.js';
 import { awkwardTree, bytes, digestTree, writeTree } from './helpers/trees.js';
 
 /** Backups to a real s3rver through the CLI, with the keys given as `${env:…}` references. */
@@ -95,6 +96,15 @@ describe('target-s3 through the CLI', () => {
     const v = await run('verify', '--job', 'docs');
     // 8 stored files (the link is recorded, not stored) and the 2 older versions.
     expect(v.stdout).toMatch(/checked 10 stored versions .* 10 good, 0 bad/);
+  });
+
+  it('a restore as of a run whose version was pruned says so; history marks partial runs; versions says what was pruned (issue 30)', async () => {
+    const { base, src, run } = await setup('pruned', 'office-backup', { prefix: 'pruned/' });
+    const config = join(base, 'config.json');
+    const cfg = JSON.parse(await readFile(config, 'utf8'));
+    cfg.jobs[0].generations = 2;
+    await writeFile(config, JSON.stringify(cfg));
+    await prunedRestoreScenario({ base, src, run, target: 'cloud' });
   });
 
   it('wrong keys get their own message and exit 3; the secret is never printed', async () => {

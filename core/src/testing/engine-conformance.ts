@@ -34,6 +34,7 @@ import type { EngineDeps } from '../node/engine/deps.js';
 import { JobStore } from '../node/engine/job-store.js';
 import { VERSIONS_PREFIX, META, versionKey } from '../node/engine/layout.js';
 import { listVersions, runRestore } from '../node/engine/restore.js';
+import { prunedPerRun } from '../node/engine/restorable.js';
 import { REGRESSIONS, SourceModel, TargetModel, bytesOf, caseArb, visible, type CaseSettings, type Node, type Op, type Version } from './engine-model.js';
 import { readAll } from './sources.js';
 
@@ -401,6 +402,13 @@ async function checkRestores(deps: EngineDeps, targetIds: string[], models: Targ
           await rm(to, { recursive: true, force: true });
         }
       }
+    }
+  }
+  // `agent history` marks a run partial by the same count the model predicts (issue 30).
+  const perRun = await prunedPerRun(deps, deps.config.jobs.find((j) => j.id === JOB)!, runs.map((r) => r.id));
+  for (let i = 0; i < targetIds.length; i++) {
+    for (const r of runs) {
+      expect(perRun.get(r.id)![targetIds[i]!], `${what}: history's count of pruned versions of run ${runs.indexOf(r) + 1} on ${targetIds[i]}`).toBe(models[i]!.prunedOf(r.views[i]!).length);
     }
   }
   void src;

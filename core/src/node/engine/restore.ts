@@ -15,6 +15,7 @@ import { crashPoint } from './crash-points.js';
 import { findJob, targetFingerprint, type EngineDeps } from './deps.js';
 import { withRetry, reasonOf } from './failure.js';
 import { prunedAt, versionAt } from './held.js';
+import { retentionRule } from './restorable.js';
 import { JobStore, closeTarget } from './job-store.js';
 import { fileKey, newRunId, runIdCutoff, runIdTime, versionKey } from './layout.js';
 import { resolveRoots } from './sources.js';
@@ -257,7 +258,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
       if (!ver && cutoff !== undefined && prunedAt(held, cutoff)) {
         // The run held this file, but its version was dropped by retention: said, never left out in silence.
         const fill = opts.fillPruned ? [...held.old].reverse().find((x) => x.v > cutoff! && !x.del) ?? (held.cur && held.cur.v > cutoff ? held.cur : undefined) : undefined;
-        const rule = `the job keeps "generations": ${job.generations} older versions of a file`;
+        const rule = retentionRule(job);
         if (!fill) {
           matched++;
           record({ path: fileKey(root, rel), target: source.id, status: 'skipped', reason: 'version-pruned', message: `its version as of this run is no longer kept (${rule})${opts.fillPruned ? '; no later version is kept either' : '; --fill-pruned restores the oldest version kept after it'}` });
@@ -354,12 +355,30 @@ export interface VersionInfo {
   link?: string;
 }
 
+/** Runs that no longer restore a file: retention dropped the version they saw (issue 30). */
+export interface PrunedRange {
+  target: string;
+  path: string;
+  /** The first run (id) whose version was dropped, and the run from which a kept version (or the deletion) answers. */
+  from: string;
+  until: string;
+  fromTime: string;
+  untilTime: string;
+  rule: string;
+}
+
 /** The generations of one file on each target of the job, newest first. */
 export async function listVersions(deps: EngineDeps, jobId: string, path: string, targetId?: string): Promise<VersionInfo[]> {
+  return (await fileHistory(deps, jobId, path, targetId)).versions;
+}
+
+/** The kept generations of one file on each target, and the ranges of runs whose version was pruned. */
+export async function fileHistory(deps: EngineDeps, jobId: string, path: string, targetId?: string): Promise<{ versions: VersionInfo[]; pruned: PrunedRange[] }> {
   const job = findJob(deps.config, jobId);
   const roots = await resolveRoots(job, deps.config, deps.resolvePreset).catch(() => [] as SourceRoot[]);
   const matches = matchPaths(roots, [path]).filter((m) => m.rel !== '');
-  const out: VersionInfo[] = [];
+  const versions: VersionInfo[] = [];
+  const pruned: PrunedRange[] = [];
   for (const id of targetId ? [targetId] : job.targets) {
     if (!(await deps.index.getTargetState(job.id, id))) {
       try {
@@ -374,7 +393,7 @@ export async function listVersions(deps: EngineDeps, jobId: string, path: string
       const held = await deps.index.getHeld(job.id, id, m.root, m.rel);
       if (!held) continue;
       for (const ver of held.cur ? [held.cur, ...held.old] : held.old) {
-        out.push({
+        versions.push({
           target: id,
           path: fileKey(m.root, m.rel),
           v: ver.v,
@@ -387,7 +406,10 @@ export async function listVersions(deps: EngineDeps, jobId: string, path: string
           ...(ver.link !== undefined ? { link: ver.link } : {}),
         });
       }
+      for (const [from, until] of held.pruned ?? []) {
+        pruned.push({ target: id, path: fileKey(m.root, m.rel), from, until, fromTime: runIdTime(from).toISOString(), untilTime: runIdTime(until).toISOString(), rule: retentionRule(job) });
+      }
     }
   }
-  return out;
+  return { versions, pruned };
 }

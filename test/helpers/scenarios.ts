@@ -1,0 +1,58 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import type { AgentResult } from './agent.js';
+import { writeTree } from './trees.js';
+
+// Scenarios through the CLI that every target type must pass the same way: each spec sets up its
+// target (a disk folder, a bucket, a container…) and a job "docs" whose source is `src`
+// (`Documents`), then runs the scenario with its own `run`.
+
+export interface ScenarioPlace {
+  base: string;
+  src: string;
+  run: (...args: string[]) => Promise<AgentResult>;
+  /** The id of the job's one target. */
+  target: string;
+}
+
+/**
+ * Issue 30 with "generations": 2: plan.txt changes v1…v5 with a backup after each; a restore as
+ * of the first run says the file's version is pruned (exit 1), --fill-pruned gives the oldest kept,
+ * history marks the runs whose versions were dropped, and versions says they were.
+ */
+export async function prunedRestoreScenario({ base, src, run, target }: ScenarioPlace): Promise<void> {
+  await writeTree(src, { 'docs/plan.txt': 'v1', 'docs/other.txt': 'other' });
+  const r1 = JSON.parse((await run('backup', '--json')).stdout)[0];
+  for (const v of ['v2', 'v3', 'v4', 'v5']) {
+    await writeFile(join(src, 'docs', 'plan.txt'), v);
+    expect((await run('backup')).code).toBe(0);
+  }
+  const out = join(base, 'out');
+  const r = await run('restore', '--job', 'docs', '--run', r1.id, '--to', out);
+  expect(r.code).toBe(1);
+  expect(r.stdout).toMatch(/restore incomplete \(version-pruned\)/);
+  expect(r.stdout).toContain('skipped version-pruned: Documents/docs/plan.txt — its version as of this run is no longer kept (the job keeps "generations": 2 older versions of a file); --fill-pruned restores the oldest version kept after it');
+  expect(await readFile(join(out, 'Documents', 'docs', 'other.txt'), 'utf8')).toBe('other');
+  const dry = await run('restore', '--job', 'docs', '--run', r1.id, '--to', join(base, 'dry'), '--dry-run');
+  expect(dry.code).toBe(1);
+  expect(dry.stdout).toContain('skipped version-pruned: Documents/docs/plan.txt');
+  const filled = await run('restore', '--job', 'docs', '--run', r1.id, '--to', join(base, 'filled'), '--fill-pruned');
+  expect(filled.code).toBe(0);
+  expect(filled.stdout).toMatch(/note: 1 file\(s\) whose version as of this run is no longer kept got the oldest version kept after it: Documents\/docs\/plan\.txt \(version of \d{4}-/);
+  expect(await readFile(join(base, 'filled', 'Documents', 'docs', 'plan.txt'), 'utf8')).toBe('v3');
+
+  // History says which runs are whole: v1 and v2 were dropped, so R1 and R2 each lost one version.
+  const hist = JSON.parse((await run('history', '--kind', 'backup', '--json')).stdout).runs.reverse();
+  expect(hist.map((x: { restorable: boolean; prunedVersions: number }) => [x.restorable, x.prunedVersions])).toEqual([[false, 1], [false, 1], [true, 0], [true, 0], [true, 0]]);
+  expect(hist[0].id).toBe(r1.id);
+  const human = (await run('history', '--kind', 'backup')).stdout.trim().split('\n');
+  expect(human.at(-1)).toMatch(new RegExp(`${r1.id} .* partial: 1 version pruned$`));
+  expect(human[0]).toMatch(/ restorable$/);
+  // versions lists what is kept and says that older ones were pruned, and by which rule.
+  const v = JSON.parse((await run('versions', '--job', 'docs', 'docs/plan.txt', '--json')).stdout);
+  expect(v.versions.map((x: { size: number }) => x.size)).toEqual([2, 2, 2]);
+  expect(v.pruned).toMatchObject([{ target, path: 'Documents/docs/plan.txt', from: r1.id, until: hist[2].id, rule: 'the job keeps "generations": 2 older versions of a file' }]);
+  const date = String.raw`\d{4}/\d\d/\d\d [\d:]+`;
+  expect((await run('versions', '--job', 'docs', 'docs/plan.txt')).stdout).toMatch(new RegExp(String.raw`^${target} {2}pruned: the versions of runs from ${date} until ${date} are no longer kept \(the job keeps "generations": 2 older versions of a file\)$`, 'm'));
+}
