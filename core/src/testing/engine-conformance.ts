@@ -137,6 +137,7 @@ async function runCase(opts: EngineConformanceOptions, s: CaseSettings, ops: Op[
       followSymlinks: false,
       ignoreInode: false,
       ignoreCtime: false,
+      ...(s.keepDeletedDays !== undefined ? { keepDeletedDays: s.keepDeletedDays } : {}),
     };
     const place = `p${Math.random().toString(36).slice(2)}`;
     const config: HokanConfig = { device: 'model-pc', plugins: [], targets: Object.fromEntries(targetIds.map((id) => [id, { type: 'conformance', path: `${place}-${id}` }])), jobs: [job], notify: [], presets: {} };
@@ -183,7 +184,7 @@ async function runCase(opts: EngineConformanceOptions, s: CaseSettings, ops: Op[
       const propagate = s.deletions === 'every-run' || (s.deletions === 'monthly' && !months.has(month));
       const seen = new Map([...source.nodes].filter(([p]) => visible(p, s)));
       const run = await runBackup(deps(), { job: JOB, now, full: op.full });
-      const expected = models.map((m) => m.backup(run.id, seen, propagate));
+      const expected = models.map((m) => m.backup(run.id, seen, propagate, clock));
       if (run.status === 'completed' || run.status === 'incomplete') months.add(month);
       const what = `backup at ${where()}`;
       expect(run.error, what).toBeUndefined();

@@ -20,6 +20,9 @@
  *   `incomplete` with `invalid-settings` if anything would have gone).
  * - Generations: the replaced or deleted version becomes the newest older version when
  *   `generations` > 0; older versions beyond `generations` are dropped, oldest first.
+ * - `keepDeletedDays`: a path deleted at the source (no current version) and not seen by this run
+ *   loses every kept version when the run is at least that many days after the deleting run
+ *   (never from an empty source).
  * - A restore as of run R gives, for every path, the version the target held for it after R —
  *   if that version is still kept; every other path it held then is reported `version-pruned`
  *   (skipped), and the restore is `incomplete`.
@@ -51,6 +54,8 @@ export interface CaseSettings {
   excludeTmp: boolean;
   /** How many places (targets) the job writes to. */
   targets: number;
+  /** Deleted files lose every version this many days after their deletion (absent: kept). */
+  keepDeletedDays?: number;
 }
 
 // ---- operations ---------------------------------------------------------------------------
@@ -99,7 +104,7 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant('remove-folder' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('many' as const), dir: dirArb, count: fc.integer({ min: 2, max: 40 }), seed: fc.nat(1000) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('symlink' as const), path: pathArb, target: fc.constantFrom('a', '../f.txt', 'nowhere', '日本語/写真.jpg', 'x y/z') }) },
-  { weight: 4, arbitrary: fc.record({ op: fc.constant('backup' as const), gapHours: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 24 * 40 })), full: fc.boolean().map((b) => b && Math.random() < 0.3) }) },
+  { weight: 8, arbitrary: fc.record({ op: fc.constant('backup' as const), gapHours: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 24 * 40 })), full: fc.boolean().map((b) => b && Math.random() < 0.3) }) },
   { weight: 1, arbitrary: fc.constant({ op: 'rebuild-index' as const }) },
   { weight: 1, arbitrary: fc.constant({ op: 'switch-index' as const }) },
   { weight: 1, arbitrary: fc.constant({ op: 'lose-current' as const }) },
@@ -110,11 +115,14 @@ export const settingsArb: fc.Arbitrary<CaseSettings> = fc.record({
   deletions: fc.constantFrom<DeletionPolicy>('every-run', 'every-run', 'monthly', 'never'),
   excludeTmp: fc.boolean(),
   targets: fc.constantFrom(1, 1, 2),
+  keepDeletedDays: fc.constantFrom(undefined, undefined, 0, 1, 10),
 });
 
 /** A case: settings, then operations; it always ends with a backup. */
 export const caseArb = (maxOps: number): fc.Arbitrary<{ settings: CaseSettings; ops: Op[] }> =>
-  fc.record({ settings: settingsArb, ops: fc.array(opArb, { minLength: 1, maxLength: maxOps }) });
+  // `size: 'max'`: fast-check's default keeps arrays short (about 6 operations, one backup), which
+  // left histories of several runs — generations, deletions kept and expired — nearly untested.
+  fc.record({ settings: settingsArb, ops: fc.array(opArb, { minLength: 1, maxLength: maxOps, size: 'max' }) });
 
 /** Deterministic bytes for a seed (text-like, so a failing case's files are readable). */
 export function bytesOf(seed: number, size: number): Buffer {
@@ -196,9 +204,20 @@ export class TargetModel {
 
   constructor(private readonly s: CaseSettings) {}
 
-  /** Applies one backup run of the tree `seen` (visible paths → nodes). */
-  backup(run: string, seen: Map<string, Node>, propagate: boolean): ExpectedRun {
+  /** When each run the model saw happened (ms), for `keepDeletedDays`. */
+  private readonly runTimes = new Map<string, number>();
+
+  /** Applies one backup run, at time `now` (ms), of the tree `seen` (visible paths → nodes). */
+  backup(run: string, seen: Map<string, Node>, propagate: boolean, now: number): ExpectedRun {
     const r: ExpectedRun = { uploaded: 0, unchanged: 0, deleted: 0, seen: seen.size, status: 'completed' };
+    this.runTimes.set(run, now);
+    const days = this.s.keepDeletedDays;
+    if (days !== undefined && seen.size > 0) {
+      for (const [p, h] of [...this.held]) {
+        const del = h.old[0]?.del;
+        if (!h.cur && del !== undefined && !seen.has(p) && now - this.runTimes.get(del)! >= days * 86_400_000) this.held.delete(p);
+      }
+    }
     const seenPaths = [...seen.keys()];
     const inTheWay = (p: string) => seenPaths.some((q) => q.startsWith(p + '/') || p.startsWith(q + '/'));
     // Held paths gone from the source.
@@ -333,6 +352,17 @@ export const REGRESSIONS: RegressionCase[] = [
       { op: 'write', path: 'a.txt', seed: 1, size: 3, mtime: 1 }, B, { op: 'switch-index' }, B, { op: 'switch-index' },
       { op: 'modify', pick: 0, how: 'larger', seed: 2 }, B, { op: 'switch-index' }, { op: 'modify', pick: 0, how: 'larger', seed: 3 }, B,
       { op: 'delete', pick: 0 }, { op: 'switch-index' }, B, { op: 'switch-index' }, B,
+    ],
+  },
+  {
+    // Issue 30: deleted files lose their versions "keepDeletedDays" after the deletion, and a
+    // restore as of a run that held them says so; a file written again keeps its history.
+    name: 'keepDeletedDays drops the versions of a file deleted long enough ago',
+    settings: { ...one(3), keepDeletedDays: 1 },
+    ops: [
+      { op: 'write', path: 'gone/a', seed: 1, size: 3, mtime: 1 }, { op: 'write', path: 'back', seed: 2, size: 4, mtime: 2 }, { op: 'write', path: 'stays', seed: 3, size: 5, mtime: 3 }, B,
+      { op: 'modify', pick: 0, how: 'larger', seed: 4 }, B, { op: 'delete', pick: 0 }, { op: 'delete', pick: 0 }, B, B,
+      { op: 'write', path: 'back', seed: 5, size: 6, mtime: 5 }, { op: 'backup', gapHours: 30, full: false }, B,
     ],
   },
 ];

@@ -15,7 +15,7 @@ import { reasonOf, type RetryOptions } from './failure.js';
 import { HeldCursor, NEED_MORE } from './held-cursor.js';
 import { closeTarget } from './job-store.js';
 import { Lane } from './lane.js';
-import { fileKey, newRunId } from './layout.js';
+import { fileKey, newRunId, runIdTime } from './layout.js';
 import { closingState, writeSnapshot } from './manifests.js';
 import { resolveRoots } from './sources.js';
 import { TargetSession, permissionBits } from './target-session.js';
@@ -55,6 +55,7 @@ const PERCENT_GUARD_MIN_FILES = 10;
 export const SCAN_WORKER_MIN_FILES = 20_000;
 /** The stat-refresh writes of unchanged files are batched. */
 const REFRESH_BATCH = 500;
+const DAY_MS = 86_400_000;
 
 /**
  * One backup run of one job: one scan feeds every target of the job. Each target has its own
@@ -144,6 +145,7 @@ class BackupRun {
       await Promise.all(live.map((l) => this.drain(l)));
       await this.retryPass(live);
       if (!this.ctrl.signal.aborted) await this.applyDeletions(live);
+      if (!this.ctrl.signal.aborted) await this.applyExpiry(live);
       if (this.afterCrash && !this.dryRun && !this.ctrl.signal.aborted) {
         for (const lane of live) if (!lane.s.fatal) await lane.s.sweepUnrecorded(roots.map((r) => r.name));
       }
@@ -267,7 +269,11 @@ class BackupRun {
     // Held paths the walk passed: deletion candidates (unless under a folder that could not be read).
     const passed = rootLanes.map((lane) => (rel: string, held: HeldFile) => {
       if (held.cur) lane.heldFiles++;
-      if (!held.cur || underError(rel)) return;
+      if (!held.cur) {
+        if (this.expires(held)) lane.expired.push({ root: root.name, rel, held });
+        return;
+      }
+      if (underError(rel)) return;
       lane.candidateCount++;
       if (lane.candidates.length <= job.deletionThreshold.count) lane.candidates.push({ root: root.name, rel, held });
     });
@@ -321,7 +327,10 @@ class BackupRun {
     // deletion policy (a disk cannot hold a file and a folder of one name).
     if (cursor.mayHoldUnder(item.rel)) {
       for (const [rel, h] of await cursor.takeUnder(item.rel)) {
-        if (!h.cur) continue;
+        if (!h.cur) {
+          if (this.expires(h)) lane.expired.push({ root: root.name, rel, held: h });
+          continue;
+        }
         lane.heldFiles++;
         await Promise.all(lane.inflight);
         await this.finish(lane, item, await lane.s.remove(root.name, rel, h), false);
@@ -353,6 +362,8 @@ class BackupRun {
       }
       lane.candidateCount -= dropped;
       for (let j = lane.candidates.length - 1; j >= 0; j--) if (lane.candidates[j]!.root === root.name) lane.candidates.splice(j, 1);
+      // Nor let retention act on a root that could not be read: its clock is not the question then.
+      for (let j = lane.expired.length - 1; j >= 0; j--) if (lane.expired[j]!.root === root.name) lane.expired.splice(j, 1);
     }
   }
 
@@ -492,6 +503,31 @@ class BackupRun {
         await this.enqueue(lane, async () => this.finish(lane, { root: { name: c.root }, rel: c.rel } as unknown as FileEntry, await lane.s.remove(c.root, c.rel, c.held), false));
       }
       await this.drain(lane);
+    }
+  }
+
+  /**
+   * `keepDeletedDays`: a file deleted at the source (no current version) whose deletion is at least
+   * that many days before this run loses every kept version. On purpose, by the job's own rule, and
+   * recorded in the journal (`drop` lines) so restores as of earlier runs say `version-pruned`.
+   */
+  private expires(held: HeldFile): boolean {
+    const days = this.job.keepDeletedDays;
+    const del = held.old[0]?.del;
+    return days !== undefined && del !== undefined && this.now.getTime() - runIdTime(del).getTime() >= days * DAY_MS;
+  }
+
+  private async applyExpiry(live: Lane[]): Promise<void> {
+    for (const lane of live) {
+      if (lane.s.fatal || !lane.expired.length) continue;
+      let n = 0;
+      for (const c of lane.expired) {
+        await this.enqueue(lane, async () => {
+          if (await lane.s.expire(c.root, c.rel, c.held)) n++;
+        });
+      }
+      await this.drain(lane);
+      if (n) this.note(`${n} file(s) deleted at the source more than "keepDeletedDays": ${this.job.keepDeletedDays} days ago are no longer kept on ${lane.s.id}`);
     }
   }
 

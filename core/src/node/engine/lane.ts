@@ -35,6 +35,8 @@ export class Lane {
   }
   readonly candidates: Candidate[] = [];
   candidateCount = 0;
+  /** Files deleted at the source longer ago than `keepDeletedDays`: their versions go after the scan. */
+  readonly expired: Candidate[] = [];
   heldFiles = 0;
   readonly retryLater: { entry: FileEntry }[] = [];
   refresh: IndexOp[] = [];

@@ -478,9 +478,30 @@ export class TargetSession {
     }
   }
 
-  /** Drops the oldest versions beyond `generations` (deleted files count their last version). */
-  private async retain(root: string, rel: string, h: HeldFile, lines: ChangeLine[]): Promise<void> {
-    const keep = this.o.generations;
+  /**
+   * A file deleted at the source past `keepDeletedDays` (backup.ts decides): every kept version
+   * goes, each with its `drop` line, and the held record keeps only which runs it no longer restores.
+   * False when nothing was dropped (a dry run, or the first drop failed and waits for the next run).
+   */
+  async expire(root: string, rel: string, held: HeldFile): Promise<boolean> {
+    if (this.fatal || this.o.dryRun || held.cur || !held.old.length) return false;
+    const path = fileKey(root, rel);
+    try {
+      await this.begin();
+      const next: HeldFile = { old: [...held.old], ...(held.pruned ? { pruned: held.pruned } : {}) };
+      const lines: ChangeLine[] = [];
+      await this.retain(root, rel, next, lines, 0);
+      if (!lines.length) return false;
+      await this.commitOps([this.o.index.heldOp(this.o.job, this.id, root, rel, next.old.length || next.pruned?.length ? next : undefined)], lines);
+      return true;
+    } catch (e) {
+      this.o.logger.warn({ err: describeError(e), path }, 'could not drop the versions of a file deleted long ago; the next run tries again');
+      return false;
+    }
+  }
+
+  /** Drops the oldest versions beyond `keep` (`generations`; deleted files count their last version). */
+  private async retain(root: string, rel: string, h: HeldFile, lines: ChangeLine[], keep = this.o.generations): Promise<void> {
     while (h.old.length > keep) {
       const drop = h.old[h.old.length - 1]!;
       if (drop.link === undefined) {
