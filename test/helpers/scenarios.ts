@@ -56,3 +56,22 @@ export async function prunedRestoreScenario({ base, src, run, target }: Scenario
   const date = String.raw`\d{4}/\d\d/\d\d [\d:]+`;
   expect((await run('versions', '--job', 'docs', 'docs/plan.txt')).stdout).toMatch(new RegExp(String.raw`^${target} {2}pruned: the versions of runs from ${date} until ${date} are no longer kept \(the job keeps "generations": 2 older versions of a file\)$`, 'm'));
 }
+
+/**
+ * Issue 27: every legal name — 255 bytes (85 Japanese characters; 255 ASCII), a backslash — is
+ * backed up, versioned after a change, and restored as of either run.
+ */
+export async function legalNamesScenario({ base, src, run }: ScenarioPlace): Promise<void> {
+  const names = ['あ'.repeat(85), 'n'.repeat(251) + '.txt', 'from windows\\back\\slash.txt'];
+  await writeTree(src, Object.fromEntries(names.map((n, i) => [`deep/${n}`, `v1 of ${i}`])));
+  const first = JSON.parse((await run('backup', '--json')).stdout)[0];
+  expect(first, JSON.stringify((await run('show', first.id, '--json')).stdout)).toMatchObject({ status: 'completed', counts: { uploaded: 3, failed: 0 } });
+  for (const [i, n] of names.entries()) await writeFile(join(src, 'deep', n), `version two of ${i}`);
+  const second = JSON.parse((await run('backup', '--json')).stdout)[0];
+  expect(second, JSON.stringify(second)).toMatchObject({ status: 'completed', counts: { uploaded: 3, failed: 0 } });
+  for (const [to, args, want] of [[join(base, 'now'), [], 'version two of'], [join(base, 'then'), ['--run', first.id], 'v1 of']] as const) {
+    const r = await run('restore', '--job', 'docs', '--to', to, ...args);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    for (const [i, n] of names.entries()) expect(await readFile(join(to, 'Documents', 'deep', n), 'utf8')).toBe(`${want} ${i}`);
+  }
+}

@@ -7,6 +7,7 @@ import { EngineHooks } from '../../common/hooks.js';
 import { nullLogger } from '../../common/logger.js';
 import { TargetError } from '../../common/errors.js';
 import { MemoryTarget } from '../../testing/memory-target.js';
+import { bufferSource } from '../../testing/sources.js';
 import { IndexStore } from '../index/index-store.js';
 import { startHeadStart, takeHeadStartOf, walkSpec } from '../scan/scanner.js';
 import { runBackup } from './backup.js';
@@ -363,6 +364,47 @@ describe('faults', () => {
   });
 });
 
+describe('the place\'s layout (marker format)', () => {
+  it('a new place keeps older versions under .hokan/versions/RUN/ROOT/REL: a name of 255 bytes keeps its versions (issue 27)', async () => {
+    const long = 'あ'.repeat(85); // 255 bytes in UTF-8: the longest legal name
+    await tree({ [long]: 'v1' });
+    const r1 = await runBackup(deps(), { job: 'docs' });
+    await writeFile(join(src, long), 'version two');
+    const r2 = await runBackup(deps(), { job: 'docs' });
+    expect(r2).toMatchObject({ status: 'completed', counts: { uploaded: 1, failed: 0 } });
+    const mem = targets.get('mem')!;
+    expect(mem.keys().filter((k) => k.includes('.hokan/versions/'))).toEqual([`docs/.hokan/versions/${r1.id}/src/${long}`]);
+    expect(JSON.parse(mem.peek('docs/.hokan/marker.json')!.toString()).format).toBe(2);
+    const to = join(dir, 'long-at-1');
+    await runRestore(deps(), { job: 'docs', to, run: r1.id });
+    expect(await readFile(join(to, 'src', long), 'utf8')).toBe('v1');
+  });
+
+  it('a place made before (format 1, or no format) keeps its layout NAME~RUN, and restores from it', async () => {
+    const mem = targets.get('mem')!;
+    await mem.put('docs/.hokan/marker.json', bufferSource(JSON.stringify({ device: 'pc-1', job: 'docs', created: '2026-01-01T00:00:00Z' })), { size: 0 });
+    await tree({ 'f.txt': 'one' });
+    const r1 = await runBackup(deps(), { job: 'docs' });
+    await writeFile(join(src, 'f.txt'), 'two!');
+    await runBackup(deps(), { job: 'docs' });
+    expect(mem.keys().filter((k) => k.includes('.hokan/versions/'))).toEqual([`docs/.hokan/versions/src/f.txt~${r1.id}`]);
+    const to = join(dir, 'legacy-at-1');
+    await runRestore(deps(), { job: 'docs', to, run: r1.id });
+    expect(await readFile(join(to, 'src', 'f.txt'), 'utf8')).toBe('one');
+    expect(await runVerify(deps(), { job: 'docs' })).toMatchObject({ checked: 2, ok: 2 });
+  });
+
+  it('a place written by a newer hokan is refused, naming the fix, and left untouched', async () => {
+    const mem = targets.get('mem')!;
+    await mem.put('docs/.hokan/marker.json', bufferSource(JSON.stringify({ format: 3, device: 'pc-1', job: 'docs', created: '2030-01-01T00:00:00Z' })), { size: 0 });
+    await tree({ 'f.txt': 'one' });
+    const run = await runBackup(deps(), { job: 'docs' });
+    expect(run.status).not.toBe('completed');
+    expect(JSON.stringify(run)).toMatch(/written by a newer hokan \(layout 3; this one knows up to 2\)/);
+    expect(mem.keys().filter((k) => !k.endsWith('marker.json'))).toEqual([]);
+  });
+});
+
 describe('index rebuild from the target', () => {
   it('with the index deleted, history, restore and the next backup work from what the target holds', async () => {
     await tree({ 'a.txt': 'one', 'b/c.txt': 'cee' });
@@ -447,7 +489,7 @@ describe('restore safety', () => {
     const { bufferSource } = await import('../../testing/sources.js');
     await mem.put('docs/src/b.txt', bufferSource('BRAVO'), { size: 5 }); // damaged current copy
     await mem.remove('docs/src/a.txt'); // missing current copy
-    const old = mem.keys().find((k) => k.includes('.hokan/versions/src/c.txt~'))!;
+    const old = mem.keys().find((k) => k.startsWith('docs/.hokan/versions/') && k.endsWith('/src/c.txt'))!;
     await mem.put(old, bufferSource('CHARLIE V1'), { size: 10 }); // damaged generation
 
     const v = await runVerify(deps(), { job: 'docs' });

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import type { ByteRange, ObjectInfo, ObjectMeta, PutOptions, RewindableSource, Target } from '../../common/target.js';
+import { LAYOUT_FORMAT, versionKey } from './layout.js';
 
 /**
  * A job's own place inside a target: every key is under `JOB/`, so several jobs can share one
@@ -7,8 +8,14 @@ import type { ByteRange, ObjectInfo, ObjectMeta, PutOptions, RewindableSource, T
  */
 export class JobStore {
   private readonly base: string;
+  /** The place's layout, from its marker (ensureOwner); a new place gets the current one. */
+  format = LAYOUT_FORMAT;
   constructor(readonly target: Target, readonly job: string) {
     this.base = `${job}/`;
+  }
+  /** Where this place keeps an older version of `ROOT/REL`. */
+  versionKey(root: string, rel: string, v: string): string {
+    return versionKey(root, rel, v, this.format);
   }
   put(key: string, body: RewindableSource, meta: ObjectMeta, opts?: PutOptions): Promise<void> {
     return this.target.put(this.base + key, body, meta, opts);

@@ -13,12 +13,18 @@ export const LEASES_PREFIX = `${META}/leases/`;
 export const RUNS_PREFIX = `${META}/runs/`;
 export const SNAPSHOTS_PREFIX = `${META}/snapshots/`;
 export const VERSIONS_PREFIX = `${META}/versions/`;
-export const LAYOUT_FORMAT = 1;
+/**
+ * The layout of a job's place, written into its marker. 2: older versions at
+ * `.hokan/versions/VID/ROOT/REL` — the file's own name, so a legal name of 255 bytes keeps a
+ * version. 1 (places made before): `.hokan/versions/ROOT/REL~VID`, 25 bytes longer than the name.
+ */
+export const LAYOUT_FORMAT = 2;
 
 /** `ROOT/REL` — the browsable key of a file. */
 export const fileKey = (root: string, rel: string) => `${root}/${rel}`;
-/** Where an older version (or a deleted file) of `ROOT/REL` is kept. */
-export const versionKey = (root: string, rel: string, v: string) => `${VERSIONS_PREFIX}${root}/${rel}~${v}`;
+/** Where an older version (or a deleted file) of `ROOT/REL` is kept, in a place of layout `format`. */
+export const versionKey = (root: string, rel: string, v: string, format = LAYOUT_FORMAT) =>
+  format === 1 ? `${VERSIONS_PREFIX}${root}/${rel}~${v}` : `${VERSIONS_PREFIX}${v}/${root}/${rel}`;
 export const runRecordKey = (runId: string) => `${RUNS_PREFIX}${runId}/record.json`;
 export const changesKey = (runId: string, part: number) => `${RUNS_PREFIX}${runId}/changes-${String(part).padStart(4, '0')}.jsonl`;
 export const snapshotKey = (runId: string) => `${SNAPSHOTS_PREFIX}${runId}.jsonl`;

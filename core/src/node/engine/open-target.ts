@@ -66,6 +66,15 @@ export async function ensureOwner(store: JobStore, device: string, job: string, 
       });
     }
   }
+  if (marker) {
+    const format = typeof marker.format === 'number' ? marker.format : 1;
+    if (format > LAYOUT_FORMAT) {
+      throw new HokanError('E_LAYOUT_NEWER', `this place on the target (${store.fullKey(MARKER_KEY)}) was written by a newer hokan (layout ${format}; this one knows up to ${LAYOUT_FORMAT})`, {
+        hint: 'update hokan on this machine; nothing was changed on the target',
+      });
+    }
+    store.format = format;
+  }
   if (!marker) {
     if (!write) return undefined;
     marker = { format: LAYOUT_FORMAT, device, job, created: new Date().toISOString() };

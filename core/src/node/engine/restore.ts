@@ -17,9 +17,9 @@ import { withRetry, reasonOf } from './failure.js';
 import { prunedAt, versionAt } from './held.js';
 import { retentionRule } from './restorable.js';
 import { JobStore, closeTarget } from './job-store.js';
-import { fileKey, newRunId, runIdCutoff, runIdTime, versionKey } from './layout.js';
+import { fileKey, newRunId, runIdCutoff, runIdTime } from './layout.js';
 import { resolveRoots } from './sources.js';
-import { ensureIndexed, openForReading, type OpenedJobTarget } from './open-target.js';
+import { ensureIndexed, ensureOwner, openForReading, type OpenedJobTarget } from './open-target.js';
 
 /** The hidden folder a restore stages files in, under each destination root. */
 export const STAGING = '.hokan-restore';
@@ -95,6 +95,7 @@ async function openRestoreSource(deps: EngineDeps, job: JobConfig, opts: Restore
   const resolved = hasTaps(hooks.resolveRestoreSource) ? await hooks.resolveRestoreSource.promise({ job, targetId: opts.target, paths: opts.paths ?? [], at: opts.at, runId: opts.run }) : undefined;
   if (!resolved) return openForReading(deps, job, opts.target);
   const store = new JobStore(resolved.target, job.id);
+  await ensureOwner(store, config.device, job.id, false); // for the place's layout
   await ensureIndexed(index, store, job.id, resolved.targetId, targetFingerprint(config, resolved.targetId), logger);
   return { id: resolved.targetId, target: resolved.target, store };
 }
@@ -232,7 +233,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
       // Where a version lives is derived from the journal (design.md): the current one at its path,
       // older ones under .hokan/versions. An index rebuilt without a damaged journal line may place a
       // version wrongly; its hash tells, and the other place is tried before the file is given up.
-      const keys = held.cur === ver ? [path, versionKey(root, rel, ver.v)] : [versionKey(root, rel, ver.v), path];
+      const keys = held.cur === ver ? [path, source.store.versionKey(root, rel, ver.v)] : [source.store.versionKey(root, rel, ver.v), path];
       const tmp = () => staging(rootDir).then((d) => join(d, randomBytes(8).toString('hex')));
       try {
         await writeVersion(source, keys[0]!, ver, await tmp(), dest, opts.signal);

@@ -11,7 +11,7 @@ import type { DurabilityWindow } from './deps.js';
 import { LocalFileSource, hashFile, hashStream } from './file-source.js';
 import { isFatalForTarget, reasonOf, withRetry, type RetryOptions } from './failure.js';
 import { JobStore } from './job-store.js';
-import { LAYOUT_FORMAT, RUNS_PREFIX, sealLine, changesKey, fileKey, runRecordKey, versionKey, type ChangeLine, type JobHead } from './layout.js';
+import { LAYOUT_FORMAT, RUNS_PREFIX, sealLine, changesKey, fileKey, runRecordKey, type ChangeLine, type JobHead } from './layout.js';
 import { Lease } from './lease.js';
 import { ensureCurrent, ensureOwner, writeHead } from './open-target.js';
 
@@ -237,7 +237,7 @@ export class TargetSession {
         if (h.cur) {
           const prev = h.cur;
           if (this.o.generations > 0 && !prev.damaged) {
-            if (!prev.link && (await this.moveKeeping(path, versionKey(root.name, rel, prev.v))) === 'kept') await this.clearPath(path);
+            if (!prev.link && (await this.moveKeeping(path, this.store.versionKey(root.name, rel, prev.v))) === 'kept') await this.clearPath(path);
             h.old.unshift(prev);
           } else {
             if (!prev.link) await withRetry(() => this.store.remove(path), this.o.retry);
@@ -269,7 +269,7 @@ export class TargetSession {
       const replaced = h.cur && !h.cur.damaged && this.o.generations > 0 ? h.cur : undefined;
       if (replaced) {
         if (!replaced.link) {
-          await this.moveKeeping(path, versionKey(root.name, rel, replaced.v));
+          await this.moveKeeping(path, this.store.versionKey(root.name, rel, replaced.v));
           crashPoint('after-move');
           moved = replaced;
         }
@@ -459,7 +459,7 @@ export class TargetSession {
       if (cur.link !== undefined) {
         next = { old: this.o.generations > 0 ? [{ ...cur, del: this.o.runId }, ...held.old] : held.old, pruned: held.pruned };
       } else if (this.o.generations > 0) {
-        if ((await this.moveKeeping(path, versionKey(root, rel, cur.v))) === 'kept') await this.clearPath(path);
+        if ((await this.moveKeeping(path, this.store.versionKey(root, rel, cur.v))) === 'kept') await this.clearPath(path);
         crashPoint('after-delete');
         next = { old: [{ ...cur, del: this.o.runId }, ...held.old], pruned: held.pruned };
       } else {
@@ -506,7 +506,7 @@ export class TargetSession {
       const drop = h.old[h.old.length - 1]!;
       if (drop.link === undefined) {
         try {
-          await withRetry(() => this.store.remove(versionKey(root, rel, drop.v)), this.o.retry);
+          await withRetry(() => this.store.remove(this.store.versionKey(root, rel, drop.v)), this.o.retry);
         } catch (e) {
           // Keeping one version too many is harmless; the next run drops it.
           this.o.logger.warn({ err: describeError(e), path: `${root}/${rel}`, v: drop.v }, 'could not drop an old version');
@@ -579,7 +579,7 @@ export class TargetSession {
 
   private async moveBack(root: string, rel: string, prev: HeldVersion, h: HeldFile): Promise<void> {
     try {
-      await this.store.move(versionKey(root, rel, prev.v), fileKey(root, rel));
+      await this.store.move(this.store.versionKey(root, rel, prev.v), fileKey(root, rel));
       await this.o.index.batch([this.o.index.heldOp(this.o.job, this.id, root, rel, { ...h, cur: prev, old: h.old.filter((x) => x !== prev) })]);
     } catch (e) {
       // The previous version stays safe under .hokan/versions; the index (and the journal) still name it

@@ -4,7 +4,7 @@ import { findJob, type EngineDeps } from './deps.js';
 import { withRetry } from './failure.js';
 import { hashStream } from './file-source.js';
 import { closeTarget } from './job-store.js';
-import { fileKey, versionKey } from './layout.js';
+import { fileKey } from './layout.js';
 import { openForReading } from './open-target.js';
 
 export interface VerifyOptions {
@@ -65,7 +65,7 @@ export async function runVerify(deps: EngineDeps, opts: VerifyOptions): Promise<
         if (ver.link !== undefined) continue;
         if (pct < 100 && Math.random() * 100 >= pct) continue;
         result.checked++;
-        const key = ver === held.cur ? fileKey(root, rel) : versionKey(root, rel, ver.v);
+        const key = ver === held.cur ? fileKey(root, rel) : src.store.versionKey(root, rel, ver.v);
         while (inflight.size >= maxConn) await Promise.race(inflight);
         const p: Promise<void> = check(key, fileKey(root, rel), ver.size, ver.sha256, ver === held.cur ? { root, rel, v: ver.v } : undefined).finally(() => inflight.delete(p));
         inflight.add(p);
