@@ -82,11 +82,13 @@ export type Op =
 
 // Names that matter: Japanese, NFC and NFD forms of one name side by side, spaces, a hidden one, a
 // filtered extension, a backslash (legal on Linux and macOS), names that are prefixes of others ("a" and "a b", "f" and "f.txt").
-const NAMES = ['a', 'a b', 'b', 'many', 'f', 'f.txt', 'g.tmp', '日本語', '写真.jpg', 'caf\u00e9', 'cafe\u0301', '.hidden', 'z', 'back\\slash'];
+// And the longest legal names: 255 bytes of ASCII, 85 Japanese characters (255 bytes in UTF-8).
+export const LONG_NAMES = ['L'.repeat(255), 'あ'.repeat(85)];
+const NAMES = ['a', 'a b', 'b', 'many', 'f', 'f.txt', 'g.tmp', '日本語', '写真.jpg', 'caf\u00e9', 'cafe\u0301', '.hidden', 'z', 'back\\slash', ...LONG_NAMES];
 const name = fc.constantFrom(...NAMES);
 const DEEP = Array.from({ length: 12 }, (_, i) => `d${i}`).join('/');
 // Most paths come from a few names, so that cases often reuse a path as a file, a folder and a link.
-const common = fc.constantFrom('a', 'b', 'f.txt', '日本語', 'caf\u00e9', 'cafe\u0301');
+const common = fc.constantFrom('a', 'b', 'f.txt', '日本語', 'caf\u00e9', 'cafe\u0301', LONG_NAMES[1]!);
 export const pathArb: fc.Arbitrary<string> = fc.oneof(
   { weight: 6, arbitrary: fc.array(common, { minLength: 1, maxLength: 3 }).map((p) => p.join('/')) },
   { weight: 3, arbitrary: fc.array(name, { minLength: 1, maxLength: 3 }).map((p) => p.join('/')) },

@@ -13,6 +13,9 @@ afterAll(async () => s3?.stop());
 describeEngineConformance({
   name: 's3 (s3rver)',
   runs: 4,
+  // s3rver stores each object as a file named after the key plus a suffix, so a 255-byte name
+  // fails inside s3rver (InternalError); S3 itself takes keys of 1,024 bytes (RGW runs them whole).
+  maxNameBytes: 200,
   maxOps: 16,
   createPlace: async () => {
     const prefix = `e${++n}/`;
