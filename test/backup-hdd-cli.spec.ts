@@ -1,6 +1,6 @@
 import { chmod, mkdir, mkdtemp, open, rename, rm, writeFile, stat, readFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -437,6 +437,18 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     expect(await backup({ seen: 19_950, uploaded: 0 })).toBe(false);
   });
 
+  it('restore --at before the first backup says so, naming the first backup\'s time (exit 2), and restores nothing (issue 27)', async () => {
+    const { base, src, run } = await setup('at-before');
+    await writeTree(src, { 'a.txt': 'a' });
+    expect((await run('backup')).code).toBe(0);
+    const to = join(base, 'out');
+    const r = await run('restore', '--job', 'docs', '--at', '2020-01-01 12:00', '--to', to);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/error: --at 2020\/01\/01 12:00:59 is before the first backup of job "docs" \(\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d\)/);
+    expect(r.stderr).toContain('→ give a time after it (see `agent history`), or leave --at out for the newest');
+    expect(await readdir(to).catch(() => 'none')).toBe('none');
+  });
+
   it('bad usage names the problem and the fix (exit 2)', async () => {
     const { run, config } = await setup('usage');
     const r = await run('backup', 'nope');
@@ -445,6 +457,12 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     expect(r.stderr).toMatch(/jobs: docs/);
     const r2 = await run('restore', '--job', 'docs', '--run', 'x', '--at', '2026-01-01');
     expect(r2.code).toBe(2);
+    // A date that does not exist is refused, never rolled over into another one (issue 27).
+    for (const [at, why] of [['2026-13-45', 'there is no month 13'], ['2026/02/30', '2026/02 has no day 30'], ['2026-01-01 25:00', 'there is no time 25:00'], ['yesterday-ish', 'not a date this agent can read']]) {
+      const bad = await run('restore', '--job', 'docs', '--at', at, '--to', join(dirname(config), 'never'));
+      expect(bad.code, at).toBe(2);
+      expect(bad.stderr).toContain(`error: --at "${at}" is not a time: ${why}`);
+    }
     // A data folder that is a file: named, with the fix.
     const r3 = await agent(['backup', '--config', config, '--data-dir', config]);
     expect(r3.code).toBe(2);

@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events';
+import { UsageError } from '../common/errors.js';
 import type { CommandContext } from '../common/plugin-api.js';
 import type { RunRecord } from '../common/model.js';
 import { formatBytes, formatDate } from '../common/units.js';
@@ -59,9 +60,23 @@ export function exitCodeFor(runs: RunRecord[]): number {
   return 0;
 }
 
-/** Parses `--at`: ISO, `YYYY/MM/DD HH:mm[:ss]` or `YYYY-MM-DD[ HH:mm[:ss]]` in local time. */
+/**
+ * Parses `--at`: ISO, `YYYY/MM/DD HH:mm[:ss]` or `YYYY-MM-DD[ HH:mm[:ss]]` in local time (a day
+ * alone means its end). A date that does not exist (`2026-13-45`, `2026-02-30`) is refused, never
+ * rolled over into another one.
+ */
 export function parseAt(value: string): Date {
   const m = /^(\d{4})[/-](\d{1,2})[/-](\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$/.exec(value.trim());
-  if (m) return new Date(+m[1]!, +m[2]! - 1, +m[3]!, +(m[4] ?? 23), +(m[5] ?? 59), +(m[6] ?? 59));
-  return new Date(value);
+  const bad = (why: string) => new UsageError(`--at "${value}" is not a time: ${why}`, { hint: 'use e.g. "2026/11/01 18:00", "2026-11-01" (the end of that day) or an ISO time' });
+  if (m) {
+    const [y, mo, d, h, mi, se] = [+m[1]!, +m[2]!, +m[3]!, +(m[4] ?? 23), +(m[5] ?? 59), +(m[6] ?? 59)];
+    if (mo < 1 || mo > 12) throw bad(`there is no month ${mo}`);
+    const days = new Date(y, mo, 0).getDate();
+    if (d < 1 || d > days) throw bad(`${y}/${String(mo).padStart(2, '0')} has no day ${d}`);
+    if (h > 23 || mi > 59 || se > 59) throw bad(`there is no time ${m[4]}:${m[5]}${m[6] !== undefined ? `:${m[6]}` : ''}`);
+    return new Date(y, mo - 1, d, h, mi, se);
+  }
+  const t = new Date(value);
+  if (Number.isNaN(t.getTime())) throw bad('not a date this agent can read');
+  return t;
 }

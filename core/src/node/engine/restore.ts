@@ -10,6 +10,7 @@ import type { Logger } from '../../common/logger.js';
 import { hasTaps, type RunContext } from '../../common/hooks.js';
 import { emptyCounts, type FileRecord, type RunRecord, type SourceRoot } from '../../common/model.js';
 import type { Reason } from '../../common/statuses.js';
+import { formatDate } from '../../common/units.js';
 import type { HeldFile, HeldVersion } from '../index/index-store.js';
 import { crashPoint } from './crash-points.js';
 import { findJob, targetFingerprint, type EngineDeps } from './deps.js';
@@ -114,6 +115,12 @@ async function restoreCutoff(deps: EngineDeps, jobId: string, opts: RestoreOptio
   } else if (opts.at) {
     if (Number.isNaN(opts.at.getTime())) throw new UsageError('--at is not a date', { hint: 'use e.g. "2026-11-01 18:00" or an ISO time' });
     cutoff = runIdCutoff(opts.at);
+    // Before the first backup there is nothing to give back: said, not "restored 0" with exit 0.
+    const { total } = await index.listRuns({ job: jobId, kind: 'backup', limit: 0 });
+    const first = total ? (await index.listRuns({ job: jobId, kind: 'backup', offset: total - 1, limit: 1 })).runs[0] : undefined;
+    if (first && cutoff < first.id) {
+      throw new UsageError(`--at ${formatDate(opts.at.toISOString())} is before the first backup of job "${jobId}" (${formatDate(first.start)})`, { hint: 'give a time after it (see `agent history`), or leave --at out for the newest' });
+    }
   }
   if (opts.to) {
     const st = await stat(resolve(opts.to)).catch(() => undefined);
