@@ -16,7 +16,7 @@ export const RULES = {
   common: [],
   'node/log': ['common'],
   'node/plugins': ['common', 'node/log'],
-  'node/config': ['common', 'node/log', 'node/plugins'],
+  'node/config': ['common', 'node/log', 'node/plugins', 'node/scan'], // scan: the filter checks a run would make
   'node/index': ['common'],
   'node/scan': ['common'],
   'node/engine': ['common', 'node/index', 'node/scan', 'node/plugins'],

@@ -449,6 +449,29 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     expect(await readdir(to).catch(() => 'none')).toBe('none');
   });
 
+  it('a target inside its source is left out of it (never a backup of the backup); config validate says so; a source that is a file is refused, deleting nothing (issue 27)', async () => {
+    const { base, src, config, run } = await setup('overlap');
+    await writeTree(src, { 'a.txt': 'a', 'sub/b.txt': 'b' });
+    const inside = join(src, 'backup-disk');
+    await mkdir(inside);
+    const cfg = (await readFile(config, 'utf8')).replace(JSON.stringify(join(base, 'usb')), JSON.stringify(inside));
+    await writeFile(config, cfg);
+    const v = await run('config', 'validate');
+    expect(v.code).toBe(0);
+    expect(v.stderr).toContain(`warning: target "usb" (${inside}) is inside source ${src} of job "docs": it is left out of that source, so a backup never stores itself`);
+    for (let i = 0; i < 2; i++) {
+      const r = JSON.parse((await run('backup', '--json')).stdout)[0];
+      expect(r).toMatchObject({ status: 'completed', counts: { seen: 2, uploaded: i === 0 ? 2 : 0, unchanged: i === 0 ? 0 : 2 } });
+    }
+    expect((await readdir(join(inside, 'docs', 'Documents'))).sort()).toEqual(['a.txt', 'sub']);
+    // A source that is a file: the run says so and deletes nothing of what the target holds.
+    await writeFile(config, cfg.replace(JSON.stringify(src), JSON.stringify(join(src, 'a.txt'))).replace(JSON.stringify(inside), JSON.stringify(join(base, 'usb'))));
+    const bad = JSON.parse((await run('backup', '--json')).stdout)[0];
+    expect(bad).toMatchObject({ status: 'incomplete', reasons: ['invalid-settings'], counts: { deleted: 0 } });
+    expect(bad.note).toContain(`the source ${join(src, 'a.txt')} is a file, not a folder: give its folder as "path", with "include": ["a.txt"] to take only this file; nothing was deleted from the targets`);
+    expect((await run('config', 'validate')).code).toBe(2);
+  });
+
   it('bad usage names the problem and the fix (exit 2)', async () => {
     const { run, config } = await setup('usage');
     const r = await run('backup', 'nope');

@@ -85,9 +85,12 @@ describe('no config file', () => {
 });
 
 describe('agent config validate', () => {
-  it('accepts the shipped config (exit 0)', () => {
-    const r = agent(['config', 'validate', '--config', SHIPPED]);
-    expect(r.stderr).toBe('');
+  it('accepts the shipped config (exit 0); a target folder or source not there now is a warning, not an error', () => {
+    const r = agent(['config', 'validate', '--config', SHIPPED], { env: { HOME: t.dir } });
+    expect(r.stderr).toBe(
+      `warning: source ${join(t.dir, 'Documents')} of job "documents" is not there now: a run backs up nothing from it and deletes nothing for it\n` +
+        'warning: target "usb": /media/BACKUP1/hokan is not there now (a disk may be unplugged); runs say target-unavailable until it is\n',
+    );
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`${SHIPPED}: valid — 1 target(s), 1 job(s), 0 notifier(s)`);
   });
@@ -108,8 +111,39 @@ describe('agent config validate', () => {
   it('comments and trailing commas are fine', () => {
     const f = t.file('comments.json', '{\n  // a comment\n  /* another */\n  "targets": { "usb": { "type": "hdd", "path": "/x", }, },\n  "jobs": [],\n}\n');
     const r = agent(['config', 'validate', '--config', f]);
-    expect(r.stderr).toBe('');
+    expect(r.stderr).toBe('warning: target "usb": /x is not there now (a disk may be unplugged); runs say target-unavailable until it is\n');
     expect(r.code).toBe(0);
+  });
+
+  it('runs every check a run would: dates, regular expressions, cron, reserved names, references, a source that is a file (issue 27)', () => {
+    const file = t.file('a-file.txt', 'x');
+    const f = t.file(
+      'late.json',
+      `{
+  "targets": { "usb": { "type": "hdd", "path": "\${env:HOKAN_TEST_DISK}" }, "rel": { "type": "hdd", "path": "\${env:HOKAN_TEST_REL}" } },
+  "jobs": [
+    { "id": "docs", "sources": [{ "path": "/tmp/.hokan" }, { "path": ${JSON.stringify(file)} }], "targets": ["usb", "rel"],
+      "filters": { "modifiedBefore": "2026-02-30", "excludeRegex": ["ok", "(unclosed"] },
+      "schedule": { "cron": "99 99 * * *" } }
+  ]
+}
+`,
+    );
+    const r = agent(['config', 'validate', '--config', f], { env: { HOKAN_TEST_DISK: '/media/hokan-test-disk', HOKAN_TEST_REL: 'relative/disk' } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`error: ${f}: 4 problems:`);
+    expect(r.stderr).toMatch(new RegExp(`  ${f}:4:\\d+: jobs\\[0\\]\\.sources\\[0\\]\\.path: a source cannot be named "\\.hokan": that is the job's own folder for its records on the target`));
+    expect(r.stderr).toMatch(new RegExp(`  ${f}:5:\\d+: jobs\\[0\\]\\.filters\\.excludeRegex\\[1\\]: invalid regular expression "\\(unclosed": .*Unterminated group`));
+    expect(r.stderr).toMatch(new RegExp(`  ${f}:5:\\d+: jobs\\[0\\]\\.filters\\.modifiedBefore: invalid date "2026-02-30": no such day or time`));
+    expect(r.stderr).toMatch(new RegExp(`  ${f}:6:\\d+: jobs\\[0\\]\\.schedule\\.cron: '99 99 \\* \\* \\*' is not a cron expression`));
+    // ${env:…} paths are resolved before they are judged: the full one passes, the relative one is named.
+    expect(r.stderr).not.toContain('targets.usb.path');
+    expect(r.stderr).not.toContain('is a file');
+    const second = t.file('late2.json', readFileSync(f, 'utf8').replace('"/tmp/.hokan"', '"/tmp/fine"').replace(/"filters".*\n/, '').replace(/"schedule".*\n/, '').replace('"targets": ["usb", "rel"],', '"targets": ["usb", "rel"] }'));
+    const r2 = agent(['config', 'validate', '--config', second], { env: { HOKAN_TEST_DISK: '/media/hokan-test-disk', HOKAN_TEST_REL: 'relative/disk' } });
+    expect(r2.code, r2.stderr).toBe(2);
+    expect(r2.stderr).toContain(`targets.rel.path: \${env:HOKAN_TEST_REL} gives a relative path (a value from a reference is not printed)`);
+    expect(r2.stderr).toContain(`jobs[0].sources[1].path: source ${file} is a file, not a folder\n      → give its folder as "path", with "include": ["a-file.txt"] to take only this file`);
   });
 
   const BAD = `{

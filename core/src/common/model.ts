@@ -12,6 +12,8 @@ export interface SourceRoot {
   readonly extensions?: readonly string[];
   /** Which preset this root came from, if any. */
   readonly preset?: string;
+  /** Folders under the root never walked (`/`-separated, relative): backup targets inside the source. */
+  readonly skip?: readonly string[];
 }
 
 export type EntryType = 'file' | 'dir' | 'symlink';

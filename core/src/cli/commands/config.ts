@@ -1,9 +1,9 @@
 import type { BuiltinCommand } from '../command.js';
 
-async function load(ctx: Parameters<NonNullable<BuiltinCommand['handler']>>[1]) {
+async function load(ctx: Parameters<NonNullable<BuiltinCommand['handler']>>[1], checkDisk = false) {
   const [{ findConfigPath }, { loadConfig }, { join }] = await Promise.all([import('../../node/config/config-paths.js'), import('../../node/config/config-loader.js'), import('node:path')]);
   // Always validated in full; only the compiled validator is reused from the data folder's cache.
-  return loadConfig({ path: findConfigPath(ctx.options.config, { cwd: ctx.options.cwd }), cacheDir: join(ctx.options.dataDir, 'cache') });
+  return loadConfig({ path: findConfigPath(ctx.options.config, { cwd: ctx.options.cwd }), cacheDir: join(ctx.options.dataDir, 'cache'), checkDisk });
 }
 
 export const configCommand: BuiltinCommand = {
@@ -14,7 +14,7 @@ export const configCommand: BuiltinCommand = {
       command: 'validate',
       describe: 'Check config.json and its plugins; print every problem with its place',
       handler: async (_args, ctx) => {
-        const loaded = await load(ctx);
+        const loaded = await load(ctx, true);
         for (const w of loaded.warnings) ctx.output.error(`warning: ${w}`);
         const c = loaded.config;
         if (ctx.output.json) {

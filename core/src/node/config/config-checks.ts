@@ -2,11 +2,12 @@
  * The problems of a parsed config: the schema's errors said in the person's terms (where, what was
  * expected, did you mean), and the checks that need the whole config (ids, references, full paths).
  */
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import type { ConfigProblem } from '../../common/errors.js';
 import { isSecretKey } from '../log/secrets.js';
 import type { PluginHost } from '../plugins/plugin-host.js';
 import { formatPath, placeOf, pointerSegments, type ParsedConfigText } from './config-parse.js';
+import { checkFilterSettings } from '../scan/filters.js';
 import { isFullPath } from './config-paths.js';
 import { didYouMean } from './did-you-mean.js';
 
@@ -175,7 +176,7 @@ export function crossChecks(ctx: ValidationContext): ConfigProblem[] {
   const relativeHint = (p: string) => `write it in full ('${resolve(dirname(ctx.file), p)}'?) or from your home folder ('~/…')`;
   for (const id of targetIds) {
     const p = (v.targets as Record<string, any>)[id]?.path;
-    if (typeof p !== 'string' || p === '' || isFullPath(p)) continue;
+    if (typeof p !== 'string' || p === '' || isFullPath(p) || isReference(p)) continue;
     const segs = ['targets', id, 'path'];
     out.push({ path: formatPath(segs), ...placeOf(ctx, segs), message: `target path '${p}' is relative`, hint: relativeHint(p) });
   }
@@ -202,7 +203,12 @@ export function crossChecks(ctx: ValidationContext): ConfigProblem[] {
     }
     if (Array.isArray(job.sources)) {
       job.sources.forEach((s: any, i: number) => {
-        if (typeof s?.path === 'string' && s.path !== '' && !isFullPath(s.path)) {
+        const name = typeof s?.name === 'string' ? s.name : typeof s?.path === 'string' ? basename(s.path.replace(/[/\\]+$/, '')) : undefined;
+        if (name === '.hokan') {
+          const segs = ['jobs', j, 'sources', i, typeof s.name === 'string' ? 'name' : 'path'];
+          out.push({ path: formatPath(segs), ...placeOf(ctx, segs), message: 'a source cannot be named ".hokan": that is the job\'s own folder for its records on the target', hint: 'give the source another "name"' });
+        }
+        if (typeof s?.path === 'string' && s.path !== '' && !isFullPath(s.path) && !isReference(s.path)) {
           const segs = ['jobs', j, 'sources', i, 'path'];
           out.push({ path: formatPath(segs), ...placeOf(ctx, segs), message: `source path '${s.path}' is relative`, hint: relativeHint(s.path) });
         }
@@ -228,6 +234,14 @@ export function crossChecks(ctx: ValidationContext): ConfigProblem[] {
         }
       });
     }
+    // What a run would refuse in the filters (a regular expression, a date, a size), said now.
+    if (job.filters && typeof job.filters === 'object') {
+      for (const err of checkFilterSettings(job.filters, `jobs.${j}.filters`)) {
+        const key = /^jobs\.\d+\.filters\.(\w+)/.exec(err.message)?.[1];
+        const segs = err.problems?.[0]?.path.split('/').slice(1) ?? ['jobs', String(j), 'filters', ...(key ? [key] : [])];
+        out.push({ path: formatPath(typedSegs(ctx.value, segs)), ...placeOf(ctx, segs), message: err.message.replace(/^jobs\.\d+\.filters\.\w+(\[\d+\])?: /, ''), hint: err.hint });
+      }
+    }
     if (Array.isArray(job.notify)) {
       job.notify.forEach((n: unknown, i: number) => {
         if (typeof n !== 'string' || notifierIds.includes(n)) return;
@@ -236,6 +250,36 @@ export function crossChecks(ctx: ValidationContext): ConfigProblem[] {
       });
     }
   });
+  return out;
+}
+
+/** A value resolved when the config is loaded (`${env:NAME}`, `${file:PATH}`): checked after that. */
+function isReference(p: string): boolean {
+  return /^\$\{(env|file):/.test(p);
+}
+
+/**
+ * Cron expressions of the jobs' schedules, parsed by croner (which the scheduler uses): a pattern
+ * like `99 99 * * *` is refused here rather than by the daemon at its first tick.
+ */
+export async function scheduleProblems(ctx: ValidationContext): Promise<ConfigProblem[]> {
+  const out: ConfigProblem[] = [];
+  const jobs = Array.isArray(ctx.value.jobs) ? ctx.value.jobs : [];
+  const crons: { segs: (string | number)[]; expr: string }[] = [];
+  jobs.forEach((job: any, j: number) => {
+    if (typeof job?.schedule?.cron === 'string') crons.push({ segs: ['jobs', j, 'schedule', 'cron'], expr: job.schedule.cron });
+    if (typeof job?.schedule?.full?.cron === 'string') crons.push({ segs: ['jobs', j, 'schedule', 'full', 'cron'], expr: job.schedule.full.cron });
+  });
+  if (!crons.length) return out;
+  const { Cron } = await import('croner');
+  for (const c of crons) {
+    try {
+      new Cron(c.expr, { paused: true }).stop();
+    } catch (e) {
+      const segs = c.segs.map(String);
+      out.push({ path: formatPath(c.segs), ...placeOf(ctx, segs), message: `'${c.expr}' is not a cron expression: ${(e as Error).message}`, hint: 'five fields: minute hour day-of-month month day-of-week, e.g. "0 23 * * 1-5" (23:00 on weekdays)' });
+    }
+  }
   return out;
 }
 

@@ -8,7 +8,8 @@ import { dirname, resolve } from 'node:path';
 import type { HokanConfig, JobConfig, NotifierConfig, TargetConfig } from '../../common/config-types.js';
 import { ConfigError, type ConfigProblem } from '../../common/errors.js';
 import { PluginHost, type PluginDescriptor } from '../plugins/plugin-host.js';
-import { crossChecks, schemaProblems, type AjvError, type ValidationContext } from './config-checks.js';
+import { crossChecks, scheduleProblems, schemaProblems, type AjvError, type ValidationContext } from './config-checks.js';
+import { diskProblems, overlapWarnings, resolvedPathProblems } from './config-overlaps.js';
 import { configError, formatPath, parseConfigText, placeOf } from './config-parse.js';
 import { expandHome } from './config-paths.js';
 import { rememberReferences, resolveReferences } from './config-references.js';
@@ -67,6 +68,8 @@ export interface LoadConfigOptions {
    * runs in full every time.
    */
   cacheDir?: string;
+  /** Also look at the disk (`config validate`): a source that is a file, a target folder not there now. */
+  checkDisk?: boolean;
 }
 
 export interface LoadedConfig {
@@ -112,7 +115,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConf
   const schema = assembleFromParts(readCoreSchemaParts(), host.schemaContributions({ warn: (m) => warnings.push(m) }));
   const validate = await compileValidator(schema, options.cacheDir);
   if (!validate(raw)) problems.push(...schemaProblems(ctx, ((validate as any).errors ?? []) as AjvError[]));
-  problems.push(...crossChecks(ctx));
+  problems.push(...crossChecks(ctx), ...(await scheduleProblems(ctx)));
   if (problems.length) throw configError(file, sortProblems(problems));
 
   const refs = new Set<string>();
@@ -120,6 +123,9 @@ export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConf
   const resolved = resolveReferences(ctx, raw, [], env, home, refs, refProblems);
   if (refProblems.length) throw configError(file, sortProblems(refProblems));
   const config = applyDefaults(resolved, home, options.hostname ?? hostname(), specs ?? host.configured.map((d) => d.spec));
+  const placed = [...resolvedPathProblems(ctx, config), ...(options.checkDisk ? diskProblems(ctx, config, warnings) : [])];
+  if (placed.length) throw configError(file, sortProblems(placed));
+  warnings.push(...overlapWarnings(config));
   rememberReferences(config, refs);
   return { config, path: file, plugins: host, warnings, schema };
 }

@@ -1,4 +1,6 @@
 import { setMaxListeners } from 'node:events';
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { HokanError, UsageError, describeError } from '../../common/errors.js';
 import type { JobConfig } from '../../common/config-types.js';
 import { hasTaps, type RunContext } from '../../common/hooks.js';
@@ -278,6 +280,15 @@ class BackupRun {
       if (lane.candidates.length <= job.deletionThreshold.count) lane.candidates.push({ root: root.name, rel, held });
     });
 
+    // A source is a folder: a single file would be stored as `file.txt/file.txt` and could not be
+    // restored in place. Said, with the way to take one file; nothing is deleted for it.
+    const st = await stat(root.path).catch(() => undefined);
+    if (st && !st.isDirectory()) {
+      rootError = `the source ${root.path} is a file, not a folder: give its folder as "path", with "include": ["${basename(root.path)}"] to take only this file`;
+      for (const c of cursors) await c.close();
+      this.guardRoot(root, rootLanes, rootError, 0);
+      return;
+    }
     const scanOpts = { filters: job.filters, followSymlinks: job.followSymlinks, filter: this.filterHook, signal: this.ctrl.signal };
     // A walk the command started before it loaded (cli/head-start.ts) is taken over if it is this one.
     const worker = this.opts.scanWorker === 'never' ? undefined : scanWorkerFor(root, scanOpts, this.scanInWorker);

@@ -1,4 +1,4 @@
-import { basename, resolve } from 'node:path';
+import { basename, relative, resolve, sep } from 'node:path';
 import { homedir } from 'node:os';
 import { ConfigError } from '../../common/errors.js';
 import type { HokanConfig, JobConfig } from '../../common/config-types.js';
@@ -16,7 +16,8 @@ const expandHome = (p: string) => (p === '~' ? homedir() : p.startsWith('~/') ? 
  */
 export async function resolveRoots(job: JobConfig, config: HokanConfig, resolvePreset?: PresetResolver): Promise<SourceRoot[]> {
   const roots: SourceRoot[] = [];
-  const used = new Set<string>();
+  // `.hokan` is the job's own metadata folder on the target: a root never takes that name.
+  const used = new Set<string>(['.hokan']);
   const unique = (name: string) => {
     let n = name || 'root';
     for (let i = 2; used.has(n); i++) n = `${name} (${i})`;
@@ -45,5 +46,28 @@ export async function resolveRoots(job: JobConfig, config: HokanConfig, resolveP
       }
     }
   }
-  return roots;
+  const targets = targetPaths(config);
+  return targets.length ? roots.map((r) => withTargetsSkipped(r, targets)) : roots;
+}
+
+/** The local folders of the configured targets (any type with a `path`). */
+export function targetPaths(config: HokanConfig): { id: string; path: string }[] {
+  const out: { id: string; path: string }[] = [];
+  for (const [id, t] of Object.entries(config.targets)) {
+    const path = (t as unknown as Record<string, unknown>).path;
+    if (typeof path === 'string' && path !== '') out.push({ id, path: expandHome(path) });
+  }
+  return out;
+}
+
+/** Where a target folder lies inside a root: its path relative to the root, or undefined. */
+export function insideRoot(rootPath: string, targetPath: string): string | undefined {
+  const rel = relative(rootPath, targetPath);
+  if (!rel || rel.startsWith('..') || resolve(rootPath, rel) !== targetPath || rel === '.' || /^[a-zA-Z]:/.test(rel)) return undefined;
+  return rel.split(sep).join('/');
+}
+
+function withTargetsSkipped(root: SourceRoot, targets: { path: string }[]): SourceRoot {
+  const skip = targets.map((t) => insideRoot(root.path, t.path)).filter((x): x is string => x !== undefined);
+  return skip.length ? { ...root, skip } : root;
 }

@@ -145,9 +145,10 @@ class ExtSet {
   }
 }
 
-function compileRegexes(list: readonly string[] | undefined, key: string, where: string): RegExp[] {
+function compileRegexes(list: readonly string[] | undefined, key: string, where: string, first = 0): RegExp[] {
   const out: RegExp[] = [];
-  for (const [i, s] of (list ?? []).entries()) {
+  for (const [j, s] of (list ?? []).entries()) {
+    const i = first + j;
     try {
       out.push(new RegExp(s));
     } catch (e) {
@@ -157,6 +158,29 @@ function compileRegexes(list: readonly string[] | undefined, key: string, where:
       });
     }
   }
+  return out;
+}
+
+/**
+ * The settings of a filter block that a run would refuse (regular expressions, `largerThan`,
+ * `modifiedBefore`), checked without walking anything: `config validate` and every command that
+ * loads the config say so up front, with the place, instead of every run failing later.
+ */
+export function checkFilterSettings(filters: FilterConfig, where: string): ConfigError[] {
+  const out: ConfigError[] = [];
+  const attempt = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      if (e instanceof ConfigError) out.push(e);
+      else throw e;
+    }
+  };
+  for (const key of ['includeRegex', 'excludeRegex'] as const) {
+    (filters[key] ?? []).forEach((re, i) => attempt(() => compileRegexes([re], key, where, i)));
+  }
+  attempt(() => compileStatRules({ largerThan: filters.largerThan }, where));
+  attempt(() => compileStatRules({ modifiedBefore: filters.modifiedBefore }, where));
   return out;
 }
 
@@ -307,7 +331,10 @@ export function compileFilters(filters: FilterConfig, root: SourceRoot, opts: Co
 
   const rootState: DirState = { rel: '', inInclude: levels.map(() => false), lifted: null };
 
+  const skip = root.skip?.length ? new Set(root.skip) : null;
   const dir = (rel: string, name: string, parent: DirState): DirDecision => {
+    // A backup target inside the source: never backed up into itself, whatever the filters say.
+    if (skip?.has(rel)) return { prune: 'a backup target (excluded automatically)' };
     const explicitDir = isExplicit(rel);
     let lifted = parent.lifted;
     if (explicitDir) {
