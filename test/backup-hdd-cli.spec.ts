@@ -472,6 +472,26 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     expect((await run('config', 'validate')).code).toBe(2);
   });
 
+  it('nothing is left out without a word: the run counts what filters left out per kind, show --filtered lists it, a FIFO is a special file (issue 27)', async () => {
+    const { src, run } = await setup('filtered', { filters: { excludeExtensions: ['tmp'], largerThan: '1KB', exclude: ['cache/**'] } });
+    await writeTree(src, { 'keep.txt': 'k', '.env': 'SECRET=1', '.git/config': 'x', 'a.tmp': 't', 'big.bin': 'b'.repeat(2000), 'cache/x': 'c', 'cache/y': 'c' });
+    expect(spawnSync('mkfifo', [join(src, 'pipe')]).status).toBe(0);
+    const r = await run('backup');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/seen 1, uploaded 1, unchanged 0, deleted 0, skipped 0, failed 0, left out by filters 6 \((hidden 2|[a-z]+ \d+)(, [a-z]+ \d+)*\)/);
+    const rec = JSON.parse((await run('backup', '--json')).stdout)[0];
+    expect(rec.filtered).toEqual({ hidden: 2, extension: 1, size: 1, pattern: 1, special: 1 });
+    const shown = JSON.parse((await run('show', rec.id, '--filtered', '--json')).stdout);
+    expect(shown.files.map((f: { path: string; message: string }) => [f.path, f.message]).sort()).toEqual([
+      ['Documents/.env', 'hidden'],
+      ['Documents/.git/', 'hidden (a folder: nothing under it was looked at)'],
+      ['Documents/a.tmp', 'extension tmp excluded'],
+      ['Documents/big.bin', 'larger than 1 KB'],
+      ['Documents/cache/', 'excluded by cache/** (a folder: nothing under it was looked at)'],
+      ['Documents/pipe', 'not a regular file (socket, pipe or device)'],
+    ]);
+  });
+
   it('bad usage names the problem and the fix (exit 2)', async () => {
     const { run, config } = await setup('usage');
     const r = await run('backup', 'nope');

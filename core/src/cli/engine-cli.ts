@@ -45,7 +45,14 @@ export function statusText(run: Pick<RunRecord, 'status' | 'reasons'>): string {
 export function countsText(run: RunRecord): string {
   const c = run.counts;
   if (run.kind === 'restore') return `restored ${c.restored}, unchanged ${c.unchanged}, skipped ${c.skipped}, failed ${c.failed}`;
-  return `seen ${c.seen}, uploaded ${c.uploaded}, unchanged ${c.unchanged}, deleted ${c.deleted}, skipped ${c.skipped}, failed ${c.failed}`;
+  return `seen ${c.seen}, uploaded ${c.uploaded}, unchanged ${c.unchanged}, deleted ${c.deleted}, skipped ${c.skipped}, failed ${c.failed}${filteredText(run)}`;
+}
+
+/** `, left out by filters 5 (hidden 3, extension 2)`: nothing is left out without a word. */
+export function filteredText(run: RunRecord): string {
+  const parts = Object.entries(run.filtered ?? {}).filter(([, n]) => n);
+  if (!parts.length) return '';
+  return `, left out by filters ${parts.reduce((a, [, n]) => a + n, 0)} (${parts.map(([k, n]) => `${k} ${n}`).join(', ')})`;
 }
 
 /** One line of `agent history`. */

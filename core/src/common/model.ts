@@ -1,4 +1,4 @@
-import type { FileStatus, Reason, RunKind, RunStatus } from './statuses.js';
+import type { FileStatus, FilterKind, Reason, RunKind, RunStatus } from './statuses.js';
 
 /** One folder a job backs up, after presets are resolved. */
 export interface SourceRoot {
@@ -83,6 +83,8 @@ export interface RunRecord {
   error?: string;
   /** Why a run that did not happen did not happen (`not-executed`). */
   note?: string;
+  /** Backup runs: what the walk left out, per kind (files, and pruned folders once each). */
+  filtered?: Partial<Record<FilterKind, number>>;
 }
 
 /** One line of a run's per-file record (`agent show RUN`). */

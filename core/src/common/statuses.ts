@@ -27,8 +27,30 @@ export const INCOMPLETE_REASONS = [
 ] as const;
 export type Reason = (typeof INCOMPLETE_REASONS)[number];
 
-export const FILE_STATUSES = ['uploaded', 'unchanged', 'deleted', 'skipped', 'failed', 'restored'] as const;
+/** `filtered`: left out by the job's filters (or not a regular file): listed by `show RUN --filtered`, never an error. */
+export const FILE_STATUSES = ['uploaded', 'unchanged', 'deleted', 'skipped', 'failed', 'restored', 'filtered'] as const;
 export type FileStatus = (typeof FILE_STATUSES)[number];
+
+/**
+ * Why the walk left something out, counted per backup run (`RunRecord.filtered`) so that nothing
+ * is left out without a word: hidden names, globs / include lists / regular expressions
+ * (`pattern`), extension lists, size and date limits, special files (FIFOs, sockets, devices), a
+ * backup target inside the source, and plugin filters. A folder pruned counts once.
+ */
+export const FILTER_KINDS = ['hidden', 'pattern', 'extension', 'size', 'date', 'special', 'target', 'plugin'] as const;
+export type FilterKind = (typeof FILTER_KINDS)[number];
+
+/** The kind of a walk's reason for leaving something out (filters.ts and walker.ts word them). */
+export function filterKindOf(reason: string, kind: string): FilterKind {
+  if (kind === 'other' || reason.startsWith('not a regular file')) return 'special';
+  if (reason === 'hidden') return 'hidden';
+  if (reason.startsWith('a backup target')) return 'target';
+  if (reason.startsWith('extension ')) return 'extension';
+  if (reason.startsWith('larger than')) return 'size';
+  if (reason.startsWith('modified before')) return 'date';
+  if (reason.startsWith('excluded by ') || reason === 'not in include list' || reason === 'not matched by includeRegex' || reason.startsWith('matches ')) return 'pattern';
+  return 'plugin';
+}
 
 /** A run with several distinct reasons reports `multiple-errors` (seed 000). */
 export function summarizeReasons(reasons: Iterable<Reason>): Reason[] {

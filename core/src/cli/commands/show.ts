@@ -10,6 +10,7 @@ export const showCommand: BuiltinCommand = {
     y
       .positional('run', { type: 'string', demandOption: true, describe: 'The run id (from `agent history`)' })
       .option('status', { choices: FILE_STATUSES, describe: 'Only files with this status' })
+      .option('filtered', { type: 'boolean', default: false, describe: 'Only what the filters left out (same as --status filtered)' })
       .option('csv', { type: 'boolean', default: false, describe: 'All matching records as CSV on stdout' })
       .option('page', pageOption('files')),
   handler: async (args, ctx) => {
@@ -18,7 +19,7 @@ export const showCommand: BuiltinCommand = {
     return withEngine(ctx, async (deps) => {
       const run = await deps.index.getRun(String(args.run));
       if (!run) throw new UsageError(`there is no run "${args.run}"`, { hint: 'run ids are listed by `agent history`' });
-      const status = args.status as (typeof FILE_STATUSES)[number] | undefined;
+      const status = args.filtered ? 'filtered' : (args.status as (typeof FILE_STATUSES)[number] | undefined);
       if (args.csv) {
         const esc = (v: unknown) => (v === undefined ? '' : /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
         const { CliOutput } = await import('../output.js');

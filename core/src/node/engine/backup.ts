@@ -6,7 +6,7 @@ import type { JobConfig } from '../../common/config-types.js';
 import { hasTaps, type RunContext } from '../../common/hooks.js';
 import type { Logger } from '../../common/logger.js';
 import { emptyCounts, type FileEntry, type FileRecord, type FilterVerdict, type RunRecord, type SourceRoot } from '../../common/model.js';
-import type { Reason } from '../../common/statuses.js';
+import { filterKindOf, type Reason } from '../../common/statuses.js';
 import type { Target } from '../../common/target.js';
 import { parseSize } from '../../common/units.js';
 import type { HeldFile, IndexOp, IndexStore } from '../index/index-store.js';
@@ -58,6 +58,8 @@ export const SCAN_WORKER_MIN_FILES = 20_000;
 /** The stat-refresh writes of unchanged files are batched. */
 const REFRESH_BATCH = 500;
 const DAY_MS = 86_400_000;
+/** Filtered paths listed per run (all are counted): a tree of hidden caches must not fill the index. */
+const FILTERED_LISTED = 10_000;
 
 /**
  * One backup run of one job: one scan feeds every target of the job. Each target has its own
@@ -89,6 +91,7 @@ class BackupRun {
   private readonly opened: Target[] = [];
   private seq = 0;
   private fileOps: IndexOp[] = [];
+  private filteredListed = 0;
   private readonly runReasons = new Set<Reason>();
   private afterCrash = false;
   private scanInWorker = false;
@@ -289,7 +292,8 @@ class BackupRun {
       this.guardRoot(root, rootLanes, rootError, 0);
       return;
     }
-    const scanOpts = { filters: job.filters, followSymlinks: job.followSymlinks, filter: this.filterHook, signal: this.ctrl.signal };
+    const onSkip = (rel: string, reason: string, kind: string) => this.noteFiltered(root, rel, reason, kind);
+    const scanOpts = { filters: job.filters, followSymlinks: job.followSymlinks, filter: this.filterHook, signal: this.ctrl.signal, onSkip };
     // A walk the command started before it loaded (cli/head-start.ts) is taken over if it is this one.
     const worker = this.opts.scanWorker === 'never' ? undefined : scanWorkerFor(root, scanOpts, this.scanInWorker);
     if (worker?.headStart) this.logger.debug({ root: root.path }, 'the walk had a head start (started before the command loaded)');
@@ -452,6 +456,19 @@ class BackupRun {
     await this.finish(lane, entry, rec, defer);
   }
 
+  /**
+   * Something the walk left out (a filter, a hidden name, a special file): counted per kind on the
+   * run and listed as a `filtered` record (`show RUN --filtered`), the first FILTERED_LISTED of them.
+   */
+  private noteFiltered(root: SourceRoot, rel: string, reason: string, kind: string): void {
+    const k = filterKindOf(reason, kind);
+    const f = (this.record.filtered ??= {});
+    f[k] = (f[k] ?? 0) + 1;
+    if (this.dryRun || ++this.filteredListed > FILTERED_LISTED) return;
+    const folder = kind === 'dir';
+    this.fileOps.push(this.deps.index.fileOp(this.runId, ++this.seq, { path: fileKey(root.name, rel) + (folder ? '/' : ''), target: '', status: 'filtered', message: folder ? `${reason} (a folder: nothing under it was looked at)` : reason }));
+  }
+
   /** A file's final record: counted, written to the index in batches, given to afterUpload. */
   private async finish(lane: Lane, entry: FileEntry, rec: FileRecord, deferOnNetwork: boolean): Promise<void> {
     if (deferOnNetwork && rec.reason === 'network-error' && !lane.s.fatal && lane.retryLater.length < 10_000) {
@@ -546,6 +563,7 @@ class BackupRun {
 
   private results(): void {
     const run = this.record;
+    if (this.filteredListed > FILTERED_LISTED) this.note(`${this.filteredListed} paths were left out by the filters: all are counted, the first ${FILTERED_LISTED} listed (agent show RUN --filtered)`);
     run.targetResults = this.lanes.map((l) => l.s.finishResult());
     for (const r of run.targetResults) {
       for (const k of ['uploaded', 'unchanged', 'deleted', 'skipped', 'failed'] as const) run.counts[k] += r.counts[k];
