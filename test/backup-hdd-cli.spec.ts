@@ -303,28 +303,35 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
   it('a restore as of a run whose version of a file was pruned says so: incomplete (version-pruned), naming the file and the rule; --fill-pruned gives the oldest kept; history marks partial runs (issue 30)', async () => {
     const { base, src, run } = await setup('pruned', { generations: 2 });
     await prunedRestoreScenario({ base, src, run, target: 'usb' });
-  });
+  }, 180_000);
 
   it('every legal name — 255 bytes, 85 Japanese characters, a backslash — is backed up, versioned and restored (issue 27)', async () => {
     const { base, src, run } = await setup('legal-names');
     await legalNamesScenario({ base, src, run, target: 'usb' });
-  });
+  }, 180_000);
 
   it('permission bits come back: a private file stays private, a script keeps its x bit; a change of permissions alone is recorded without sending the content (issue 27)', async () => {
-    const { base, src, run } = await setup('modes');
-    await writeTree(src, { 'tax-return.pdf': 'private', 'run.sh': '#!/bin/sh\necho hi\n', 'readme.txt': 'hello' });
+    const { base, src, disk, run } = await setup('modes');
+    await writeTree(src, { 'tax-return.pdf': 'private', 'run.sh': '#!/bin/sh\necho hi\n', 'readme.txt': 'hello', 'big/key.pem': 'k'.repeat(300_000) });
     await chmod(join(src, 'tax-return.pdf'), 0o600);
     await chmod(join(src, 'run.sh'), 0o755);
     await chmod(join(src, 'readme.txt'), 0o644);
+    await chmod(join(src, 'big/key.pem'), 0o600);
     const first = JSON.parse((await run('backup', '--json')).stdout)[0];
-    expect(first.counts).toMatchObject({ uploaded: 3 });
+    expect(first.counts).toMatchObject({ uploaded: 4 });
+    // The browsable copy on the backup disk keeps the source's bits: a private file stays private
+    // there too (the owner may always read and write hokan's copy; no setuid/setgid/sticky).
+    const onDisk = async (f: string) => ((await stat(join(disk, 'docs', 'Documents', f))).mode & 0o7777).toString(8);
+    expect([await onDisk('tax-return.pdf'), await onDisk('run.sh'), await onDisk('readme.txt'), await onDisk('big/key.pem')]).toEqual(['600', '755', '644', '600']);
     await chmod(join(src, 'readme.txt'), 0o444);
+    await chmod(join(src, 'run.sh'), 0o700);
     const second = JSON.parse((await run('backup', '--json')).stdout)[0];
-    expect(second).toMatchObject({ status: 'completed', counts: { uploaded: 1, unchanged: 2 }, bytes: 0 });
+    expect(second).toMatchObject({ status: 'completed', counts: { uploaded: 2, unchanged: 2 }, bytes: 0 });
+    expect([await onDisk('run.sh'), await onDisk('readme.txt')]).toEqual(['700', '644']);
     const to = join(base, 'out');
     expect((await run('restore', '--job', 'docs', '--to', to)).code).toBe(0);
     const mode = async (f: string) => ((await stat(join(to, 'Documents', f))).mode & 0o7777).toString(8);
-    expect([await mode('tax-return.pdf'), await mode('run.sh'), await mode('readme.txt')]).toEqual(['600', '755', '444']);
+    expect([await mode('tax-return.pdf'), await mode('run.sh'), await mode('readme.txt'), await mode('big/key.pem')]).toEqual(['600', '700', '444', '600']);
   });
 
   it('a data folder that cannot be written is said as such, not as "in use"', async () => {

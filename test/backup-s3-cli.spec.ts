@@ -105,7 +105,7 @@ describe('target-s3 through the CLI', () => {
     cfg.jobs[0].generations = 2;
     await writeFile(config, JSON.stringify(cfg));
     await prunedRestoreScenario({ base, src, run, target: 'cloud' });
-  });
+  }, 180_000);
 
   it('wrong keys get their own message and exit 3; the secret is never printed', async () => {
     const { src, args, base } = await setup('badkey', 'office-backup');

@@ -44,6 +44,12 @@ export interface Target extends AsyncDisposable {
    * that `keep(key)` does not protect (an upload the engine means to resume).
    */
   cleanup?(opts: CleanupOptions): Promise<void>;
+  /**
+   * Sets the permission bits of a stored copy (`ObjectMeta.mode`) after a change of permissions
+   * alone. Targets that keep them on the copy itself (a local disk) implement it; for the others the
+   * journal holds them.
+   */
+  setMode?(key: string, mode: number): Promise<void>;
 }
 
 export interface TargetCapabilities {
@@ -113,6 +119,12 @@ export interface ObjectMeta {
   /** Hex SHA-256 of the content, when known before the upload (the engine records it after). */
   sha256?: string;
   contentType?: string;
+  /**
+   * The source file's permission bits (`mode & 0o7777`). A target that keeps them on the stored copy
+   * (a local disk) does, so a private file stays private on the backup disk; the journal has them
+   * for every target.
+   */
+  mode?: number;
 }
 
 export interface ObjectInfo {

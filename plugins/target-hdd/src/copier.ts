@@ -19,6 +19,8 @@ export interface CopyJob {
   root: string;
   /** The mtime to give the copy. */
   setMtimeMs?: number;
+  /** The permission bits to give the copy (storedMode of the source's). */
+  setMode?: number;
   /**
    * Rename the copy to this path in the worker (no fsync to come: durability is deferred);
    * without it the copy's descriptor comes back open, for the target to fsync, close and rename.

@@ -51,6 +51,7 @@ function copy(j: CopyJob): CopyReply {
     if (pos !== j.size || st.size !== j.size || st.mtimeMs !== j.mtimeMs) return { id: j.id, changed: true };
     stage = 'write';
     if (j.setMtimeMs !== undefined) fs.futimesSync(fo, j.setMtimeMs / 1000, j.setMtimeMs / 1000);
+    if (j.setMode !== undefined) fs.fchmodSync(fo, j.setMode);
     const sha256 = hash.digest('hex');
     if (!j.rename) {
       const fd = fo;

@@ -21,7 +21,7 @@ import {
 import { Copier, PROGRESS_EVERY, type CopyReply } from './copier.js';
 import { assertRoot, classify, mapError, mapMissing, notFound } from './disk-errors.js';
 import { Durability } from './durability.js';
-import { fdClose, fdOpen, fdSync, fdTimes, fdWrite } from './fd-calls.js';
+import { fdChmod, fdClose, fdOpen, fdSync, fdTimes, fdWrite } from './fd-calls.js';
 import { TEMP_PREFIX, capabilitiesFor, detectFilesystem, keyProblem } from './name-rules.js';
 
 export { TEMP_PREFIX } from './name-rules.js';
@@ -171,6 +171,7 @@ export class HddTarget implements Target {
       }
       try {
         if (meta.mtimeMs !== undefined) await fdTimes(fd, meta.mtimeMs / 1000, meta.mtimeMs / 1000);
+        if (meta.mode !== undefined) await fdChmod(fd, storedMode(meta.mode));
       } catch (e) {
         throw await classify(this.root, e, 'put', key);
       }
@@ -211,6 +212,16 @@ export class HddTarget implements Target {
     return this.durable.flush();
   }
 
+  /** A change of permissions alone: the browsable copy follows the source's (storedMode). */
+  async setMode(key: string, mode: number): Promise<void> {
+    const file = this.pathOf(key);
+    try {
+      await fs.chmod(file, storedMode(mode));
+    } catch (e) {
+      throw await mapMissing(this.root, e, 'chmod', key);
+    }
+  }
+
   /**
    * A local file: copied and hashed by a copy worker (copier.ts). With `deferSync` the worker also
    * renames it into place (nothing left for this thread but the reply); otherwise this thread
@@ -224,7 +235,7 @@ export class HddTarget implements Target {
     const cancel = opts.signal && lf.size >= PROGRESS_EVERY ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
     const onAbort = () => cancel && Atomics.store(cancel, 0, 1);
     if (cancel) opts.signal!.addEventListener('abort', onAbort, { once: true });
-    const job = { src: lf.path, size: lf.size, mtimeMs: lf.mtimeMs, tmp, root: this.root, setMtimeMs: meta.mtimeMs, rename: opts.deferSync ? file : undefined, cancel };
+    const job = { src: lf.path, size: lf.size, mtimeMs: lf.mtimeMs, tmp, root: this.root, setMtimeMs: meta.mtimeMs, setMode: meta.mode === undefined ? undefined : storedMode(meta.mode), rename: opts.deferSync ? file : undefined, cancel };
     let reply: CopyReply;
     let fd: number | undefined;
     let renamed = false;
@@ -589,3 +600,12 @@ function isUnknown(d: Dirent): boolean {
   return !d.isFile() && !d.isDirectory() && !d.isSymbolicLink() && !d.isFIFO() && !d.isSocket() && !d.isBlockDevice() && !d.isCharacterDevice();
 }
 
+
+/**
+ * The permission bits of a stored copy: the source's for group and others (a private file stays
+ * private on the backup disk, a script stays executable), read and write always for the owner
+ * (hokan must read, verify, move and replace its copy), never setuid, setgid or sticky.
+ */
+export function storedMode(mode: number): number {
+  return (mode & 0o777) | 0o600;
+}

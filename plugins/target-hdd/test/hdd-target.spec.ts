@@ -74,6 +74,22 @@ describe('hdd target', () => {
     expect((await t.stat('Documents/見積書 2024.xlsx')).mtimeMs).toBe(mtimeMs);
   });
 
+  it('keeps the source\'s permission bits on the copy (owner always read-write, never setuid), streamed or copied from a local file, and setMode follows a change', async () => {
+    const modeOf = (k: string) => statSync(join(root, k)).mode & 0o7777;
+    await t.put('streamed/private.txt', bufferSource('secret'), { size: 6, mode: 0o600 });
+    await t.put('streamed/shared.txt', bufferSource('shared'), { size: 6, mode: 0o4755 });
+    await t.put('streamed/readonly.txt', bufferSource('ro'), { size: 2, mode: 0o444 });
+    const local = join(freshDir(), 'key.pem');
+    writeFileSync(local, 'k'.repeat(1000));
+    const st = statSync(local);
+    const lf = { ...bufferSource('k'.repeat(1000)), localFile: { path: local, size: 1000, mtimeMs: st.mtimeMs, copied: () => {}, changed: () => new Error('changed') } };
+    await t.put('local/key.pem', lf, { size: 1000, mode: 0o640 });
+    expect([modeOf('streamed/private.txt'), modeOf('streamed/shared.txt'), modeOf('streamed/readonly.txt'), modeOf('local/key.pem')]).toEqual([0o600, 0o755, 0o644, 0o640]);
+    await t.setMode('local/key.pem', 0o600);
+    expect(modeOf('local/key.pem')).toBe(0o600);
+    expect(await kindOf(t.setMode('nope.txt', 0o600))).toBe('not-found');
+  });
+
   it('temporary files are never listed, a failed put leaves none, and cleanup removes stale ones', async () => {
     await put(t, 'a/b/keep.txt', 'keep');
     // Leftovers of a put killed mid-way (kill -9): one old, one recent.

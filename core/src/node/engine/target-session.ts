@@ -291,7 +291,7 @@ export class TargetSession {
           this.store.put(
             path,
             source,
-            { size: entry.size, mtimeMs: entry.mtimeMs },
+            { size: entry.size, mtimeMs: entry.mtimeMs, mode: permissionBits(entry) },
             {
               signal,
               deferSync: this.deferring,
@@ -433,6 +433,7 @@ export class TargetSession {
     try {
       await this.begin();
       const mode = permissionBits(entry);
+      if (mode !== undefined && this.store.target.setMode) await withRetry(() => this.store.target.setMode!(this.store.fullKey(path), mode), this.o.retry);
       await this.commitOps([this.heldOpFor(entry, { ...held, cur: { ...held.cur!, mode } })], [{ op: 'meta', p: path, v: held.cur!.v, mode }]);
       return this.record(path, 'uploaded', undefined, 0, held.cur!.sha256, 'permissions changed; content unchanged, not sent again');
     } catch (e) {
