@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
 import { AGENT, agent } from './helpers/agent.js';
-import { legalNamesScenario, prunedRestoreScenario } from './helpers/scenarios.js';
+import { legalNamesScenario, prunedRestoreScenario, wipedTargetScenario } from './helpers/scenarios.js';
 import { awkwardTree, digestTree, writeTree } from './helpers/trees.js';
 
 let dir: string;
@@ -498,6 +498,29 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
       ['Documents/pipe', 'not a regular file (socket, pipe or device)'],
     ]);
   });
+
+  it('a target wiped behind hokan\'s back is noticed: target-reset, everything sent again, restore from it byte-identical; "refuse" writes nothing (issue 24)', async () => {
+    const { base, src, disk, config, run } = await setup('wiped');
+    const second = join(base, 'usb2');
+    await mkdir(second);
+    const cfg = JSON.parse((await readFile(config, 'utf8')).replace(/^\s*\/\/.*$/m, ''));
+    cfg.targets.usb2 = { type: 'hdd', path: second };
+    cfg.jobs[0].targets = ['usb', 'usb2'];
+    await writeFile(config, JSON.stringify(cfg));
+    const wipe = async () => {
+      for (const n of await readdir(second)) await rm(join(second, n), { recursive: true, force: true });
+    };
+    await wipedTargetScenario({ base, src, run, target: 'usb' }, 'usb2', wipe);
+    // With "refuse": the run stops on that target with target-reset and writes nothing there.
+    cfg.jobs[0].onTargetReset = 'refuse';
+    await writeFile(config, JSON.stringify(cfg));
+    await wipe();
+    const refused = JSON.parse((await run('backup', '--json')).stdout)[0];
+    expect(refused).toMatchObject({ status: 'incomplete', reasons: ['target-reset'] });
+    expect(refused.targetResults.find((t: { id: string }) => t.id === 'usb2').error).toMatch(/target "usb2" was wiped or replaced since the last backup \(.*\): this job's marker on it is gone or another/);
+    expect(await readdir(second)).toEqual([]);
+    void disk;
+  }, 180_000);
 
   it('bad usage names the problem and the fix (exit 2)', async () => {
     const { run, config } = await setup('usage');

@@ -2,10 +2,11 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startS3rver, type S3rverHandle } from '../plugins/target-s3/test/s3rver-helper.js';
+import { DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { S3RVER_CREDENTIALS, startS3rver, type S3rverHandle } from '../plugins/target-s3/test/s3rver-helper.js';
 import { startCountingProxy, type CountingProxy } from '../plugins/target-s3/test/test-utils.js';
 import { agent, collect, startAgent } from './helpers/agent.js';
-import { prunedRestoreScenario } from './helpers/scenarios.js';
+import { prunedRestoreScenario, wipedTargetScenario } from './helpers/scenarios.js';
 import { awkwardTree, bytes, digestTree, writeTree } from './helpers/trees.js';
 
 /** Backups to a real s3rver through the CLI, with the keys given as `${env:…}` references. */
@@ -105,6 +106,26 @@ describe('target-s3 through the CLI', () => {
     cfg.jobs[0].generations = 2;
     await writeFile(config, JSON.stringify(cfg));
     await prunedRestoreScenario({ base, src, run, target: 'cloud' });
+  }, 180_000);
+
+  it('a bucket prefix emptied behind hokan\'s back is noticed: target-reset, everything sent again, restore from it byte-identical (issue 24)', async () => {
+    const { base, src, run } = await setup('wiped', 'office-backup', { prefix: 'wiped-1/' });
+    const config = join(base, 'config.json');
+    const cfg = JSON.parse(await readFile(config, 'utf8'));
+    cfg.targets.cloud2 = { ...cfg.targets.cloud, prefix: 'wiped-2/' };
+    cfg.jobs[0].targets = ['cloud', 'cloud2'];
+    await writeFile(config, JSON.stringify(cfg));
+    const client = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { ...S3RVER_CREDENTIALS } });
+    const wipe = async () => {
+      const listed = await client.send(new ListObjectsV2Command({ Bucket: 'office-backup', Prefix: 'wiped-2/' }));
+      expect(listed.IsTruncated).toBeFalsy();
+      await client.send(new DeleteObjectsCommand({ Bucket: 'office-backup', Delete: { Objects: (listed.Contents ?? []).map((o) => ({ Key: o.Key! })) } }));
+    };
+    try {
+      await wipedTargetScenario({ base, src, run, target: 'cloud' }, 'cloud2', wipe);
+    } finally {
+      client.destroy();
+    }
   }, 180_000);
 
   it('wrong keys get their own message and exit 3; the secret is never printed', async () => {

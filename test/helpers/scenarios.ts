@@ -75,3 +75,33 @@ export async function legalNamesScenario({ base, src, run }: ScenarioPlace): Pro
     for (const [i, n] of names.entries()) expect(await readFile(join(to, 'Documents', 'deep', n), 'utf8')).toBe(`${want} ${i}`);
   }
 }
+
+/**
+ * Issue 24: a job with two targets; one is wiped behind hokan's back (a disk reformatted or
+ * replaced at the same mount point, a bucket emptied). The next run says so (`target-reset`) and
+ * sends everything to it again, never `unchanged` for files it does not hold; a restore from it
+ * then gives the tree back. `wipe` empties the second target's place; `second` is its id.
+ */
+export async function wipedTargetScenario({ base, src, run }: ScenarioPlace, second: string, wipe: () => Promise<void>): Promise<void> {
+  const files: Record<string, string> = {};
+  for (let i = 0; i < 57; i++) files[`d${i % 5}/f${i}.txt`] = `content ${i}`;
+  await writeTree(src, files);
+  const first = JSON.parse((await run('backup', '--json')).stdout)[0];
+  expect(first).toMatchObject({ status: 'completed', counts: { uploaded: 114 } });
+  await wipe();
+  // Before the next backup, a restore from the wiped target says what happened instead of failing per file.
+  const early = await run('restore', '--job', 'docs', '--target', second, '--to', join(base, 'early'));
+  expect(early.code).toBe(3);
+  expect(early.stderr).toContain(`target "${second}" holds no backup of job "docs" any more: it was wiped or replaced since the last backup`);
+  const next = JSON.parse((await run('backup', '--json')).stdout)[0];
+  expect(next).toMatchObject({ status: 'incomplete', reasons: ['target-reset'] });
+  const byTarget = Object.fromEntries(next.targetResults.map((t: { id: string; counts: unknown }) => [t.id, t.counts]));
+  expect(byTarget[second]).toMatchObject({ uploaded: 57, unchanged: 0, failed: 0 });
+  expect(Object.values(byTarget).find((c) => c !== byTarget[second])).toMatchObject({ uploaded: 0, unchanged: 57 });
+  expect(next.note).toContain(`${second}: the target was wiped or replaced since this index last saw it (this job's marker is gone or another): everything is sent to it again`);
+  const to = join(base, 'from-wiped');
+  const r = await run('restore', '--job', 'docs', '--target', second, '--to', to);
+  expect(r.code, r.stdout + r.stderr).toBe(0);
+  for (const [rel, text] of Object.entries(files)) expect(await readFile(join(to, 'Documents', rel), 'utf8')).toBe(text);
+  expect(JSON.parse((await run('backup', '--json')).stdout)[0]).toMatchObject({ status: 'completed', counts: { uploaded: 0, unchanged: 114 } });
+}

@@ -75,6 +75,8 @@ export interface JobConfig {
   deletionThreshold: { percent: number; count: number };
   /** Keep deleted files this many days before retention drops them (default: kept while generations allow). */
   keepDeletedDays?: number;
+  /** A target wiped or replaced since the last backup (its marker gone or another): send everything again (default) or refuse. */
+  onTargetReset?: 'resend' | 'refuse';
   followSymlinks: boolean;
   /** Change detection: which stat fields count (inode is unstable on network mounts). */
   ignoreInode: boolean;

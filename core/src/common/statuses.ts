@@ -22,6 +22,8 @@ export const INCOMPLETE_REASONS = [
   /** A restore as of a run whose version of a file retention has dropped (`generations`). */
   'version-pruned',
   'deletion-threshold',
+  /** A target was wiped or replaced since the index last saw it (its marker is gone or another): everything goes again. */
+  'target-reset',
   'io-error',
   'multiple-errors',
 ] as const;

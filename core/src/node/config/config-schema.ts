@@ -89,6 +89,9 @@ export const JobSchema = Type.Object(
       ),
     ),
     keepDeletedDays: Type.Optional(Type.Integer({ minimum: 0, description: 'Keep deleted files this many days.' })),
+    onTargetReset: Type.Optional(
+      Type.Union([Type.Literal('resend'), Type.Literal('refuse')], { description: 'A target wiped or replaced since the last backup: send everything again ("resend", default) or stop with target-reset ("refuse").' }),
+    ),
     followSymlinks: Type.Optional(Type.Boolean({ description: 'Follow symbolic links (default: record them only).' })),
     ignoreInode: Type.Optional(Type.Boolean({ description: 'Do not treat an inode change as a file change (network mounts).' })),
     ignoreCtime: Type.Optional(Type.Boolean({ description: 'Do not treat a ctime change as a file change.' })),

@@ -221,10 +221,15 @@ class BackupRun {
       try {
         await s.prepare({ write: !this.dryRun, waitMs: this.opts.waitMs });
         if (s.caughtUp) this.note(`${id}: the target moved on since this index last saw it (run ${s.caughtUp.run} by device ${s.caughtUp.device}, another data folder or machine): the index was brought up to date from the target first`);
+        if (s.wasReset) {
+          s.addReason('target-reset');
+          this.note(`${id}: the target was wiped or replaced since this index last saw it (this job's marker is gone or another): everything is sent to it again`);
+        }
       } catch (e) {
         const owned = HokanError.is(e) && (e.code === 'E_TARGET_OWNED' || e.code === 'E_MARKER_DAMAGED');
         const busy = HokanError.is(e) && e.code === 'E_TARGET_BUSY';
-        s.fatal = { reason: owned ? 'invalid-settings' : busy ? 'target-busy' : reasonOf(e) === 'io-error' ? 'target-unavailable' : reasonOf(e), message: describeError(e) };
+        const reset = HokanError.is(e) && e.code === 'E_TARGET_RESET';
+        s.fatal = { reason: owned ? 'invalid-settings' : busy ? 'target-busy' : reset ? 'target-reset' : reasonOf(e) === 'io-error' ? 'target-unavailable' : reasonOf(e), message: describeError(e) };
         await s.releaseLease();
         this.logger.error({ target: id, err: s.fatal.message }, 'target cannot be used');
       }
@@ -250,6 +255,7 @@ class BackupRun {
       retry: this.retry,
       forbiddenChars: this.job.forbiddenChars,
       maxPathLength: this.job.maxPathLength,
+      onTargetReset: this.job.onTargetReset ?? 'resend',
       maxFileSize: this.maxFileSize,
       nextSeq: () => ++this.seq,
       adoptOrphans: this.afterCrash,

@@ -65,6 +65,12 @@ export interface OwnerMarker {
   device: string;
   job: string;
   created: string;
+  /**
+   * Which place this is, made when hokan first writes there (issue 24). The index keeps it per
+   * target: a marker that is gone or names another instance means the place was wiped or the disk
+   * replaced, and what the index believes it holds is no longer true. Absent in markers from before.
+   */
+  instance?: string;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { HokanError, TargetError, UsageError, describeError } from '../../common/errors.js';
 import type { JobConfig } from '../../common/config-types.js';
 import type { Logger } from '../../common/logger.js';
@@ -29,9 +30,16 @@ export async function openForReading(deps: EngineDeps, job: JobConfig, targetId:
       target = await deps.openTarget(id);
       await target.check();
       const store = new JobStore(target, job.id);
+      // Wiped or replaced since the index last saw it: what the index believes is there is not.
+      // Gone: said, and left for the next backup to heal (it needs to know). Another instance (a
+      // replaced disk with a backup of its own): the index is rebuilt from what that one holds.
+      const { reset, marker: found } = await detectReset(deps.index, store, job.id, id);
+      if (reset && found !== 'missing') await deps.index.forgetPlace(job.id, id);
       const marker = await ensureOwner(store, deps.config.device, job.id, false);
-      if (!marker && !(await deps.index.getTargetState(job.id, id))) {
-        throw new TargetError('not-found', `target "${id}" holds no backup of job "${job.id}" yet`, { hint: 'run `agent backup` first, or check the target settings' });
+      if (!marker && (reset || !(await deps.index.getTargetState(job.id, id)))) {
+        throw new TargetError('not-found', `target "${id}" holds no backup of job "${job.id}"${reset ? ' any more: it was wiped or replaced since the last backup' : ' yet'}`, {
+          hint: reset ? 'restore from another target of the job (--target), or plug in the disk that holds the backup' : 'run `agent backup` first, or check the target settings',
+        });
       }
       await ensureIndexed(deps.index, store, job.id, id, targetFingerprint(deps.config, id), deps.logger);
       return { id, target, store };
@@ -42,6 +50,45 @@ export async function openForReading(deps: EngineDeps, job: JobConfig, targetId:
     }
   }
   throw new HokanError('E_NO_TARGET', `no target of job "${job.id}" can be read:\n  ${errors.join('\n  ')}`, { hint: 'plug in the disk or check the network, or name another target with --target' });
+}
+
+/** The owner marker as it is on the target: missing, damaged (unreadable), or read. */
+export async function readMarker(store: JobStore): Promise<OwnerMarker | 'missing' | 'damaged'> {
+  let text: string;
+  try {
+    text = await store.getText(MARKER_KEY);
+  } catch (e) {
+    if (TargetError.isNotFound(e)) return 'missing';
+    throw e;
+  }
+  try {
+    const m = JSON.parse(text) as OwnerMarker;
+    return typeof m.device === 'string' && typeof m.job === 'string' ? m : 'damaged';
+  } catch {
+    return 'damaged';
+  }
+}
+
+/**
+ * Whether the place was wiped or replaced since this index last saw it (issue 24): the index holds
+ * state for it, but the marker is gone, or names another instance. Its held state is then false —
+ * files it believes stored are not — so it is forgotten, and the run sends everything again (or
+ * refuses, with `onTargetReset: "refuse"`). A damaged marker is not a reset (ensureOwner says so).
+ */
+export async function detectReset(index: IndexStore, store: JobStore, job: string, targetId: string): Promise<{ reset: boolean; marker: OwnerMarker | 'missing' | 'damaged' }> {
+  const state = await index.getTargetState(job, targetId);
+  const marker = await readMarker(store);
+  if (!state || marker === 'damaged') return { reset: false, marker };
+  if (marker === 'missing') return { reset: true, marker };
+  return { reset: !!(state.instance && marker.instance && state.instance !== marker.instance), marker };
+}
+
+/** Marks the index's state for the place with the place's instance, once known. */
+export async function noteInstance(index: IndexStore, job: string, targetId: string, state: TargetState, instance: string | undefined): Promise<TargetState> {
+  if (!instance || state.instance === instance) return state;
+  const next = { ...state, instance };
+  await index.batch([index.targetStateOp(job, targetId, next)]);
+  return next;
 }
 
 /** Reads the owner marker; writes it on first use; refuses a place another device or job owns. */
@@ -77,7 +124,7 @@ export async function ensureOwner(store: JobStore, device: string, job: string, 
   }
   if (!marker) {
     if (!write) return undefined;
-    marker = { format: LAYOUT_FORMAT, device, job, created: new Date().toISOString() };
+    marker = { format: LAYOUT_FORMAT, device, job, created: new Date().toISOString(), instance: newInstanceId() };
     await store.putText(MARKER_KEY, JSON.stringify(marker, null, 2));
     return marker;
   }
@@ -88,7 +135,16 @@ export async function ensureOwner(store: JobStore, device: string, job: string, 
       { hint: `give this job another target path or prefix; if this machine replaces "${marker.device}", set "device": "${marker.device}" in config.json` },
     );
   }
+  if (write && !marker.instance) {
+    // A marker from before instances: it gets one (the put is atomic), so a later reset is seen.
+    marker = { ...marker, instance: newInstanceId() };
+    await store.putText(MARKER_KEY, JSON.stringify(marker, null, 2));
+  }
   return marker;
+}
+
+function newInstanceId(): string {
+  return randomBytes(8).toString('hex');
 }
 
 /** Makes sure the index knows what the target holds for the job, rebuilding it from the target if not. */

@@ -1,4 +1,4 @@
-import { TargetError, describeError } from '../../common/errors.js';
+import { HokanError, TargetError, describeError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import type { FileEntry, FileRecord, TargetRunResult } from '../../common/model.js';
 import { emptyCounts } from '../../common/model.js';
@@ -13,7 +13,7 @@ import { isFatalForTarget, reasonOf, withRetry, type RetryOptions } from './fail
 import { JobStore } from './job-store.js';
 import { LAYOUT_FORMAT, RUNS_PREFIX, sealLine, changesKey, fileKey, runRecordKey, type ChangeLine, type JobHead } from './layout.js';
 import { Lease } from './lease.js';
-import { ensureCurrent, ensureOwner, writeHead } from './open-target.js';
+import { detectReset, ensureCurrent, ensureOwner, noteInstance, writeHead } from './open-target.js';
 
 export interface SessionOptions {
   index: IndexStore;
@@ -30,6 +30,8 @@ export interface SessionOptions {
   /** Extra characters the job forbids in names, and the longest `ROOT/REL` it allows. */
   forbiddenChars?: string;
   maxPathLength?: number;
+  /** What to do when the place was wiped or replaced (issue 24): send everything again, or refuse. */
+  onTargetReset?: 'resend' | 'refuse';
   maxFileSize?: number;
   /** Shared sequence for per-file records of the run. */
   nextSeq: () => number;
@@ -120,17 +122,32 @@ export class TargetSession {
   /** Check the target, claim or verify ownership, make sure the index knows what it holds. */
   async prepare(opts: { write: boolean; waitMs?: number }): Promise<void> {
     await this.o.target.check();
-    await ensureOwner(this.store, this.o.device, this.o.job, opts.write);
+    const { reset } = await detectReset(this.o.index, this.store, this.o.job, this.o.targetId);
+    if (reset) {
+      const last = (await this.o.index.listRuns({ job: this.o.job, kind: 'backup', limit: 1, total: false })).runs[0];
+      if (this.o.onTargetReset === 'refuse') {
+        throw new HokanError('E_TARGET_RESET', `target "${this.o.targetId}" was wiped or replaced since the last backup${last ? ` (${last.id})` : ''}: this job's marker on it is gone or another`, {
+          hint: 'if this disk or bucket is meant to start afresh, set "onTargetReset": "resend" (the default) and run again; otherwise plug in the disk that holds the backup',
+        });
+      }
+      // What the index believes the place holds is false: forgotten, so everything goes again.
+      await this.o.index.forgetPlace(this.o.job, this.o.targetId);
+      this.wasReset = true;
+    }
+    const marker = await ensureOwner(this.store, this.o.device, this.o.job, opts.write);
     // The lease comes before the head is read: under it, what the head says stays true until we write.
     if (opts.write) this.lease = await Lease.take(this.store, { device: this.o.device, dataDir: this.o.index.dataDir, run: this.o.runId, logger: this.o.logger, waitMs: opts.waitMs });
     // Journal lines a killed run left in the index go to the target first: they are facts about it.
     const recovered = opts.write && !this.o.dryRun && (await this.recoverJournal());
     const { state, caughtUp } = await ensureCurrent(this.o.index, this.store, this.o.job, this.o.targetId, this.o.fingerprint, this.o.logger);
-    this.state = state;
+    this.state = opts.write ? await noteInstance(this.o.index, this.o.job, this.o.targetId, state, marker?.instance) : state;
     this.caughtUp = caughtUp;
     // Other data folders must learn of the recovered lines: the place changed.
     if (recovered) await this.writeHead('running');
   }
+
+  /** The place was wiped or replaced since the index last saw it: its held state was forgotten. */
+  wasReset = false;
 
   /** This run's lease on the job's place (a writing run holds one from prepare to release). */
   lease?: Lease;

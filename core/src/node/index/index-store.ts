@@ -56,6 +56,8 @@ export interface TargetState {
   headSeq?: number;
   /** The head's `changeSeq` as this index last saw it. */
   changeSeq?: number;
+  /** The place's instance (its marker's) this held state belongs to (issue 24). */
+  instance?: string;
 }
 
 export interface RunQuery {
@@ -348,6 +350,14 @@ export class IndexStore {
     const prefix = keys.heldPrefix(job, target);
     await this.db.clear({ gt: prefix, lt: upper(prefix) });
     await this.db.del(keys.targetState(job, target));
+  }
+
+  /** Forgets a target place entirely (it was wiped or replaced): held state and journal lines not yet written there. */
+  async forgetPlace(job: string, target: string): Promise<void> {
+    await this.clearHeld(job, target);
+    const pending: string[] = [];
+    for await (const j of this.pendingJournal(job, target)) pending.push(j.key);
+    if (pending.length) await this.batch(pending.map((key) => ({ type: 'del' as const, key })));
   }
 
   /**
