@@ -110,7 +110,7 @@ describeOnRgw('target-s3 on Ceph RGW through the CLI', { buckets: ['office-backu
     const next = await run('backup', '--json');
     expect(next.code).toBe(0);
     const [rec] = JSON.parse(next.stdout);
-    expect(rec).toMatchObject({ status: 'completed', counts: { uploaded: 1 } });
+    expect(rec).toMatchObject({ status: 'completed', counts: { uploaded: 1 }, targetResults: [{ resumedUploads: 1 }] });
     const after = proxy.requestBytes;
     console.log(`RGW kill-and-resume: ${(before / SIZE * 100).toFixed(0)}% sent before the kill, ${(after / SIZE * 100).toFixed(0)}% after`);
     expect(after).toBeLessThanOrEqual(SIZE * 0.7);
