@@ -9,8 +9,8 @@ import { awkwardTree, bytes, digestTree, writeTree } from './helpers/trees.js';
 
 /**
  * The CLI against Ceph RGW (a real S3 implementation, plugins/target-s3/test/rgw-helper.ts), with the
- * target settings a person writes for it: endpoint, bucket, keys as `${env:…}` and path-style
- * addressing — no checksum or part tuning unless the test says why.
+ * target settings a person writes for it: provider "ceph", endpoint, bucket and keys as `${env:…}` —
+ * no addressing, checksum or part tuning unless the test says why.
  */
 const MiB = 1024 * 1024;
 

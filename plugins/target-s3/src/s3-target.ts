@@ -112,7 +112,7 @@ export class S3Target implements Target {
     this.prefix = cfg.prefix;
     this.limiter = new Limiter(cfg.maxConnections);
     this.log = logger;
-    this.features = new ServerFeatures(internals.missingCalls ?? [], (call, detail) =>
+    this.features = new ServerFeatures([...(cfg.missingCalls ?? []), ...(internals.missingCalls ?? [])], (call, detail) =>
       this.log.info({ bucket: cfg.bucket, call, answer: detail }, `the S3 server does not implement ${call} (${detail}): ${FALLBACK[call]}`),
     );
     this.capabilities = {

@@ -29,7 +29,7 @@ export interface RgwHandle {
   port: number;
   accessKeyId: string;
   secretAccessKey: string;
-  /** The settings of an `s3` target on this server, for a bucket (merge your own prefix etc.); everything else at its default. */
+  /** The settings a person writes for this server (provider "ceph", endpoint, keys, bucket); merge your own prefix etc. Everything else at its default. */
   targetConfig(bucket: string): Record<string, unknown>;
   stop(): Promise<void>;
 }
@@ -81,7 +81,7 @@ export async function startRgw(opts: { buckets?: string[]; storeBytes?: number }
         port,
         accessKeyId,
         secretAccessKey,
-        targetConfig: (bucket) => ({ type: 's3', bucket, endpoint, forcePathStyle: true, accessKeyId, secretAccessKey }),
+        targetConfig: (bucket) => ({ type: 's3', provider: 'ceph', bucket, endpoint, accessKeyId, secretAccessKey }),
         stop: async () => {
           await run('stop.sh', [dir], {}, 60_000);
           await rm(dir, { recursive: true, force: true });

@@ -46,7 +46,7 @@ describe('target-s3 on a stock s3rver', () => {
     const meta = { size: data.length, mtimeMs: 1700000002000 };
     const store = memoryResumeStore();
     await expect(t.put('big.bin', failingSource(data, 12 * MiB), meta, { resume: store })).rejects.toThrow(/simulated read error/);
-    expect(store.value).toMatchObject({ parts: [{ PartNumber: 1 }, { PartNumber: 2 }] });
+    expect((store.value as { parts: { PartNumber: number }[] }).parts.map((p) => p.PartNumber).sort()).toEqual([1, 2]);
 
     const outcomes: boolean[] = [];
     proxy.reset();
