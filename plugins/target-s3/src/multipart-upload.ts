@@ -105,8 +105,9 @@ export async function multipartUpload(
     const saved = await resume.get<unknown>();
     if (saved !== undefined) {
       const matches = isResumeState(saved) && saved.key === key && saved.size === size && saved.partSize === partSize && saved.mtimeMs === meta.mtimeMs;
-      // Why the saved upload cannot be continued, if it cannot.
+      // Why the saved upload cannot be continued, if it cannot (and whether the server may still hold it).
       let lost: string | undefined;
+      let mayExist = true;
       if (!matches) {
         if (isResumeState(saved)) await abortQuietly(ctx, saved.key, saved.uploadId);
         ctx.debug('saved upload state does not match the file; starting afresh', { key });
@@ -127,6 +128,7 @@ export async function multipartUpload(
           } else if (s3ErrorCode(e) === 'NoSuchUpload' || httpStatus(e) === 404) {
             // Ceph RGW says NoSuchKey, not NoSuchUpload, for an upload it no longer has.
             lost = 'the S3 server no longer has it (aborted or expired)';
+            mayExist = false;
           } else {
             throw e;
           }
@@ -134,7 +136,7 @@ export async function multipartUpload(
       }
       if (lost !== undefined) {
         restarted = true;
-        if (isResumeState(saved)) await abortQuietly(ctx, saved.key, saved.uploadId);
+        if (mayExist && isResumeState(saved)) await abortQuietly(ctx, saved.key, saved.uploadId);
         ctx.info(`the upload of ${key} that an earlier run left unfinished cannot be continued: ${lost}; it starts over`, { key });
       }
       if (matches) opts.onResume?.(resumed);
