@@ -119,7 +119,7 @@ async function createBuckets(h: RgwHandle, buckets: string[]): Promise<void> {
 export function describeOnRgw(title: string, opts: { buckets?: string[] }, body: (rgw: () => RgwHandle) => void): void {
   const avail = rgwAvailability();
   if (avail !== true) {
-    if (process.env.CI) {
+    if (process.env.CI && process.env.CI !== 'false' && process.env.CI !== '0') {
       describe(title, () => {
         it('runs on Ceph RGW (CI must not skip it)', () => {
           throw new Error(`${avail}. .ci/run installs it.`);
