@@ -164,7 +164,7 @@ describe('target-s3 through the CLI', () => {
     const next = await run('backup', '--json');
     expect(next.code).toBe(0);
     const [rec] = JSON.parse(next.stdout);
-    expect(rec).toMatchObject({ status: 'completed', counts: { uploaded: 1 } });
+    expect(rec).toMatchObject({ status: 'completed', counts: { uploaded: 1 }, targetResults: [{ resumedUploads: 1 }] });
     const resent = proxy.requestBytes;
     // With 5 MiB parts, two at a time, at least two whole parts were on the server when it died:
     // the second run sends the rest, not the whole 40 MiB again.
@@ -172,6 +172,62 @@ describe('target-s3 through the CLI', () => {
     expect(resent + sentBefore).toBeLessThan(SIZE * 1.5);
     const history = JSON.parse((await run('history', '--json')).stdout);
     expect(history.runs.map((r: { status: string }) => r.status)).toEqual(['completed', 'interrupted']);
+    const to = join(base, 'r');
+    expect((await run('restore', '--job', 'docs', '--to', to)).code).toBe(0);
+    expect(await digestTree(join(to, 'Documents'))).toEqual(await digestTree(src));
+  });
+});
+
+describe('target-s3 through the CLI on a stock s3rver (no ListParts, ListMultipartUploads, AbortMultipartUpload, UploadPartCopy)', () => {
+  let stock: S3rverHandle;
+  let stockProxy: CountingProxy;
+  beforeAll(async () => {
+    stock = await startS3rver({ buckets: ['stock'], stock: true });
+    stockProxy = await startCountingProxy(stock.port);
+  });
+  afterAll(async () => {
+    await stockProxy?.close();
+    await stock?.stop();
+  });
+
+  it('kill -9 in the middle of a multipart upload: the next run starts that upload over, says so, and completes; restore byte-identical', async () => {
+    const SIZE = 40 * MiB;
+    const { base, src, args, env, run } = await setup('stock-resume', 'stock', { endpoint: stockProxy.endpoint, partSize: 5 * MiB, maxConnections: 2 });
+    await writeTree(src, { 'archive.bin': bytes(SIZE, 43) });
+    stockProxy.reset();
+    const child = startAgent(args('backup'), { cwd: base, env });
+    const done = collect(child, 120_000);
+    await new Promise<void>((resolve, reject) => {
+      const t = setInterval(() => {
+        if (stockProxy.requestBytes >= 22 * MiB) {
+          child.kill('SIGKILL');
+          clearInterval(t);
+          resolve();
+        }
+      }, 2);
+      child.on('exit', () => {
+        clearInterval(t);
+        reject(new Error('the backup finished before it could be killed'));
+      });
+    });
+    expect((await done).signal).toBe('SIGKILL');
+
+    stockProxy.reset();
+    const next = await run('backup', '--json');
+    expect(next.code).toBe(0);
+    const [rec] = JSON.parse(next.stdout);
+    expect(rec).toMatchObject({ status: 'completed', counts: { uploaded: 1, failed: 0 }, targetResults: [{ id: 'cloud', status: 'completed', restartedUploads: 1 }] });
+    // Started over: the whole file went up again.
+    expect(stockProxy.requestBytes).toBeGreaterThanOrEqual(SIZE);
+    const shown = JSON.parse((await run('show', rec.id, '--json')).stdout);
+    expect(shown.files).toEqual([expect.objectContaining({ path: 'Documents/archive.bin', status: 'uploaded', resumed: false })]);
+    expect((await run('show', rec.id)).stdout).toContain('cloud: completed — 1 unfinished upload(s) started over');
+    const history = JSON.parse((await run('history', '--json')).stdout);
+    expect(history.runs.map((r: { status: string }) => r.status)).toEqual(['completed', 'interrupted']);
+    // The run after is a plain one: nothing left to start over, nothing sent.
+    const third = JSON.parse((await run('backup', '--json')).stdout)[0];
+    expect(third).toMatchObject({ status: 'completed', counts: { uploaded: 0, unchanged: 1 } });
+    expect(third.targetResults[0].restartedUploads).toBeUndefined();
     const to = join(base, 'r');
     expect((await run('restore', '--job', 'docs', '--to', to)).code).toBe(0);
     expect(await digestTree(join(to, 'Documents'))).toEqual(await digestTree(src));

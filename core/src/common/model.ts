@@ -61,6 +61,10 @@ export interface TargetRunResult {
   counts: RunCounts;
   bytes: number;
   error?: string;
+  /** Interrupted uploads this run continued where they stopped (absent when none). */
+  resumedUploads?: number;
+  /** Interrupted uploads this run could not continue and sent again from the start (absent when none). */
+  restartedUploads?: number;
 }
 
 /** One execution of a job (product.md "A run record holds"). */
@@ -97,6 +101,8 @@ export interface FileRecord {
   size?: number;
   sha256?: string;
   message?: string;
+  /** For an upload that an earlier run left unfinished: whether it was continued (true) or started over (false). */
+  resumed?: boolean;
 }
 
 export function emptyCounts(): RunCounts {

@@ -147,6 +147,12 @@ export interface PutOptions {
   /** Called with the number of bytes sent, as they are sent (for progress bars and byte counts). */
   onProgress?: (sentBytes: number) => void;
   /**
+   * Called by a resumable target when it found saved progress for this key (`resume`): `true` when it
+   * continued that upload, `false` when it had to start over (the server lost the upload, or cannot
+   * list what it holds). The engine notes it on the file's record and counts it in the run record.
+   */
+  onResume?: (resumed: boolean) => void;
+  /**
    * The put may resolve once the object is in place and whole (still atomic), before it is durable;
    * a later `flush()` makes it durable. Ignored by targets without `flush`.
    */

@@ -19,6 +19,7 @@ import type { ObjectMeta, PutOptions, ResumeStore, RewindableSource } from '@hok
 import type { Limiter } from './limiter.js';
 import { PartReader } from './part-reader.js';
 import { s3ErrorCode, httpStatus } from './s3-errors.js';
+import { isNotImplemented, type ServerFeatures } from './server-features.js';
 
 type S3Sdk = typeof import('@aws-sdk/client-s3');
 
@@ -62,7 +63,11 @@ export interface MultipartContext {
   etagIsMd5: boolean;
   /** Headers for CreateMultipartUpload: metadata, storage class, encryption, content type. */
   createParams: Record<string, unknown>;
+  /** The optional calls this server lacks (server-features.ts). */
+  features: ServerFeatures;
   debug(msg: string, obj?: object): void;
+  /** A line a person may want in the log (an upload started over). */
+  info(msg: string, obj?: object): void;
 }
 
 export interface MultipartResult {
@@ -70,7 +75,10 @@ export interface MultipartResult {
   sent: number;
   /** Bytes of parts already on the server that were not sent again. */
   skipped: number;
+  /** An earlier run's upload of this file was continued. */
   resumed: boolean;
+  /** An earlier run's upload of this file could not be continued and was started over. */
+  restarted: boolean;
 }
 
 export async function multipartUpload(
@@ -91,12 +99,21 @@ export async function multipartUpload(
   let uploadId: string | undefined;
   const held = new Map<number, UploadedPart>();
   let resumed = false;
+  let restarted = false;
 
   if (resume) {
     const saved = await resume.get<unknown>();
     if (saved !== undefined) {
       const matches = isResumeState(saved) && saved.key === key && saved.size === size && saved.partSize === partSize && saved.mtimeMs === meta.mtimeMs;
-      if (matches) {
+      // Why the saved upload cannot be continued, if it cannot (and whether the server may still hold it).
+      let lost: string | undefined;
+      let mayExist = true;
+      if (!matches) {
+        if (isResumeState(saved)) await abortQuietly(ctx, saved.key, saved.uploadId);
+        ctx.debug('saved upload state does not match the file; starting afresh', { key });
+      } else if (ctx.features.lacks('ListParts')) {
+        lost = 'the S3 server cannot list the parts it holds (no ListParts)';
+      } else {
         try {
           for (const p of await listParts(ctx, key, saved.uploadId)) {
             if (p.PartNumber <= partCount && p.size === expectedSize(p.PartNumber)) held.set(p.PartNumber, p);
@@ -105,13 +122,24 @@ export async function multipartUpload(
           resumed = true;
           ctx.debug('resuming multipart upload', { key, uploadId, held: held.size, parts: partCount });
         } catch (e) {
-          if (s3ErrorCode(e) !== 'NoSuchUpload' && httpStatus(e) !== 404) throw e;
-          ctx.debug('saved multipart upload is gone; starting afresh', { key });
+          if (isNotImplemented(e)) {
+            ctx.features.markMissing('ListParts', e);
+            lost = 'the S3 server cannot list the parts it holds (no ListParts)';
+          } else if (s3ErrorCode(e) === 'NoSuchUpload' || httpStatus(e) === 404) {
+            // Ceph RGW says NoSuchKey, not NoSuchUpload, for an upload it no longer has.
+            lost = 'the S3 server no longer has it (aborted or expired)';
+            mayExist = false;
+          } else {
+            throw e;
+          }
         }
-      } else {
-        if (isResumeState(saved)) await abortQuietly(ctx, saved.key, saved.uploadId);
-        ctx.debug('saved upload state does not match the file; starting afresh', { key });
       }
+      if (lost !== undefined) {
+        restarted = true;
+        if (mayExist && isResumeState(saved)) await abortQuietly(ctx, saved.key, saved.uploadId);
+        ctx.info(`the upload of ${key} that an earlier run left unfinished cannot be continued: ${lost}; it starts over`, { key });
+      }
+      if (matches) opts.onResume?.(resumed);
       if (!resumed) await resume.clear();
     }
   }
@@ -231,7 +259,7 @@ export async function multipartUpload(
     { abortSignal: signal },
   );
   if (resume) await resume.clear();
-  return { sent, skipped, resumed };
+  return { sent, skipped, resumed, restarted };
 }
 
 /** Every part the server holds for an upload (ListParts, paginated). */
@@ -250,10 +278,12 @@ export async function listParts(ctx: Pick<MultipartContext, 'sdk' | 'client' | '
   }
 }
 
-export async function abortQuietly(ctx: Pick<MultipartContext, 'sdk' | 'client' | 'bucket' | 'debug'>, key: string, uploadId: string): Promise<void> {
+export async function abortQuietly(ctx: Pick<MultipartContext, 'sdk' | 'client' | 'bucket' | 'debug' | 'features'>, key: string, uploadId: string): Promise<void> {
+  if (ctx.features.lacks('AbortMultipartUpload')) return;
   try {
     await ctx.client.send(new ctx.sdk.AbortMultipartUploadCommand({ Bucket: ctx.bucket, Key: key, UploadId: uploadId }));
   } catch (e) {
+    if (isNotImplemented(e)) ctx.features.markMissing('AbortMultipartUpload', e);
     ctx.debug('could not abort a multipart upload (cleanup will retry)', { key, uploadId, code: s3ErrorCode(e) });
   }
 }

@@ -1,4 +1,6 @@
 import { ConfigError } from '@hokan/core';
+import { inferProvider, PROVIDER_DEFAULTS, PROVIDERS, regionFromEndpoint, type Provider } from './providers.js';
+import type { OptionalCall } from './server-features.js';
 
 /** Storage classes an object can be read back from at once. */
 export const STORAGE_CLASSES = ['STANDARD', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR'] as const;
@@ -18,6 +20,8 @@ export const DEFAULT_MAX_CONNECTIONS = 8;
 /** The `s3` target's settings as written in config.json (see ../schema.json). */
 export interface S3TargetConfig {
   type: 's3';
+  /** Which service (providers.ts): chooses the defaults below; explicit keys win. */
+  provider?: Provider;
   bucket: string;
   prefix?: string;
   region?: string;
@@ -38,6 +42,9 @@ export interface S3TargetConfig {
 
 /** The settings after validation, with defaults filled in. */
 export interface ResolvedS3Config extends S3TargetConfig {
+  provider: Provider;
+  /** Calls the provider's documentation says it lacks (tried never). */
+  missingCalls: OptionalCall[];
   prefix: string;
   partSize: number;
   maxConnections: number;
@@ -47,7 +54,7 @@ export interface ResolvedS3Config extends S3TargetConfig {
 }
 
 const KEYS = new Set([
-  'type', 'bucket', 'prefix', 'region', 'endpoint', 'forcePathStyle', 'accessKeyId', 'secretAccessKey', 'sessionToken',
+  'type', 'provider', 'bucket', 'prefix', 'region', 'endpoint', 'forcePathStyle', 'accessKeyId', 'secretAccessKey', 'sessionToken',
   'profile', 'storageClass', 'serverSideEncryption', 'kmsKeyId', 'checksums', 'partSize', 'maxConnections', 'createBucket',
 ]);
 
@@ -93,8 +100,22 @@ export function resolveS3Config(raw: Record<string, unknown>, targetId = 's3'): 
   if (prefix.startsWith('/')) prefix = prefix.replace(/^\/+/, '');
   if (prefix !== '' && !prefix.endsWith('/')) prefix += '/';
 
+  const endpoint = str('endpoint');
+  const named = str('provider');
+  if (named !== undefined && !(PROVIDERS as readonly string[]).includes(named)) {
+    problems.push({ path: at('provider'), message: `unknown provider "${named}"`, hint: `use one of ${PROVIDERS.join(', ')}` });
+  }
+  const provider: Provider = named !== undefined && (PROVIDERS as readonly string[]).includes(named) ? (named as Provider) : inferProvider(endpoint);
+  const defaults = PROVIDER_DEFAULTS[provider];
+
   const storageClass = str('storageClass');
-  if (storageClass !== undefined && !(STORAGE_CLASSES as readonly string[]).includes(storageClass)) {
+  if (storageClass !== undefined && defaults.storageClasses && (STORAGE_CLASSES as readonly string[]).includes(storageClass) && !defaults.storageClasses.includes(storageClass)) {
+    problems.push({
+      path: at('storageClass'),
+      message: `${defaults.title} does not offer storage class ${storageClass}`,
+      hint: `use one of ${defaults.storageClasses.join(', ')}, or remove storageClass`,
+    });
+  } else if (storageClass !== undefined && !(STORAGE_CLASSES as readonly string[]).includes(storageClass)) {
     if ((ARCHIVE_STORAGE_CLASSES as readonly string[]).includes(storageClass)) {
       problems.push({
         path: at('storageClass'),
@@ -113,7 +134,7 @@ export function resolveS3Config(raw: Record<string, unknown>, targetId = 's3'): 
   if (kmsKeyId !== undefined && sse !== 'aws:kms') {
     problems.push({ path: at('kmsKeyId'), message: 'kmsKeyId is only used with serverSideEncryption "aws:kms"', hint: 'add "serverSideEncryption": "aws:kms"' });
   }
-  const checksums = str('checksums') ?? 'when-supported';
+  const checksums = str('checksums') ?? defaults.checksums;
   if (checksums !== 'when-supported' && checksums !== 'when-required') {
     problems.push({ path: at('checksums'), message: `checksums must be "when-supported" or "when-required", not "${checksums}"` });
   }
@@ -125,7 +146,6 @@ export function resolveS3Config(raw: Record<string, unknown>, targetId = 's3'): 
       message: 'accessKeyId and secretAccessKey go together: give both, or neither to use the AWS default credentials (environment, ~/.aws, instance role)',
     });
   }
-  const endpoint = str('endpoint');
   if (endpoint !== undefined) {
     try {
       const u = new URL(endpoint);
@@ -140,13 +160,21 @@ export function resolveS3Config(raw: Record<string, unknown>, targetId = 's3'): 
   const forcePathStyle = bool('forcePathStyle');
   const createBucket = bool('createBucket');
 
+  const region = str('region') ?? regionFromEndpoint(provider, endpoint) ?? defaults.region;
+  const resolvedEndpoint = endpoint ?? defaults.endpoint?.(region);
+  if (resolvedEndpoint === undefined && provider !== 'aws') {
+    problems.push({ path: at('endpoint'), message: `an s3 target for ${defaults.title} needs an "endpoint"`, hint: defaults.endpointHint });
+  }
+
   const config: ResolvedS3Config = {
     type: 's3',
+    provider,
+    missingCalls: [...defaults.missingCalls],
     bucket: bucket ?? '',
     prefix,
-    region: str('region'),
-    endpoint,
-    forcePathStyle: forcePathStyle ?? false,
+    region,
+    endpoint: resolvedEndpoint,
+    forcePathStyle: forcePathStyle ?? (resolvedEndpoint === undefined ? false : defaults.forcePathStyle),
     accessKeyId,
     secretAccessKey,
     sessionToken: str('sessionToken'),

@@ -18,6 +18,7 @@ import { abortQuietly, multipartUpload, type MultipartContext } from './multipar
 import { BodyReadError, PartReader } from './part-reader.js';
 import { partSizeFor, type ResolvedS3Config } from './s3-config.js';
 import { bucketRegionOf, httpStatus, isNotFound, s3ErrorCode, toTargetError, type S3ErrorContext } from './s3-errors.js';
+import { isNotImplemented, ServerFeatures, type OptionalCall } from './server-features.js';
 
 type S3Sdk = typeof import('@aws-sdk/client-s3');
 
@@ -37,7 +38,17 @@ export interface S3TargetInternals {
   maxAttempts?: number;
   /** Passed to the SDK as systemClockOffset (ms): simulates a wrong clock. */
   systemClockOffset?: number;
+  /** Calls to treat as missing from the start (as a provider's documentation would say). */
+  missingCalls?: OptionalCall[];
 }
+
+/** What hokan does instead when a server lacks a call (server-features.ts), for the log line. */
+const FALLBACK: Record<OptionalCall, string> = {
+  ListParts: 'an interrupted upload of a large file starts over instead of continuing',
+  ListMultipartUploads: 'abandoned multipart uploads cannot be found and cleaned up',
+  AbortMultipartUpload: 'the parts of an upload given up stay on the server',
+  UploadPartCopy: 'large objects are copied with one CopyObject',
+};
 
 /**
  * Builds the SDK client. Static keys, when given, go straight to the client so the SDK never looks
@@ -88,6 +99,8 @@ export class S3Target implements Target {
   private readonly prefix: string;
   private readonly limiter: Limiter;
   private readonly log: Logger;
+  /** The optional calls this server lacks, learned during this run (one target instance per run). */
+  readonly features: ServerFeatures;
 
   constructor(
     private readonly sdk: S3Sdk,
@@ -99,6 +112,9 @@ export class S3Target implements Target {
     this.prefix = cfg.prefix;
     this.limiter = new Limiter(cfg.maxConnections);
     this.log = logger;
+    this.features = new ServerFeatures([...(cfg.missingCalls ?? []), ...(internals.missingCalls ?? [])], (call, detail) =>
+      this.log.info({ bucket: cfg.bucket, call, answer: detail }, `the S3 server does not implement ${call} (${detail}): ${FALLBACK[call]}`),
+    );
     this.capabilities = {
       maxConnections: cfg.maxConnections,
       serverSideMove: true,
@@ -219,7 +235,7 @@ export class S3Target implements Target {
         return;
       }
       const r = await multipartUpload(this.mpuContext(meta), Key, body, meta, partSize, opts);
-      this.log.debug({ key, size, sent: r.sent, skipped: r.skipped, resumed: r.resumed }, 'multipart upload complete');
+      this.log.debug({ key, size, sent: r.sent, skipped: r.skipped, resumed: r.resumed, restarted: r.restarted }, 'multipart upload complete');
     } catch (e) {
       this.fail(e, 'upload', key);
     }
@@ -234,7 +250,9 @@ export class S3Target implements Target {
       crc32: this.cfg.checksums === 'when-supported',
       etagIsMd5: this.cfg.serverSideEncryption !== 'aws:kms',
       createParams: this.putParams(meta),
+      features: this.features,
       debug: (msg, obj) => this.log.debug(obj ?? {}, msg),
+      info: (msg, obj) => this.log.info(obj ?? {}, msg),
     };
   }
 
@@ -346,10 +364,19 @@ export class S3Target implements Target {
     }
     const CopySource = encodeCopySource(Bucket, src);
     try {
-      if (size <= (this.internals.multipartCopyThreshold ?? COPY_OBJECT_LIMIT)) {
-        await this.client.send(new this.sdk.CopyObjectCommand({ Bucket, Key: dst, CopySource, MetadataDirective: 'COPY', ...this.storageParams() }));
+      const copyObject = () => this.client.send(new this.sdk.CopyObjectCommand({ Bucket, Key: dst, CopySource, MetadataDirective: 'COPY', ...this.storageParams() }));
+      if (size <= (this.internals.multipartCopyThreshold ?? COPY_OBJECT_LIMIT) || this.features.lacks('UploadPartCopy')) {
+        await copyObject();
       } else {
-        await this.copyInParts(CopySource, dst, size, head.Metadata ?? {}, head.ContentType);
+        try {
+          await this.copyInParts(CopySource, dst, size, head.Metadata ?? {}, head.ContentType);
+        } catch (e) {
+          if (!isNotImplemented(e)) throw e;
+          // A server without UploadPartCopy has no 5 GiB CopyObject limit of its own to speak of:
+          // it copies what it holds in one request.
+          this.features.markMissing('UploadPartCopy', e);
+          await copyObject();
+        }
       }
     } catch (e) {
       if (isNotFound(e)) throw new TargetError('not-found', `s3://${Bucket}/${src} does not exist`, { cause: e });
@@ -413,21 +440,30 @@ export class S3Target implements Target {
     let aborted = 0;
     for (;;) {
       let r;
+      if (this.features.lacks('ListMultipartUploads')) return;
       try {
         r = await this.client.send(new this.sdk.ListMultipartUploadsCommand({ Bucket, Prefix: this.prefix || undefined, KeyMarker, UploadIdMarker }));
       } catch (e) {
-        this.fail(e, 'cleanup');
+        if (!isNotImplemented(e)) this.fail(e, 'cleanup');
+        this.features.markMissing('ListMultipartUploads', e);
+        this.log.warn(
+          { bucket: Bucket, answer: `HTTP ${httpStatus(e) ?? '?'} ${s3ErrorCode(e) ?? ''}`.trim() },
+          `cleanup skipped: the S3 server cannot list unfinished multipart uploads (no ListMultipartUploads), so parts of interrupted uploads may stay on it until removed with the service's own tools`,
+        );
+        return;
       }
       for (const u of r.Uploads ?? []) {
         if (!u.Key || !u.UploadId || !u.Key.startsWith(this.prefix)) continue;
         const rel = u.Key.slice(this.prefix.length);
         if (u.Initiated && u.Initiated.getTime() >= cutoff) continue;
         if (opts.keep(rel)) continue;
+        if (this.features.lacks('AbortMultipartUpload')) break;
         try {
           await this.client.send(new this.sdk.AbortMultipartUploadCommand({ Bucket, Key: u.Key, UploadId: u.UploadId }));
           aborted++;
         } catch (e) {
-          if (s3ErrorCode(e) !== 'NoSuchUpload') this.fail(e, 'cleanup', rel);
+          if (isNotImplemented(e)) this.features.markMissing('AbortMultipartUpload', e);
+          else if (s3ErrorCode(e) !== 'NoSuchUpload' && httpStatus(e) !== 404) this.fail(e, 'cleanup', rel);
         }
       }
       if (!r.IsTruncated || (r.NextKeyMarker === KeyMarker && r.NextUploadIdMarker === UploadIdMarker)) break;

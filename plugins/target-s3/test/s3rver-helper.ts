@@ -91,7 +91,12 @@ export interface S3rverHandle {
   stop(): Promise<void>;
 }
 
-export async function startS3rver(opts: { buckets?: string[] } = {}): Promise<S3rverHandle> {
+/**
+ * `stock: true` starts s3rver exactly as a user would get it from npm — none of the additions above
+ * (no ListParts, ListMultipartUploads, AbortMultipartUpload or UploadPartCopy; no fault injection) —
+ * to test how hokan gets along with a server that lacks calls.
+ */
+export async function startS3rver(opts: { buckets?: string[]; stock?: boolean } = {}): Promise<S3rverHandle> {
   const directory = await mkdtemp(join(tmpdir(), 'hokan-s3rver-'));
   const server = new S3rver({
     port: 0,
@@ -113,8 +118,10 @@ export async function startS3rver(opts: { buckets?: string[] } = {}): Promise<S3
     }
     await next();
   };
-  wholeObjectPuts(server.store);
-  server.middleware.splice(server.middleware.length - 1, 0, injectFaults, multipartExtensions(server.store));
+  if (!opts.stock) {
+    wholeObjectPuts(server.store);
+    server.middleware.splice(server.middleware.length - 1, 0, injectFaults, multipartExtensions(server.store));
+  }
   let address: AddressInfo;
   try {
     address = await server.run();
@@ -129,6 +136,7 @@ export async function startS3rver(opts: { buckets?: string[] } = {}): Promise<S3
     port: address.port,
     directory,
     failNext(count, fault = 'SlowDown') {
+      if (opts.stock) throw new Error('a stock s3rver has no fault injection');
       faults.count = count;
       faults.fault = fault;
     },

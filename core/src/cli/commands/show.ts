@@ -1,5 +1,6 @@
 import { pageOption, type BuiltinCommand } from '../command.js';
 import { FILE_STATUSES } from '../../common/statuses.js';
+import type { FileRecord, TargetRunResult } from '../../common/model.js';
 
 const PAGE = 100;
 
@@ -45,8 +46,11 @@ export const showCommand: BuiltinCommand = {
       ctx.output.print(runLine(run));
       if (run.note) ctx.output.print(`note: ${run.note}`);
       if (run.error) ctx.output.print(`error: ${run.error}`);
-      for (const t of run.targetResults ?? []) ctx.output.print(`  ${t.id}: ${t.status}${t.reasons.length ? ` (${t.reasons.join(', ')})` : ''}${t.error ? ` — ${t.error}` : ''}`);
-      for (const f of files) ctx.output.print(`${f.status.padEnd(9)} ${(f.reason ?? '').padEnd(22)} ${f.target}  ${f.path}${f.message ? ` — ${f.message}` : ''}`);
+      const uploads = (t: TargetRunResult) =>
+        [t.resumedUploads ? `${t.resumedUploads} unfinished upload(s) continued` : '', t.restartedUploads ? `${t.restartedUploads} unfinished upload(s) started over` : ''].filter(Boolean).join(', ');
+      for (const t of run.targetResults ?? []) ctx.output.print(`  ${t.id}: ${t.status}${t.reasons.length ? ` (${t.reasons.join(', ')})` : ''}${t.error ? ` — ${t.error}` : ''}${uploads(t) ? ` — ${uploads(t)}` : ''}`);
+      const resumeNote = (f: FileRecord) => (f.resumed === true ? ' (unfinished upload continued)' : f.resumed === false ? ' (unfinished upload started over)' : '');
+      for (const f of files) ctx.output.print(`${f.status.padEnd(9)} ${(f.reason ?? '').padEnd(22)} ${f.target}  ${f.path}${resumeNote(f)}${f.message ? ` — ${f.message}` : ''}`);
       if (!total) ctx.output.print(status ? `no files with status ${status}` : 'no per-file records (unchanged files are counted, not listed)');
       if (total > PAGE) ctx.output.print(`page ${page} of ${Math.ceil(total / PAGE)} (${total} files)`);
       return 0;

@@ -303,6 +303,7 @@ export class TargetSession {
       // (3) The new content, hashed as it is read.
       const source = new LocalFileSource(entry);
       let sent = 0;
+      let resumed: boolean | undefined;
       await withRetry(
         () =>
           this.store.put(
@@ -317,6 +318,8 @@ export class TargetSession {
                 this.o.onBytes?.(n - sent);
                 sent = n;
               },
+              // The first answer counts: a retry of the same put finds the state its first attempt left.
+              onResume: (r) => (resumed ??= r),
             },
           ),
         { ...this.o.retry, signal },
@@ -338,6 +341,7 @@ export class TargetSession {
       }
       moved = undefined;
       const record = this.record(path, 'uploaded', undefined, entry.size, sha256);
+      if (resumed !== undefined) record.resumed = resumed;
       const ops = [this.heldOpFor(entry, next)];
       if (this.deferring) return await this.deferred({ path, ops, lines, size: entry.size, bytes: entry.size, record });
       await this.commitOps(ops, lines);
@@ -722,6 +726,8 @@ export class TargetSession {
     else if (rec.status === 'skipped') counts.skipped++;
     else if (rec.status === 'failed') counts.failed++;
     if (rec.reason) this.reasons.add(rec.reason);
+    if (rec.resumed === true) this.result.resumedUploads = (this.result.resumedUploads ?? 0) + 1;
+    if (rec.resumed === false) this.result.restartedUploads = (this.result.restartedUploads ?? 0) + 1;
   }
 
   addReason(r: Reason): void {

@@ -28,6 +28,8 @@ const files: [string, FileRecord][] = [
   ['restored with a size of 0 and an empty hash', { path: 'r/e', target: 'hdd', status: 'restored', size: 0, sha256: '' }],
   ['hashes that are not lowercase hex, one of 43 characters', { path: 'r/n', target: 'hdd', status: 'uploaded', size: 1, sha256: 'B'.repeat(43) }],
   ['an upper-case hex hash', { path: 'r/u', target: 'hdd', status: 'uploaded', size: 1, sha256: sha('u').toUpperCase() }],
+  ['an unfinished upload started over', { path: 'r/big', target: 's3', status: 'uploaded', size: 9, sha256: sha('b'), resumed: false }],
+  ['an unfinished upload continued', { path: 'r/big', target: 's3', status: 'uploaded', size: 9, resumed: true }],
 ];
 
 describe('index codec (compact h and f values)', () => {

@@ -73,16 +73,17 @@ export function decodeHeld(s: string): HeldFile {
 }
 
 export function encodeFile(r: FileRecord): string {
-  return JSON.stringify(trim([r.path, r.target, r.status, r.size ?? null, r.sha256 === undefined ? null : packSha(r.sha256), r.reason ?? null, r.message ?? null]));
+  return JSON.stringify(trim([r.path, r.target, r.status, r.size ?? null, r.sha256 === undefined ? null : packSha(r.sha256), r.reason ?? null, r.message ?? null, r.resumed ?? null]));
 }
 
 export function decodeFile(s: string): FileRecord {
   if (s.charCodeAt(0) !== 0x5b /* [ */) return JSON.parse(s) as FileRecord;
-  const a = JSON.parse(s) as [string, string, FileRecord['status'], number?, (string | [string])?, FileRecord['reason']?, string?];
+  const a = JSON.parse(s) as [string, string, FileRecord['status'], number?, (string | [string])?, FileRecord['reason']?, string?, boolean?];
   const out: FileRecord = { path: a[0], target: a[1], status: a[2] };
   if (a[3] != null) out.size = a[3];
   if (a[4] != null) out.sha256 = unpackSha(a[4]);
   if (a[5] != null) out.reason = a[5];
   if (a[6] != null) out.message = a[6];
+  if (a[7] != null) out.resumed = a[7];
   return out;
 }
