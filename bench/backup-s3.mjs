@@ -8,7 +8,7 @@
 // rclone: S3 remote from environment variables (provider Other, endpoint, keys S3RVER/S3RVER,
 // force_path_style), with AWS_CA_BUNDLE unset (rclone 1.60 refuses S3 with it set).
 //   rgw       (only when named) the same tree to Ceph RGW 16 (bluestore on disk, started with the
-//             tests' plugins/target-s3/test/ceph-rgw/start.sh): hokan (provider "ceph", nothing
+//             ../shared/servers/ceph-rgw/start.sh): hokan (provider "ceph", nothing
 //             else set) vs rclone (provider Ceph): initial vs `rclone sync` (≤ 1.0×), no-change vs
 //             `rclone sync` (≤ 0.05×), restore of the whole tree vs `rclone copy` (≤ 1.0×).
 // Options: --quick --keep --only initial,nochange,rgw --runs N --data DIR --profile (see lib/cli.mjs).

@@ -1,5 +1,5 @@
 // Starts Ceph RGW for the benchmarks with the same scripts the tests use
-// (plugins/target-s3/test/ceph-rgw/start.sh DIR PORT, stop.sh DIR): one mon, one osd (bluestore in a
+// (../shared/servers/ceph-rgw/start.sh DIR PORT, stop.sh DIR): one mon, one osd (bluestore in a
 // sparse file in DIR, so the data is on disk as on a real server), radosgw on 127.0.0.1 and a free
 // port, user hokan/hokansecret. Needs the Debian packages radosgw ceph-mon ceph-osd ceph-common.
 import { spawnSync } from 'node:child_process';
@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import * as path from 'node:path';
 import { REPO } from './hokan.mjs';
 
-const SCRIPTS = path.join(REPO, 'plugins', 'target-s3', 'test', 'ceph-rgw');
+const SCRIPTS = path.join(REPO, '..', 'shared', 'servers', 'ceph-rgw');
 
 async function freePort() {
   const srv = createServer();

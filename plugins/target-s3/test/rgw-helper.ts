@@ -2,7 +2,7 @@
  * Ceph RADOS Gateway (RGW 16, Debian's `radosgw ceph-mon ceph-osd ceph-common`) for tests: a real,
  * widely deployed S3 implementation that nobody here wrote. One throwaway single-node Ceph (1 mon,
  * 1 osd on memstore, no mgr) plus radosgw on 127.0.0.1 and a free port, started by
- * `ceph-rgw/start.sh DIR PORT` (~4 s) and stopped by `ceph-rgw/stop.sh DIR`, which kills exactly the
+ * `../shared/servers/ceph-rgw/start.sh DIR PORT` (~4 s) and stopped by `stop.sh DIR`, which kills exactly the
  * processes it started. Start it once per test file — it costs a few hundred MB of RAM and a core
  * for a few seconds.
  *
@@ -20,7 +20,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 
-const SCRIPTS = fileURLToPath(new URL('./ceph-rgw/', import.meta.url));
+// The scripts live beside the project (../shared/servers/ceph-rgw), where CI and every machine have them.
+const SCRIPTS = fileURLToPath(new URL('../../../../shared/servers/ceph-rgw/', import.meta.url));
 /** What start.sh runs: the Ceph daemons and tools, and the small tools it checks ports and readiness with. */
 const NEEDED = ['radosgw', 'ceph-mon', 'ceph-osd', 'ceph', 'monmaptool', 'radosgw-admin', 'uuidgen', 'ss', 'curl'];
 
