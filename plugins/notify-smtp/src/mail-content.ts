@@ -196,16 +196,19 @@ function runRows(run: RunRecord, lang: Language, w: Words): [string, string][] {
 }
 
 async function failedCsv(message: RunMessage): Promise<{ csv: string; rows: number }> {
-  const head = 'path,target,status,reason,size,message\r\n';
-  let csv = '\uFEFF' + head; // the BOM lets Excel open UTF-8 (Japanese names) correctly
+  // The BOM lets Excel open UTF-8 (Japanese names) correctly.
+  const parts = ['\uFEFFpath,target,status,reason,size,message\r\n'];
+  let bytes = Buffer.byteLength(parts[0]!);
   let rows = 0;
   for await (const f of message.allFailedFiles()) {
     const line = [f.path, f.target, f.status, f.reason, f.size, f.message].map(csvField).join(',') + '\r\n';
-    if (Buffer.byteLength(csv) + Buffer.byteLength(line) > CSV_LIMIT) break;
-    csv += line;
+    const n = Buffer.byteLength(line);
+    if (bytes + n > CSV_LIMIT) break;
+    parts.push(line);
+    bytes += n;
     rows++;
   }
-  return { csv, rows };
+  return { csv: parts.join(''), rows };
 }
 
 function fileRow(f: FileRecord, lang: Language): string[] {

@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agent } from '../../../test/helpers/agent.js';
+import { agent, collect, startAgent } from '../../../test/helpers/agent.js';
 import { aiosmtpdPython, closedPort, selfSignedCert, startAiosmtpd, startSmtpServer, type Received, type SmtpHandle } from './smtp-helper.js';
 
 // The smtp notifier through the CLI (`agent notify test`, `agent backup`, `agent notify check`)
@@ -263,6 +263,33 @@ describe('the stale alarm through the CLI', () => {
     const fixed = await newMail(plain, () => run(['backup', 'docs']));
     expect(fixed.mails.map((m) => m.mail.subject)).toEqual([expect.stringMatching(/^\[hokan\] office-pc \/ docs: back to normal/)]);
     expect((await newMail(plain, () => run(['notify', 'check']))).mails).toHaveLength(0);
+  });
+});
+
+describe('runs found interrupted', () => {
+  it('a backup killed mid-run is told once: by the next command, or by `agent run` when it starts', async () => {
+    const { base, run } = await setup([plainNotifier({ language: 'ja' })]);
+    const crash = await run(['backup'], { HOKAN_CRASH_AT: 'after-flush:1' });
+    expect(crash.signal ?? crash.code).toBe('SIGKILL');
+    // The daemon finds it at its start (its first check), and mails it.
+    const before = plain.received.length;
+    const daemon = startAgent(['run', '--config', join(base, 'config.json'), '--data-dir', join(base, 'data')], { cwd: base, env: { LANG: 'C' } });
+    const done = collect(daemon, 60_000);
+    const mails = (await plain.waitFor(before + 1)).slice(before);
+    expect(mails.map((m) => m.mail.subject)).toEqual([expect.stringMatching(/^【hokan】office-pc \/ docs: 未完了 \(不慮の事態\)/)]);
+    expect(mails[0]!.mail.text).toContain('バックアップの途中でエージェントが停止しました');
+    daemon.kill('SIGTERM');
+    expect((await done).code).toBe(0);
+    // Told once: the next backup (which completes) sends nothing more.
+    const next = await newMail(plain, () => run(['backup']));
+    expect((next.result as { code: number }).code).toBe(0);
+    expect(next.mails).toHaveLength(0);
+
+    // Without a daemon, the next command that opens the index tells it.
+    const other = await setup([plainNotifier()]);
+    await other.run(['backup'], { HOKAN_CRASH_AT: 'after-flush:1' });
+    const told = await newMail(plain, () => other.run(['history']));
+    expect(told.mails.map((m) => m.mail.subject)).toEqual([expect.stringMatching(/docs: interrupted/)]);
   });
 });
 
