@@ -61,7 +61,8 @@ export interface UsageMessage extends MessageBase {
   kind: 'usage';
   /** `YYYY/MM` of the month reported. */
   month: string;
-  targets: { id: string; type: string; used?: number; free?: number; error?: string }[];
+  /** `held`: bytes of the backups hokan keeps there (newest versions and generations, from the index), `files` of them; `used`/`free`: what the target itself says. */
+  targets: { id: string; type: string; held?: number; files?: number; used?: number; free?: number; error?: string }[];
 }
 
 /** `agent notify test`. */

@@ -63,7 +63,9 @@ const W = {
     recoveredTitle: (job: string, days: number) => `The backup "${job}" completed again, after ${days} day(s) without a completed backup.`,
     usageStatus: (m: string) => `space used in ${m}`,
     usageTitle: (m: string) => `Space used on each target, ${m}`,
-    used: 'used',
+    held: 'backups kept',
+    files: 'files',
+    used: 'used (whole target)',
     free: 'free',
     unknown: 'not known',
     testStatus: 'test message',
@@ -108,7 +110,9 @@ const W = {
     recoveredTitle: (job: string, days: number) => `バックアップ「${job}」が再び完了しました (${days} 日間完了していませんでした)。`,
     usageStatus: (m: string) => `${m} の使用容量`,
     usageTitle: (m: string) => `保存先ごとの使用容量 (${m})`,
-    used: '使用',
+    held: 'バックアップ使用量',
+    files: 'ファイル数',
+    used: '使用 (保存先全体)',
     free: '空き',
     unknown: '不明',
     testStatus: 'テストメール',
@@ -267,7 +271,8 @@ export async function mailContent(message: NotifyMessage, o: { language: Languag
     }
     case 'usage': {
       b.title(w.usageTitle(message.month));
-      b.table(w.targets, [w.targets, w.used, w.free, ''], message.targets.map((t) => [`${t.id} (${t.type})`, t.used !== undefined ? formatBytes(t.used) : w.unknown, t.free !== undefined ? formatBytes(t.free) : w.unknown, t.error ?? '']));
+      const size = (n: number | undefined) => (n !== undefined ? formatBytes(n) : w.unknown);
+      b.table(w.targets, [w.targets, w.held, w.files, w.used, w.free, ''], message.targets.map((t) => [`${t.id} (${t.type})`, size(t.held), t.files !== undefined ? String(t.files) : w.unknown, size(t.used), size(t.free), t.error ?? '']));
       const { text, html } = b.done(w.footer);
       return { subject: subject('*', w.usageStatus(message.month)), text, html, attachments };
     }

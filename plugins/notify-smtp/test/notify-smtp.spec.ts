@@ -229,6 +229,33 @@ describe('mail about runs', () => {
   });
 });
 
+describe('digest and monthly through the CLI', () => {
+  it('digest: one mail for the jobs of one `agent backup`; monthly: the space used per target, once a month', async () => {
+    const base = join(dir, 'digest');
+    await mkdir(join(base, 'p'), { recursive: true });
+    await writeFile(join(base, 'p', 'photo.jpg'), 'p'.repeat(2048));
+    const jobs = [
+      { id: 'docs', sources: [{ path: join(base, 'missing') }], targets: ['usb'], notify: ['digest'] },
+      { id: 'photos', sources: [{ path: join(base, 'p') }], targets: ['usb'] },
+    ];
+    const { run } = await setup([plainNotifier({ id: 'digest', digest: true, on: ['failure', 'success'] }), plainNotifier({ id: 'usage', on: ['monthly'], to: 'usage@example.jp' })], { jobs });
+    const first = await newMail(plain, () => run(['backup', '--json']));
+    const recs = JSON.parse((first.result as { stdout: string }).stdout);
+    expect(recs.map((r: { job: string; status: string }) => [r.job, r.status])).toEqual([['docs', 'incomplete'], ['photos', 'completed']]);
+    expect(recs[0].notifications).toMatchObject([{ notifier: 'digest', kind: 'digest', state: 'sent' }]);
+    const digest = first.mails.filter((m) => m.to.includes('admin@example.jp'));
+    expect(digest).toHaveLength(1);
+    expect(digest[0]!.mail.subject).toMatch(/^\[hokan\] office-pc \/ docs, photos: incomplete \(invalid settings\) — 2 run\(s\)/);
+    expect(digest[0]!.mail.text).toMatch(/incomplete \(invalid settings\): docs[\s\S]*completed: photos/);
+    const usage = first.mails.filter((m) => m.to.includes('usage@example.jp'));
+    expect(usage.map((m) => m.mail.subject)).toEqual([expect.stringMatching(/^\[hokan\] office-pc \/ \*: space used in \d{4}\/\d{2}/)]);
+    expect(usage[0]!.mail.text).toMatch(/usb \(hdd\) +2 KB +1 +not known +[\d.]+ (KB|MB|GB|TB)/);
+    // The next batch this month: the digest again, no second usage mail.
+    const second = await newMail(plain, () => run(['backup']));
+    expect(second.mails.map((m) => m.to)).toEqual([['admin@example.jp']]);
+  });
+});
+
 describe('the stale alarm through the CLI', () => {
   it('fires for the job with no completed backup in N days (not for the healthy one), repeats daily, says "back to normal" once; status shows it', async () => {
     const base = join(dir, 'stale');

@@ -32,7 +32,7 @@ export const notifyCommand: BuiltinCommand = {
         }
         const results = await svc.test(id);
         if (ctx.output.json) {
-          ctx.output.printJson(results.map((r) => ({ id: r.id, type: r.type, ok: !r.error, ...r.receipt, ...(r.error ? { error: describeError(r.error), code: HokanError.is(r.error) ? r.error.code : undefined, hint: HokanError.is(r.error) ? r.error.hint : undefined } : {}) })));
+          ctx.output.printJson(results.map((r) => ({ id: r.id, type: r.type, ok: !r.error, ...r.receipt, ...(r.error ? { error: r.error instanceof Error ? r.error.message : String(r.error), code: HokanError.is(r.error) ? r.error.code : undefined, hint: HokanError.is(r.error) ? r.error.hint : undefined } : {}) })));
         } else {
           for (const r of results) {
             if (!r.error) {
@@ -40,7 +40,6 @@ export const notifyCommand: BuiltinCommand = {
               if (r.receipt?.rejected?.length) ctx.output.print(`  refused recipients: ${r.receipt.rejected.join(', ')}`);
             } else {
               ctx.output.error(`${r.id} (${r.type}): the test message could not be sent: ${describeError(r.error)}`);
-              if (HokanError.is(r.error) && r.error.hint) ctx.output.error(`  → ${r.error.hint}`);
             }
           }
         }

@@ -128,6 +128,7 @@ export const NotifierBaseProperties = {
       description: 'When to send: "failure" (the default: every backup that is not completed), "success", "stale:Nd" (no completed backup for N days; repeated daily, "back to normal" once), "monthly" (space used per target, first run of the month).',
     }),
   ),
+  digest: Type.Optional(Type.Boolean({ description: 'One message for the runs of a batch (an `agent backup` of several jobs) instead of one per run.' })),
 };
 export const NotifierBaseSchema = Type.Object(NotifierBaseProperties, { additionalProperties: true });
 

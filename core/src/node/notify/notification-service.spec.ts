@@ -49,7 +49,7 @@ function job(id: string, notify?: string[]): JobConfig {
   return { id, sources: [{ path: '/src' }], targets: ['usb'], generations: 10, filters: {}, deletions: 'every-run', deletionThreshold: { percent: 50, count: 1000 }, followSymlinks: false, ignoreInode: false, ignoreCtime: false, notify };
 }
 
-function service(notify: NotifierConfig[], jobs: JobConfig[] = [job('docs')]): NotificationService {
+function service(notify: NotifierConfig[], jobs: JobConfig[] = [job('docs')], usage?: () => Promise<{ id: string; type: string; used?: number }[]>): NotificationService {
   const config: HokanConfig = { device: 'office-pc', plugins: [], targets: { usb: { type: 'memory' } }, jobs, notify, presets: {} };
   return new NotificationService({
     config,
@@ -59,6 +59,7 @@ function service(notify: NotifierConfig[], jobs: JobConfig[] = [job('docs')]): N
     index: async () => index,
     now: () => clock,
     retry: { retries: 2, minDelayMs: 1 },
+    usage,
   });
 }
 
@@ -180,6 +181,39 @@ describe('the stale alarm (stale:Nd)', () => {
     later(H);
     expect(await svc.checkStale()).toMatchObject([{ kind: 'stale', state: 'sent' }]);
     expect(sent[1]).toMatchObject({ kind: 'stale', lastCompleted: undefined, daysSince: 2 });
+  });
+});
+
+describe('digest and monthly', () => {
+  it('digest: the runs of a batch go out as one message at its end, recorded on each run', async () => {
+    const svc = service([{ type: 'rec', id: 'mail', digest: true, on: ['failure', 'success'] }], [job('docs'), job('photos')]);
+    svc.beginBatch();
+    const a = await run('docs', 'incomplete', {}, 2);
+    const b = await run('photos', 'completed');
+    expect(await svc.onRun(a)).toEqual([]);
+    expect(await svc.onRun(b)).toEqual([]);
+    expect(sent).toHaveLength(0);
+    await svc.endBatch();
+    expect(sent).toHaveLength(1);
+    const d = sent[0]!;
+    expect(d.kind).toBe('digest');
+    expect(d.kind === 'digest' && d.runs.map((r) => [r.run.job, r.rule, r.failedTotal])).toEqual([['docs', 'failure', 2], ['photos', 'success', 0]]);
+    for (const r of [a, b]) expect((await index.getRun(r.id))?.notifications).toMatchObject([{ notifier: 'mail', kind: 'digest', rule: 'digest', state: 'sent' }]);
+    // Outside a batch, a digest notifier sends each run as it ends.
+    await svc.onRun(await run('photos', 'completed'));
+    expect(sent[1]).toMatchObject({ kind: 'run', rule: 'success' });
+  });
+
+  it('monthly: space used per target with the first run of each month', async () => {
+    const svc = service([{ type: 'rec', id: 'mail', on: ['monthly'] }], [job('docs')], async () => [{ id: 'usb', type: 'hdd', used: 5 * 1024 ** 3 }]);
+    clock = new Date(2026, 2, 1, 9);
+    await svc.onRun(await run('docs', 'completed'));
+    later(D);
+    await svc.onRun(await run('docs', 'completed'));
+    expect(sent).toEqual([expect.objectContaining({ kind: 'usage', month: '2026/03', targets: [{ id: 'usb', type: 'hdd', used: 5 * 1024 ** 3 }] })]);
+    clock = new Date(2026, 3, 1, 0, 30);
+    await svc.onRun(await run('docs', 'incomplete'));
+    expect(sent.map((m) => m.kind === 'usage' && m.month)).toEqual(['2026/03', '2026/04']);
   });
 });
 

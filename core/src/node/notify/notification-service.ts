@@ -92,6 +92,8 @@ export class NotificationService implements AsyncDisposable {
   readonly notifiers: ConfiguredNotifier[];
   private readonly instances = new Map<string, Promise<Notifier>>();
   private readonly log: Logger;
+  /** While a batch runs (`beginBatch`): the run messages of `digest` notifiers, sent as one at its end. */
+  private batch?: Map<string, { run: RunRecord; message: RunMessage }[]>;
 
   constructor(private readonly deps: NotificationDeps) {
     this.notifiers = configuredNotifiers(deps.config);
@@ -161,6 +163,13 @@ export class NotificationService implements AsyncDisposable {
         }
         const message = await this.runMessage(index, run, rule, recovered);
         if (coalesced) message.coalesced = coalesced;
+        const queue = n.config.digest === true ? this.batch : undefined;
+        if (queue) {
+          // Sent with the others at the end of the batch, and recorded on the run then.
+          queue.set(n.id, [...(queue.get(n.id) ?? []), { run, message }]);
+          await this.saveState(index, n.id, state);
+          continue;
+        }
         entries.push(await this.deliver(n, message, rule));
       } else if (recovered) {
         entries.push(await this.deliver(n, { kind: 'recovered', device: run.device, at: this.now().toISOString(), job: run.job, run, days: recovered.days }, 'stale'));
@@ -213,6 +222,31 @@ export class NotificationService implements AsyncDisposable {
     state.month = month;
     const targets = (await this.deps.usage?.().catch((e) => [{ id: '*', type: '', error: describeError(e) }])) ?? [];
     return this.deliver(n, { kind: 'usage', device: run.device, at: now.toISOString(), month: month.replace('-', '/'), targets }, 'monthly');
+  }
+
+  // ---- digests ---------------------------------------------------------------------------------
+
+  /** The runs of a batch (one `agent backup` of several jobs) start: `digest` notifiers wait for its end. */
+  beginBatch(): void {
+    this.batch ??= new Map();
+  }
+
+  /** The batch ended: each `digest` notifier sends one message for its runs (one run: the run's own). */
+  async endBatch(): Promise<void> {
+    const batch = this.batch;
+    this.batch = undefined;
+    if (!batch?.size) return;
+    const index = await this.deps.index();
+    for (const [id, items] of batch) {
+      const n = this.find(id);
+      if (!n || !items.length) continue;
+      const message: NotifyMessage = items.length === 1 ? items[0]!.message : { kind: 'digest', device: this.deps.config.device, at: this.now().toISOString(), runs: items.map((i) => i.message) };
+      const entry = await this.deliver(n, message, items.length === 1 ? items[0]!.message.rule : 'digest');
+      for (const { run } of items) {
+        run.notifications = [...(run.notifications ?? []), entry];
+        await index.putRun(run).catch((e) => this.log.warn({ run: run.id, err: describeError(e) }, 'could not record the notifications on the run'));
+      }
+    }
   }
 
   // ---- the stale alarm --------------------------------------------------------------------------

@@ -168,11 +168,22 @@ async function notificationService(container: Container, config: HokanConfig, da
       Promise.all(
         Object.entries(config.targets).map(async ([id, cfg]) => {
           let t: Awaited<ReturnType<ReturnType<typeof engine>['openTarget']>> | undefined;
+          // What hokan keeps there, from the index (every version of every job writing there) …
+          const index = await engine().openIndex();
+          let held = 0;
+          let files = 0;
+          for (const job of config.jobs.filter((j) => j.targets.includes(id))) {
+            for await (const [, , h] of index.heldAll(job.id, id)) {
+              for (const v of [h.cur, ...h.old]) if (v && !v.link) held += v.size;
+              if (h.cur) files++;
+            }
+          }
+          // … and what the target says of its space.
           try {
             t = await engine().openTarget(id);
-            return { id, type: cfg.type, ...(t.usage ? await t.usage() : {}) };
+            return { id, type: cfg.type, held, files, ...(t.usage ? await t.usage() : {}) };
           } catch (e) {
-            return { id, type: cfg.type, error: describeError(e) };
+            return { id, type: cfg.type, held, files, error: describeError(e) };
           } finally {
             await closeTarget(t);
           }
