@@ -122,6 +122,12 @@ describe('notification rules (on)', () => {
     await svc.onRun(await run('docs', 'incomplete'));
     expect(sent).toHaveLength(3);
     expect(sent[2]).toMatchObject({ coalesced: 1 });
+    // A completed run in between: the same failure after it is news again.
+    later(H);
+    await svc.onRun(await run('docs', 'completed'));
+    later(H);
+    await svc.onRun(await run('docs', 'incomplete'));
+    expect(sent).toHaveLength(4);
   });
 
   it('a send that fails is retried with backoff; a permanent error is not; neither throws, both are recorded', async () => {

@@ -146,6 +146,8 @@ export class NotificationService implements AsyncDisposable {
       const alarm = state.stale[run.job];
       const recovered = run.status === 'completed' && alarm ? { days: alarm.days, lastCompleted: undefined } : undefined;
       if (recovered) delete state.stale[run.job];
+      // A completed run ends the job's failure alarms: the same failure after it is news again.
+      if (run.status === 'completed') for (const k of Object.keys(state.alarms)) if (k.startsWith(`${run.kind}|${run.job}|`)) delete state.alarms[k];
       if (rule) {
         let coalesced: number | undefined;
         if (rule === 'failure') {
