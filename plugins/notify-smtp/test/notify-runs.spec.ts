@@ -88,6 +88,7 @@ describe('mail about runs', () => {
     expect(rec.notifications[0].error).toMatch(/nothing answers on 127\.0\.0\.1:\d+ \(connection refused\)/);
     const h = await run(['history', '--json']);
     expect(JSON.parse(h.stdout).runs[0]).toMatchObject({ id: rec.id, status: 'completed', notifications: [{ state: 'failed' }] });
+    expect((await run(['show', rec.id])).stdout).toMatch(/^  notified plain \(run, success\): failed after 3 attempts — nothing answers on 127\.0\.0\.1:\d+ \(connection refused\)$/m);
     // A failed run stays what it was (exit 3, incomplete) when its mail cannot go either.
     const failing = await setup([plainNotifier({ port: await closedPort() })], { failing: true });
     const f = await failing.run(['backup', '--json']);

@@ -45,6 +45,7 @@ export const showCommand: BuiltinCommand = {
       if (run.note) ctx.output.print(`note: ${run.note}`);
       if (run.error) ctx.output.print(`error: ${run.error}`);
       for (const t of run.targetResults ?? []) ctx.output.print(`  ${t.id}: ${t.status}${t.reasons.length ? ` (${t.reasons.join(', ')})` : ''}${t.error ? ` — ${t.error}` : ''}`);
+      for (const n of run.notifications ?? []) ctx.output.print(`  notified ${n.notifier} (${n.kind}${n.rule ? `, ${n.rule}` : ''}): ${n.state}${n.attempts > 1 ? ` after ${n.attempts} attempts` : ''}${n.response ? ` — ${n.response}` : ''}${n.error ? ` — ${n.error.split('\n')[0]}` : ''}`);
       for (const f of files) ctx.output.print(`${f.status.padEnd(9)} ${(f.reason ?? '').padEnd(22)} ${f.target}  ${f.path}${f.message ? ` — ${f.message}` : ''}`);
       if (!total) ctx.output.print(status ? `no files with status ${status}` : 'no per-file records (unchanged files are counted, not listed)');
       if (total > PAGE) ctx.output.print(`page ${page} of ${Math.ceil(total / PAGE)} (${total} files)`);
