@@ -1,3 +1,5 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { closedPort } from './smtp-helper.js';
 import { PASSWORD, DATE, secure, plain, setup, secureNotifier, plainNotifier, newMail } from './cli-fixture.js';
@@ -27,12 +29,17 @@ describe('agent notify test', () => {
   });
 
   it('a wrong password: the server\'s 535 answer, exit 3, and the password masked', async () => {
-    const { run } = await setup([secureNotifier()]);
+    const { run, base } = await setup([secureNotifier()]);
     const r = await run(['notify', 'test'], { SMTP_PASSWORD: 'Wr0ng-Passw0rd!' });
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/mail \(smtp\): the test message could not be sent: the server at 127\.0\.0\.1:\d+ refused the user name or password of "hokan@example\.jp" — the server answered: 535/);
     expect(r.stderr).toMatch(/→ check "user" and "password"/);
     expect(r.stdout + r.stderr).not.toContain('Wr0ng-Passw0rd!');
+    // Nor in the log, where the failure is written.
+    const logs = join(base, 'data', 'logs');
+    const text = (await Promise.all((await readdir(logs)).map((f) => readFile(join(logs, f), 'utf8')))).join('');
+    expect(text).toContain('535');
+    expect(text).not.toContain('Wr0ng-Passw0rd!');
   });
 
   it('says clearly what else goes wrong: STARTTLS not offered, TLS refused, connection refused, unknown host, a refused recipient (550); bad usage is exit 2', async () => {

@@ -346,8 +346,11 @@ export class NotificationService implements AsyncDisposable {
     for (const n of list) {
       try {
         const notifier = await this.instance(n);
-        out.push({ id: n.id, type: n.config.type, receipt: (await notifier.test({ kind: 'test', device: this.deps.config.device, at: this.now().toISOString() })) ?? undefined });
+        const receipt = (await notifier.test({ kind: 'test', device: this.deps.config.device, at: this.now().toISOString() })) ?? undefined;
+        this.log.info({ notifier: n.id, response: receipt?.response }, 'test message sent');
+        out.push({ id: n.id, type: n.config.type, receipt });
       } catch (e) {
+        this.log.info({ notifier: n.id, err: describeError(e) }, 'test message not sent');
         out.push({ id: n.id, type: n.config.type, error: e });
       }
     }
