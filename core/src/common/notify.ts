@@ -28,7 +28,7 @@ export interface RunMessage extends MessageBase {
   /** Every failed or skipped file, read on demand (for an attachment). */
   allFailedFiles(): AsyncIterable<FileRecord>;
   /** The job's stale alarm was on and this completed run ends it ("back to normal"). */
-  recovered?: { days: number; lastCompleted?: string };
+  recovered?: { days: number };
 }
 
 /** No `completed` backup of a job for `days` days (`on: stale:Nd`), repeated once a day until fixed. */

@@ -144,10 +144,14 @@ export class NotificationService implements AsyncDisposable {
       const state = await this.state(index, n.id);
       const rule = runRule(n.rules, run);
       const alarm = state.stale[run.job];
-      const recovered = run.status === 'completed' && alarm ? { days: alarm.days, lastCompleted: undefined } : undefined;
+      const recovered = run.status === 'completed' && alarm ? { days: alarm.days } : undefined;
       if (recovered) delete state.stale[run.job];
       // A completed run ends the job's failure alarms: the same failure after it is news again.
       if (run.status === 'completed') for (const k of Object.keys(state.alarms)) if (k.startsWith(`${run.kind}|${run.job}|`)) delete state.alarms[k];
+      if (n.rules.monthly) {
+        const e = await this.monthly(n, state, run);
+        if (e) entries.push(e);
+      }
       if (rule) {
         let coalesced: number | undefined;
         if (rule === 'failure') {
@@ -175,10 +179,6 @@ export class NotificationService implements AsyncDisposable {
         entries.push(await this.deliver(n, message, rule));
       } else if (recovered) {
         entries.push(await this.deliver(n, { kind: 'recovered', device: run.device, at: this.now().toISOString(), job: run.job, run, days: recovered.days }, 'stale'));
-      }
-      if (n.rules.monthly) {
-        const e = await this.monthly(n, state, run);
-        if (e) entries.push(e);
       }
       await this.saveState(index, n.id, state);
     }
