@@ -368,8 +368,14 @@ describe('the custom plugin example, loaded by path', () => {
 });
 
 describe('commands not built yet say so plainly (exit 3)', () => {
+  it('agent notify test with no notifier in the config: bad usage (exit 2), naming the fix', () => {
+    const r = agent(['notify', 'test', '--config', SHIPPED, '--data-dir', join(t.dir, 'data-ni')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('\n')[0]).toBe(`error: the config (${SHIPPED}) has no notifiers`);
+    expect(r.stderr).toMatch(/→ add one under "notify"/);
+    expect(r.stdout).toBe('');
+  });
   for (const [args, text] of [
-    [['notify', 'test'], "error: 'agent notify test' is not implemented yet"],
     [['presets'], "error: the command 'presets' (@hokan/category-presets) is not implemented yet"],
   ] as const) {
     it(`agent ${args.join(' ')}`, () => {

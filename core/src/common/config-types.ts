@@ -96,6 +96,8 @@ export interface NotifierConfig {
   id?: string;
   type: string;
   on?: string[];
+  /** One message for the runs of a batch (an `agent backup` of several jobs) instead of one per run. */
+  digest?: boolean;
   [key: string]: unknown;
 }
 

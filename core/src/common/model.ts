@@ -89,6 +89,21 @@ export interface RunRecord {
   note?: string;
   /** Backup runs: what the walk left out, per kind (files, and pruned folders once each). */
   filtered?: Partial<Record<FilterKind, number>>;
+  /** What the notifiers were asked to say about this run, and how it went (never changes `status`). */
+  notifications?: NotificationEntry[];
+}
+
+/** One notifier's part in a run's notifications (recorded on the run: `RunRecord.notifications`). */
+export interface NotificationEntry {
+  notifier: string;
+  kind: 'run' | 'stale' | 'recovered' | 'usage' | 'test' | 'digest';
+  rule?: string;
+  /** `sent`; `failed` after the retries; `coalesced` (held back: the same alarm was sent a short while ago). */
+  state: 'sent' | 'failed' | 'coalesced';
+  at: string;
+  attempts: number;
+  response?: string;
+  error?: string;
 }
 
 /** One line of a run's per-file record (`agent show RUN`). */

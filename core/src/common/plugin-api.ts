@@ -4,7 +4,8 @@ import type { Disposable } from './disposable.js';
 import type { HokanConfig, PresetDefinition } from './config-types.js';
 import type { EngineHooks } from './hooks.js';
 import type { Logger } from './logger.js';
-import type { FileEntry, FilterVerdict, RunRecord } from './model.js';
+import type { FileEntry, FilterVerdict } from './model.js';
+import type { Notifier, NotifierContext } from './notify.js';
 
 /** The plugin API version this core speaks. A manifest with another `apiVersion` is refused. */
 export const API_VERSION = 1;
@@ -72,23 +73,10 @@ export const FilterContribution = Symbol.for('hokan.FilterContribution');
 export const CommandContribution = Symbol.for('hokan.CommandContribution');
 
 
-/** An event a notifier is told about. */
-export interface NotifyEvent {
-  kind: 'run' | 'stale' | 'usage' | 'test';
-  run?: RunRecord;
-  /** For `stale`: days since the last successful backup of `job`. */
-  days?: number;
-  job?: string;
-  message?: string;
-}
-
-export interface Notifier extends Partial<AsyncDisposable> {
-  send(event: NotifyEvent): Promise<void>;
-}
-
+/** A notifier type (`smtp`, `slack`, …): builds a Notifier from one `notify` entry of config.json. */
 export interface NotifierContribution {
   readonly type: string;
-  create(config: Record<string, unknown>, ctx: { id: string; logger: Logger; dataDir: string }): Notifier | Promise<Notifier>;
+  create(config: Record<string, unknown>, ctx: NotifierContext): Notifier | Promise<Notifier>;
 }
 
 export interface PresetResolution {

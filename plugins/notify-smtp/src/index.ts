@@ -1,12 +1,11 @@
-import { ContainerModule, definePlugin, HokanError, NotifierContribution } from '@hokan/core';
+import { ContainerModule, definePlugin, NotifierContribution } from '@hokan/core';
 
-/** E-mail reports and alarms. Registered so config validation works; sending says plainly that it is not implemented yet. */
+/** E-mail reports and alarms over SMTP (nodemailer is loaded only when a mail goes out). */
 const smtpNotifier: NotifierContribution = {
   type: 'smtp',
-  create() {
-    throw new HokanError('E_NOT_IMPLEMENTED', "notifier type 'smtp' (@hokan/notify-smtp) is not implemented yet", {
-      hint: 'remove the smtp entry from "notify" for now; runs are recorded in `agent history`',
-    });
+  async create(config, ctx) {
+    const { SmtpNotifier } = await import('./smtp-notifier.js');
+    return new SmtpNotifier(config, ctx);
   },
 };
 
@@ -17,3 +16,7 @@ export default definePlugin({
     bind(NotifierContribution).toConstantValue(smtpNotifier);
   }),
 });
+
+export { smtpNotifier };
+export { mailContent, fillSubject, CSV_LIMIT } from './mail-content.js';
+export { smtpConfig, systemLanguage, type SmtpConfig } from './smtp-config.js';

@@ -1,6 +1,7 @@
 import type { RunRecord } from '../../common/model.js';
 import type { WalkSpec } from '../../node/scan/scanner.js';
 import type { BuiltinCommand } from '../command.js';
+import type { HokanRuntime } from '../../node/runtime/runtime.js';
 import { saveHeadStart } from '../head-start.js';
 
 export const backupCommand: BuiltinCommand = {
@@ -27,35 +28,42 @@ export const backupCommand: BuiltinCommand = {
           throw new UsageError('the config has no jobs', { hint: 'add a job under "jobs" in config.json (see docs/config.md)' });
         }
         const runs = [];
-        const { CliOutput } = await import('../output.js');
-        const barStream = ctx.output instanceof CliOutput ? ctx.output.progressStream : undefined;
-        const bar = barStream ? await progressBar(barStream) : undefined;
-        for (const id of ids) {
-          if (stop.signal.aborted) break;
-          bar?.start(id);
-          const run = await runBackup(deps, {
-            job: id,
-            targets: args.target as string[] | undefined,
-            full: !!args.full,
-            dryRun: !!args.dryRun,
-            // As long as a lease of a holder that died can block (it expires), and a little more.
-            waitMs: args.wait ? 16 * 60_000 : undefined,
-            signal: stop.signal,
-            onProgress: bar?.update,
-          });
-          bar?.stop();
-          runs.push(run);
-          if (ctx.output.json) continue;
-          ctx.output.print(`${run.job}: ${statusText(run)} — ${countsText(run)}, ${formatBytes(run.bytes)} sent${args.dryRun ? ' (dry run: nothing was changed)' : ''}  [run ${run.id}]`);
-          for (const t of run.targetResults ?? []) if (t.status !== 'completed' || (run.targetResults?.length ?? 0) > 1) ctx.output.print(`  ${t.id}: ${statusText(t)} — uploaded ${t.counts.uploaded}, unchanged ${t.counts.unchanged}, deleted ${t.counts.deleted}, skipped ${t.counts.skipped}, failed ${t.counts.failed}${t.error ? `\n    ${t.error.replace(/\n/g, '\n    ')}` : ''}`);
-          if (run.note) ctx.output.print(`  note: ${run.note}`);
-          if (run.error && !(run.targetResults ?? []).some((t) => t.error)) ctx.output.print(`  error: ${run.error}`);
-          if (run.status === 'incomplete' && !args.dryRun) {
-            const { files, total } = await deps.index.listFiles(run.id, { limit: 10_000 });
-            const bad = files.filter((f) => f.status === 'failed' || f.status === 'skipped');
-            for (const f of bad.slice(0, 10)) ctx.output.print(`  ${f.status} ${f.reason ?? ''}: ${f.path}${f.message ? ` — ${f.message}` : ''}`);
-            if (bad.length > 10 || total > files.length) ctx.output.print(`  … see \`agent show ${run.id} --status failed\``);
+        // `digest` notifiers send one message for the whole batch, at its end.
+        const notifications = ((await ctx.runtime()) as HokanRuntime).notifications;
+        notifications?.beginBatch();
+        try {
+          const { CliOutput } = await import('../output.js');
+          const barStream = ctx.output instanceof CliOutput ? ctx.output.progressStream : undefined;
+          const bar = barStream ? await progressBar(barStream) : undefined;
+          for (const id of ids) {
+            if (stop.signal.aborted) break;
+            bar?.start(id);
+            const run = await runBackup(deps, {
+              job: id,
+              targets: args.target as string[] | undefined,
+              full: !!args.full,
+              dryRun: !!args.dryRun,
+              // As long as a lease of a holder that died can block (it expires), and a little more.
+              waitMs: args.wait ? 16 * 60_000 : undefined,
+              signal: stop.signal,
+              onProgress: bar?.update,
+            });
+            bar?.stop();
+            runs.push(run);
+            if (ctx.output.json) continue;
+            ctx.output.print(`${run.job}: ${statusText(run)} — ${countsText(run)}, ${formatBytes(run.bytes)} sent${args.dryRun ? ' (dry run: nothing was changed)' : ''}  [run ${run.id}]`);
+            for (const t of run.targetResults ?? []) if (t.status !== 'completed' || (run.targetResults?.length ?? 0) > 1) ctx.output.print(`  ${t.id}: ${statusText(t)} — uploaded ${t.counts.uploaded}, unchanged ${t.counts.unchanged}, deleted ${t.counts.deleted}, skipped ${t.counts.skipped}, failed ${t.counts.failed}${t.error ? `\n    ${t.error.replace(/\n/g, '\n    ')}` : ''}`);
+            if (run.note) ctx.output.print(`  note: ${run.note}`);
+            if (run.error && !(run.targetResults ?? []).some((t) => t.error)) ctx.output.print(`  error: ${run.error}`);
+            if (run.status === 'incomplete' && !args.dryRun) {
+              const { files, total } = await deps.index.listFiles(run.id, { limit: 10_000 });
+              const bad = files.filter((f) => f.status === 'failed' || f.status === 'skipped');
+              for (const f of bad.slice(0, 10)) ctx.output.print(`  ${f.status} ${f.reason ?? ''}: ${f.path}${f.message ? ` — ${f.message}` : ''}`);
+              if (bad.length > 10 || total > files.length) ctx.output.print(`  … see \`agent show ${run.id} --status failed\``);
+            }
           }
+        } finally {
+          await notifications?.endBatch();
         }
         rememberFirstWalk(runs[0], firstWalk(), SCAN_WORKER_MIN_FILES);
         if (ctx.output.json) ctx.output.printJson(runs);

@@ -1,7 +1,7 @@
 import type { BuiltinCommand } from '../command.js';
 import { configCommand } from './config.js';
 import { initCommand } from './init.js';
-import { notifyCommand } from './not-implemented.js';
+import { notifyCommand } from './notify.js';
 import { statusCommand } from './status.js';
 import { runCommand } from './run.js';
 import { pluginsCommand } from './plugins.js';

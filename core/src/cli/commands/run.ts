@@ -55,7 +55,11 @@ export const runCommand: BuiltinCommand = {
       const notYet = 'not built yet: schedules and watching sources — jobs run when `agent backup` asks';
       if (ctx.output.json) ctx.output.error(`note: ${notYet}`);
       else ctx.output.print(`  ${notYet}`);
+      // The stale alarms ("no completed backup for N days") and runs found interrupted: now, then hourly.
+      const rt = await ctx.runtime();
+      const hourly = rt.config.notify.length ? startNotifyChecks(server, ctx as CliContext, index, log) : undefined;
       await new Promise<void>((resolve) => (ctx as CliContext).onInterrupt(resolve));
+      if (hourly) clearInterval(hourly);
       ctx.output.error(`stopping: ${server.active.size ? `${server.active.size} command(s) running stop after the files in flight` : 'nothing running'}… (Ctrl-C again to quit at once)`);
       await server.close();
       return 0;
@@ -69,3 +73,33 @@ export const runCommand: BuiltinCommand = {
     }
   },
 };
+
+/** How often the daemon checks the stale alarms (product.md: hourly). */
+export const NOTIFY_CHECK_MS = 3600_000;
+
+/**
+ * Runs `agent notify check` in the daemon's queue at start and every hour, with the daemon's config
+ * and data folder; what it prints goes to the daemon's log.
+ */
+function startNotifyChecks(server: import('../daemon/server.js').CommandServer, ctx: CliContext, index: import('../../node/index/index-store.js').IndexStore, log: import('../../common/logger.js').Logger): NodeJS.Timeout {
+  const argv = ['notify', 'check', '--data-dir', ctx.options.dataDir, ...(ctx.options.config ? ['--config', ctx.options.config] : [])];
+  const check = async () => {
+    const { Writable } = await import('node:stream');
+    const lines = (level: 'info' | 'warn') =>
+      Object.assign(
+        new Writable({
+          write(chunk, _enc, cb) {
+            for (const line of String(chunk).split('\n')) if (line.trim()) log[level]({ check: 'notify' }, line);
+            cb();
+          },
+        }),
+        { isTTY: false },
+      );
+    const io = { stdout: lines('info'), stderr: lines('warn'), cwd: ctx.options.cwd, env: process.env, index, onInterrupt: () => () => {} };
+    await server.runOwn(argv, io);
+  };
+  void check();
+  const timer = setInterval(() => void check(), NOTIFY_CHECK_MS);
+  timer.unref();
+  return timer;
+}

@@ -49,6 +49,7 @@ export const showCommand: BuiltinCommand = {
       const uploads = (t: TargetRunResult) =>
         [t.resumedUploads ? `${t.resumedUploads} unfinished upload(s) continued` : '', t.restartedUploads ? `${t.restartedUploads} unfinished upload(s) started over` : ''].filter(Boolean).join(', ');
       for (const t of run.targetResults ?? []) ctx.output.print(`  ${t.id}: ${t.status}${t.reasons.length ? ` (${t.reasons.join(', ')})` : ''}${t.error ? ` — ${t.error}` : ''}${uploads(t) ? ` — ${uploads(t)}` : ''}`);
+      for (const n of run.notifications ?? []) ctx.output.print(`  notified ${n.notifier} (${n.kind}${n.rule ? `, ${n.rule}` : ''}): ${n.state}${n.attempts > 1 ? ` after ${n.attempts} attempts` : ''}${n.response ? ` — ${n.response}` : ''}${n.error ? ` — ${n.error.split('\n')[0]}` : ''}`);
       const resumeNote = (f: FileRecord) => (f.resumed === true ? ' (unfinished upload continued)' : f.resumed === false ? ' (unfinished upload started over)' : '');
       for (const f of files) ctx.output.print(`${f.status.padEnd(9)} ${(f.reason ?? '').padEnd(22)} ${f.target}  ${f.path}${resumeNote(f)}${f.message ? ` — ${f.message}` : ''}`);
       if (!total) ctx.output.print(status ? `no files with status ${status}` : 'no per-file records (unchanged files are counted, not listed)');

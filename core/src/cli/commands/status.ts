@@ -1,6 +1,8 @@
 import type { RunRecord } from '../../common/model.js';
 import type { BuiltinCommand } from '../command.js';
 import type { CliContext } from '../context.js';
+import type { HokanRuntime } from '../../node/runtime/runtime.js';
+import type { JobStaleState } from '../../node/notify/notification-service.js';
 
 /** How long a target may take to say its free space before it is shown as not answering. */
 const USAGE_TIMEOUT_MS = 10_000;
@@ -9,21 +11,24 @@ export const statusCommand: BuiltinCommand = {
   command: 'status',
   describe: 'Whether the daemon runs and what it is doing, each job\'s last backup, free space on each target',
   handler: async (_args, ctx) => {
-    const [{ withEngine, statusText, countsText }, { formatBytes, formatDate }, { describeError }, { closeTarget }, { commandWord }] = await Promise.all([
+    const [{ withEngine, statusText, countsText }, { formatBytes, formatDate }, { describeError }, { closeTarget }, { commandWord }, { staleLine }] = await Promise.all([
       import('../engine-cli.js'),
       import('../../common/units.js'),
       import('../../common/errors.js'),
       import('../../node/engine/job-store.js'),
       import('../daemon/client.cjs'),
+      import('./notify.js'),
     ]);
     const d = (ctx as CliContext).io?.daemon;
     // This command itself is not news.
     const commands = (d?.commands() ?? []).filter((c) => commandWord(c.argv) !== 'status');
+    const notifications = ((await ctx.runtime()) as HokanRuntime).notifications;
     return withEngine(ctx, async (deps) => {
-      const jobs: { id: string; lastBackup?: RunRecord }[] = [];
+      const stale = new Map((await notifications?.staleStates())?.map((s) => [s.job, s]) ?? []);
+      const jobs: { id: string; lastBackup?: RunRecord; stale?: JobStaleState }[] = [];
       for (const job of deps.config.jobs) {
         const { runs } = await deps.index.listRuns({ job: job.id, kind: 'backup', limit: 1, total: false });
-        jobs.push({ id: job.id, lastBackup: runs[0] });
+        jobs.push({ id: job.id, lastBackup: runs[0], stale: stale.get(job.id) });
       }
       const targets = await Promise.all(
         Object.entries(deps.config.targets).map(async ([id, cfg]) => {
@@ -60,6 +65,7 @@ export const statusCommand: BuiltinCommand = {
       for (const j of jobs) {
         const r = j.lastBackup;
         ctx.output.print(r ? `job ${j.id}: last backup ${formatDate(r.start)}  ${statusText(r)} — ${countsText(r)}, ${formatBytes(r.bytes)} sent  [run ${r.id}]` : `job ${j.id}: no backup yet`);
+        if (j.stale) ctx.output.print(`  stale: ${staleLine(j.stale, formatDate)}`);
       }
       for (const t of targets) {
         const free = 'free' in t && t.free !== undefined ? `${formatBytes(t.free)} free` : undefined;

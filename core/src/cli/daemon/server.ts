@@ -104,6 +104,29 @@ export class CommandServer {
     await closed;
   }
 
+  /**
+   * Runs a command of the daemon's own (the hourly `notify check`) in the one-at-a-time queue, so it
+   * never overlaps a backup; `agent status` lists it while it runs.
+   */
+  async runOwn(argv: string[], io: CliIO): Promise<number> {
+    const turn = this.queue;
+    let release = () => {};
+    this.queue = Promise.all([turn, new Promise<void>((r) => (release = r))]).then(() => undefined);
+    const entry: ActiveCommand = { argv, since: new Date(), state: 'waiting' };
+    this.active.add(entry);
+    try {
+      await turn;
+      entry.state = 'running';
+      return await this.options.run(argv, io);
+    } catch (e) {
+      this.options.logger.error({ err: e, argv }, 'a command of the daemon failed');
+      return 3;
+    } finally {
+      release();
+      this.active.delete(entry);
+    }
+  }
+
   private accept(sock: Socket): void {
     this.sockets.add(sock);
     sock.on('close', () => this.sockets.delete(sock));

@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { assembleFromParts, type CoreSchemaParts, type SchemaContributions } from './schema-assemble.js';
+import { ON_PATTERN } from '../../common/notify.js';
 import type { FilterConfig, JobConfig, NotifierConfig, PresetDefinition, ScheduleConfig, SourceConfig } from '../../common/config-types.js';
 
 /**
@@ -125,7 +126,12 @@ export const TargetBaseSchema = Type.Object(TargetBaseProperties, { additionalPr
 export const NotifierBaseProperties = {
   id: Type.Optional(Type.String({ pattern: ID, description: 'The notifier\'s id (for `notify test ID` and a job\'s "notify").' })),
   type: Type.String({ description: 'The notifier type (provided by a plugin: smtp, …).' }),
-  on: Type.Optional(Type.Array(Type.String(), { description: 'When to send: "failure", "success", "stale:3d", "usage".' })),
+  on: Type.Optional(
+    Type.Array(Type.String({ pattern: ON_PATTERN, 'x-expected': '"failure", "success", "monthly" or "stale:Nd" (e.g. "stale:3d")' }), {
+      description: 'When to send: "failure" (the default: every backup that is not completed), "success", "stale:Nd" (no completed backup for N days; repeated daily, "back to normal" once), "monthly" (space used per target, first run of the month).',
+    }),
+  ),
+  digest: Type.Optional(Type.Boolean({ description: 'One message for the runs of a batch (an `agent backup` of several jobs) instead of one per run.' })),
 };
 export const NotifierBaseSchema = Type.Object(NotifierBaseProperties, { additionalProperties: true });
 

@@ -1,7 +1,8 @@
 import { inject, injectable } from 'inversify';
 import { ConfigError, HokanError } from '../../common/errors.js';
 import type { HokanConfig } from '../../common/config-types.js';
-import type { EngineHooks } from '../../common/hooks.js';
+import type { EngineHooks, RunContext } from '../../common/hooks.js';
+import type { RunRecord } from '../../common/model.js';
 import type { Logger } from '../../common/logger.js';
 import type { Target } from '../../common/target.js';
 import { TOKENS } from '../../common/tokens.js';
@@ -23,6 +24,8 @@ export interface EngineRuntimeOptions {
 @injectable()
 export class EngineService implements AsyncDisposable {
   private index?: Promise<IndexStore>;
+  /** Runs found `interrupted` when the index was opened, not yet reported (the `report` hook). */
+  private untold: RunRecord[] = [];
 
   constructor(
     @inject(TOKENS.Config) private readonly config: HokanConfig,
@@ -41,14 +44,30 @@ export class EngineService implements AsyncDisposable {
     this.index ??= IndexStore.open(this.dataDir, { logger: this.logger }).then(async (index) => {
       const interrupted = await index.markInterrupted();
       for (const r of interrupted) this.logger.warn({ run: r.id, job: r.job }, 'a run was interrupted (the agent stopped mid-run)');
+      this.untold.push(...interrupted);
       return index;
     });
     return this.index;
   }
 
+  /**
+   * Tells the `report` hook (the notifiers) about the runs found `interrupted` — a failure nobody
+   * would hear of otherwise. After the index is open, so a tap may use it.
+   */
+  private async reportInterrupted(): Promise<void> {
+    for (const run of this.untold.splice(0)) {
+      const job = this.config.jobs.find((j) => j.id === run.job);
+      if (!job) continue;
+      const context: RunContext = { runId: run.id, kind: run.kind, job, device: run.device, dryRun: false, full: false, signal: new AbortController().signal, logger: this.logger };
+      await this.hooks.report.promise({ run, context }).catch((e) => this.logger.error({ err: e }, 'a report hook failed'));
+    }
+  }
+
   async deps(): Promise<EngineDeps> {
+    const index = await this.openIndex();
+    if (this.untold.length) await this.reportInterrupted();
     return {
-      index: await this.openIndex(),
+      index,
       hooks: this.hooks,
       logger: this.logger,
       config: this.config,

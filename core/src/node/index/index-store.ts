@@ -372,6 +372,18 @@ export class IndexStore {
     return id;
   }
 
+  /**
+   * A small named JSON document of the core's own bookkeeping (`m\0NAME`), e.g. what the notifiers
+   * last sent (node/notify). `undefined` removes it.
+   */
+  getMeta<T>(name: string): Promise<T | undefined> {
+    return this.getValue<T>(keys.meta(name));
+  }
+
+  async putMeta(name: string, value: unknown): Promise<void> {
+    await this.batch([value === undefined ? { type: 'del', key: keys.meta(name) } : { type: 'put', key: keys.meta(name), value: JSON.stringify(value) }]);
+  }
+
   getTargetState(job: string, target: string): Promise<TargetState | undefined> {
     return this.getValue<TargetState>(keys.targetState(job, target));
   }

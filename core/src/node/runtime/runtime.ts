@@ -5,6 +5,7 @@ import { Container } from 'inversify';
 import { DisposableCollection, type Disposable } from '../../common/disposable.js';
 import { EngineHooks } from '../../common/hooks.js';
 import type { Logger } from '../../common/logger.js';
+import type { HokanConfig } from '../../common/config-types.js';
 import type { PluginContext, Runtime } from '../../common/plugin-api.js';
 import { TOKENS } from '../../common/tokens.js';
 import { findConfigPath, resolveDataDir } from '../config/config-paths.js';
@@ -13,6 +14,7 @@ import { createCoreModule, loadEngineModules } from './core-module.js';
 import { createLogger } from '../log/logger.js';
 import { PluginHost, usedBecause, wrapHooks, type LoadedPlugin, type PluginDescriptor, type Usage } from '../plugins/plugin-host.js';
 import type { CommandRegistry, FilterRegistry, NotifierRegistry, PresetRegistry, TargetRegistry } from '../plugins/registries.js';
+import type { NotificationService } from '../notify/notification-service.js';
 
 export interface RuntimeOptions {
   /** --config (else $HOKAN_CONFIG, ./config.json, the user's config dir). */
@@ -43,6 +45,8 @@ export interface HokanRuntime extends Runtime {
   readonly filters: FilterRegistry;
   readonly commands: CommandRegistry;
   readonly warnings: readonly string[];
+  /** The notifications (rules of when, stale alarms, `notify test`); absent when the config has no `notify`. */
+  readonly notifications?: NotificationService;
 }
 
 /**
@@ -101,6 +105,9 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Hokan
     if (d) disposables.push(d);
   }
 
+  const notifications = loaded.config.notify.length ? await notificationService(container, loaded.config, dataDir, logger, hooks) : undefined;
+  if (notifications) disposables.push({ dispose: () => notifications[Symbol.asyncDispose]() });
+
   let disposed = false;
   const rt: HokanRuntime = {
     config: loaded.config,
@@ -112,6 +119,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Hokan
     plugins: loaded.plugins,
     active,
     warnings: loaded.warnings,
+    notifications,
     get targets() {
       return container.get<TargetRegistry>(TOKENS.TargetRegistry);
     },
@@ -135,4 +143,61 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Hokan
     },
   };
   return rt;
+}
+
+/**
+ * The notification service of a runtime whose config has notifiers: it taps the `report` hook (every
+ * finished backup run; not dry runs) and checks the stale alarms after each run. Its failures are
+ * logged and recorded on the run, never thrown into the engine.
+ */
+async function notificationService(container: Container, config: HokanConfig, dataDir: string, logger: Logger, hooks: EngineHooks): Promise<NotificationService> {
+  const [{ NotificationService }, { ENGINE_SERVICE }, { closeTarget }, { describeError }] = await Promise.all([
+    import('../notify/notification-service.js'),
+    import('../engine/engine-service.js'),
+    import('../engine/job-store.js'),
+    import('../../common/errors.js'),
+  ]);
+  const engine = () => container.get<import('../engine/engine-service.js').EngineService>(ENGINE_SERVICE);
+  const service = new NotificationService({
+    config,
+    contribution: (type) => container.get<NotifierRegistry>(TOKENS.NotifierRegistry).get(type),
+    logger,
+    dataDir,
+    index: () => engine().openIndex(),
+    usage: () =>
+      Promise.all(
+        Object.entries(config.targets).map(async ([id, cfg]) => {
+          let t: Awaited<ReturnType<ReturnType<typeof engine>['openTarget']>> | undefined;
+          // What hokan keeps there, from the index (every version of every job writing there) …
+          const index = await engine().openIndex();
+          let held = 0;
+          let files = 0;
+          for (const job of config.jobs.filter((j) => j.targets.includes(id))) {
+            for await (const [, , h] of index.heldAll(job.id, id)) {
+              for (const v of [h.cur, ...h.old]) if (v && !v.link) held += v.size;
+              if (h.cur) files++;
+            }
+          }
+          // … and what the target says of its space.
+          try {
+            t = await engine().openTarget(id);
+            return { id, type: cfg.type, held, files, ...(t.usage ? await t.usage() : {}) };
+          } catch (e) {
+            return { id, type: cfg.type, held, files, error: describeError(e) };
+          } finally {
+            await closeTarget(t);
+          }
+        }),
+      ),
+  });
+  hooks.report.tapPromise({ name: 'notify', stage: 1000 }, async ({ run, context }) => {
+    if (context.dryRun) return;
+    try {
+      await service.onRun(run);
+      await service.checkStale();
+    } catch (e) {
+      logger.child('notify').warn({ run: run.id, err: describeError(e) }, 'the notifications of a run failed');
+    }
+  });
+  return service;
 }
