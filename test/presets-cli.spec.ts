@@ -188,3 +188,25 @@ describe('before any config exists', () => {
     expect(h.stdout).toContain('contributes presets: documents, desktop');
   });
 });
+
+describe('agent init offers presets', () => {
+  it('--preset (repeated or comma-separated) writes preset sources into a starter config that validates', async () => {
+    const f = join(base, 'init', 'config.json');
+    const r = await agent(['init', '--config', f, '--target-path', join(base, 'usb-init'), '--preset', 'documents,pictures', '--preset', 'office', '--source', join(home, 'Work'), '--device', 'pc'], { cwd: base, env: { HOME: home } });
+    expect(r.code, r.stderr).toBe(0);
+    const text = await readFile(f, 'utf8');
+    expect(text).toContain('{ "preset": "documents" },\n        { "preset": "pictures" },\n        { "preset": "office" },\n        { "path": ');
+    const v = await agent(['config', 'show', '--config', f, '--json'], { cwd: base, env: { HOME: home } });
+    expect(v.code, v.stderr).toBe(0);
+    expect(JSON.parse(v.stdout).jobs[0].sources).toEqual([{ preset: 'documents' }, { preset: 'pictures' }, { preset: 'office' }, { path: join(home, 'Work') }]);
+  });
+
+  it('an unknown preset is refused with a suggestion, and nothing is written', async () => {
+    const f = join(base, 'init2', 'config.json');
+    const r = await agent(['init', '--config', f, '--target-path', join(base, 'usb-init'), '--preset', 'picture'], { cwd: base, env: { HOME: home } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown preset 'picture'");
+    expect(r.stderr).toContain("did you mean 'pictures'?");
+    await expect(readFile(f, 'utf8')).rejects.toThrow(/ENOENT/);
+  });
+});
