@@ -8,7 +8,7 @@ import { walkSources } from './source-walk.js';
 
 const home = mkdtempSync(join(tmpdir(), 'hokan-sources-'));
 afterAll(() => rmSync(home, { recursive: true, force: true }));
-for (const rel of ['Documents/a.docx', 'Documents/b.jpg', 'Documents/run.log', 'Documents/logs/today.log', 'Documents/logs/x.docx', 'Documents/deep/c.DOCX', 'Pictures/p.jpg', 'notes.txt']) {
+for (const rel of ['.app/profile/data.db', '.app/profile/Cache/x', '.other/secret', 'Documents/a.docx', 'Documents/b.jpg', 'Documents/run.log', 'Documents/logs/today.log', 'Documents/logs/x.docx', 'Documents/deep/c.DOCX', 'Pictures/p.jpg', 'notes.txt']) {
   mkdirSync(dirname(join(home, rel)), { recursive: true });
   writeFileSync(join(home, rel), rel);
 }
@@ -47,6 +47,20 @@ describe('sources of one job that overlap are walked once (resolveRoots + the un
     expect(r.roots.map((x) => x.path)).toEqual([home]);
     const name = r.roots[0]!.name;
     expect(r.files).toEqual([`${name}/Documents/a.docx`, `${name}/Documents/deep/c.DOCX`, `${name}/Documents/logs/x.docx`, `${name}/Pictures/p.jpg`, `${name}/notes.txt`].sort());
+  });
+
+  it('a hidden folder named by a member is taken inside a root that leaves hidden files out; other hidden folders stay out', async () => {
+    const cfg = { ...presets, app: { folders: [join(home, '.app', 'profile')], exclude: ['Cache/'] } };
+    const files: string[] = [];
+    const t = await walkSources([{ path: home, include: ['notes.txt'] }, { preset: 'app' }], { presets: cfg }, undefined, { onFile: (e) => files.push(e.rel) });
+    expect(t.roots.map((r) => r.path)).toEqual([home]);
+    expect(files.sort()).toEqual(['.app/profile/data.db', 'notes.txt']);
+  });
+
+  it('a member that names one file takes that file', async () => {
+    const files: string[] = [];
+    await walkSources([{ preset: 'docs' }, { path: join(docs, 'run.log') }], { presets }, undefined, { onFile: (e) => files.push(e.rel) });
+    expect(files.sort()).toEqual(['a.docx', 'b.jpg', 'deep/c.DOCX', 'logs/x.docx', 'run.log']);
   });
 
   it('separate folders stay separate roots, named as before', async () => {
