@@ -91,7 +91,8 @@ export const presetsCommand: BuiltinCommand = {
           for (const i of list) {
             const ja = i.titles?.ja && i.titles.ja !== i.title ? ` (${i.titles.ja})` : '';
             ctx.output.print(`${i.name} — ${i.title}${ja}${i.from === 'config.json' ? ' [config.json]' : ''}`);
-            ctx.output.print(`    takes: ${i.extensions.length ? `${i.extensions.length} extensions (${short(i.extensions, 6)})` : 'every file'}${i.excludeExtensions.length ? `, not ${i.excludeExtensions.join(', ')}` : ''}${i.extends ? `; extends ${i.extends}` : ''}`);
+            const what = i.extensions.length ? `${i.extensions.length} extensions (${short(i.extensions, 6)})` : i.folderRules?.length ? 'chosen files in each folder (see `agent presets show`)' : 'every file';
+            ctx.output.print(`    takes: ${what}${i.excludeExtensions.length ? `, not ${i.excludeExtensions.join(', ')}` : ''}${i.extends ? `; extends ${i.extends}` : ''}`);
             ctx.output.print(`    folders here: ${i.folders.length ? i.folders.join(', ') : 'none on this machine'}`);
           }
           return 0;
@@ -145,7 +146,11 @@ export const presetsCommand: BuiltinCommand = {
           ctx.output.print(`extensions: ${info.extensions.length ? `${info.extensions.length}: ${info.extensions.join(' ')}` : 'every file'}`);
           if (info.excludeExtensions.length) ctx.output.print(`never: ${info.excludeExtensions.join(' ')}`);
           ctx.output.print(`excludes: ${info.excludes.join('  ')}`);
-          for (const r of info.folderRules ?? []) if (existsSync(r.path)) ctx.output.print(`    ${r.path}: ${r.include ? `only ${r.include.join(', ')}` : ''}${r.extensions ? ` extensions ${short(r.extensions)}` : ''}`);
+          for (const r of info.folderRules ?? []) {
+            if (!existsSync(r.path)) continue;
+            const parts = [r.include ? `only ${r.include.join(', ')}` : '', r.extensions ? `extensions ${short(r.extensions)}` : '', r.exclude ? `${r.exclude.length} excludes (with the profile's caches)` : ''].filter(Boolean);
+            ctx.output.print(`rules in ${r.path}: ${parts.join('; ')}`);
+          }
           ctx.output.print(`a backup would take ${t.files} files, ${formatBytes(t.bytes)}${args.job ? ` (job ${String(args.job)}'s filters)` : ''}`);
           for (const f of files) ctx.output.print(`    ${f}`);
           for (const e of t.errors) ctx.output.error(`cannot read ${e}`);

@@ -124,7 +124,8 @@ export async function resolveRoots(job: JobConfig, config: HokanConfig, resolveP
     const o = ownerOf.get(r);
     if (!o) continue;
     const { wanted, ...rest } = r;
-    roots.push(clean({ ...rest, name: unique(wanted ?? basename(r.path)), members: o.members.length ? o.members : undefined }) as SourceRoot);
+    // Keys in this order: the head start (scan/head-start.ts) compares roots as JSON.
+    roots.push(clean({ name: unique(wanted ?? basename(r.path)), ...rest, members: o.members.length ? o.members : undefined }) as SourceRoot);
   }
   return roots;
 }
