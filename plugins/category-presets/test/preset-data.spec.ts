@@ -42,6 +42,15 @@ describe('preset data (seed 002 §5.1)', () => {
     expect(manifest.hokan.contributes.presets.map((p: { name: string }) => p.name).sort()).toEqual(presets.map((p) => p.name).sort());
   });
 
+  it('config.json\'s JSON Schema lists the preset names for "preset" and "extends" (editors complete them)', () => {
+    const schema = JSON.parse(readFileSync(join(PRESET_DIR, '..', '..', '..', 'config', 'schema.json'), 'utf8'));
+    const names = presets.map((p) => p.name).sort();
+    const preset = schema.properties.jobs.items.properties.sources.items.properties.preset;
+    expect(preset.anyOf[0].enum).toEqual(names);
+    const def = Object.values<any>(schema.properties.presets.patternProperties)[0];
+    expect(def.properties.extends.anyOf[0].enum).toEqual(names);
+  });
+
   it('office has exactly the 96 extensions of §5.1.1', () => {
     const ext = extensionsOf(byName('office'));
     expect(ext.length).toBe(96);
