@@ -24,6 +24,7 @@ try {
   console.log(`tree (${spec.name}) in ${home}/Documents`);
   generateTree(path.join(home, 'Documents'), spec, (m) => console.log(`  ${m}`));
   fresh(work);
+  fs.mkdirSync(path.join(work, 'usb'));
   const config = path.join(work, 'config.json');
   fs.writeFileSync(
     config,
