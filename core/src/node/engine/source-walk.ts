@@ -6,7 +6,7 @@
 import type { FilterConfig, HokanConfig, JobConfig, SourceConfig } from '../../common/config-types.js';
 import type { FileEntry, FilterVerdict, SourceRoot } from '../../common/model.js';
 import type { PresetResolution } from '../../common/plugin-api.js';
-import { scanRootBatches, startScanWorker } from '../scan/scanner.js';
+import { scanRootBatches } from '../scan/scanner.js';
 import { resolveRoots, type PresetResolver } from './sources.js';
 
 export interface WalkTotals {
@@ -26,8 +26,6 @@ export interface WalkSourcesOptions {
   /** Called with every file (and symlink) a backup would take. */
   onFile?: (e: FileEntry) => void;
   signal?: AbortSignal;
-  /** Walk each root in a scan worker thread, as a backup does for big trees (the `lstat` calls then run on another core). */
-  worker?: boolean;
 }
 
 /** Walks `sources` as one job's would be walked and counts what it would take. */
@@ -36,9 +34,7 @@ export async function walkSources(sources: SourceConfig[], config: Pick<HokanCon
   const roots = await resolveRoots(job, { presets: config.presets ?? {} } as HokanConfig, resolvePreset);
   const totals: WalkTotals = { roots, files: 0, bytes: 0, errors: [] };
   for (const root of roots) {
-    const walk = { filters: opts.filters ?? {}, followSymlinks: opts.followSymlinks === true };
-    const worker = opts.worker ? startScanWorker(root, walk) : undefined;
-    for await (const batch of scanRootBatches(root, { ...walk, filter: opts.filter, signal: opts.signal, worker })) {
+    for await (const batch of scanRootBatches(root, { filters: opts.filters ?? {}, followSymlinks: opts.followSymlinks === true, filter: opts.filter, signal: opts.signal })) {
       for (const it of batch) {
         if (it.type === 'error') {
           totals.errors.push(`${it.abs}: ${it.message}`);
