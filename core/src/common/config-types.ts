@@ -103,6 +103,8 @@ export interface NotifierConfig {
 
 export interface PresetDefinition {
   title?: string;
+  /** Another preset (a built-in one, or one of yours) this one adds to: its folders, extensions and excludes come first. */
+  extends?: string;
   folders?: string[];
   extensions?: string[];
   exclude?: string[];

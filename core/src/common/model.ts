@@ -10,10 +10,29 @@ export interface SourceRoot {
   readonly exclude?: readonly string[];
   /** Lower-case extensions without the dot; when set only these are backed up (presets). */
   readonly extensions?: readonly string[];
+  /** Extensions never backed up from this root (a preset's: the desktop's shortcuts). */
+  readonly excludeExtensions?: readonly string[];
   /** Which preset this root came from, if any. */
   readonly preset?: string;
   /** Folders under the root never walked (`/`-separated, relative): backup targets inside the source. */
   readonly skip?: readonly string[];
+  /**
+   * Other sources of the same job whose folder is this one or lies inside it. A file is backed up
+   * (once, under this root) when this root's rules or any member's rules select it; a member's
+   * rules apply beneath its own folder only, and that folder is explicit (see filters.ts).
+   */
+  readonly members?: readonly RootMember[];
+}
+
+/** A source merged into an enclosing root of the same job (`SourceRoot.members`). */
+export interface RootMember {
+  /** The member's folder relative to the root, `/`-separated; '' for the root's own folder. */
+  readonly base: string;
+  readonly include?: readonly string[];
+  readonly exclude?: readonly string[];
+  readonly extensions?: readonly string[];
+  readonly excludeExtensions?: readonly string[];
+  readonly preset?: string;
 }
 
 export type EntryType = 'file' | 'dir' | 'symlink';

@@ -80,17 +80,44 @@ export interface NotifierContribution {
 }
 
 export interface PresetResolution {
-  /** Absolute folders. */
-  folders: string[];
+  /**
+   * Absolute folders (or files), each a string (the preset's own rules apply) or an object with
+   * rules of its own (a browser profile folder whose bookmark files are taken). Folders that do not
+   * exist on this machine may be listed: a backup leaves them out.
+   */
+  folders: (string | PresetFolder)[];
   /** Lower-case extensions without the dot; empty or absent = every file in the folders. */
   extensions?: string[];
+  /** Extensions never taken (the desktop's shortcuts). */
+  excludeExtensions?: string[];
   exclude?: string[];
+}
+
+/** One folder of a preset with its own rules (they replace the preset's for this folder). */
+export interface PresetFolder {
+  path: string;
+  include?: string[];
+  exclude?: string[];
+  extensions?: string[];
+  excludeExtensions?: string[];
+}
+
+/** Where a preset is resolved: the OS, the home folder and the environment (tests pass a fake home). */
+export interface PresetEnvironment {
+  platform: NodeJS.Platform;
+  home: string;
+  env: NodeJS.ProcessEnv;
 }
 
 export interface PresetContribution {
   readonly name: string;
+  /** Display name (English). */
   readonly title: string;
-  resolve(env: { platform: NodeJS.Platform; home: string; env: NodeJS.ProcessEnv }): PresetResolution | Promise<PresetResolution>;
+  /** Display names by language (`{ en, ja }`), when the plugin has them. */
+  readonly titles?: Readonly<Record<string, string>>;
+  /** One line: what the preset takes. */
+  readonly description?: string;
+  resolve(env: PresetEnvironment): PresetResolution | Promise<PresetResolution>;
 }
 
 export interface FilterContribution {

@@ -5,3 +5,4 @@ export { describeTargetConformance, type TargetConformanceOptions } from './conf
 export { MemoryTarget, type MemoryTargetFault, type MemoryTargetOp, type MemoryTargetOptions } from './memory-target.js';
 export { HOSTILE_KEYS, NFC_NAME, NFD_NAME, keyRefusalReason } from './hostile-keys.js';
 export { bufferSource, hashStream, patternBytes, readAll, sha256Hex } from './sources.js';
+export { presetFiles, walkSources, type WalkSourcesOptions, type WalkTotals } from '../node/engine/source-walk.js';

@@ -1,43 +1,32 @@
-import { CommandContribution, ContainerModule, definePlugin, HokanError, PresetContribution } from '@hokan/core';
+import { ContainerModule, definePlugin, PresetContribution } from '@hokan/core';
+import { loadPresetData, type PresetSpec } from './preset-data.js';
+import { resolvePreset } from './preset-resolver.js';
 
 /**
- * The category presets ("automatic backup"). Their names are in the manifest so config validation
- * knows them; resolving one, or `agent presets`, says plainly that it is not implemented yet.
+ * The category presets ("leave it to us" backup, seed 002 §5.1): each is a JSON file in
+ * `presets/`, resolved on this machine from the OS's own user folders (user-folders.ts).
+ * `agent presets list|show` (a core command) lists them with every other preset.
  */
-const PRESETS: [string, string][] = [
-  ['documents', 'Documents'],
-  ['desktop', 'Desktop'],
-  ['pictures', 'Pictures'],
-  ['music', 'Music'],
-  ['videos', 'Videos'],
-  ['office', 'Office files'],
-  ['finance', 'Finance'],
-  ['ebooks', 'E-books/PDF'],
-  ['mail', 'Mail'],
-  ['bookmarks', 'Bookmarks'],
-];
+export { loadPresetData, extensionsOf, checkPreset, PRESET_DIR, type PresetSpec, type PresetDefaults } from './preset-data.js';
+export { resolvePreset, expandTemplate } from './preset-resolver.js';
+export { userFolders, parseUserDirs, expandWindowsVars, type UserFolders, type FolderInput } from './user-folders.js';
+export { parseRegQuery } from './windows-registry.js';
 
-function notImplemented(what: string): never {
-  throw new HokanError('E_NOT_IMPLEMENTED', `${what} (@hokan/category-presets) is not implemented yet`, {
-    hint: 'use { "path": "~/Documents" } sources for now',
-  });
+function contribution(spec: PresetSpec, defaults: ReturnType<typeof loadPresetData>['defaults']): PresetContribution {
+  return {
+    name: spec.name,
+    title: spec.title.en,
+    titles: spec.title,
+    description: spec.description.en,
+    resolve: (env) => resolvePreset(spec, defaults, env),
+  };
 }
-
-const presetsCommand: CommandContribution = {
-  command: 'presets [name]',
-  describe: 'List the category presets and what each one backs up',
-  async handler() {
-    notImplemented("the command 'presets'");
-  },
-};
 
 export default definePlugin({
   id: 'category-presets',
   apiVersion: 1,
   module: new ContainerModule(({ bind }) => {
-    for (const [name, title] of PRESETS) {
-      bind(PresetContribution).toConstantValue({ name, title, resolve: () => notImplemented(`preset '${name}'`) } satisfies PresetContribution);
-    }
-    bind(CommandContribution).toConstantValue(presetsCommand);
+    const { presets, defaults } = loadPresetData();
+    for (const spec of presets) bind(PresetContribution).toConstantValue(contribution(spec, defaults));
   }),
 });

@@ -5,6 +5,7 @@ import { notifyCommand } from './notify.js';
 import { statusCommand } from './status.js';
 import { runCommand } from './run.js';
 import { pluginsCommand } from './plugins.js';
+import { presetsCommand } from './presets.js';
 import { backupCommand } from './backup.js';
 import { restoreCommand } from './restore.js';
 import { versionsCommand } from './versions.js';
@@ -27,6 +28,7 @@ export const builtinCommands: BuiltinCommand[] = [
   verifyCommand,
   configCommand,
   pluginsCommand,
+  presetsCommand,
   runCommand,
   statusCommand,
   notifyCommand,

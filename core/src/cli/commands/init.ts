@@ -6,8 +6,8 @@ import { UsageError } from '../../common/errors.js';
 import type { BuiltinCommand } from '../command.js';
 
 /** The starter config: JSON with comments, an hdd target and one job. */
-export function starterConfig(o: { device: string; targetPath: string; sources: string[]; schema?: string }): string {
-  const sources = o.sources.map((s) => `        { "path": ${JSON.stringify(s)} }`).join(',\n');
+export function starterConfig(o: { device: string; targetPath: string; sources: string[]; presets?: string[]; schema?: string }): string {
+  const sources = [...(o.presets ?? []).map((p) => `        { "preset": ${JSON.stringify(p)} }`), ...o.sources.map((s) => `        { "path": ${JSON.stringify(s)} }`)].join(',\n');
   return `{
   // Written by \`agent init\`. Reference: docs/config.md. Check it with \`agent config validate\`.
 ${o.schema ? `  "$schema": ${JSON.stringify(o.schema)},\n` : ''}  "device": ${JSON.stringify(o.device)},
@@ -43,6 +43,13 @@ async function ask(question: string, fallback: string): Promise<string> {
   }
 }
 
+/** The presets the built-in plugins contribute (from their manifests: no plugin code runs). */
+async function builtinPresetNames(): Promise<string[]> {
+  const { PluginHost } = await import('../../node/plugins/plugin-host.js');
+  const host = PluginHost.discover(undefined, process.cwd());
+  return host.configured.flatMap((d) => (d.manifest.contributes?.presets ?? []).map((p) => p.name));
+}
+
 export const initCommand: BuiltinCommand = {
   command: 'init',
   describe: 'Write a starter config.json (interactive on a terminal; use the flags in scripts)',
@@ -50,6 +57,7 @@ export const initCommand: BuiltinCommand = {
     y
       .option('target-path', { type: 'string', describe: 'Folder backups go to (an external HDD or any folder)' })
       .option('source', { type: 'string', array: true, describe: 'A folder to back up (repeat for more)' })
+      .option('preset', { type: 'string', array: true, describe: 'A category to back up: documents, desktop, pictures, music, videos, office, finance, ebooks, mail, bookmarks (repeat, or comma-separate; see `agent presets list`)' })
       .option('device', { type: 'string', describe: 'This machine\'s name on the targets (default: the host name)' })
       .option('force', { type: 'boolean', default: false, describe: 'Overwrite an existing config file' }),
   handler: async (args, ctx) => {
@@ -61,17 +69,31 @@ export const initCommand: BuiltinCommand = {
     const interactive = Boolean(process.stdin.isTTY) && !ctx.output.json;
     let targetPath = args.targetPath as string | undefined;
     let sources = (args.source as string[] | undefined)?.filter(Boolean);
+    const known = await builtinPresetNames();
+    const splitList = (v: string) => v.split(',').map((s) => s.trim()).filter((s) => s && s.toLowerCase() !== 'none');
+    let presets = (args.preset as string[] | undefined)?.flatMap(splitList);
     let device = (args.device as string | undefined) ?? hostname();
-    if (!targetPath || !sources?.length) {
+    if (!targetPath || (!sources?.length && !presets?.length)) {
       if (!interactive) {
-        if (!targetPath) throw new UsageError('missing --target-path (where backups go)', { hint: 'e.g. `agent init --target-path /media/BACKUP1/hokan --source ~/Documents`' });
+        if (!targetPath) throw new UsageError('missing --target-path (where backups go)', { hint: 'e.g. `agent init --target-path /media/BACKUP1/hokan --preset documents --preset pictures --source ~/work`' });
       } else {
         targetPath ??= await ask('Where should backups go (an external HDD or a folder)?', process.platform === 'win32' ? 'E:\\hokan' : '/media/BACKUP1/hokan');
-        if (!sources?.length) sources = (await ask('Which folders should be backed up (comma-separated)?', '~/Documents')).split(',').map((s) => s.trim()).filter(Boolean);
+        if (!sources?.length && !presets?.length) {
+          // "Leave it to us": categories first, found where this OS keeps them; then any other folders.
+          presets = splitList(await ask(`Which categories should be backed up (comma-separated, or none)? ${known.join(', ')}`, 'documents, desktop, pictures'));
+          sources = splitList(await ask('Which other folders should be backed up (comma-separated, or none)?', presets.length ? 'none' : '~/Documents'));
+        }
         if (!args.device) device = await ask('Name of this machine', device);
       }
     }
-    sources = sources?.length ? sources : ['~/Documents'];
+    presets = [...new Set(presets ?? [])];
+    for (const p of presets) {
+      if (known.includes(p)) continue;
+      const { didYouMean } = await import('../../node/config/did-you-mean.js');
+      const guess = didYouMean(p, known);
+      throw new UsageError(`unknown preset '${p}'; presets: ${known.join(', ')}`, { hint: guess ? `did you mean '${guess}'?` : 'see `agent presets list`' });
+    }
+    sources = sources?.length ? sources : presets.length ? [] : ['~/Documents'];
     // Relative paths mean the folder the person typed them in: written in full (a config refuses them).
     const { isFullPath } = await import('../../node/config/config-paths.js');
     const full = (p: string) => (isFullPath(p) ? p : resolve(ctx.options.cwd, p));
@@ -81,7 +103,7 @@ export const initCommand: BuiltinCommand = {
     const schemaFile = resolve(here, '..', '..', '..', '..', 'config', 'schema.json');
     const schema = existsSync(schemaFile) ? schemaFile : undefined;
     mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, starterConfig({ device, targetPath: targetPath!, sources, schema }));
+    writeFileSync(file, starterConfig({ device, targetPath: targetPath!, sources, presets, schema }));
     if (ctx.output.json) ctx.output.printJson({ written: file });
     else {
       ctx.output.print(`wrote ${file}`);

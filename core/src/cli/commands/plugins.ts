@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { BuiltinCommand } from '../command.js';
+import { configPlace, noConfigLine } from './no-config.js';
 
 export interface PluginListEntry {
   id: string;
@@ -23,11 +24,16 @@ export const pluginsCommand: BuiltinCommand = {
       command: 'list',
       describe: 'The built-in plugins and those config.json names, what each contributes and whether it is used',
       handler: async (_args, ctx) => {
-        const { findConfigPath } = await import('../../node/config/config-paths.js');
         const { parseConfigText } = await import('../../node/config/config-loader.js');
         const { PluginHost, usedBecause } = await import('../../node/plugins/plugin-host.js');
-        const file = findConfigPath(ctx.options.config, { cwd: ctx.options.cwd });
-        const raw = parseConfigText(readFileSync(file, 'utf8').replace(/^\uFEFF/, ''), file).value as Record<string, any>;
+        // Before any config exists: the built-in plugins, and where a config would be read from.
+        const place = await configPlace(ctx);
+        const file = place.file;
+        if (!place.exists) {
+          if (ctx.output.json) ctx.output.error(noConfigLine(place.looked));
+          else ctx.output.print(noConfigLine(place.looked));
+        }
+        const raw = place.exists ? (parseConfigText(readFileSync(file, 'utf8').replace(/^\uFEFF/, ''), file).value as Record<string, any>) : {};
         const specs = Array.isArray(raw.plugins) && raw.plugins.every((p: unknown) => typeof p === 'string') ? (raw.plugins as string[]) : undefined;
         const host = PluginHost.discover(specs, dirname(file));
         const usage = {

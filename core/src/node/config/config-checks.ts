@@ -180,6 +180,26 @@ export function crossChecks(ctx: ValidationContext): ConfigProblem[] {
     const segs = ['targets', id, 'path'];
     out.push({ path: formatPath(segs), ...placeOf(ctx, segs), message: `target path '${p}' is relative`, hint: relativeHint(p) });
   }
+  // A user preset's "extends" names a preset that exists (a plugin's, or another user preset; a
+  // user preset may extend the plugin preset it shadows).
+  if (v.presets && typeof v.presets === 'object' && !Array.isArray(v.presets)) {
+    const pluginPresets = new Set(configuredPresets.map((p) => p.name));
+    for (const [name, p] of Object.entries<any>(v.presets)) {
+      const base = p?.extends;
+      if (typeof base !== 'string') continue;
+      if (base === name ? pluginPresets.has(base) : presetNames.has(base)) continue;
+      const segs = ['presets', name, 'extends'];
+      const provider = allPresets.find((x) => x.name === base);
+      const known = [...presetNames].filter((n) => n !== name);
+      const guess = didYouMean(base, known);
+      out.push({
+        path: formatPath(segs),
+        ...placeOf(ctx, segs),
+        message: provider ? `preset '${name}' extends '${base}', provided by plugin ${provider.plugin.name}, which "plugins" does not name` : `preset '${name}' extends unknown preset '${base}'; presets available: ${known.join(', ') || 'none'}`,
+        hint: provider ? `add "${provider.plugin.name}" to "plugins"` : guess ? `did you mean '${guess}'?` : 'name a built-in preset or one defined under "presets"',
+      });
+    }
+  }
   const jobIds = new Map<string, number>();
   if (!Array.isArray(v.jobs)) return out;
   v.jobs.forEach((job: any, j: number) => {

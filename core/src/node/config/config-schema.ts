@@ -108,6 +108,7 @@ export const JobSchema = Type.Object(
 export const PresetDefinitionSchema = Type.Object(
   {
     title: Type.Optional(Str()),
+    extends: Type.Optional(Str('A preset this one adds to (a built-in one such as "office", or one defined here): its folders, extensions and excludes come first.')),
     folders: Type.Optional(StrList('Folders (`~` is expanded).')),
     extensions: Type.Optional(StrList('Extensions without the dot.')),
     exclude: Type.Optional(StrList('Globs never backed up.')),

@@ -61,6 +61,17 @@ export function assembleFromParts(parts: CoreSchemaParts, contrib: SchemaContrib
   const { patternProperties: _p, ...targets } = core.properties.targets;
   core.properties.targets = { ...targets, patternProperties: { [parts.idPattern]: target }, additionalProperties: false };
   core.properties.notify = { ...core.properties.notify, items: notifier };
+  // Known preset names, for editors to complete; any other name may be a user preset (checked by crossChecks).
+  const presets = [...(contrib.presets ?? [])].sort((a, b) => a.name.localeCompare(b.name));
+  if (presets.length) {
+    const names = (description: string) => ({
+      description,
+      anyOf: [{ type: 'string', enum: presets.map((p) => p.name), description: presets.map((p) => `${p.name}${p.title ? ` (${p.title})` : ''}`).join(', ') }, { type: 'string' }],
+    });
+    const source = core.properties.jobs?.items?.properties?.sources?.items?.properties;
+    if (source?.preset) source.preset = names(source.preset.description);
+    for (const def of Object.values<any>(core.properties.presets?.patternProperties ?? {})) if (def?.properties?.extends) def.properties.extends = names(def.properties.extends.description);
+  }
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',
     $id: 'https://github.com/hokan/hokan/config/schema.json',

@@ -133,10 +133,12 @@ export interface Usage {
   command?: string;
   /** Whether this builds the runtime for a run or command (activates hook-tapping plugins). */
   runtime?: boolean;
+  /** Activate every plugin that contributes presets (`agent presets`). */
+  allPresets?: boolean;
 }
 
 /** Why (or whether) a plugin is needed by this config — empty when it is not used. */
-export function usedBecause(d: PluginDescriptor, config: Pick<HokanConfig, 'targets' | 'jobs' | 'notify'>, usage: Usage = { runtime: true }): string[] {
+export function usedBecause(d: PluginDescriptor, config: Pick<HokanConfig, 'targets' | 'jobs' | 'notify'> & { presets?: HokanConfig['presets'] }, usage: Usage = { runtime: true }): string[] {
   if (!d.configured) return [];
   const c = d.manifest.contributes ?? {};
   const why: string[] = [];
@@ -145,7 +147,21 @@ export function usedBecause(d: PluginDescriptor, config: Pick<HokanConfig, 'targ
   const notifierTypes = new Set((config.notify ?? []).map((n) => n?.type));
   for (const n of c.notifiers ?? []) if (notifierTypes.has(n.type)) why.push(`notifier type '${n.type}'`);
   const presets = new Set((config.jobs ?? []).flatMap((j) => (j?.sources ?? []).map((s) => s?.preset)));
-  for (const p of c.presets ?? []) if (presets.has(p.name)) why.push(`preset '${p.name}'`);
+  // A user preset that extends a plugin's needs that plugin too (through any chain of "extends").
+  const user = config.presets && typeof config.presets === 'object' ? config.presets : {};
+  for (const start of [...presets]) {
+    let cur = start;
+    for (let i = 0; i < 32 && typeof cur === 'string' && typeof user[cur]?.extends === 'string'; i++) {
+      const base: string = user[cur]!.extends!;
+      presets.add(base);
+      if (base === cur) break;
+      cur = base;
+    }
+  }
+  for (const p of c.presets ?? []) {
+    if (usage.allPresets) why.push(`preset '${p.name}'`);
+    else if (presets.has(p.name)) why.push(`preset '${p.name}'`);
+  }
   const filters = new Set((config.jobs ?? []).flatMap((j) => (j?.filters?.plugins ?? []).map((f) => f?.name)));
   for (const f of c.filters ?? []) if (filters.has(f.name)) why.push(`filter '${f.name}'`);
   if (usage.command) for (const cmd of c.commands ?? []) if (cmd.command.trim().split(/\s+/)[0] === usage.command) why.push(`command '${usage.command}'`);
@@ -216,9 +232,10 @@ export class PluginHost {
 
   /** Target and notifier types with their schemas, from the configured plugins' manifests. */
   schemaContributions(options: { includeUnconfigured?: boolean; warn?: (msg: string) => void } = {}): SchemaContributions {
-    const out: SchemaContributions = { targets: [], notifiers: [] };
+    const out: SchemaContributions = { targets: [], notifiers: [], presets: [] };
     for (const d of this.descriptors) {
       if (!d.configured && !options.includeUnconfigured) continue;
+      for (const p of d.manifest.contributes?.presets ?? []) out.presets!.push({ name: p.name, title: p.title, plugin: d.name });
       for (const kind of ['targets', 'notifiers'] as const) {
         for (const t of d.manifest.contributes?.[kind] ?? []) {
           const entry: ContributedType = { type: t.type, title: t.title, plugin: d.name };

@@ -14,4 +14,6 @@ export interface ContributedType {
 export interface SchemaContributions {
   targets: ContributedType[];
   notifiers: ContributedType[];
+  /** Preset names the plugins contribute (for completion of `{ "preset": … }` and `"extends"`). */
+  presets?: { name: string; title?: string; plugin: string }[];
 }

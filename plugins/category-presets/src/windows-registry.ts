@@ -1,0 +1,36 @@
+/**
+ * Reads the User Shell Folders of the current user from the Windows registry (where the Known
+ * Folders — and OneDrive's redirection of them — are recorded), with Windows' own `reg.exe`.
+ * Used on Windows only; tests pass the values in (user-folders.ts `FolderInput.shellFolders`).
+ */
+import { execFile } from 'node:child_process';
+
+const KEY = 'HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Explorer\\User Shell Folders';
+
+/** `reg query` output → value name → data (REG_SZ and REG_EXPAND_SZ lines). */
+export function parseRegQuery(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^\s{2,}(.+?)\s{2,}REG_(?:EXPAND_)?SZ\s{2,}(.*?)\s*$/.exec(line);
+    if (m) out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
+export function readUserShellFolders(): Promise<Record<string, string>> {
+  return new Promise((resolve) => {
+    execFile('reg', ['query', KEY], { encoding: 'buffer', windowsHide: true, timeout: 10_000 }, (err, stdout) => {
+      if (err) return resolve({}); // no registry answer: the defaults under the profile
+      // reg.exe writes in the console's code page: UTF-8 when set so, else Shift_JIS on Japanese Windows.
+      let text = new TextDecoder('utf-8').decode(stdout);
+      if (text.includes('\uFFFD')) {
+        try {
+          text = new TextDecoder('shift_jis').decode(stdout);
+        } catch {
+          // a Node without full ICU: keep the UTF-8 reading
+        }
+      }
+      resolve(parseRegQuery(text));
+    });
+  });
+}
