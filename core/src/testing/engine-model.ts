@@ -367,4 +367,11 @@ export const REGRESSIONS: RegressionCase[] = [
       { op: 'write', path: 'back', seed: 5, size: 6, mtime: 5 }, { op: 'backup', gapHours: 30, full: false }, B,
     ],
   },
+  {
+    // Another data folder's no-change runs: only the newest record was taken into this index, so
+    // `restore --run` of an earlier one said there was no such run.
+    name: 'runs that changed nothing, by another data folder',
+    settings: one(0),
+    ops: [B, { op: 'switch-index' }, B, B, { op: 'switch-index' }, B],
+  },
 ];

@@ -111,6 +111,18 @@ export async function rebuildFromTarget(index: IndexStore, store: JobStore, job:
 }
 
 /** Adds a run's record from the target to the index's history, if the index lacks it (a run left `running` there was interrupted). */
+/**
+ * Every run record on the target that the index lacks (one listing of the runs folder): after
+ * another data folder's runs that changed nothing, so the history — and `restore --run` of any of
+ * them — is whole here too, not only their newest.
+ */
+export async function importRunRecords(index: IndexStore, store: JobStore, logger: Logger): Promise<void> {
+  for await (const o of store.list(RUNS_PREFIX)) {
+    const [id, name] = o.key.slice(RUNS_PREFIX.length).split('/');
+    if (id && name === 'record.json') await importRunRecord(index, store, id, logger);
+  }
+}
+
 export async function importRunRecord(index: IndexStore, store: JobStore, runId: string, logger: Logger): Promise<void> {
   if (await index.getRun(runId)) return;
   const file = store.fullKey(runRecordKey(runId));

@@ -7,7 +7,7 @@ import type { IndexStore, TargetState } from '../index/index-store.js';
 import { targetFingerprint, type EngineDeps } from './deps.js';
 import { JobStore, closeTarget } from './job-store.js';
 import { HEAD_KEY, LAYOUT_FORMAT, MARKER_KEY, type JobHead, type OwnerMarker } from './layout.js';
-import { importRunRecord, rebuildFromTarget } from './manifests.js';
+import { importRunRecords, rebuildFromTarget } from './manifests.js';
 
 // Opening a job's place on a target, shared by every operation: who owns it (the marker), and an
 // index that knows what it holds (rebuilt from the target when it does not).
@@ -169,8 +169,8 @@ export async function ensureCurrent(index: IndexStore, store: JobStore, job: str
   let caughtUp: JobHead | undefined;
   if (state && head && head.seq !== state.headSeq && head.changeSeq === state.changeSeq) {
     // Runs that changed nothing since (another data folder's no-change runs): the held state is
-    // current; the newest run's record is taken for the history.
-    await importRunRecord(index, store, head.run, logger);
+    // current; their run records are taken for the history (every one this index lacks).
+    await importRunRecords(index, store, logger);
     state = { ...state, headSeq: head.seq };
     await index.batch([index.targetStateOp(job, targetId, state)]);
     return { state };
