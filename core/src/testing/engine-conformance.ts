@@ -58,6 +58,12 @@ export interface EngineConformanceOptions {
   maxOps?: number;
   /** Per-test timeout in milliseconds (default 240 s). */
   timeoutMs?: number;
+  /**
+   * Characters the target refuses in names (its `capabilities.forbiddenChars`): the model expects
+   * every file to be held, so generated names get `_` in their place. The refusal itself (recorded
+   * `forbidden-name`) is the target conformance suite's hostile-keys case.
+   */
+  forbiddenChars?: string;
 }
 
 const JOB = 'docs';
@@ -75,19 +81,26 @@ export function describeEngineConformance(opts: EngineConformanceOptions): void 
   const timeout = Math.max(opts.timeoutMs ?? 240_000, (envRuns ?? 0) * 10_000);
 
   describe(`engine conformance: ${opts.name}`, () => {
-    for (const r of REGRESSIONS) it(`regression: ${r.name}`, () => runCase(opts, r.settings, [...r.ops, { op: 'rebuild-index' }]), timeout);
+    for (const r of REGRESSIONS) it(`regression: ${r.name}`, () => runCase(opts, r.settings, heldNames([...r.ops, { op: 'rebuild-index' }], opts.forbiddenChars)), timeout);
     for (const seed of seeds) {
       it(`every run restores exactly the tree it saw (seed ${seed}, ${runs} cases)`, async () => {
         if (!opts.seeds?.includes(seed) && ![1, 2, 3].includes(seed)) console.log(`engine conformance (${opts.name}): fresh seed ${seed} — replay with HOKAN_MODEL_SEED=${seed}`);
         await fc.assert(
           fc.asyncProperty(caseArb(opts.maxOps ?? 24), async ({ settings, ops }) => {
-            await runCase(opts, settings, [...ops, { op: 'backup', gapHours: 1, full: false }, { op: 'rebuild-index' }]);
+            await runCase(opts, settings, heldNames([...ops, { op: 'backup', gapHours: 1, full: false }, { op: 'rebuild-index' }], opts.forbiddenChars));
           }),
           { seed, numRuns: runs, endOnFailure: false, verbose: 1, reporter: reportFailure(opts.name, seed) },
         );
       }, timeout);
     }
   });
+}
+
+/** The operations with every character in `chars` replaced by `_` in the names they create. */
+function heldNames(ops: Op[], chars: string | undefined): Op[] {
+  if (!chars) return ops;
+  const fix = (p: string) => [...chars].reduce((t, c) => t.split(c).join('_'), p);
+  return ops.map((o) => ({ ...o, ...('path' in o ? { path: fix(o.path) } : {}), ...('to' in o ? { to: fix(o.to) } : {}), ...('dir' in o ? { dir: fix(o.dir) } : {}) }) as Op);
 }
 
 function reportFailure(name: string, seed: number) {
