@@ -82,6 +82,10 @@ export function toTargetError(e: unknown, ctx: AzureErrorContext): TargetError {
   const account = ctx.account ? `"${ctx.account}"` : `at ${ctx.endpoint}`;
 
   if (isAbort(e)) return fail('transient', `${ctx.op} of ${where(ctx)} was aborted`);
+  const name = (e as Error | undefined)?.name;
+  if (name === 'CredentialUnavailableError' || name === 'AggregateAuthenticationError' || name === 'AuthenticationError') {
+    return fail('auth', `no Azure sign-in is available for ${where(ctx)} (DefaultAzureCredential: ${name})`, 'sign in with `az login`, set AZURE_CLIENT_ID / AZURE_TENANT_ID / AZURE_CLIENT_SECRET, or use a managed identity — or set accountKey, sasToken or connectionString');
+  }
   if (code === 'BlobNotFound') return fail('not-found', `${where(ctx)} does not exist`);
   if (code === 'ContainerNotFound') {
     return fail('unavailable', `the container "${ctx.container}" does not exist in the storage account ${account}`, 'set "createContainer": true for this target, or create the container (portal, Storage Explorer or `az storage container create`)');

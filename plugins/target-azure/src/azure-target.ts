@@ -80,11 +80,12 @@ export async function createContainerClient(sdk: AzureSdk, cfg: ResolvedAzureCon
 
 /** `@azure/identity` is an optional peer: imported only for DefaultAzureCredential. */
 async function loadIdentity(): Promise<{ DefaultAzureCredential: new () => object }> {
-  const name = '@azure/identity';
+  const name = '@azure/identity'; // a variable: TypeScript must not require the package to build
   try {
     return (await import(name)) as { DefaultAzureCredential: new () => object };
   } catch (e) {
-    if ((e as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw e;
+    const missing = (e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' || /Cannot find (package|module)|Could not resolve/.test(String((e as Error).message));
+    if (!missing) throw e;
     throw new ConfigError('the azure target has no accountKey, sasToken or connectionString, and DefaultAzureCredential (Entra ID sign-in) needs the package @azure/identity, which is not installed', {
       hint: 'set one of accountKey, sasToken, connectionString (e.g. "accountKey": "${env:AZURE_STORAGE_KEY}"), or run `npm install @azure/identity` where hokan is installed',
     });
