@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
@@ -95,6 +96,8 @@ async function loadIdentity(): Promise<{ DefaultAzureCredential: new () => objec
 /**
  * An Azure Blob Storage container as a hokan target: block blobs under an optional prefix. Files up
  * to `blockSize` go up in one Put Blob; larger ones as resumable staged blocks (block-upload.ts).
+ * Every blob carries `mtime` and `sha256` metadata (the SHA-256 computed as the body is read when
+ * the caller did not give it), so another tool can check a file it copies out of the container.
  */
 export class AzureTarget implements Target {
   readonly capabilities: TargetCapabilities;
@@ -171,9 +174,9 @@ export class AzureTarget implements Target {
     return m;
   }
 
-  private writeOptions(meta: ObjectMeta) {
+  private writeOptions(meta: ObjectMeta, sha256?: string) {
     return {
-      metadata: this.metadata(meta),
+      metadata: this.metadata(sha256 && !meta.sha256 ? { ...meta, sha256 } : meta),
       ...(this.cfg.accessTier ? { tier: this.cfg.accessTier } : {}),
       ...(meta.contentType ? { blobHTTPHeaders: { blobContentType: meta.contentType } } : {}),
     };
@@ -222,7 +225,7 @@ export class AzureTarget implements Target {
         if (opts.resume && (await opts.resume.get()) !== undefined) await opts.resume.clear();
         return;
       }
-      const r = await blockUpload({ limiter: this.limiter, commitOptions: this.writeOptions(meta), debug: (msg, obj) => this.log.debug(obj ?? {}, msg) }, client, client.name, body, meta, blockSize, opts);
+      const r = await blockUpload({ limiter: this.limiter, commitOptions: (sha256) => this.writeOptions(meta, sha256), debug: (msg, obj) => this.log.debug(obj ?? {}, msg) }, client, client.name, body, meta, blockSize, opts);
       this.log.debug({ key, size, sent: r.sent, skipped: r.skipped, resumed: r.resumed }, 'block upload committed');
     } catch (e) {
       this.fail(e, 'upload', key);
@@ -245,7 +248,8 @@ export class AzureTarget implements Target {
         reader.close();
       }
       opts.signal?.throwIfAborted();
-      await client.upload(buf, buf.length, { ...this.writeOptions(meta), abortSignal: opts.signal });
+      const sha256 = meta.sha256 ? undefined : createHash('sha256').update(buf).digest('hex');
+      await client.upload(buf, buf.length, { ...this.writeOptions(meta, sha256), abortSignal: opts.signal });
       opts.onProgress?.(buf.length);
     } finally {
       release();

@@ -48,8 +48,8 @@ export function blockId(nonce: string, index: number, md5: Buffer): string {
 
 export interface BlockUploadContext {
   limiter: Limiter;
-  /** Metadata, tier and content type for the committed blob. */
-  commitOptions: BlockBlobCommitBlockListOptions;
+  /** Metadata, tier and content type for the committed blob, given the SHA-256 of all its bytes. */
+  commitOptions(sha256: string): BlockBlobCommitBlockListOptions;
   debug(msg: string, obj?: object): void;
 }
 
@@ -88,6 +88,7 @@ export async function blockUpload(ctx: BlockUploadContext, client: BlockBlobClie
   }
 
   const ids: string[] = [];
+  const whole = createHash('sha256');
   const reader = new PartReader(body.open(0), size);
   const inFlight = new Set<Promise<void>>();
   let failure: unknown;
@@ -105,6 +106,7 @@ export async function blockUpload(ctx: BlockUploadContext, client: BlockBlobClie
         release();
         throw e;
       }
+      whole.update(buf);
       const md5 = createHash('md5').update(buf).digest();
       const id = blockId(nonce, i, md5);
       ids.push(id);
@@ -140,7 +142,7 @@ export async function blockUpload(ctx: BlockUploadContext, client: BlockBlobClie
   // next commit to this name or after 7 days (`cleanup` removes blobs that have nothing else).
   if (failure !== undefined) throw failure;
 
-  await client.commitBlockList(ids, { ...ctx.commitOptions, abortSignal: signal });
+  await client.commitBlockList(ids, { ...ctx.commitOptions(whole.digest('hex')), abortSignal: signal });
   if (resume) await resume.clear();
   return { sent, skipped, resumed };
 }

@@ -71,6 +71,8 @@ describe('target-azure block uploads', () => {
     expect(az.proxy.requests).toBe(1);
     const props = await raw.getBlockBlobClient(`t${n}/small.txt`).getProperties();
     expect(props.accessTier).toBe('Cool');
+    // The SHA-256 is computed as the body is read when the caller does not give one.
+    expect(props.metadata).toEqual({ mtime: '5000', sha256: createHash('sha256').update('small').digest('hex') });
     // Azure computes the content MD5 of a Put Blob.
     expect(Buffer.from(props.contentMD5!).toString('hex')).toBe(createHash('md5').update('small').digest('hex'));
   });
@@ -108,6 +110,8 @@ describe('target-azure block uploads', () => {
     expect(store.value).toBeUndefined();
     expect((await t2.get('r/file.bin', undefined, readAll)).equals(data)).toBe(true);
     expect(await committedCount(blob)).toBe(6);
+    // The SHA-256 of every byte, the skipped blocks' included.
+    expect((await t2.stat('r/file.bin')).sha256).toBe(createHash('sha256').update(data).digest('hex'));
     expect(await uncommitted(blob)).toEqual([]);
     console.info(`azure resume after read error: run 1 sent ${firstRun} bytes, run 2 sent ${secondRun} bytes (file ${data.length}, missing blocks ${missing})`);
   });
@@ -197,7 +201,7 @@ describe('target-azure block uploads', () => {
     const s2 = memoryResumeStore();
     await t.put('c/abandoned.bin', failingSource(data, BLOCK + 10), { size: data.length }, { resume: s1 }).catch(() => {});
     await t.put('c/kept.bin', failingSource(data, BLOCK + 10), { size: data.length }, { resume: s2 }).catch(() => {});
-    await t.put('c/plain.txt', bufferSource('plain'), { size: 5 }); // committed, no metadata
+    await t.put('c/plain.txt', bufferSource('plain'), { size: 5 }); // committed by hokan (with its metadata)
     await raw.getBlockBlobClient(`${prefix}c/other.txt`).upload('by another tool', 15); // committed by someone else
 
     await t.cleanup({ olderThanMs: 60 * 60 * 1000, keep: () => false }); // all younger than an hour
@@ -206,7 +210,8 @@ describe('target-azure block uploads', () => {
     await new Promise((r) => setTimeout(r, 1100)); // Azurite's times have whole seconds
     const asked: string[] = [];
     await t.cleanup({ olderThanMs: 10, keep: (k) => (asked.push(k), k === 'c/kept.bin') });
-    expect(asked.sort()).toEqual(['c/abandoned.bin', 'c/kept.bin', 'c/other.txt', 'c/plain.txt']);
+    // Blobs with hokan's metadata are committed: only those without any are looked at.
+    expect(asked.sort()).toEqual(['c/abandoned.bin', 'c/kept.bin', 'c/other.txt']);
     expect(await uncommitted(`${prefix}c/abandoned.bin`)).toEqual([]);
     expect(await uncommitted(`${prefix}c/kept.bin`)).toHaveLength(1);
     const listed: string[] = [];
