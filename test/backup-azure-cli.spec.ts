@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
@@ -73,6 +73,14 @@ describe('target-azure through the CLI', () => {
     expect(await digestTree(join(latest, 'Documents'))).toEqual(now);
     const v = await run('verify', '--job', 'docs');
     expect(v.stdout).toMatch(/checked 10 stored versions .* 10 good, 0 bad/);
+
+    // Azure cannot tell a container's size: status shows what hokan stored there, from the index —
+    // the files of the source now (the link is not stored) and the two older versions.
+    let current = 0;
+    for (const e of await readdir(src, { recursive: true, withFileTypes: true })) if (e.isFile()) current += (await stat(join(e.parentPath, e.name))).size;
+    const st = JSON.parse((await run('status', '--json')).stdout);
+    expect(st.targets).toEqual([{ id: 'cloud', type: 'azure', used: current + 'quarterly report\n'.length + 20 * MiB, usedFrom: 'index' }]);
+    expect((await run('status')).stdout).toMatch(/target cloud \(azure\): [\d.]+ MB used \(stored by hokan\)/);
 
     // Another client (the SDK, as Storage Explorer would) finds the newest files under their own names,
     // with the SHA-256 in the blob's metadata.
