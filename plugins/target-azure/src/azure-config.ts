@@ -114,6 +114,9 @@ export function resolveAzureConfig(raw: Record<string, unknown>, targetId = 'azu
   if (auth !== 'connectionString' && account === undefined && endpoint === undefined) {
     problems.push({ path: at('account'), message: 'an azure target needs an "account" (or an "endpoint", or a "connectionString")' });
   }
+  if (auth === 'defaultCredential' && endpoint?.startsWith('http:')) {
+    problems.push({ path: at('endpoint'), message: 'DefaultAzureCredential (no accountKey, sasToken or connectionString) signs in with tokens, which Azure accepts only over https', hint: 'use an https:// endpoint, or set accountKey, sasToken or connectionString' });
+  }
   if (auth === 'accountKey' && account === undefined) {
     problems.push({ path: at('account'), message: 'an accountKey needs the "account" it belongs to' });
   }

@@ -116,7 +116,7 @@ export function toTargetError(e: unknown, ctx: AzureErrorContext): TargetError {
           : 'give these credentials read, write, delete and list rights on the container';
     return fail('auth', `${ctx.op} of ${where(ctx)} is not allowed with these credentials (${code})`, hint);
   }
-  if (code !== undefined && QUOTA.has(code) || status === 507) {
+  if ((code !== undefined && QUOTA.has(code)) || status === 507) {
     return fail('quota', `the storage account ${account} is full or over its quota (${code ?? `HTTP ${status}`})`, 'free space in the container, or raise the account\'s limit');
   }
   if (code === 'BlobArchived') return fail('permanent', `${where(ctx)} is in the Archive tier and cannot be read before it is rehydrated`, 'rehydrate it to Hot or Cool (portal or `az storage blob set-tier`), then try again');

@@ -96,8 +96,8 @@ async function loadIdentity(): Promise<{ DefaultAzureCredential: new () => objec
 /**
  * An Azure Blob Storage container as a hokan target: block blobs under an optional prefix. Files up
  * to `blockSize` go up in one Put Blob; larger ones as resumable staged blocks (block-upload.ts).
- * Every blob carries `mtime` and `sha256` metadata (the SHA-256 computed as the body is read when
- * the caller did not give it), so another tool can check a file it copies out of the container.
+ * Every blob carries `mtime` and `sha256` metadata (from the engine's file source, which hashes what
+ * it reads), so another tool can check a file it copies out of the container.
  */
 export class AzureTarget implements Target {
   readonly capabilities: TargetCapabilities;
@@ -248,7 +248,8 @@ export class AzureTarget implements Target {
         reader.close();
       }
       opts.signal?.throwIfAborted();
-      const sha256 = meta.sha256 ? undefined : createHash('sha256').update(buf).digest('hex');
+      // The engine's source hashed what it read; another source's bytes are hashed here.
+      const sha256 = meta.sha256 ? undefined : (body.sha256 ?? createHash('sha256').update(buf).digest('hex'));
       await client.upload(buf, buf.length, { ...this.writeOptions(meta, sha256), abortSignal: opts.signal });
       opts.onProgress?.(buf.length);
     } finally {

@@ -4,13 +4,14 @@
  *
  * Why not the SDK's `uploadStream`/`uploadData`: they name blocks with random ids and keep them in
  * memory, so after a crash or a reboot the next run starts again. Here:
- *  - a block's id is `NONCE-INDEX-MD5`: the nonce is made once per upload and kept in the engine's
+ *  - a block's id is `NONCE-INDEX-HASH`: the nonce is made once per upload and kept in the engine's
  *    ResumeStore (its LevelDB index) before the first block is sent, so the ids are stable across
- *    runs; the MD5 of the block's bytes makes an id name one content only, so a block staged from
- *    another version of the file is never committed (its id does not match);
+ *    runs; HASH (the first 128 bits of the block's SHA-256) makes an id name one content only, so a
+ *    block staged from another version of the file is never committed (its id does not match);
  *  - the next run asks the service for the blob's uncommitted block list and sends only the blocks
  *    whose id is not there. The service's list is the truth: nothing per block is kept locally.
- *  - each block goes with its MD5 (`Content-MD5`), so Azure checks it arrived whole.
+ * SHA-256, not MD5: with the CPU's SHA instructions it is ~4× faster here (1.2 GB/s against 0.3),
+ * and an upload is CPU-bound on a small machine. (In transit, TLS checks the bytes.)
  *
  * The body is read once, from offset 0, sequentially: blocks the service already holds are read and
  * hashed but not sent, so whoever hashes the stream (the engine's SHA-256) still sees every byte.
@@ -40,10 +41,10 @@ export function isBlockResumeState(x: unknown): x is BlockResumeState {
   return s.v === 1 && typeof s.blob === 'string' && typeof s.size === 'number' && typeof s.blockSize === 'number' && typeof s.nonce === 'string' && /^[0-9a-f]{12}$/.test(s.nonce);
 }
 
-/** The block id (base64, as the REST API wants it) for block `index` of an upload, from its bytes' MD5. */
-export function blockId(nonce: string, index: number, md5: Buffer): string {
+/** The block id (base64, as the REST API wants it) for block `index` of an upload, from its bytes' hash. */
+export function blockId(nonce: string, index: number, hash: Buffer): string {
   // 12 + 1 + 6 + 1 + 32 = 52 bytes before encoding (Azure allows 64); every id of a blob has one length.
-  return Buffer.from(`${nonce}-${String(index).padStart(6, '0')}-${md5.toString('hex')}`).toString('base64');
+  return Buffer.from(`${nonce}-${String(index).padStart(6, '0')}-${hash.subarray(0, 16).toString('hex')}`).toString('base64');
 }
 
 export interface BlockUploadContext {
@@ -88,7 +89,6 @@ export async function blockUpload(ctx: BlockUploadContext, client: BlockBlobClie
   }
 
   const ids: string[] = [];
-  const whole = createHash('sha256');
   const reader = new PartReader(body.open(0), size);
   const inFlight = new Set<Promise<void>>();
   let failure: unknown;
@@ -106,9 +106,7 @@ export async function blockUpload(ctx: BlockUploadContext, client: BlockBlobClie
         release();
         throw e;
       }
-      whole.update(buf);
-      const md5 = createHash('md5').update(buf).digest();
-      const id = blockId(nonce, i, md5);
+      const id = blockId(nonce, i, createHash('sha256').update(buf).digest());
       ids.push(id);
       if (held.has(id)) {
         skipped += buf.length;
@@ -117,7 +115,7 @@ export async function blockUpload(ctx: BlockUploadContext, client: BlockBlobClie
       }
       const task = (async () => {
         try {
-          await client.stageBlock(id, buf, buf.length, { abortSignal: signal, transactionalContentMD5: md5 });
+          await client.stageBlock(id, buf, buf.length, { abortSignal: signal });
           sent += buf.length;
           opts.onProgress?.(sent);
         } catch (e) {
@@ -142,9 +140,17 @@ export async function blockUpload(ctx: BlockUploadContext, client: BlockBlobClie
   // next commit to this name or after 7 days (`cleanup` removes blobs that have nothing else).
   if (failure !== undefined) throw failure;
 
-  await client.commitBlockList(ids, { ...ctx.commitOptions(whole.digest('hex')), abortSignal: signal });
+  // The file's SHA-256 for the blob's metadata: the engine's source hashed what it read; another source is read once more.
+  const sha256 = body.sha256 ?? (await hashSource(body));
+  await client.commitBlockList(ids, { ...ctx.commitOptions(sha256), abortSignal: signal });
   if (resume) await resume.clear();
   return { sent, skipped, resumed };
+}
+
+async function hashSource(body: RewindableSource): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of body.open(0)) h.update(chunk as Buffer);
+  return h.digest('hex');
 }
 
 /** The ids of the blob's uncommitted blocks (none when the blob does not exist). */

@@ -181,6 +181,7 @@ describe('target-azure config', () => {
     expect(problem({ type: 'azure', account: 'acct1', container: 'c1c', accountKey: 'k', blockSize: 1000 }).hint).toBe('blocks are 1 MiB (1048576 bytes) to 4000 MiB');
     expect(problem({ type: 'azure', account: 'acct1', container: 'c1c', accountKey: 'k', bucket: 'x' }).message).toBe('target "cloud": unknown setting "bucket" for an azure target');
     expect(problem({ type: 'azure', account: 'acct1', container: 'c1c', sasToken: 'sv=2024&se=2030' }).message).toBe('target "cloud": sasToken is not a SAS token (it has no "sig=" part)');
+    expect(problem({ type: 'azure', container: 'c1c', endpoint: 'http://127.0.0.1:10000/devstoreaccount1' }).message).toBe('target "cloud": DefaultAzureCredential (no accountKey, sasToken or connectionString) signs in with tokens, which Azure accepts only over https');
     expect(problem({ type: 'azure', container: 'c1c', accountKey: 'k' }).message).toBe('target "cloud": an azure target needs an "account" (or an "endpoint", or a "connectionString"); an accountKey needs the "account" it belongs to');
   });
 
