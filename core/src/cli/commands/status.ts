@@ -44,15 +44,12 @@ export const statusCommand: BuiltinCommand = {
           let timer: NodeJS.Timeout | undefined;
           try {
             target = await deps.openTarget(id);
-            let u: { used?: number; free?: number } = {};
-            if (target.usage) {
-              const timeout = new Promise<never>((_, reject) => {
-                timer = setTimeout(() => reject(new Error(`no answer in ${USAGE_TIMEOUT_MS / 1000} s`)), USAGE_TIMEOUT_MS);
-              });
-              u = await Promise.race([target.usage(), timeout]);
-            }
-            // A service that cannot tell (Azure, most object stores): what hokan itself stored there, from the index.
-            if (u.used === undefined) return { id, type: cfg.type, ...u, used: await storedBytes(deps, id), usedFrom: 'index' as const };
+            // A target that cannot tell (Azure: only a listing would): what hokan itself stored there, from the index.
+            if (!target.usage) return { id, type: cfg.type, used: await storedBytes(deps, id), usedFrom: 'index' as const };
+            const timeout = new Promise<never>((_, reject) => {
+              timer = setTimeout(() => reject(new Error(`no answer in ${USAGE_TIMEOUT_MS / 1000} s`)), USAGE_TIMEOUT_MS);
+            });
+            const u = await Promise.race([target.usage(), timeout]);
             return { id, type: cfg.type, ...u };
           } catch (e) {
             return { id, type: cfg.type, error: describeError(e) };
