@@ -1,4 +1,4 @@
-// hokan in the benchmarks: a config writer (hdd or s3 target), and running the built CLI exactly
+// hokan in the benchmarks: a config writer (hdd, s3 or azure target), and running the built CLI exactly
 // as a person does: the `agent` bin executed as a program (`core/bin/agent.cjs backup --json
 // --config … --data-dir …`, what `npx agent` runs), so its first line's Node flags apply.
 import * as fs from 'node:fs';
@@ -11,10 +11,10 @@ export const AGENT = path.join(REPO, 'core', 'bin', 'agent.cjs');
 
 /**
  * Writes a config for one job `bench` backing up `source` to one target (or to `targets`: { id: target });
- * returns its path. target: { type: 'hdd', path } or { type: 's3', bucket, endpoint, region?, accessKeyId, secretAccessKey, … }.
+ * returns its path. target: { type: 'hdd', path }, { type: 's3', bucket, endpoint, region?, accessKeyId, secretAccessKey, … } or { type: 'azure', … }.
  */
 export function writeConfig(file, { source, target, targets = { bench: target }, job = {} }) {
-  const plugins = new Set(Object.values(targets).map((t) => (t.type === 's3' ? '@hokan/target-s3' : '@hokan/target-hdd')));
+  const plugins = new Set(Object.values(targets).map((t) => (t.type === 's3' || t.type === 'azure' ? `@hokan/target-${t.type}` : '@hokan/target-hdd')));
   const ts = Object.fromEntries(Object.entries(targets).map(([id, t]) => [id, t.type === 's3' ? { region: 'us-east-1', forcePathStyle: true, ...t } : t]));
   const config = {
     device: 'bench-pc',

@@ -100,6 +100,12 @@ export interface RewindableSource {
    * with these. Then it calls `copied(sha256)`, or throws `changed()` when they moved.
    */
   readonly localFile?: LocalFileBody;
+  /**
+   * Optional: the hex SHA-256 of the last complete read from offset 0, set once that read ended
+   * (the engine's file source hashes what it reads). A target that reads the whole body before it
+   * commits an object can put the hash in the object's metadata without hashing the bytes again.
+   */
+  readonly sha256?: string;
 }
 
 /** See `RewindableSource.localFile`. */

@@ -65,6 +65,12 @@ export interface EngineConformanceOptions {
    * are cut to it. Say why where you set it; a real server of the kind must not need it.
    */
   maxNameBytes?: number;
+  /**
+   * Characters the target refuses in names (its `capabilities.forbiddenChars`): the model expects
+   * every file to be held, so generated names get `_` in their place. The refusal itself (recorded
+   * `forbidden-name`) is the target conformance suite's hostile-keys case.
+   */
+  forbiddenChars?: string;
 }
 
 const JOB = 'docs';
@@ -97,6 +103,7 @@ export function describeEngineConformance(opts: EngineConformanceOptions): void 
   });
 }
 
+/** The operations with every character in `chars` replaced by `_` in the names they create. */
 function reportFailure(name: string, seed: number) {
   return (out: fc.RunDetails<[{ settings: CaseSettings; ops: Op[] }]>) => {
     if (!out.failed) return;
@@ -119,10 +126,15 @@ interface RunSeen {
 }
 
 /** Runs one generated case end to end. */
-/** Cuts every name component of an operation's paths to `max` bytes (whole characters). */
-function fitNames(op: Op, max: number | undefined): Op {
-  if (max === undefined) return op;
+/**
+ * Names the place can hold: every component cut to `maxNameBytes` (whole characters) and each of
+ * `forbiddenChars` replaced by `_` — in every path an operation names.
+ */
+function fitNames(op: Op, opts: EngineConformanceOptions): Op {
+  const { maxNameBytes: max, forbiddenChars: chars } = opts;
+  if (max === undefined && !chars) return op;
   const cut = (name: string) => {
+    if (max === undefined) return name;
     let out = '';
     for (const ch of name) {
       if (Buffer.byteLength(out + ch) > max) break;
@@ -130,14 +142,17 @@ function fitNames(op: Op, max: number | undefined): Op {
     }
     return out;
   };
-  const fit = (p: string) => p.split('/').map(cut).join('/');
+  const fit = (p: string) => {
+    const fixed = chars ? [...chars].reduce((t, c) => t.split(c).join('_'), p) : p;
+    return fixed.split('/').map(cut).join('/');
+  };
   const o = { ...op } as Record<string, unknown>;
   for (const k of ['path', 'to', 'dir'] as const) if (typeof o[k] === 'string') o[k] = fit(o[k] as string);
   return o as Op;
 }
 
 async function runCase(opts: EngineConformanceOptions, s: CaseSettings, allOps: Op[]): Promise<void> {
-  const ops = allOps.map((op) => fitNames(op, opts.maxNameBytes));
+  const ops = allOps.map((op) => fitNames(op, opts));
   const dir = await mkdtemp(join(tmpdir(), 'hokan-model-'));
   const src = join(dir, 'src');
   const dataDirs = [join(dir, 'data'), join(dir, 'data-2')];

@@ -1,4 +1,5 @@
 import type { RunRecord } from '../../common/model.js';
+import type { EngineDeps } from '../../node/engine/deps.js';
 import type { BuiltinCommand } from '../command.js';
 import type { CliContext } from '../context.js';
 import type { HokanRuntime } from '../../node/runtime/runtime.js';
@@ -6,6 +7,18 @@ import type { JobStaleState } from '../../node/notify/notification-service.js';
 
 /** How long a target may take to say its free space before it is shown as not answering. */
 const USAGE_TIMEOUT_MS = 10_000;
+
+/** Bytes of every version (current and older) the index says hokan keeps on a target, over the jobs that use it. */
+async function storedBytes(deps: Pick<EngineDeps, 'config' | 'index'>, target: string): Promise<number> {
+  let sum = 0;
+  for (const job of deps.config.jobs) {
+    if (!job.targets.includes(target)) continue;
+    for await (const [, , h] of deps.index.heldAll(job.id, target)) {
+      for (const v of h.cur ? [h.cur, ...h.old] : h.old) if (v.link === undefined) sum += v.size;
+    }
+  }
+  return sum;
+}
 
 export const statusCommand: BuiltinCommand = {
   command: 'status',
@@ -36,7 +49,8 @@ export const statusCommand: BuiltinCommand = {
           let timer: NodeJS.Timeout | undefined;
           try {
             target = await deps.openTarget(id);
-            if (!target.usage) return { id, type: cfg.type };
+            // A target that cannot tell (Azure: only a listing would): what hokan itself stored there, from the index.
+            if (!target.usage) return { id, type: cfg.type, used: await storedBytes(deps, id), usedFrom: 'index' as const };
             const timeout = new Promise<never>((_, reject) => {
               timer = setTimeout(() => reject(new Error(`no answer in ${USAGE_TIMEOUT_MS / 1000} s`)), USAGE_TIMEOUT_MS);
             });
@@ -69,7 +83,7 @@ export const statusCommand: BuiltinCommand = {
       }
       for (const t of targets) {
         const free = 'free' in t && t.free !== undefined ? `${formatBytes(t.free)} free` : undefined;
-        const used = 'used' in t && t.used !== undefined ? `${formatBytes(t.used)} used` : undefined;
+        const used = 'used' in t && t.used !== undefined ? `${formatBytes(t.used)} used${'usedFrom' in t ? ' (stored by hokan)' : ''}` : undefined;
         ctx.output.print(`target ${t.id} (${t.type}): ${'error' in t ? `not answering — ${t.error}` : [free, used].filter(Boolean).join(', ') || 'space not known'}`);
       }
       return 0;
