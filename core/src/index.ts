@@ -7,6 +7,8 @@ export * from './common/logger.js';
 export * from './common/model.js';
 export * from './common/config-types.js';
 export * from './common/target.js';
+export * from './common/part-reader.js';
+export * from './common/limiter.js';
 export * from './common/hooks.js';
 export * from './common/plugin-api.js';
 export * from './common/notify.js';

@@ -4,6 +4,9 @@ import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import type { BlobServiceClient, BlockBlobClient, ContainerClient, StoragePipelineOptions } from '@azure/storage-blob';
 import {
+  BodyReadError,
+  Limiter,
+  PartReader,
   ConfigError,
   TargetError,
   type ByteRange,
@@ -19,8 +22,6 @@ import {
 import { MAX_BLOCK_SIZE, MAX_BLOCKS, blockSizeFor, sasExpiry, serviceUrl, type ResolvedAzureConfig } from './azure-config.js';
 import { azureErrorCode, httpStatus, isBlobNotFound, toTargetError, type AzureErrorContext } from './azure-errors.js';
 import { blockUpload, isBlockResumeState } from './block-upload.js';
-import { Limiter } from './limiter.js';
-import { BodyReadError, PartReader } from './part-reader.js';
 
 type AzureSdk = typeof import('@azure/storage-blob');
 

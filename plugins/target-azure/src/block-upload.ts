@@ -18,10 +18,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { BlockBlobClient, BlockBlobCommitBlockListOptions } from '@azure/storage-blob';
-import type { ObjectMeta, PutOptions, RewindableSource } from '@hokan/core';
+import { PartReader, type Limiter, type ObjectMeta, type PutOptions, type RewindableSource } from '@hokan/core';
 import { azureErrorCode } from './azure-errors.js';
-import type { Limiter } from './limiter.js';
-import { PartReader } from './part-reader.js';
 
 /** What `put` keeps in `PutOptions.resume` while a block upload is under way; cleared when it is committed. */
 export interface BlockResumeState {

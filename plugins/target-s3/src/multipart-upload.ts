@@ -15,9 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { ObjectMeta, PutOptions, ResumeStore, RewindableSource } from '@hokan/core';
-import type { Limiter } from './limiter.js';
-import { PartReader } from './part-reader.js';
+import { PartReader, type Limiter, type ObjectMeta, type PutOptions, type ResumeStore, type RewindableSource } from '@hokan/core';
 import { s3ErrorCode, httpStatus } from './s3-errors.js';
 import { isNotImplemented, type ServerFeatures } from './server-features.js';
 

@@ -3,6 +3,9 @@ import { Agent as HttpsAgent } from 'node:https';
 import { Readable } from 'node:stream';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import {
+  BodyReadError,
+  Limiter,
+  PartReader,
   TargetError,
   type ByteRange,
   type Logger,
@@ -13,9 +16,7 @@ import {
   type Target,
   type TargetCapabilities,
 } from '@hokan/core';
-import { Limiter } from './limiter.js';
 import { abortQuietly, multipartUpload, type MultipartContext } from './multipart-upload.js';
-import { BodyReadError, PartReader } from './part-reader.js';
 import { partSizeFor, type ResolvedS3Config } from './s3-config.js';
 import { bucketRegionOf, httpStatus, isNotFound, s3ErrorCode, toTargetError, type S3ErrorContext } from './s3-errors.js';
 import { isNotImplemented, ServerFeatures, type OptionalCall } from './server-features.js';

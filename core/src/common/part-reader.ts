@@ -1,5 +1,8 @@
 import type { Readable } from 'node:stream';
 
+// Reading a file's body in parts for targets that send large files in parts, several at once
+// (target-s3's multipart uploads, target-azure's staged blocks): shared through @hokan/core.
+
 /** Thrown when the source yields more or fewer bytes than its declared size (the file changed while read). */
 export class SourceSizeError extends Error {
   readonly code = 'E_SOURCE_SIZE';
@@ -9,7 +12,7 @@ export class SourceSizeError extends Error {
   }
 }
 
-/** Marks an error that came from reading the body (the file), not from the blob service. */
+/** Marks an error that came from reading the body (the file), not from the storage service. */
 export class BodyReadError extends Error {
   constructor(readonly original: unknown) {
     super((original as Error)?.message ?? String(original));
