@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { RewindableSource } from './target.js';
 
 // Reading a file's body in parts for targets that send large files in parts, several at once
 // (target-s3's multipart uploads, target-azure's staged blocks): shared through @hokan/core.
@@ -84,5 +85,20 @@ export class PartReader {
 
   close(): void {
     if (!this.stream.destroyed) this.stream.destroy();
+  }
+}
+
+/** Reads a whole small body into memory (so an SDK can send it again on a retry); an abort closes it. */
+export async function readWhole(body: RewindableSource, signal?: AbortSignal): Promise<Buffer> {
+  const reader = new PartReader(body.open(0), body.size);
+  const onAbort = () => reader.close();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const buf = await reader.read(body.size);
+    await reader.end();
+    return buf;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    reader.close();
   }
 }

@@ -6,7 +6,7 @@ import type { BlobServiceClient, BlockBlobClient, ContainerClient, StoragePipeli
 import {
   BodyReadError,
   Limiter,
-  PartReader,
+  readWhole,
   ConfigError,
   TargetError,
   type ByteRange,
@@ -237,17 +237,7 @@ export class AzureTarget implements Target {
   private async putSmall(client: BlockBlobClient, body: RewindableSource, meta: ObjectMeta, opts: PutOptions): Promise<void> {
     const release = await this.limiter.acquire(opts.signal);
     try {
-      const reader = new PartReader(body.open(0), body.size);
-      const onAbort = () => reader.close();
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
-      let buf: Buffer;
-      try {
-        buf = await reader.read(body.size);
-        await reader.end();
-      } finally {
-        opts.signal?.removeEventListener('abort', onAbort);
-        reader.close();
-      }
+      const buf = await readWhole(body, opts.signal);
       opts.signal?.throwIfAborted();
       // The engine's source hashed what it read; another source's bytes are hashed here.
       const sha256 = meta.sha256 ? undefined : (body.sha256 ?? createHash('sha256').update(buf).digest('hex'));

@@ -5,7 +5,7 @@ import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import {
   BodyReadError,
   Limiter,
-  PartReader,
+  readWhole,
   TargetError,
   type ByteRange,
   type Logger,
@@ -261,17 +261,7 @@ export class S3Target implements Target {
   private async putSmall(Key: string, body: RewindableSource, meta: ObjectMeta, opts: PutOptions): Promise<void> {
     const release = await this.limiter.acquire(opts.signal);
     try {
-      const reader = new PartReader(body.open(0), body.size);
-      const onAbort = () => reader.close();
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
-      let buf: Buffer;
-      try {
-        buf = await reader.read(body.size);
-        await reader.end();
-      } finally {
-        opts.signal?.removeEventListener('abort', onAbort);
-        reader.close();
-      }
+      const buf = await readWhole(body, opts.signal);
       opts.signal?.throwIfAborted();
       await this.client.send(
         new this.sdk.PutObjectCommand({ Bucket: this.cfg.bucket, Key, Body: buf, ContentLength: buf.length, ...this.putParams(meta) }),
