@@ -33,7 +33,7 @@ export async function openForReading(deps: EngineDeps, job: JobConfig, targetId:
       // Wiped or replaced since the index last saw it: what the index believes is there is not.
       // Gone: said, and left for the next backup to heal (it needs to know). Another instance (a
       // replaced disk with a backup of its own): the index is rebuilt from what that one holds.
-      const { reset, marker: found } = await detectReset(deps.index, store, job.id, id);
+      const { reset, marker: found } = await detectReset(deps.index, store, job.id, id, targetFingerprint(deps.config, id));
       if (reset && found !== 'missing') await deps.index.forgetPlace(job.id, id);
       const marker = await ensureOwner(store, deps.config.device, job.id, false);
       if (!marker && (reset || !(await deps.index.getTargetState(job.id, id)))) {
@@ -75,10 +75,11 @@ export async function readMarker(store: JobStore): Promise<OwnerMarker | 'missin
  * files it believes stored are not — so it is forgotten, and the run sends everything again (or
  * refuses, with `onTargetReset: "refuse"`). A damaged marker is not a reset (ensureOwner says so).
  */
-export async function detectReset(index: IndexStore, store: JobStore, job: string, targetId: string): Promise<{ reset: boolean; marker: OwnerMarker | 'missing' | 'damaged' }> {
+export async function detectReset(index: IndexStore, store: JobStore, job: string, targetId: string, fingerprint: string): Promise<{ reset: boolean; marker: OwnerMarker | 'missing' | 'damaged' }> {
   const state = await index.getTargetState(job, targetId);
   const marker = await readMarker(store);
-  if (!state || marker === 'damaged') return { reset: false, marker };
+  // Another place in the settings (a new path or bucket): not a reset — ensureCurrent starts afresh.
+  if (!state || state.fingerprint !== fingerprint || marker === 'damaged') return { reset: false, marker };
   if (marker === 'missing') return { reset: true, marker };
   return { reset: !!(state.instance && marker.instance && state.instance !== marker.instance), marker };
 }

@@ -122,7 +122,7 @@ export class TargetSession {
   /** Check the target, claim or verify ownership, make sure the index knows what it holds. */
   async prepare(opts: { write: boolean; waitMs?: number }): Promise<void> {
     await this.o.target.check();
-    const { reset } = await detectReset(this.o.index, this.store, this.o.job, this.o.targetId);
+    const { reset } = await detectReset(this.o.index, this.store, this.o.job, this.o.targetId, this.o.fingerprint);
     if (reset) {
       const last = (await this.o.index.listRuns({ job: this.o.job, kind: 'backup', limit: 1, total: false })).runs[0];
       if (this.o.onTargetReset === 'refuse') {
