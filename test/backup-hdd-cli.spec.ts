@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
-import { AGENT, agent } from './helpers/agent.js';
+import { AGENT, agent, collect, startAgent } from './helpers/agent.js';
 import { legalNamesScenario, prunedRestoreScenario, wipedTargetScenario } from './helpers/scenarios.js';
 import { awkwardTree, digestTree, writeTree } from './helpers/trees.js';
 
@@ -267,14 +267,20 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
   it('two data folders back up one job to one disk at the same moment: one writes, the other stops naming the holder; a killed holder\'s lease is taken over (issue 26)', async () => {
     const { base, src, config } = await setup('two-writers');
     const files: Record<string, string> = {};
-    for (let i = 0; i < 300; i++) files[`d${i % 5}/f${i}.txt`] = `content ${i} `.repeat(200);
+    for (let i = 0; i < 1500; i++) files[`d${i % 5}/f${i}.txt`] = `content ${i} `.repeat(200);
     await writeTree(src, files);
     const as = (data: string, ...a: string[]) => agent([...a, '--json', '--config', config, '--data-dir', join(base, data)], { cwd: base });
-    const [x, y] = await Promise.all([as('d1', 'backup'), as('d2', 'backup')]);
+    // The second starts once the first holds the lease (two started together may simply run one after the other).
+    const first = startAgent(['backup', '--json', '--config', config, '--data-dir', join(base, 'd1')], { cwd: base });
+    const firstDone = collect(first, 120_000);
+    const leasesDir = join(base, 'usb', 'docs', '.hokan', 'leases');
+    for (let i = 0; i < 600 && !(await readdir(leasesDir).catch(() => [])).length; i++) await new Promise((r) => setTimeout(r, 10));
+    const y = await as('d2', 'backup');
+    const x = await firstDone;
     const runs = [JSON.parse(x.stdout)[0], JSON.parse(y.stdout)[0]];
     const winner = runs.find((r) => r.status === 'completed');
     const loser = runs.find((r) => r !== winner);
-    expect(winner?.counts).toMatchObject({ uploaded: 300 });
+    expect(winner?.counts).toMatchObject({ uploaded: 1500 });
     expect(loser).toMatchObject({ status: 'incomplete', reasons: ['target-busy'], counts: { uploaded: 0 } });
     expect(loser.targetResults[0].error).toMatch(/another run writes to this job's place on the target: device "test-pc" \(host .*, process \d+, data folder .*d[12]\)/);
     expect([x.code, y.code].sort()).toEqual([0, 3]); // the run that could not write failed: its only target was busy
