@@ -398,6 +398,12 @@ describe('agent init', () => {
     expect(c.device).toBe('test-pc');
     expect(c.targets.usb).toEqual({ type: 'hdd', path: join(t.dir, 'backup') });
     expect(c.jobs[0].sources).toEqual([{ path: '/home/someone/Documents' }, { path: '/home/someone/work' }]);
+    // Without a terminal, it says what it decided about hidden files, and how to change it (issue 27).
+    expect(r.stdout).toContain('hidden files and folders (names starting with ".") are left out — each run counts them; `--hidden` or "hidden": true in "filters" takes them');
+    expect(c.jobs[0].filters.hidden).toBe(false);
+    const h = join(t.dir, 'init-hidden', 'config.json');
+    expect(agent(['init', '--config', h, '--target-path', join(t.dir, 'backup'), '--source', '~/Documents', '--hidden']).stdout).toContain('hidden files and folders (names starting with ".") are backed up');
+    expect(JSON.parse(agent(['config', 'show', '--config', h, '--json']).stdout).jobs[0].filters.hidden).toBe(true);
 
     const before = readFileSync(f, 'utf8');
     const again = agent(['init', '--config', f, '--target-path', '/elsewhere']);

@@ -6,7 +6,7 @@ import { UsageError } from '../../common/errors.js';
 import type { BuiltinCommand } from '../command.js';
 
 /** The starter config: JSON with comments, an hdd target and one job. */
-export function starterConfig(o: { device: string; targetPath: string; sources: string[]; presets?: string[]; schema?: string }): string {
+export function starterConfig(o: { device: string; targetPath: string; sources: string[]; presets?: string[]; schema?: string; hidden?: boolean }): string {
   const sources = [...(o.presets ?? []).map((p) => `        { "preset": ${JSON.stringify(p)} }`), ...o.sources.map((s) => `        { "path": ${JSON.stringify(s)} }`)].join(',\n');
   return `{
   // Written by \`agent init\`. Reference: docs/config.md. Check it with \`agent config validate\`.
@@ -25,7 +25,8 @@ ${sources}
       "targets": ["usb"],
       "schedule": { "daily": true, "at": "23:00" },
       "generations": 10,
-      "filters": { "exclude": ["**/node_modules/**", "**/*.tmp"] }
+      // Hidden files and folders (names starting with "."): ${o.hidden ? 'backed up' : 'left out, and counted in each run\'s summary'}.
+      "filters": { "exclude": ["**/node_modules/**", "**/*.tmp"], "hidden": ${o.hidden ? 'true' : 'false'} }
     }
   ]
 }
@@ -59,6 +60,7 @@ export const initCommand: BuiltinCommand = {
       .option('source', { type: 'string', array: true, describe: 'A folder to back up (repeat for more)' })
       .option('preset', { type: 'string', array: true, describe: 'A category to back up: documents, desktop, pictures, music, videos, office, finance, ebooks, mail, bookmarks (repeat, or comma-separate; see `agent presets list`)' })
       .option('device', { type: 'string', describe: 'This machine\'s name on the targets (default: the host name)' })
+      .option('hidden', { type: 'boolean', describe: 'Back up hidden files and folders too (names starting with "."; default: left out, and counted)' })
       .option('force', { type: 'boolean', default: false, describe: 'Overwrite an existing config file' }),
   handler: async (args, ctx) => {
     const { defaultInitPath } = await import('../../node/config/config-paths.js');
@@ -86,6 +88,8 @@ export const initCommand: BuiltinCommand = {
         if (!args.device) device = await ask('Name of this machine', device);
       }
     }
+    let hidden = args.hidden as boolean | undefined;
+    if (hidden === undefined && interactive) hidden = /^y/i.test(await ask('Back up hidden files and folders too (names starting with ".", such as .ssh or .env)? y/n', 'n'));
     presets = [...new Set(presets ?? [])];
     for (const p of presets) {
       if (known.includes(p)) continue;
@@ -103,10 +107,11 @@ export const initCommand: BuiltinCommand = {
     const schemaFile = resolve(here, '..', '..', '..', '..', 'config', 'schema.json');
     const schema = existsSync(schemaFile) ? schemaFile : undefined;
     mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, starterConfig({ device, targetPath: targetPath!, sources, presets, schema }));
+    writeFileSync(file, starterConfig({ device, targetPath: targetPath!, sources, presets, schema, hidden: hidden === true }));
     if (ctx.output.json) ctx.output.printJson({ written: file });
     else {
       ctx.output.print(`wrote ${file}`);
+      ctx.output.print(hidden ? 'hidden files and folders (names starting with ".") are backed up' : 'hidden files and folders (names starting with ".") are left out — each run counts them; `--hidden` or "hidden": true in "filters" takes them');
       ctx.output.print(`next: \`agent config validate${ctx.options.config ? ` --config ${ctx.options.config}` : ''}\`, then \`agent backup\``);
     }
     return 0;
