@@ -146,6 +146,8 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     expect(r.code).toBe(3);
     expect(r.stdout).toMatch(/docs: incomplete \(target-unavailable\)/);
     expect(r.stdout).toMatch(new RegExp(`${disk.replace(/[/.]/g, '\\$&')}`));
+    // One message per problem: the summary, not an internal log line beside it (issue 28).
+    expect(r.stderr).not.toMatch(/\[engine\]|target cannot be used/);
     await expect(stat(disk)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 

@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAIN, ROOT, agent, tempDir } from './helpers.js';
+import { agent as agentAs } from './helpers/agent.js';
 
 const SHIPPED = join(ROOT, 'config', 'config.json');
 const CUSTOM = join(ROOT, 'config', 'examples', 'custom-plugin.config.json');
@@ -81,6 +82,21 @@ describe('no config file', () => {
     const r = agent(['config', 'validate', '--config', join(t.dir, 'nope.json')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`error: config file not found: ${join(t.dir, 'nope.json')} (given with --config)`);
+  });
+
+  it('a --config that is a folder or cannot be read gets a hint that fits (issue 28)', async () => {
+    const folder = join(t.dir, 'a-folder');
+    mkdirSync(folder, { recursive: true });
+    const r = agent(['config', 'validate', '--config', folder]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`cannot read config file ${folder}: it is a folder`);
+    expect(r.stderr).toContain(`→ ${folder} is a folder: give the config file inside it, e.g. --config ${folder}/config.json`);
+    const locked = t.file('locked.json', '{}');
+    chmodSync(locked, 0o000);
+    const l = await agentAs(['config', 'validate', '--config', locked], { obeyPermissions: true });
+    expect(l.code).toBe(2);
+    expect(l.stderr).toContain(`→ give the agent's user read access to ${locked}`);
+    expect(l.stderr).not.toContain('agent init');
   });
 });
 
@@ -388,10 +404,15 @@ describe('what is not built yet says so plainly', () => {
 describe('agent init', () => {
   it('writes a starter config that validates, and never overwrites without --force', () => {
     const f = join(t.dir, 'init', 'config.json');
-    const r = agent(['init', '--config', f, '--target-path', join(t.dir, 'backup'), '--source', '~/Documents', '--source', '~/work', '--device', 'test-pc']);
+    const home = join(t.dir, 'init-home');
+    for (const d of ['Documents', 'work']) mkdirSync(join(home, d), { recursive: true });
+    mkdirSync(join(t.dir, 'backup'), { recursive: true });
+    const r = agent(['init', '--config', f, '--target-path', join(t.dir, 'backup'), '--source', '~/Documents', '--source', '~/work', '--device', 'test-pc'], { env: { HOME: home } });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`wrote ${f}`);
+    // The next step printed works as printed: it names this config (issue 28).
+    expect(r.stdout).toContain(`next: \`agent config validate --config ${f}\`, then \`agent backup --config ${f}\`; the daily 23:00 schedule runs only while \`agent run\` does`);
     const v = agent(['config', 'show', '--config', f, '--json'], { env: { HOME: '/home/someone' } });
     expect(v.code).toBe(0);
     const c = JSON.parse(v.stdout);
@@ -405,13 +426,21 @@ describe('agent init', () => {
     expect(agent(['init', '--config', h, '--target-path', join(t.dir, 'backup'), '--source', '~/Documents', '--hidden']).stdout).toContain('hidden files and folders (names starting with ".") are backed up');
     expect(JSON.parse(agent(['config', 'show', '--config', h, '--json']).stdout).jobs[0].filters.hidden).toBe(true);
 
+    // Folders not there now are said at once; a missing target folder is created by the first backup.
+    const m = join(t.dir, 'init-missing', 'config.json');
+    const missing = agent(['init', '--config', m, '--target-path', join(t.dir, 'not-yet'), '--source', '~/Nowhere'], { env: { HOME: home } });
+    expect(missing.code).toBe(0);
+    expect(missing.stderr).toContain('warning: source ~/Nowhere is not there now; a backup takes nothing from it until it is');
+    expect(missing.stderr).toContain(`warning: ${join(t.dir, 'not-yet')} is not there now: the config says "createIfMissing": true, so the first backup creates it`);
+    expect(JSON.parse(agent(['config', 'show', '--config', m, '--json']).stdout).targets.usb).toEqual({ type: 'hdd', path: join(t.dir, 'not-yet'), createIfMissing: true });
+
     const before = readFileSync(f, 'utf8');
     const again = agent(['init', '--config', f, '--target-path', '/elsewhere']);
     expect(again.code).toBe(2);
     expect(again.stderr).toBe(`error: ${f} already exists; not overwriting it\n  → pass --force to replace it, or --config PATH to write somewhere else\n`);
     expect(readFileSync(f, 'utf8')).toBe(before);
 
-    const forced = agent(['init', '--config', f, '--target-path', '/elsewhere', '--force']);
+    const forced = agent(['init', '--config', f, '--target-path', '/elsewhere', '--force'], { env: { HOME: home } });
     expect(forced.code).toBe(0);
     expect(readFileSync(f, 'utf8')).toContain('"path": "/elsewhere"');
   });

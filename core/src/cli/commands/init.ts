@@ -1,12 +1,12 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../../common/errors.js';
 import type { BuiltinCommand } from '../command.js';
 
 /** The starter config: JSON with comments, an hdd target and one job. */
-export function starterConfig(o: { device: string; targetPath: string; sources: string[]; presets?: string[]; schema?: string; hidden?: boolean }): string {
+export function starterConfig(o: { device: string; targetPath: string; sources: string[]; presets?: string[]; schema?: string; hidden?: boolean; createIfMissing?: boolean }): string {
   const sources = [...(o.presets ?? []).map((p) => `        { "preset": ${JSON.stringify(p)} }`), ...o.sources.map((s) => `        { "path": ${JSON.stringify(s)} }`)].join(',\n');
   return `{
   // Written by \`agent init\`. Reference: docs/config.md. Check it with \`agent config validate\`.
@@ -14,7 +14,7 @@ ${o.schema ? `  "$schema": ${JSON.stringify(o.schema)},\n` : ''}  "device": ${JS
   "plugins": ["@hokan/target-hdd", "@hokan/target-s3", "@hokan/target-azure", "@hokan/target-nas", "@hokan/notify-smtp", "@hokan/category-presets"],
   "targets": {
     // An external HDD or any local folder.
-    "usb": { "type": "hdd", "path": ${JSON.stringify(o.targetPath)} }
+    "usb": { "type": "hdd", "path": ${JSON.stringify(o.targetPath)}${o.createIfMissing ? ', "createIfMissing": true' : ''} }
   },
   "jobs": [
     {
@@ -103,16 +103,22 @@ export const initCommand: BuiltinCommand = {
     const full = (p: string) => (isFullPath(p) ? p : resolve(ctx.options.cwd, p));
     targetPath = full(targetPath!);
     sources = sources.map(full);
+    // Folders that are not there now: said, not discovered by the first backup.
+    const { expandHome } = await import('../../node/config/config-paths.js');
+    for (const src of sources) if (!existsSync(expandHome(src, homedir()))) ctx.output.error(`warning: source ${src} is not there now; a backup takes nothing from it until it is`);
+    const targetMissing = !existsSync(expandHome(targetPath, homedir()));
     const here = dirname(fileURLToPath(import.meta.url));
     const schemaFile = resolve(here, '..', '..', '..', '..', 'config', 'schema.json');
     const schema = existsSync(schemaFile) ? schemaFile : undefined;
     mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, starterConfig({ device, targetPath: targetPath!, sources, presets, schema, hidden: hidden === true }));
+    writeFileSync(file, starterConfig({ device, targetPath: targetPath!, sources, presets, schema, hidden: hidden === true, createIfMissing: targetMissing }));
+    if (targetMissing) ctx.output.error(`warning: ${targetPath} is not there now: the config says "createIfMissing": true, so the first backup creates it (when its parent folder exists; an unplugged disk is never written to)`);
     if (ctx.output.json) ctx.output.printJson({ written: file });
     else {
       ctx.output.print(`wrote ${file}`);
       ctx.output.print(hidden ? 'hidden files and folders (names starting with ".") are backed up' : 'hidden files and folders (names starting with ".") are left out — each run counts them; `--hidden` or "hidden": true in "filters" takes them');
-      ctx.output.print(`next: \`agent config validate${ctx.options.config ? ` --config ${ctx.options.config}` : ''}\`, then \`agent backup\``);
+      const withConfig = ctx.options.config ? ` --config ${ctx.options.config}` : '';
+      ctx.output.print(`next: \`agent config validate${withConfig}\`, then \`agent backup${withConfig}\`; the daily 23:00 schedule runs only while \`agent run\` does (schedules are not built yet: until then, run \`agent backup\`)`);
     }
     return 0;
   },

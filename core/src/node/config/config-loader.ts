@@ -95,10 +95,13 @@ export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConf
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new ConfigError(`cannot read config file ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (e as Error).message}`, {
-      file,
-      hint: '`agent init` writes a starter config',
-    });
+    const code = (e as NodeJS.ErrnoException).code;
+    const hint =
+      code === 'ENOENT' ? '`agent init` writes a starter config'
+      : code === 'EACCES' || code === 'EPERM' ? `give the agent's user read access to ${file} (ls -l shows who may read it)`
+      : code === 'EISDIR' ? `${file} is a folder: give the config file inside it, e.g. --config ${file.replace(/[\\/]+$/, '')}/config.json`
+      : undefined;
+    throw new ConfigError(`cannot read config file ${file}: ${code === 'ENOENT' ? 'it does not exist' : code === 'EISDIR' ? 'it is a folder' : (e as Error).message}`, { file, hint });
   }
   const parsed = parseConfigText(text.replace(/^\uFEFF/, ''), file);
   const raw = parsed.value as Record<string, any>;

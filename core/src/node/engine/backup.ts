@@ -231,7 +231,8 @@ class BackupRun {
         const reset = HokanError.is(e) && e.code === 'E_TARGET_RESET';
         s.fatal = { reason: owned ? 'invalid-settings' : busy ? 'target-busy' : reset ? 'target-reset' : reasonOf(e) === 'io-error' ? 'target-unavailable' : reasonOf(e), message: describeError(e) };
         await s.releaseLease();
-        this.logger.error({ target: id, err: s.fatal.message }, 'target cannot be used');
+        // The run's summary says it to the person; the log keeps the detail (`-v` shows it too).
+        this.logger.debug({ target: id, err: s.fatal.message }, 'target cannot be used');
       }
       this.lanes.push(new Lane(s));
     }
