@@ -272,12 +272,21 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     for (let i = 0; i < 1500; i++) files[`d${i % 5}/f${i}.txt`] = `content ${i} `.repeat(200);
     await writeTree(src, files);
     const as = (data: string, ...a: string[]) => agent([...a, '--json', '--config', config, '--data-dir', join(base, data)], { cwd: base });
-    // The second starts once the first holds the lease (two started together may simply run one after the other).
+    // The first is frozen (SIGSTOP) once it holds the lease, so the second meets a live holder
+    // whatever the machine's speed; then it goes on. (Started together, the two could simply run one
+    // after the other.)
     const first = startAgent(['backup', '--json', '--config', config, '--data-dir', join(base, 'd1')], { cwd: base });
     const firstDone = collect(first, 120_000);
     const leasesDir = join(base, 'usb', 'docs', '.hokan', 'leases');
-    for (let i = 0; i < 600 && !(await readdir(leasesDir).catch(() => [])).length; i++) await new Promise((r) => setTimeout(r, 10));
-    const y = await as('d2', 'backup');
+    for (let i = 0; i < 1000 && !(await readdir(leasesDir).catch(() => [])).length; i++) await new Promise((r) => setTimeout(r, 5));
+    expect((await readdir(leasesDir)).length, 'the first run took the lease').toBe(1);
+    first.kill('SIGSTOP');
+    let y;
+    try {
+      y = await as('d2', 'backup');
+    } finally {
+      first.kill('SIGCONT');
+    }
     const x = await firstDone;
     const runs = [JSON.parse(x.stdout)[0], JSON.parse(y.stdout)[0]];
     const winner = runs.find((r) => r.status === 'completed');

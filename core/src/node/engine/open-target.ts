@@ -33,9 +33,9 @@ export async function openForReading(deps: EngineDeps, job: JobConfig, targetId:
       // Wiped or replaced since the index last saw it: what the index believes is there is not.
       // Gone: said, and left for the next backup to heal (it needs to know). Another instance (a
       // replaced disk with a backup of its own): the index is rebuilt from what that one holds.
-      const { reset, marker: found } = await detectReset(deps.index, store, job.id, id, targetFingerprint(deps.config, id));
+      const { reset, marker: found, text } = await detectReset(deps.index, store, job.id, id, targetFingerprint(deps.config, id));
       if (reset && found !== 'missing') await deps.index.forgetPlace(job.id, id);
-      const marker = await ensureOwner(store, deps.config.device, job.id, false);
+      const marker = await ensureOwner(store, deps.config.device, job.id, false, { text });
       if (!marker && (reset || !(await deps.index.getTargetState(job.id, id)))) {
         throw new TargetError('not-found', `target "${id}" holds no backup of job "${job.id}"${reset ? ' any more: it was wiped or replaced since the last backup' : ' yet'}`, {
           hint: reset ? 'restore from another target of the job (--target), or plug in the disk that holds the backup' : 'run `agent backup` first, or check the target settings',
@@ -52,15 +52,18 @@ export async function openForReading(deps: EngineDeps, job: JobConfig, targetId:
   throw new HokanError('E_NO_TARGET', `no target of job "${job.id}" can be read:\n  ${errors.join('\n  ')}`, { hint: 'plug in the disk or check the network, or name another target with --target' });
 }
 
-/** The owner marker as it is on the target: missing, damaged (unreadable), or read. */
-export async function readMarker(store: JobStore): Promise<OwnerMarker | 'missing' | 'damaged'> {
-  let text: string;
+/** The owner marker's text on the target, or undefined when there is none. */
+async function readMarkerText(store: JobStore): Promise<string | undefined> {
   try {
-    text = await store.getText(MARKER_KEY);
+    return await store.getText(MARKER_KEY);
   } catch (e) {
-    if (TargetError.isNotFound(e)) return 'missing';
+    if (TargetError.isNotFound(e)) return undefined;
     throw e;
   }
+}
+
+/** The marker in a text: read, or damaged (not JSON with a device and a job). */
+function parseMarker(text: string): OwnerMarker | 'damaged' {
   try {
     const m = JSON.parse(text) as OwnerMarker;
     return typeof m.device === 'string' && typeof m.job === 'string' ? m : 'damaged';
@@ -75,13 +78,16 @@ export async function readMarker(store: JobStore): Promise<OwnerMarker | 'missin
  * files it believes stored are not — so it is forgotten, and the run sends everything again (or
  * refuses, with `onTargetReset: "refuse"`). A damaged marker is not a reset (ensureOwner says so).
  */
-export async function detectReset(index: IndexStore, store: JobStore, job: string, targetId: string, fingerprint: string): Promise<{ reset: boolean; marker: OwnerMarker | 'missing' | 'damaged' }> {
+export async function detectReset(index: IndexStore, store: JobStore, job: string, targetId: string, fingerprint: string): Promise<{ reset: boolean; marker: OwnerMarker | 'missing' | 'damaged'; text: string | undefined }> {
   const state = await index.getTargetState(job, targetId);
-  const marker = await readMarker(store);
+  // One read of the marker per run: ensureOwner is given this text (`known`) instead of reading again.
+  const text = await readMarkerText(store);
+  const marker: OwnerMarker | 'missing' | 'damaged' = text === undefined ? 'missing' : parseMarker(text);
+  const result = (reset: boolean) => ({ reset, marker, text });
   // Another place in the settings (a new path or bucket): not a reset — ensureCurrent starts afresh.
-  if (!state || state.fingerprint !== fingerprint || marker === 'damaged') return { reset: false, marker };
-  if (marker === 'missing') return { reset: true, marker };
-  return { reset: !!(state.instance && marker.instance && state.instance !== marker.instance), marker };
+  if (!state || state.fingerprint !== fingerprint || marker === 'damaged') return result(false);
+  if (marker === 'missing') return result(true);
+  return result(!!(state.instance && marker.instance && state.instance !== marker.instance));
 }
 
 /** Marks the index's state for the place with the place's instance, once known. */
@@ -93,14 +99,9 @@ export async function noteInstance(index: IndexStore, job: string, targetId: str
 }
 
 /** Reads the owner marker; writes it on first use; refuses a place another device or job owns. */
-export async function ensureOwner(store: JobStore, device: string, job: string, write: boolean): Promise<OwnerMarker | undefined> {
+export async function ensureOwner(store: JobStore, device: string, job: string, write: boolean, known?: { text: string | undefined }): Promise<OwnerMarker | undefined> {
   let marker: OwnerMarker | undefined;
-  let text: string | undefined;
-  try {
-    text = await store.getText(MARKER_KEY);
-  } catch (e) {
-    if (!TargetError.isNotFound(e)) throw e;
-  }
+  const text = known ? known.text : await readMarkerText(store);
   if (text !== undefined) {
     try {
       marker = JSON.parse(text) as OwnerMarker;

@@ -122,7 +122,7 @@ export class TargetSession {
   /** Check the target, claim or verify ownership, make sure the index knows what it holds. */
   async prepare(opts: { write: boolean; waitMs?: number }): Promise<void> {
     await this.o.target.check();
-    const { reset } = await detectReset(this.o.index, this.store, this.o.job, this.o.targetId, this.o.fingerprint);
+    const { reset, text } = await detectReset(this.o.index, this.store, this.o.job, this.o.targetId, this.o.fingerprint);
     if (reset) {
       const last = (await this.o.index.listRuns({ job: this.o.job, kind: 'backup', limit: 1, total: false })).runs[0];
       if (this.o.onTargetReset === 'refuse') {
@@ -134,7 +134,7 @@ export class TargetSession {
       await this.o.index.forgetPlace(this.o.job, this.o.targetId);
       this.wasReset = true;
     }
-    const marker = await ensureOwner(this.store, this.o.device, this.o.job, opts.write);
+    const marker = await ensureOwner(this.store, this.o.device, this.o.job, opts.write, { text });
     // The lease comes before the head is read: under it, what the head says stays true until we write.
     if (opts.write) this.lease = await Lease.take(this.store, { device: this.o.device, dataDir: this.o.index.dataDir, run: this.o.runId, logger: this.o.logger, waitMs: opts.waitMs });
     // Journal lines a killed run left in the index go to the target first: they are facts about it.
