@@ -278,8 +278,10 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     const first = startAgent(['backup', '--json', '--config', config, '--data-dir', join(base, 'd1')], { cwd: base });
     const firstDone = collect(first, 120_000);
     const leasesDir = join(base, 'usb', 'docs', '.hokan', 'leases');
-    for (let i = 0; i < 1000 && !(await readdir(leasesDir).catch(() => [])).length; i++) await new Promise((r) => setTimeout(r, 5));
-    expect((await readdir(leasesDir)).length, 'the first run took the lease').toBe(1);
+    // The lease itself (ID.json), not the temporary file it is written through before its rename.
+    const leaseFiles = async () => (await readdir(leasesDir).catch(() => [] as string[])).filter((n) => n.endsWith('.json') && !n.startsWith('.'));
+    for (let i = 0; i < 2000 && !(await leaseFiles()).length; i++) await new Promise((r) => setTimeout(r, 5));
+    expect((await leaseFiles()).length, 'the first run took the lease').toBe(1);
     first.kill('SIGSTOP');
     let y;
     try {
