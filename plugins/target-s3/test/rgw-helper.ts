@@ -13,6 +13,7 @@
  * — unless CI is set (`CI=true`, as `.ci/run` does): then one failing test says what is missing.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,8 +21,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 
-// The scripts live beside the project (../shared/servers/ceph-rgw), where CI and every machine have them.
-const SCRIPTS = fileURLToPath(new URL('../../../../shared/servers/ceph-rgw/', import.meta.url));
+// The scripts beside the project (../shared/servers/ceph-rgw) when it is there, as in CI; a clone on its
+// own uses the copy kept with these tests (ceph-rgw/), so a fresh clone anywhere runs the same suite.
+const SHARED = fileURLToPath(new URL('../../../../shared/servers/ceph-rgw/', import.meta.url));
+const SCRIPTS = existsSync(SHARED) ? SHARED : fileURLToPath(new URL('./ceph-rgw/', import.meta.url));
 /** What start.sh runs: the Ceph daemons and tools, and the small tools it checks ports and readiness with. */
 const NEEDED = ['radosgw', 'ceph-mon', 'ceph-osd', 'ceph', 'monmaptool', 'radosgw-admin', 'uuidgen', 'ss', 'curl'];
 
