@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
 import { AGENT, agent, collect, startAgent } from './helpers/agent.js';
-import { legalNamesScenario, prunedRestoreScenario, wipedTargetScenario } from './helpers/scenarios.js';
+import { foldersScenario, legalNamesScenario, prunedRestoreScenario, wipedTargetScenario } from './helpers/scenarios.js';
 import { awkwardTree, digestTree, writeTree } from './helpers/trees.js';
 
 let dir: string;
@@ -327,6 +327,11 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
   it('every legal name — 255 bytes, 85 Japanese characters, a backslash — is backed up, versioned and restored (issue 27)', async () => {
     const { base, src, run } = await setup('legal-names');
     await legalNamesScenario({ base, src, run, target: 'usb' });
+  }, 180_000);
+
+  it('folders come back as they were: empty ones, their permission bits (700, a read-only 555 one) and mtimes, as of any run; a folder removed or chmod-ed is kept without counting as a file (issue 27)', async () => {
+    const { base, src, run } = await setup('folders');
+    await foldersScenario({ base, src, run, target: 'usb' });
   }, 180_000);
 
   it('permission bits come back: a private file stays private, a script keeps its x bit; a change of permissions alone is recorded without sending the content (issue 27)', async () => {

@@ -280,12 +280,16 @@ class BackupRun {
     const underError = (rel: string) => errorPrefixes.some((p) => rel === p || rel.startsWith(p + '/'));
     // Held paths the walk passed: deletion candidates (unless under a folder that could not be read).
     const passed = rootLanes.map((lane) => (rel: string, held: HeldFile) => {
-      if (held.cur) lane.heldFiles++;
       if (!held.cur) {
         if (this.expires(held)) lane.expired.push({ root: root.name, rel, held });
         return;
       }
       if (underError(rel)) return;
+      if (held.cur.dir) {
+        if (lane.folderCandidates.length <= job.deletionThreshold.count) lane.folderCandidates.push({ root: root.name, rel, held });
+        return;
+      }
+      lane.heldFiles++;
       lane.candidateCount++;
       if (lane.candidates.length <= job.deletionThreshold.count) lane.candidates.push({ root: root.name, rel, held });
     });
@@ -300,7 +304,7 @@ class BackupRun {
       return;
     }
     const onSkip = (rel: string, reason: string, kind: string) => this.noteFiltered(root, rel, reason, kind);
-    const scanOpts = { filters: job.filters, followSymlinks: job.followSymlinks, filter: this.filterHook, signal: this.ctrl.signal, onSkip };
+    const scanOpts = { filters: job.filters, followSymlinks: job.followSymlinks, folders: true, filter: this.filterHook, signal: this.ctrl.signal, onSkip };
     // A walk the command started before it loaded (cli/head-start.ts) is taken over if it is this one.
     const worker = this.opts.scanWorker === 'never' ? undefined : scanWorkerFor(root, scanOpts, this.scanInWorker);
     if (worker?.headStart) this.logger.debug({ root: root.path }, 'the walk had a head start (started before the command loaded)');
@@ -318,8 +322,10 @@ class BackupRun {
             continue;
           }
           seen++;
-          this.record.counts.seen++;
-          this.progress.filesSeen++;
+          if (item.type !== 'dir') {
+            this.record.counts.seen++;
+            this.progress.filesSeen++;
+          }
           for (let i = 0; i < rootLanes.length; i++) await this.compareOne(rootLanes[i]!, cursors[i]!, passed[i]!, root, item);
         }
         this.tick();
@@ -336,7 +342,7 @@ class BackupRun {
   private async compareOne(lane: Lane, cursor: HeldCursor, passed: (rel: string, held: HeldFile) => void, root: SourceRoot, item: FileEntry): Promise<void> {
     if (lane.s.fatal) {
       // The target stopped (unplugged, full): the rest is counted as skipped, the reason is on the run.
-      lane.s.result.counts.skipped++;
+      if (item.type !== 'dir') lane.s.result.counts.skipped++;
       return;
     }
     let held = cursor.advance(item.rel, passed);
@@ -344,20 +350,25 @@ class BackupRun {
       await cursor.fill();
       held = cursor.advance(item.rel, passed);
     }
-    if (held?.cur) lane.heldFiles++;
+    if (held?.cur && !held.cur.dir) lane.heldFiles++;
     // A folder that became a file: what the target holds under it leaves first, whatever the
     // deletion policy (a disk cannot hold a file and a folder of one name).
-    if (cursor.mayHoldUnder(item.rel)) {
+    if (item.type !== 'dir' && cursor.mayHoldUnder(item.rel)) {
       for (const [rel, h] of await cursor.takeUnder(item.rel)) {
         if (!h.cur) {
           if (this.expires(h)) lane.expired.push({ root: root.name, rel, held: h });
           continue;
         }
-        lane.heldFiles++;
         await Promise.all(lane.inflight);
+        if (h.cur.dir) {
+          await this.removeFolder(lane, root.name, rel, h);
+          continue;
+        }
+        lane.heldFiles++;
         await this.finish(lane, item, await lane.s.remove(root.name, rel, h), false);
       }
     }
+    if (item.type === 'dir') return this.folder(lane, item, held);
     // A file that became a folder: its old file must leave before anything goes beneath it.
     const last = lane.candidates.at(-1);
     if (last && last.root === root.name && item.rel.startsWith(last.rel + '/')) {
@@ -371,19 +382,48 @@ class BackupRun {
     if (lane.refresh.length >= REFRESH_BATCH) await this.flushRefresh(lane);
   }
 
+  /**
+   * A folder: new (or in place of a file or link) → a version of its own; the same folder with other
+   * permission bits or mtime → recorded on its version in place; else nothing. Folders are not
+   * counted among the files (`seen`, `uploaded`…); only a failure is recorded.
+   */
+  private async folder(lane: Lane, item: FileEntry, held: HeldFile | undefined): Promise<void> {
+    const cur = held?.cur;
+    let failed: FileRecord | undefined;
+    if (cur?.dir) {
+      if (cur.mode === permissionBits(item) && cur.mtimeMs === item.mtimeMs) return;
+      failed = await lane.s.recordFolder(item, held!);
+    } else {
+      // What it replaces (a file's object) must leave before anything goes beneath it.
+      if (cur) await Promise.all(lane.inflight);
+      const rec = await lane.s.upload(item, held);
+      failed = 'pending' in rec || rec.status !== 'failed' ? undefined : rec;
+      // A file or link where a folder now is: gone from the source, counted and listed as deleted.
+      if (!failed && cur && !lane.s.fatal) await this.finish(lane, item, lane.s.record(fileKey(item.root.name, item.rel), 'deleted', undefined, cur.size), false);
+    }
+    if (failed) await this.finish(lane, item, failed, false);
+  }
+
+  /** A held folder gone from the source (or in the way of a file): recorded; only a failure counts. */
+  private async removeFolder(lane: Lane, root: string, rel: string, held: HeldFile): Promise<void> {
+    const rec = await lane.s.remove(root, rel, held);
+    if (rec.status === 'failed') await this.finish(lane, { root: { name: root }, rel } as unknown as FileEntry, rec, false);
+  }
+
   /** Never let a missing or empty source folder delete what the target holds. */
   private guardRoot(root: SourceRoot, rootLanes: Lane[], rootError: string | undefined, seen: number): void {
     if (rootError === undefined && seen > 0) return;
     const msg = rootError ?? `the source folder ${root.path} is empty`;
     for (const lane of rootLanes) {
       const dropped = lane.candidates.filter((c) => c.root === root.name).length;
-      if (rootError !== undefined || dropped > 0) {
+      if (rootError !== undefined || dropped > 0 || lane.folderCandidates.some((c) => c.root === root.name)) {
         lane.s.addReason('invalid-settings');
         this.runReasons.add('invalid-settings');
         this.note(`${msg}; nothing was deleted from the targets`);
       }
       lane.candidateCount -= dropped;
       for (let j = lane.candidates.length - 1; j >= 0; j--) if (lane.candidates[j]!.root === root.name) lane.candidates.splice(j, 1);
+      for (let j = lane.folderCandidates.length - 1; j >= 0; j--) if (lane.folderCandidates[j]!.root === root.name) lane.folderCandidates.splice(j, 1);
       // Nor let retention act on a root that could not be read: its clock is not the question then.
       for (let j = lane.expired.length - 1; j >= 0; j--) if (lane.expired[j]!.root === root.name) lane.expired.splice(j, 1);
     }
@@ -524,7 +564,7 @@ class BackupRun {
     const job = this.job;
     const propagate = job.deletions === 'every-run' || (job.deletions === 'monthly' && (await firstRunOfMonth(this.deps.index, job.id, this.runId, this.now)));
     for (const lane of live) {
-      if (lane.s.fatal || !propagate || lane.candidateCount === 0) continue;
+      if (lane.s.fatal || !propagate || (lane.candidateCount === 0 && lane.folderCandidates.length === 0)) continue;
       const n = lane.candidateCount;
       const pct = lane.heldFiles ? (n * 100) / lane.heldFiles : 0;
       const { count, percent } = job.deletionThreshold;
@@ -538,6 +578,8 @@ class BackupRun {
         await this.enqueue(lane, async () => this.finish(lane, { root: { name: c.root }, rel: c.rel } as unknown as FileEntry, await lane.s.remove(c.root, c.rel, c.held), false));
       }
       await this.drain(lane);
+      // More folders gone than the threshold's count: kept this run (they hold nothing on the target).
+      if (lane.folderCandidates.length <= job.deletionThreshold.count) for (const c of lane.folderCandidates) await this.removeFolder(lane, c.root, c.rel, c.held);
     }
   }
 

@@ -292,7 +292,7 @@ describe('faults', () => {
     await tree({ 'a.txt': 'a' });
     await runBackup(deps(), { job: 'docs' });
     // A run's walk reports what it leaves out (onSkip): the early walk is started the same way.
-    const early = () => startHeadStart(walkSpec({ name: 'src', path: src }, { filters: {}, followSymlinks: false, onSkip: () => {} }));
+    const early = () => startHeadStart(walkSpec({ name: 'src', path: src }, { filters: {}, followSymlinks: false, folders: true, onSkip: () => {} }));
     const walked = () => new Promise((r) => setTimeout(r, 300));
 
     // Taken over: what the run sees is what the early walk saw (b.txt came after it).
@@ -310,7 +310,7 @@ describe('faults', () => {
     d.hooks.beforeRun.tapPromise('test-mount', () => writeFile(join(src, 'c.txt'), 'c'));
     const after = await runBackup(d, { job: 'docs' });
     expect(after.counts).toMatchObject({ seen: 3, uploaded: 1 });
-    expect(takeHeadStartOf({ name: 'src', path: src }, { filters: {}, followSymlinks: false, onSkip: () => {} })).toBeUndefined();
+    expect(takeHeadStartOf({ name: 'src', path: src }, { filters: {}, followSymlinks: false, folders: true, onSkip: () => {} })).toBeUndefined();
   });
 
   it('an unavailable target is target-unavailable and the run says why', async () => {
@@ -711,7 +711,7 @@ class FlushingTarget extends MemoryTarget {
     let stored = 0;
     for await (const _ of this.list('docs/src/')) stored++;
     let recorded = 0;
-    for await (const b of index.heldBatches('docs', 'mem', 'src')) recorded += b.filter(([, h]) => h.cur).length;
+    for await (const b of index.heldBatches('docs', 'mem', 'src')) recorded += b.filter(([, h]) => h.cur && !h.cur.dir).length;
     if (this.failing.flushes > 0) {
       this.failing.flushes--;
       throw new TargetError('permanent', 'flush of the disk failed: EIO');
@@ -737,8 +737,10 @@ describe('deferred durability (a target with flush)', () => {
       if (k > 0) expect(f.recorded).toBeLessThanOrEqual(t.flushes[k - 1]!.stored);
     }
     let recorded = 0;
-    for await (const b of index.heldBatches('docs', 'mem', 'src')) recorded += b.length;
+    let folders = 0;
+    for await (const b of index.heldBatches('docs', 'mem', 'src')) for (const [, h] of b) h.cur?.dir ? folders++ : recorded++;
     expect(recorded).toBe(n);
+    expect(folders).toBe(25); // d0…d24, held as folders (issue 27)
     const again = await runBackup(deps(), { job: 'docs' });
     expect(again.counts).toMatchObject({ uploaded: 0, unchanged: n });
     const to = join(dir, 'r');

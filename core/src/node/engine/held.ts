@@ -9,11 +9,11 @@ export function applyChange(held: HeldFile | undefined, line: ChangeLine): HeldF
   switch (line.op) {
     case 'put': {
       if (h.cur) h.old.unshift(h.cur);
-      h.cur = { v: line.v, size: line.size, mtimeMs: line.mtimeMs, sha256: line.sha256, ...(line.link !== undefined ? { link: line.link } : {}), ...(line.mode !== undefined ? { mode: line.mode } : {}) };
+      h.cur = { v: line.v, size: line.size, mtimeMs: line.mtimeMs, sha256: line.sha256, ...(line.link !== undefined ? { link: line.link } : {}), ...(line.mode !== undefined ? { mode: line.mode } : {}), ...(line.dir ? { dir: true as const } : {}) };
       break;
     }
     case 'meta': {
-      if (h.cur?.v === line.v) h.cur = { ...h.cur, mode: line.mode };
+      if (h.cur?.v === line.v) h.cur = { ...h.cur, mode: line.mode, ...(line.mtimeMs !== undefined ? { mtimeMs: line.mtimeMs } : {}) };
       break;
     }
     case 'del': {

@@ -35,6 +35,8 @@ export class Lane {
   }
   readonly candidates: Candidate[] = [];
   candidateCount = 0;
+  /** Held folders gone from the source: they go with the files (not counted against the deletion threshold). */
+  readonly folderCandidates: Candidate[] = [];
   /** Files deleted at the source longer ago than `keepDeletedDays`: their versions go after the scan. */
   readonly expired: Candidate[] = [];
   heldFiles = 0;

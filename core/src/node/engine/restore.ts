@@ -19,6 +19,7 @@ import { prunedAt, versionAt } from './held.js';
 import { retentionRule } from './restorable.js';
 import { JobStore, closeTarget } from './job-store.js';
 import { fileKey, newRunId, runIdCutoff, runIdTime } from './layout.js';
+import { restoreFolders, type HeldFolder } from './restore-folders.js';
 import { resolveRoots } from './sources.js';
 import { ensureIndexed, ensureOwner, openForReading, type OpenedJobTarget } from './open-target.js';
 
@@ -206,21 +207,36 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
     opts.onProgress?.({ filesDone: ++done, bytesDone: run.bytes });
   };
 
+  /** Where `root/rel` is written, and the folder nothing may be written outside of; throws for a path that cannot be. */
+  const destinationOf = (root: string, rel: string): { dest: string; rootDir: string } => {
+    const folder = base ? join(base, root) : rootPaths.get(root);
+    if (!folder) throw new HokanError('E_NO_SOURCE', `no source folder named "${root}" in the job any more`, { hint: 'restore it elsewhere with --to DIR' });
+    const segs = rel.split('/');
+    if (segs.some((s) => s === '' || s === '.' || s === '..' || s.includes('\0'))) throw new HokanError('E_UNSAFE_PATH', `refusing the unsafe path "${rel}" from the target`);
+    // A backslash is a legal name character on Linux and macOS (files unpacked from Windows
+    // archives); only where it separates folders can such a name not be written as it is.
+    if (sep === '\\' && segs.some((s) => s.includes('\\'))) throw new HokanError('E_FORBIDDEN_NAME', `"${rel}" holds a backslash, which this system cannot hold in a name`, { hint: 'restore it on Linux or macOS, or copy it from the target under another name' });
+    const dest = resolve(folder, ...segs);
+    const rootDir = base ?? folder;
+    const r = relative(rootDir, dest);
+    if (r.startsWith('..') || isAbsolute(r)) throw new HokanError('E_UNSAFE_PATH', `refusing to write outside ${rootDir}: "${rel}"`);
+    return { dest, rootDir };
+  };
+  const failedRecord = (rec: FileRecord, e: unknown): FileRecord => {
+    const code = HokanError.is(e) ? e.code : undefined;
+    const reason: Reason = code === 'E_HASH_MISMATCH' ? 'hash-mismatch' : code === 'E_FORBIDDEN_NAME' ? 'forbidden-name' : code === 'E_UNSAFE_PATH' || code === 'E_NO_SOURCE' ? 'invalid-settings' : reasonOf(e);
+    return { ...rec, status: 'failed', reason, message: describeError(e).split('\n')[0] };
+  };
+  /** Folders as of the run, in path order: made and given their modes and mtimes after the files (restore-folders.ts). */
+  const folders: HeldFolder[] = [];
+
   const restoreOne = async (root: string, rel: string, held: HeldFile, ver: HeldVersion) => {
     const path = fileKey(root, rel);
     const rec: FileRecord = { path, target: source.id, status: 'restored', size: ver.size, sha256: ver.sha256 || undefined };
     try {
-      const folder = base ? join(base, root) : rootPaths.get(root);
-      if (!folder) throw new HokanError('E_NO_SOURCE', `no source folder named "${root}" in the job any more`, { hint: 'restore it elsewhere with --to DIR' });
-      const segs = rel.split('/');
-      if (segs.some((s) => s === '' || s === '.' || s === '..' || s.includes('\0'))) throw new HokanError('E_UNSAFE_PATH', `refusing the unsafe path "${rel}" from the target`);
-      // A backslash is a legal name character on Linux and macOS (files unpacked from Windows
-      // archives); only where it separates folders can such a name not be written as it is.
-      if (sep === '\\' && segs.some((s) => s.includes('\\'))) throw new HokanError('E_FORBIDDEN_NAME', `"${rel}" holds a backslash, which this system cannot hold in a name`, { hint: 'restore it on Linux or macOS, or copy it from the target under another name' });
-      let dest = resolve(folder, ...segs);
-      const rootDir = base ?? folder;
-      const r = relative(rootDir, dest);
-      if (r.startsWith('..') || isAbsolute(r)) throw new HokanError('E_UNSAFE_PATH', `refusing to write outside ${rootDir}: "${rel}"`);
+      const where = destinationOf(root, rel);
+      let dest = where.dest;
+      const rootDir = where.rootDir;
 
       const existing = await lstat(dest).catch(() => undefined);
       if (existing) {
@@ -252,9 +268,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
       record(rec);
       await hooks.afterRestore.promise(rec, ctx);
     } catch (e) {
-      const code = HokanError.is(e) ? e.code : undefined;
-      const reason: Reason = code === 'E_HASH_MISMATCH' ? 'hash-mismatch' : code === 'E_FORBIDDEN_NAME' ? 'forbidden-name' : code === 'E_UNSAFE_PATH' || code === 'E_NO_SOURCE' ? 'invalid-settings' : reasonOf(e);
-      record({ ...rec, status: 'failed', reason, message: describeError(e).split('\n')[0] });
+      record(failedRecord(rec, e));
     }
   };
 
@@ -277,11 +291,18 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
       }
       if (!ver) continue;
       matched++;
+      if (ver.dir) {
+        folders.push({ root, rel, ver });
+        continue;
+      }
       while (inflight.size >= maxConn) await Promise.race(inflight);
       const p: Promise<void> = restoreOne(root, rel, held, ver).finally(() => inflight.delete(p));
       inflight.add(p);
     }
     await Promise.all(inflight);
+    if (!opts.dryRun && !opts.signal?.aborted) {
+      await restoreFolders(folders, (f) => destinationOf(f.root, f.rel).dest, overwrite, (f, e) => record(failedRecord({ path: fileKey(f.root, f.rel), target: source.id, status: 'restored' }, e)));
+    }
   } finally {
     await closeTarget(source.target);
     for (const d of stagingDirs.values()) await rm(await d.catch(() => ''), { recursive: true, force: true }).catch(() => {});
@@ -361,6 +382,8 @@ export interface VersionInfo {
   /** The run that saw the file deleted at the source, if it was. */
   deleted?: string;
   link?: string;
+  /** A folder (its mode and mtime, and that it existed). */
+  folder?: true;
 }
 
 /** Runs that no longer restore a file: retention dropped the version they saw (issue 30). */
@@ -412,6 +435,7 @@ export async function fileHistory(deps: EngineDeps, jobId: string, path: string,
           current: ver === held.cur,
           ...(ver.del ? { deleted: ver.del } : {}),
           ...(ver.link !== undefined ? { link: ver.link } : {}),
+          ...(ver.dir ? { folder: true as const } : {}),
         });
       }
       for (const [from, until] of held.pruned ?? []) {

@@ -5,6 +5,7 @@ import { emptyCounts } from '../../common/model.js';
 import type { FileStatus, Reason } from '../../common/statuses.js';
 import type { Target } from '../../common/target.js';
 import type { HeldFile, HeldVersion, IndexOp, IndexStore, TargetState } from '../index/index-store.js';
+import { storesObject } from '../index/held-types.js';
 import { crashPoint } from './crash-points.js';
 import { notePruned } from './held.js';
 import type { DurabilityWindow } from './deps.js';
@@ -240,24 +241,28 @@ export class TargetSession {
       return this.failure(path, e, entry.size);
     }
 
-    // Symlinks are recorded in the index and the journal; nothing is stored on the target.
-    if (entry.type === 'symlink') {
-      const link = entry.linkTarget ?? '';
-      const ver: HeldVersion = { v: this.o.runId, size: 0, mtimeMs: entry.mtimeMs, sha256: '', link };
+    // Symlinks and folders are recorded in the index and the journal; nothing is stored on the target.
+    if (entry.type === 'symlink' || entry.type === 'dir') {
+      const ver: HeldVersion =
+        entry.type === 'dir'
+          ? { v: this.o.runId, size: 0, mtimeMs: entry.mtimeMs, sha256: '', mode: permissionBits(entry), dir: true }
+          : { v: this.o.runId, size: 0, mtimeMs: entry.mtimeMs, sha256: '', link: entry.linkTarget ?? '' };
       try {
         // The version it replaces is kept or dropped as for a file — and a file's object leaves
-        // the browsable tree (a symlink is stored in the journal only).
+        // the browsable tree (a symlink or a folder is stored in the journal only).
         const h: HeldFile = held ? { ...held, old: [...held.old] } : { old: [] };
         // The put comes first in the journal, then what it drops (as for a file): a drop names a
         // version with one after it, so the runs it no longer restores are known (notePruned).
-        const lines: ChangeLine[] = [{ op: 'put', p: path, v: ver.v, size: 0, mtimeMs: ver.mtimeMs, sha256: '', link }];
+        const lines: ChangeLine[] = [
+          ver.dir ? { op: 'put', p: path, v: ver.v, size: 0, mtimeMs: ver.mtimeMs, sha256: '', mode: ver.mode, dir: true } : { op: 'put', p: path, v: ver.v, size: 0, mtimeMs: ver.mtimeMs, sha256: '', link: ver.link },
+        ];
         if (h.cur) {
           const prev = h.cur;
           if (this.o.generations > 0 && !prev.damaged) {
-            if (!prev.link && (await this.moveKeeping(path, this.store.versionKey(root.name, rel, prev.v))) === 'kept') await this.clearPath(path);
+            if (storesObject(prev) && (await this.moveKeeping(path, this.store.versionKey(root.name, rel, prev.v))) === 'kept') await this.clearPath(path);
             h.old.unshift(prev);
           } else {
-            if (!prev.link) await withRetry(() => this.store.remove(path), this.o.retry);
+            if (storesObject(prev)) await withRetry(() => this.store.remove(path), this.o.retry);
             lines.push({ op: 'drop', p: path, v: prev.v });
             notePruned(h, prev, ver.v);
           }
@@ -285,7 +290,7 @@ export class TargetSession {
       // deletion. A run after a crash finds the move done (moveKeeping) and goes on.
       const replaced = h.cur && !h.cur.damaged && this.o.generations > 0 ? h.cur : undefined;
       if (replaced) {
-        if (!replaced.link) {
+        if (storesObject(replaced)) {
           await this.moveKeeping(path, this.store.versionKey(root.name, rel, replaced.v));
           crashPoint('after-move');
           moved = replaced;
@@ -462,6 +467,24 @@ export class TargetSession {
     }
   }
 
+  /**
+   * A folder held as the same version whose permission bits or mtime changed (a file added or
+   * removed in it moves its mtime): recorded on that version in place (journal `meta`), as
+   * permissions of files are. Returns a record only when it failed.
+   */
+  async recordFolder(entry: FileEntry, held: HeldFile): Promise<FileRecord | undefined> {
+    if (this.fatal || this.o.dryRun) return undefined;
+    const path = fileKey(entry.root.name, entry.rel);
+    try {
+      await this.begin();
+      const mode = permissionBits(entry);
+      await this.commitOps([this.heldOpFor(entry, { ...held, cur: { ...held.cur!, mode, mtimeMs: entry.mtimeMs } })], [{ op: 'meta', p: path, v: held.cur!.v, mode, mtimeMs: entry.mtimeMs }]);
+      return undefined;
+    } catch (e) {
+      return this.failure(path, e, 0);
+    }
+  }
+
   /** A file whose content is the same as held: refresh what change detection uses. */
   refreshOp(entry: FileEntry, held: HeldFile): IndexOp {
     return this.heldOpFor(entry, held);
@@ -478,7 +501,7 @@ export class TargetSession {
       await this.begin();
       const lines: ChangeLine[] = [{ op: 'del', p: path, v: cur.v, at: this.o.runId }];
       let next: HeldFile;
-      if (cur.link !== undefined) {
+      if (!storesObject(cur)) {
         next = { old: this.o.generations > 0 ? [{ ...cur, del: this.o.runId }, ...held.old] : held.old, pruned: held.pruned };
       } else if (this.o.generations > 0) {
         if ((await this.moveKeeping(path, this.store.versionKey(root, rel, cur.v))) === 'kept') await this.clearPath(path);
@@ -526,7 +549,7 @@ export class TargetSession {
   private async retain(root: string, rel: string, h: HeldFile, lines: ChangeLine[], keep = this.o.generations): Promise<void> {
     while (h.old.length > keep) {
       const drop = h.old[h.old.length - 1]!;
-      if (drop.link === undefined) {
+      if (storesObject(drop)) {
         try {
           await withRetry(() => this.store.remove(this.store.versionKey(root, rel, drop.v)), this.o.retry);
         } catch (e) {

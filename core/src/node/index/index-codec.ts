@@ -42,10 +42,10 @@ function trim(a: unknown[]): unknown[] {
   return a;
 }
 
-type PackedVersion = [v: string, size: number, mtimeMs: number, sha256: string, del?: string | null, link?: string | null, damaged?: HeldVersion['damaged'] | null, mode?: number | null];
+type PackedVersion = [v: string, size: number, mtimeMs: number, sha256: string, del?: string | null, link?: string | null, damaged?: HeldVersion['damaged'] | null, mode?: number | null, dir?: 1 | null];
 
 function packVersion(x: HeldVersion): PackedVersion {
-  return trim([x.v, x.size, x.mtimeMs, x.sha256, x.del ?? null, x.link ?? null, x.damaged ?? null, x.mode ?? null]) as PackedVersion;
+  return trim([x.v, x.size, x.mtimeMs, x.sha256, x.del ?? null, x.link ?? null, x.damaged ?? null, x.mode ?? null, x.dir ? 1 : null]) as PackedVersion;
 }
 
 function unpackVersion(a: PackedVersion): HeldVersion {
@@ -54,6 +54,7 @@ function unpackVersion(a: PackedVersion): HeldVersion {
   if (a[5] != null) out.link = a[5];
   if (a[6] != null) out.damaged = a[6];
   if (a[7] != null) out.mode = a[7];
+  if (a[8] === 1) out.dir = true;
   return out;
 }
 

@@ -57,6 +57,7 @@ export interface WalkSpec {
   filters: FilterConfig;
   followSymlinks: boolean;
   nocase: boolean;
+  folders: boolean;
   batchSize: number;
   wantSkips: boolean;
 }
@@ -68,7 +69,7 @@ export interface ScanWorkerData extends WalkSpec {
 }
 
 /** The options of a scan (`ScanOptions`) that decide what a worker walks. */
-export type WorkerOptions = Pick<WalkOptions, 'filters' | 'followSymlinks' | 'nocase' | 'onSkip'> & { batchSize?: number };
+export type WorkerOptions = Pick<WalkOptions, 'filters' | 'followSymlinks' | 'nocase' | 'onSkip' | 'folders'> & { batchSize?: number };
 
 /** The walk a worker started with these options does. */
 export function walkSpec(root: SourceRoot, opts: WorkerOptions): WalkSpec {
@@ -77,6 +78,7 @@ export function walkSpec(root: SourceRoot, opts: WorkerOptions): WalkSpec {
     filters: opts.filters ?? {},
     followSymlinks: opts.followSymlinks === true,
     nocase: opts.nocase === true,
+    folders: opts.folders === true,
     batchSize: opts.batchSize && opts.batchSize > 0 ? opts.batchSize : 1024,
     wantSkips: opts.onSkip !== undefined,
   };

@@ -15,6 +15,7 @@ const walker = new Walker(d.root, {
   filters: d.filters,
   followSymlinks: d.followSymlinks,
   nocase: d.nocase,
+  folders: d.folders,
   onSkip: d.wantSkips ? (rel, reason, kind) => void skips.push([rel, reason, kind]) : undefined,
 });
 
