@@ -329,8 +329,10 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     await legalNamesScenario({ base, src, run, target: 'usb' });
   }, 180_000);
 
-  it('folders come back as they were: empty ones, their permission bits (700, a read-only 555 one) and mtimes, as of any run; a folder removed or chmod-ed is kept without counting as a file (issue 27)', async () => {
-    const { base, src, run } = await setup('folders');
+  it('folders come back as they were: empty ones, their permission bits (700, a read-only 555 one), owners (as root) and mtimes, as of any run; a folder removed or chmod-ed is kept without counting as a file; an owner change alone sends nothing (issue 27)', async () => {
+    const { base, src, config } = await setup('folders');
+    // As root with all its powers (owners are given away and must be read back), as a backup service runs.
+    const run = (...args: string[]) => agent([...args, '--config', config, '--data-dir', join(base, 'data')], { cwd: base });
     await foldersScenario({ base, src, run, target: 'usb' });
   }, 180_000);
 

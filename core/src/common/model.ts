@@ -51,6 +51,9 @@ export interface FileEntry {
   readonly ino: number;
   readonly dev: number;
   readonly mode: number;
+  /** Owner and group (numeric ids): kept, and restored when the restore runs as root. */
+  readonly uid?: number;
+  readonly gid?: number;
   /** For symlinks: where the link points (recorded, not followed). */
   readonly linkTarget?: string;
 }

@@ -19,7 +19,7 @@
  * `HOKAN_MODEL_SEED` override (`npm run test:model -- --runs N [--seed S]`). A failure prints the
  * seed, the path to replay it and the shrunk case.
  */
-import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import fc from 'fast-check';
@@ -78,6 +78,9 @@ const HOUR = 3_600_000;
 /** Backups of every case are dated on a clock that only moves forward (run ids sort by time, process-wide). */
 let clock = Date.UTC(2027, 0, 1);
 const MTIME_BASE = Date.UTC(2024, 0, 1);
+/** Who the suite's files belong to when written (owners change only as root: the `chown` operation). */
+const UID = process.getuid?.() ?? 0;
+const GID = process.getgid?.() ?? 0;
 
 export function describeEngineConformance(opts: EngineConformanceOptions): void {
   const envRuns = Number(process.env.HOKAN_MODEL_RUNS) || undefined;
@@ -283,7 +286,7 @@ async function seenTree(m: SourceModel, src: string, s: CaseSettings): Promise<M
     const st = await lstat(abs);
     const ms = Math.floor(st.mtimeMs);
     if (ms !== st.mtimeMs) await utimes(abs, st.atimeMs / 1000, ms / 1000);
-    seen.set(p, { kind: 'dir', mode: st.mode & 0o7777, mtimeMs: ms });
+    seen.set(p, { kind: 'dir', mode: st.mode & 0o7777, mtimeMs: ms, uid: st.uid, gid: st.gid });
   }
   return seen;
 }
@@ -324,7 +327,9 @@ async function applyOp(m: SourceModel, src: string, op: Op): Promise<void> {
     await writeFile(abs(p), data);
     await chmod(abs(p), mode); // whatever the umask, and a read-only file stays read-only
     await utimes(abs(p), new Date(mtimeMs), new Date(mtimeMs));
-    m.nodes.set(p, { kind: 'file', data, mtimeMs, mode });
+    const prev = m.nodes.get(p);
+    const owner = prev?.kind === 'file' ? { uid: prev.uid, gid: prev.gid } : { uid: UID, gid: GID };
+    m.nodes.set(p, { kind: 'file', data, mtimeMs, mode, ...owner });
   };
   switch (op.op) {
     case 'write':
@@ -412,6 +417,17 @@ async function applyOp(m: SourceModel, src: string, op: Op): Promise<void> {
       await mkdir(abs(op.path), { recursive: true });
       return;
     }
+    case 'chown': {
+      if (UID !== 0) return; // only root can give a file away
+      const files = m.files();
+      const all = [...files, ...(await foldersOnDisk(src))];
+      const p = pickOf(all, op.pick);
+      if (p === undefined) return;
+      await chown(abs(p), op.id, op.id);
+      const node = m.nodes.get(p);
+      if (node?.kind === 'file') m.nodes.set(p, { ...node, uid: op.id, gid: op.id });
+      return;
+    }
     case 'chmod-folder': {
       const d = pickOf(await foldersOnDisk(src), op.pick);
       if (d === undefined) return;
@@ -437,12 +453,12 @@ async function readTree(root: string): Promise<Map<string, Node>> {
       const p = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) {
         const st = await lstat(abs);
-        out.set(p, { kind: 'dir', mode: st.mode & 0o7777, mtimeMs: Math.round(st.mtimeMs) });
+        out.set(p, { kind: 'dir', mode: st.mode & 0o7777, mtimeMs: Math.round(st.mtimeMs), uid: st.uid, gid: st.gid });
         await walk(abs, p);
       } else if (e.isSymbolicLink()) out.set(p, { kind: 'link', target: await readlink(abs) });
       else {
         const st = await lstat(abs);
-        out.set(p, { kind: 'file', data: await readFile(abs), mtimeMs: Math.round(st.mtimeMs), mode: st.mode & 0o7777 });
+        out.set(p, { kind: 'file', data: await readFile(abs), mtimeMs: Math.round(st.mtimeMs), mode: st.mode & 0o7777, uid: st.uid, gid: st.gid });
       }
     }
   };
@@ -455,7 +471,7 @@ async function readTree(root: string): Promise<Map<string, Node>> {
 /** A tree as comparable lines (sorted), so a difference shows as a readable diff. */
 function lines(t: Map<string, Node>): string[] {
   return [...t]
-    .map(([p, n]) => (n.kind === 'link' ? `${JSON.stringify(p)} -> ${n.target}` : n.kind === 'dir' ? `${JSON.stringify(p)}/ @${Math.round(n.mtimeMs)} 0${n.mode.toString(8)}` : `${JSON.stringify(p)} ${n.data.length}B ${n.data.toString('latin1').slice(0, 24)} @${n.mtimeMs} 0${n.mode.toString(8)}`))
+    .map(([p, n]) => (n.kind === 'link' ? `${JSON.stringify(p)} -> ${n.target}` : n.kind === 'dir' ? `${JSON.stringify(p)}/ @${Math.round(n.mtimeMs)} 0${n.mode.toString(8)} ${n.uid}:${n.gid}` : `${JSON.stringify(p)} ${n.data.length}B ${n.data.toString('latin1').slice(0, 24)} @${n.mtimeMs} 0${n.mode.toString(8)} ${n.uid}:${n.gid}`))
     .sort();
 }
 

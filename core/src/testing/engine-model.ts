@@ -10,9 +10,10 @@
  *   with "."), and less `*.tmp` when the case filters them.
  * - A file is sent (`uploaded`) when it is new, or its bytes or its mtime differ from the version
  *   held (a touched file is sent again: the restore must give its new mtime back); otherwise it is
- *   `unchanged`. A symlink is sent when new or pointing elsewhere. A change of permission bits
- *   alone is recorded (`uploaded`, nothing sent) on the held version in place: permissions are
- *   not versioned, a restore of any run gives a version's newest recorded permissions.
+ *   `unchanged`. A symlink is sent when new or pointing elsewhere. A change of permission bits or
+ *   owner alone is recorded (`uploaded`, nothing sent) on the held version in place: they are not
+ *   versioned, a restore of any run gives a version's newest recorded permissions and owner (the
+ *   owner comes back when the restore runs as root, as the suite does in CI).
  * - A held path the source no longer has is `deleted` when the policy propagates deletions this run
  *   (`every-run`; `monthly` on the first backup of a calendar month; never with `never`) — and
  *   always when it is in the way: a held file where the source now has a folder, or held files
@@ -37,7 +38,8 @@
  */
 import fc from 'fast-check';
 
-export type Node = { kind: 'file'; data: Buffer; mtimeMs: number; mode: number } | { kind: 'link'; target: string } | { kind: 'dir'; mtimeMs: number; mode: number };
+/** Files and folders carry their owner and group (numeric ids): restored when the restore runs as root. */
+export type Node = { kind: 'file'; data: Buffer; mtimeMs: number; mode: number; uid: number; gid: number } | { kind: 'link'; target: string } | { kind: 'dir'; mtimeMs: number; mode: number; uid: number; gid: number };
 
 export interface Version {
   /** The run that stored it. */
@@ -85,6 +87,8 @@ export type Op =
   | { op: 'mkdir'; path: string }
   /** Permission bits of a folder (picked among the folders on disk). */
   | { op: 'chmod-folder'; pick: number; mode: number }
+  /** Owner and group of a file or folder (picked among both): only as root, else nothing happens. */
+  | { op: 'chown'; pick: number; id: number }
   | { op: 'backup'; gapHours: number; full: boolean }
   | { op: 'rebuild-index' }
   /** The next runs go through the other of two data folders (two indexes taking turns on one target). */
@@ -122,6 +126,7 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant('symlink' as const), path: pathArb, target: fc.constantFrom('a', '../f.txt', 'nowhere', '日本語/写真.jpg', 'x y/z') }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('mkdir' as const), path: dirArb }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('chmod-folder' as const), pick: fc.nat(), mode: fc.constantFrom(...FOLDER_MODES) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('chown' as const), pick: fc.nat(), id: fc.constantFrom(0, 1000, 65534) }) },
   { weight: 8, arbitrary: fc.record({ op: fc.constant('backup' as const), gapHours: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 24 * 40 })), full: fc.boolean().map((b) => b && Math.random() < 0.3) }) },
   { weight: 1, arbitrary: fc.constant({ op: 'rebuild-index' as const }) },
   { weight: 1, arbitrary: fc.constant({ op: 'switch-index' as const }) },
@@ -266,13 +271,12 @@ export class TargetModel {
       if (h.cur && sameNode(h.cur.node, node)) {
         const held = h.cur.node;
         if (held.kind === 'dir' && node.kind === 'dir') {
-          // Mode and mtime of a folder: recorded on its version in place, not counted.
-          held.mode = node.mode;
-          held.mtimeMs = node.mtimeMs;
-        } else if (held.kind === 'file' && node.kind === 'file' && held.mode !== node.mode) {
-          // Permissions alone: recorded on the version in place (not a new version), so a restore
-          // of any run that version was current in gives the newest recorded permissions.
-          held.mode = node.mode;
+          // Mode, owner and mtime of a folder: recorded on its version in place, not counted.
+          Object.assign(held, { mode: node.mode, mtimeMs: node.mtimeMs, uid: node.uid, gid: node.gid });
+        } else if (held.kind === 'file' && node.kind === 'file' && (held.mode !== node.mode || held.uid !== node.uid || held.gid !== node.gid)) {
+          // Permissions or owner alone: recorded on the version in place (not a new version), so a
+          // restore of any run that version was current in gives the newest recorded ones.
+          Object.assign(held, { mode: node.mode, uid: node.uid, gid: node.gid });
           r.uploaded++;
         } else r.unchanged++;
         continue;

@@ -6,10 +6,9 @@ import { pipeline } from 'node:stream/promises';
 
 /**
  * One line per file, folder and symlink under `root` (not the root itself), sorted: the path,
- * its type, permission bits and mtime to the millisecond, and for files the size and SHA-256, for
- * links the target — what `rsync -a` keeps and a restore must give back. Two trees are the same
- * when their manifests are equal (`diffManifests`). Owner and group are left out (hokan does not
- * keep them yet: docs/design.md "Metadata").
+ * its type, permission bits, owner and group and mtime to the millisecond, and for files the size and
+ * SHA-256, for links the target — what `rsync -a` keeps and a restore must give back. Two trees are
+ * the same when their manifests are equal (`diffManifests`).
  */
 export async function treeManifest(root: string): Promise<string[]> {
   const out: string[] = [];
@@ -19,7 +18,7 @@ export async function treeManifest(root: string): Promise<string[]> {
       const abs = join(dir, name);
       const p = rel ? `${rel}/${name}` : name;
       const st = await lstat(abs);
-      const meta = `0${(st.mode & 0o7777).toString(8)} ${new Date(Math.floor(st.mtimeMs)).toISOString()}`;
+      const meta = `0${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid} ${new Date(Math.floor(st.mtimeMs)).toISOString()}`;
       if (st.isDirectory()) {
         out.push(`${JSON.stringify(p)} dir ${meta}`);
         await walk(abs, p);

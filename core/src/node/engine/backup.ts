@@ -20,7 +20,7 @@ import { Lane } from './lane.js';
 import { fileKey, newRunId, runIdTime } from './layout.js';
 import { closingState, writeSnapshot } from './manifests.js';
 import { resolveRoots } from './sources.js';
-import { TargetSession, permissionBits } from './target-session.js';
+import { TargetSession, ownerChanged, permissionBits } from './target-session.js';
 
 export interface BackupProgress {
   filesSeen: number;
@@ -391,7 +391,7 @@ class BackupRun {
     const cur = held?.cur;
     let failed: FileRecord | undefined;
     if (cur?.dir) {
-      if (cur.mode === permissionBits(item) && cur.mtimeMs === item.mtimeMs) return;
+      if (cur.mode === permissionBits(item) && cur.mtimeMs === item.mtimeMs && !ownerChanged(item, cur)) return;
       failed = await lane.s.recordFolder(item, held!);
     } else {
       // What it replaces (a file's object) must leave before anything goes beneath it.
@@ -690,8 +690,10 @@ class BackupRun {
 }
 
 /** Whether a file's permission bits differ from those its held version recorded (versions from before modes were kept: no). */
+/** Same content, other permission bits or owner: a change recorded without sending the content. */
 function modeChanged(entry: FileEntry, held: HeldFile): boolean {
-  return entry.type === 'file' && held.cur?.mode !== undefined && permissionBits(entry) !== held.cur.mode;
+  const cur = held.cur;
+  return entry.type === 'file' && cur !== undefined && ((cur.mode !== undefined && permissionBits(entry) !== cur.mode) || ownerChanged(entry, cur));
 }
 
 /** `monthly` deletions happen on the first backup of the month (local time). */

@@ -95,9 +95,9 @@ export interface JobHead {
 
 /** One line of a run's change journal (and of a snapshot, with op `put`). */
 export type ChangeLine =
-  | { op: 'put'; p: string; v: string; size: number; mtimeMs: number; sha256: string; link?: string; mode?: number; dir?: true }
+  | { op: 'put'; p: string; v: string; size: number; mtimeMs: number; sha256: string; link?: string; mode?: number; dir?: true; uid?: number; gid?: number }
   /** The current version's permission bits (and, for a folder, its mtime) changed at the source (content unchanged, nothing sent). */
-  | { op: 'meta'; p: string; v: string; mode: number; mtimeMs?: number }
+  | { op: 'meta'; p: string; v: string; mode: number; mtimeMs?: number; uid?: number; gid?: number }
   | { op: 'del'; p: string; v: string; at: string }
   | { op: 'drop'; p: string; v: string };
 

@@ -1,5 +1,13 @@
-import { chmod, lstat, mkdir, utimes } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, utimes } from 'node:fs/promises';
 import type { HeldVersion } from '../index/held-types.js';
+
+/**
+ * Owner and group come back when the restore runs as root (as with restic and `rsync -a`); anyone
+ * else can only give files to themselves, so their files are theirs.
+ */
+export function restoresOwner(ver: HeldVersion): boolean {
+  return ver.uid !== undefined && ver.gid !== undefined && process.getuid?.() === 0;
+}
 
 /** A folder a restore gives back: where it was held, and its version as of the run. */
 export interface HeldFolder {
@@ -38,6 +46,7 @@ export async function restoreFolders(
   for (let i = made.length - 1; i >= 0; i--) {
     const [f, dest] = made[i]!;
     try {
+      if (restoresOwner(f.ver)) await chown(dest, f.ver.uid!, f.ver.gid!);
       if (f.ver.mode !== undefined) await chmod(dest, f.ver.mode);
       await utimes(dest, f.ver.mtimeMs / 1000, f.ver.mtimeMs / 1000);
     } catch (e) {

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { chmod, lstat, mkdir, open, readlink, rename, rm, stat, symlink, utimes } from 'node:fs/promises';
+import { chmod, chown, lchown, lstat, mkdir, open, readlink, rename, rm, stat, symlink, utimes } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -19,7 +19,7 @@ import { prunedAt, versionAt } from './held.js';
 import { retentionRule } from './restorable.js';
 import { JobStore, closeTarget } from './job-store.js';
 import { fileKey, newRunId, runIdCutoff, runIdTime } from './layout.js';
-import { restoreFolders, type HeldFolder } from './restore-folders.js';
+import { restoreFolders, restoresOwner, type HeldFolder } from './restore-folders.js';
 import { resolveRoots } from './sources.js';
 import { ensureIndexed, ensureOwner, openForReading, type OpenedJobTarget } from './open-target.js';
 
@@ -251,6 +251,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
       if (ver.link !== undefined) {
         if (existing && overwrite !== 'rename') await rm(dest, { force: true });
         await symlink(ver.link, dest);
+        if (restoresOwner(ver)) await lchown(dest, ver.uid!, ver.gid!);
         return record(rec);
       }
       // Where a version lives is derived from the journal (design.md): the current one at its path,
@@ -359,8 +360,10 @@ async function writeVersion(source: OpenedJobTarget, key: string, ver: HeldVersi
     // Seconds as a double, not a Date: a Date drops what is below the millisecond (the recorded
     // mtime of 1704067200.733999 s came back as .733).
     await utimes(tmp, ver.mtimeMs / 1000, ver.mtimeMs / 1000);
-    // The file's permission bits as backed up (a private file stays private); versions from before
-    // they were kept get the process's default.
+    // Owner and group first (a chown clears setuid bits), when running as root; then the file's
+    // permission bits as backed up (a private file stays private); versions from before they were
+    // kept get the process's default.
+    if (restoresOwner(ver)) await chown(tmp, ver.uid!, ver.gid!);
     if (ver.mode !== undefined) await chmod(tmp, ver.mode);
     await rename(tmp, dest);
     crashPoint('after-restore-file');

@@ -245,8 +245,8 @@ export class TargetSession {
     if (entry.type === 'symlink' || entry.type === 'dir') {
       const ver: HeldVersion =
         entry.type === 'dir'
-          ? { v: this.o.runId, size: 0, mtimeMs: entry.mtimeMs, sha256: '', mode: permissionBits(entry), dir: true }
-          : { v: this.o.runId, size: 0, mtimeMs: entry.mtimeMs, sha256: '', link: entry.linkTarget ?? '' };
+          ? { v: this.o.runId, size: 0, mtimeMs: entry.mtimeMs, sha256: '', mode: permissionBits(entry), dir: true, ...ownerOf(entry) }
+          : { v: this.o.runId, size: 0, mtimeMs: entry.mtimeMs, sha256: '', link: entry.linkTarget ?? '', ...ownerOf(entry) };
       try {
         // The version it replaces is kept or dropped as for a file — and a file's object leaves
         // the browsable tree (a symlink or a folder is stored in the journal only).
@@ -254,7 +254,7 @@ export class TargetSession {
         // The put comes first in the journal, then what it drops (as for a file): a drop names a
         // version with one after it, so the runs it no longer restores are known (notePruned).
         const lines: ChangeLine[] = [
-          ver.dir ? { op: 'put', p: path, v: ver.v, size: 0, mtimeMs: ver.mtimeMs, sha256: '', mode: ver.mode, dir: true } : { op: 'put', p: path, v: ver.v, size: 0, mtimeMs: ver.mtimeMs, sha256: '', link: ver.link },
+          ver.dir ? { op: 'put', p: path, v: ver.v, size: 0, mtimeMs: ver.mtimeMs, sha256: '', mode: ver.mode, dir: true, ...ownerOf(entry) } : { op: 'put', p: path, v: ver.v, size: 0, mtimeMs: ver.mtimeMs, sha256: '', link: ver.link, ...ownerOf(entry) },
         ];
         if (h.cur) {
           const prev = h.cur;
@@ -335,9 +335,9 @@ export class TargetSession {
       // A damaged copy sent again with the content it was recorded with is the same version healed:
       // it keeps its run id, so restores as of the runs since still find it (journal: drop, then put).
       const healed = h.cur?.damaged !== undefined && h.cur.sha256 === sha256 && h.cur.size === entry.size;
-      const ver: HeldVersion = { v: healed ? h.cur!.v : this.o.runId, size: entry.size, mtimeMs: entry.mtimeMs, sha256, mode: permissionBits(entry) };
+      const ver: HeldVersion = { v: healed ? h.cur!.v : this.o.runId, size: entry.size, mtimeMs: entry.mtimeMs, sha256, mode: permissionBits(entry), ...ownerOf(entry) };
       if (healed) lines.push({ op: 'drop', p: path, v: ver.v });
-      lines.push({ op: 'put', p: path, v: ver.v, size: ver.size, mtimeMs: ver.mtimeMs, sha256, mode: ver.mode });
+      lines.push({ op: 'put', p: path, v: ver.v, size: ver.size, mtimeMs: ver.mtimeMs, sha256, mode: ver.mode, ...ownerOf(entry) });
       const next: HeldFile = { cur: ver, old: h.old, pruned: h.pruned };
       if (!healed && h.cur && (this.o.generations === 0 || h.cur.damaged)) {
         // Overwritten: mirror, or a damaged copy of other content.
@@ -374,8 +374,8 @@ export class TargetSession {
     if (info.size !== entry.size) return undefined;
     const [theirs, ours] = await Promise.all([this.store.get(path, undefined, hashStream), hashFile(entry.abs)]);
     if (theirs.sha256 !== ours) return undefined;
-    const ver: HeldVersion = { v: this.o.runId, size: entry.size, mtimeMs: entry.mtimeMs, sha256: ours, mode: permissionBits(entry) };
-    const lines: ChangeLine[] = [{ op: 'put', p: path, v: ver.v, size: ver.size, mtimeMs: ver.mtimeMs, sha256: ours, mode: ver.mode }];
+    const ver: HeldVersion = { v: this.o.runId, size: entry.size, mtimeMs: entry.mtimeMs, sha256: ours, mode: permissionBits(entry), ...ownerOf(entry) };
+    const lines: ChangeLine[] = [{ op: 'put', p: path, v: ver.v, size: ver.size, mtimeMs: ver.mtimeMs, sha256: ours, mode: ver.mode, ...ownerOf(entry) }];
     const ops = [this.heldOpFor(entry, { cur: ver, old: h.old, pruned: h.pruned })];
     // Already there: `unchanged` (nothing was sent), recorded like an upload.
     const record = this.record(path, 'unchanged', undefined, entry.size, ours);
@@ -449,8 +449,8 @@ export class TargetSession {
   }
 
   /**
-   * A file whose content is the same as held but whose permission bits changed: recorded (journal
-   * `meta`), nothing sent. Counted as uploaded with 0 bytes — a change of the file, kept.
+   * A file whose content is the same as held but whose permission bits or owner changed: recorded
+   * (journal `meta`), nothing sent. Counted as uploaded with 0 bytes — a change of the file, kept.
    */
   async recordMode(entry: FileEntry, held: HeldFile): Promise<FileRecord> {
     const path = fileKey(entry.root.name, entry.rel);
@@ -460,8 +460,8 @@ export class TargetSession {
       await this.begin();
       const mode = permissionBits(entry);
       if (mode !== undefined && this.store.target.setMode) await withRetry(() => this.store.target.setMode!(this.store.fullKey(path), mode), this.o.retry);
-      await this.commitOps([this.heldOpFor(entry, { ...held, cur: { ...held.cur!, mode } })], [{ op: 'meta', p: path, v: held.cur!.v, mode }]);
-      return this.record(path, 'uploaded', undefined, 0, held.cur!.sha256, 'permissions changed; content unchanged, not sent again');
+      await this.commitOps([this.heldOpFor(entry, { ...held, cur: { ...held.cur!, mode, ...ownerOf(entry) } })], [{ op: 'meta', p: path, v: held.cur!.v, mode, ...ownerOf(entry) }]);
+      return this.record(path, 'uploaded', undefined, 0, held.cur!.sha256, 'permissions or owner changed; content unchanged, not sent again');
     } catch (e) {
       return this.failure(path, e, 0);
     }
@@ -478,7 +478,7 @@ export class TargetSession {
     try {
       await this.begin();
       const mode = permissionBits(entry);
-      await this.commitOps([this.heldOpFor(entry, { ...held, cur: { ...held.cur!, mode, mtimeMs: entry.mtimeMs } })], [{ op: 'meta', p: path, v: held.cur!.v, mode, mtimeMs: entry.mtimeMs }]);
+      await this.commitOps([this.heldOpFor(entry, { ...held, cur: { ...held.cur!, mode, mtimeMs: entry.mtimeMs, ...ownerOf(entry) } })], [{ op: 'meta', p: path, v: held.cur!.v, mode, mtimeMs: entry.mtimeMs, ...ownerOf(entry) }]);
       return undefined;
     } catch (e) {
       return this.failure(path, e, 0);
@@ -769,4 +769,14 @@ export class TargetSession {
 /** The permission bits hokan keeps of a file (setuid, setgid, sticky and rwx for all three). */
 export function permissionBits(entry: FileEntry): number {
   return entry.mode & 0o7777;
+}
+
+/** The owner and group of an entry, for its version and journal line (none when the walk gave none). */
+export function ownerOf(entry: FileEntry): { uid?: number; gid?: number } {
+  return entry.uid === undefined ? {} : { uid: entry.uid, gid: entry.gid };
+}
+
+/** Whether an entry's owner differs from a held version's (a version from before owners were kept: no). */
+export function ownerChanged(entry: FileEntry, v: HeldVersion): boolean {
+  return v.uid !== undefined && entry.uid !== undefined && (v.uid !== entry.uid || v.gid !== entry.gid);
 }

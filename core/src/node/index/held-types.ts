@@ -26,6 +26,9 @@ export interface HeldVersion {
    * `meta`), not as new versions; a new version starts when the folder appears again.
    */
   dir?: true;
+  /** Owner and group ids at the source (files, links, folders; absent before they were kept): restored as root. */
+  uid?: number;
+  gid?: number;
 }
 
 /** Whether a version has an object on the target (files do; symlinks and folders live in the journal only). */

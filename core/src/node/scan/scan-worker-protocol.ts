@@ -14,8 +14,8 @@ export interface ScanWorkerMessage {
   done: boolean;
 }
 
-/** Numbers per packed file: size, mtimeMs, ctimeMs, ino, dev, mode. */
-export const PACKED_FIELDS = 6;
+/** Numbers per packed file: size, mtimeMs, ctimeMs, ino, dev, mode, uid, gid. */
+export const PACKED_FIELDS = 8;
 
 /** A packed batch (see scan-worker.ts `sendPacked`): files as numbers, links and errors as they are. */
 export interface PackedMessage {
@@ -46,7 +46,7 @@ export function unpack(root: SourceRoot, m: ScanWorkerMessage | PackedMessage): 
     }
     const o = i * PACKED_FIELDS;
     const rel = names[i]!;
-    out[i] = { root, rel, abs: base + rel, type: 'file', size: nums[o]!, mtimeMs: nums[o + 1]!, ctimeMs: nums[o + 2]!, ino: nums[o + 3]!, dev: nums[o + 4]!, mode: nums[o + 5]!, linkTarget: undefined };
+    out[i] = { root, rel, abs: base + rel, type: 'file', size: nums[o]!, mtimeMs: nums[o + 1]!, ctimeMs: nums[o + 2]!, ino: nums[o + 3]!, dev: nums[o + 4]!, mode: nums[o + 5]!, uid: nums[o + 6]!, gid: nums[o + 7]!, linkTarget: undefined };
   }
   return out;
 }

@@ -103,6 +103,8 @@ export class Walker {
       ino: st.ino,
       dev: st.dev,
       mode: st.mode,
+      uid: st.uid,
+      gid: st.gid,
       linkTarget,
     };
   }
