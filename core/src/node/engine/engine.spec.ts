@@ -428,6 +428,32 @@ describe('index rebuild from the target', () => {
   });
 });
 
+describe('names a destination cannot hold (issue 27)', () => {
+  it('restoring to Windows rules: a name it cannot hold fails forbidden-name naming --rename-unsafe; with it, the file comes back under a name it can hold, said per file', async () => {
+    const names = { 'a:b.txt': 'colon', 'q?.txt': 'question', 'back\\slash.txt': 'backslash', 'CON.txt': 'device', 'dot.': 'trailing dot', 'sub|dir/x.txt': 'in a folder', 'plain.txt': 'plain' };
+    await tree(names);
+    await runBackup(deps(), { job: 'docs' });
+    const refused = join(dir, 'win-refused');
+    const first = await runRestore(deps(), { job: 'docs', to: refused, nameRules: 'windows' });
+    expect(first.run.status).toBe('incomplete');
+    expect(first.run.counts, JSON.stringify(first.files)).toMatchObject({ restored: 1, failed: 7 }); // six files and the folder sub|dir
+    const bad = first.files.find((f) => f.path === 'src/a:b.txt')!;
+    expect(bad).toMatchObject({ status: 'failed', reason: 'forbidden-name' });
+    expect(bad.message).toContain('"a:b.txt" cannot be written on this system: the character : is not allowed in a name');
+    expect(first.files.find((f) => f.path === 'src/CON.txt')!.message).toContain('CON is a device name');
+    expect(first.files.find((f) => f.path === 'src/dot.')!.message).toContain('a name may not end in a dot');
+    const renamed = join(dir, 'win-renamed');
+    const second = await runRestore(deps(), { job: 'docs', to: renamed, nameRules: 'windows', renameUnsafe: true });
+    expect(second.run).toMatchObject({ status: 'completed', counts: { restored: 7, failed: 0 } });
+    expect(await snapshot(join(renamed, 'src'))).toEqual({ 'a：b.txt': 'colon', 'q？.txt': 'question', 'back＼slash.txt': 'backslash', 'CON_.txt': 'device', 'dot．': 'trailing dot', 'sub｜dir/x.txt': 'in a folder', 'plain.txt': 'plain' });
+    expect(second.files.find((f) => f.path === 'src/a:b.txt')!.message).toBe('restored as "a：b.txt" (--rename-unsafe: this system cannot hold the name)');
+    // On this system (Linux) every name comes back as it is.
+    const here = join(dir, 'here');
+    await runRestore(deps(), { job: 'docs', to: here });
+    expect(await snapshot(join(here, 'src'))).toEqual(names);
+  });
+});
+
 describe('restore safety', () => {
   it('never writes outside the chosen folder, whatever a manifest on the target says', async () => {
     await tree({ 'a.txt': 'a' });

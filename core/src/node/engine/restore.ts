@@ -20,6 +20,7 @@ import { retentionRule } from './restorable.js';
 import { JobStore, closeTarget } from './job-store.js';
 import { fileKey, newRunId, runIdCutoff, runIdTime } from './layout.js';
 import { restoreFolders, restoresOwner, type HeldFolder } from './restore-folders.js';
+import { HOST_NAME_RULES, safeName, unsafeName, type NameRules } from './restore-names.js';
 import { resolveRoots } from './sources.js';
 import { ensureIndexed, ensureOwner, openForReading, type OpenedJobTarget } from './open-target.js';
 
@@ -45,6 +46,10 @@ export interface RestoreOptions {
    */
   fillPruned?: boolean;
   dryRun?: boolean;
+  /** Names the destination cannot hold are written under one it can (restore-names.ts) instead of failing `forbidden-name`. */
+  renameUnsafe?: boolean;
+  /** Whose name rules the destination follows (default: this system's; tests give 'windows'). */
+  nameRules?: NameRules;
   signal?: AbortSignal;
   onProgress?: (p: { filesDone: number; bytesDone: number }) => void;
 }
@@ -208,19 +213,30 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
   };
 
   /** Where `root/rel` is written, and the folder nothing may be written outside of; throws for a path that cannot be. */
-  const destinationOf = (root: string, rel: string): { dest: string; rootDir: string } => {
+  const nameRules = opts.nameRules ?? HOST_NAME_RULES;
+  const destinationOf = (root: string, rel: string): { dest: string; rootDir: string; renamed?: string } => {
     const folder = base ? join(base, root) : rootPaths.get(root);
     if (!folder) throw new HokanError('E_NO_SOURCE', `no source folder named "${root}" in the job any more`, { hint: 'restore it elsewhere with --to DIR' });
-    const segs = rel.split('/');
+    let segs = rel.split('/');
     if (segs.some((s) => s === '' || s === '.' || s === '..' || s.includes('\0'))) throw new HokanError('E_UNSAFE_PATH', `refusing the unsafe path "${rel}" from the target`);
-    // A backslash is a legal name character on Linux and macOS (files unpacked from Windows
-    // archives); only where it separates folders can such a name not be written as it is.
-    if (sep === '\\' && segs.some((s) => s.includes('\\'))) throw new HokanError('E_FORBIDDEN_NAME', `"${rel}" holds a backslash, which this system cannot hold in a name`, { hint: 'restore it on Linux or macOS, or copy it from the target under another name' });
+    // A backslash, a colon… are legal in names on Linux and macOS (files unpacked from Windows
+    // archives); where the destination cannot hold a name it is said, never dropped (restore-names.ts).
+    let renamed: string | undefined;
+    const why = nameRules === 'posix' ? undefined : segs.map((s) => unsafeName(s, nameRules)).find((w) => w !== undefined);
+    if (why !== undefined) {
+      if (!opts.renameUnsafe) {
+        throw new HokanError('E_FORBIDDEN_NAME', `"${rel}" cannot be written on this system: ${why} (--rename-unsafe restores it as "${segs.map(safeName).join('/')}")`, {
+          hint: 'give --rename-unsafe to restore it under a name this system can hold (a:b.txt → a：b.txt), or restore it on Linux or macOS',
+        });
+      }
+      segs = segs.map(safeName);
+      renamed = segs.join('/');
+    }
     const dest = resolve(folder, ...segs);
     const rootDir = base ?? folder;
     const r = relative(rootDir, dest);
     if (r.startsWith('..') || isAbsolute(r)) throw new HokanError('E_UNSAFE_PATH', `refusing to write outside ${rootDir}: "${rel}"`);
-    return { dest, rootDir };
+    return { dest, rootDir, renamed };
   };
   const failedRecord = (rec: FileRecord, e: unknown): FileRecord => {
     const code = HokanError.is(e) ? e.code : undefined;
@@ -237,6 +253,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
       const where = destinationOf(root, rel);
       let dest = where.dest;
       const rootDir = where.rootDir;
+      if (where.renamed !== undefined) rec.message = `restored as "${where.renamed}" (--rename-unsafe: this system cannot hold the name)`;
 
       const existing = await lstat(dest).catch(() => undefined);
       if (existing) {
