@@ -548,6 +548,71 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     void disk;
   }, 180_000);
 
+  it('rotated disks ("rotate": true): two disks swapped in at the same path on alternate runs each get only what changed since their own last run; restore from either gives its own last run (issue 24)', async () => {
+    const { base, src, disk, config, run } = await setup('rotate');
+    const cfg = JSON.parse((await readFile(config, 'utf8')).replace(/^\s*\/\/.*$/m, ''));
+    cfg.targets.usb.rotate = true;
+    await writeFile(config, JSON.stringify(cfg));
+    // Disk A is at the mount point; disk B waits on the shelf (off-site).
+    const shelf = { A: join(base, 'disk-A'), B: join(base, 'disk-B') };
+    await mkdir(shelf.B);
+    const swap = async (out: 'A' | 'B', inn: 'A' | 'B') => {
+      await rename(disk, shelf[out]);
+      await rename(shelf[inn], disk);
+    };
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 20; i++) files[`d${i % 4}/f${i}.txt`] = `v1 ${i}`;
+    await writeTree(src, files);
+    const backup = async () => JSON.parse((await run('backup', '--json')).stdout)[0];
+    const onA1 = await backup();
+    expect(onA1).toMatchObject({ status: 'completed', counts: { uploaded: 20 } });
+    const diskA = onA1.targetResults[0].disk;
+    expect(diskA).toMatch(/^[0-9a-f]{16}$/);
+
+    await writeFile(join(src, 'd0/f0.txt'), 'v2 0');
+    await swap('A', 'B');
+    const onB1 = await backup();
+    // A new disk of the rotation: everything, and said so — not a reset.
+    expect(onB1, JSON.stringify(onB1)).toMatchObject({ status: 'completed', reasons: [], counts: { uploaded: 20, unchanged: 0 } });
+    expect(onB1.note).toMatch(/usb: a new disk in the rotation/);
+    const diskB = onB1.targetResults[0].disk;
+    expect(diskB).not.toBe(diskA);
+
+    await writeFile(join(src, 'd1/f1.txt'), 'v2 1');
+    await swap('B', 'A');
+    const onA2 = await backup();
+    // Disk A missed two changes since its own last run (f0 before B's run, f1 after it): exactly those.
+    expect(onA2, JSON.stringify(onA2)).toMatchObject({ status: 'completed', reasons: [], counts: { uploaded: 2, unchanged: 18 } });
+    expect(onA2.note).toMatch(new RegExp(`usb: disk ${diskA.slice(0, 8)} of the rotation is in: what changed since its own last backup is sent`));
+    expect(onA2.targetResults[0].disk).toBe(diskA);
+
+    await writeFile(join(src, 'd2/f2.txt'), 'v2 2');
+    const onA3 = await backup();
+    expect(onA3).toMatchObject({ counts: { uploaded: 1, unchanged: 19 } });
+    expect(onA3.note ?? '').not.toMatch(/rotation/);
+
+    // Restore from A (in): its own last run. Then B in: B's own last run (f1 and f2 still v1 there).
+    const fromA = join(base, 'from-A');
+    expect((await run('restore', '--job', 'docs', '--to', fromA)).code).toBe(0);
+    expect(await readFile(join(fromA, 'Documents/d2/f2.txt'), 'utf8')).toBe('v2 2');
+    await swap('A', 'B');
+    const fromB = join(base, 'from-B');
+    const rb = await run('restore', '--job', 'docs', '--to', fromB);
+    expect(rb.code, rb.stdout + rb.stderr).toBe(0);
+    expect(await readFile(join(fromB, 'Documents/d0/f0.txt'), 'utf8')).toBe('v2 0');
+    expect(await readFile(join(fromB, 'Documents/d1/f1.txt'), 'utf8')).toBe('v1 1');
+    expect(await readFile(join(fromB, 'Documents/d2/f2.txt'), 'utf8')).toBe('v1 2');
+    // And B, back in, gets the two it missed.
+    const onB2 = await backup();
+    expect(onB2).toMatchObject({ status: 'completed', counts: { uploaded: 2, unchanged: 18 } });
+    // status shows each disk's own last backup.
+    const st = await run('status');
+    expect(st.stdout).toContain(`  disk ${diskB.slice(0, 8)}: last backup `);
+    expect(st.stdout).toContain(`completed  [run ${onB2.id}]`);
+    expect(st.stdout).toContain(`  disk ${diskA.slice(0, 8)}: last backup `);
+    expect(st.stdout).toContain(`completed  [run ${onA3.id}]`);
+  }, 180_000);
+
   it('bad usage names the problem and the fix (exit 2)', async () => {
     const { run, config } = await setup('usage');
     const r = await run('backup', 'nope');

@@ -16,6 +16,12 @@ export interface TargetConfig {
   type: string;
   /** Transfers at once against this target (overrides the target's own default). */
   maxConnections?: number;
+  /**
+   * Disks used in turn at this target's place (issue 24: one kept off-site): any disk carrying this
+   * job's marker is accepted, each keeps its own state, and a backup sends what changed since that
+   * disk's own last run. Without it another disk there is a reset (`onTargetReset`).
+   */
+  rotate?: boolean;
   [key: string]: unknown;
 }
 

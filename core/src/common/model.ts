@@ -78,6 +78,8 @@ export interface RunCounts {
 /** Per target part of a backup run. */
 export interface TargetRunResult {
   id: string;
+  /** A target with `"rotate": true`: the instance id of the disk this run wrote to. */
+  disk?: string;
   status: RunStatus;
   reasons: Reason[];
   counts: RunCounts;

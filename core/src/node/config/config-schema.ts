@@ -120,6 +120,7 @@ export const PresetDefinitionSchema = Type.Object(
 export const TargetBaseProperties = {
   type: Type.String({ description: 'The target type (provided by a plugin: hdd, nas, s3, azure, …).' }),
   maxConnections: Type.Optional(Type.Integer({ minimum: 1, description: 'Transfers at once against this target.' })),
+  rotate: Type.Optional(Type.Boolean({ description: 'Disks used in turn at this place (one kept off-site): each keeps its own state, and a backup sends what changed since that disk\'s own last run. Without it, another disk here is a reset (onTargetReset).' })),
 };
 export const TargetBaseSchema = Type.Object(TargetBaseProperties, { additionalProperties: true });
 

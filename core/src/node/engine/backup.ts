@@ -221,6 +221,15 @@ class BackupRun {
       try {
         await s.prepare({ write: !this.dryRun, waitMs: this.opts.waitMs });
         if (s.caughtUp) this.note(`${id}: the target moved on since this index last saw it (run ${s.caughtUp.run} by device ${s.caughtUp.device}, another data folder or machine): the index was brought up to date from the target first`);
+        if (s.rotated) {
+          const { to, known } = s.rotated;
+          const disk = s.result.disk ?? to;
+          this.note(
+            !to
+              ? `${id}: a new disk in the rotation${disk ? ` (${disk.slice(0, 8)})` : ''}: everything is sent to it`
+              : `${id}: disk ${to.slice(0, 8)} of the rotation is in: ${known ? 'what changed since its own last backup is sent' : 'this index had not seen it, so what it holds was read from its journal first'}`,
+          );
+        }
         if (s.wasReset) {
           s.addReason('target-reset');
           this.note(`${id}: the target was wiped or replaced since this index last saw it (this job's marker is gone or another): everything is sent to it again`);
@@ -257,6 +266,7 @@ class BackupRun {
       forbiddenChars: this.job.forbiddenChars,
       maxPathLength: this.job.maxPathLength,
       onTargetReset: this.job.onTargetReset ?? 'resend',
+      rotate: config.targets[id]?.rotate === true,
       maxFileSize: this.maxFileSize,
       nextSeq: () => ++this.seq,
       adoptOrphans: this.afterCrash,

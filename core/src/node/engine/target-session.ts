@@ -14,7 +14,7 @@ import { isFatalForTarget, reasonOf, withRetry, type RetryOptions } from './fail
 import { JobStore } from './job-store.js';
 import { LAYOUT_FORMAT, RUNS_PREFIX, sealLine, changesKey, fileKey, runRecordKey, type ChangeLine, type JobHead } from './layout.js';
 import { Lease } from './lease.js';
-import { detectReset, ensureCurrent, ensureOwner, noteInstance, writeHead } from './open-target.js';
+import { detectReset, ensureCurrent, ensureOwner, noteInstance, writeHead, type RotatedIn } from './open-target.js';
 
 export interface SessionOptions {
   index: IndexStore;
@@ -33,6 +33,8 @@ export interface SessionOptions {
   maxPathLength?: number;
   /** What to do when the place was wiped or replaced (issue 24): send everything again, or refuse. */
   onTargetReset?: 'resend' | 'refuse';
+  /** Disks used in turn at this place (`"rotate": true`): another one is not a reset. */
+  rotate?: boolean;
   maxFileSize?: number;
   /** Shared sequence for per-file records of the run. */
   nextSeq: () => number;
@@ -123,7 +125,8 @@ export class TargetSession {
   /** Check the target, claim or verify ownership, make sure the index knows what it holds. */
   async prepare(opts: { write: boolean; waitMs?: number }): Promise<void> {
     await this.o.target.check();
-    const { reset, text } = await detectReset(this.o.index, this.store, this.o.job, this.o.targetId, this.o.fingerprint);
+    const { reset, text, rotated } = await detectReset(this.o.index, this.store, this.o.job, this.o.targetId, this.o.fingerprint, this.o.rotate === true);
+    this.rotated = rotated;
     if (reset) {
       const last = (await this.o.index.listRuns({ job: this.o.job, kind: 'backup', limit: 1, total: false })).runs[0];
       if (this.o.onTargetReset === 'refuse') {
@@ -142,6 +145,7 @@ export class TargetSession {
     const recovered = opts.write && !this.o.dryRun && (await this.recoverJournal());
     const { state, caughtUp } = await ensureCurrent(this.o.index, this.store, this.o.job, this.o.targetId, this.o.fingerprint, this.o.logger);
     this.state = opts.write ? await noteInstance(this.o.index, this.o.job, this.o.targetId, state, marker?.instance) : state;
+    if (this.o.rotate && marker?.instance) this.result.disk = marker.instance;
     this.caughtUp = caughtUp;
     // Other data folders must learn of the recovered lines: the place changed.
     if (recovered) await this.writeHead('running');
@@ -149,6 +153,9 @@ export class TargetSession {
 
   /** The place was wiped or replaced since the index last saw it: its held state was forgotten. */
   wasReset = false;
+
+  /** Another disk of a rotation came in (`"rotate": true`): the index now holds that disk's state. */
+  rotated?: RotatedIn;
 
   /** This run's lease on the job's place (a writing run holds one from prepare to release). */
   lease?: Lease;
