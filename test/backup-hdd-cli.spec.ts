@@ -613,6 +613,33 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     expect(st.stdout).toContain(`completed  [run ${onA3.id}]`);
   }, 180_000);
 
+  it('the per-run spot check finds copies deleted or cut short on the disk behind hokan\'s back and sends them again in the same run; "spotCheck": 0 turns it off (issue 24)', async () => {
+    const { base, src, disk, config, run } = await setup('spot', { spotCheck: 0 });
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 30; i++) files[`d${i % 3}/f${i}.txt`] = `content of ${i} `.repeat(20);
+    await writeTree(src, files);
+    const backup = async () => JSON.parse((await run('backup', '--json')).stdout)[0];
+    expect(await backup()).toMatchObject({ status: 'completed', counts: { uploaded: 30 } });
+    const stored = (rel: string) => join(disk, 'docs', 'Documents', rel);
+    await rm(stored('d0/f0.txt'));
+    await rm(stored('d1/f4.txt'));
+    await writeFile(stored('d2/f5.txt'), 'cut');
+    // Off: a run trusts its index (nothing is looked up), as before.
+    expect(await backup()).toMatchObject({ status: 'completed', counts: { uploaded: 0, unchanged: 30 } });
+    // On, large enough to take every file: the three are found and sent again now.
+    const cfg = JSON.parse((await readFile(config, 'utf8')).replace(/^\s*\/\/.*$/m, ''));
+    cfg.jobs[0].spotCheck = 1000;
+    await writeFile(config, JSON.stringify(cfg));
+    const checked = await backup();
+    expect(checked, JSON.stringify(checked)).toMatchObject({ status: 'completed', counts: { seen: 30, uploaded: 3, unchanged: 27, failed: 0 } });
+    expect(checked.note).toMatch(/usb: the spot check found 3 of 30 files checked missing or damaged there \(.*Documents\/d0\/f0\.txt.*\): sent again — run `agent verify` to check everything/);
+    for (const rel of ['d0/f0.txt', 'd1/f4.txt', 'd2/f5.txt']) expect(await readFile(stored(rel), 'utf8')).toBe(files[rel]);
+    const to = join(base, 'restored');
+    expect((await run('restore', '--job', 'docs', '--to', to)).code).toBe(0);
+    expect(await digestTree(join(to, 'Documents'))).toEqual(await digestTree(src));
+    expect(await backup()).toMatchObject({ status: 'completed', counts: { uploaded: 0, unchanged: 30 } });
+  }, 180_000);
+
   it('bad usage names the problem and the fix (exit 2)', async () => {
     const { run, config } = await setup('usage');
     const r = await run('backup', 'nope');

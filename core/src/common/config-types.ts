@@ -81,6 +81,8 @@ export interface JobConfig {
   deletionThreshold: { percent: number; count: number };
   /** Keep deleted files this many days before retention drops them (default: kept while generations allow). */
   keepDeletedDays?: number;
+  /** Files each run checks on every target (random, among those not sent): missing or damaged → sent again. Default 20; 0 = off. */
+  spotCheck?: number;
   /** A target wiped or replaced since the last backup (its marker gone or another): send everything again (default) or refuse. */
   onTargetReset?: 'resend' | 'refuse';
   followSymlinks: boolean;

@@ -90,6 +90,7 @@ export const JobSchema = Type.Object(
       ),
     ),
     keepDeletedDays: Type.Optional(Type.Integer({ minimum: 0, description: 'Keep deleted files this many days.' })),
+    spotCheck: Type.Optional(Type.Integer({ minimum: 0, description: 'Files each run checks on every target (picked at random among those it did not send: there, and of the right size); a missing or damaged one is sent again in the same run. Default 20; 0 turns it off.' })),
     onTargetReset: Type.Optional(
       Type.Union([Type.Literal('resend'), Type.Literal('refuse')], { description: 'A target wiped or replaced since the last backup: send everything again ("resend", default) or stop with target-reset ("refuse").' }),
     ),

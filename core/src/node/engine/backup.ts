@@ -10,6 +10,7 @@ import { filterKindOf, type Reason } from '../../common/statuses.js';
 import type { Target } from '../../common/target.js';
 import { parseSize } from '../../common/units.js';
 import type { HeldFile, IndexOp, IndexStore } from '../index/index-store.js';
+import { storesObject } from '../index/held-types.js';
 import { scanRootBatches, scanWorkerFor, stopHeadStart } from '../scan/scanner.js';
 import { findJob, targetFingerprint, type EngineDeps } from './deps.js';
 import { hashFile } from './file-source.js';
@@ -149,6 +150,7 @@ class BackupRun {
       this.tick();
       await Promise.all(live.map((l) => this.drain(l)));
       await this.retryPass(live);
+      if (!this.ctrl.signal.aborted) await this.spotCheck(live);
       if (!this.ctrl.signal.aborted) await this.applyDeletions(live);
       if (!this.ctrl.signal.aborted) await this.applyExpiry(live);
       if (this.afterCrash && !this.dryRun && !this.ctrl.signal.aborted) {
@@ -476,6 +478,16 @@ class BackupRun {
   private unchanged(lane: Lane, entry: FileEntry, held: HeldFile, refresh: boolean): void {
     lane.s.result.counts.unchanged++;
     this.progress.filesDone++;
+    // Reservoir sample of what was not sent, for the spot check after the scan: each file as likely.
+    const n = this.job.spotCheck ?? SPOT_CHECK_FILES;
+    if (n > 0 && !this.dryRun && held.cur && storesObject(held.cur)) {
+      const k = lane.spotSeen++;
+      if (lane.spot.length < n) lane.spot.push({ entry, held });
+      else {
+        const j = Math.floor(Math.random() * (k + 1));
+        if (j < n) lane.spot[j] = { entry, held };
+      }
+    }
     if (refresh && !this.dryRun) lane.refresh.push(lane.s.refreshOp(entry, held));
   }
 
@@ -553,6 +565,35 @@ class BackupRun {
     while (lane.inflight.size) await Promise.all(lane.inflight);
     await lane.s.settle();
     await lane.allSettled();
+  }
+
+  /**
+   * The per-run spot check (issue 24): a few files the run did not send, picked at random, are
+   * looked up on each target — there, and of the recorded size. One that is not is sent again now
+   * (over whatever is there, as after `agent verify`) and said, long before a full verify would
+   * have found it. A target that cannot answer is left for the next run.
+   */
+  private async spotCheck(live: Lane[]): Promise<void> {
+    for (const lane of live) {
+      if (lane.s.fatal || !lane.spot.length) continue;
+      const bad: { entry: FileEntry; held: HeldFile; why: Reason }[] = [];
+      await Promise.all(
+        lane.spot.map((x) =>
+          this.enqueue(lane, async () => {
+            const why = await lane.s.spotCheck(x.entry.root.name, x.entry.rel, x.held);
+            if (why) bad.push({ ...x, why });
+          }),
+        ),
+      );
+      await this.drain(lane);
+      for (const { entry, held, why } of bad) {
+        lane.s.result.counts.unchanged--;
+        await this.enqueue(lane, () => this.transfer(lane, entry, { ...held, cur: { ...held.cur!, damaged: why } }, false));
+      }
+      await this.drain(lane);
+      if (bad.length) this.note(`${lane.s.id}: the spot check found ${bad.length} of ${lane.spot.length} files checked missing or damaged there (${bad.map((b) => fileKey(b.entry.root.name, b.entry.rel)).slice(0, 5).join(', ')}${bad.length > 5 ? ', …' : ''}): sent again — run \`agent verify\` to check everything`);
+      lane.spot.length = 0;
+    }
   }
 
   /** One more pass for files that failed on the network, after the per-request backoff retries. */
@@ -705,6 +746,9 @@ function modeChanged(entry: FileEntry, held: HeldFile): boolean {
   const cur = held.cur;
   return entry.type === 'file' && cur !== undefined && ((cur.mode !== undefined && permissionBits(entry) !== cur.mode) || ownerChanged(entry, cur));
 }
+
+/** Files the spot check looks up on each target per run, unless the job says otherwise (`spotCheck`). */
+const SPOT_CHECK_FILES = 20;
 
 /** `monthly` deletions happen on the first backup of the month (local time). */
 async function firstRunOfMonth(index: IndexStore, job: string, runId: string, now: Date): Promise<boolean> {

@@ -40,6 +40,9 @@ export class Lane {
   /** Files deleted at the source longer ago than `keepDeletedDays`: their versions go after the scan. */
   readonly expired: Candidate[] = [];
   heldFiles = 0;
+  /** Unchanged files picked at random (reservoir) for the spot check after the scan, and how many were offered. */
+  readonly spot: { entry: FileEntry; held: HeldFile }[] = [];
+  spotSeen = 0;
   readonly retryLater: { entry: FileEntry }[] = [];
   refresh: IndexOp[] = [];
   constructor(readonly s: TargetSession) {}

@@ -492,6 +492,22 @@ export class TargetSession {
     }
   }
 
+  /**
+   * The spot check of one held file: its stored copy is there and of the recorded size (undefined),
+   * or why not (`not-found`; `hash-mismatch` for another size). A target that does not answer: undefined (next run).
+   */
+  async spotCheck(root: string, rel: string, held: HeldFile): Promise<Reason | undefined> {
+    const cur = held.cur!;
+    try {
+      const info = await withRetry(() => this.store.stat(fileKey(root, rel)), this.o.retry);
+      return info.size === cur.size ? undefined : 'hash-mismatch'; // another size: not the recorded content
+    } catch (e) {
+      if (TargetError.isNotFound(e)) return 'not-found';
+      this.o.logger.debug({ err: describeError(e), path: fileKey(root, rel) }, 'spot check: no answer');
+      return undefined;
+    }
+  }
+
   /** A file whose content is the same as held: refresh what change detection uses. */
   refreshOp(entry: FileEntry, held: HeldFile): IndexOp {
     return this.heldOpFor(entry, held);
