@@ -115,7 +115,8 @@ export const FOLDER_MODES = [0o700, 0o750, 0o755, 0o711, ...(process.getuid?.() 
 const dirArb = fc.array(fc.oneof(common, name), { minLength: 1, maxLength: 2 }).map((p) => p.join('/'));
 
 export const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ op: fc.constant('write' as const), path: pathArb, seed: fc.nat(1000), size: fc.oneof(fc.constant(0), fc.nat(64), fc.nat(5000)), mtime: fc.nat(1_000_000) }) },
+  // mtimes: seconds after 2024-01-01, or one before 1970 (1967) or far in the future (2103).
+  { weight: 6, arbitrary: fc.record({ op: fc.constant('write' as const), path: pathArb, seed: fc.nat(1000), size: fc.oneof(fc.constant(0), fc.nat(64), fc.nat(5000)), mtime: fc.oneof({ weight: 9, arbitrary: fc.nat(1_000_000) }, { weight: 1, arbitrary: fc.constantFrom(-1_800_000_000, 2_500_000_000) }) }) },
   { weight: 4, arbitrary: fc.record({ op: fc.constant('modify' as const), pick: fc.nat(), how: fc.constantFrom<ModifyHow>('same-size-same-mtime', 'smaller', 'larger', 'empty', 'touch'), seed: fc.nat(1000) }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('delete' as const), pick: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('chmod' as const), pick: fc.nat(), mode: fc.constantFrom(0o600, 0o644, 0o700, 0o755, 0o444) }) },

@@ -18,7 +18,7 @@ import { reasonOf, type RetryOptions } from './failure.js';
 import { HeldCursor, NEED_MORE } from './held-cursor.js';
 import { closeTarget } from './job-store.js';
 import { Lane } from './lane.js';
-import { fileKey, newRunId, runIdTime } from './layout.js';
+import { fileKey, newRunId, runIdTime, runIdsAfter } from './layout.js';
 import { closingState, writeSnapshot } from './manifests.js';
 import { resolveRoots } from './sources.js';
 import { TargetSession, ownerChanged, permissionBits } from './target-session.js';
@@ -67,6 +67,7 @@ const FILTERED_LISTED = 10_000;
  * queue and concurrency; a target that fails as a whole (unplugged, full) stops alone.
  */
 export async function runBackup(deps: EngineDeps, opts: BackupOptions): Promise<RunRecord> {
+  runIdsAfter((await deps.index.listRuns({ limit: 1, total: false })).runs[0]?.id);
   return new BackupRun(deps, opts).run();
 }
 

@@ -293,19 +293,21 @@ describe('faults', () => {
     await runBackup(deps(), { job: 'docs' });
     // A run's walk reports what it leaves out (onSkip): the early walk is started the same way.
     const early = () => startHeadStart(walkSpec({ name: 'src', path: src }, { filters: {}, followSymlinks: false, folders: true, onSkip: () => {} }));
-    const walked = () => new Promise((r) => setTimeout(r, 300));
+    // Until the early walk is over (a fixed wait was too short on a loaded machine).
+    const walked = async (w: ReturnType<typeof early>) => {
+      for (let i = 0; i < 500 && !w.walked; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(w.walked, 'the early walk ended').toBe(true);
+    };
 
     // Taken over: what the run sees is what the early walk saw (b.txt came after it).
-    early();
-    await walked();
+    await walked(early());
     await writeFile(join(src, 'b.txt'), 'b');
     const taken = await runBackup(deps(), { job: 'docs' });
     expect(taken.counts).toMatchObject({ seen: 1, unchanged: 1, uploaded: 0 });
     expect((await runBackup(deps(), { job: 'docs' })).counts).toMatchObject({ seen: 2, uploaded: 1 });
 
     // A beforeRun tap (a plugin that mounts or snapshots the source): the early walk is stopped.
-    early();
-    await walked();
+    await walked(early());
     const d = deps();
     d.hooks.beforeRun.tapPromise('test-mount', () => writeFile(join(src, 'c.txt'), 'c'));
     const after = await runBackup(d, { job: 'docs' });
@@ -425,6 +427,36 @@ describe('index rebuild from the target', () => {
     expect(runs.map((r) => r.status)).toEqual(['completed', 'completed']);
     const next = await runBackup(deps(), { job: 'docs' });
     expect(next.counts).toMatchObject({ uploaded: 0, unchanged: 2 });
+  });
+});
+
+describe('clocks (issue 24)', () => {
+  it('a system clock that goes back between runs, and mtimes before 1970 and far in the future: run order, generations and restores of every run stay right', async () => {
+    await tree({ 'plan.txt': 'v1', 'old.txt': 'from the sixties', 'future.txt': 'from 2100' });
+    await utimes(join(src, 'old.txt'), new Date('1965-03-01T00:00:00Z'), new Date('1965-03-01T00:00:00Z'));
+    await utimes(join(src, 'future.txt'), new Date('2100-01-01T00:00:00Z'), new Date('2100-01-01T00:00:00Z'));
+    const at = (iso: string) => new Date(iso);
+    const r1 = await runBackup(deps(), { job: 'docs', now: at('2031-06-10T12:00:00Z') });
+    await writeFile(join(src, 'plan.txt'), 'v2 (clock went back a day)');
+    // The clock steps back a day (a dead CMOS battery), then another hour.
+    const r2 = await runBackup(deps(), { job: 'docs', now: at('2031-06-09T12:00:00Z') });
+    await writeFile(join(src, 'plan.txt'), 'v3 (and back an hour more)');
+    const r3 = await runBackup(deps(), { job: 'docs', now: at('2031-06-09T11:00:00Z') });
+    expect([r1, r2, r3].map((r) => r.status)).toEqual(['completed', 'completed', 'completed']);
+    // Run ids still follow the runs' order, whatever the clock said.
+    expect(r1.id < r2.id && r2.id < r3.id, `${r1.id} < ${r2.id} < ${r3.id}`).toBe(true);
+    expect(r2.counts).toMatchObject({ uploaded: 1, unchanged: 2 });
+    const versions = await listVersions(deps(), 'docs', 'plan.txt');
+    expect(versions.map((v) => [v.v, v.current])).toEqual([[r3.id, true], [r2.id, false], [r1.id, false]]);
+    for (const [r, want] of [[r1, 'v1'], [r2, 'v2 (clock went back a day)'], [r3, 'v3 (and back an hour more)']] as const) {
+      const to = join(dir, `clock-${r.id}`);
+      await runRestore(deps(), { job: 'docs', to, run: r.id });
+      expect(await readFile(join(to, 'src', 'plan.txt'), 'utf8')).toBe(want);
+      expect((await stat(join(to, 'src', 'old.txt'))).mtime.toISOString()).toBe('1965-03-01T00:00:00.000Z');
+      expect((await stat(join(to, 'src', 'future.txt'))).mtime.toISOString()).toBe('2100-01-01T00:00:00.000Z');
+    }
+    // Nothing sent again for the odd mtimes.
+    expect((await runBackup(deps(), { job: 'docs', now: at('2031-06-09T11:30:00Z') })).counts).toMatchObject({ uploaded: 0, unchanged: 3 });
   });
 });
 

@@ -1,4 +1,5 @@
 import { chmod, chown, lstat, mkdir, utimes } from 'node:fs/promises';
+import { fsTime } from '../../common/units.js';
 import type { HeldVersion } from '../index/held-types.js';
 
 /**
@@ -48,7 +49,7 @@ export async function restoreFolders(
     try {
       if (restoresOwner(f.ver)) await chown(dest, f.ver.uid!, f.ver.gid!);
       if (f.ver.mode !== undefined) await chmod(dest, f.ver.mode);
-      await utimes(dest, f.ver.mtimeMs / 1000, f.ver.mtimeMs / 1000);
+      await utimes(dest, fsTime(f.ver.mtimeMs), fsTime(f.ver.mtimeMs));
     } catch (e) {
       failed(f, e);
     }

@@ -10,7 +10,7 @@ import type { Logger } from '../../common/logger.js';
 import { hasTaps, type RunContext } from '../../common/hooks.js';
 import { emptyCounts, type FileRecord, type RunRecord, type SourceRoot } from '../../common/model.js';
 import type { Reason } from '../../common/statuses.js';
-import { formatDate } from '../../common/units.js';
+import { formatDate, fsTime } from '../../common/units.js';
 import type { HeldFile, HeldVersion } from '../index/index-store.js';
 import { crashPoint } from './crash-points.js';
 import { findJob, targetFingerprint, type EngineDeps } from './deps.js';
@@ -18,7 +18,7 @@ import { withRetry, reasonOf } from './failure.js';
 import { prunedAt, versionAt } from './held.js';
 import { retentionRule } from './restorable.js';
 import { JobStore, closeTarget } from './job-store.js';
-import { fileKey, newRunId, runIdCutoff, runIdTime } from './layout.js';
+import { fileKey, newRunId, runIdCutoff, runIdTime, runIdsAfter } from './layout.js';
 import { restoreFolders, restoresOwner, type HeldFolder } from './restore-folders.js';
 import { HOST_NAME_RULES, safeName, unsafeName, type NameRules } from './restore-names.js';
 import { resolveRoots } from './sources.js';
@@ -148,6 +148,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
   const roots = await resolveRoots(job, config, deps.resolvePreset).catch(() => [] as SourceRoot[]);
   const overwrite: OverwriteMode = opts.overwrite ?? 'rename';
   const now = new Date();
+  runIdsAfter((await index.listRuns({ limit: 1, total: false })).runs[0]?.id);
   const runId = newRunId(now);
   const run: RunRecord = {
     id: runId,
@@ -376,7 +377,7 @@ async function writeVersion(source: OpenedJobTarget, key: string, ver: HeldVersi
     await fh.close();
     // Seconds as a double, not a Date: a Date drops what is below the millisecond (the recorded
     // mtime of 1704067200.733999 s came back as .733).
-    await utimes(tmp, ver.mtimeMs / 1000, ver.mtimeMs / 1000);
+    await utimes(tmp, fsTime(ver.mtimeMs), fsTime(ver.mtimeMs));
     // Owner and group first (a chown clears setuid bits), when running as root; then the file's
     // permission bits as backed up (a private file stays private); versions from before they were
     // kept get the process's default.
