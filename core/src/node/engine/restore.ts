@@ -1,10 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { chmod, lstat, mkdir, open, readlink, rename, rm, stat, symlink, utimes } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, readlink, rm, stat, symlink } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { HokanError, TargetError, UsageError, describeError } from '../../common/errors.js';
+import { HokanError, UsageError, describeError } from '../../common/errors.js';
 import type { JobConfig } from '../../common/config-types.js';
 import type { Logger } from '../../common/logger.js';
 import { hasTaps, type RunContext } from '../../common/hooks.js';
@@ -14,13 +11,14 @@ import { formatDate } from '../../common/units.js';
 import type { HeldFile, HeldVersion } from '../index/index-store.js';
 import { crashPoint } from './crash-points.js';
 import { findJob, targetFingerprint, type EngineDeps } from './deps.js';
-import { withRetry, reasonOf } from './failure.js';
+import { reasonOf } from './failure.js';
 import { prunedAt, versionAt } from './held.js';
 import { retentionRule } from './restorable.js';
 import { JobStore, closeTarget } from './job-store.js';
 import { fileKey, newRunId, runIdCutoff, runIdTime } from './layout.js';
 import { resolveRoots } from './sources.js';
 import { ensureIndexed, ensureOwner, openForReading, type OpenedJobTarget } from './open-target.js';
+import { RestoreFolders, RestoreWriter } from './restore-writer.js';
 
 /** The hidden folder a restore stages files in, under each destination root. */
 export const STAGING = '.hokan-restore';
@@ -45,7 +43,24 @@ export interface RestoreOptions {
   fillPruned?: boolean;
   dryRun?: boolean;
   signal?: AbortSignal;
-  onProgress?: (p: { filesDone: number; bytesDone: number }) => void;
+  /**
+   * Hears the restore's progress: after every file, and along a big file's copy. With it the run
+   * first counts what it will restore (a read of the index's entries, no file touched), for the
+   * totals a progress bar and an ETA need.
+   */
+  onProgress?: (p: RestoreProgress) => void;
+  /** Tests: read every target through `get`, as targets without `getToFile` are (the differential test). */
+  streamOnly?: boolean;
+}
+
+export interface RestoreProgress {
+  /** Files dealt with (restored, unchanged, skipped or failed) and how many there are in all. */
+  filesDone: number;
+  filesTotal?: number;
+  /** Bytes written, and the bytes of the files dealt with otherwise (unchanged, skipped, failed) counted as done. */
+  bytesDone: number;
+  bytesTotal?: number;
+  failed: number;
 }
 
 /** Turns the person's PATH arguments into (root, rel prefix) pairs. */
@@ -191,10 +206,28 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
   const reasons = new Set<Reason>();
   /** Paths given a later version than the run's own (`fillPruned`), for the run's note. */
   const filled: string[] = [];
+  let durabilityError: string | undefined;
   const maxConn = Math.max(1, source.target.capabilities.maxConnections);
   const inflight = new Set<Promise<void>>();
   let matched = 0;
   let done = 0;
+  // The per-file work (folders made once, write + hash + rename, durability per window): restore-writer.ts.
+  const folders = new RestoreFolders();
+  const writer = new RestoreWriter(source);
+  if (opts.streamOnly) writer.useGetToFile = false;
+  /** Progress: bytes of files dealt with, bytes of big files in flight so far, the totals. */
+  const progress: RestoreProgress = { filesDone: 0, bytesDone: 0, failed: 0 };
+  let bytesSettled = 0;
+  const partial = new Map<string, number>();
+  const report = () => {
+    if (!opts.onProgress) return;
+    let p = bytesSettled;
+    for (const b of partial.values()) p += b;
+    progress.bytesDone = p;
+    progress.filesDone = done;
+    progress.failed = run.counts.failed;
+    opts.onProgress(progress);
+  };
 
   const record = (rec: FileRecord) => {
     files.push(rec);
@@ -203,7 +236,12 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
     else if (rec.status === 'failed') run.counts.failed++;
     else if (rec.status === 'unchanged') run.counts.unchanged++;
     if (rec.reason && (rec.status === 'failed' || rec.reason === 'version-pruned')) reasons.add(rec.reason);
-    opts.onProgress?.({ filesDone: ++done, bytesDone: run.bytes });
+    done++;
+    if (opts.onProgress) {
+      partial.delete(rec.path);
+      bytesSettled += rec.size ?? 0;
+      report();
+    }
   };
 
   const restoreOne = async (root: string, rel: string, held: HeldFile, ver: HeldVersion) => {
@@ -222,7 +260,10 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
       const r = relative(rootDir, dest);
       if (r.startsWith('..') || isAbsolute(r)) throw new HokanError('E_UNSAFE_PATH', `refusing to write outside ${rootDir}: "${rel}"`);
 
-      const existing = await lstat(dest).catch(() => undefined);
+      // Folders are made once per run; in a folder this run made, no file can be there already.
+      const fresh = opts.dryRun ? false : await folders.ensure(dirname(dest));
+      writer.durability.roots.add(rootDir);
+      const existing = fresh ? undefined : await lstat(dest).catch(() => undefined);
       if (existing) {
         const same = ver.link !== undefined ? existing.isSymbolicLink() && (await readlink(dest)) === ver.link : existing.isFile() && existing.size === ver.size && sameTime(existing.mtimeMs, ver.mtimeMs);
         if (same) return record({ ...rec, status: 'unchanged' });
@@ -231,7 +272,6 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
         if (overwrite === 'rename') dest = await freeName(dest);
       }
       if (opts.dryRun) return record(rec);
-      await mkdir(dirname(dest), { recursive: true });
       if (ver.link !== undefined) {
         if (existing && overwrite !== 'rename') await rm(dest, { force: true });
         await symlink(ver.link, dest);
@@ -242,12 +282,8 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
       // version wrongly; its hash tells, and the other place is tried before the file is given up.
       const keys = held.cur === ver ? [path, source.store.versionKey(root, rel, ver.v)] : [source.store.versionKey(root, rel, ver.v), path];
       const tmp = () => staging(rootDir).then((d) => join(d, randomBytes(8).toString('hex')));
-      try {
-        await writeVersion(source, keys[0]!, ver, await tmp(), dest, opts.signal);
-      } catch (e) {
-        if (!(TargetError.isNotFound(e) || (HokanError.is(e) && e.code === 'E_HASH_MISMATCH'))) throw e;
-        await writeVersion(source, keys[1]!, ver, await tmp(), dest, opts.signal).catch(() => Promise.reject(e));
-      }
+      await writer.write({ keys, ver, tmp, dest }, { signal: opts.signal, onBytes: opts.onProgress ? (b) => (partial.set(path, b), report()) : undefined });
+      crashPoint('after-restore-file');
       run.bytes += ver.size;
       record(rec);
       await hooks.afterRestore.promise(rec, ctx);
@@ -259,29 +295,54 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
   };
 
   try {
-    for await (const [root, rel, held] of index.heldAll(job.id, source.id)) {
-      if (opts.signal?.aborted) break;
-      if (wanted && !wanted.some((w) => w.root === root && inside(rel, w.rel))) continue;
-      let ver = versionAt(held, cutoff, !!opts.includeDeleted);
+    /** Which version of a held path this restore gives back (`pruned`: none, said so), or undefined: not asked for. */
+    const choose = (root: string, rel: string, held: HeldFile): { ver: HeldVersion; fill?: HeldVersion } | { pruned: true } | undefined => {
+      if (wanted && !wanted.some((w) => w.root === root && inside(rel, w.rel))) return undefined;
+      const ver = versionAt(held, cutoff, !!opts.includeDeleted);
       if (!ver && cutoff !== undefined && prunedAt(held, cutoff)) {
         // The run held this file, but its version was dropped by retention: said, never left out in silence.
         const fill = opts.fillPruned ? [...held.old].reverse().find((x) => x.v > cutoff! && !x.del) ?? (held.cur && held.cur.v > cutoff ? held.cur : undefined) : undefined;
-        const rule = retentionRule(job);
-        if (!fill) {
-          matched++;
-          record({ path: fileKey(root, rel), target: source.id, status: 'skipped', reason: 'version-pruned', message: `its version as of this run is no longer kept (${rule})${opts.fillPruned ? '; no later version is kept either' : '; --fill-pruned restores the oldest version kept after it'}` });
-          continue;
-        }
-        filled.push(`${fileKey(root, rel)} (version of ${runIdTime(fill.v).toISOString()})`);
-        ver = fill;
+        return fill ? { ver: fill, fill } : { pruned: true };
       }
-      if (!ver) continue;
+      return ver ? { ver } : undefined;
+    };
+    if (opts.onProgress) {
+      // The totals, for the progress bar's ETA: a read of the index, no file touched.
+      let filesTotal = 0;
+      let bytesTotal = 0;
+      for await (const [root, rel, held] of index.heldAll(job.id, source.id)) {
+        const c = choose(root, rel, held);
+        if (!c) continue;
+        filesTotal++;
+        if ('ver' in c) bytesTotal += c.ver.size;
+      }
+      progress.filesTotal = filesTotal;
+      progress.bytesTotal = bytesTotal;
+      report();
+    }
+    for await (const [root, rel, held] of index.heldAll(job.id, source.id)) {
+      if (opts.signal?.aborted) break;
+      const c = choose(root, rel, held);
+      if (!c) continue;
       matched++;
+      if ('pruned' in c) {
+        record({ path: fileKey(root, rel), target: source.id, status: 'skipped', reason: 'version-pruned', message: `its version as of this run is no longer kept (${retentionRule(job)})${opts.fillPruned ? '; no later version is kept either' : '; --fill-pruned restores the oldest version kept after it'}` });
+        continue;
+      }
+      if (c.fill) filled.push(`${fileKey(root, rel)} (version of ${runIdTime(c.fill.v).toISOString()})`);
       while (inflight.size >= maxConn) await Promise.race(inflight);
-      const p: Promise<void> = restoreOne(root, rel, held, ver).finally(() => inflight.delete(p));
+      const p: Promise<void> = restoreOne(root, rel, held, c.ver).finally(() => inflight.delete(p));
       inflight.add(p);
     }
     await Promise.all(inflight);
+    // Durability, a window at a time: the last window now. A restore that could not make its files
+    // durable says so (they are in place, but a power cut now could lose them).
+    try {
+      await writer.durability.finish();
+    } catch (e) {
+      reasons.add('io-error');
+      durabilityError = describeError(e).split('\n')[0];
+    }
   } finally {
     await closeTarget(source.target);
     for (const d of stagingDirs.values()) await rm(await d.catch(() => ''), { recursive: true, force: true }).catch(() => {});
@@ -302,50 +363,13 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
   run.status = opts.signal?.aborted ? 'aborted' : rs.length ? 'incomplete' : 'completed';
   run.end = new Date().toISOString();
   if (filled.length) run.note = `${filled.length} file(s) whose version as of this run is no longer kept got the oldest version kept after it: ${filled.join(', ')}`;
+  if (durabilityError) run.note = `${run.note ? `${run.note}; ` : ''}the restored files could not be made durable (synced to disk): ${durabilityError}`;
   if (!opts.dryRun) {
     await index.putRun(run);
     await index.batch(files.filter((f) => f.status !== 'unchanged').map((f, i) => index.fileOp(runId, i + 1, f)));
   }
   logger.info({ run: runId, counts: run.counts }, 'restore finished');
   return { run, files };
-}
-
-/**
- * Reads one stored version into `tmp` (in the staging folder), checks its SHA-256, makes it
- * durable, sets its mtime and renames it to `dest`: a file appears whole and checked, or not at all.
- */
-async function writeVersion(source: OpenedJobTarget, key: string, ver: HeldVersion, tmp: string, dest: string, signal?: AbortSignal): Promise<void> {
-  try {
-    const sha = await withRetry(
-      () =>
-        source.store.get(key, undefined, async (body) => {
-          const h = createHash('sha256');
-          const tee = new Transform({
-            transform(chunk: Buffer, _e, cb) {
-              h.update(chunk);
-              cb(null, chunk);
-            },
-          });
-          await pipeline(body, tee, createWriteStream(tmp));
-          return h.digest('hex');
-        }),
-      { retries: 3, minDelayMs: 500, signal },
-    );
-    if (ver.sha256 && sha !== ver.sha256) throw new HokanError('E_HASH_MISMATCH', `the copy on ${source.id} does not match its recorded SHA-256 (expected ${ver.sha256.slice(0, 12)}…, got ${sha.slice(0, 12)}…)`, { hint: 'run `agent verify`; restore this file from another target or an older version' });
-    const fh = await open(tmp, 'r+');
-    await fh.sync();
-    await fh.close();
-    // Seconds as a double, not a Date: a Date drops what is below the millisecond (the recorded
-    // mtime of 1704067200.733999 s came back as .733).
-    await utimes(tmp, ver.mtimeMs / 1000, ver.mtimeMs / 1000);
-    // The file's permission bits as backed up (a private file stays private); versions from before
-    // they were kept get the process's default.
-    if (ver.mode !== undefined) await chmod(tmp, ver.mode);
-    await rename(tmp, dest);
-    crashPoint('after-restore-file');
-  } finally {
-    await rm(tmp, { force: true });
-  }
 }
 
 export interface VersionInfo {
