@@ -178,6 +178,46 @@ describe('restore: the local fast path and the streamed path give the same tree 
   });
 });
 
+describe('restore: a damaged copy on one target comes from the next', () => {
+  it('the file is restored from the second target, named on its record and in the run note; the run is completed', { timeout: 30_000 }, async () => {
+    const base = join(dir, 'two');
+    const s2 = join(base, 'src');
+    await mkdir(join(s2, 'a'), { recursive: true });
+    for (let i = 0; i < 5; i++) await writeFile(join(s2, 'a', `f${i}.txt`), `two targets ${i}`.repeat(50));
+    const disks = { usb: join(base, 'usb'), usb2: join(base, 'usb2') };
+    for (const d of Object.values(disks)) await mkdir(d);
+    const idx = await IndexStore.open(join(base, 'data'));
+    try {
+      const job: JobConfig = { id: 'docs', sources: [{ path: s2 }], targets: ['usb', 'usb2'], generations: 5, filters: {}, deletions: 'every-run', deletionThreshold: { percent: 50, count: 1000 }, followSymlinks: false, ignoreInode: false, ignoreCtime: false };
+      const d2: EngineDeps = {
+        index: idx,
+        hooks: new EngineHooks(),
+        logger: nullLogger,
+        config: { device: 'pc', plugins: [], targets: { usb: { type: 'hdd', path: disks.usb }, usb2: { type: 'hdd', path: disks.usb2 } }, jobs: [job], notify: [], presets: {} },
+        openTarget: async (id): Promise<Target> => HddTarget.create({ type: 'hdd', path: disks[id as keyof typeof disks] }),
+        retry: { retries: 1, minDelayMs: 5 },
+      };
+      expect((await runBackup(d2, { job: 'docs' })).status).toBe('completed');
+      const stored = join(disks.usb, 'docs', 'src', 'a', 'f3.txt');
+      await writeFile(stored, (await readFile(stored, 'utf8')).replace('two', 'TWO')); // same size, other bytes
+      await rm(join(disks.usb, 'docs', 'src', 'a', 'f4.txt')); // and one gone
+      for (const streamOnly of [false, true]) {
+        const to = join(base, `out-${streamOnly}`);
+        const { run, files } = await runRestore(d2, { job: 'docs', target: 'usb', to, streamOnly });
+        expect({ status: run.status, reasons: run.reasons, counts: run.counts }).toMatchObject({ status: 'completed', reasons: [], counts: { restored: 5, failed: 0 } });
+        const f3 = files.find((f) => f.path === 'src/a/f3.txt')!;
+        expect(f3).toMatchObject({ status: 'restored', target: 'usb2' });
+        expect(f3.message).toMatch(/^restored from usb2: the copy on usb \(version of .*\) was damaged \(hash-mismatch\)$/);
+        expect(files.find((f) => f.path === 'src/a/f4.txt')!.message).toMatch(/was missing$/);
+        expect(run.note).toMatch(/2 file\(s\) whose copy on usb was damaged or missing came from another target: .*src\/a\/f3\.txt \(hash-mismatch on usb\)/);
+        expect((await readTree(join(to, 'src'))).map(noTime)).toEqual((await readTree(s2)).map(noTime));
+      }
+    } finally {
+      await idx.close();
+    }
+  });
+});
+
 describe('agent restore: progress for people and scripts', () => {
   it('--json: restore-progress events on stderr (totals, rate, a last one marked done), one document on stdout; a summary line with time and rate without it', { timeout: 60_000 }, async () => {
     const base = join(dir, 'cli');

@@ -204,12 +204,15 @@ export interface RestoreItem {
  * matches the error is `E_HASH_MISMATCH` naming the target.
  */
 export class RestoreWriter {
-  readonly durability = new RestoreDurability();
   private readonly slots = new Slots(RANGE_SLOTS);
   /** Set false to take the streamed path on every target (the differential test's old path). */
   useGetToFile = true;
 
-  constructor(private readonly source: OpenedJobTarget) {}
+  /** `durability`: shared when a run writes through several writers (a second target). */
+  constructor(
+    private readonly source: OpenedJobTarget,
+    readonly durability = new RestoreDurability(),
+  ) {}
 
   async write(item: RestoreItem, opts: WriteOptions = {}): Promise<void> {
     let first: unknown;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readlink, rm, stat, symlink } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { HokanError, UsageError, describeError } from '../../common/errors.js';
+import { HokanError, TargetError, UsageError, describeError } from '../../common/errors.js';
 import type { JobConfig } from '../../common/config-types.js';
 import type { Logger } from '../../common/logger.js';
 import { hasTaps, type RunContext } from '../../common/hooks.js';
@@ -207,6 +207,10 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
   /** Paths given a later version than the run's own (`fillPruned`), for the run's note. */
   const filled: string[] = [];
   let durabilityError: string | undefined;
+  /** Files whose copy on the source target was damaged or missing: tried on the job's other targets. */
+  const secondChance: { at: number; root: string; rel: string; ver: HeldVersion; dest: string; rootDir: string }[] = [];
+  /** What the second chance found, for the run's note. */
+  const rescued: string[] = [];
   const maxConn = Math.max(1, source.target.capabilities.maxConnections);
   const inflight = new Set<Promise<void>>();
   let matched = 0;
@@ -282,7 +286,16 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
       // version wrongly; its hash tells, and the other place is tried before the file is given up.
       const keys = held.cur === ver ? [path, source.store.versionKey(root, rel, ver.v)] : [source.store.versionKey(root, rel, ver.v), path];
       const tmp = () => staging(rootDir).then((d) => join(d, randomBytes(8).toString('hex')));
-      await writer.write({ keys, ver, tmp, dest }, { signal: opts.signal, onBytes: opts.onProgress ? (b) => (partial.set(path, b), report()) : undefined });
+      try {
+        await writer.write({ keys, ver, tmp, dest }, { signal: opts.signal, onBytes: opts.onProgress ? (b) => (partial.set(path, b), report()) : undefined });
+      } catch (e) {
+        // A damaged or missing copy: recorded failed now; another target of the job that holds the
+        // same version is tried after this pass (secondChance).
+        if (!(HokanError.is(e) && e.code === 'E_HASH_MISMATCH') && !TargetError.isNotFound(e)) throw e;
+        record({ ...rec, status: 'failed', reason: HokanError.is(e) && e.code === 'E_HASH_MISMATCH' ? 'hash-mismatch' : 'not-found', message: describeError(e).split('\n')[0] });
+        secondChance.push({ at: files.length - 1, root, rel, ver, dest, rootDir });
+        return;
+      }
       crashPoint('after-restore-file');
       run.bytes += ver.size;
       record(rec);
@@ -291,6 +304,55 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
       const code = HokanError.is(e) ? e.code : undefined;
       const reason: Reason = code === 'E_HASH_MISMATCH' ? 'hash-mismatch' : code === 'E_FORBIDDEN_NAME' ? 'forbidden-name' : code === 'E_UNSAFE_PATH' || code === 'E_NO_SOURCE' ? 'invalid-settings' : reasonOf(e);
       record({ ...rec, status: 'failed', reason, message: describeError(e).split('\n')[0] });
+    }
+  };
+
+  /**
+   * The second chance of a file whose copy on the source target did not match its recorded SHA-256
+   * (or was missing): the job's other targets, in their order, each opened once, give the same
+   * version (same size and hash) if they hold it. The record then names the target it came from and
+   * says what was wrong with the first.
+   */
+  const restoreFromOthers = async () => {
+    for (const id of job.targets) {
+      if (id === source.id) continue;
+      const left = secondChance.filter((c) => files[c.at]!.status === 'failed');
+      if (!left.length) return;
+      let other: OpenedJobTarget;
+      try {
+        other = await openForReading(deps, job, id);
+      } catch (e) {
+        logger.warn({ target: id, err: describeError(e) }, 'second target not readable for the files the first could not give');
+        continue;
+      }
+      try {
+        const w = new RestoreWriter(other, writer.durability);
+        if (opts.streamOnly) w.useGetToFile = false;
+        for (const c of left) {
+          const held = await index.getHeld(job.id, id, c.root, c.rel);
+          const same = held && [held.cur, ...held.old].find((x) => x && x.sha256 === c.ver.sha256 && x.size === c.ver.size && x.link === undefined);
+          if (!held || !same || !c.ver.sha256) continue;
+          const path = fileKey(c.root, c.rel);
+          const keys = held.cur === same ? [path, other.store.versionKey(c.root, c.rel, same.v)] : [other.store.versionKey(c.root, c.rel, same.v), path];
+          try {
+            // The version as the run chose it (mtime, mode), with the bytes from the other target.
+            await w.write({ keys, ver: { ...c.ver, v: same.v }, tmp: () => staging(c.rootDir).then((d) => join(d, randomBytes(8).toString('hex'))), dest: c.dest }, { signal: opts.signal });
+          } catch (e) {
+            logger.warn({ target: id, path, err: describeError(e) }, 'the second target could not give the file either');
+            continue;
+          }
+          const bad = files[c.at]!;
+          const rec: FileRecord = { path, target: id, status: 'restored', size: c.ver.size, sha256: c.ver.sha256, message: `restored from ${id}: the copy on ${source.id} (version of ${runIdTime(c.ver.v).toISOString()}) was ${bad.reason === 'hash-mismatch' ? 'damaged (hash-mismatch)' : 'missing'}` };
+          files[c.at] = rec;
+          run.counts.failed--;
+          run.counts.restored++;
+          run.bytes += c.ver.size;
+          rescued.push(`${path} (${bad.reason} on ${source.id})`);
+          await hooks.afterRestore.promise(rec, ctx);
+        }
+      } finally {
+        await closeTarget(other.target);
+      }
     }
   };
 
@@ -335,6 +397,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
       inflight.add(p);
     }
     await Promise.all(inflight);
+    if (secondChance.length && !opts.signal?.aborted) await restoreFromOthers();
     // Durability, a window at a time: the last window now. A restore that could not make its files
     // durable says so (they are in place, but a power cut now could lose them).
     try {
@@ -358,11 +421,18 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
       hint: 'give a path under one of the job\'s source folders (absolute, or relative to the folder); `agent versions` lists what a file has',
     });
   }
+  if (rescued.length) {
+    // The reasons are those of what is still failed (a file the second target gave is restored).
+    reasons.clear();
+    for (const f of files) if (f.reason && (f.status === 'failed' || f.reason === 'version-pruned')) reasons.add(f.reason);
+    if (durabilityError) reasons.add('io-error');
+  }
   const rs = [...reasons];
   run.reasons = rs.length > 1 ? ['multiple-errors', ...rs] : rs;
   run.status = opts.signal?.aborted ? 'aborted' : rs.length ? 'incomplete' : 'completed';
   run.end = new Date().toISOString();
   if (filled.length) run.note = `${filled.length} file(s) whose version as of this run is no longer kept got the oldest version kept after it: ${filled.join(', ')}`;
+  if (rescued.length) run.note = `${run.note ? `${run.note}; ` : ''}${rescued.length} file(s) whose copy on ${source.id} was damaged or missing came from another target: ${rescued.slice(0, 20).join(', ')}${rescued.length > 20 ? ', …' : ''}`;
   if (durabilityError) run.note = `${run.note ? `${run.note}; ` : ''}the restored files could not be made durable (synced to disk): ${durabilityError}`;
   if (!opts.dryRun) {
     await index.putRun(run);
