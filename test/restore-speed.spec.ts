@@ -165,6 +165,17 @@ describe('restore: the local fast path and the streamed path give the same tree 
     expect(again.run.counts).toMatchObject({ restored: 0, unchanged: run.counts.restored, failed: 0 });
   });
 
+  it('--path: only the asked folders (their range of the index), nested and repeated paths once', async () => {
+    const to = join(dir, 'some');
+    await writeFile(join(src, 'deep/a1x.txt'), 'beside a1, not in it');
+    await runBackup(deps(), { job: 'docs' });
+    const { run, files } = await runRestore(deps(), { job: 'docs', to, paths: ['deep/a1', join(src, 'deep/a1/b1'), 'deep/a1/', 'sizes/one-1.bin'] });
+    expect(run.status).toBe('completed');
+    const under = (await readTree(join(src, 'deep/a1'))).map((l) => `src/deep/a1/${l.replace(/ \d+B \S+ @\S+ 0\d+$/, '')}`);
+    expect(under.length).toBeGreaterThan(20);
+    expect(files.map((f) => f.path).sort()).toEqual([...under, 'src/sizes/one-1.bin'].sort());
+  });
+
   it('folders are made once per run, and say whether the run made them', async () => {
     const f = new RestoreFolders();
     const base = join(dir, 'folders');

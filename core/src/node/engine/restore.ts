@@ -368,11 +368,17 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
       }
       return ver ? { ver } : undefined;
     };
+    // With --path, only the asked folders' range of the index is read (a folder of a 1M-file job starts at once).
+    const asked = wanted?.filter((w, i) => !wanted.some((o, j) => o.root === w.root && (j < i ? inside(w.rel, o.rel) : inside(w.rel, o.rel) && o.rel !== w.rel)));
+    const entries = async function* () {
+      if (!asked) return yield* index.heldAll(job.id, source.id);
+      for (const w of asked) yield* index.heldUnder(job.id, source.id, w.root, w.rel);
+    };
     if (opts.onProgress) {
       // The totals, for the progress bar's ETA: a read of the index, no file touched.
       let filesTotal = 0;
       let bytesTotal = 0;
-      for await (const [root, rel, held] of index.heldAll(job.id, source.id)) {
+      for await (const [root, rel, held] of entries()) {
         const c = choose(root, rel, held);
         if (!c) continue;
         filesTotal++;
@@ -382,7 +388,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
       progress.bytesTotal = bytesTotal;
       report();
     }
-    for await (const [root, rel, held] of index.heldAll(job.id, source.id)) {
+    for await (const [root, rel, held] of entries()) {
       if (opts.signal?.aborted) break;
       const c = choose(root, rel, held);
       if (!c) continue;
