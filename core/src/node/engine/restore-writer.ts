@@ -9,7 +9,8 @@
  *   positional writes; big ones in parallel ranged GETs (a failed range is retried alone), hashed in
  *   order as the ranges arrive, with the ranges held in memory bounded for the whole run.
  */
-import { execFile } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { createHash, type Hash } from 'node:crypto';
 import * as fsc from 'node:fs';
 import { lstat, mkdir, rename, rm, stat } from 'node:fs/promises';
@@ -92,6 +93,7 @@ export class RestoreDurability {
   private running?: Promise<void>;
   private failed?: unknown;
   private syncfs?: boolean;
+  private readonly syncers = new Map<string, DiskSyncer>();
   /** Destination disks to sync (a folder on each). */
   readonly roots = new Set<string>();
   /** Flushes done (for tests and the benchmark's figures). */
@@ -119,14 +121,24 @@ export class RestoreDurability {
       });
   }
 
-  /** Waits for the window in progress and flushes what is left; throws when any flush failed. */
+  /** Waits for the window in progress and flushes what is left; throws when any flush failed. Stops the sync helpers. */
   async finish(): Promise<void> {
-    await this.running;
-    if (this.files.length) {
-      this.kick();
+    try {
       await this.running;
+      if (this.files.length) {
+        this.kick();
+        await this.running;
+      }
+      if (this.failed) throw this.failed;
+    } finally {
+      this.close();
     }
-    if (this.failed) throw this.failed;
+  }
+
+  /** Stops the sync helpers (also when a run ends early). */
+  close(): void {
+    for (const s of this.syncers.values()) s.close();
+    this.syncers.clear();
   }
 
   private async flush(files: string[]): Promise<void> {
@@ -134,7 +146,7 @@ export class RestoreDurability {
     this.flushes++;
     if (process.platform === 'linux' && this.syncfs !== false) {
       try {
-        for (const r of this.roots) await promisify(execFile)('sync', ['-f', r]);
+        for (const r of this.roots) await (this.syncers.get(r) ?? this.syncers.set(r, new DiskSyncer(r)).get(r)!).sync();
         this.syncfs = true;
         return;
       } catch (e) {
@@ -148,6 +160,52 @@ export class RestoreDurability {
       await fsyncPath(f);
     }
     for (const d of dirs) await fsyncPath(d).catch(() => undefined); // some file systems refuse a folder's fsync
+  }
+}
+
+/**
+ * `sync -f DIR` (coreutils: syncfs of the disk that holds DIR) on request, from one long-lived
+ * shell: a spawn per window cost the main thread ~25 ms on a quiet machine and far more on a busy
+ * one (a fork of a big process; 9 s of a loaded restore's profile went there). target-hdd's
+ * `Syncer` is the same helper; the core cannot import a plugin, and a plugin reaches only the
+ * core's common API, so each keeps its copy.
+ */
+class DiskSyncer {
+  private child?: ChildProcess;
+  private readonly waiters: Array<(e?: Error) => void> = [];
+  constructor(private readonly dir: string) {}
+
+  sync(): Promise<void> {
+    const child = (this.child ??= this.start());
+    return new Promise((resolve, reject) => {
+      this.waiters.push((e) => (e ? reject(e) : resolve()));
+      child.ref(); // a sync in progress keeps the agent alive; an idle helper does not
+      child.stdin!.write('\n');
+    });
+  }
+
+  close(): void {
+    this.child?.stdin?.end();
+    this.child = undefined;
+  }
+
+  private start(): ChildProcess {
+    const script = 'while read -r _; do if sync -f "$1" 2>/dev/null; then echo ok; else echo failed; fi; done';
+    const child = spawn('/bin/sh', ['-c', script, 'hokan-restore-sync', this.dir], { stdio: ['pipe', 'pipe', 'ignore'] });
+    const fail = (e: Error) => {
+      if (this.child === child) this.child = undefined;
+      for (const w of this.waiters.splice(0)) w(e);
+    };
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      this.waiters.shift()?.(line === 'ok' ? undefined : new Error(`sync -f ${this.dir} failed`));
+      if (!this.waiters.length) child.unref();
+    });
+    child.on('error', fail);
+    child.on('exit', (code) => fail(new Error(`the sync helper stopped (exit code ${code})`)));
+    child.stdin!.on('error', () => undefined); // an exit is reported above
+    for (const s of [child.stdin, child.stdout]) (s as unknown as { unref?: () => void }).unref?.();
+    child.unref();
+    return child;
   }
 }
 
