@@ -28,6 +28,7 @@ const fdChmod = promisify(fsc.fchmod);
 const fdClose = promisify(fsc.close);
 const fdSync = promisify(fsc.fsync);
 const fdTruncate = promisify(fsc.ftruncate);
+const fdWritev = promisify(fsc.writev) as unknown as (fd: number, bs: Buffer[], pos: number) => Promise<{ bytesWritten: number }>;
 
 /** Bytes gathered before one write to the restored file (streamed path). */
 const WRITE_CHUNK = 1024 * 1024;
@@ -328,6 +329,7 @@ export class RestoreWriter {
 
   /** The whole object in one request, hashed as it comes, written 1 MiB at a time. A retry starts over. */
   private readWhole(key: string, fd: number, opts: WriteOptions): Promise<{ sha256: string; size: number }> {
+    let tries = 0;
     return withRetry(
       () =>
         this.source.store.get(key, undefined, async (body) => {
@@ -336,11 +338,14 @@ export class RestoreWriter {
           let batch: Buffer[] = [];
           let batched = 0;
           const out = async () => {
-            const b = batch.length === 1 ? batch[0]! : Buffer.concat(batch, batched);
+            // The chunks as they came, in one writev (no copy into one buffer).
+            const bs = batch;
+            const n = batched;
             batch = [];
             batched = 0;
-            await writeAll(fd, b, pos);
-            pos += b.length;
+            const w = bs.length === 1 ? (await fdWrite(fd, bs[0]!, 0, n, pos)).bytesWritten : (await fdWritev(fd, bs, pos)).bytesWritten;
+            if (w < n) await writeAll(fd, Buffer.concat(bs, n).subarray(w), pos + w);
+            pos += n;
             opts.onBytes?.(pos);
           };
           for await (const chunk of body) {
@@ -351,7 +356,7 @@ export class RestoreWriter {
             if (batched >= WRITE_CHUNK) await out();
           }
           if (batched) await out();
-          await fdTruncate(fd, pos); // a retry after a longer first try
+          if (tries++ > 0) await fdTruncate(fd, pos); // a retry after a longer first try
           return { sha256: h.digest('hex'), size: pos };
         }),
       { retries: 3, minDelayMs: 500, signal: opts.signal },
