@@ -140,7 +140,7 @@ describe('restore: the local fast path and the streamed path give the same tree 
       expect(run.reasons).toEqual(['hash-mismatch']);
       const bad = files.filter((f) => f.status === 'failed');
       expect(bad.map((f) => [f.path, f.reason])).toEqual([['src/sizes/two-4095.bin', 'hash-mismatch']]);
-      expect(bad[0]!.message).toMatch(/the copy on usb \(docs\/src\/sizes\/two-4095\.bin\) does not match its recorded SHA-256/);
+      expect(bad[0]!.message).toMatch(/the copy on usb \(docs\/src\/sizes\/two-4095\.bin, the version of \d{4}-\d\d-\d\dT[\d:.]+Z\) does not match its recorded SHA-256/);
       await expect(lstat(join(to, 'src/sizes/two-4095.bin'))).rejects.toMatchObject({ code: 'ENOENT' });
       expect(run.counts.restored).toBe(files.length - 1);
       expect(await readdir(to)).toEqual(['src']);

@@ -19,6 +19,7 @@ import { promisify } from 'node:util';
 import { HokanError, TargetError } from '../../common/errors.js';
 import type { HeldVersion } from '../index/index-store.js';
 import { withRetry } from './failure.js';
+import { runIdTime } from './layout.js';
 import type { OpenedJobTarget } from './open-target.js';
 
 const fdOpen = promisify(fsc.open);
@@ -322,7 +323,9 @@ export class RestoreWriter {
 
   private mismatch(key: string, ver: HeldVersion, sha: string, size: number): HokanError {
     const got = size !== ver.size ? `${size} bytes instead of ${ver.size}` : `got ${sha.slice(0, 12)}…`;
-    return new HokanError('E_HASH_MISMATCH', `the copy on ${this.source.id} (${this.source.store.fullKey(key)}) does not match its recorded SHA-256 (expected ${ver.sha256.slice(0, 12)}…, ${got})`, {
+    const t = runIdTime(ver.v);
+    const which = Number.isNaN(t.getTime()) ? '' : `, the version of ${t.toISOString()}`;
+    return new HokanError('E_HASH_MISMATCH', `the copy on ${this.source.id} (${this.source.store.fullKey(key)}${which}) does not match its recorded SHA-256 (expected ${ver.sha256.slice(0, 12)}…, ${got})`, {
       hint: 'run `agent verify`; restore this file from another target or an older version',
     });
   }
