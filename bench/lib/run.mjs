@@ -23,15 +23,17 @@ export function runOnce(cmd, args, opts = {}) {
     child.on('error', reject);
     child.on('close', (code) => {
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      let rssKiB;
+      let rssKiB, userS, sysS; // GNU time's peak RSS and CPU seconds
       if (useTime) {
         const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
         rssKiB = m ? Number(m[1]) : undefined;
+        userS = Number(/User time \(seconds\): ([\d.]+)/.exec(stderr)?.[1] ?? NaN);
+        sysS = Number(/System time \(seconds\): ([\d.]+)/.exec(stderr)?.[1] ?? NaN);
         const cut = stderr.lastIndexOf('\tCommand being timed:');
         if (cut >= 0) stderr = stderr.slice(0, cut);
         stderr = stderr.replace(/Command exited with non-zero status \d+\n$/, '');
       }
-      const r = { ms, rssKiB, stdout, stderr, code };
+      const r = { ms, rssKiB, userS, sysS, stdout, stderr, code };
       if (code !== 0 && !opts.allowFail) {
         const e = new Error(`${cmd} ${args.join(' ')} exited ${code}\n${stderr.slice(-2000)}\n${stdout.slice(-2000)}`);
         e.result = r;

@@ -50,6 +50,47 @@ export interface Target extends AsyncDisposable {
    * journal holds them.
    */
   setMode?(key: string, mode: number): Promise<void>;
+  /**
+   * Optional, for restores: copies an object into a new local file itself — a local disk does, in
+   * its copy workers, with no hop back to the engine per chunk — instead of the engine streaming it
+   * through `get`. It keeps the sink's promises (`LocalFileSink`): the bytes are hashed as they are
+   * written, a file whose size or hash is not the expected one is never renamed into place (the
+   * result says `ok: false`), and the temporary file is gone after any failure. Errors of the
+   * target (a missing object: `not-found`) are TargetErrors; errors of the local disk written to
+   * pass through as they are (errno codes). Nothing is made durable: the engine does that, a
+   * window of files at a time.
+   */
+  getToFile?(key: string, sink: LocalFileSink, opts?: GetToFileOptions): Promise<GetToFileResult>;
+}
+
+/** Where `Target.getToFile` writes an object, and what it must find. */
+export interface LocalFileSink {
+  /** The temporary file to create (exclusively) and write; its folder exists. */
+  readonly tmp: string;
+  /** Renamed to this path once written and checked. */
+  readonly rename: string;
+  /** The object's size as recorded: any other count of bytes is a mismatch. */
+  readonly size: number;
+  /** The hex SHA-256 as recorded; none: any content is accepted (its hash is still returned). */
+  readonly sha256?: string;
+  /** The mtime to give the file. */
+  readonly mtimeMs?: number;
+  /** The permission bits to give the file, exactly (default: 0o666 less the umask). */
+  readonly mode?: number;
+}
+
+export interface GetToFileOptions {
+  signal?: AbortSignal;
+  /** Bytes written so far of a big object (for progress bars). */
+  onProgress?: (bytes: number) => void;
+}
+
+export interface GetToFileResult {
+  /** Hex SHA-256 and byte count of what was read. */
+  sha256: string;
+  size: number;
+  /** False: the size or hash was not the expected one — nothing was renamed, the temporary file is gone. */
+  ok: boolean;
 }
 
 export interface TargetCapabilities {

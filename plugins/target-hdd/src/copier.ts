@@ -28,6 +28,14 @@ export interface CopyJob {
   rename?: string;
   /** Set to non-zero to stop the copy (an aborted put): checked between chunks and before the rename. */
   cancel?: Int32Array;
+  /**
+   * A restore (`getToFile`): the source is a stored copy, not a file the scan saw. Its size must
+   * be `size` and, when given, its hash `sha256` — else the reply is `mismatch` and nothing is
+   * renamed; its mtime is not compared.
+   */
+  expect?: { sha256?: string };
+  /** The permission bits the temporary file is created with (default 0o644). */
+  createMode?: number;
 }
 
 /** Where a copy failed: the source's side (open-source, read) or the target's (open-target, write). */
@@ -36,6 +44,7 @@ export type CopyStage = 'open-source' | 'open-target' | 'read' | 'write' | 'rena
 export type CopyReply =
   | { id: number; sha256: string; fd?: number }
   | { id: number; changed: true }
+  | { id: number; mismatch: true; sha256: string; size: number }
   | { id: number; cancelled: true }
   | { id: number; error: { stage: CopyStage; code?: string; message: string; syscall?: string; path?: string } };
 

@@ -35,7 +35,7 @@ function copy(j: CopyJob): CopyReply {
       const want = Math.min(buf.length, j.size - pos + 1);
       const n = fs.readSync(fi, buf, 0, want, pos);
       pos += n;
-      if (pos > j.size) return { id: j.id, changed: true }; // grew while read
+      if (pos > j.size) return j.expect ? { id: j.id, mismatch: true, sha256: '', size: pos } : { id: j.id, changed: true }; // grew while read
       hash.update(n === buf.length ? buf : buf.subarray(0, n));
       stage = 'write';
       for (let off = 0; off < n; ) off += fs.writeSync(fo, buf, off, n - off);
@@ -46,9 +46,17 @@ function copy(j: CopyJob): CopyReply {
         parentPort!.postMessage({ id: j.id, progress: pos });
       }
     }
-    stage = 'read';
-    const st = fs.fstatSync(fi);
-    if (pos !== j.size || st.size !== j.size || st.mtimeMs !== j.mtimeMs) return { id: j.id, changed: true };
+    let sha256: string;
+    if (j.expect) {
+      // A restore: the stored copy must be what the index recorded; a damaged one never lands.
+      sha256 = hash.digest('hex');
+      if (pos !== j.size || (j.expect.sha256 && sha256 !== j.expect.sha256)) return { id: j.id, mismatch: true, sha256, size: pos };
+    } else {
+      stage = 'read';
+      const st = fs.fstatSync(fi);
+      if (pos !== j.size || st.size !== j.size || st.mtimeMs !== j.mtimeMs) return { id: j.id, changed: true };
+      sha256 = hash.digest('hex');
+    }
     stage = 'write';
     if (j.setMtimeMs !== undefined) {
       // Seconds in a double keep what is below the millisecond; before 1970 as a string (Node takes
@@ -57,7 +65,6 @@ function copy(j: CopyJob): CopyReply {
       fs.futimesSync(fo, t, t);
     }
     if (j.setMode !== undefined) fs.fchmodSync(fo, j.setMode);
-    const sha256 = hash.digest('hex');
     if (!j.rename) {
       const fd = fo;
       fo = -1; // handed over: the target fsyncs, closes and renames it
@@ -89,7 +96,7 @@ function copy(j: CopyJob): CopyReply {
  */
 function openTemp(j: CopyJob): number {
   try {
-    return fs.openSync(j.tmp, CREATE, 0o644);
+    return fs.openSync(j.tmp, CREATE, j.createMode ?? 0o644);
   } catch (e) {
     const dir = path.dirname(j.tmp);
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || dir === j.root) throw e;
@@ -98,7 +105,7 @@ function openTemp(j: CopyJob): number {
     } catch (m) {
       if ((m as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
-    return fs.openSync(j.tmp, CREATE, 0o644);
+    return fs.openSync(j.tmp, CREATE, j.createMode ?? 0o644);
   }
 }
 

@@ -9,6 +9,9 @@ import {
   nullLogger,
   type ByteRange,
   type CleanupOptions,
+  type GetToFileOptions,
+  type GetToFileResult,
+  type LocalFileSink,
   type LocalFileBody,
   type Logger,
   type ObjectInfo,
@@ -325,6 +328,41 @@ export class HddTarget implements Target {
           await closed;
         }
       } else await fh.close().catch(() => undefined);
+    }
+  }
+
+  /**
+   * A restore's copy of a stored file into a local file (`Target.getToFile`): done by a copy
+   * worker as a backup's copy is — synchronous calls, one reused 1 MiB buffer, hashed as it is
+   * read — and renamed into place by the worker once its size and hash are the recorded ones.
+   * Errors of the local disk written to pass through unmapped: they are not this target's.
+   */
+  async getToFile(key: string, sink: LocalFileSink, opts: GetToFileOptions = {}): Promise<GetToFileResult> {
+    const file = this.pathOf(key);
+    opts.signal?.throwIfAborted();
+    this.copier ??= new Copier();
+    const cancel = opts.signal && sink.size >= PROGRESS_EVERY ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
+    const onAbort = () => cancel && Atomics.store(cancel, 0, 1);
+    if (cancel) opts.signal!.addEventListener('abort', onAbort, { once: true });
+    try {
+      const reply = await this.copier.copy(
+        { src: file, size: sink.size, mtimeMs: 0, tmp: sink.tmp, root: path.dirname(sink.tmp), setMtimeMs: sink.mtimeMs, setMode: sink.mode, createMode: 0o666, rename: sink.rename, cancel, expect: { sha256: sink.sha256 } },
+        opts.onProgress,
+      );
+      if ('cancelled' in reply) throw opts.signal?.reason ?? new Error('the restore was aborted');
+      if ('mismatch' in reply) return { sha256: reply.sha256, size: reply.size, ok: false };
+      if ('changed' in reply) return { sha256: '', size: -1, ok: false }; // not sent for a restore
+      if ('error' in reply) {
+        const { stage, message, ...rest } = reply.error;
+        const e = Object.assign(new Error(message), rest);
+        if (stage === 'open-source') throw await mapMissing(this.root, e, 'get', key);
+        if (stage === 'read') throw await classify(this.root, e, 'get', key);
+        throw e; // the local disk written to
+      }
+      opts.onProgress?.(sink.size);
+      return { sha256: reply.sha256, size: sink.size, ok: true };
+    } finally {
+      if (cancel) opts.signal!.removeEventListener('abort', onAbort);
     }
   }
 

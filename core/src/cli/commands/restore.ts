@@ -22,26 +22,40 @@ export const restoreCommand: BuiltinCommand = {
     const { withEngine, interruptSignal, statusText, countsText, parseAt } = await import('../engine-cli.js');
     const { runRestore } = await import('../../node/engine/restore.js');
     const { formatBytes } = await import('../../common/units.js');
+    const { restoreProgress } = await import('../restore-progress.js');
+    const { CliOutput } = await import('../output.js');
     const stop = interruptSignal(ctx);
     try {
       return await withEngine(ctx, async (deps) => {
-        const { run, files } = await runRestore(deps, {
-          job: String(args.job),
-          target: args.target as string | undefined,
-          paths: args.path as string[] | undefined,
-          at: args.at !== undefined ? parseAt(String(args.at)) : undefined,
-          run: args.run as string | undefined,
-          to: args.to !== undefined ? resolve(ctx.options.cwd, String(args.to)) : undefined,
-          overwrite: args.overwrite as 'never' | 'if-newer' | 'always' | 'rename',
-          includeDeleted: !!args.includeDeleted,
-          fillPruned: !!args.fillPruned,
-          dryRun: !!args.dryRun,
-          renameUnsafe: !!args.renameUnsafe,
-          signal: stop.signal,
-        });
+        // A bar on a terminal; with --json, progress events as JSON lines on stderr (stdout keeps its one document).
+        const progress = args.dryRun
+          ? undefined
+          : await restoreProgress({ job: String(args.job), bar: ctx.output instanceof CliOutput ? ctx.output.progressStream : undefined, json: ctx.output.json ? (line) => ctx.output.error(line) : undefined });
+        let result;
+        try {
+          result = await runRestore(deps, {
+            job: String(args.job),
+            target: args.target as string | undefined,
+            paths: args.path as string[] | undefined,
+            at: args.at !== undefined ? parseAt(String(args.at)) : undefined,
+            run: args.run as string | undefined,
+            to: args.to !== undefined ? resolve(ctx.options.cwd, String(args.to)) : undefined,
+            overwrite: args.overwrite as 'never' | 'if-newer' | 'always' | 'rename',
+            includeDeleted: !!args.includeDeleted,
+            fillPruned: !!args.fillPruned,
+            dryRun: !!args.dryRun,
+            renameUnsafe: !!args.renameUnsafe,
+            signal: stop.signal,
+            onProgress: progress?.update,
+          });
+        } finally {
+          progress?.stop();
+        }
+        const { run, files } = result;
+        const secs = run.end ? (Date.parse(run.end) - Date.parse(run.start)) / 1000 : 0;
         if (ctx.output.json) ctx.output.printJson({ run, files: files.filter((f) => f.status !== 'unchanged') });
         else {
-          ctx.output.print(`${run.job}: restore ${statusText(run)} — ${countsText(run)}, ${formatBytes(run.bytes)} from ${run.targets.join(', ')}${args.dryRun ? ' (dry run: nothing was written)' : ''}  [run ${run.id}]`);
+          ctx.output.print(`${run.job}: restore ${statusText(run)} — ${countsText(run)}, ${formatBytes(run.bytes)} from ${run.targets.join(', ')}${!args.dryRun && secs > 0 ? ` in ${secs.toFixed(1)} s (${formatBytes(run.bytes / secs)}/s)` : ''}${args.dryRun ? ' (dry run: nothing was written)' : ''}  [run ${run.id}]`);
           if (run.note) ctx.output.print(`  note: ${run.note}`);
           for (const f of files.filter((x) => x.status === 'failed' || (x.status === 'skipped' && (args.verbose || x.reason === 'version-pruned'))).slice(0, 20)) ctx.output.print(`  ${f.status} ${f.reason ?? ''}: ${f.path}${f.message ? ` — ${f.message}` : ''}`);
           if (args.dryRun) for (const f of files.filter((x) => x.status === 'restored').slice(0, 50)) ctx.output.print(`  would restore ${f.path}`);

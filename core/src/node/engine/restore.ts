@@ -1,9 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { chmod, chown, lchown, lstat, mkdir, open, readlink, rename, rm, stat, symlink, utimes } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { lchown, lstat, mkdir, readlink, rm, stat, symlink } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { HokanError, TargetError, UsageError, describeError } from '../../common/errors.js';
 import type { JobConfig } from '../../common/config-types.js';
 import type { Logger } from '../../common/logger.js';
@@ -14,7 +11,7 @@ import { formatDate, fsTime } from '../../common/units.js';
 import type { HeldFile, HeldVersion } from '../index/index-store.js';
 import { crashPoint } from './crash-points.js';
 import { findJob, targetFingerprint, type EngineDeps } from './deps.js';
-import { withRetry, reasonOf } from './failure.js';
+import { reasonOf } from './failure.js';
 import { prunedAt, versionAt } from './held.js';
 import { retentionRule } from './restorable.js';
 import { JobStore, closeTarget } from './job-store.js';
@@ -23,6 +20,7 @@ import { restoreFolders, restoresOwner, type HeldFolder } from './restore-folder
 import { HOST_NAME_RULES, safeName, unsafeName, type NameRules } from './restore-names.js';
 import { resolveRoots } from './sources.js';
 import { ensureIndexed, ensureOwner, openForReading, type OpenedJobTarget } from './open-target.js';
+import { RestoreFolders, RestoreWriter } from './restore-writer.js';
 
 /** The hidden folder a restore stages files in, under each destination root. */
 export const STAGING = '.hokan-restore';
@@ -51,7 +49,24 @@ export interface RestoreOptions {
   /** Whose name rules the destination follows (default: this system's; tests give 'windows'). */
   nameRules?: NameRules;
   signal?: AbortSignal;
-  onProgress?: (p: { filesDone: number; bytesDone: number }) => void;
+  /**
+   * Hears the restore's progress: after every file, and along a big file's copy. With it the run
+   * first counts what it will restore (a read of the index's entries, no file touched), for the
+   * totals a progress bar and an ETA need.
+   */
+  onProgress?: (p: RestoreProgress) => void;
+  /** Tests: read every target through `get`, as targets without `getToFile` are (the differential test). */
+  streamOnly?: boolean;
+}
+
+export interface RestoreProgress {
+  /** Files dealt with (restored, unchanged, skipped or failed) and how many there are in all. */
+  filesDone: number;
+  filesTotal?: number;
+  /** Bytes written, and the bytes of the files dealt with otherwise (unchanged, skipped, failed) counted as done. */
+  bytesDone: number;
+  bytesTotal?: number;
+  failed: number;
 }
 
 /** Turns the person's PATH arguments into (root, rel prefix) pairs. */
@@ -191,6 +206,10 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
     }
     return p;
   };
+  // Temporary names in the staging folder: a random stem per run and a counter (a random draw per file cost ~1 s of 10,000 files' profile).
+  const tmpStem = randomBytes(6).toString('hex');
+  let tmpSeq = 0;
+  const tmpName = () => `${tmpStem}-${(++tmpSeq).toString(36)}`;
   const wanted = opts.paths?.length ? matchPaths(roots, opts.paths) : undefined;
   const rootPaths = new Map(roots.map((r) => [r.name, r.path]));
   const base = opts.to ? resolve(opts.to) : undefined;
@@ -198,10 +217,32 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
   const reasons = new Set<Reason>();
   /** Paths given a later version than the run's own (`fillPruned`), for the run's note. */
   const filled: string[] = [];
+  let durabilityError: string | undefined;
+  /** Files whose copy on the source target was damaged or missing: tried on the job's other targets. */
+  const secondChance: { at: number; root: string; rel: string; ver: HeldVersion; dest: string; rootDir: string }[] = [];
+  /** What the second chance found, for the run's note. */
+  const rescued: string[] = [];
   const maxConn = Math.max(1, source.target.capabilities.maxConnections);
   const inflight = new Set<Promise<void>>();
   let matched = 0;
   let done = 0;
+  // The per-file work (folders made once, write + hash + rename, durability per window): restore-writer.ts.
+  const folders = new RestoreFolders();
+  const writer = new RestoreWriter(source);
+  if (opts.streamOnly) writer.useGetToFile = false;
+  /** Progress: bytes of files dealt with, bytes of big files in flight so far, the totals. */
+  const progress: RestoreProgress = { filesDone: 0, bytesDone: 0, failed: 0 };
+  let bytesSettled = 0;
+  const partial = new Map<string, number>();
+  const report = () => {
+    if (!opts.onProgress) return;
+    let p = bytesSettled;
+    for (const b of partial.values()) p += b;
+    progress.bytesDone = p;
+    progress.filesDone = done;
+    progress.failed = run.counts.failed;
+    opts.onProgress(progress);
+  };
 
   const record = (rec: FileRecord) => {
     files.push(rec);
@@ -210,7 +251,12 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
     else if (rec.status === 'failed') run.counts.failed++;
     else if (rec.status === 'unchanged') run.counts.unchanged++;
     if (rec.reason && (rec.status === 'failed' || rec.reason === 'version-pruned')) reasons.add(rec.reason);
-    opts.onProgress?.({ filesDone: ++done, bytesDone: run.bytes });
+    done++;
+    if (opts.onProgress) {
+      partial.delete(rec.path);
+      bytesSettled += rec.size ?? 0;
+      report();
+    }
   };
 
   /** Where `root/rel` is written, and the folder nothing may be written outside of; throws for a path that cannot be. */
@@ -245,7 +291,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
     return { ...rec, status: 'failed', reason, message: describeError(e).split('\n')[0] };
   };
   /** Folders as of the run, in path order: made and given their modes and mtimes after the files (restore-folders.ts). */
-  const folders: HeldFolder[] = [];
+  const heldFolders: HeldFolder[] = [];
 
   const restoreOne = async (root: string, rel: string, held: HeldFile, ver: HeldVersion) => {
     const path = fileKey(root, rel);
@@ -256,7 +302,10 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
       const rootDir = where.rootDir;
       if (where.renamed !== undefined) rec.message = `restored as "${where.renamed}" (--rename-unsafe: this system cannot hold the name)`;
 
-      const existing = await lstat(dest).catch(() => undefined);
+      // Folders are made once per run; in a folder this run made, no file can be there already.
+      const fresh = opts.dryRun ? false : await folders.ensure(dirname(dest));
+      writer.durability.roots.add(rootDir);
+      const existing = fresh ? undefined : await lstat(dest).catch(() => undefined);
       if (existing) {
         const same = ver.link !== undefined ? existing.isSymbolicLink() && (await readlink(dest)) === ver.link : existing.isFile() && existing.size === ver.size && sameTime(existing.mtimeMs, ver.mtimeMs);
         if (same) return record({ ...rec, status: 'unchanged' });
@@ -265,7 +314,6 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
         if (overwrite === 'rename') dest = await freeName(dest);
       }
       if (opts.dryRun) return record(rec);
-      await mkdir(dirname(dest), { recursive: true });
       if (ver.link !== undefined) {
         if (existing && overwrite !== 'rename') await rm(dest, { force: true });
         await symlink(ver.link, dest);
@@ -276,13 +324,18 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
       // older ones under .hokan/versions. An index rebuilt without a damaged journal line may place a
       // version wrongly; its hash tells, and the other place is tried before the file is given up.
       const keys = held.cur === ver ? [path, source.store.versionKey(root, rel, ver.v)] : [source.store.versionKey(root, rel, ver.v), path];
-      const tmp = () => staging(rootDir).then((d) => join(d, randomBytes(8).toString('hex')));
+      const tmp = () => staging(rootDir).then((d) => join(d, tmpName()));
       try {
-        await writeVersion(source, keys[0]!, ver, await tmp(), dest, opts.signal);
+        await writer.write({ keys, ver, tmp, dest }, { signal: opts.signal, onBytes: opts.onProgress ? (b) => (partial.set(path, b), report()) : undefined });
       } catch (e) {
-        if (!(TargetError.isNotFound(e) || (HokanError.is(e) && e.code === 'E_HASH_MISMATCH'))) throw e;
-        await writeVersion(source, keys[1]!, ver, await tmp(), dest, opts.signal).catch(() => Promise.reject(e));
+        // A damaged or missing copy: recorded failed now; another target of the job that holds the
+        // same version is tried after this pass (secondChance).
+        if (!(HokanError.is(e) && e.code === 'E_HASH_MISMATCH') && !TargetError.isNotFound(e)) throw e;
+        record({ ...rec, status: 'failed', reason: HokanError.is(e) && e.code === 'E_HASH_MISMATCH' ? 'hash-mismatch' : 'not-found', message: describeError(e).split('\n')[0] });
+        secondChance.push({ at: files.length - 1, root, rel, ver, dest, rootDir });
+        return;
       }
+      crashPoint('after-restore-file');
       run.bytes += ver.size;
       record(rec);
       await hooks.afterRestore.promise(rec, ctx);
@@ -291,38 +344,122 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
     }
   };
 
+  /**
+   * The second chance of a file whose copy on the source target did not match its recorded SHA-256
+   * (or was missing): the job's other targets, in their order, each opened once, give the same
+   * version (same size and hash) if they hold it. The record then names the target it came from and
+   * says what was wrong with the first.
+   */
+  const restoreFromOthers = async () => {
+    for (const id of job.targets) {
+      if (id === source.id) continue;
+      const left = secondChance.filter((c) => files[c.at]!.status === 'failed');
+      if (!left.length) return;
+      let other: OpenedJobTarget;
+      try {
+        other = await openForReading(deps, job, id);
+      } catch (e) {
+        logger.warn({ target: id, err: describeError(e) }, 'second target not readable for the files the first could not give');
+        continue;
+      }
+      try {
+        const w = new RestoreWriter(other, writer.durability);
+        if (opts.streamOnly) w.useGetToFile = false;
+        for (const c of left) {
+          const held = await index.getHeld(job.id, id, c.root, c.rel);
+          const same = held && [held.cur, ...held.old].find((x) => x && x.sha256 === c.ver.sha256 && x.size === c.ver.size && x.link === undefined);
+          if (!held || !same || !c.ver.sha256) continue;
+          const path = fileKey(c.root, c.rel);
+          const keys = held.cur === same ? [path, other.store.versionKey(c.root, c.rel, same.v)] : [other.store.versionKey(c.root, c.rel, same.v), path];
+          try {
+            // The version as the run chose it (mtime, mode), with the bytes from the other target.
+            await w.write({ keys, ver: { ...c.ver, v: same.v }, tmp: () => staging(c.rootDir).then((d) => join(d, tmpName())), dest: c.dest }, { signal: opts.signal });
+          } catch (e) {
+            logger.warn({ target: id, path, err: describeError(e) }, 'the second target could not give the file either');
+            continue;
+          }
+          const bad = files[c.at]!;
+          const rec: FileRecord = { path, target: id, status: 'restored', size: c.ver.size, sha256: c.ver.sha256, message: `restored from ${id}: the copy on ${source.id} (version of ${runIdTime(c.ver.v).toISOString()}) was ${bad.reason === 'hash-mismatch' ? 'damaged (hash-mismatch)' : 'missing'}` };
+          files[c.at] = rec;
+          run.counts.failed--;
+          run.counts.restored++;
+          run.bytes += c.ver.size;
+          rescued.push(`${path} (${bad.reason} on ${source.id})`);
+          await hooks.afterRestore.promise(rec, ctx);
+        }
+      } finally {
+        await closeTarget(other.target);
+      }
+    }
+  };
+
   try {
-    for await (const [root, rel, held] of index.heldAll(job.id, source.id)) {
-      if (opts.signal?.aborted) break;
-      if (wanted && !wanted.some((w) => w.root === root && inside(rel, w.rel))) continue;
-      let ver = versionAt(held, cutoff, !!opts.includeDeleted);
+    /** Which version of a held path this restore gives back (`pruned`: none, said so), or undefined: not asked for. */
+    const choose = (root: string, rel: string, held: HeldFile): { ver: HeldVersion; fill?: HeldVersion } | { pruned: true } | undefined => {
+      if (wanted && !wanted.some((w) => w.root === root && inside(rel, w.rel))) return undefined;
+      const ver = versionAt(held, cutoff, !!opts.includeDeleted);
       if (!ver && cutoff !== undefined && prunedAt(held, cutoff)) {
         // The run held this file, but its version was dropped by retention: said, never left out in silence.
         const fill = opts.fillPruned ? [...held.old].reverse().find((x) => x.v > cutoff! && !x.del) ?? (held.cur && held.cur.v > cutoff ? held.cur : undefined) : undefined;
-        const rule = retentionRule(job);
-        if (!fill) {
-          matched++;
-          record({ path: fileKey(root, rel), target: source.id, status: 'skipped', reason: 'version-pruned', message: `its version as of this run is no longer kept (${rule})${opts.fillPruned ? '; no later version is kept either' : '; --fill-pruned restores the oldest version kept after it'}` });
-          continue;
-        }
-        filled.push(`${fileKey(root, rel)} (version of ${runIdTime(fill.v).toISOString()})`);
-        ver = fill;
+        return fill ? { ver: fill, fill } : { pruned: true };
       }
-      if (!ver) continue;
+      return ver ? { ver } : undefined;
+    };
+    // With --path, only the asked folders' range of the index is read (a folder of a 1M-file job starts at once).
+    const asked = wanted?.filter((w, i) => !wanted.some((o, j) => o.root === w.root && (j < i ? inside(w.rel, o.rel) : inside(w.rel, o.rel) && o.rel !== w.rel)));
+    const entries = async function* () {
+      if (!asked) return yield* index.heldAll(job.id, source.id);
+      for (const w of asked) yield* index.heldUnder(job.id, source.id, w.root, w.rel);
+    };
+    if (opts.onProgress) {
+      // The totals, for the progress bar's ETA: a read of the index, no file touched.
+      let filesTotal = 0;
+      let bytesTotal = 0;
+      for await (const [root, rel, held] of entries()) {
+        const c = choose(root, rel, held);
+        if (!c) continue;
+        if ('ver' in c && c.ver.dir) continue; // folders are not counted among the files
+        filesTotal++;
+        if ('ver' in c) bytesTotal += c.ver.size;
+      }
+      progress.filesTotal = filesTotal;
+      progress.bytesTotal = bytesTotal;
+      report();
+    }
+    for await (const [root, rel, held] of entries()) {
+      if (opts.signal?.aborted) break;
+      const c = choose(root, rel, held);
+      if (!c) continue;
       matched++;
-      if (ver.dir) {
-        folders.push({ root, rel, ver });
+      if ('pruned' in c) {
+        record({ path: fileKey(root, rel), target: source.id, status: 'skipped', reason: 'version-pruned', message: `its version as of this run is no longer kept (${retentionRule(job)})${opts.fillPruned ? '; no later version is kept either' : '; --fill-pruned restores the oldest version kept after it'}` });
+        continue;
+      }
+      if (c.fill) filled.push(`${fileKey(root, rel)} (version of ${runIdTime(c.fill.v).toISOString()})`);
+      if (c.ver.dir) {
+        heldFolders.push({ root, rel, ver: c.ver });
         continue;
       }
       while (inflight.size >= maxConn) await Promise.race(inflight);
-      const p: Promise<void> = restoreOne(root, rel, held, ver).finally(() => inflight.delete(p));
+      const p: Promise<void> = restoreOne(root, rel, held, c.ver).finally(() => inflight.delete(p));
       inflight.add(p);
     }
     await Promise.all(inflight);
+    if (secondChance.length && !opts.signal?.aborted) await restoreFromOthers();
+    // Folders after every file (restore-folders.ts), before the last durability window covers them.
     if (!opts.dryRun && !opts.signal?.aborted) {
-      await restoreFolders(folders, (f) => destinationOf(f.root, f.rel).dest, overwrite, (f, e) => record(failedRecord({ path: fileKey(f.root, f.rel), target: source.id, status: 'restored' }, e)));
+      await restoreFolders(heldFolders, (f) => destinationOf(f.root, f.rel).dest, overwrite, (f, e) => record(failedRecord({ path: fileKey(f.root, f.rel), target: source.id, status: 'restored' }, e)));
+    }
+    // Durability, a window at a time: the last window now. A restore that could not make its files
+    // durable says so (they are in place, but a power cut now could lose them).
+    try {
+      await writer.durability.finish();
+    } catch (e) {
+      reasons.add('io-error');
+      durabilityError = describeError(e).split('\n')[0];
     }
   } finally {
+    writer.durability.close();
     await closeTarget(source.target);
     for (const d of stagingDirs.values()) await rm(await d.catch(() => ''), { recursive: true, force: true }).catch(() => {});
     // A staging folder a killed restore left where this one had nothing to write goes too.
@@ -337,57 +474,25 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
       hint: 'give a path under one of the job\'s source folders (absolute, or relative to the folder); `agent versions` lists what a file has',
     });
   }
+  if (rescued.length) {
+    // The reasons are those of what is still failed (a file the second target gave is restored).
+    reasons.clear();
+    for (const f of files) if (f.reason && (f.status === 'failed' || f.reason === 'version-pruned')) reasons.add(f.reason);
+    if (durabilityError) reasons.add('io-error');
+  }
   const rs = [...reasons];
   run.reasons = rs.length > 1 ? ['multiple-errors', ...rs] : rs;
   run.status = opts.signal?.aborted ? 'aborted' : rs.length ? 'incomplete' : 'completed';
   run.end = new Date().toISOString();
   if (filled.length) run.note = `${filled.length} file(s) whose version as of this run is no longer kept got the oldest version kept after it: ${filled.join(', ')}`;
+  if (rescued.length) run.note = `${run.note ? `${run.note}; ` : ''}${rescued.length} file(s) whose copy on ${source.id} was damaged or missing came from another target: ${rescued.slice(0, 20).join(', ')}${rescued.length > 20 ? ', …' : ''}`;
+  if (durabilityError) run.note = `${run.note ? `${run.note}; ` : ''}the restored files could not be made durable (synced to disk): ${durabilityError}`;
   if (!opts.dryRun) {
     await index.putRun(run);
     await index.batch(files.filter((f) => f.status !== 'unchanged').map((f, i) => index.fileOp(runId, i + 1, f)));
   }
   logger.info({ run: runId, counts: run.counts }, 'restore finished');
   return { run, files };
-}
-
-/**
- * Reads one stored version into `tmp` (in the staging folder), checks its SHA-256, makes it
- * durable, sets its mtime and renames it to `dest`: a file appears whole and checked, or not at all.
- */
-async function writeVersion(source: OpenedJobTarget, key: string, ver: HeldVersion, tmp: string, dest: string, signal?: AbortSignal): Promise<void> {
-  try {
-    const sha = await withRetry(
-      () =>
-        source.store.get(key, undefined, async (body) => {
-          const h = createHash('sha256');
-          const tee = new Transform({
-            transform(chunk: Buffer, _e, cb) {
-              h.update(chunk);
-              cb(null, chunk);
-            },
-          });
-          await pipeline(body, tee, createWriteStream(tmp));
-          return h.digest('hex');
-        }),
-      { retries: 3, minDelayMs: 500, signal },
-    );
-    if (ver.sha256 && sha !== ver.sha256) throw new HokanError('E_HASH_MISMATCH', `the copy on ${source.id} does not match its recorded SHA-256 (expected ${ver.sha256.slice(0, 12)}…, got ${sha.slice(0, 12)}…)`, { hint: 'run `agent verify`; restore this file from another target or an older version' });
-    const fh = await open(tmp, 'r+');
-    await fh.sync();
-    await fh.close();
-    // Seconds as a double, not a Date: a Date drops what is below the millisecond (the recorded
-    // mtime of 1704067200.733999 s came back as .733).
-    await utimes(tmp, fsTime(ver.mtimeMs), fsTime(ver.mtimeMs));
-    // Owner and group first (a chown clears setuid bits), when running as root; then the file's
-    // permission bits as backed up (a private file stays private); versions from before they were
-    // kept get the process's default.
-    if (restoresOwner(ver)) await chown(tmp, ver.uid!, ver.gid!);
-    if (ver.mode !== undefined) await chmod(tmp, ver.mode);
-    await rename(tmp, dest);
-    crashPoint('after-restore-file');
-  } finally {
-    await rm(tmp, { force: true });
-  }
 }
 
 export interface VersionInfo {

@@ -346,6 +346,23 @@ export class IndexStore {
     }
   }
 
+  /**
+   * The paths held for one root under `rel` — the file `rel` itself and everything in the folder
+   * `rel` (`''`: the whole root) — as [root, rel, held], read from that range of the index alone: a
+   * restore of one folder does not walk the whole job's index.
+   */
+  async *heldUnder(job: string, target: string, root: string, rel: string): AsyncGenerator<[root: string, rel: string, held: HeldFile]> {
+    const rootPrefix = keys.heldPrefix(job, target, root);
+    if (rel !== '') {
+      const own = await this.getHeld(job, target, root, rel);
+      if (own) yield [root, rel, own];
+    }
+    const prefix = rel === '' ? rootPrefix : keys.held(job, target, root, rel) + SEP;
+    for await (const batch of inBatches(this.db.iterator({ gt: prefix, lt: upper(prefix) }), 1000, (e) => this.flagDamaged(e))) {
+      for (const [k, v] of batch) yield [root, relFromKey(k.slice(rootPrefix.length)), decodeHeld(v)];
+    }
+  }
+
   async clearHeld(job: string, target: string): Promise<void> {
     const prefix = keys.heldPrefix(job, target);
     await this.db.clear({ gt: prefix, lt: upper(prefix) });
