@@ -6,7 +6,7 @@ const bad = <E extends { exitCode: number }>(e: E): E => Object.assign(e, { exit
 
 export const runCommand: BuiltinCommand = {
   command: 'run',
-  describe: 'Run the agent as a daemon: it holds the index and the other commands go through it (schedules and watching sources: not built yet)',
+  describe: 'Run the agent as a daemon: it runs the jobs on their schedules and holds the index; the other commands go through it (watching sources: not built yet)',
   handler: async (_args, ctx) => {
     const [{ HokanError }, { IndexStore }, { socketPath }, { CommandServer, answers }] = await Promise.all([
       import('../../common/errors.js'),
@@ -29,9 +29,39 @@ export const runCommand: BuiltinCommand = {
     let listening = false;
     try {
       for (const r of await index.markInterrupted()) log.warn({ run: r.id, job: r.job }, 'a run was interrupted (the agent stopped mid-run)');
+      const rt0 = await ctx.runtime();
+      const [{ RunQueue }, { Scheduler }] = await Promise.all([import('../../node/scheduler/run-queue.js'), import('../../node/scheduler/scheduler.js')]);
+      const queue = new RunQueue(rt0.config.maxConcurrentJobs ?? 1);
+      let stopDaemon = () => {};
+      const stopped = new Promise<void>((resolve) => (stopDaemon = resolve));
+      const notes: string[] = [NOT_BUILT];
+      const scheduler: InstanceType<typeof Scheduler> = new Scheduler({
+        queue,
+        jobs: rt0.config.jobs,
+        device: rt0.config.device,
+        logger: ctx.logger.child('scheduler'),
+        runs: {
+          last: async (job) => (await index.listRuns({ job, kind: 'backup', limit: 1, total: false })).runs[0],
+          put: (run) => index.putRun(run),
+        },
+        run: (job, req) => scheduledRun(ctx as CliContext, index, server, control, job, req, log),
+        probe: (job) => probeTargets(rt0, job),
+      });
+      const control: import('../io.js').DaemonControl = {
+        jobIds: () => rt0.config.jobs.map((j) => j.id),
+        jobs: () => scheduler.status(),
+        notes: () => notes,
+        pause: (job, forMs) => scheduler.pause(job, forMs),
+        resume: (job) => scheduler.resume(job),
+        stop: () => stopDaemon(),
+        gate: (job) => scheduler.gateFor(job),
+        progress: (job, p) => scheduler.progress(job, p),
+      };
       const server = new CommandServer({
         index,
         logger: log,
+        queue,
+        control,
         run: async (argv, io) => {
           const t0 = performance.now();
           log.info({ argv }, 'command');
@@ -52,16 +82,23 @@ export const runCommand: BuiltinCommand = {
       if (ctx.output.json) ctx.output.printJson({ daemon: { pid: process.pid, socket: path, dataDir } });
       ctx.output.print(`hokan agent running (pid ${process.pid}) for the data folder ${dataDir}`);
       ctx.output.print(`  commands reach it through ${path}; Ctrl-C stops it`);
-      const notYet = 'not built yet: schedules and watching sources — jobs run when `agent backup` asks';
-      if (ctx.output.json) ctx.output.error(`note: ${notYet}`);
-      else ctx.output.print(`  ${notYet}`);
+      await scheduler.start();
+      const scheduled = scheduler.status().filter((j) => j.schedule || j.full);
+      ctx.output[ctx.output.json ? 'error' : 'print'](
+        scheduled.length ? `  schedules: ${scheduled.map((j) => `${j.job} ${j.schedule ?? j.full}${j.next[0] ? ` (next ${j.next[0]})` : ''}`).join('; ')}` : '  schedules: no job has one — jobs run when `agent backup` asks',
+      );
+      const watched = rt0.config.jobs.filter((j) => j.watch).map((j) => j.id);
+      ctx.output[ctx.output.json ? 'error' : 'print'](`  note: ${NOT_BUILT}${watched.length ? ` (job${watched.length > 1 ? 's' : ''} ${watched.join(', ')} ha${watched.length > 1 ? 've' : 's'} "watch": true: backed up on the schedule only)` : ''}`);
       // The stale alarms ("no completed backup for N days") and runs found interrupted: now, then hourly.
-      const rt = await ctx.runtime();
-      const hourly = rt.config.notify.length ? startNotifyChecks(server, ctx as CliContext, index, log) : undefined;
-      await new Promise<void>((resolve) => (ctx as CliContext).onInterrupt(resolve));
+      const hourly = rt0.config.notify.length ? startNotifyChecks(server, ctx as CliContext, index, log) : undefined;
+      let undo = () => {};
+      await Promise.race([new Promise<void>((resolve) => (undo = (ctx as CliContext).onInterrupt(resolve))), stopped]);
+      undo();
       if (hourly) clearInterval(hourly);
-      ctx.output.error(`stopping: ${server.active.size ? `${server.active.size} command(s) running stop after the files in flight` : 'nothing running'}… (Ctrl-C again to quit at once)`);
+      scheduler.stop();
+      ctx.output.error(`stopping: ${queue.entries().length ? `${queue.entries().length} run(s) or command(s) stop after the files in flight` : 'nothing running'}… (Ctrl-C again to quit at once)`);
       await server.close();
+      await scheduler.drain();
       return 0;
     } finally {
       await index.close();
@@ -73,6 +110,103 @@ export const runCommand: BuiltinCommand = {
     }
   },
 };
+
+/** Said at start, in the log and by `agent status` until it is built. */
+const NOT_BUILT = 'not built yet: watching sources (continuous backup), config reload, restore drills';
+
+/**
+ * One scheduled (or catch-up, or retry) run: the `agent backup JOB` command line run in this
+ * process, in the queue turn the scheduler took, with the scheduler's gate (pauses) and the
+ * daemon's Ctrl-C. What it prints goes to the log; its run record comes back.
+ */
+async function scheduledRun(
+  ctx: CliContext,
+  index: import('../../node/index/index-store.js').IndexStore,
+  server: import('../daemon/server.js').CommandServer,
+  control: import('../io.js').DaemonControl,
+  job: string,
+  req: import('../../node/scheduler/scheduler.js').RunRequest,
+  log: import('../../common/logger.js').Logger,
+): Promise<import('../../common/model.js').RunRecord | undefined> {
+  const { Writable } = await import('node:stream');
+  let out = '';
+  const stdout = Object.assign(
+    new Writable({
+      write(chunk, _enc, cb) {
+        out += String(chunk);
+        cb();
+      },
+    }),
+    { isTTY: false },
+  );
+  const stderr = Object.assign(
+    new Writable({
+      write(chunk, _enc, cb) {
+        for (const line of String(chunk).split('\n')) if (line.trim()) log.warn({ job, why: req.why }, line);
+        cb();
+      },
+    }),
+    { isTTY: false },
+  );
+  const argv = ['backup', job, '--json', ...(req.full ? ['--full'] : []), '--data-dir', ctx.options.dataDir, ...(ctx.options.config ? ['--config', ctx.options.config] : [])];
+  const listeners = new Set<() => void>();
+  const stop = () => {
+    for (const l of [...listeners]) l();
+  };
+  server.onClose(stop);
+  const io: import('../io.js').CliIO = {
+    stdout,
+    stderr,
+    cwd: ctx.options.cwd,
+    env: process.env,
+    index,
+    daemon: { pid: process.pid, since: server.since, commands: () => [...server.active], control },
+    gate: req.gate,
+    onProgress: (p) => control.progress(job, p),
+    onInterrupt(l) {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    },
+  };
+  const t0 = performance.now();
+  log.info({ job, why: req.why, scheduledAt: new Date(req.scheduledAt).toISOString(), full: req.full }, 'scheduled run');
+  const code = await ctx.runCommandLine(argv, io);
+  server.offClose(stop);
+  let runs: import('../../common/model.js').RunRecord[] = [];
+  try {
+    runs = JSON.parse(out) as typeof runs;
+  } catch {
+    // a run that could not start (a config now broken): its message went to the log
+  }
+  const rec = runs[0] ?? (code !== 0 ? undefined : (await index.listRuns({ job, kind: 'backup', limit: 1, total: false })).runs[0]);
+  log.info({ job, why: req.why, code, status: rec?.status, ms: Math.round(performance.now() - t0) }, 'scheduled run done');
+  return rec;
+}
+
+/** Whether one of a job's targets answers: undefined when one does, else why none does. */
+async function probeTargets(rt: import('../../common/plugin-api.js').Runtime, job: string): Promise<string | undefined> {
+  const [{ ENGINE_SERVICE }, { TargetError, describeError }, { closeTarget }] = await Promise.all([
+    import('../../node/engine/engine-service.js'),
+    import('../../common/errors.js'),
+    import('../../node/engine/job-store.js'),
+  ]);
+  const engine = rt.container.get<import('../../node/engine/engine-service.js').EngineService>(ENGINE_SERVICE);
+  const why: string[] = [];
+  for (const id of rt.config.jobs.find((j) => j.id === job)?.targets ?? []) {
+    let t: import('../../common/target.js').Target | undefined;
+    try {
+      t = await engine.openTarget(id);
+      await t.stat('.hokan-probe');
+      return undefined;
+    } catch (e) {
+      if (TargetError.isNotFound(e)) return undefined;
+      why.push(`${id}: ${describeError(e)}`);
+    } finally {
+      await closeTarget(t);
+    }
+  }
+  return why.join('; ') || 'the job has no target';
+}
 
 /** How often the daemon checks the stale alarms (product.md: hourly). */
 export const NOTIFY_CHECK_MS = 3600_000;

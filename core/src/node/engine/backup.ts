@@ -45,6 +45,12 @@ export interface BackupOptions {
   waitMs?: number;
   /** Walk the sources in a worker thread: by the size of the last run (default), always, or never. */
   scanWorker?: 'auto' | 'always' | 'never';
+  /**
+   * Called before each file is compared and before deletions: a promise holds the run there (the
+   * daemon's pause window, `agent pause`) — transfers in flight finish, no new one starts;
+   * undefined lets it go on at once.
+   */
+  gate?: () => Promise<void> | undefined;
 }
 
 /** Deleting fewer files than this never trips the percentage guard (one of three files is 33%). */
@@ -149,6 +155,8 @@ class BackupRun {
       this.tick();
       await Promise.all(live.map((l) => this.drain(l)));
       await this.retryPass(live);
+      const held = this.opts.gate?.();
+      if (held) await held;
       if (!this.ctrl.signal.aborted) await this.applyDeletions(live);
       if (!this.ctrl.signal.aborted) await this.applyExpiry(live);
       if (this.afterCrash && !this.dryRun && !this.ctrl.signal.aborted) {
@@ -317,6 +325,9 @@ class BackupRun {
             for (const lane of rootLanes) await this.finish(lane, item as unknown as FileEntry, lane.s.record(fileKey(root.name, item.rel), 'failed', item.reason, undefined, undefined, item.message), false);
             continue;
           }
+          const held = this.opts.gate?.();
+          if (held) await held;
+          if (this.ctrl.signal.aborted) break scan;
           seen++;
           this.record.counts.seen++;
           this.progress.filesSeen++;
