@@ -122,6 +122,7 @@ export class Scheduler {
   private lastTick = 0;
   private stopped = false;
   private readonly inflight = new Set<Promise<void>>();
+  private readonly writes = new Set<Promise<void>>();
   private readonly tickMs: number;
   private readonly retryEveryMs: number;
   private globalPauseUntil?: number;
@@ -188,6 +189,11 @@ export class Scheduler {
     this.wake();
   }
 
+  /** Waits for the records of runs not executed to be written. */
+  async flushed(): Promise<void> {
+    while (this.writes.size) await Promise.allSettled([...this.writes]);
+  }
+
   /** Waits for the runs the scheduler started. */
   async drain(): Promise<void> {
     while (this.inflight.size) await Promise.allSettled([...this.inflight]);
@@ -199,6 +205,8 @@ export class Scheduler {
     const late = now - this.lastTick > this.tickMs + SLEEP_SLACK_MS;
     const slept = this.lastTick;
     this.lastTick = now;
+    // Several jobs due at one look: they enter the queue in the order of their scheduled times.
+    const fires: { st: JobState; at: number; full: boolean }[] = [];
     for (const st of this.states.values()) {
       const dueMain = st.main && st.nextAt !== undefined && st.nextAt <= now ? this.between(st, st.main, st.nextAt - 1, now) : [];
       const dueFull = st.full && st.nextFullAt !== undefined && st.nextFullAt <= now ? this.between(st, st.full, st.nextFullAt - 1, now) : [];
@@ -210,8 +218,7 @@ export class Scheduler {
       const onTime = [...dueMain.filter((t) => !asleep.includes(t)).map((t) => ({ at: t, full: false })), ...dueFull.filter((t) => !asleep.includes(-t)).map((t) => ({ at: t, full: true }))];
       if (onTime.length) {
         // Several at once (a main and a full time together): one run, full when either is.
-        const at = Math.max(...onTime.map((x) => x.at));
-        this.fire(st, at, onTime.some((x) => x.full), 'schedule', now);
+        fires.push({ st, at: Math.max(...onTime.map((x) => x.at)), full: onTime.some((x) => x.full) });
       }
       if (st.afterPause && !this.isPaused(st, now)) {
         const a = st.afterPause;
@@ -221,6 +228,7 @@ export class Scheduler {
       if (st.retryAt !== undefined && st.retryAt <= now && !this.isPaused(st, now)) void this.retry(st, now);
       if (st.pausedUntil !== undefined && st.pausedUntil <= now) st.pausedUntil = undefined;
     }
+    for (const f of fires.sort((a, b) => a.at - b.at)) this.fire(f.st, f.at, f.full, 'schedule', now);
     if (this.globalPauseUntil !== undefined && this.globalPauseUntil <= now) this.globalPauseUntil = undefined;
     this.wake();
     this.arm();
@@ -385,7 +393,9 @@ export class Scheduler {
       note,
     };
     this.o.logger.warn({ job: st.job.id, reasons, note }, 'a scheduled run was not executed');
-    this.track(this.o.runs.put(rec));
+    const w = this.o.runs.put(rec).catch((e: Error) => this.o.logger.error({ err: e?.message }, 'the scheduler could not record a run not executed'));
+    this.writes.add(w);
+    void w.finally(() => this.writes.delete(w));
   }
 
   /** A scheduled time has come: run, or record why not. */
