@@ -300,7 +300,7 @@ export class Scheduler {
       const until = this.pauseEnd(st, now);
       return {
         job: st.job.id,
-        state: st.running && paused ? 'paused' : st.running ? 'running' : held ? 'waiting' : paused ? 'paused' : 'idle',
+        state: st.running && paused ? 'paused' : st.running || held?.state === 'running' ? 'running' : held ? 'waiting' : paused ? 'paused' : 'idle',
         schedule: st.main?.text,
         full: st.full?.text,
         pauseWindow: st.window?.text,
@@ -409,6 +409,12 @@ export class Scheduler {
       this.notExecuted(st, at, ['paused'], `the job was paused (${st.window?.contains(now) ? `pause window ${st.window.text}` : '`agent pause`'}${end === Infinity ? ', until `agent resume`' : `, until ${new Date(end).toISOString()}`}); set "catchUp": true to run it when the pause ends`);
       return;
     }
+    if (st.retryAt !== undefined) {
+      // The targets were unavailable at the last run: the probe runs the job once one is back.
+      st.retryFull ||= full;
+      this.o.logger.debug({ job: st.job.id }, 'a scheduled time while the targets are unavailable: left to the probe');
+      return;
+    }
     this.submit(st, at, full, why);
   }
 
@@ -429,7 +435,7 @@ export class Scheduler {
         if (rec && unavailable(rec)) {
           st.retryAt = this.clock.now() + this.retryEveryMs;
           st.retryFull = full;
-          const note = `every target of the job is unavailable (${rec.error ?? 'not reachable'}); tried again every ${Math.round(this.retryEveryMs / 60_000)} min until one is back`;
+          const note = `every target of the job is unavailable (${(rec.error ?? 'not reachable').replace(/\s*\n\s*(→\s*)?/g, '; ')}); tried again every ${Math.round(this.retryEveryMs / 60_000)} min until one is back`;
           this.notExecuted(st, Date.parse(rec.start), ['target-unavailable'], note, rec.id);
         } else if (rec) {
           st.retryAt = undefined;
