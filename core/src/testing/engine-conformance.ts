@@ -71,6 +71,13 @@ export interface EngineConformanceOptions {
    * `forbidden-name`) is the target conformance suite's hostile-keys case.
    */
   forbiddenChars?: string;
+  /**
+   * Also run every generated case with its backups as watched runs (`paths`: the paths the
+   * operations since the last backup changed, as a watcher reports them), checked against the same
+   * model: a watched run and a full run of the same changes give the same state (default false:
+   * the engine's own suite runs it; a target adds nothing to it).
+   */
+  watchedRuns?: boolean;
 }
 
 const JOB = 'docs';
@@ -99,6 +106,20 @@ export function describeEngineConformance(opts: EngineConformanceOptions): void 
           { seed, numRuns: runs, endOnFailure: false, verbose: 1, reporter: reportFailure(opts.name, seed) },
         );
       }, timeout);
+    }
+    if (opts.watchedRuns) {
+      // One seed (the first fixed one, or HOKAN_MODEL_SEED), fewer cases: the checks are the full suite's.
+      const watchedCases = envRuns ?? Math.min(runs, 10);
+      for (const seed of seeds.slice(0, 1)) {
+        it(`a watched run of the changed paths leaves the state a full run leaves (seed ${seed}, ${watchedCases} cases)`, async () => {
+          await fc.assert(
+            fc.asyncProperty(caseArb(opts.maxOps ?? 24), async ({ settings, ops }) => {
+              await runCase(opts, settings, [...ops, { op: 'backup', gapHours: 1, full: false }, { op: 'rebuild-index' }], true);
+            }),
+            { seed, numRuns: watchedCases, endOnFailure: false, verbose: 1, reporter: reportFailure(`${opts.name}, watched`, seed) },
+          );
+        }, timeout);
+      }
     }
   });
 }
@@ -151,7 +172,7 @@ function fitNames(op: Op, opts: EngineConformanceOptions): Op {
   return o as Op;
 }
 
-async function runCase(opts: EngineConformanceOptions, s: CaseSettings, allOps: Op[]): Promise<void> {
+async function runCase(opts: EngineConformanceOptions, s: CaseSettings, allOps: Op[], watched = false): Promise<void> {
   const ops = allOps.map((op) => fitNames(op, opts));
   const dir = await mkdtemp(join(tmpdir(), 'hokan-model-'));
   const src = join(dir, 'src');
@@ -194,6 +215,8 @@ async function runCase(opts: EngineConformanceOptions, s: CaseSettings, allOps: 
     const models = places.map(() => new TargetModel(s));
     const runsSeen: RunSeen[] = [];
     const months = new Set<string>();
+    /** Paths the operations changed since the last backup (for watched runs). */
+    const changed = new Set<string>();
     let step = 0;
     const where = () => `step ${step} (${JSON.stringify(ops[step - 1])})`;
 
@@ -214,7 +237,11 @@ async function runCase(opts: EngineConformanceOptions, s: CaseSettings, allOps: 
         continue;
       }
       if (op.op !== 'backup') {
+        const before = new Map(source.nodes);
         await applyOp(source, src, op);
+        // What a watcher reports: every path added, removed or changed.
+        for (const [p, n] of source.nodes) if (before.get(p) !== n) changed.add(p);
+        for (const p of before.keys()) if (!source.nodes.has(p)) changed.add(p);
         continue;
       }
       clock += op.gapHours * HOUR;
@@ -222,17 +249,21 @@ async function runCase(opts: EngineConformanceOptions, s: CaseSettings, allOps: 
       const month = `${now.getFullYear()}-${now.getMonth()}`;
       const propagate = s.deletions === 'every-run' || (s.deletions === 'monthly' && !months.has(month));
       const seen = new Map([...source.nodes].filter(([p]) => visible(p, s)));
-      const run = await runBackup(deps(), { job: JOB, now, full: op.full });
+      const paths = watched && !op.full ? [...changed].map((p) => join(src, ...p.split('/'))) : undefined;
+      const run = await runBackup(deps(), { job: JOB, now, full: op.full, paths });
+      // A run that did not complete (a guard held deletions back) leaves its paths to the next, as the daemon does.
+      if (run.status === 'completed') changed.clear();
       const expected = models.map((m) => m.backup(run.id, seen, propagate, clock));
       if (run.status === 'completed' || run.status === 'incomplete') months.add(month);
       const what = `backup at ${where()}`;
       expect(run.error, what).toBeUndefined();
       expect(run.status, `${what}: status (reasons ${run.reasons.join(', ')}; note ${run.note ?? ''})`).toBe(expected[0]!.status);
-      expect(run.counts.seen, `${what}: seen`).toBe(seen.size);
+      // A watched run looks at the changed paths only: what it sends and deletes is the full run's; it counts fewer unchanged.
+      if (!paths) expect(run.counts.seen, `${what}: seen`).toBe(seen.size);
       for (let i = 0; i < targetIds.length; i++) {
         const got = run.targetResults!.find((r) => r.id === targetIds[i])!.counts;
         const want = expected[i]!;
-        expect({ uploaded: got.uploaded, unchanged: got.unchanged, deleted: got.deleted, failed: got.failed, skipped: got.skipped }, `${what}: counts on ${targetIds[i]}`).toEqual({
+        expect({ uploaded: got.uploaded, unchanged: paths ? want.unchanged : got.unchanged, deleted: got.deleted, failed: got.failed, skipped: got.skipped }, `${what}: counts on ${targetIds[i]}`).toEqual({
           uploaded: want.uploaded,
           unchanged: want.unchanged,
           deleted: want.deleted,

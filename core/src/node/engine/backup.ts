@@ -20,6 +20,7 @@ import { Lane } from './lane.js';
 import { fileKey, newRunId, runIdTime } from './layout.js';
 import { closingState, writeSnapshot } from './manifests.js';
 import { resolveRoots } from './sources.js';
+import { rootHasFile, scopedScanOptions, scopesOf, type Scope } from './scoped-scan.js';
 import { TargetSession, permissionBits } from './target-session.js';
 
 export interface BackupProgress {
@@ -51,6 +52,14 @@ export interface BackupOptions {
    * undefined lets it go on at once.
    */
   gate?: () => Promise<void> | undefined;
+  /**
+   * Only these paths (absolute; files or folders, there or not any more): a watched run. The same
+   * change detection, generations, deletions (a path gone is a deletion, under the same guards)
+   * and journal as a full run, for what is at or under these paths (scoped-scan.ts). Files that
+   * failed in an earlier run, and deletions a `monthly` policy held back, wait for a full run —
+   * except on the first run of the month, which scans everything.
+   */
+  paths?: readonly string[];
 }
 
 /** Deleting fewer files than this never trips the percentage guard (one of three files is 33%). */
@@ -106,6 +115,8 @@ class BackupRun {
   private filterHook?: (e: FileEntry) => Promise<FilterVerdict | undefined>;
   private beforeUploadUsed = false;
   private afterUploadUsed = false;
+  /** A watched run (`paths`): the relative paths it looks at, per root. */
+  private scopes?: Map<string, Scope>;
 
   constructor(
     private readonly deps: EngineDeps,
@@ -204,6 +215,11 @@ class BackupRun {
     await hooks.beforeRun.promise(this.ctx);
     const roots = await hooks.scanRoots.promise(await resolveRoots(this.job, config, this.deps.resolvePreset), this.ctx);
     this.record.sources = roots.map((r) => r.path);
+    if (this.opts.paths) {
+      // The first run of the month propagates the deletions a `monthly` policy held back: all of them.
+      if (this.job.deletions === 'monthly' && (await firstRunOfMonth(index, this.job.id, this.runId, this.now))) this.note('the first run of the month looks at every file (deletions held back until now are propagated)');
+      else this.scopes = scopesOf(roots, this.opts.paths);
+    }
     this.maxFileSize = this.job.maxFileSize !== undefined ? parseSize(this.job.maxFileSize) : undefined;
     this.filterHook = hasTaps(hooks.filterEntry) ? (e: FileEntry) => hooks.filterEntry.promise(e, this.ctx) : undefined;
     this.beforeUploadUsed = hasTaps(hooks.beforeUpload);
@@ -287,13 +303,16 @@ class BackupRun {
     let seen = 0;
     const underError = (rel: string) => errorPrefixes.some((p) => rel === p || rel.startsWith(p + '/'));
     // Held paths the walk passed: deletion candidates (unless under a folder that could not be read).
+    // A watched run: only what is under its paths (none: every held entry is only counted).
+    const scope = this.scopes?.get(root.name);
+    const scoped = scope && !scope.whole ? scope : undefined;
     const passed = rootLanes.map((lane) => (rel: string, held: HeldFile) => {
       if (held.cur) lane.heldFiles++;
       if (!held.cur) {
         if (this.expires(held)) lane.expired.push({ root: root.name, rel, held });
         return;
       }
-      if (underError(rel)) return;
+      if (underError(rel) || (scoped && !scoped.covers(rel))) return;
       lane.candidateCount++;
       if (lane.candidates.length <= job.deletionThreshold.count) lane.candidates.push({ root: root.name, rel, held });
     });
@@ -308,9 +327,10 @@ class BackupRun {
       return;
     }
     const onSkip = (rel: string, reason: string, kind: string) => this.noteFiltered(root, rel, reason, kind);
-    const scanOpts = { filters: job.filters, followSymlinks: job.followSymlinks, filter: this.filterHook, signal: this.ctrl.signal, onSkip };
+    const fullOpts = { filters: job.filters, followSymlinks: job.followSymlinks, filter: this.filterHook, signal: this.ctrl.signal, onSkip };
+    const scanOpts = scoped ? scopedScanOptions(root, fullOpts, scoped) : fullOpts;
     // A walk the command started before it loaded (cli/head-start.ts) is taken over if it is this one.
-    const worker = this.opts.scanWorker === 'never' ? undefined : scanWorkerFor(root, scanOpts, this.scanInWorker);
+    const worker = this.opts.scanWorker === 'never' || scoped ? undefined : scanWorkerFor(root, scanOpts, this.scanInWorker);
     if (worker?.headStart) this.logger.debug({ root: root.path }, 'the walk had a head start (started before the command loaded)');
     try {
       scan: for await (const batch of scanRootBatches(root, { ...scanOpts, worker })) {
@@ -339,6 +359,11 @@ class BackupRun {
     } finally {
       await worker?.close(); // also when the walk never started (a thread left running would keep the agent alive)
       for (const c of cursors) await c.close();
+    }
+    // A watched run that saw nothing under its paths (a file deleted): the full run's guard asks
+    // whether the source has any file at all (it holds back deletions and retention).
+    if (scoped && seen === 0 && rootError === undefined && rootLanes.some((l) => l.candidates.some((c) => c.root === root.name) || l.expired.some((c) => c.root === root.name))) {
+      if (await rootHasFile(root, fullOpts)) seen = 1;
     }
     this.guardRoot(root, rootLanes, rootError, seen);
   }
