@@ -36,6 +36,8 @@ export interface CliIO {
   readonly gate?: () => Promise<void> | undefined;
   /** A run the scheduler started: its progress, for `agent status`. */
   readonly onProgress?: (p: unknown) => void;
+  /** A watched run: only these paths (the engine's `paths`). */
+  readonly paths?: readonly string[];
 }
 
 /** The running daemon, as `agent status` shows it. */

@@ -12,6 +12,10 @@ export interface HokanConfig {
   presets: Record<string, PresetDefinition>;
   /** Runs the daemon lets run at once (default 1). */
   maxConcurrentJobs?: number;
+  /** Watched jobs: settle time, longest wait, and the full-scan period when the OS cannot watch ("2s", "30s", "15m"). */
+  watchSettle?: string;
+  watchMaxDelay?: string;
+  watchFallbackEvery?: string;
 }
 
 export interface TargetConfig {

@@ -50,6 +50,7 @@ export const backupCommand: BuiltinCommand = {
               signal: stop.signal,
               onProgress: io?.onProgress ? (p) => (bar?.update(p), io.onProgress!(p)) : bar?.update,
               gate: io?.gate,
+              paths: io?.paths,
             });
             bar?.stop();
             runs.push(run);

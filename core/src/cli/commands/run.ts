@@ -47,9 +47,10 @@ export const runCommand: BuiltinCommand = {
         run: (job, req) => scheduledRun(ctx as CliContext, index, server, control, job, req, log),
         probe: (job) => probeTargets(rt0, job),
       });
+      const watchers = new Map<string, import('../../node/watch/watcher.js').JobWatcher>();
       const control: import('../io.js').DaemonControl = {
         jobIds: () => rt0.config.jobs.map((j) => j.id),
-        jobs: () => scheduler.status(),
+        jobs: () => scheduler.status().map((j) => ({ ...j, watch: watchText(watchers.get(j.job), rt0.config.jobs.find((x) => x.id === j.job)?.watch) })),
         notes: () => notes,
         pause: (job, forMs) => scheduler.pause(job, forMs),
         resume: (job) => scheduler.resume(job),
@@ -87,8 +88,9 @@ export const runCommand: BuiltinCommand = {
       ctx.output[ctx.output.json ? 'error' : 'print'](
         scheduled.length ? `  schedules: ${scheduled.map((j) => `${j.job} ${j.schedule ?? j.full}${j.next[0] ? ` (next ${j.next[0]})` : ''}`).join('; ')}` : '  schedules: no job has one — jobs run when `agent backup` asks',
       );
-      const watched = rt0.config.jobs.filter((j) => j.watch).map((j) => j.id);
-      ctx.output[ctx.output.json ? 'error' : 'print'](`  note: ${NOT_BUILT}${watched.length ? ` (job${watched.length > 1 ? 's' : ''} ${watched.join(', ')} ha${watched.length > 1 ? 've' : 's'} "watch": true: backed up on the schedule only)` : ''}`);
+      await startWatchers(rt0, scheduler, watchers, ctx.options.dataDir, ctx.logger.child('watch'));
+      for (const [job, w] of watchers) ctx.output[ctx.output.json ? 'error' : 'print'](`  watch: ${job} — ${watchText(w, true)}`);
+      ctx.output[ctx.output.json ? 'error' : 'print'](`  note: ${NOT_BUILT}`);
       // The stale alarms ("no completed backup for N days") and runs found interrupted: now, then hourly.
       const hourly = rt0.config.notify.length ? startNotifyChecks(server, ctx as CliContext, index, log) : undefined;
       let undo = () => {};
@@ -96,6 +98,7 @@ export const runCommand: BuiltinCommand = {
       undo();
       if (hourly) clearInterval(hourly);
       scheduler.stop();
+      await Promise.all([...watchers.values()].map((w) => w.close()));
       ctx.output.error(`stopping: ${queue.entries().length ? `${queue.entries().length} run(s) or command(s) stop after the files in flight` : 'nothing running'}… (Ctrl-C again to quit at once)`);
       await server.close();
       await scheduler.drain();
@@ -112,7 +115,7 @@ export const runCommand: BuiltinCommand = {
 };
 
 /** Said at start, in the log and by `agent status` until it is built. */
-const NOT_BUILT = 'not built yet: watching sources (continuous backup), config reload, restore drills';
+const NOT_BUILT = 'not built yet: config reload (restart the agent after editing config.json), restore drills, service files';
 
 /**
  * One scheduled (or catch-up, or retry) run: the `agent backup JOB` command line run in this
@@ -162,6 +165,7 @@ async function scheduledRun(
     index,
     daemon: { pid: process.pid, since: server.since, commands: () => [...server.active], control },
     gate: req.gate,
+    paths: req.paths,
     onProgress: (p) => control.progress(job, p),
     onInterrupt(l) {
       listeners.add(l);
@@ -181,6 +185,64 @@ async function scheduledRun(
   const rec = runs[0] ?? (code !== 0 ? undefined : (await index.listRuns({ job, kind: 'backup', limit: 1, total: false })).runs[0]);
   log.info({ job, why: req.why, code, status: rec?.status, ms: Math.round(performance.now() - t0) }, 'scheduled run done');
   return rec;
+}
+
+/** A job's watch state in words (`agent status`). */
+function watchText(w: import('../../node/watch/watcher.js').JobWatcher | undefined, on: boolean | undefined): string {
+  if (!on) return 'off';
+  const s = w?.state();
+  if (!s || s.state === 'starting') return 'starting';
+  if (s.state === 'watching') return `watching ${s.folders} folder${s.folders === 1 ? '' : 's'}`;
+  return `${s.state === 'fallback' ? 'fallback' : 'off'}: ${s.why}`;
+}
+
+/** Watches the sources of every job with `watch: true`; changes go to the scheduler as paths. */
+async function startWatchers(
+  rt: import('../../common/plugin-api.js').Runtime,
+  scheduler: import('../../node/scheduler/scheduler.js').Scheduler,
+  watchers: Map<string, import('../../node/watch/watcher.js').JobWatcher>,
+  dataDir: string,
+  log: import('../../common/logger.js').Logger,
+): Promise<void> {
+  const jobs = rt.config.jobs.filter((j) => j.watch);
+  if (!jobs.length) return;
+  const [{ JobWatcher, durationMs }, { ENGINE_SERVICE }, { describeError }] = await Promise.all([
+    import('../../node/watch/watcher.js'),
+    import('../../node/engine/engine-service.js'),
+    import('../../common/errors.js'),
+  ]);
+  const engine = rt.container.get<import('../../node/engine/engine-service.js').EngineService>(ENGINE_SERVICE);
+  const c = rt.config;
+  const settleMs = durationMs(c.watchSettle, 2000);
+  const maxDelayMs = durationMs(c.watchMaxDelay, 30_000);
+  const fallbackMs = durationMs(c.watchFallbackEvery, 15 * 60_000);
+  const targetPaths = Object.values(c.targets).map((t) => (typeof t.path === 'string' ? t.path : undefined)).filter((p): p is string => !!p);
+  const maxFolders = process.env.HOKAN_WATCH_MAX_FOLDERS ? Number(process.env.HOKAN_WATCH_MAX_FOLDERS) : undefined;
+  for (const job of jobs) {
+    let folders: string[];
+    try {
+      folders = (await engine.sourceRoots(job.id)).map((r) => r.path);
+    } catch (e) {
+      log.warn({ job: job.id, err: describeError(e) }, 'cannot watch the sources of this job');
+      continue;
+    }
+    const w = new JobWatcher({
+      job: job.id,
+      folders,
+      hidden: job.filters.hidden === true,
+      skip: [dataDir, ...targetPaths],
+      settleMs,
+      maxDelayMs,
+      maxFolders,
+      logger: log,
+      onChanges: (paths) => scheduler.watched(job.id, paths),
+      onFallback: () => scheduler.fallBack(job.id, fallbackMs),
+    });
+    watchers.set(job.id, w);
+    await w.start();
+    // What changed while the agent was not running: one full scan at start.
+    if (w.state().state === 'watching') scheduler.trigger(job.id, { why: 'watch' });
+  }
 }
 
 /** Whether one of a job's targets answers: undefined when one does, else why none does. */

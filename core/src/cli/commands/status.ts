@@ -55,7 +55,8 @@ export const statusCommand: BuiltinCommand = {
         const t = s ? undefined : triggerOf(job.schedule, job.timezone);
         const next = t?.next(Date.now());
         const schedule = s ? { ...s, job: undefined } : { schedule: t?.text, next: next !== undefined ? [new Date(next).toISOString()] : [] };
-        jobs.push({ id: job.id, lastBackup: runs[0], stale: stale.get(job.id), ...schedule, watch: job.watch ? 'not built yet (backed up on its schedule only)' : 'off' });
+        const watch = (s as { watch?: string } | undefined)?.watch ?? (job.watch ? 'when the daemon runs (`agent run`)' : 'off');
+        jobs.push({ id: job.id, lastBackup: runs[0], stale: stale.get(job.id), ...schedule, watch });
       }
       const notes = d?.control?.notes() ?? [];
       const targets = await Promise.all(
@@ -97,7 +98,7 @@ export const statusCommand: BuiltinCommand = {
         const when = j.schedule ? `${j.schedule}${j.full ? `, full ${j.full}` : ''}${j.pauseWindow ? `, paused ${j.pauseWindow}` : ''}` : undefined;
         ctx.output.print(`  schedule: ${when ?? 'none (runs when `agent backup` asks)'}${j.next?.length ? ` — next ${j.next.map((t) => formatDate(t)).join(', ')}` : ''}${when && !d ? ' (when the daemon runs: `agent run`)' : ''}`);
         if (j.retryAt) ctx.output.print(`  targets unavailable: probed again at ${formatDate(j.retryAt)}`);
-        ctx.output.print(`  watch: ${j.watch}`);
+        ctx.output.print(`  watch: ${j.watch}${j.pendingChanges ? ` (${j.pendingChanges} changed path(s) waiting for their run)` : ''}${j.nextFallbackScan ? ` — next full scan ${formatDate(j.nextFallbackScan)}` : ''}`);
         if (j.stale) ctx.output.print(`  stale: ${staleLine(j.stale, formatDate)}`);
       }
       for (const n of notes) ctx.output.print(`note: ${n}`);

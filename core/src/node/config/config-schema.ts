@@ -19,6 +19,7 @@ const Size = (description: string) =>
 /** A string from a fixed list (a plain `enum`, which gives one clear error instead of one per literal). */
 const StringEnum = <T extends string>(values: readonly T[], options: Record<string, unknown> = {}) => Type.Unsafe<T>({ type: 'string', enum: [...values], ...options });
 const TIME = '^([01]?\\d|2[0-3]):[0-5]\\d$';
+const DURATION = '^\\s*\\d+(\\.\\d+)?\\s*(ms|s|m|h)\\s*$';
 
 export const SourceSchema = Type.Object(
   {
@@ -146,6 +147,9 @@ export const ConfigSchema = Type.Object(
     plugins: Type.Optional(Type.Array(Type.String(), { description: 'Plugins to load: package names or paths relative to this file (default: the six built-in plugins).' })),
     targets: Type.Record(Type.String({ pattern: ID }), TargetBaseSchema, { description: 'Where backups go, by id.' }),
     jobs: Type.Array(JobSchema, { description: 'What is backed up where, and when.' }),
+    watchSettle: Type.Optional(Type.String({ pattern: DURATION, description: 'Watched jobs: how long changes must settle before they are backed up (default "2s").', 'x-expected': 'a duration such as "2s" or "500ms"' })),
+    watchMaxDelay: Type.Optional(Type.String({ pattern: DURATION, description: 'Watched jobs: the longest a change waits under a stream of changes that never settles (default "30s").', 'x-expected': 'a duration such as "30s"' })),
+    watchFallbackEvery: Type.Optional(Type.String({ pattern: DURATION, description: 'Watched jobs the system cannot watch (its limit on watches reached): a full scan this often instead (default "15m").', 'x-expected': 'a duration such as "15m"' })),
     maxConcurrentJobs: Type.Optional(Type.Integer({ minimum: 1, description: 'Runs (scheduled, watched, or asked for) the daemon lets run at once; the rest wait in order. Default 1.' })),
     notify: Type.Optional(Type.Array(NotifierBaseSchema, { description: 'Who is told about runs, and how.' })),
     presets: Type.Optional(Type.Record(Type.String({ pattern: ID }), PresetDefinitionSchema, { description: 'User-defined category presets, by name.' })),

@@ -40,7 +40,7 @@ export const systemClock: Clock = {
   },
 };
 
-export type Trigger_ = 'schedule' | 'catch-up' | 'retry' | 'watch';
+export type Trigger_ = 'schedule' | 'catch-up' | 'retry' | 'watch' | 'fallback';
 
 export interface RunRequest {
   full: boolean;
@@ -95,6 +95,10 @@ export interface JobSchedule {
   retryAt?: string;
   running?: { since: string; why: Trigger_; progress?: unknown };
   catchUp: boolean;
+  /** Changed paths the watcher reported, waiting for their run. */
+  pendingChanges: number;
+  /** The watcher fell back to full runs: the next one at. */
+  nextFallbackScan?: string;
 }
 
 interface JobState {
@@ -111,6 +115,12 @@ interface JobState {
   retryFull?: boolean;
   /** A run held back by a pause, to start when it ends (catchUp). */
   afterPause?: { at: number; full: boolean };
+  /** Changed paths the watcher reported, not yet backed up. */
+  watchPaths: Set<string>;
+  /** The schedule is the daily full scan a watched job without one gets. */
+  implicit: boolean;
+  /** The watcher fell back (the OS limit): a full run every `fallbackEvery`, next at. */
+  fallback?: { every: number; at: number };
   running?: { since: number; why: Trigger_; progress?: unknown };
 }
 
@@ -152,9 +162,13 @@ export class Scheduler {
     for (const job of jobs) {
       const tz = job.timezone;
       const prev = old.get(job.id);
+      const own = triggerOf(job.schedule, tz);
       const st: JobState = {
         job,
-        main: triggerOf(job.schedule, tz),
+        main: own ?? (job.watch ? { ...triggerOf({ every: '24h' })!, text: 'a full scan every 24h (watch: true, no schedule)' } : undefined),
+        implicit: !own && !!job.watch,
+        watchPaths: prev?.watchPaths ?? new Set(),
+        fallback: prev?.fallback,
         full: triggerOf(job.schedule?.full, tz),
         window: job.schedule?.pause ? new PauseWindow(job.schedule.pause, tz) : undefined,
         catchUp: !!job.schedule?.catchUp,
@@ -165,7 +179,7 @@ export class Scheduler {
         running: prev?.running,
         afterPause: prev?.afterPause,
       };
-      if (atStart && (st.main || st.full)) {
+      if (atStart && ((st.main && !st.implicit) || st.full)) {
         const last = await this.o.runs.last(job.id);
         if (last) {
           st.anchor = Date.parse(last.start);
@@ -226,6 +240,11 @@ export class Scheduler {
         this.submit(st, a.at, a.full, 'catch-up');
       }
       if (st.retryAt !== undefined && st.retryAt <= now && !this.isPaused(st, now)) void this.retry(st, now);
+      if (st.fallback && st.fallback.at <= now) {
+        st.fallback.at = now + st.fallback.every;
+        if (!this.isPaused(st, now) && st.retryAt === undefined) this.submit(st, now, false, 'fallback');
+      }
+      this.kickWatch(st, now);
       if (st.pausedUntil !== undefined && st.pausedUntil <= now) st.pausedUntil = undefined;
     }
     for (const f of fires.sort((a, b) => a.at - b.at)) this.fire(f.st, f.at, f.full, 'schedule', now);
@@ -279,6 +298,39 @@ export class Scheduler {
     return this.states.has(job);
   }
 
+  /**
+   * Changed paths the watcher reported: backed up in a watched run as soon as the job is neither
+   * running, waiting, nor paused (paths reported meanwhile join the next one: never lost, never a
+   * second run of the job queued).
+   */
+  watched(job: string, paths: readonly string[]): void {
+    const st = this.states.get(job);
+    if (!st) return;
+    for (const p of paths) st.watchPaths.add(p);
+    this.kickWatch(st, this.clock.now());
+  }
+
+  /** The job's watcher could not cover its folders: a full run every `everyMs` instead (the first now). */
+  fallBack(job: string, everyMs: number): void {
+    const st = this.states.get(job);
+    if (!st) return;
+    st.fallback = { every: everyMs, at: this.clock.now() };
+    void this.tick();
+  }
+
+  /** The watched paths not yet backed up, per job (for `agent status`). */
+  pendingPaths(job: string): number {
+    return this.states.get(job)?.watchPaths.size ?? 0;
+  }
+
+  private kickWatch(st: JobState, now: number): void {
+    if (!st.watchPaths.size || this.stopped || this.isPaused(st, now) || st.retryAt !== undefined) return;
+    if (this.o.queue.holding(st.job.id)) return; // its turn comes when that run ends
+    const paths = [...st.watchPaths];
+    st.watchPaths.clear();
+    this.submit(st, now, false, 'watch', paths);
+  }
+
   /** Runs a job now through the queue (a watched change, a manual trigger of the daemon's own). */
   trigger(job: string, o: { full?: boolean; why: Trigger_; paths?: string[] }): QueueEntry | undefined {
     const st = this.state(job);
@@ -293,7 +345,7 @@ export class Scheduler {
       let t = st.nextAt;
       for (let i = 0; i < nextCount && t !== undefined; i++) {
         next.push(new Date(t).toISOString());
-        t = st.main!.next(t, st.anchor);
+        t = st.main!.next(Math.max(t, st.anchor), st.anchor);
       }
       const held = this.o.queue.holding(st.job.id);
       const paused = this.isPaused(st, now);
@@ -311,6 +363,8 @@ export class Scheduler {
         retryAt: st.retryAt !== undefined ? new Date(st.retryAt).toISOString() : undefined,
         running: st.running ? { since: new Date(st.running.since).toISOString(), why: st.running.why, progress: st.running.progress } : undefined,
         catchUp: st.catchUp,
+        pendingChanges: st.watchPaths.size,
+        nextFallbackScan: st.fallback ? new Date(st.fallback.at).toISOString() : undefined,
       };
     });
   }
@@ -426,7 +480,8 @@ export class Scheduler {
       this.o.logger.warn({ job, why, holder: turn.refused.label, state: turn.refused.state }, `a ${why} trigger was refused: the job is already ${turn.refused.state}`);
       return undefined;
     }
-    if (why !== 'watch') st.anchor = Math.max(st.anchor, at);
+    // `every` counts from the job's last scheduled run (not from watched or fallback runs).
+    if (why === 'schedule' || why === 'catch-up') st.anchor = Math.max(st.anchor, at);
     const work = (async () => {
       try {
         if (!(await turn.started) || this.stopped) return;
@@ -440,11 +495,14 @@ export class Scheduler {
         } else if (rec) {
           st.retryAt = undefined;
         }
+        // A watched run that did not complete (stopped, a guard held deletions back): its paths go again with the next.
+        if (paths && rec?.status !== 'completed') for (const p of paths) st.watchPaths.add(p);
       } catch (e) {
         this.o.logger.error({ job, err: (e as Error).message }, 'a scheduled run failed to start');
       } finally {
         st.running = undefined;
         turn.release();
+        this.kickWatch(st, this.clock.now());
         this.arm();
       }
     })();
@@ -487,7 +545,7 @@ export class Scheduler {
     const now = this.clock.now();
     let at = now + this.tickMs;
     for (const st of this.states.values()) {
-      for (const t of [st.nextAt, st.nextFullAt, st.retryAt, st.pausedUntil]) if (t !== undefined && t > now && t < at) at = t;
+      for (const t of [st.nextAt, st.nextFullAt, st.retryAt, st.pausedUntil, st.fallback?.at]) if (t !== undefined && t > now && t < at) at = t;
       if (st.window) {
         const end = st.window.endsAfter(now);
         if (end > now && end < at) at = end;
