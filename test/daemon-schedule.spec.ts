@@ -4,8 +4,8 @@
  * records an unplugged target as `not-executed (target-unavailable)` once (no failure storm), obeys
  * `agent pause` / `resume`, and stops cleanly on `agent stop` and SIGTERM.
  */
-import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -65,7 +65,7 @@ async function setup(name: string, job: Record<string, unknown>, disk?: string) 
       await new Promise((r) => setTimeout(r, 250));
     }
   };
-  return { base, src, usb, data, config, run, daemon, history, until };
+  return { base, src, usb, data, config, run, daemon, history, until, globals };
 }
 
 describe('agent run: schedules', () => {
@@ -83,7 +83,7 @@ describe('agent run: schedules', () => {
     expect(['idle', 'running', 'waiting']).toContain(job.state);
     expect(job.next).toHaveLength(3);
     expect(Date.parse(job.next[0])).toBeGreaterThan(Date.now() - 2000);
-    expect(st.notes).toEqual(['not built yet: config reload (restart the agent after editing config.json), restore drills, service files']);
+    expect(st.notes).toEqual(['not built yet: restore drills (`agent verify` checks the stored copies), service files (see docs/design.md "The daemon")']);
 
     // Paused: no run starts (its times are recorded not-executed, paused); the status says so.
     const p = await s.run(['pause', 'docs']);
@@ -138,5 +138,67 @@ describe('agent run: schedules', () => {
     d.child.kill('SIGTERM');
     const end = await d.result;
     expect(end.code).toBe(0);
+  });
+
+  it('a config edit reloads; a broken one is refused and the old config keeps running; SIGTERM mid-run exits 0 within the deadline, the run recorded aborted; kill -9 mid-run: interrupted, and the next run completes', async () => {
+    const s = await setup('reload', { schedule: { cron: '*/2 * * * * *' } });
+    await writeFile(join(s.src, 'a.txt'), 'a');
+    const pics = join(s.base, 'Pictures');
+    await mkdir(pics);
+    await writeFile(join(pics, 'cat.jpg'), 'meow');
+    const d = await s.daemon();
+    await s.until(s.history, (r) => r.some((x) => x.status === 'completed'));
+    const cfg = JSON.parse(readFileSync(s.config, 'utf8'));
+    cfg.jobs.push({ id: 'pics', sources: [{ path: pics }], targets: ['usb'], schedule: { cron: '*/2 * * * * *' } });
+    await writeFile(s.config, JSON.stringify(cfg));
+    const status = async () => JSON.parse((await s.run(['status', '--json'])).stdout) as { jobs: { id: string; schedule?: string }[]; notes: string[] };
+    const two = await s.until(status, (st) => st.jobs.length === 2 && st.jobs[1]!.schedule === 'cron */2 * * * * *', 15_000);
+    expect(two.jobs.map((j) => j.id)).toEqual(['docs', 'pics']);
+    await s.until(async () => existsSync(join(s.usb, 'pics', 'Pictures', 'cat.jpg')), (x) => x, 15_000);
+    expect(readFileSync(join(s.usb, 'pics', 'Pictures', 'cat.jpg'), 'utf8')).toBe('meow');
+
+    // A broken edit: refused, said by status; the jobs go on with the config the agent had.
+    await writeFile(s.config, '{ "jobs": [ { "id": "docs", ');
+    const refused = await s.until(status, (st) => st.notes.some((n) => n.startsWith('config refused')), 15_000);
+    expect(refused.notes.find((n) => n.startsWith('config refused'))).toMatch(/^config refused \(config\.json changed, .*\): .* — the agent keeps the config it had; fix config\.json and save it again$/);
+    expect(refused.jobs.map((j) => j.id)).toEqual(['docs', 'pics']);
+    await writeFile(join(s.src, 'b.txt'), 'still backed up');
+    await s.until(async () => existsSync(join(s.usb, 'docs', 'Documents', 'b.txt')), (x) => x, 15_000);
+    await writeFile(s.config, JSON.stringify(cfg));
+    await s.until(status, (st) => !st.notes.some((n) => n.startsWith('config refused')), 15_000);
+
+    // SIGTERM while a scheduled run sends big files: it stops at a file boundary, is recorded, exit 0 in time.
+    for (let i = 0; i < 6; i++) {
+      const f = join(s.src, `big-${i}.bin`);
+      await writeFile(f, '');
+      await truncate(f, 128 * 1024 * 1024);
+    }
+    await s.until(s.history, (r) => r[0]!.status === 'running', 30_000);
+    const t0 = Date.now();
+    d.child.kill('SIGTERM');
+    const end = await d.result;
+    expect(end.code).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    const after = JSON.parse((await agent(['history', '--json', ...s.globals], { env: { HOKAN_NO_DAEMON: '1' } })).stdout).runs as { status: string }[];
+    expect(after.filter((r) => r.status === 'running')).toEqual([]);
+    expect(['aborted', 'completed']).toContain(after[0]!.status);
+
+    // kill -9 mid-run; the next start finds the run interrupted, and the next run completes.
+    for (let i = 0; i < 6; i++) await writeFile(join(s.src, `big-${i}.bin`), 'changed'); // smaller now: the next run is quick…
+    for (let i = 6; i < 12; i++) {
+      const f = join(s.src, `big-${i}.bin`);
+      await writeFile(f, '');
+      await truncate(f, 128 * 1024 * 1024); // …but these are new and big
+    }
+    const again = await s.daemon();
+    await s.until(s.history, (r) => r[0]!.status === 'running', 30_000);
+    again.child.kill('SIGKILL');
+    await again.result;
+    const third = await s.daemon();
+    const runs = await s.until(s.history, (r) => r.some((x) => x.status === 'interrupted') && r[0]!.status === 'completed', 60_000);
+    expect(runs.some((x) => x.status === 'interrupted')).toBe(true);
+    expect(runs[0]!.status).toBe('completed');
+    third.child.kill('SIGTERM');
+    expect((await third.result).code).toBe(0);
   });
 });

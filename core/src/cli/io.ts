@@ -38,6 +38,8 @@ export interface CliIO {
   readonly onProgress?: (p: unknown) => void;
   /** A watched run: only these paths (the engine's `paths`). */
   readonly paths?: readonly string[];
+  /** A run the scheduler started: the daemon's config (the last good one), not the file as it is now. */
+  readonly loaded?: import('../node/config/config-loader.js').LoadedConfig;
 }
 
 /** The running daemon, as `agent status` shows it. */

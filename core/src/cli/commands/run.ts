@@ -30,6 +30,9 @@ export const runCommand: BuiltinCommand = {
     try {
       for (const r of await index.markInterrupted()) log.warn({ run: r.id, job: r.job }, 'a run was interrupted (the agent stopped mid-run)');
       const rt0 = await ctx.runtime();
+      // The config the daemon runs: the one it started with, then each good one a reload brings.
+      let good: import('../../node/config/config-loader.js').LoadedConfig | undefined = await (await import('../../node/config/config-loader.js')).loadConfig({ path: rt0.configPath, env: process.env, cacheDir: (await import('node:path')).join(dataDir, 'cache') });
+      let config = rt0.config;
       const [{ RunQueue }, { Scheduler }] = await Promise.all([import('../../node/scheduler/run-queue.js'), import('../../node/scheduler/scheduler.js')]);
       const queue = new RunQueue(rt0.config.maxConcurrentJobs ?? 1);
       let stopDaemon = () => {};
@@ -44,13 +47,13 @@ export const runCommand: BuiltinCommand = {
           last: async (job) => (await index.listRuns({ job, kind: 'backup', limit: 1, total: false })).runs[0],
           put: (run) => index.putRun(run),
         },
-        run: (job, req) => scheduledRun(ctx as CliContext, index, server, control, job, req, log),
+        run: (job, req) => scheduledRun(ctx as CliContext, index, server, control, job, req, log, good),
         probe: (job) => probeTargets(rt0, job),
       });
       const watchers = new Map<string, import('../../node/watch/watcher.js').JobWatcher>();
       const control: import('../io.js').DaemonControl = {
-        jobIds: () => rt0.config.jobs.map((j) => j.id),
-        jobs: () => scheduler.status().map((j) => ({ ...j, watch: watchText(watchers.get(j.job), rt0.config.jobs.find((x) => x.id === j.job)?.watch) })),
+        jobIds: () => config.jobs.map((j) => j.id),
+        jobs: () => scheduler.status().map((j) => ({ ...j, watch: watchText(watchers.get(j.job), config.jobs.find((x) => x.id === j.job)?.watch) })),
         notes: () => notes,
         pause: (job, forMs) => scheduler.pause(job, forMs),
         resume: (job) => scheduler.resume(job),
@@ -66,7 +69,16 @@ export const runCommand: BuiltinCommand = {
         run: async (argv, io) => {
           const t0 = performance.now();
           log.info({ argv }, 'command');
-          const code = await main(argv, io);
+          // A command for the daemon's own config runs with the config the daemon holds (a file
+          // saved half-edited does not break `agent status`); another --config is read as given.
+          let same = false;
+          try {
+            const [{ preparse }, { findConfigPath }, { resolve: resolvePath }] = await Promise.all([import('../preparse.cjs'), import('../../node/config/config-paths.js'), import('node:path')]);
+            same = resolvePath(findConfigPath(preparse(argv).config, { env: io.env, cwd: io.cwd })) === resolvePath(rt0.configPath);
+          } catch {
+            same = false;
+          }
+          const code = await main(argv, same && good ? { ...io, loaded: good } : io);
           const m = process.memoryUsage();
           const mib = (n: number) => Math.round(n / 2 ** 20);
           log.info({ argv, code, ms: Math.round(performance.now() - t0), rssMiB: mib(m.rss), heapMiB: mib(m.heapUsed), heapTotalMiB: mib(m.heapTotal), externalMiB: mib(m.external) }, 'command done');
@@ -91,6 +103,49 @@ export const runCommand: BuiltinCommand = {
       await startWatchers(rt0, scheduler, watchers, ctx.options.dataDir, ctx.logger.child('watch'));
       for (const [job, w] of watchers) ctx.output[ctx.output.json ? 'error' : 'print'](`  watch: ${job} — ${watchText(w, true)}`);
       ctx.output[ctx.output.json ? 'error' : 'print'](`  note: ${NOT_BUILT}`);
+      // Config reload: on SIGHUP and when config.json changes. The new one is checked first; a bad
+      // one is refused (log, `agent status`) and the daemon keeps the one it has. Runs in progress
+      // finish with the config they started with.
+      const reload = async (why: string) => {
+        const [{ loadConfig }, { describeError }, { join: joinPath }] = await Promise.all([import('../../node/config/config-loader.js'), import('../../common/errors.js'), import('node:path')]);
+        const refusedAt = notes.findIndex((n) => n.startsWith('config refused'));
+        try {
+          const next = await loadConfig({ path: rt0.configPath, env: process.env, cacheDir: joinPath(ctx.options.dataDir, 'cache') });
+          good = next;
+          config = next.config;
+          if (refusedAt >= 0) notes.splice(refusedAt, 1);
+          queue.setLimit(config.maxConcurrentJobs ?? 1);
+          await scheduler.setJobs(config.jobs);
+          await Promise.all([...watchers.values()].map((w) => w.close()));
+          watchers.clear();
+          await startWatchers({ ...rt0, config } as typeof rt0, scheduler, watchers, ctx.options.dataDir, ctx.logger.child('watch'));
+          log.info({ why, jobs: config.jobs.map((j) => j.id) }, 'config reloaded');
+        } catch (e) {
+          const text = `config refused (${why}, ${new Date().toISOString()}): ${describeError(e).replace(/\n\s*/g, ' ')} — the agent keeps the config it had; fix config.json and save it again`;
+          if (refusedAt >= 0) notes[refusedAt] = text;
+          else notes.push(text);
+          log.error({ why, err: describeError(e) }, 'the changed config was refused; the agent keeps the one it had');
+        }
+      };
+      let reloading = Promise.resolve();
+      const queueReload = (why: string) => (reloading = reloading.then(() => reload(why)));
+      const onHup = () => void queueReload('SIGHUP');
+      process.on('SIGHUP', onHup);
+      const { watch: fsWatch } = await import('node:fs');
+      const { dirname: dirOf, basename: baseOf } = await import('node:path');
+      let fileTimer: NodeJS.Timeout | undefined;
+      // The folder is watched (an editor saves by rename: the file's own watch would be lost).
+      const configWatch = (() => {
+        try {
+          return fsWatch(dirOf(rt0.configPath), (_e, name) => {
+            if (name !== baseOf(rt0.configPath)) return;
+            clearTimeout(fileTimer);
+            fileTimer = setTimeout(() => void queueReload('config.json changed'), 300);
+          });
+        } catch {
+          return undefined;
+        }
+      })();
       // The stale alarms ("no completed backup for N days") and runs found interrupted: now, then hourly.
       const hourly = rt0.config.notify.length ? startNotifyChecks(server, ctx as CliContext, index, log) : undefined;
       let undo = () => {};
@@ -98,10 +153,20 @@ export const runCommand: BuiltinCommand = {
       undo();
       if (hourly) clearInterval(hourly);
       scheduler.stop();
+      process.off('SIGHUP', onHup);
+      configWatch?.close();
+      clearTimeout(fileTimer);
+      await reloading;
       await Promise.all([...watchers.values()].map((w) => w.close()));
       ctx.output.error(`stopping: ${queue.entries().length ? `${queue.entries().length} run(s) or command(s) stop after the files in flight` : 'nothing running'}… (Ctrl-C again to quit at once)`);
-      await server.close();
-      await scheduler.drain();
+      // The runs stop at a file boundary and are recorded; past the deadline the agent exits anyway
+      // (a run still going is found `interrupted` at the next start).
+      const deadline = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), STOP_DEADLINE_MS).unref());
+      const ended = await Promise.race([Promise.all([server.close(), scheduler.drain()]).then(() => 'ok' as const), deadline]);
+      if (ended === 'late') {
+        log.warn({ deadlineMs: STOP_DEADLINE_MS }, 'runs did not stop within the deadline: the agent exits; they show interrupted at the next start');
+        ctx.output.error(`stopping: runs did not stop within ${STOP_DEADLINE_MS / 1000} s; exiting (they show \`interrupted\` at the next start)`);
+      }
       return 0;
     } finally {
       await index.close();
@@ -114,8 +179,11 @@ export const runCommand: BuiltinCommand = {
   },
 };
 
+/** How long SIGTERM / Ctrl-C / `agent stop` wait for the runs to stop at a file boundary. */
+const STOP_DEADLINE_MS = Number(process.env.HOKAN_STOP_DEADLINE_MS) || 10_000;
+
 /** Said at start, in the log and by `agent status` until it is built. */
-const NOT_BUILT = 'not built yet: config reload (restart the agent after editing config.json), restore drills, service files';
+const NOT_BUILT = 'not built yet: restore drills (`agent verify` checks the stored copies), service files (see docs/design.md "The daemon")';
 
 /**
  * One scheduled (or catch-up, or retry) run: the `agent backup JOB` command line run in this
@@ -130,6 +198,7 @@ async function scheduledRun(
   job: string,
   req: import('../../node/scheduler/scheduler.js').RunRequest,
   log: import('../../common/logger.js').Logger,
+  loaded: import('../../node/config/config-loader.js').LoadedConfig | undefined,
 ): Promise<import('../../common/model.js').RunRecord | undefined> {
   const { Writable } = await import('node:stream');
   let out = '';
@@ -166,6 +235,7 @@ async function scheduledRun(
     daemon: { pid: process.pid, since: server.since, commands: () => [...server.active], control },
     gate: req.gate,
     paths: req.paths,
+    loaded,
     onProgress: (p) => control.progress(job, p),
     onInterrupt(l) {
       listeners.add(l);
