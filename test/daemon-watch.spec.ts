@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { agent, collect, startAgent } from './helpers/agent.js';
 
@@ -138,5 +138,27 @@ describe('agent run: watch', () => {
     const end = await d.result;
     expect(end.code).toBe(0);
     expect(end.stderr).toMatch(/watch: docs — fallback: the system's limit on watched folders is reached \(Linux: fs\.inotify\.max_user_watches\)/);
+  });
+
+  it('npm start runs agent run with the shipped config: Documents backed up to a folder under the data directory, daily and as files change', async () => {
+    const home = join(dir, 'home');
+    await mkdir(join(home, 'Documents'), { recursive: true });
+    await writeFile(join(home, 'Documents', 'letter.txt'), 'Dear hokan');
+    const root = new URL('..', import.meta.url).pathname;
+    const child = spawn('npm', ['start', '--silent'], { cwd: root, env: { ...process.env, HOME: home, XDG_DATA_HOME: '', XDG_CONFIG_HOME: '', HOKAN_DATA_DIR: '', HOKAN_CONFIG: '' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const backup = join(home, '.local', 'share', 'hokan', 'backup', 'documents', 'Documents');
+    try {
+      await within(30_000, () => existsSync(join(backup, 'letter.txt')), 'the shipped job backs up Documents');
+      expect(readFileSync(join(backup, 'letter.txt'), 'utf8')).toBe('Dear hokan');
+      expect(out).toContain('schedules: documents daily at 23:00');
+      expect(out).toContain('watch: documents — watching 1 folder');
+      await writeFile(join(home, 'Documents', 'p.s.txt'), 'and a postscript');
+      await within(8000, () => existsSync(join(backup, 'p.s.txt')), 'a change backed up while npm start runs');
+    } finally {
+      process.kill(-child.pid!, 'SIGTERM');
+      await new Promise((r) => child.once('close', r));
+    }
   });
 });
