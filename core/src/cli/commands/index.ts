@@ -13,6 +13,7 @@ import { historyCommand } from './history.js';
 import { showCommand } from './show.js';
 import { verifyCommand } from './verify.js';
 import { pauseCommand, resumeCommand, stopCommand } from './control.js';
+import { serviceCommand } from './service.js';
 
 /**
  * The built-in commands, in the order `agent --help` lists them. To add one: write a small module
@@ -35,5 +36,6 @@ export const builtinCommands: BuiltinCommand[] = [
   pauseCommand,
   resumeCommand,
   stopCommand,
+  serviceCommand,
   notifyCommand,
 ];

@@ -183,7 +183,7 @@ export const runCommand: BuiltinCommand = {
 const STOP_DEADLINE_MS = Number(process.env.HOKAN_STOP_DEADLINE_MS) || 10_000;
 
 /** Said at start, in the log and by `agent status` until it is built. */
-const NOT_BUILT = 'not built yet: restore drills (`agent verify` checks the stored copies), service files (see docs/design.md "The daemon")';
+const NOT_BUILT = 'not built yet: restore drills (`agent verify` checks the stored copies meanwhile)';
 
 /**
  * One scheduled (or catch-up, or retry) run: the `agent backup JOB` command line run in this

@@ -1,7 +1,9 @@
 /**
  * Continuous backup (`watch: true`): chokidar watches a job's source folders; changes are
  * gathered and handed on as one set of paths once they settle (`settleMs`, default 2 s), or after
- * `maxDelayMs` (default 30 s) under a stream of changes that never settles. The daemon then backs
+ * `maxDelayMs` (default 30 s) under a stream of changes that never settles. A lone change after a
+ * quiet spell goes after QUICK_MS (300 ms) instead: a saved document is on the target in about a
+ * second, and a burst is still one run (its later changes settle). The daemon then backs
  * up only those paths (the engine's `paths`: no walk of the whole tree).
  *
  * Editors that save by writing a temporary file and renaming it over the old one (chokidar's
@@ -37,6 +39,9 @@ export interface JobWatcherOptions {
   maxFolders?: number;
 }
 
+/** The pause before backing up a change that came after a quiet spell (see `add`). */
+export const QUICK_MS = 300;
+
 export type WatchState = { state: 'starting' } | { state: 'watching'; folders: number } | { state: 'fallback'; why: string } | { state: 'off'; why: string };
 
 /** What the daemon says when the OS limit on watches is reached (Linux's setting named, with the fix). */
@@ -50,6 +55,7 @@ export class JobWatcher {
   private maxTimer?: NodeJS.Timeout;
   private current: WatchState = { state: 'starting' };
   private closed = false;
+  private lastEvent = 0;
 
   constructor(private readonly o: JobWatcherOptions) {}
 
@@ -99,9 +105,15 @@ export class JobWatcher {
 
   private add(path: string): void {
     if (this.closed || this.current.state === 'fallback') return;
+    const now = Date.now();
+    // A change after a quiet spell (nothing pending, none for `settleMs`) goes after a short pause
+    // (QUICK_MS: the write and an editor's rename land together); a change that follows others
+    // within the settle time waits for them to settle (`settleMs`), never longer than `maxDelayMs`.
+    const quiet = !this.pending.size && now - this.lastEvent >= this.o.settleMs;
+    this.lastEvent = now;
     this.pending.add(path);
     clearTimeout(this.settleTimer);
-    this.settleTimer = setTimeout(() => this.flush(), this.o.settleMs);
+    this.settleTimer = setTimeout(() => this.flush(), quiet ? Math.min(QUICK_MS, this.o.settleMs) : this.o.settleMs);
     this.maxTimer ??= setTimeout(() => this.flush(), this.o.maxDelayMs);
   }
 
