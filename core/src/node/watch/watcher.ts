@@ -41,6 +41,8 @@ export interface JobWatcherOptions {
 
 /** The pause before backing up a change that came after a quiet spell (see `add`). */
 export const QUICK_MS = 300;
+/** More changed paths than this at once are a burst: they settle (`settleMs`). */
+export const QUICK_MAX_PATHS = 20;
 
 export type WatchState = { state: 'starting' } | { state: 'watching'; folders: number } | { state: 'fallback'; why: string } | { state: 'off'; why: string };
 
@@ -56,6 +58,8 @@ export class JobWatcher {
   private current: WatchState = { state: 'starting' };
   private closed = false;
   private lastEvent = 0;
+  /** The pending changes began after a quiet spell and are still few. */
+  private quick = false;
 
   constructor(private readonly o: JobWatcherOptions) {}
 
@@ -109,11 +113,14 @@ export class JobWatcher {
     // A change after a quiet spell (nothing pending, none for `settleMs`) goes after a short pause
     // (QUICK_MS: the write and an editor's rename land together); a change that follows others
     // within the settle time waits for them to settle (`settleMs`), never longer than `maxDelayMs`.
-    const quiet = !this.pending.size && now - this.lastEvent >= this.o.settleMs;
+    if (!this.pending.size) this.quick = now - this.lastEvent >= this.o.settleMs;
     this.lastEvent = now;
     this.pending.add(path);
+    // A few paths together (a write and its close, an editor's temporary file and rename) stay
+    // quick; more is a burst, which settles.
+    if (this.pending.size > QUICK_MAX_PATHS) this.quick = false;
     clearTimeout(this.settleTimer);
-    this.settleTimer = setTimeout(() => this.flush(), quiet ? Math.min(QUICK_MS, this.o.settleMs) : this.o.settleMs);
+    this.settleTimer = setTimeout(() => this.flush(), this.quick ? Math.min(QUICK_MS, this.o.settleMs) : this.o.settleMs);
     this.maxTimer ??= setTimeout(() => this.flush(), this.o.maxDelayMs);
   }
 
