@@ -47,13 +47,14 @@ if (settle) {
   fs.writeFileSync(config, JSON.stringify(c, null, 2));
 }
 const env = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' };
-const agent = (args) => runOnce(process.execPath, [AGENT, ...args, '--config', config, '--data-dir', dataDir], { env, allowFail: true });
+const agent = (args) => runOnce(AGENT, [...args, '--config', config, '--data-dir', dataDir], { env, allowFail: true });
 const history = async () => JSON.parse((await agent(['history', '--json'])).stdout).runs;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const results = [];
 
-// The daemon, and its first full scan (the initial backup of the tree).
-const daemon = spawn(process.execPath, [AGENT, 'run', '--json', '--config', config, '--data-dir', dataDir], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+// The daemon — the bin run as a program, as a person or a service runs it (its first line's Node
+// flags and MALLOC_ARENA_MAX) — and its first full scan (the initial backup of the tree).
+const daemon = spawn(AGENT, ['run', '--json', '--config', config, '--data-dir', dataDir], { env, stdio: ['ignore', 'pipe', 'pipe'] });
 let out = '';
 let pid;
 await new Promise((resolve, reject) => {

@@ -29,7 +29,9 @@ describe.runIf(process.platform === 'linux')('agent service', () => {
     const g = ['--config', config, '--data-dir', data];
     const printed = await agent(['service', 'print', ...g], { env });
     expect(printed.code).toBe(0);
-    expect(printed.stdout).toContain(`\nExecStart=${process.execPath} ${AGENT} run --config ${config} --data-dir ${data}\n`);
+    // The bin's own environment and Node flags (its first line), with this Node's full path.
+    expect(printed.stdout).toContain('\nEnvironment=MALLOC_ARENA_MAX=2\n');
+    expect(printed.stdout).toContain(`\nExecStart=${process.execPath} --max-old-space-size=1024 --max-semi-space-size=8 ${AGENT} run --config ${config} --data-dir ${data}\n`);
     expect(printed.stdout).toContain('\nRestart=on-failure\n');
     expect(printed.stdout).toContain('\nExecReload=/bin/kill -HUP $MAINPID\n');
     expect(printed.stdout).toContain('\nNoNewPrivileges=yes\n');

@@ -24,7 +24,13 @@ async function unitFor(ctx: CommandContext, system: boolean, platform: NodeJS.Pl
   const bin = resolve(fileURLToPath(import.meta.url), '..', '..', '..', '..', 'bin', 'agent.cjs');
   const config = resolve(ctx.options.cwd, findConfigPath(ctx.options.config, { cwd: ctx.options.cwd }));
   const data = resolve(ctx.options.cwd, ctx.options.dataDir);
-  const args = [process.execPath, bin, 'run', '--config', config, '--data-dir', data];
+  // The bin's first line (`#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-old-space-size=…`): the
+  // same environment and Node flags as `agent run` typed in a terminal, with this Node's full path.
+  const { readFileSync } = await import('node:fs');
+  const shebang = /^#!\S*env -S ((?:\w+=\S*\s+)*)node(.*)$/.exec(readFileSync(bin, 'utf8').split('\n', 1)[0] ?? '');
+  const vars = (shebang?.[1] ?? '').trim().split(/\s+/).filter(Boolean);
+  const flags = (shebang?.[2] ?? '').trim().split(/\s+/).filter(Boolean);
+  const args = [process.execPath, ...flags, bin, 'run', '--config', config, '--data-dir', data];
   const quote = (a: string) => (/[\s"\\]/.test(a) ? `"${a.replace(/(["\\])/g, '\\$1')}"` : a);
   const home = process.env.HOME || homedir();
   if (platform === 'win32') {
@@ -34,6 +40,7 @@ async function unitFor(ctx: CommandContext, system: boolean, platform: NodeJS.Pl
         'Windows: run the agent as a service with a service wrapper (hokan does not install one itself):',
         `  WinSW or NSSM, with the program ${quote(process.execPath)} and the arguments:`,
         `  ${args.slice(1).map(quote).join(' ')}`,
+        ...(vars.length ? [`  and the environment ${vars.join(' ')}`] : []),
         '  set it to restart on failure; stop it with a console Ctrl-C (NSSM: "Shutdown" tab) so runs end cleanly.',
         'Or, for your user only: a shortcut to that command line in shell:startup (runs at log-in).',
       ].join('\n'),
@@ -56,6 +63,10 @@ async function unitFor(ctx: CommandContext, system: boolean, platform: NodeJS.Pl
   <array>
 ${args.map((a) => `    <string>${xml(a)}</string>`).join('\n')}
   </array>
+  <key>EnvironmentVariables</key>
+  <dict>
+${vars.map((v) => `    <key>${xml(v.split('=')[0]!)}</key><string>${xml(v.slice(v.indexOf('=') + 1))}</string>`).join('\n')}
+  </dict>
   <key>RunAtLoad</key><true/>
   <key>KeepAlive</key><dict><key>SuccessfulExit</key><false/></dict>
   <key>ExitTimeOut</key><integer>30</integer>
@@ -75,6 +86,7 @@ ${args.map((a) => `    <string>${xml(a)}</string>`).join('\n')}
     '',
     '[Service]',
     'Type=simple',
+    ...vars.map((v) => `Environment=${v}`),
     `ExecStart=${args.map(quote).join(' ')}`,
     'ExecReload=/bin/kill -HUP $MAINPID',
     'Restart=on-failure',
