@@ -21,11 +21,13 @@ export const RULES = {
   'node/scan': ['common'],
   'node/engine': ['common', 'node/index', 'node/scan', 'node/plugins'],
   'node/notify': ['common', 'node/index'],
+  'node/scheduler': ['common', 'node/engine'],
+  'node/watch': ['common'], // engine: run ids of the runs it records not-executed
   'node/runtime': ['common', 'node/log', 'node/plugins', 'node/config', 'node/index', 'node/engine', 'node/notify'],
   testing: ['common', 'node/index', 'node/engine'],
-  cli: ['common', 'node/log', 'node/config', 'node/index', 'node/scan', 'node/engine', 'node/plugins', 'node/runtime', 'node/notify', 'cli/commands', 'cli/daemon'],
-  'cli/commands': ['cli', 'cli/daemon', 'common', 'node/log', 'node/config', 'node/index', 'node/scan', 'node/engine', 'node/plugins', 'node/runtime', 'node/notify'],
-  'cli/daemon': ['cli', 'common', 'node/config', 'node/log', 'node/index'],
+  cli: ['common', 'node/log', 'node/config', 'node/index', 'node/scan', 'node/engine', 'node/plugins', 'node/runtime', 'node/notify', 'node/scheduler', 'node/watch', 'cli/commands', 'cli/daemon'],
+  'cli/commands': ['cli', 'cli/daemon', 'common', 'node/log', 'node/config', 'node/index', 'node/scan', 'node/engine', 'node/plugins', 'node/runtime', 'node/notify', 'node/scheduler', 'node/watch'],
+  'cli/daemon': ['cli', 'common', 'node/config', 'node/log', 'node/index', 'node/scheduler'],
   '.': ['common'],
 };
 

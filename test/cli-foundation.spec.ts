@@ -105,7 +105,7 @@ describe('agent config validate', () => {
     const r = agent(['config', 'validate', '--config', SHIPPED], { env: { HOME: t.dir } });
     expect(r.stderr).toBe(
       `warning: source ${join(t.dir, 'Documents')} of job "documents" is not there now: a run backs up nothing from it and deletes nothing for it\n` +
-        'warning: target "usb": /media/BACKUP1/hokan is not there now (a disk may be unplugged); runs say target-unavailable until it is\n',
+        `warning: target "usb": ${join(t.dir, '.local', 'share', 'hokan', 'backup')} is not there now (a disk may be unplugged); runs say target-unavailable until it is\n`,
     );
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`${SHIPPED}: valid — 1 target(s), 1 job(s), 0 notifier(s)`);
@@ -182,7 +182,7 @@ describe('agent config validate', () => {
     expect(r.stdout).toBe('');
     const lines = r.stderr.split('\n');
     expect(lines[0]).toBe(`error: ${f}: 6 problems:`);
-    expect(r.stderr).toContain(`  ${f}:2:3: devise: unknown key 'devise'; allowed keys at the top level: $schema, device, plugins, targets, jobs, notify, presets\n      → did you mean 'device'?`);
+    expect(r.stderr).toContain(`  ${f}:2:3: devise: unknown key 'devise'; allowed keys at the top level: $schema, device, plugins, targets, jobs, notify, presets, maxConcurrentJobs, watchSettle, watchMaxDelay, watchFallbackEvery\n      → did you mean 'device'?`);
     expect(r.stderr).toContain(`  ${f}:4:47: targets.usb.pth: unknown key 'pth'; allowed keys for a target of type 'hdd': type, path,`);
     expect(r.stderr).toContain(
       `  ${f}:5:24: targets.cloud.type: unknown target type 'azur'; types provided by plugins: hdd (@hokan/target-hdd), s3 (@hokan/target-s3), azure (@hokan/target-azure), nas (@hokan/target-nas)\n      → did you mean 'azure'?`,

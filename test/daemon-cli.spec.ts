@@ -127,7 +127,7 @@ describe('agent run: the daemon, and the commands that go through it', () => {
     d.child.kill('SIGINT');
     const end = await d.result;
     expect(end.code).toBe(0);
-    expect(end.stderr).toBe('note: not built yet: schedules and watching sources — jobs run when `agent backup` asks\nstopping: nothing running… (Ctrl-C again to quit at once)\n');
+    expect(end.stderr).toBe('  schedules: no job has one — jobs run when `agent backup` asks\n  note: not built yet: restore drills (`agent verify` checks the stored copies meanwhile)\nstopping: nothing running… (Ctrl-C again to quit at once)\n');
     expect(existsSync(join(data, 'agent.sock'))).toBe(false);
     const after = await run(['history', '--json'], { HOKAN_NO_DAEMON: '1' });
     expect(after.code).toBe(0);
@@ -249,10 +249,11 @@ describe('agent run: the daemon, and the commands that go through it', () => {
     expect(none.code).toBe(0);
     const lines = none.stdout.split('\n');
     expect(lines[0]).toBe('daemon: not running — start it with `agent run`');
-    expect(lines[1]).toBe('next runs: none (schedules are not built yet: jobs run when `agent backup` asks)');
-    expect(lines[2]).toBe('job docs: no backup yet');
-    expect(lines[3]).toMatch(/^target usb \(hdd\): \d+(\.\d+)? [KMGT]?i?B free$/);
-    expect(lines[4]).toMatch(/^target gone \(hdd\): not answering — .*\/media\/hokan-test-not-plugged/);
+    expect(lines[1]).toBe('job docs: no backup yet');
+    expect(lines[2]).toBe('  schedule: none (runs when `agent backup` asks)');
+    expect(lines[3]).toBe('  watch: off');
+    expect(lines[4]).toMatch(/^target usb \(hdd\): \d+(\.\d+)? [KMGT]?i?B free$/);
+    expect(lines[5]).toMatch(/^target gone \(hdd\): not answering — .*\/media\/hokan-test-not-plugged/);
 
     const d = await daemon();
     const backup = collect(start(['backup']), 120_000);
@@ -261,11 +262,11 @@ describe('agent run: the daemon, and the commands that go through it', () => {
     expect(busy.code).toBe(0);
     const s = JSON.parse(busy.stdout);
     expect(s.daemon).toMatchObject({ running: true, pid: d.child.pid, commands: [{ command: expect.stringMatching(/^backup --config /), state: 'running' }] });
-    expect(s.jobs).toEqual([{ id: 'docs', lastBackup: expect.objectContaining({ status: 'running' }) }]);
+    expect(s.jobs).toEqual([expect.objectContaining({ id: 'docs', lastBackup: expect.objectContaining({ status: 'running' }), state: 'running', next: [], watch: 'off' })]);
     expect((await backup).code).toBe(0);
     const idle = await run(['status']);
     expect(idle.stdout).toMatch(new RegExp(`^daemon: running \\(pid ${d.child.pid}\\) since .* — idle\n`));
-    expect(idle.stdout).toMatch(/\njob docs: last backup .* {2}completed — seen 6, uploaded 6, .* sent {2}\[run \S+\]\n/);
+    expect(idle.stdout).toMatch(/\njob docs \(idle\): last backup .* {2}completed — seen 6, uploaded 6, .* sent {2}\[run \S+\]\n/);
   });
 
   it('draws the progress bar for a client on a terminal', async () => {

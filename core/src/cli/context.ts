@@ -35,6 +35,7 @@ export class CliContext implements CommandContext {
         cwd: this.options.cwd,
         logger: this.logger,
         index: this.io.index,
+        loaded: this.io.loaded,
         usage: { command: this.command, runtime: true },
       }),
     );

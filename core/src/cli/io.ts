@@ -32,6 +32,14 @@ export interface CliIO {
   readonly index?: IndexStore;
   /** Set when the command runs in the daemon: what `agent status` tells about it. */
   readonly daemon?: DaemonInfo;
+  /** A run the scheduler started: what the engine awaits between files (its pauses). */
+  readonly gate?: () => Promise<void> | undefined;
+  /** A run the scheduler started: its progress, for `agent status`. */
+  readonly onProgress?: (p: unknown) => void;
+  /** A watched run: only these paths (the engine's `paths`). */
+  readonly paths?: readonly string[];
+  /** A run the scheduler started: the daemon's config (the last good one), not the file as it is now. */
+  readonly loaded?: import('../node/config/config-loader.js').LoadedConfig;
 }
 
 /** The running daemon, as `agent status` shows it. */
@@ -40,6 +48,26 @@ export interface DaemonInfo {
   readonly since: Date;
   /** The commands it runs or has queued for clients, oldest first. */
   commands(): readonly Readonly<ActiveCommand>[];
+  /** Its scheduler and watchers (`agent status`, `pause`, `resume`, `stop`, and the backups it runs). */
+  readonly control?: DaemonControl;
+}
+
+/** What the commands see of the daemon's scheduler (cli/commands/run.ts builds it). */
+export interface DaemonControl {
+  /** The jobs of the config the daemon runs. */
+  jobIds(): string[];
+  /** Each job's state, schedule, next times, pause and watch state. */
+  jobs(): readonly import('../node/scheduler/scheduler.js').JobSchedule[];
+  /** What the daemon says about itself: config reloads refused, watch limits, what is not built. */
+  notes(): string[];
+  pause(job: string | undefined, forMs: number | undefined): void;
+  resume(job: string | undefined): void;
+  /** Stops the daemon cleanly (as SIGTERM). */
+  stop(): void;
+  /** What a backup of this job awaits between files (held while the job is paused). */
+  gate(job: string): (() => Promise<void> | undefined) | undefined;
+  /** A backup's progress, for `agent status`. */
+  progress(job: string, p: unknown): void;
 }
 
 /** A command the daemon is running for a client. */

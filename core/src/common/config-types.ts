@@ -10,6 +10,12 @@ export interface HokanConfig {
   jobs: JobConfig[];
   notify: NotifierConfig[];
   presets: Record<string, PresetDefinition>;
+  /** Runs the daemon lets run at once (default 1). */
+  maxConcurrentJobs?: number;
+  /** Watched jobs: settle time, longest wait, and the full-scan period when the OS cannot watch ("2s", "30s", "15m"). */
+  watchSettle?: string;
+  watchMaxDelay?: string;
+  watchFallbackEvery?: string;
 }
 
 export interface TargetConfig {
@@ -55,7 +61,8 @@ export interface FilterConfig {
 }
 
 export interface ScheduleConfig {
-  daily?: boolean;
+  /** `true` (with `at`) or the time of day itself. */
+  daily?: boolean | string;
   weekly?: string[];
   monthly?: number;
   at?: string;
@@ -71,6 +78,8 @@ export interface JobConfig {
   sources: SourceConfig[];
   targets: string[];
   schedule?: ScheduleConfig;
+  /** The IANA zone of the schedule (default: the machine's). */
+  timezone?: string;
   watch?: boolean;
   /** Older versions kept per file; 0 = mirror (newest only). Default 10. */
   generations: number;

@@ -52,6 +52,9 @@ export const REASON_TEXTS: Record<Language, Record<Reason, Words & { fix: string
     'deletion-threshold': { label: 'too many deletions', text: 'The run would have deleted more files than the safety limit allows, so it deleted none.', fix: 'Check the source folder; if the deletions are wanted, raise "deletionThreshold".' },
     'target-reset': { label: 'backup destination reset', text: 'The backup destination was wiped or replaced since the last backup (this job\'s marker on it was gone or another), so everything was sent to it again.', fix: 'Nothing to do if the disk or bucket was meant to start afresh; otherwise check that the right disk is plugged in. "onTargetReset": "refuse" stops instead.' },
     'io-error': { label: 'input/output error', text: 'A disk or server error stopped a file.', fix: 'Check the disk or the server; see `agent show RUN` for the message.' },
+    'agent-not-running': { label: 'agent not running', text: 'A scheduled backup time passed while the hokan agent was not running.', fix: 'Keep `agent run` running (install it as a service: docs/design.md), or set "catchUp": true to run a missed backup when the agent starts.' },
+    'machine-asleep': { label: 'computer asleep', text: 'A scheduled backup time passed while the computer was asleep (or its clock jumped).', fix: 'Choose a time the computer is on, or set "catchUp": true to run a missed backup when it wakes.' },
+    paused: { label: 'paused', text: 'A scheduled backup time fell in a pause (the job\'s pause window, or `agent pause`).', fix: 'Move the schedule out of the pause window, or set "catchUp": true to run it when the pause ends.' },
     'multiple-errors': { label: 'multiple errors', text: 'Several different problems happened in this run.', fix: 'See each reason below and the list of files.' },
   },
   ja: {
@@ -71,6 +74,9 @@ export const REASON_TEXTS: Record<Language, Record<Reason, Words & { fix: string
     'deletion-threshold': { label: '削除数の上限超過', text: '安全のための上限を超える数のファイルを削除しようとしたため、削除を行いませんでした。', fix: 'バックアップ元のフォルダを確認してください。意図した削除であれば "deletionThreshold" を引き上げてください。' },
     'target-reset': { label: 'バックアップ先の初期化', text: '前回のバックアップの後にバックアップ先が消去または交換されていたため (このジョブの目印がないか別のもの)、すべてのファイルを送り直しました。', fix: '新しいディスクやバケットで始め直したのであれば対応は不要です。そうでなければ正しいディスクが接続されているか確認してください。"onTargetReset": "refuse" にすると送り直さずに止めます。' },
     'io-error': { label: '入出力エラー', text: 'ディスクまたはサーバーのエラーでファイルを保存できませんでした。', fix: 'ディスクやサーバーを確認してください。詳細は `agent show RUN` で確認できます。' },
+    'agent-not-running': { label: 'エージェント停止中', text: '予定時刻にバックアップエージェントが動いていませんでした。', fix: '`agent run` を常駐させる (サービスとして登録する) か、"catchUp": true で起動時に実行してください。' },
+    'machine-asleep': { label: 'スリープ中', text: '予定時刻にパソコンがスリープしていました (または時計が飛びました)。', fix: 'パソコンが動いている時刻を指定するか、"catchUp": true で復帰時に実行してください。' },
+    paused: { label: '一時停止中', text: '予定時刻が一時停止 (停止時間帯、または `agent pause`) の間でした。', fix: '予定を停止時間帯の外にするか、"catchUp": true で停止の終了時に実行してください。' },
     'multiple-errors': { label: '不慮の事態 (複数のエラー)', text: 'この実行で複数の異なる問題が発生しました。', fix: '下記の各原因とファイルの一覧を確認してください。' },
   },
 };

@@ -25,6 +25,12 @@ export const INCOMPLETE_REASONS = [
   /** A target was wiped or replaced since the index last saw it (its marker is gone or another): everything goes again. */
   'target-reset',
   'io-error',
+  /** `not-executed`: a scheduled time passed while the agent was not running. */
+  'agent-not-running',
+  /** `not-executed`: a scheduled time passed while the machine slept (or its clock jumped). */
+  'machine-asleep',
+  /** `not-executed`: a scheduled time fell in a pause (the job's pause window, `agent pause`). */
+  'paused',
   'multiple-errors',
 ] as const;
 export type Reason = (typeof INCOMPLETE_REASONS)[number];

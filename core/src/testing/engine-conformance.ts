@@ -71,6 +71,13 @@ export interface EngineConformanceOptions {
    * `forbidden-name`) is the target conformance suite's hostile-keys case.
    */
   forbiddenChars?: string;
+  /**
+   * Also run every generated case with its backups as watched runs (`paths`: the paths the
+   * operations since the last backup changed, as a watcher reports them), checked against the same
+   * model: a watched run and a full run of the same changes give the same state (default false:
+   * the engine's own suite runs it; a target adds nothing to it).
+   */
+  watchedRuns?: boolean;
 }
 
 const JOB = 'docs';
@@ -102,6 +109,20 @@ export function describeEngineConformance(opts: EngineConformanceOptions): void 
           { seed, numRuns: runs, endOnFailure: false, verbose: 1, reporter: reportFailure(opts.name, seed) },
         );
       }, timeout);
+    }
+    if (opts.watchedRuns) {
+      // One seed (the first fixed one, or HOKAN_MODEL_SEED), fewer cases: the checks are the full suite's.
+      const watchedCases = envRuns ?? Math.min(runs, 10);
+      for (const seed of seeds.slice(0, 1)) {
+        it(`a watched run of the changed paths leaves the state a full run leaves (seed ${seed}, ${watchedCases} cases)`, async () => {
+          await fc.assert(
+            fc.asyncProperty(caseArb(opts.maxOps ?? 24), async ({ settings, ops }) => {
+              await runCase(opts, settings, [...ops, { op: 'backup', gapHours: 1, full: false }, { op: 'rebuild-index' }], true);
+            }),
+            { seed, numRuns: watchedCases, endOnFailure: false, verbose: 1, reporter: reportFailure(`${opts.name}, watched`, seed) },
+          );
+        }, timeout);
+      }
     }
   });
 }
@@ -154,7 +175,7 @@ function fitNames(op: Op, opts: EngineConformanceOptions): Op {
   return o as Op;
 }
 
-async function runCase(opts: EngineConformanceOptions, s: CaseSettings, allOps: Op[]): Promise<void> {
+async function runCase(opts: EngineConformanceOptions, s: CaseSettings, allOps: Op[], watched = false): Promise<void> {
   const ops = allOps.map((op) => fitNames(op, opts));
   const dir = await mkdtemp(join(tmpdir(), 'hokan-model-'));
   const src = join(dir, 'src');
@@ -197,6 +218,8 @@ async function runCase(opts: EngineConformanceOptions, s: CaseSettings, allOps: 
     const models = places.map(() => new TargetModel(s));
     const runsSeen: RunSeen[] = [];
     const months = new Set<string>();
+    /** Paths the operations changed since the last backup (for watched runs). */
+    const changed = new Set<string>();
     let step = 0;
     const where = () => `step ${step} (${JSON.stringify(ops[step - 1])})`;
 
@@ -217,7 +240,18 @@ async function runCase(opts: EngineConformanceOptions, s: CaseSettings, allOps: 
         continue;
       }
       if (op.op !== 'backup') {
+        const before = new Map(source.nodes);
+        const dirsBefore = watched ? await folderAttrs(src) : undefined;
         await applyOp(source, src, op);
+        // What a watcher reports: every path added, removed or changed — folders made, removed,
+        // given other permissions or owners too (a folder's mtime moves with what is in it).
+        for (const [p, n] of source.nodes) if (before.get(p) !== n) changed.add(p);
+        for (const p of before.keys()) if (!source.nodes.has(p)) changed.add(p);
+        if (dirsBefore) {
+          const dirsAfter = await folderAttrs(src);
+          for (const [p, a] of dirsAfter) if (dirsBefore.get(p) !== a) changed.add(p);
+          for (const p of dirsBefore.keys()) if (!dirsAfter.has(p)) changed.add(p);
+        }
         continue;
       }
       clock += op.gapHours * HOUR;
@@ -226,17 +260,21 @@ async function runCase(opts: EngineConformanceOptions, s: CaseSettings, allOps: 
       const propagate = s.deletions === 'every-run' || (s.deletions === 'monthly' && !months.has(month));
       const seen = await seenTree(source, src, s);
       const files = [...seen.values()].filter((n) => n.kind !== 'dir').length;
-      const run = await runBackup(deps(), { job: JOB, now, full: op.full });
+      const paths = watched && !op.full ? [...changed].map((p) => join(src, ...p.split('/'))) : undefined;
+      const run = await runBackup(deps(), { job: JOB, now, full: op.full, paths });
+      // A run that did not complete (a guard held deletions back) leaves its paths to the next, as the daemon does.
+      if (run.status === 'completed') changed.clear();
       const expected = models.map((m) => m.backup(run.id, seen, propagate, clock));
       if (run.status === 'completed' || run.status === 'incomplete') months.add(month);
       const what = `backup at ${where()}`;
       expect(run.error, what).toBeUndefined();
       expect(run.status, `${what}: status (reasons ${run.reasons.join(', ')}; note ${run.note ?? ''})`).toBe(expected[0]!.status);
-      expect(run.counts.seen, `${what}: seen`).toBe(files);
+      // A watched run looks at the changed paths only: what it sends and deletes is the full run's; it counts fewer unchanged.
+      if (!paths) expect(run.counts.seen, `${what}: seen`).toBe(files);
       for (let i = 0; i < targetIds.length; i++) {
         const got = run.targetResults!.find((r) => r.id === targetIds[i])!.counts;
         const want = expected[i]!;
-        const counts = { uploaded: got.uploaded, unchanged: got.unchanged, deleted: got.deleted, failed: got.failed, skipped: got.skipped };
+        const counts = { uploaded: got.uploaded, unchanged: paths ? want.unchanged : got.unchanged, deleted: got.deleted, failed: got.failed, skipped: got.skipped };
         expect(counts, `${what}: counts on ${targetIds[i]} ${JSON.stringify(counts)} (files: ${JSON.stringify(await runFiles(deps(), run.id))})`).toEqual({
           uploaded: want.uploaded,
           unchanged: want.unchanged,
@@ -275,8 +313,7 @@ async function runCase(opts: EngineConformanceOptions, s: CaseSettings, allOps: 
 /**
  * What a backup sees now: the model's visible files and links, and the folders on disk (the model
  * does not predict their mtimes: a file written or removed moves them). Folder mtimes are cut to
- * the millisecond first, so a restored mtime compares exactly; a folder that did not change keeps
- * its (already whole) mtime.
+ * the millisecond first (rounded: stable when done again), so a restored mtime compares exactly.
  */
 async function seenTree(m: SourceModel, src: string, s: CaseSettings): Promise<Map<string, Node>> {
   const seen = new Map<string, Node>([...m.nodes].filter(([p]) => visible(p, s)));
@@ -284,11 +321,23 @@ async function seenTree(m: SourceModel, src: string, s: CaseSettings): Promise<M
     if (!visibleFolder(p)) continue;
     const abs = join(src, ...p.split('/'));
     const st = await lstat(abs);
-    const ms = Math.floor(st.mtimeMs);
-    if (ms !== st.mtimeMs) await utimes(abs, st.atimeMs / 1000, ms / 1000);
+    // Rounded, not floored: a time set as seconds in a double reads back a microsecond short
+    // (x.999), and flooring that again would move the folder's mtime back at every backup.
+    const ms = Math.round(st.mtimeMs);
+    if (Math.abs(ms - st.mtimeMs) >= 0.01) await utimes(abs, st.atimeMs / 1000, ms / 1000);
     seen.set(p, { kind: 'dir', mode: st.mode & 0o7777, mtimeMs: ms, uid: st.uid, gid: st.gid });
   }
   return seen;
+}
+
+/** Each folder under `src` with its mode, owner and group (what a watcher reports a change of). */
+async function folderAttrs(src: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const p of await foldersOnDisk(src)) {
+    const st = await lstat(join(src, ...p.split('/')));
+    out.set(p, `${st.mode}:${st.uid}:${st.gid}`);
+  }
+  return out;
 }
 
 /** Every folder under `src` (not following links), in a stable order. */

@@ -5,6 +5,7 @@ import { MemoryTarget } from './memory-target.js';
 describeEngineConformance({
   name: 'memory',
   runs: 25,
+  watchedRuns: true,
   createPlace: async () => {
     const t = new MemoryTarget();
     // Each open is a fresh handle on the same storage, as with a real plugin: the engine disposes it.

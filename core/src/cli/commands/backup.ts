@@ -20,6 +20,8 @@ export const backupCommand: BuiltinCommand = {
     const { firstWalk } = await import('../../node/scan/scanner.js');
     const { formatBytes } = await import('../../common/units.js');
     const stop = interruptSignal(ctx);
+    // A run the daemon's scheduler started: its pauses and its progress.
+    const io = (ctx as import('../context.js').CliContext).io as import('../io.js').CliIO | undefined;
     try {
       return await withEngine(ctx, async (deps) => {
         const ids = (args.jobs as string[] | undefined)?.length ? (args.jobs as string[]) : deps.config.jobs.map((j) => j.id);
@@ -46,7 +48,9 @@ export const backupCommand: BuiltinCommand = {
               // As long as a lease of a holder that died can block (it expires), and a little more.
               waitMs: args.wait ? 16 * 60_000 : undefined,
               signal: stop.signal,
-              onProgress: bar?.update,
+              onProgress: io?.onProgress ? (p) => (bar?.update(p), io.onProgress!(p)) : bar?.update,
+              gate: io?.gate,
+              paths: io?.paths,
             });
             bar?.stop();
             runs.push(run);

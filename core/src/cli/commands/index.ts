@@ -12,6 +12,8 @@ import { versionsCommand } from './versions.js';
 import { historyCommand } from './history.js';
 import { showCommand } from './show.js';
 import { verifyCommand } from './verify.js';
+import { pauseCommand, resumeCommand, stopCommand } from './control.js';
+import { serviceCommand } from './service.js';
 
 /**
  * The built-in commands, in the order `agent --help` lists them. To add one: write a small module
@@ -31,5 +33,9 @@ export const builtinCommands: BuiltinCommand[] = [
   presetsCommand,
   runCommand,
   statusCommand,
+  pauseCommand,
+  resumeCommand,
+  stopCommand,
+  serviceCommand,
   notifyCommand,
 ];

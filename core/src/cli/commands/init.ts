@@ -118,7 +118,7 @@ export const initCommand: BuiltinCommand = {
       ctx.output.print(`wrote ${file}`);
       ctx.output.print(hidden ? 'hidden files and folders (names starting with ".") are backed up' : 'hidden files and folders (names starting with ".") are left out — each run counts them; `--hidden` or "hidden": true in "filters" takes them');
       const withConfig = ctx.options.config ? ` --config ${ctx.options.config}` : '';
-      ctx.output.print(`next: \`agent config validate${withConfig}\`, then \`agent backup${withConfig}\`; the daily 23:00 schedule runs only while \`agent run\` does (schedules are not built yet: until then, run \`agent backup\`)`);
+      ctx.output.print(`next: \`agent config validate${withConfig}\`, then \`agent backup${withConfig}\`; the daily 23:00 schedule runs only while \`agent run\` does (\`agent status\` shows its next run)`);
     }
     return 0;
   },

@@ -4,6 +4,13 @@ import type { BuiltinCommand } from '../command.js';
 import type { CliContext } from '../context.js';
 import type { HokanRuntime } from '../../node/runtime/runtime.js';
 import type { JobStaleState } from '../../node/notify/notification-service.js';
+import type { JobSchedule } from '../../node/scheduler/scheduler.js';
+
+/** `, 120/300 files` of a running backup's progress. */
+function progressText(p: unknown): string {
+  const q = p as { filesDone?: number; filesSeen?: number } | undefined;
+  return q?.filesSeen ? `, ${q.filesDone ?? 0}/${q.filesSeen} files` : '';
+}
 
 /** How long a target may take to say its free space before it is shown as not answering. */
 const USAGE_TIMEOUT_MS = 10_000;
@@ -49,11 +56,20 @@ export const statusCommand: BuiltinCommand = {
     const notifications = ((await ctx.runtime()) as HokanRuntime).notifications;
     return withEngine(ctx, async (deps) => {
       const stale = new Map((await notifications?.staleStates())?.map((s) => [s.job, s]) ?? []);
-      const jobs: { id: string; lastBackup?: RunRecord; stale?: JobStaleState }[] = [];
+      const { triggerOf } = await import('../../node/scheduler/schedule.js');
+      const sched = new Map((d?.control?.jobs() ?? []).map((j) => [j.job, j]));
+      const jobs: ({ id: string; lastBackup?: RunRecord; stale?: JobStaleState; watch: string } & Partial<Omit<JobSchedule, 'job'>>)[] = [];
       for (const job of deps.config.jobs) {
         const { runs } = await deps.index.listRuns({ job: job.id, kind: 'backup', limit: 1, total: false });
-        jobs.push({ id: job.id, lastBackup: runs[0], stale: stale.get(job.id) });
+        const s = sched.get(job.id);
+        // Without the daemon: the schedule as the config says it, and when it would next run.
+        const t = s ? undefined : triggerOf(job.schedule, job.timezone);
+        const next = t?.next(Date.now());
+        const schedule = s ? { ...s, job: undefined } : { schedule: t?.text, next: next !== undefined ? [new Date(next).toISOString()] : [] };
+        const watch = (s as { watch?: string } | undefined)?.watch ?? (job.watch ? 'when the daemon runs (`agent run`)' : 'off');
+        jobs.push({ id: job.id, lastBackup: runs[0], stale: stale.get(job.id), ...schedule, watch });
       }
+      const notes = d?.control?.notes() ?? [];
       const targets = await Promise.all(
         Object.entries(deps.config.targets).map(async ([id, cfg]) => {
           let target: Awaited<ReturnType<typeof deps.openTarget>> | undefined;
@@ -80,19 +96,24 @@ export const statusCommand: BuiltinCommand = {
         ? { running: true, pid: d.pid, since: d.since.toISOString(), commands: commands.map((c) => ({ command: c.argv.join(' '), since: c.since.toISOString(), state: c.state })) }
         : { running: false };
       if (ctx.output.json) {
-        ctx.output.printJson({ daemon, schedules: 'not built yet', jobs, targets });
+        ctx.output.printJson({ daemon, jobs, targets, notes });
         return 0;
       }
       if (d) {
         ctx.output.print(`daemon: running (pid ${d.pid}) since ${formatDate(d.since)} — ${commands.length ? `${commands.length} command(s)` : 'idle'}`);
         for (const c of commands) ctx.output.print(`  ${c.state.padEnd(7)}  agent ${c.argv.join(' ')}  (since ${formatDate(c.since)})`);
       } else ctx.output.print('daemon: not running — start it with `agent run`');
-      ctx.output.print('next runs: none (schedules are not built yet: jobs run when `agent backup` asks)');
       for (const j of jobs) {
         const r = j.lastBackup;
-        ctx.output.print(r ? `job ${j.id}: last backup ${formatDate(r.start)}  ${statusText(r)} — ${countsText(r)}, ${formatBytes(r.bytes)} sent  [run ${r.id}]` : `job ${j.id}: no backup yet`);
+        const state = !d ? '' : j.state === 'paused' ? `paused${j.pausedUntil === 'resume' ? ' until `agent resume`' : j.pausedUntil ? ` until ${formatDate(j.pausedUntil)}` : ''}` : j.state === 'running' ? `running${progressText(j.running?.progress)}` : (j.state ?? 'idle');
+        ctx.output.print(`job ${j.id}${state ? ` (${state})` : ''}: ${r ? `last backup ${formatDate(r.start)}  ${statusText(r)} — ${r.status === 'not-executed' ? r.note ?? '' : `${countsText(r)}, ${formatBytes(r.bytes)} sent`}  [run ${r.id}]` : 'no backup yet'}`);
+        const when = j.schedule ? `${j.schedule}${j.full ? `, full ${j.full}` : ''}${j.pauseWindow ? `, paused ${j.pauseWindow}` : ''}` : undefined;
+        ctx.output.print(`  schedule: ${when ?? 'none (runs when `agent backup` asks)'}${j.next?.length ? ` — next ${j.next.map((t) => formatDate(t)).join(', ')}` : ''}${when && !d ? ' (when the daemon runs: `agent run`)' : ''}`);
+        if (j.retryAt) ctx.output.print(`  targets unavailable: probed again at ${formatDate(j.retryAt)}`);
+        ctx.output.print(`  watch: ${j.watch}${j.pendingChanges ? ` (${j.pendingChanges} changed path(s) waiting for their run)` : ''}${j.nextFallbackScan ? ` — next full scan ${formatDate(j.nextFallbackScan)}` : ''}`);
         if (j.stale) ctx.output.print(`  stale: ${staleLine(j.stale, formatDate)}`);
       }
+      for (const n of notes) ctx.output.print(`note: ${n}`);
       for (const t of targets) {
         const free = 'free' in t && t.free !== undefined ? `${formatBytes(t.free)} free` : undefined;
         const used = 'used' in t && t.used !== undefined ? `${formatBytes(t.used)} used${'usedFrom' in t ? ' (stored by hokan)' : ''}` : undefined;

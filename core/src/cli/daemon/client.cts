@@ -16,7 +16,7 @@ import { preparse } from '../preparse.cjs';
 import { lineReader, PROTOCOL, socketPath, type Control, type Reply, type Request } from './protocol.cjs';
 
 /** Commands that never use the index run in this process even when the daemon runs. */
-const LOCAL_COMMANDS = new Set(['run', 'init', 'config', 'plugins', 'help', 'completion']);
+const LOCAL_COMMANDS = new Set(['run', 'init', 'config', 'plugins', 'service', 'help', 'completion']);
 
 /** The command's first word, skipping the global options and their values. */
 export function commandWord(argv: readonly string[]): string | undefined {

@@ -16,9 +16,13 @@ import type { ActiveCommand, CliIO, Terminal } from '../io.js';
 export type { ActiveCommand } from '../io.js';
 import { commandWord, connectTo, packageVersion } from './client.cjs';
 import { lineReader, PROTOCOL, type Reply, type Request, type TerminalInfo } from './protocol.cjs';
+import { RunQueue } from '../../node/scheduler/run-queue.js';
+import type { DaemonControl } from '../io.js';
 
 /** Commands that only read: they do not wait for a running backup. */
 const READERS = new Set(['history', 'show', 'versions', 'status']);
+/** The daemon's own controls: at once, never behind a backup. */
+const CONTROLS = new Set(['pause', 'resume', 'stop']);
 
 
 /** One of the client's streams: what the command writes goes over the socket as `{out}` or `{err}` lines. */
@@ -47,6 +51,10 @@ export interface CommandServerOptions {
   logger: Logger;
   /** Runs one command line (cli/main.ts `main`). */
   run(argv: string[], io: CliIO): Promise<number>;
+  /** The daemon's one queue, shared with the scheduler (default: a queue of one at a time). */
+  queue?: RunQueue;
+  /** The scheduler's controls, for `agent status`, `pause`, `resume`, `stop`. */
+  control?: DaemonControl;
 }
 
 export class CommandServer {
@@ -54,13 +62,15 @@ export class CommandServer {
   private readonly sockets = new Set<Socket>();
   private readonly running = new Set<Promise<void>>();
   private readonly stops = new Set<() => void>();
-  /** The last command of the one-at-a-time queue: the next one starts when it ends. */
-  private queue: Promise<void> = Promise.resolve();
+  /** Commands that change what the targets or the index hold wait their turn here, with the scheduler's runs. */
+  readonly queue: RunQueue;
   readonly active = new Set<ActiveCommand>();
   readonly since = new Date();
   private readonly version = packageVersion();
 
-  constructor(private readonly options: CommandServerOptions) {}
+  constructor(private readonly options: CommandServerOptions) {
+    this.queue = options.queue ?? new RunQueue(1);
+  }
 
   /**
    * Listens on `path`. A socket file left by a daemon that was killed is replaced; one a live daemon
@@ -104,25 +114,33 @@ export class CommandServer {
     await closed;
   }
 
+  /** Calls `stop` when the daemon closes (a run of the scheduler's own stops as a command does). */
+  onClose(stop: () => void): void {
+    this.stops.add(stop);
+  }
+
+  offClose(stop: () => void): void {
+    this.stops.delete(stop);
+  }
+
   /**
    * Runs a command of the daemon's own (the hourly `notify check`) in the one-at-a-time queue, so it
    * never overlaps a backup; `agent status` lists it while it runs.
    */
   async runOwn(argv: string[], io: CliIO): Promise<number> {
-    const turn = this.queue;
-    let release = () => {};
-    this.queue = Promise.all([turn, new Promise<void>((r) => (release = r))]).then(() => undefined);
+    const turn = this.queue.enter({ label: `agent ${argv.join(' ')}` });
+    if ('refused' in turn) return 3; // never: no jobs named
     const entry: ActiveCommand = { argv, since: new Date(), state: 'waiting' };
     this.active.add(entry);
     try {
-      await turn;
+      await turn.started;
       entry.state = 'running';
       return await this.options.run(argv, io);
     } catch (e) {
       this.options.logger.error({ err: e, argv }, 'a command of the daemon failed');
       return 3;
     } finally {
-      release();
+      turn.release();
       this.active.delete(entry);
     }
   }
@@ -162,7 +180,7 @@ export class CommandServer {
               cwd: request.cwd,
               env: clientEnv(request.env),
               index: this.options.index,
-              daemon: { pid: process.pid, since: this.since, commands: () => [...this.active] },
+              daemon: { pid: process.pid, since: this.since, commands: () => [...this.active], control: this.options.control },
               onInterrupt(listener) {
                 interrupts.add(listener);
                 return () => interrupts.delete(listener);
@@ -194,21 +212,19 @@ export class CommandServer {
     const stop = () => {
       for (const l of [...interrupts]) l();
     };
-    const exclusive = !READERS.has(word);
-    const turn = exclusive ? this.queue : Promise.resolve();
-    let release = () => {};
-    // The next one waits for this one and for those before it: a command that gave up waiting
-    // does not let the next start while an earlier one still runs.
-    if (exclusive) this.queue = Promise.all([turn, new Promise<void>((r) => (release = r))]).then(() => undefined);
+    const exclusive = !READERS.has(word) && !CONTROLS.has(word);
+    // Backups name their jobs (none: every job); other commands take a turn of their own.
+    const turn = exclusive ? this.queue.enter({ jobs: word === 'backup' ? (backupJobs(argv).length ? backupJobs(argv) : (this.options.control?.jobIds() ?? [])) : [], label: `agent ${argv.join(' ')}` }) : undefined;
+    const release = () => (turn && !('refused' in turn) ? turn.release() : undefined);
     // Stopping the daemon stops this command, running or waiting.
     this.stops.add(stop);
     const job = (async () => {
       let waiting = true;
       // A stop asked while the command waits its turn: it does not start at all.
       const cancelled = new Promise<void>((resolve) => interrupts.add(() => (waiting ? resolve() : undefined)));
-      const ahead = exclusive ? [...this.active].filter((a) => a !== entry && !READERS.has(commandWord(a.argv) ?? '')) : [];
-      if (ahead.length) io.stderr.write(`waiting: \`agent ${ahead[0]!.argv.join(' ')}\` ${ahead[0]!.state === 'running' ? 'is running' : 'is waiting too'} (since ${ahead[0]!.since.toLocaleTimeString()}); this command starts when ${ahead.length > 1 ? `the ${ahead.length} before it end` : 'it ends'}\n`);
-      const go = await Promise.race([turn.then(() => true), cancelled.then(() => false)]);
+      const ahead = turn && !('refused' in turn) ? this.queue.entries().filter((a) => a !== turn.entry && (a.state === 'running' || a.at <= turn.entry.at)) : [];
+      if (ahead.length) io.stderr.write(`waiting: \`${ahead[0]!.label}\` ${ahead[0]!.state === 'running' ? 'is running' : 'is waiting too'} (since ${ahead[0]!.since.toLocaleTimeString()}); this command starts when ${ahead.length > 1 ? `the ${ahead.length} before it end` : 'it ends'}\n`);
+      const go = turn && !('refused' in turn) ? await Promise.race([turn.started, cancelled.then(() => false)]) : true;
       waiting = false;
       if (!go || sock.destroyed) {
         io.stderr.write('agent: stopped before it started\n');
@@ -233,6 +249,22 @@ export class CommandServer {
     void job.finally(() => this.running.delete(job));
   }
 }
+
+/** The jobs an `agent backup` command line names (`[]`: every job). */
+function backupJobs(argv: string[]): string[] {
+  const i = argv.indexOf('backup');
+  const out: string[] = [];
+  for (let k = i + 1; k < argv.length; k++) {
+    const a = argv[k]!;
+    if (a.startsWith('-')) {
+      if (!a.includes('=') && VALUED.has(a)) k++;
+      continue;
+    }
+    out.push(a);
+  }
+  return out;
+}
+const VALUED = new Set(['--config', '-c', '--data-dir', '--target']);
 
 /** Whether a daemon answers on `path`. */
 export async function answers(path: string): Promise<boolean> {

@@ -290,6 +290,15 @@ export async function scheduleProblems(ctx: ValidationContext): Promise<ConfigPr
     if (typeof job?.schedule?.cron === 'string') crons.push({ segs: ['jobs', j, 'schedule', 'cron'], expr: job.schedule.cron });
     if (typeof job?.schedule?.full?.cron === 'string') crons.push({ segs: ['jobs', j, 'schedule', 'full', 'cron'], expr: job.schedule.full.cron });
   });
+  jobs.forEach((job: any, j: number) => {
+    if (typeof job?.timezone !== 'string') return;
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: job.timezone });
+    } catch {
+      const segs = ['jobs', j, 'timezone'];
+      out.push({ path: formatPath(segs), ...placeOf(ctx, segs.map(String)), message: `'${job.timezone}' is not a time zone this machine knows`, hint: 'an IANA zone name such as "Europe/Berlin" or "Asia/Tokyo", or leave "timezone" out for the machine\'s zone' });
+    }
+  });
   if (!crons.length) return out;
   const { Cron } = await import('croner');
   for (const c of crons) {

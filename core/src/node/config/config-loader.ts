@@ -53,6 +53,7 @@ function applyDefaults(v: any, home: string, host: string, pluginSpecs: string[]
     jobs,
     notify: (v.notify ?? []) as NotifierConfig[],
     presets,
+    ...Object.fromEntries(['maxConcurrentJobs', 'watchSettle', 'watchMaxDelay', 'watchFallbackEvery'].filter((k) => v[k] !== undefined).map((k) => [k, v[k]])),
   };
 }
 

@@ -19,6 +19,7 @@ const Size = (description: string) =>
 /** A string from a fixed list (a plain `enum`, which gives one clear error instead of one per literal). */
 const StringEnum = <T extends string>(values: readonly T[], options: Record<string, unknown> = {}) => Type.Unsafe<T>({ type: 'string', enum: [...values], ...options });
 const TIME = '^([01]?\\d|2[0-3]):[0-5]\\d$';
+const DURATION = '^\\s*\\d+(\\.\\d+)?\\s*(ms|s|m|h)\\s*$';
 
 export const SourceSchema = Type.Object(
   {
@@ -50,11 +51,13 @@ export const FilterSchema = Type.Object(
 );
 
 const ScheduleBase = {
-  daily: Type.Optional(Type.Boolean({ description: 'Every day at `at`.' })),
+  daily: Type.Optional(
+    Type.Union([Type.Boolean(), Type.String({ pattern: TIME })], { description: 'Every day: `true` with `at`, or the time itself ("23:00").', 'x-expected': 'true, or a time of day such as "23:00"' }),
+  ),
   weekly: Type.Optional(Type.Array(StringEnum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const), { description: 'These weekdays at `at`.' })),
   monthly: Type.Optional(Type.Integer({ minimum: 1, maximum: 31, description: 'This day of the month at `at`.' })),
   at: Type.Optional(Type.String({ pattern: TIME, description: 'Time of day, HH:MM (24 h, local time).', 'x-expected': 'a time of day such as "23:00"' })),
-  every: Type.Optional(Type.String({ pattern: '^\\d+\\s*(m|min|minutes?|h|hours?)$', description: 'Every N minutes or hours: "30m", "2h".', 'x-expected': 'a period such as "30m" or "2h"' })),
+  every: Type.Optional(Type.String({ pattern: '^\\d*[1-9]\\d*\\s*(m|min|minutes?|h|hours?)$', description: 'Every N minutes or hours: "30m", "2h".', 'x-expected': 'a period such as "30m" or "2h"' })),
   cron: Type.Optional(Str('A cron expression (5 or 6 fields).')),
 };
 
@@ -65,7 +68,7 @@ export const ScheduleSchema = Type.Object(
       Type.Object({ from: Type.String({ pattern: TIME, 'x-expected': 'a time of day such as "08:00"' }), to: Type.String({ pattern: TIME, 'x-expected': 'a time of day such as "18:00"' }) }, { additionalProperties: false, description: 'A window (may cross midnight) in which a running backup is suspended.' }),
     ),
     full: Type.Optional(Type.Object(ScheduleBase, { additionalProperties: false, description: 'A separate schedule for full runs that re-check every file.' })),
-    catchUp: Type.Optional(Type.Boolean({ description: 'Run a missed run at start.' })),
+    catchUp: Type.Optional(Type.Boolean({ description: 'A scheduled run missed (agent not running, machine asleep, paused) runs once at start or when the pause ends, instead of being recorded `not-executed`.' })),
   },
   { additionalProperties: false },
 );
@@ -79,6 +82,7 @@ export const JobSchema = Type.Object(
     sources: Type.Array(SourceSchema, { minItems: 1 }),
     targets: Type.Array(Type.String(), { minItems: 1, description: 'Ids of targets (keys of "targets").' }),
     schedule: Type.Optional(ScheduleSchema),
+    timezone: Type.Optional(Str('The IANA time zone of the schedule ("Asia/Tokyo"); default: the machine\'s.')),
     watch: Type.Optional(Type.Boolean({ description: 'Back up changes within seconds while the agent runs.' })),
     generations: Type.Optional(Type.Integer({ minimum: 0, description: 'Older versions kept per file; 0 = mirror. Default 10.' })),
     filters: Type.Optional(FilterSchema),
@@ -147,6 +151,10 @@ export const ConfigSchema = Type.Object(
     jobs: Type.Array(JobSchema, { description: 'What is backed up where, and when.' }),
     notify: Type.Optional(Type.Array(NotifierBaseSchema, { description: 'Who is told about runs, and how.' })),
     presets: Type.Optional(Type.Record(Type.String({ pattern: ID }), PresetDefinitionSchema, { description: 'User-defined category presets, by name.' })),
+    maxConcurrentJobs: Type.Optional(Type.Integer({ minimum: 1, description: 'Runs (scheduled, watched, or asked for) the daemon lets run at once; the rest wait in order. Default 1.' })),
+    watchSettle: Type.Optional(Type.String({ pattern: DURATION, description: 'Watched jobs: how long changes must settle before they are backed up (default "2s").', 'x-expected': 'a duration such as "2s" or "500ms"' })),
+    watchMaxDelay: Type.Optional(Type.String({ pattern: DURATION, description: 'Watched jobs: the longest a change waits under a stream of changes that never settles (default "30s").', 'x-expected': 'a duration such as "30s"' })),
+    watchFallbackEvery: Type.Optional(Type.String({ pattern: DURATION, description: 'Watched jobs the system cannot watch (its limit on watches reached): a full scan this often instead (default "15m").', 'x-expected': 'a duration such as "15m"' })),
   },
   { additionalProperties: false },
 );

@@ -21,6 +21,7 @@ import { Lane } from './lane.js';
 import { fileKey, newRunId, runIdTime, runIdsAfter } from './layout.js';
 import { closingState, writeSnapshot } from './manifests.js';
 import { resolveRoots } from './sources.js';
+import { rootHasFile, scopedScanOptions, scopesOf, type Scope } from './scoped-scan.js';
 import { TargetSession, ownerChanged, permissionBits } from './target-session.js';
 
 export interface BackupProgress {
@@ -46,6 +47,20 @@ export interface BackupOptions {
   waitMs?: number;
   /** Walk the sources in a worker thread: by the size of the last run (default), always, or never. */
   scanWorker?: 'auto' | 'always' | 'never';
+  /**
+   * Called before each file is compared and before deletions: a promise holds the run there (the
+   * daemon's pause window, `agent pause`) — transfers in flight finish, no new one starts;
+   * undefined lets it go on at once.
+   */
+  gate?: () => Promise<void> | undefined;
+  /**
+   * Only these paths (absolute; files or folders, there or not any more): a watched run. The same
+   * change detection, generations, deletions (a path gone is a deletion, under the same guards)
+   * and journal as a full run, for what is at or under these paths (scoped-scan.ts). Files that
+   * failed in an earlier run, and deletions a `monthly` policy held back, wait for a full run —
+   * except on the first run of the month, which scans everything.
+   */
+  paths?: readonly string[];
 }
 
 /** Deleting fewer files than this never trips the percentage guard (one of three files is 33%). */
@@ -102,6 +117,8 @@ class BackupRun {
   private filterHook?: (e: FileEntry) => Promise<FilterVerdict | undefined>;
   private beforeUploadUsed = false;
   private afterUploadUsed = false;
+  /** A watched run (`paths`): the relative paths it looks at, per root. */
+  private scopes?: Map<string, Scope>;
 
   constructor(
     private readonly deps: EngineDeps,
@@ -152,6 +169,8 @@ class BackupRun {
       await Promise.all(live.map((l) => this.drain(l)));
       await this.retryPass(live);
       if (!this.ctrl.signal.aborted) await this.spotCheck(live);
+      const held = this.opts.gate?.();
+      if (held) await held;
       if (!this.ctrl.signal.aborted) await this.applyDeletions(live);
       if (!this.ctrl.signal.aborted) await this.applyExpiry(live);
       if (this.afterCrash && !this.dryRun && !this.ctrl.signal.aborted) {
@@ -199,6 +218,11 @@ class BackupRun {
     await hooks.beforeRun.promise(this.ctx);
     const roots = await hooks.scanRoots.promise(await resolveRoots(this.job, config, this.deps.resolvePreset), this.ctx);
     this.record.sources = roots.map((r) => r.path);
+    if (this.opts.paths) {
+      // The first run of the month propagates the deletions a `monthly` policy held back: all of them.
+      if (this.job.deletions === 'monthly' && (await firstRunOfMonth(index, this.job.id, this.runId, this.now))) this.note('the first run of the month looks at every file (deletions held back until now are propagated)');
+      else this.scopes = scopesOf(roots, this.opts.paths);
+    }
     this.maxFileSize = this.job.maxFileSize !== undefined ? parseSize(this.job.maxFileSize) : undefined;
     this.filterHook = hasTaps(hooks.filterEntry) ? (e: FileEntry) => hooks.filterEntry.promise(e, this.ctx) : undefined;
     this.beforeUploadUsed = hasTaps(hooks.beforeUpload);
@@ -292,17 +316,21 @@ class BackupRun {
     let seen = 0;
     const underError = (rel: string) => errorPrefixes.some((p) => rel === p || rel.startsWith(p + '/'));
     // Held paths the walk passed: deletion candidates (unless under a folder that could not be read).
+    // A watched run: only what is under its paths (none: every held entry is only counted).
+    const scope = this.scopes?.get(root.name);
+    const scoped = scope && !scope.whole ? scope : undefined;
     const passed = rootLanes.map((lane) => (rel: string, held: HeldFile) => {
       if (!held.cur) {
         if (this.expires(held)) lane.expired.push({ root: root.name, rel, held });
         return;
       }
-      if (underError(rel)) return;
+      const outOfScope = underError(rel) || (scoped !== undefined && !scoped.covers(rel));
       if (held.cur.dir) {
-        if (lane.folderCandidates.length <= job.deletionThreshold.count) lane.folderCandidates.push({ root: root.name, rel, held });
+        if (!outOfScope && lane.folderCandidates.length <= job.deletionThreshold.count) lane.folderCandidates.push({ root: root.name, rel, held });
         return;
       }
       lane.heldFiles++;
+      if (outOfScope) return;
       lane.candidateCount++;
       if (lane.candidates.length <= job.deletionThreshold.count) lane.candidates.push({ root: root.name, rel, held });
     });
@@ -317,9 +345,10 @@ class BackupRun {
       return;
     }
     const onSkip = (rel: string, reason: string, kind: string) => this.noteFiltered(root, rel, reason, kind);
-    const scanOpts = { filters: job.filters, followSymlinks: job.followSymlinks, folders: true, filter: this.filterHook, signal: this.ctrl.signal, onSkip };
+    const fullOpts = { filters: job.filters, followSymlinks: job.followSymlinks, folders: true, filter: this.filterHook, signal: this.ctrl.signal, onSkip };
+    const scanOpts = scoped ? scopedScanOptions(root, fullOpts, scoped) : fullOpts;
     // A walk the command started before it loaded (cli/head-start.ts) is taken over if it is this one.
-    const worker = this.opts.scanWorker === 'never' ? undefined : scanWorkerFor(root, scanOpts, this.scanInWorker);
+    const worker = this.opts.scanWorker === 'never' || scoped ? undefined : scanWorkerFor(root, scanOpts, this.scanInWorker);
     if (worker?.headStart) this.logger.debug({ root: root.path }, 'the walk had a head start (started before the command loaded)');
     try {
       scan: for await (const batch of scanRootBatches(root, { ...scanOpts, worker })) {
@@ -334,6 +363,9 @@ class BackupRun {
             for (const lane of rootLanes) await this.finish(lane, item as unknown as FileEntry, lane.s.record(fileKey(root.name, item.rel), 'failed', item.reason, undefined, undefined, item.message), false);
             continue;
           }
+          const held = this.opts.gate?.();
+          if (held) await held;
+          if (this.ctrl.signal.aborted) break scan;
           seen++;
           if (item.type !== 'dir') {
             this.record.counts.seen++;
@@ -347,6 +379,11 @@ class BackupRun {
     } finally {
       await worker?.close(); // also when the walk never started (a thread left running would keep the agent alive)
       for (const c of cursors) await c.close();
+    }
+    // A watched run that saw nothing under its paths (a file deleted): the full run's guard asks
+    // whether the source has any file at all (it holds back deletions and retention).
+    if (scoped && seen === 0 && rootError === undefined && rootLanes.some((l) => l.candidates.some((c) => c.root === root.name) || l.expired.some((c) => c.root === root.name))) {
+      if (await rootHasFile(root, fullOpts)) seen = 1;
     }
     this.guardRoot(root, rootLanes, rootError, seen);
   }

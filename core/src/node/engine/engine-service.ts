@@ -80,6 +80,18 @@ export class EngineService implements AsyncDisposable {
     };
   }
 
+  /** A job's source folders (presets resolved), without opening the index (the daemon's watchers). */
+  async sourceRoots(jobId: string): Promise<import('../../common/model.js').SourceRoot[]> {
+    const { resolveRoots } = await import('./sources.js');
+    const job = this.config.jobs.find((j) => j.id === jobId);
+    if (!job) return [];
+    return resolveRoots(job, this.config, async (name) => {
+      const p = this.presets.get(name);
+      if (!p) throw new ConfigError(`no plugin provides the preset "${name}"`, { hint: 'add "@hokan/category-presets" to "plugins", or define it under "presets"' });
+      return p.resolve({ platform: process.platform, home: (await import('node:os')).homedir(), env: process.env });
+    });
+  }
+
   async openTarget(id: string): Promise<Target> {
     const cfg = this.config.targets[id];
     if (!cfg) throw new ConfigError(`there is no target "${id}" in the config`, { hint: `targets: ${Object.keys(this.config.targets).join(', ')}` });
