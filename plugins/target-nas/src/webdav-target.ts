@@ -426,10 +426,15 @@ export class WebDavTarget implements Target {
     }
   }
 
-  /** MOVE with Overwrite: T; a 409 (the destination's folder is missing) makes the folder and tries again. */
+  /**
+   * MOVE with Overwrite: T into a folder made first (once per run: servers answer a MOVE into a
+   * missing folder with 409, 403 or 500); a 409 all the same (the folder was removed meanwhile)
+   * makes it again and tries again.
+   */
   private async moveInto(from: string, to: string, op: string): Promise<void> {
     const slash = to.lastIndexOf('/');
     const dir = slash < 0 ? '' : to.slice(0, slash);
+    await this.ensureDir(dir);
     for (let attempt = 0; ; attempt++) {
       try {
         await this.retrying(op, to, () => this.call(this.urlOf(from), 'MOVE', { Destination: this.urlOf(to), Overwrite: 'T' }));
