@@ -44,7 +44,8 @@ export function decodeHrefPath(href: string): string {
   let p = href.trim();
   const m = p.match(/^[a-z][a-z0-9+.-]*:\/\/[^/]*(\/.*)?$/i);
   if (m) p = m[1] ?? '/';
-  p = p.replace(/[?#].*$/, '');
+  // No query part is cut off: a server that leaves `?` or `#` unencoded in an href (webdav-server
+  // does) means them as part of a name.
   const segs = p.split('/').map((s) => {
     try {
       return decodeURIComponent(s);

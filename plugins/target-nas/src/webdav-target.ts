@@ -395,14 +395,24 @@ export class WebDavTarget implements Target {
         const stream = body.open();
         const sized = new SizedBody(body.size, opts.onProgress);
         let sourceError: unknown;
-        stream.once('error', (e) => (sourceError = e));
-        sized.once('error', (e) => (sourceError ??= e));
+        // A body that fails (the file, not the server) ends the request at once: the server would
+        // otherwise wait for the bytes Content-Length promised, holding the file open.
+        const ac = new AbortController();
+        const signal = opts.signal ? AbortSignal.any([opts.signal, ac.signal]) : ac.signal;
+        stream.once('error', (e) => {
+          sourceError ??= e;
+          ac.abort(e);
+        });
+        sized.once('error', (e) => {
+          sourceError ??= e;
+          ac.abort(e);
+        });
         stream.pipe(sized);
         try {
           const headers: Record<string, string> = { 'Content-Type': meta.contentType ?? 'application/octet-stream', 'Content-Length': String(body.size) };
           // ownCloud, Nextcloud and others keep this as the file's mtime (no extra request).
           if (mtime !== undefined && mode === 'oc-header') headers['X-OC-Mtime'] = String(mtime / 1000);
-          await this.call(this.urlOf(tmp), 'PUT', headers, sized as unknown as Buffer, opts.signal);
+          await this.call(this.urlOf(tmp), 'PUT', headers, sized as unknown as Buffer, signal);
           break;
         } catch (e) {
           if (sourceError !== undefined) throw sourceError; // the file, not the server: as it is
@@ -447,6 +457,8 @@ export class WebDavTarget implements Target {
           continue;
         }
         if (status === 404) throw new TargetError('not-found', `"${from}" does not exist on ${this.cfg.url}`, { cause: e });
+        // rclone answers 403 to a MOVE of a missing file: say not-found when it is.
+        if (await this.stat(from).then(() => false, (x) => TargetError.isNotFound(x))) throw new TargetError('not-found', `"${from}" does not exist on ${this.cfg.url}`, { cause: e });
         throw e;
       }
     }
@@ -513,7 +525,9 @@ export class WebDavTarget implements Target {
       try {
         entries = await this.propfind(dir, '1', PROPS_STAT, true);
       } catch (e) {
-        if (TargetError.isNotFound(e) && dir !== '') return [];
+        // Under a folder that is not there, or that is a file (Apache: 400, others 404/409): nothing.
+        const status = ((e as TargetError).cause as { status?: number } | undefined)?.status;
+        if (dir !== '' && (TargetError.isNotFound(e) || status === 400 || status === 409 || status === 405)) return [];
         if (dir === '') throw await this.mapError(e, 'list', '');
         throw e;
       }
