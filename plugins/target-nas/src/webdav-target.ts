@@ -47,6 +47,13 @@ export interface ServerFeatures {
   forbiddenTrailingChars: string;
 }
 
+/**
+ * What the probes found, per folder URL and user, for this process: a daemon or a test opens the
+ * same target many times, and the server does not change its mind by the minute. Kept 10 minutes.
+ */
+const PROBE_TTL_MS = 10 * 60_000;
+const probeCache = new Map<string, { at: number; features: Promise<ServerFeatures> }>();
+
 /** Adds an idle timeout to every socket of an agent: `ms` without a byte either way destroys it (ETIMEDOUT). */
 function idleTimeout<A extends HttpAgent>(agent: A, ms: number): A {
   const create = (agent as unknown as { createConnection: (...a: unknown[]) => Socket }).createConnection.bind(agent);
@@ -260,9 +267,19 @@ export class WebDavTarget implements Target {
     if (this.cfg.insecureSkipVerify && this.cfg.url.startsWith('https:')) {
       this.log.warn({ url: this.cfg.url }, `insecureSkipVerify: the TLS certificate of ${new URL(this.cfg.url).host} is not checked (anyone on the network path could pose as the NAS); give its CA as "ca" instead`);
     }
-    this.features ??= this.probe();
+    const cacheKey = `${this.cfg.username ?? ''}@${this.cfg.url}`;
+    const cached = probeCache.get(cacheKey);
+    if (!this.features && cached && Date.now() - cached.at < PROBE_TTL_MS) {
+      this.features = cached.features;
+      this.dirs.set(TEMP_DIR, Promise.resolve());
+    }
+    if (!this.features) {
+      this.features = this.probe();
+      probeCache.set(cacheKey, { at: Date.now(), features: this.features });
+    }
     this.found = await this.features.catch((e) => {
       this.features = undefined;
+      probeCache.delete(cacheKey);
       throw e;
     });
     this.caps = this.makeCapabilities();
@@ -358,11 +375,12 @@ export class WebDavTarget implements Target {
       status = await this.retrying('create folder', dir, () => this.call(this.urlOf(dir, true), 'MKCOL'));
     } catch (e) {
       const s = (e as TargetError).cause as { status?: number } | undefined;
-      if (s?.status === 405) {
-        // Something is there: a folder (fine), or a file (not fine).
+      if (s?.status !== 401 && s?.status !== 409) {
+        // 405 says something is there; Apache answers 403 to a MKCOL that lost a race with another
+        // client making the same folder. A folder there is what was wanted; a file is not.
         const [self] = await this.propfind(dir, '0', PROPS_STAT, true).catch(() => [] as DavEntry[]);
         if (self?.collection) return;
-        throw new TargetError('permanent', `cannot make the folder "${dir}" on ${this.cfg.url}: a file has that name`, { cause: e, hint: 'remove or rename that file on the NAS' });
+        if (s?.status === 405) throw new TargetError('permanent', `cannot make the folder "${dir}" on ${this.cfg.url}: a file has that name`, { cause: e, hint: 'remove or rename that file on the NAS' });
       }
       if (s?.status === 409 && parent !== '') {
         // The parent vanished since it was made this run (removed by someone else): make it again.
@@ -418,6 +436,12 @@ export class WebDavTarget implements Target {
           if (sourceError !== undefined) throw sourceError; // the file, not the server: as it is
           if (opts.signal?.aborted) throw opts.signal.reason ?? e;
           const te = await this.mapError(e, 'upload', key);
+          if ((te.cause as { status?: number } | undefined)?.status === 409 && attempt < RETRIES) {
+            // .hokan-tmp/ was removed since this process made it (someone tidied the share): again.
+            this.dirs.delete(TEMP_DIR);
+            await this.ensureDir(TEMP_DIR);
+            continue;
+          }
           if (!TargetError.isTransient(te) || attempt >= RETRIES) throw te;
           this.log.debug({ key, attempt: attempt + 1, error: te.message }, 'webdav upload retried');
           await new Promise((r) => setTimeout(r, 200 * 4 ** attempt * (0.5 + Math.random())));

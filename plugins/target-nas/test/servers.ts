@@ -187,9 +187,10 @@ async function startApache(): Promise<DavServer> {
   const dav = join(dir, 'dav');
   mkdirSync(dav);
   mkdirSync(join(dir, 'lock'));
-  // As root, Apache serves as www-data (it refuses to serve as root): it must own what it writes.
+  // apr1 (MD5) rather than bcrypt: Apache checks the password on every request, and bcrypt costs
+  // ~10 ms each (a test fixture, not a secret). As root, Apache serves as www-data (it refuses to serve as root): it must own what it writes.
   const asRoot = process.getuid?.() === 0;
-  const htpasswd = spawnSync('htpasswd', ['-nbB', USER, PASSWORD], { encoding: 'utf8' });
+  const htpasswd = spawnSync('htpasswd', ['-nbm', USER, PASSWORD], { encoding: 'utf8' });
   if (htpasswd.status !== 0) throw new Error(`htpasswd failed: ${htpasswd.stderr}`);
   writeFileSync(join(dir, 'htpasswd'), htpasswd.stdout);
   for (let attempt = 0; ; attempt++) {
