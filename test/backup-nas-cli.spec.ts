@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PASSWORD, serverAvailable, startServer, type DavServer } from '../plugins/target-nas/test/servers.js';
 import { agent } from './helpers/agent.js';
-import { legalNamesScenario, prunedRestoreScenario } from './helpers/scenarios.js';
+import { prunedRestoreScenario } from './helpers/scenarios.js';
 import { awkwardTree, bytes, digestTree, writeTree } from './helpers/trees.js';
 
 /**
@@ -91,11 +91,6 @@ describe.skipIf(avail !== true)(`target-nas through the CLI (rclone serve webdav
     const { base, src, run } = await setup('pruned', { generations: 2 });
     await prunedRestoreScenario({ base, src, run, target: 'nas' });
   }, 180_000);
-
-  it('every legal name — 255 bytes, a backslash — backs up, versions and restores (issue 27)', async () => {
-    const { base, src, run } = await setup('names');
-    await legalNamesScenario({ base, src, run, target: 'nas' });
-  }, 120_000);
 
   it('a wrong password gets its own message and exit 3; it is never printed', async () => {
     const { base, src } = await setup('badpass');

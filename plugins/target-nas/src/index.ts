@@ -19,7 +19,7 @@ export const nasTargetContribution: TargetContributionType = {
     const [sdk, { WebDavTarget, createWebDavClient }] = await Promise.all([import('webdav'), import('./webdav-target.js')]);
     logger.debug({ target: ctx.id, url: cfg.url, username: cfg.username, ca: cfg.caSource, insecureSkipVerify: cfg.insecureSkipVerify, maxConnections: cfg.maxConnections }, 'nas target (WebDAV)');
     const { client, close } = createWebDavClient(sdk, cfg);
-    return new WebDavTarget(client, cfg, logger, close);
+    return new WebDavTarget(client, cfg, logger, close, ctx.dataDir);
   },
 };
 

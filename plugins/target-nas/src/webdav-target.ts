@@ -1,7 +1,9 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { Agent as HttpAgent, type AgentOptions } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Socket } from 'node:net';
+import { dirname, join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import type { WebDAVClient } from 'webdav';
 import {
@@ -53,6 +55,8 @@ export interface ServerFeatures {
  */
 const PROBE_TTL_MS = 10 * 60_000;
 const probeCache = new Map<string, { at: number; features: Promise<ServerFeatures> }>();
+/** The same, kept a day in the data folder's cache/ (which may be deleted at any time) for the next command. */
+const PROBE_DISK_TTL_MS = 24 * 3_600_000;
 
 /** Adds an idle timeout to every socket of an agent: `ms` without a byte either way destroys it (ETIMEDOUT). */
 function idleTimeout<A extends HttpAgent>(agent: A, ms: number): A {
@@ -143,6 +147,8 @@ export class WebDavTarget implements Target {
     private readonly cfg: ResolvedWebDavConfig,
     private readonly log: Logger,
     private readonly closeAgents: () => void = () => undefined,
+    /** The data folder: `check()` keeps what it found about the server in its cache/ for a day. */
+    private readonly dataDir?: string,
   ) {
     this.rootPath = decodeURIComponent(new URL(cfg.url).pathname).replace(/\/+$/, '');
     this.caps = this.makeCapabilities();
@@ -274,7 +280,9 @@ export class WebDavTarget implements Target {
       this.dirs.set(TEMP_DIR, Promise.resolve());
     }
     if (!this.features) {
-      this.features = this.probe();
+      const onDisk = await this.readProbeFile(cacheKey);
+      if (onDisk) this.dirs.set(TEMP_DIR, Promise.resolve());
+      this.features = onDisk ? Promise.resolve(onDisk) : this.probe().then(async (f) => (await this.writeProbeFile(cacheKey, f), f));
       probeCache.set(cacheKey, { at: Date.now(), features: this.features });
     }
     this.found = await this.features.catch((e) => {
@@ -285,13 +293,43 @@ export class WebDavTarget implements Target {
     this.caps = this.makeCapabilities();
   }
 
+  private probeFile(cacheKey: string): string | undefined {
+    if (!this.dataDir) return undefined;
+    return join(this.dataDir, 'cache', `nas-probe-${createHash('sha256').update(cacheKey).digest('hex').slice(0, 16)}.json`);
+  }
+
+  private async readProbeFile(cacheKey: string): Promise<ServerFeatures | undefined> {
+    const file = this.probeFile(cacheKey);
+    if (!file) return undefined;
+    try {
+      const x = JSON.parse(await readFile(file, 'utf8')) as { at: number; url: string; features: ServerFeatures };
+      if (x.url !== cacheKey || Date.now() - x.at > PROBE_DISK_TTL_MS || x.at > Date.now()) return undefined;
+      const f = x.features;
+      if (!['oc-header', 'proppatch', 'none'].includes(f.mtime) || typeof f.forbiddenChars !== 'string' || typeof f.forbiddenTrailingChars !== 'string') return undefined;
+      return f;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async writeProbeFile(cacheKey: string, features: ServerFeatures): Promise<void> {
+    const file = this.probeFile(cacheKey);
+    if (!file) return;
+    try {
+      await mkdir(dirname(file), { recursive: true });
+      await writeFile(file, JSON.stringify({ at: Date.now(), url: cacheKey, features }));
+    } catch {
+      // only a cache: the next command probes again
+    }
+  }
+
   /** Makes `.hokan-tmp/` and finds out how the server keeps mtimes and which names it refuses. */
   private async probe(): Promise<ServerFeatures> {
     await this.ensureDir(TEMP_DIR);
     const stem = `${TEMP_DIR}/probe-${this.tempStem}`;
     const mtimeMs = Date.UTC(2020, 0, 2, 3, 4, 6);
     const plain = `${stem}-plain`;
-    const probes: string[] = [plain];
+    const probes: string[] = [];
     const tryPut = async (key: string, headers: Record<string, string> = {}): Promise<true | TargetError> => {
       probes.push(key);
       try {

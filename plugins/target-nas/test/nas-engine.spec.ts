@@ -32,7 +32,7 @@ for (const kind of SERVER_KINDS) {
       const s = servers.get(kind)!;
       const folder = `e${++n}`;
       await s.mkdir(folder);
-      return { open: async () => nasTargetContribution.create(s.targetConfig(folder) as never, { id: 'nas', logger: nullLogger, dataDir: '/nonexistent' }) };
+      return { open: async () => nasTargetContribution.create(s.targetConfig(folder) as never, { id: 'nas', logger: nullLogger, dataDir: '' }) };
     },
   });
 }

@@ -33,7 +33,7 @@ afterAll(async () => {
   await rm(base, { recursive: true, force: true });
 });
 
-const ctx = { id: 'nas', logger: nullLogger, dataDir: '/nonexistent' };
+const ctx = { id: 'nas', logger: nullLogger, dataDir: '' };
 let n = 0;
 async function place(): Promise<string> {
   const p = join(share, `p${n++}`);
@@ -49,7 +49,9 @@ describeTargetConformance<Target>({
 
 describeEngineConformance({
   name: 'nas (mounted share, ignoreInode)',
-  // target-hdd's own suite runs the model on real folders at length; here a few cases on the share.
+  // target-hdd's own suite runs the model (and its fixed regression cases) on real folders at
+  // length with the same code; here generated cases on the share, with ignoreInode.
+  regressions: false,
   runs: 2,
   seeds: [1],
   maxOps: 12,

@@ -25,7 +25,7 @@ for (const kind of SERVER_KINDS) {
       const s = servers.get(kind)!;
       const folder = `c${++n}`;
       await s.mkdir(folder);
-      const t = await nasTargetContribution.create(s.targetConfig(folder) as never, { id: 'nas', logger: nullLogger, dataDir: '/nonexistent' });
+      const t = await nasTargetContribution.create(s.targetConfig(folder) as never, { id: 'nas', logger: nullLogger, dataDir: '' });
       await t.check();
       return t;
     },

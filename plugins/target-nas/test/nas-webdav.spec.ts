@@ -12,7 +12,7 @@ import { PASSWORD, freePort, startServer, type DavServer } from './servers.js';
 
 // The WebDAV side's own promises, against a real webdav-server (in this process, so a hook sees
 // every request and can answer for the server: a NAS that refuses names, is locked or full).
-const ctx = { id: 'nas', logger: nullLogger, dataDir: '/nonexistent' };
+const ctx = { id: 'nas', logger: nullLogger, dataDir: '' };
 const seen: { method: string; path: string; headers: Record<string, string | string[] | undefined> }[] = [];
 let answer: (method: string, path: string) => number | undefined = () => undefined;
 let s: DavServer;
