@@ -6,13 +6,16 @@ import type { ResolvedMountConfig } from './nas-config.js';
  * The "share is mounted" guard: the folder must lie on another file system than the system disk's
  * (the one `/` is on). A network share that is not mounted leaves its mount point, an empty folder
  * on the system disk: writing there would fill the system disk with a backup nobody sees on the NAS.
- * A folder that is not there at all is left to target-hdd's own check (`target-unavailable`).
  * Not applied on Windows, where a share is a UNC path or a drive letter that is there or not.
  */
 export async function assertMounted(root: string): Promise<void> {
   if (process.platform === 'win32') return;
   const [here, sys] = await Promise.all([stat(root).catch(() => undefined), stat('/')]);
-  if (!here) return;
+  if (!here) {
+    throw new TargetError('unavailable', `the NAS share's folder ${root} is not there (is the share mounted?)`, {
+      hint: `mount the share, or check "path" — hokan never creates it (that would write to the system disk)`,
+    });
+  }
   if (here.dev === sys.dev) {
     throw new TargetError('unavailable', `the NAS share is not mounted: ${root} is on the system disk (the same file system as /)`, {
       hint: `mount the share (e.g. \`mount ${root.replace(/\/[^/]*$/, '') || root}\`, or check /etc/fstab) — hokan never writes a backup to the system disk in its place; if this folder really is the place meant, set "requireMount": false`,
