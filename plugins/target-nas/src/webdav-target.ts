@@ -467,7 +467,8 @@ export class WebDavTarget implements Target {
         try {
           const headers: Record<string, string> = { 'Content-Type': meta.contentType ?? 'application/octet-stream', 'Content-Length': String(body.size) };
           // ownCloud, Nextcloud and others keep this as the file's mtime (no extra request).
-          if (mtime !== undefined && mode === 'oc-header') headers['X-OC-Mtime'] = String(mtime / 1000);
+          // Whole seconds: what these servers parse (and keep).
+          if (mtime !== undefined && mode === 'oc-header') headers['X-OC-Mtime'] = String(Math.floor(mtime / 1000));
           await this.call(this.urlOf(tmp), 'PUT', headers, sized as unknown as Buffer, signal);
           break;
         } catch (e) {

@@ -134,6 +134,22 @@ describe('nas target over WebDAV', () => {
     await t[Symbol.asyncDispose]();
   });
 
+  it('403 (no rights) is access-denied with the fix; a file where a folder must go (MKCOL 405) is permanent and says so', async () => {
+    const t = await fresh();
+    await t.check();
+    answer = (method) => (method === 'PUT' ? 403 : undefined);
+    const e403 = await errorOf(t.put('docs/a.txt', bufferSource('x'), { size: 1 }));
+    answer = () => undefined;
+    expect(e403.kind).toBe('auth');
+    expect(e403.message).toMatch(/is not allowed for the user "hokan" \(HTTP 403/);
+    expect(e403.hint).toMatch(/read and write rights/);
+    await t.put('docs/report', bufferSource('a file'), { size: 6 });
+    const e405 = await errorOf(t.put('docs/report/inside.txt', bufferSource('x'), { size: 1 }));
+    expect(e405.kind).toBe('permanent');
+    expect(e405.message).toMatch(/cannot make the folder "docs\/report" .*: a file has that name/);
+    await t[Symbol.asyncDispose]();
+  });
+
   it('a server that accepts the connection and never answers: a timeout, transient (retried), within the configured time', async () => {
     const sockets: Socket[] = [];
     const silent: Server = createServer((c) => sockets.push(c));
