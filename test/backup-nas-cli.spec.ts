@@ -73,6 +73,10 @@ describe.skipIf(avail !== true)(`target-nas through the CLI (rclone serve webdav
     expect(onShare).toEqual(Object.fromEntries(Object.entries(now).filter(([k]) => k !== 'report-link')));
     // Nothing left in the upload folder.
     expect(await readdir(join(served!, '.hokan-tmp'))).toEqual([]);
+    // rclone serve webdav answers no quota properties: status shows what hokan stored there, from the index.
+    const st = JSON.parse((await run('status', '--json')).stdout);
+    expect(st.targets).toMatchObject([{ id: 'nas', type: 'nas', usedFrom: 'index' }]);
+    expect(st.targets[0].used).toBeGreaterThan(16 * MiB);
   });
 
   it('mirror mode ("generations": 0): the served folder holds exactly the source tree, and hokan\'s records only under .hokan/ — a slave NAS people can use as it is', async () => {
