@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
 import { AGENT, agent, collect, startAgent } from './helpers/agent.js';
-import { legalNamesScenario, prunedRestoreScenario, wipedTargetScenario } from './helpers/scenarios.js';
+import { foldersScenario, legalNamesScenario, prunedRestoreScenario, wipedTargetScenario } from './helpers/scenarios.js';
 import { awkwardTree, digestTree, writeTree } from './helpers/trees.js';
 
 let dir: string;
@@ -329,6 +329,13 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     await legalNamesScenario({ base, src, run, target: 'usb' });
   }, 180_000);
 
+  it('folders come back as they were: empty ones, their permission bits (700, a read-only 555 one), owners (as root) and mtimes, as of any run; a folder removed or chmod-ed is kept without counting as a file; an owner change alone sends nothing (issue 27)', async () => {
+    const { base, src, config } = await setup('folders');
+    // As root with all its powers (owners are given away and must be read back), as a backup service runs.
+    const run = (...args: string[]) => agent([...args, '--config', config, '--data-dir', join(base, 'data')], { cwd: base });
+    await foldersScenario({ base, src, run, target: 'usb' });
+  }, 180_000);
+
   it('permission bits come back: a private file stays private, a script keeps its x bit; a change of permissions alone is recorded without sending the content (issue 27)', async () => {
     const { base, src, disk, run } = await setup('modes');
     await writeTree(src, { 'tax-return.pdf': 'private', 'run.sh': '#!/bin/sh\necho hi\n', 'readme.txt': 'hello', 'big/key.pem': 'k'.repeat(300_000) });
@@ -539,6 +546,98 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     expect(refused.targetResults.find((t: { id: string }) => t.id === 'usb2').error).toMatch(/target "usb2" was wiped or replaced since the last backup \(.*\): this job's marker on it is gone or another/);
     expect(await readdir(second)).toEqual([]);
     void disk;
+  }, 180_000);
+
+  it('rotated disks ("rotate": true): two disks swapped in at the same path on alternate runs each get only what changed since their own last run; restore from either gives its own last run (issue 24)', async () => {
+    const { base, src, disk, config, run } = await setup('rotate');
+    const cfg = JSON.parse((await readFile(config, 'utf8')).replace(/^\s*\/\/.*$/m, ''));
+    cfg.targets.usb.rotate = true;
+    await writeFile(config, JSON.stringify(cfg));
+    // Disk A is at the mount point; disk B waits on the shelf (off-site).
+    const shelf = { A: join(base, 'disk-A'), B: join(base, 'disk-B') };
+    await mkdir(shelf.B);
+    const swap = async (out: 'A' | 'B', inn: 'A' | 'B') => {
+      await rename(disk, shelf[out]);
+      await rename(shelf[inn], disk);
+    };
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 20; i++) files[`d${i % 4}/f${i}.txt`] = `v1 ${i}`;
+    await writeTree(src, files);
+    const backup = async () => JSON.parse((await run('backup', '--json')).stdout)[0];
+    const onA1 = await backup();
+    expect(onA1).toMatchObject({ status: 'completed', counts: { uploaded: 20 } });
+    const diskA = onA1.targetResults[0].disk;
+    expect(diskA).toMatch(/^[0-9a-f]{16}$/);
+
+    await writeFile(join(src, 'd0/f0.txt'), 'v2 0');
+    await swap('A', 'B');
+    const onB1 = await backup();
+    // A new disk of the rotation: everything, and said so — not a reset.
+    expect(onB1, JSON.stringify(onB1)).toMatchObject({ status: 'completed', reasons: [], counts: { uploaded: 20, unchanged: 0 } });
+    expect(onB1.note).toMatch(/usb: a new disk in the rotation/);
+    const diskB = onB1.targetResults[0].disk;
+    expect(diskB).not.toBe(diskA);
+
+    await writeFile(join(src, 'd1/f1.txt'), 'v2 1');
+    await swap('B', 'A');
+    const onA2 = await backup();
+    // Disk A missed two changes since its own last run (f0 before B's run, f1 after it): exactly those.
+    expect(onA2, JSON.stringify(onA2)).toMatchObject({ status: 'completed', reasons: [], counts: { uploaded: 2, unchanged: 18 } });
+    expect(onA2.note).toMatch(new RegExp(`usb: disk ${diskA.slice(0, 8)} of the rotation is in: what changed since its own last backup is sent`));
+    expect(onA2.targetResults[0].disk).toBe(diskA);
+
+    await writeFile(join(src, 'd2/f2.txt'), 'v2 2');
+    const onA3 = await backup();
+    expect(onA3).toMatchObject({ counts: { uploaded: 1, unchanged: 19 } });
+    expect(onA3.note ?? '').not.toMatch(/rotation/);
+
+    // Restore from A (in): its own last run. Then B in: B's own last run (f1 and f2 still v1 there).
+    const fromA = join(base, 'from-A');
+    expect((await run('restore', '--job', 'docs', '--to', fromA)).code).toBe(0);
+    expect(await readFile(join(fromA, 'Documents/d2/f2.txt'), 'utf8')).toBe('v2 2');
+    await swap('A', 'B');
+    const fromB = join(base, 'from-B');
+    const rb = await run('restore', '--job', 'docs', '--to', fromB);
+    expect(rb.code, rb.stdout + rb.stderr).toBe(0);
+    expect(await readFile(join(fromB, 'Documents/d0/f0.txt'), 'utf8')).toBe('v2 0');
+    expect(await readFile(join(fromB, 'Documents/d1/f1.txt'), 'utf8')).toBe('v1 1');
+    expect(await readFile(join(fromB, 'Documents/d2/f2.txt'), 'utf8')).toBe('v1 2');
+    // And B, back in, gets the two it missed.
+    const onB2 = await backup();
+    expect(onB2).toMatchObject({ status: 'completed', counts: { uploaded: 2, unchanged: 18 } });
+    // status shows each disk's own last backup.
+    const st = await run('status');
+    expect(st.stdout).toContain(`  disk ${diskB.slice(0, 8)}: last backup `);
+    expect(st.stdout).toContain(`completed  [run ${onB2.id}]`);
+    expect(st.stdout).toContain(`  disk ${diskA.slice(0, 8)}: last backup `);
+    expect(st.stdout).toContain(`completed  [run ${onA3.id}]`);
+  }, 180_000);
+
+  it('the per-run spot check finds copies deleted or cut short on the disk behind hokan\'s back and sends them again in the same run; "spotCheck": 0 turns it off (issue 24)', async () => {
+    const { base, src, disk, config, run } = await setup('spot', { spotCheck: 0 });
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 30; i++) files[`d${i % 3}/f${i}.txt`] = `content of ${i} `.repeat(20);
+    await writeTree(src, files);
+    const backup = async () => JSON.parse((await run('backup', '--json')).stdout)[0];
+    expect(await backup()).toMatchObject({ status: 'completed', counts: { uploaded: 30 } });
+    const stored = (rel: string) => join(disk, 'docs', 'Documents', rel);
+    await rm(stored('d0/f0.txt'));
+    await rm(stored('d1/f4.txt'));
+    await writeFile(stored('d2/f5.txt'), 'cut');
+    // Off: a run trusts its index (nothing is looked up), as before.
+    expect(await backup()).toMatchObject({ status: 'completed', counts: { uploaded: 0, unchanged: 30 } });
+    // On, large enough to take every file: the three are found and sent again now.
+    const cfg = JSON.parse((await readFile(config, 'utf8')).replace(/^\s*\/\/.*$/m, ''));
+    cfg.jobs[0].spotCheck = 1000;
+    await writeFile(config, JSON.stringify(cfg));
+    const checked = await backup();
+    expect(checked, JSON.stringify(checked)).toMatchObject({ status: 'completed', counts: { seen: 30, uploaded: 3, unchanged: 27, failed: 0 } });
+    expect(checked.note).toMatch(/usb: the spot check found 3 of 30 files checked missing or damaged there \(.*Documents\/d0\/f0\.txt.*\): sent again — run `agent verify` to check everything/);
+    for (const rel of ['d0/f0.txt', 'd1/f4.txt', 'd2/f5.txt']) expect(await readFile(stored(rel), 'utf8')).toBe(files[rel]);
+    const to = join(base, 'restored');
+    expect((await run('restore', '--job', 'docs', '--to', to)).code).toBe(0);
+    expect(await digestTree(join(to, 'Documents'))).toEqual(await digestTree(src));
+    expect(await backup()).toMatchObject({ status: 'completed', counts: { uploaded: 0, unchanged: 30 } });
   }, 180_000);
 
   it('bad usage names the problem and the fix (exit 2)', async () => {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeOnRgw } from '../plugins/target-s3/test/rgw-helper.js';
 import { startCountingProxy, type CountingProxy } from '../plugins/target-s3/test/test-utils.js';
 import { agent, collect, startAgent } from './helpers/agent.js';
-import { legalNamesScenario } from './helpers/scenarios.js';
+import { foldersScenario, legalNamesScenario } from './helpers/scenarios.js';
 import { awkwardTree, bytes, digestTree, writeTree } from './helpers/trees.js';
 
 /**
@@ -44,6 +44,11 @@ describeOnRgw('target-s3 on Ceph RGW through the CLI', { buckets: ['office-backu
   it('every legal name — 255 bytes, 85 Japanese characters, a backslash — is backed up, versioned and restored (issue 27)', async () => {
     const { base, src, run } = await setup('legal-names', 'office-backup', { prefix: 'legal-names/' });
     await legalNamesScenario({ base, src, run, target: 'cloud' });
+  }, 180_000);
+
+  it('folders come back as they were: empty ones, their permission bits and mtimes, as of any run (issue 27)', async () => {
+    const { base, src, run } = await setup('folders', 'office-backup', { prefix: 'folders/' });
+    await foldersScenario({ base, src, run, target: 'cloud' });
   }, 180_000);
 
   it('backup, change, backup; restore an older generation, the whole tree at the first run and at a time, verify — byte-identical', async () => {

@@ -6,7 +6,7 @@ import { DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/c
 import { S3RVER_CREDENTIALS, startS3rver, type S3rverHandle } from '../plugins/target-s3/test/s3rver-helper.js';
 import { startCountingProxy, type CountingProxy } from '../plugins/target-s3/test/test-utils.js';
 import { agent, collect, startAgent } from './helpers/agent.js';
-import { prunedRestoreScenario, wipedTargetScenario } from './helpers/scenarios.js';
+import { foldersScenario, prunedRestoreScenario, wipedTargetScenario } from './helpers/scenarios.js';
 import { awkwardTree, bytes, digestTree, writeTree } from './helpers/trees.js';
 
 /** Backups to a real s3rver through the CLI, with the keys given as `${env:…}` references. */
@@ -98,6 +98,11 @@ describe('target-s3 through the CLI', () => {
     // 8 stored files (the link is recorded, not stored) and the 2 older versions.
     expect(v.stdout).toMatch(/checked 10 stored versions .* 10 good, 0 bad/);
   });
+
+  it('folders come back as they were: empty ones, their permission bits and mtimes, as of any run (issue 27)', async () => {
+    const { base, src, run } = await setup('folders', 'office-backup', { prefix: 'folders/' });
+    await foldersScenario({ base, src, run, target: 'cloud' });
+  }, 180_000);
 
   it('a restore as of a run whose version was pruned says so; history marks partial runs; versions says what was pruned (issue 30)', async () => {
     const { base, src, run } = await setup('pruned', 'office-backup', { prefix: 'pruned/' });

@@ -13,7 +13,7 @@ export * from './common/hooks.js';
 export * from './common/plugin-api.js';
 export * from './common/notify.js';
 export * from './common/status-texts.js';
-export { formatBytes, formatDate } from './common/units.js';
+export { formatBytes, formatDate, fsTime } from './common/units.js';
 export * from './common/tokens.js';
 export { ContainerModule, Container, injectable, inject, optional } from 'inversify';
 export * as tapable from 'tapable';

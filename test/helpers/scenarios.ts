@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readFile, readdir, rmdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { AgentResult } from './agent.js';
@@ -104,4 +104,81 @@ export async function wipedTargetScenario({ base, src, run }: ScenarioPlace, sec
   expect(r.code, r.stdout + r.stderr).toBe(0);
   for (const [rel, text] of Object.entries(files)) expect(await readFile(join(to, 'Documents', rel), 'utf8')).toBe(text);
   expect(JSON.parse((await run('backup', '--json')).stdout)[0]).toMatchObject({ status: 'completed', counts: { uploaded: 0, unchanged: 114 } });
+}
+
+/** Every folder under `dir` with its permission bits and mtime (whole seconds), as sorted lines. */
+async function folderLines(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string, rel: string) => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      if (!e.isDirectory()) continue;
+      const st = await lstat(join(d, e.name));
+      const p = rel ? `${rel}/${e.name}` : e.name;
+      out.push(`${p} 0${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid} ${new Date(Math.round(st.mtimeMs)).toISOString()}`);
+      await walk(join(d, e.name), p);
+    }
+  };
+  await walk(dir, '');
+  return out.sort();
+}
+
+/**
+ * Issue 27: folders come back as they were — empty ones too, with their permission bits (a private
+ * 700 folder, a read-only 555 one filled before its mode is set), owners (as root) and mtimes — as
+ * of any run. A folder's change of mode or removal is kept without counting as a file or sending
+ * anything; a file's change of owner alone is recorded without sending it again.
+ */
+export async function foldersScenario({ base, src, run }: ScenarioPlace): Promise<void> {
+  await writeTree(src, { 'private/tax.pdf': 'secret', 'shared/read-only/notes.txt': 'fixed', 'work/a.txt': 'a' });
+  for (const d of ['empty', 'work/nested/empty/deeper']) await mkdir(join(src, d), { recursive: true });
+  await chmod(join(src, 'private'), 0o700);
+  await chmod(join(src, 'private/tax.pdf'), 0o600);
+  await chmod(join(src, 'shared/read-only'), 0o555);
+  // Owners come back when the restore runs as root (CI does): a file and a folder given away.
+  const root = process.getuid?.() === 0;
+  if (root) {
+    await chown(join(src, 'private/tax.pdf'), 1000, 1000);
+    await chown(join(src, 'shared'), 65534, 65534);
+  }
+  const when = new Date('2021-03-04T05:06:07Z');
+  for (const d of ['empty', 'private', 'shared', 'shared/read-only', 'work/nested/empty/deeper', 'work/nested/empty', 'work/nested', 'work']) await utimes(join(src, d), when, when);
+  const before = await folderLines(src);
+  expect(before).toContain(`empty 0755 ${process.getuid?.()}:${process.getgid?.()} 2021-03-04T05:06:07.000Z`);
+  try {
+    const first = JSON.parse((await run('backup', '--json')).stdout)[0];
+    expect(first, JSON.stringify(first)).toMatchObject({ status: 'completed', counts: { seen: 3, uploaded: 3, failed: 0 } });
+    const to = join(base, 'restored-1');
+    const r1 = await run('restore', '--job', 'docs', '--to', to);
+    expect(r1.code, r1.stdout + r1.stderr).toBe(0);
+    expect(await folderLines(join(to, 'Documents'))).toEqual(before);
+    const tax = await lstat(join(to, 'Documents', 'private', 'tax.pdf'));
+    expect((tax.mode & 0o777).toString(8)).toBe('600');
+    if (root) expect(`${tax.uid}:${tax.gid}`).toBe('1000:1000');
+    expect(await readFile(join(to, 'Documents', 'shared', 'read-only', 'notes.txt'), 'utf8')).toBe('fixed');
+
+    // An empty folder removed, a folder's mode changed: nothing sent, no file counted. A file given
+    // to another owner (as root): recorded, its content not sent again.
+    await rmdir(join(src, 'empty'));
+    await chmod(join(src, 'private'), 0o750);
+    if (root) await chown(join(src, 'work/a.txt'), 1000, 1000);
+    const second = JSON.parse((await run('backup', '--json')).stdout)[0];
+    expect(second, JSON.stringify(second)).toMatchObject({ status: 'completed', counts: { seen: 3, uploaded: root ? 1 : 0, unchanged: root ? 2 : 3, deleted: 0, failed: 0 }, bytes: 0 });
+    const now = join(base, 'restored-2');
+    expect((await run('restore', '--job', 'docs', '--to', now)).code).toBe(0);
+    expect(await folderLines(join(now, 'Documents'))).toEqual(await folderLines(src));
+    if (root) expect((await lstat(join(now, 'Documents', 'work', 'a.txt'))).uid).toBe(1000);
+    expect((await readdir(join(now, 'Documents'))).sort()).toEqual(['private', 'shared', 'work']);
+    // As of the first run the empty folder is there again.
+    const then = join(base, 'restored-3');
+    expect((await run('restore', '--job', 'docs', '--run', first.id, '--to', then)).code).toBe(0);
+    expect((await readdir(join(then, 'Documents'))).sort()).toEqual(['empty', 'private', 'shared', 'work']);
+    // One empty folder alone, by path.
+    const one = join(base, 'restored-4');
+    expect((await run('restore', '--job', 'docs', '--path', 'work/nested/empty/deeper', '--to', one)).code).toBe(0);
+    expect((await lstat(join(one, 'Documents', 'work', 'nested', 'empty', 'deeper'))).isDirectory()).toBe(true);
+    const versions = await run('versions', '--job', 'docs', 'empty');
+    expect(versions.stdout).toMatch(/folder\s+deleted at the source/);
+  } finally {
+    await chmod(join(src, 'shared/read-only'), 0o755).catch(() => {});
+  }
 }

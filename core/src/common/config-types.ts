@@ -16,6 +16,12 @@ export interface TargetConfig {
   type: string;
   /** Transfers at once against this target (overrides the target's own default). */
   maxConnections?: number;
+  /**
+   * Disks used in turn at this target's place (issue 24: one kept off-site): any disk carrying this
+   * job's marker is accepted, each keeps its own state, and a backup sends what changed since that
+   * disk's own last run. Without it another disk there is a reset (`onTargetReset`).
+   */
+  rotate?: boolean;
   [key: string]: unknown;
 }
 
@@ -75,6 +81,8 @@ export interface JobConfig {
   deletionThreshold: { percent: number; count: number };
   /** Keep deleted files this many days before retention drops them (default: kept while generations allow). */
   keepDeletedDays?: number;
+  /** Files each run checks on every target (random, among those not sent): missing or damaged → sent again. Default 20; 0 = off. */
+  spotCheck?: number;
   /** A target wiped or replaced since the last backup (its marker gone or another): send everything again (default) or refuse. */
   onTargetReset?: 'resend' | 'refuse';
   followSymlinks: boolean;

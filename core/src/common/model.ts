@@ -51,6 +51,9 @@ export interface FileEntry {
   readonly ino: number;
   readonly dev: number;
   readonly mode: number;
+  /** Owner and group (numeric ids): kept, and restored when the restore runs as root. */
+  readonly uid?: number;
+  readonly gid?: number;
   /** For symlinks: where the link points (recorded, not followed). */
   readonly linkTarget?: string;
 }
@@ -75,6 +78,8 @@ export interface RunCounts {
 /** Per target part of a backup run. */
 export interface TargetRunResult {
   id: string;
+  /** A target with `"rotate": true`: the instance id of the disk this run wrote to. */
+  disk?: string;
   status: RunStatus;
   reasons: Reason[];
   counts: RunCounts;

@@ -99,3 +99,12 @@ export function parseDate(value: string): number {
   if (Number.isNaN(t)) throw new Error(`invalid date ${JSON.stringify(value)}: expected YYYY-MM-DD, YYYY-MM-DD HH:mm or an ISO date`);
   return t;
 }
+
+/**
+ * An mtime in milliseconds as Node's utimes/futimes want it: seconds in a double, which keeps what
+ * is below the millisecond. Before 1970 the same seconds as a string: Node takes a negative number
+ * for "now" but passes a numeric string through (a Date would drop the part below the millisecond).
+ */
+export function fsTime(ms: number): number | string {
+  return ms >= 0 ? ms / 1000 : String(ms / 1000);
+}

@@ -10,9 +10,10 @@
  *   with "."), and less `*.tmp` when the case filters them.
  * - A file is sent (`uploaded`) when it is new, or its bytes or its mtime differ from the version
  *   held (a touched file is sent again: the restore must give its new mtime back); otherwise it is
- *   `unchanged`. A symlink is sent when new or pointing elsewhere. A change of permission bits
- *   alone is recorded (`uploaded`, nothing sent) on the held version in place: permissions are
- *   not versioned, a restore of any run gives a version's newest recorded permissions.
+ *   `unchanged`. A symlink is sent when new or pointing elsewhere. A change of permission bits or
+ *   owner alone is recorded (`uploaded`, nothing sent) on the held version in place: they are not
+ *   versioned, a restore of any run gives a version's newest recorded permissions and owner (the
+ *   owner comes back when the restore runs as root, as the suite does in CI).
  * - A held path the source no longer has is `deleted` when the policy propagates deletions this run
  *   (`every-run`; `monthly` on the first backup of a calendar month; never with `never`) — and
  *   always when it is in the way: a held file where the source now has a folder, or held files
@@ -23,13 +24,22 @@
  * - `keepDeletedDays`: a path deleted at the source (no current version) and not seen by this run
  *   loses every kept version when the run is at least that many days after the deleting run
  *   (never from an empty source).
+ * - Folders (issue 27): every folder a backup walks is held, empty or not, with its permission
+ *   bits and mtime, and is versioned like a file — a new version when it appears (in place of a
+ *   file or link too: that one counts as `deleted`), kept and dropped by the same rules when it goes
+ *   — except that a change of its mode or mtime is recorded on its version in place (as permissions
+ *   of files are). Folders are not counted: `seen`, `uploaded`, `unchanged` and `deleted` are files
+ *   and links. The folders of the source are read from the real folder at each backup (the model
+ *   does not predict a folder's mtime), with their mtimes cut to the millisecond first.
  * - A restore as of run R gives, for every path, the version the target held for it after R —
  *   if that version is still kept; every other path it held then is reported `version-pruned`
- *   (skipped), and the restore is `incomplete`.
+ *   (skipped), and the restore is `incomplete`. Folders come back with the mode and mtime their
+ *   version has now; a folder whose version was pruned but that holds restored files is there too.
  */
 import fc from 'fast-check';
 
-export type Node = { kind: 'file'; data: Buffer; mtimeMs: number; mode: number } | { kind: 'link'; target: string };
+/** Files and folders carry their owner and group (numeric ids): restored when the restore runs as root. */
+export type Node = { kind: 'file'; data: Buffer; mtimeMs: number; mode: number; uid: number; gid: number } | { kind: 'link'; target: string } | { kind: 'dir'; mtimeMs: number; mode: number; uid: number; gid: number };
 
 export interface Version {
   /** The run that stored it. */
@@ -73,6 +83,12 @@ export type Op =
   | { op: 'remove-folder'; pick: number }
   | { op: 'many'; dir: string; count: number; seed: number }
   | { op: 'symlink'; path: string; target: string }
+  /** An empty folder (and the folders above it), where nothing is in the way. */
+  | { op: 'mkdir'; path: string }
+  /** Permission bits of a folder (picked among the folders on disk). */
+  | { op: 'chmod-folder'; pick: number; mode: number }
+  /** Owner and group of a file or folder (picked among both): only as root, else nothing happens. */
+  | { op: 'chown'; pick: number; id: number }
   | { op: 'backup'; gapHours: number; full: boolean }
   | { op: 'rebuild-index' }
   /** The next runs go through the other of two data folders (two indexes taking turns on one target). */
@@ -94,10 +110,13 @@ export const pathArb: fc.Arbitrary<string> = fc.oneof(
   { weight: 3, arbitrary: fc.array(name, { minLength: 1, maxLength: 3 }).map((p) => p.join('/')) },
   { weight: 1, arbitrary: name.map((n) => `${DEEP}/${n}`) },
 );
+/** Folder modes the generator sets: private, group, the default, and read-only (only as root, who can still write into it). */
+export const FOLDER_MODES = [0o700, 0o750, 0o755, 0o711, ...(process.getuid?.() === 0 ? [0o555] : [])];
 const dirArb = fc.array(fc.oneof(common, name), { minLength: 1, maxLength: 2 }).map((p) => p.join('/'));
 
 export const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ op: fc.constant('write' as const), path: pathArb, seed: fc.nat(1000), size: fc.oneof(fc.constant(0), fc.nat(64), fc.nat(5000)), mtime: fc.nat(1_000_000) }) },
+  // mtimes: seconds after 2024-01-01, or one before 1970 (1967) or far in the future (2103).
+  { weight: 6, arbitrary: fc.record({ op: fc.constant('write' as const), path: pathArb, seed: fc.nat(1000), size: fc.oneof(fc.constant(0), fc.nat(64), fc.nat(5000)), mtime: fc.oneof({ weight: 9, arbitrary: fc.nat(1_000_000) }, { weight: 1, arbitrary: fc.constantFrom(-1_800_000_000, 2_500_000_000) }) }) },
   { weight: 4, arbitrary: fc.record({ op: fc.constant('modify' as const), pick: fc.nat(), how: fc.constantFrom<ModifyHow>('same-size-same-mtime', 'smaller', 'larger', 'empty', 'touch'), seed: fc.nat(1000) }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('delete' as const), pick: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('chmod' as const), pick: fc.nat(), mode: fc.constantFrom(0o600, 0o644, 0o700, 0o755, 0o444) }) },
@@ -106,6 +125,9 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant('remove-folder' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('many' as const), dir: dirArb, count: fc.integer({ min: 2, max: 40 }), seed: fc.nat(1000) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('symlink' as const), path: pathArb, target: fc.constantFrom('a', '../f.txt', 'nowhere', '日本語/写真.jpg', 'x y/z') }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('mkdir' as const), path: dirArb }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('chmod-folder' as const), pick: fc.nat(), mode: fc.constantFrom(...FOLDER_MODES) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('chown' as const), pick: fc.nat(), id: fc.constantFrom(0, 1000, 65534) }) },
   { weight: 8, arbitrary: fc.record({ op: fc.constant('backup' as const), gapHours: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 24 * 40 })), full: fc.boolean().map((b) => b && Math.random() < 0.3) }) },
   { weight: 1, arbitrary: fc.constant({ op: 'rebuild-index' as const }) },
   { weight: 1, arbitrary: fc.constant({ op: 'switch-index' as const }) },
@@ -183,9 +205,15 @@ export function visible(p: string, s: CaseSettings): boolean {
   return true;
 }
 
+/** Whether a backup walks the folder (hidden folders are left out with what is under them; the `*.tmp` filter is for files). */
+export function visibleFolder(p: string): boolean {
+  return !p.split('/').some((c) => c.startsWith('.'));
+}
+
 export function sameNode(a: Node, b: Node): boolean {
   if (a.kind !== b.kind) return false;
   if (a.kind === 'link') return a.target === (b as { target: string }).target;
+  if (a.kind === 'dir') return true; // its mode and mtime are recorded in place, not as a new version
   const f = b as { data: Buffer; mtimeMs: number };
   return a.mtimeMs === f.mtimeMs && a.data.equals(f.data);
 }
@@ -211,7 +239,7 @@ export class TargetModel {
 
   /** Applies one backup run, at time `now` (ms), of the tree `seen` (visible paths → nodes). */
   backup(run: string, seen: Map<string, Node>, propagate: boolean, now: number): ExpectedRun {
-    const r: ExpectedRun = { uploaded: 0, unchanged: 0, deleted: 0, seen: seen.size, status: 'completed' };
+    const r: ExpectedRun = { uploaded: 0, unchanged: 0, deleted: 0, seen: [...seen.values()].filter((n) => n.kind !== 'dir').length, status: 'completed' };
     this.runTimes.set(run, now);
     const days = this.s.keepDeletedDays;
     if (days !== undefined && seen.size > 0) {
@@ -221,7 +249,8 @@ export class TargetModel {
       }
     }
     const seenPaths = [...seen.keys()];
-    const inTheWay = (p: string) => seenPaths.some((q) => q.startsWith(p + '/') || p.startsWith(q + '/'));
+    // In the way: something seen under the path (it is a folder now), or a file or link seen above it.
+    const inTheWay = (p: string) => seenPaths.some((q) => q.startsWith(p + '/') || (p.startsWith(q + '/') && seen.get(q)!.kind !== 'dir'));
     // Held paths gone from the source.
     const gone = [...this.held.entries()].filter(([p, h]) => h.cur && !seen.has(p)).map(([p]) => p);
     for (const p of gone) {
@@ -236,25 +265,30 @@ export class TargetModel {
       if (this.s.generations > 0) h.old.unshift({ ...cur, del: run });
       this.retain(h);
       if (!h.old.length) this.held.delete(p);
-      r.deleted++;
+      if (cur.node.kind !== 'dir') r.deleted++;
     }
     for (const [p, node] of seen) {
       const h = this.held.get(p) ?? { old: [] };
       if (h.cur && sameNode(h.cur.node, node)) {
         const held = h.cur.node;
-        if (held.kind === 'file' && node.kind === 'file' && held.mode !== node.mode) {
-          // Permissions alone: recorded on the version in place (not a new version), so a restore
-          // of any run that version was current in gives the newest recorded permissions.
-          held.mode = node.mode;
+        if (held.kind === 'dir' && node.kind === 'dir') {
+          // Mode, owner and mtime of a folder: recorded on its version in place, not counted.
+          Object.assign(held, { mode: node.mode, mtimeMs: node.mtimeMs, uid: node.uid, gid: node.gid });
+        } else if (held.kind === 'file' && node.kind === 'file' && (held.mode !== node.mode || held.uid !== node.uid || held.gid !== node.gid)) {
+          // Permissions or owner alone: recorded on the version in place (not a new version), so a
+          // restore of any run that version was current in gives the newest recorded ones.
+          Object.assign(held, { mode: node.mode, uid: node.uid, gid: node.gid });
           r.uploaded++;
         } else r.unchanged++;
         continue;
       }
       if (h.cur && this.s.generations > 0) h.old.unshift(h.cur);
+      // A folder where a file or link was: that one is gone from the source (counted as deleted).
+      if (node.kind === 'dir' && h.cur) r.deleted++;
       h.cur = { run, node: { ...node } }; // each target's own copy: permissions change on it in place
       this.retain(h);
       this.held.set(p, h);
-      r.uploaded++;
+      if (node.kind !== 'dir') r.uploaded++;
     }
     return r;
   }

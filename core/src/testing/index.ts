@@ -6,3 +6,4 @@ export { MemoryTarget, type MemoryTargetFault, type MemoryTargetOp, type MemoryT
 export { HOSTILE_KEYS, NFC_NAME, NFD_NAME, keyRefusalReason } from './hostile-keys.js';
 export { bufferSource, hashStream, patternBytes, readAll, sha256Hex } from './sources.js';
 export { presetFiles, walkSources, type WalkSourcesOptions, type WalkTotals } from '../node/engine/source-walk.js';
+export { diffManifests, treeManifest } from './tree-manifest.js';

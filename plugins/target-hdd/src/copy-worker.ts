@@ -50,7 +50,12 @@ function copy(j: CopyJob): CopyReply {
     const st = fs.fstatSync(fi);
     if (pos !== j.size || st.size !== j.size || st.mtimeMs !== j.mtimeMs) return { id: j.id, changed: true };
     stage = 'write';
-    if (j.setMtimeMs !== undefined) fs.futimesSync(fo, j.setMtimeMs / 1000, j.setMtimeMs / 1000);
+    if (j.setMtimeMs !== undefined) {
+      // Seconds in a double keep what is below the millisecond; before 1970 as a string (Node takes
+      // a negative number for "now"), as fsTime in @hokan/core (not imported into this thread).
+      const t = j.setMtimeMs >= 0 ? j.setMtimeMs / 1000 : String(j.setMtimeMs / 1000);
+      fs.futimesSync(fo, t, t);
+    }
     if (j.setMode !== undefined) fs.fchmodSync(fo, j.setMode);
     const sha256 = hash.digest('hex');
     if (!j.rename) {

@@ -17,6 +17,7 @@ import {
   type RewindableSource,
   type Target,
   type TargetCapabilities,
+  fsTime,
 } from '@hokan/core';
 import { Copier, PROGRESS_EVERY, type CopyReply } from './copier.js';
 import { assertRoot, classify, mapError, mapMissing, notFound } from './disk-errors.js';
@@ -185,7 +186,7 @@ export class HddTarget implements Target {
         throw new TargetError('permanent', `put ${key}: the body yielded ${written} bytes, expected ${body.size}`);
       }
       try {
-        if (meta.mtimeMs !== undefined) await fdTimes(fd, meta.mtimeMs / 1000, meta.mtimeMs / 1000);
+        if (meta.mtimeMs !== undefined) await fdTimes(fd, fsTime(meta.mtimeMs), fsTime(meta.mtimeMs));
         if (meta.mode !== undefined) await fdChmod(fd, storedMode(meta.mode));
       } catch (e) {
         throw await classify(this.root, e, 'put', key);

@@ -15,6 +15,7 @@ export const restoreCommand: BuiltinCommand = {
       .option('overwrite', { choices: ['never', 'if-newer', 'always', 'rename'] as const, default: 'rename', describe: 'When a file is already there' })
       .option('include-deleted', { type: 'boolean', default: false, describe: 'Also files deleted at the source' })
       .option('fill-pruned', { type: 'boolean', default: false, describe: 'A file whose version as of --run/--at is no longer kept (generations) gets the oldest version kept after it, named in the summary' })
+      .option('rename-unsafe', { type: 'boolean', default: false, describe: 'A name this system cannot hold (a:b.txt on Windows) is restored under one it can (a：b.txt) instead of failing forbidden-name' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'Show what would be restored; write nothing' })
       .conflicts('at', 'run'),
   handler: async (args, ctx) => {
@@ -35,6 +36,7 @@ export const restoreCommand: BuiltinCommand = {
           includeDeleted: !!args.includeDeleted,
           fillPruned: !!args.fillPruned,
           dryRun: !!args.dryRun,
+          renameUnsafe: !!args.renameUnsafe,
           signal: stop.signal,
         });
         if (ctx.output.json) ctx.output.printJson({ run, files: files.filter((f) => f.status !== 'unchanged') });

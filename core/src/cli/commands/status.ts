@@ -20,6 +20,17 @@ async function storedBytes(deps: Pick<EngineDeps, 'config' | 'index'>, target: s
   return sum;
 }
 
+/** Rotated disks (`"rotate": true`): each disk's last backup run to this target, newest disk first (from the last 500 runs). */
+async function rotationDisks(deps: Pick<EngineDeps, 'index'>, target: string): Promise<{ disk: string; run: string; start: string; status: string }[]> {
+  const seen = new Map<string, { disk: string; run: string; start: string; status: string }>();
+  const { runs } = await deps.index.listRuns({ kind: 'backup', limit: 500, total: false });
+  for (const r of runs) {
+    const t = r.targetResults?.find((x) => x.id === target);
+    if (t?.disk && !seen.has(t.disk)) seen.set(t.disk, { disk: t.disk, run: r.id, start: r.start, status: t.status });
+  }
+  return [...seen.values()];
+}
+
 export const statusCommand: BuiltinCommand = {
   command: 'status',
   describe: 'Whether the daemon runs and what it is doing, each job\'s last backup, free space on each target',
@@ -47,19 +58,20 @@ export const statusCommand: BuiltinCommand = {
         Object.entries(deps.config.targets).map(async ([id, cfg]) => {
           let target: Awaited<ReturnType<typeof deps.openTarget>> | undefined;
           let timer: NodeJS.Timeout | undefined;
+          const disks = cfg.rotate === true ? { disks: await rotationDisks(deps, id) } : {};
           try {
             target = await deps.openTarget(id);
             // A target that cannot tell (Azure: only a listing would): what hokan itself stored there, from the index.
-            if (!target.usage) return { id, type: cfg.type, used: await storedBytes(deps, id), usedFrom: 'index' as const };
+            if (!target.usage) return { id, type: cfg.type, used: await storedBytes(deps, id), usedFrom: 'index' as const, ...disks };
             const timeout = new Promise<never>((_, reject) => {
               timer = setTimeout(() => reject(new Error(`no answer in ${USAGE_TIMEOUT_MS / 1000} s`)), USAGE_TIMEOUT_MS);
             });
             const u = await Promise.race([target.usage(), timeout]);
             // A server that did not say (a WebDAV server without quota properties): as for one that cannot.
-            if (u.used === undefined && u.free === undefined) return { id, type: cfg.type, used: await storedBytes(deps, id), usedFrom: 'index' as const };
-            return { id, type: cfg.type, ...u };
+            if (u.used === undefined && u.free === undefined) return { id, type: cfg.type, used: await storedBytes(deps, id), usedFrom: 'index' as const, ...disks };
+            return { id, type: cfg.type, ...u, ...disks };
           } catch (e) {
-            return { id, type: cfg.type, error: describeError(e) };
+            return { id, type: cfg.type, error: describeError(e), ...disks };
           } finally {
             clearTimeout(timer);
             await closeTarget(target);
@@ -87,6 +99,8 @@ export const statusCommand: BuiltinCommand = {
         const free = 'free' in t && t.free !== undefined ? `${formatBytes(t.free)} free` : undefined;
         const used = 'used' in t && t.used !== undefined ? `${formatBytes(t.used)} used${'usedFrom' in t ? ' (stored by hokan)' : ''}` : undefined;
         ctx.output.print(`target ${t.id} (${t.type}): ${'error' in t ? `not answering — ${t.error}` : [free, used].filter(Boolean).join(', ') || 'space not known'}`);
+        // Rotated disks: each one's own last backup (the one plugged in now is named by the next run).
+        for (const k of 'disks' in t ? (t.disks ?? []) : []) ctx.output.print(`  disk ${k.disk.slice(0, 8)}: last backup ${formatDate(k.start)} ${k.status}  [run ${k.run}]`);
       }
       return 0;
     });

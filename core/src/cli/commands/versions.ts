@@ -24,7 +24,7 @@ export const versionsCommand: BuiltinCommand = {
       }
       for (const v of versions) {
         const state = v.current ? 'current' : v.deleted ? `deleted at the source (run ${v.deleted})` : 'older';
-        ctx.output.print(`${v.target}  ${formatDate(v.time)}  ${v.v}  ${formatBytes(v.size)}  modified ${formatDate(v.mtime)}  ${v.link !== undefined ? `-> ${v.link}` : `sha256 ${v.sha256.slice(0, 12)}`}  ${state}`);
+        ctx.output.print(`${v.target}  ${formatDate(v.time)}  ${v.v}  ${formatBytes(v.size)}  modified ${formatDate(v.mtime)}  ${v.link !== undefined ? `-> ${v.link}` : v.folder ? 'folder' : `sha256 ${v.sha256.slice(0, 12)}`}  ${state}`);
       }
       // Said, so nobody looks for a version retention has dropped (issue 30).
       for (const p of pruned) {

@@ -90,6 +90,7 @@ export const JobSchema = Type.Object(
       ),
     ),
     keepDeletedDays: Type.Optional(Type.Integer({ minimum: 0, description: 'Keep deleted files this many days.' })),
+    spotCheck: Type.Optional(Type.Integer({ minimum: 0, description: 'Files each run checks on every target (picked at random among those it did not send: there, and of the right size); a missing or damaged one is sent again in the same run. Default 20; 0 turns it off.' })),
     onTargetReset: Type.Optional(
       Type.Union([Type.Literal('resend'), Type.Literal('refuse')], { description: 'A target wiped or replaced since the last backup: send everything again ("resend", default) or stop with target-reset ("refuse").' }),
     ),
@@ -120,6 +121,7 @@ export const PresetDefinitionSchema = Type.Object(
 export const TargetBaseProperties = {
   type: Type.String({ description: 'The target type (provided by a plugin: hdd, nas, s3, azure, …).' }),
   maxConnections: Type.Optional(Type.Integer({ minimum: 1, description: 'Transfers at once against this target.' })),
+  rotate: Type.Optional(Type.Boolean({ description: 'Disks used in turn at this place (one kept off-site): each keeps its own state, and a backup sends what changed since that disk\'s own last run. Without it, another disk here is a reset (onTargetReset).' })),
 };
 export const TargetBaseSchema = Type.Object(TargetBaseProperties, { additionalProperties: true });
 

@@ -292,25 +292,27 @@ describe('faults', () => {
     await tree({ 'a.txt': 'a' });
     await runBackup(deps(), { job: 'docs' });
     // A run's walk reports what it leaves out (onSkip): the early walk is started the same way.
-    const early = () => startHeadStart(walkSpec({ name: 'src', path: src }, { filters: {}, followSymlinks: false, onSkip: () => {} }));
-    const walked = () => new Promise((r) => setTimeout(r, 300));
+    const early = () => startHeadStart(walkSpec({ name: 'src', path: src }, { filters: {}, followSymlinks: false, folders: true, onSkip: () => {} }));
+    // Until the early walk is over (a fixed wait was too short on a loaded machine).
+    const walked = async (w: ReturnType<typeof early>) => {
+      for (let i = 0; i < 500 && !w.walked; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(w.walked, 'the early walk ended').toBe(true);
+    };
 
     // Taken over: what the run sees is what the early walk saw (b.txt came after it).
-    early();
-    await walked();
+    await walked(early());
     await writeFile(join(src, 'b.txt'), 'b');
     const taken = await runBackup(deps(), { job: 'docs' });
     expect(taken.counts).toMatchObject({ seen: 1, unchanged: 1, uploaded: 0 });
     expect((await runBackup(deps(), { job: 'docs' })).counts).toMatchObject({ seen: 2, uploaded: 1 });
 
     // A beforeRun tap (a plugin that mounts or snapshots the source): the early walk is stopped.
-    early();
-    await walked();
+    await walked(early());
     const d = deps();
     d.hooks.beforeRun.tapPromise('test-mount', () => writeFile(join(src, 'c.txt'), 'c'));
     const after = await runBackup(d, { job: 'docs' });
     expect(after.counts).toMatchObject({ seen: 3, uploaded: 1 });
-    expect(takeHeadStartOf({ name: 'src', path: src }, { filters: {}, followSymlinks: false, onSkip: () => {} })).toBeUndefined();
+    expect(takeHeadStartOf({ name: 'src', path: src }, { filters: {}, followSymlinks: false, folders: true, onSkip: () => {} })).toBeUndefined();
   });
 
   it('an unavailable target is target-unavailable and the run says why', async () => {
@@ -425,6 +427,62 @@ describe('index rebuild from the target', () => {
     expect(runs.map((r) => r.status)).toEqual(['completed', 'completed']);
     const next = await runBackup(deps(), { job: 'docs' });
     expect(next.counts).toMatchObject({ uploaded: 0, unchanged: 2 });
+  });
+});
+
+describe('clocks (issue 24)', () => {
+  it('a system clock that goes back between runs, and mtimes before 1970 and far in the future: run order, generations and restores of every run stay right', async () => {
+    await tree({ 'plan.txt': 'v1', 'old.txt': 'from the sixties', 'future.txt': 'from 2100' });
+    await utimes(join(src, 'old.txt'), new Date('1965-03-01T00:00:00Z'), new Date('1965-03-01T00:00:00Z'));
+    await utimes(join(src, 'future.txt'), new Date('2100-01-01T00:00:00Z'), new Date('2100-01-01T00:00:00Z'));
+    const at = (iso: string) => new Date(iso);
+    const r1 = await runBackup(deps(), { job: 'docs', now: at('2031-06-10T12:00:00Z') });
+    await writeFile(join(src, 'plan.txt'), 'v2 (clock went back a day)');
+    // The clock steps back a day (a dead CMOS battery), then another hour.
+    const r2 = await runBackup(deps(), { job: 'docs', now: at('2031-06-09T12:00:00Z') });
+    await writeFile(join(src, 'plan.txt'), 'v3 (and back an hour more)');
+    const r3 = await runBackup(deps(), { job: 'docs', now: at('2031-06-09T11:00:00Z') });
+    expect([r1, r2, r3].map((r) => r.status)).toEqual(['completed', 'completed', 'completed']);
+    // Run ids still follow the runs' order, whatever the clock said.
+    expect(r1.id < r2.id && r2.id < r3.id, `${r1.id} < ${r2.id} < ${r3.id}`).toBe(true);
+    expect(r2.counts).toMatchObject({ uploaded: 1, unchanged: 2 });
+    const versions = await listVersions(deps(), 'docs', 'plan.txt');
+    expect(versions.map((v) => [v.v, v.current])).toEqual([[r3.id, true], [r2.id, false], [r1.id, false]]);
+    for (const [r, want] of [[r1, 'v1'], [r2, 'v2 (clock went back a day)'], [r3, 'v3 (and back an hour more)']] as const) {
+      const to = join(dir, `clock-${r.id}`);
+      await runRestore(deps(), { job: 'docs', to, run: r.id });
+      expect(await readFile(join(to, 'src', 'plan.txt'), 'utf8')).toBe(want);
+      expect((await stat(join(to, 'src', 'old.txt'))).mtime.toISOString()).toBe('1965-03-01T00:00:00.000Z');
+      expect((await stat(join(to, 'src', 'future.txt'))).mtime.toISOString()).toBe('2100-01-01T00:00:00.000Z');
+    }
+    // Nothing sent again for the odd mtimes.
+    expect((await runBackup(deps(), { job: 'docs', now: at('2031-06-09T11:30:00Z') })).counts).toMatchObject({ uploaded: 0, unchanged: 3 });
+  });
+});
+
+describe('names a destination cannot hold (issue 27)', () => {
+  it('restoring to Windows rules: a name it cannot hold fails forbidden-name naming --rename-unsafe; with it, the file comes back under a name it can hold, said per file', async () => {
+    const names = { 'a:b.txt': 'colon', 'q?.txt': 'question', 'back\\slash.txt': 'backslash', 'CON.txt': 'device', 'dot.': 'trailing dot', 'sub|dir/x.txt': 'in a folder', 'plain.txt': 'plain' };
+    await tree(names);
+    await runBackup(deps(), { job: 'docs' });
+    const refused = join(dir, 'win-refused');
+    const first = await runRestore(deps(), { job: 'docs', to: refused, nameRules: 'windows' });
+    expect(first.run.status).toBe('incomplete');
+    expect(first.run.counts, JSON.stringify(first.files)).toMatchObject({ restored: 1, failed: 7 }); // six files and the folder sub|dir
+    const bad = first.files.find((f) => f.path === 'src/a:b.txt')!;
+    expect(bad).toMatchObject({ status: 'failed', reason: 'forbidden-name' });
+    expect(bad.message).toContain('"a:b.txt" cannot be written on this system: the character : is not allowed in a name');
+    expect(first.files.find((f) => f.path === 'src/CON.txt')!.message).toContain('CON is a device name');
+    expect(first.files.find((f) => f.path === 'src/dot.')!.message).toContain('a name may not end in a dot');
+    const renamed = join(dir, 'win-renamed');
+    const second = await runRestore(deps(), { job: 'docs', to: renamed, nameRules: 'windows', renameUnsafe: true });
+    expect(second.run).toMatchObject({ status: 'completed', counts: { restored: 7, failed: 0 } });
+    expect(await snapshot(join(renamed, 'src'))).toEqual({ 'a：b.txt': 'colon', 'q？.txt': 'question', 'back＼slash.txt': 'backslash', 'CON_.txt': 'device', 'dot．': 'trailing dot', 'sub｜dir/x.txt': 'in a folder', 'plain.txt': 'plain' });
+    expect(second.files.find((f) => f.path === 'src/a:b.txt')!.message).toBe('restored as "a：b.txt" (--rename-unsafe: this system cannot hold the name)');
+    // On this system (Linux) every name comes back as it is.
+    const here = join(dir, 'here');
+    await runRestore(deps(), { job: 'docs', to: here });
+    expect(await snapshot(join(here, 'src'))).toEqual(names);
   });
 });
 
@@ -711,7 +769,7 @@ class FlushingTarget extends MemoryTarget {
     let stored = 0;
     for await (const _ of this.list('docs/src/')) stored++;
     let recorded = 0;
-    for await (const b of index.heldBatches('docs', 'mem', 'src')) recorded += b.filter(([, h]) => h.cur).length;
+    for await (const b of index.heldBatches('docs', 'mem', 'src')) recorded += b.filter(([, h]) => h.cur && !h.cur.dir).length;
     if (this.failing.flushes > 0) {
       this.failing.flushes--;
       throw new TargetError('permanent', 'flush of the disk failed: EIO');
@@ -737,8 +795,10 @@ describe('deferred durability (a target with flush)', () => {
       if (k > 0) expect(f.recorded).toBeLessThanOrEqual(t.flushes[k - 1]!.stored);
     }
     let recorded = 0;
-    for await (const b of index.heldBatches('docs', 'mem', 'src')) recorded += b.length;
+    let folders = 0;
+    for await (const b of index.heldBatches('docs', 'mem', 'src')) for (const [, h] of b) h.cur?.dir ? folders++ : recorded++;
     expect(recorded).toBe(n);
+    expect(folders).toBe(25); // d0…d24, held as folders (issue 27)
     const again = await runBackup(deps(), { job: 'docs' });
     expect(again.counts).toMatchObject({ uploaded: 0, unchanged: n });
     const to = join(dir, 'r');

@@ -9,11 +9,11 @@ export function applyChange(held: HeldFile | undefined, line: ChangeLine): HeldF
   switch (line.op) {
     case 'put': {
       if (h.cur) h.old.unshift(h.cur);
-      h.cur = { v: line.v, size: line.size, mtimeMs: line.mtimeMs, sha256: line.sha256, ...(line.link !== undefined ? { link: line.link } : {}), ...(line.mode !== undefined ? { mode: line.mode } : {}) };
+      h.cur = { v: line.v, size: line.size, mtimeMs: line.mtimeMs, sha256: line.sha256, ...(line.link !== undefined ? { link: line.link } : {}), ...(line.mode !== undefined ? { mode: line.mode } : {}), ...(line.dir ? { dir: true as const } : {}), ...owner(line) };
       break;
     }
     case 'meta': {
-      if (h.cur?.v === line.v) h.cur = { ...h.cur, mode: line.mode };
+      if (h.cur?.v === line.v) h.cur = { ...h.cur, mode: line.mode, ...(line.mtimeMs !== undefined ? { mtimeMs: line.mtimeMs } : {}), ...owner(line) };
       break;
     }
     case 'del': {
@@ -31,6 +31,11 @@ export function applyChange(held: HeldFile | undefined, line: ChangeLine): HeldF
     }
   }
   return h.cur || h.old.length || h.pruned?.length ? h : undefined;
+}
+
+/** The owner and group a journal line carries (absent in lines from before they were kept). */
+function owner(line: { uid?: number; gid?: number }): { uid?: number; gid?: number } {
+  return line.uid === undefined ? {} : { uid: line.uid, gid: line.gid };
 }
 
 /**

@@ -35,9 +35,14 @@ export class Lane {
   }
   readonly candidates: Candidate[] = [];
   candidateCount = 0;
+  /** Held folders gone from the source: they go with the files (not counted against the deletion threshold). */
+  readonly folderCandidates: Candidate[] = [];
   /** Files deleted at the source longer ago than `keepDeletedDays`: their versions go after the scan. */
   readonly expired: Candidate[] = [];
   heldFiles = 0;
+  /** Unchanged files picked at random (reservoir) for the spot check after the scan, and how many were offered. */
+  readonly spot: { entry: FileEntry; held: HeldFile }[] = [];
+  spotSeen = 0;
   readonly retryLater: { entry: FileEntry }[] = [];
   refresh: IndexOp[] = [];
   constructor(readonly s: TargetSession) {}

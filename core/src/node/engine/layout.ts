@@ -41,6 +41,16 @@ export function newRunId(now = new Date()): string {
   return `${runIdStamp(new Date(t))}-${randomBytes(2).toString('hex')}`;
 }
 
+/**
+ * Run ids made from now on sort after `lastId` (the newest run the index knows): a clock that
+ * stepped back since (a dead CMOS battery, a wrong NTP server) must not give a run an id that sorts
+ * before its predecessor — point-in-time restore and generations go by the order of run ids.
+ */
+export function runIdsAfter(lastId: string | undefined): void {
+  const t = lastId === undefined ? NaN : runIdTime(lastId).getTime();
+  if (!Number.isNaN(t)) lastTime = Math.max(lastTime, t);
+}
+
 /** `YYYYMMDDTHHMMSS.mmm` of a time (UTC): the part of a run id that orders runs. */
 export function runIdStamp(d: Date): string {
   const iso = d.toISOString(); // 2026-11-22T07:18:00.123Z
@@ -95,9 +105,9 @@ export interface JobHead {
 
 /** One line of a run's change journal (and of a snapshot, with op `put`). */
 export type ChangeLine =
-  | { op: 'put'; p: string; v: string; size: number; mtimeMs: number; sha256: string; link?: string; mode?: number }
-  /** The current version's permission bits changed at the source (content unchanged, nothing sent). */
-  | { op: 'meta'; p: string; v: string; mode: number }
+  | { op: 'put'; p: string; v: string; size: number; mtimeMs: number; sha256: string; link?: string; mode?: number; dir?: true; uid?: number; gid?: number }
+  /** The current version's permission bits (and, for a folder, its mtime) changed at the source (content unchanged, nothing sent). */
+  | { op: 'meta'; p: string; v: string; mode: number; mtimeMs?: number; uid?: number; gid?: number }
   | { op: 'del'; p: string; v: string; at: string }
   | { op: 'drop'; p: string; v: string };
 

@@ -33,7 +33,7 @@ export async function openForReading(deps: EngineDeps, job: JobConfig, targetId:
       // Wiped or replaced since the index last saw it: what the index believes is there is not.
       // Gone: said, and left for the next backup to heal (it needs to know). Another instance (a
       // replaced disk with a backup of its own): the index is rebuilt from what that one holds.
-      const { reset, marker: found, text } = await detectReset(deps.index, store, job.id, id, targetFingerprint(deps.config, id));
+      const { reset, marker: found, text } = await detectReset(deps.index, store, job.id, id, targetFingerprint(deps.config, id), deps.config.targets[id]?.rotate === true);
       if (reset && found !== 'missing') await deps.index.forgetPlace(job.id, id);
       const marker = await ensureOwner(store, deps.config.device, job.id, false, { text });
       if (!marker && (reset || !(await deps.index.getTargetState(job.id, id)))) {
@@ -78,16 +78,38 @@ function parseMarker(text: string): OwnerMarker | 'damaged' {
  * files it believes stored are not — so it is forgotten, and the run sends everything again (or
  * refuses, with `onTargetReset: "refuse"`). A damaged marker is not a reset (ensureOwner says so).
  */
-export async function detectReset(index: IndexStore, store: JobStore, job: string, targetId: string, fingerprint: string): Promise<{ reset: boolean; marker: OwnerMarker | 'missing' | 'damaged'; text: string | undefined }> {
+export async function detectReset(
+  index: IndexStore,
+  store: JobStore,
+  job: string,
+  targetId: string,
+  fingerprint: string,
+  rotate = false,
+): Promise<{ reset: boolean; marker: OwnerMarker | 'missing' | 'damaged'; text: string | undefined; rotated?: RotatedIn }> {
   const state = await index.getTargetState(job, targetId);
   // One read of the marker per run: ensureOwner is given this text (`known`) instead of reading again.
   const text = await readMarkerText(store);
   const marker: OwnerMarker | 'missing' | 'damaged' = text === undefined ? 'missing' : parseMarker(text);
-  const result = (reset: boolean) => ({ reset, marker, text });
+  const result = (reset: boolean, rotated?: RotatedIn) => ({ reset, marker, text, rotated });
   // Another place in the settings (a new path or bucket): not a reset — ensureCurrent starts afresh.
   if (!state || state.fingerprint !== fingerprint || marker === 'damaged') return result(false);
-  if (marker === 'missing') return result(true);
-  return result(!!(state.instance && marker.instance && state.instance !== marker.instance));
+  const other = marker === 'missing' || !!(state.instance && marker.instance && state.instance !== marker.instance);
+  if (!other) return result(false);
+  if (!rotate) return result(true);
+  // Rotated disks: another disk of the rotation (or a new one) is in. What this index knows of the
+  // disk that was is parked under TARGET@INSTANCE; what it knew of this one, if anything, comes back.
+  const instance = marker === 'missing' ? undefined : marker.instance;
+  await index.movePlace(job, targetId, `${targetId}@${state.instance ?? 'earlier'}`);
+  const known = instance !== undefined && (await index.getTargetState(job, `${targetId}@${instance}`)) !== undefined;
+  if (known) await index.movePlace(job, `${targetId}@${instance}`, targetId);
+  return result(false, { from: state.instance, to: instance, known });
+}
+
+/** A rotated disk came in (`"rotate": true`): the one that was, this one (none: a new disk), and whether this index knew it. */
+export interface RotatedIn {
+  from?: string;
+  to?: string;
+  known: boolean;
 }
 
 /** Marks the index's state for the place with the place's instance, once known. */

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { chmod, lstat, mkdir, open, readlink, rename, rm, stat, symlink, utimes } from 'node:fs/promises';
+import { chmod, chown, lchown, lstat, mkdir, open, readlink, rename, rm, stat, symlink, utimes } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -10,7 +10,7 @@ import type { Logger } from '../../common/logger.js';
 import { hasTaps, type RunContext } from '../../common/hooks.js';
 import { emptyCounts, type FileRecord, type RunRecord, type SourceRoot } from '../../common/model.js';
 import type { Reason } from '../../common/statuses.js';
-import { formatDate } from '../../common/units.js';
+import { formatDate, fsTime } from '../../common/units.js';
 import type { HeldFile, HeldVersion } from '../index/index-store.js';
 import { crashPoint } from './crash-points.js';
 import { findJob, targetFingerprint, type EngineDeps } from './deps.js';
@@ -18,7 +18,9 @@ import { withRetry, reasonOf } from './failure.js';
 import { prunedAt, versionAt } from './held.js';
 import { retentionRule } from './restorable.js';
 import { JobStore, closeTarget } from './job-store.js';
-import { fileKey, newRunId, runIdCutoff, runIdTime } from './layout.js';
+import { fileKey, newRunId, runIdCutoff, runIdTime, runIdsAfter } from './layout.js';
+import { restoreFolders, restoresOwner, type HeldFolder } from './restore-folders.js';
+import { HOST_NAME_RULES, safeName, unsafeName, type NameRules } from './restore-names.js';
 import { resolveRoots } from './sources.js';
 import { ensureIndexed, ensureOwner, openForReading, type OpenedJobTarget } from './open-target.js';
 
@@ -44,6 +46,10 @@ export interface RestoreOptions {
    */
   fillPruned?: boolean;
   dryRun?: boolean;
+  /** Names the destination cannot hold are written under one it can (restore-names.ts) instead of failing `forbidden-name`. */
+  renameUnsafe?: boolean;
+  /** Whose name rules the destination follows (default: this system's; tests give 'windows'). */
+  nameRules?: NameRules;
   signal?: AbortSignal;
   onProgress?: (p: { filesDone: number; bytesDone: number }) => void;
 }
@@ -142,6 +148,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
   const roots = await resolveRoots(job, config, deps.resolvePreset).catch(() => [] as SourceRoot[]);
   const overwrite: OverwriteMode = opts.overwrite ?? 'rename';
   const now = new Date();
+  runIdsAfter((await index.listRuns({ limit: 1, total: false })).runs[0]?.id);
   const runId = newRunId(now);
   const run: RunRecord = {
     id: runId,
@@ -206,21 +213,48 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
     opts.onProgress?.({ filesDone: ++done, bytesDone: run.bytes });
   };
 
+  /** Where `root/rel` is written, and the folder nothing may be written outside of; throws for a path that cannot be. */
+  const nameRules = opts.nameRules ?? HOST_NAME_RULES;
+  const destinationOf = (root: string, rel: string): { dest: string; rootDir: string; renamed?: string } => {
+    const folder = base ? join(base, root) : rootPaths.get(root);
+    if (!folder) throw new HokanError('E_NO_SOURCE', `no source folder named "${root}" in the job any more`, { hint: 'restore it elsewhere with --to DIR' });
+    let segs = rel.split('/');
+    if (segs.some((s) => s === '' || s === '.' || s === '..' || s.includes('\0'))) throw new HokanError('E_UNSAFE_PATH', `refusing the unsafe path "${rel}" from the target`);
+    // A backslash, a colon… are legal in names on Linux and macOS (files unpacked from Windows
+    // archives); where the destination cannot hold a name it is said, never dropped (restore-names.ts).
+    let renamed: string | undefined;
+    const why = nameRules === 'posix' ? undefined : segs.map((s) => unsafeName(s, nameRules)).find((w) => w !== undefined);
+    if (why !== undefined) {
+      if (!opts.renameUnsafe) {
+        throw new HokanError('E_FORBIDDEN_NAME', `"${rel}" cannot be written on this system: ${why} (--rename-unsafe restores it as "${segs.map(safeName).join('/')}")`, {
+          hint: 'give --rename-unsafe to restore it under a name this system can hold (a:b.txt → a：b.txt), or restore it on Linux or macOS',
+        });
+      }
+      segs = segs.map(safeName);
+      renamed = segs.join('/');
+    }
+    const dest = resolve(folder, ...segs);
+    const rootDir = base ?? folder;
+    const r = relative(rootDir, dest);
+    if (r.startsWith('..') || isAbsolute(r)) throw new HokanError('E_UNSAFE_PATH', `refusing to write outside ${rootDir}: "${rel}"`);
+    return { dest, rootDir, renamed };
+  };
+  const failedRecord = (rec: FileRecord, e: unknown): FileRecord => {
+    const code = HokanError.is(e) ? e.code : undefined;
+    const reason: Reason = code === 'E_HASH_MISMATCH' ? 'hash-mismatch' : code === 'E_FORBIDDEN_NAME' ? 'forbidden-name' : code === 'E_UNSAFE_PATH' || code === 'E_NO_SOURCE' ? 'invalid-settings' : reasonOf(e);
+    return { ...rec, status: 'failed', reason, message: describeError(e).split('\n')[0] };
+  };
+  /** Folders as of the run, in path order: made and given their modes and mtimes after the files (restore-folders.ts). */
+  const folders: HeldFolder[] = [];
+
   const restoreOne = async (root: string, rel: string, held: HeldFile, ver: HeldVersion) => {
     const path = fileKey(root, rel);
     const rec: FileRecord = { path, target: source.id, status: 'restored', size: ver.size, sha256: ver.sha256 || undefined };
     try {
-      const folder = base ? join(base, root) : rootPaths.get(root);
-      if (!folder) throw new HokanError('E_NO_SOURCE', `no source folder named "${root}" in the job any more`, { hint: 'restore it elsewhere with --to DIR' });
-      const segs = rel.split('/');
-      if (segs.some((s) => s === '' || s === '.' || s === '..' || s.includes('\0'))) throw new HokanError('E_UNSAFE_PATH', `refusing the unsafe path "${rel}" from the target`);
-      // A backslash is a legal name character on Linux and macOS (files unpacked from Windows
-      // archives); only where it separates folders can such a name not be written as it is.
-      if (sep === '\\' && segs.some((s) => s.includes('\\'))) throw new HokanError('E_FORBIDDEN_NAME', `"${rel}" holds a backslash, which this system cannot hold in a name`, { hint: 'restore it on Linux or macOS, or copy it from the target under another name' });
-      let dest = resolve(folder, ...segs);
-      const rootDir = base ?? folder;
-      const r = relative(rootDir, dest);
-      if (r.startsWith('..') || isAbsolute(r)) throw new HokanError('E_UNSAFE_PATH', `refusing to write outside ${rootDir}: "${rel}"`);
+      const where = destinationOf(root, rel);
+      let dest = where.dest;
+      const rootDir = where.rootDir;
+      if (where.renamed !== undefined) rec.message = `restored as "${where.renamed}" (--rename-unsafe: this system cannot hold the name)`;
 
       const existing = await lstat(dest).catch(() => undefined);
       if (existing) {
@@ -235,6 +269,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
       if (ver.link !== undefined) {
         if (existing && overwrite !== 'rename') await rm(dest, { force: true });
         await symlink(ver.link, dest);
+        if (restoresOwner(ver)) await lchown(dest, ver.uid!, ver.gid!);
         return record(rec);
       }
       // Where a version lives is derived from the journal (design.md): the current one at its path,
@@ -252,9 +287,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
       record(rec);
       await hooks.afterRestore.promise(rec, ctx);
     } catch (e) {
-      const code = HokanError.is(e) ? e.code : undefined;
-      const reason: Reason = code === 'E_HASH_MISMATCH' ? 'hash-mismatch' : code === 'E_FORBIDDEN_NAME' ? 'forbidden-name' : code === 'E_UNSAFE_PATH' || code === 'E_NO_SOURCE' ? 'invalid-settings' : reasonOf(e);
-      record({ ...rec, status: 'failed', reason, message: describeError(e).split('\n')[0] });
+      record(failedRecord(rec, e));
     }
   };
 
@@ -277,11 +310,18 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
       }
       if (!ver) continue;
       matched++;
+      if (ver.dir) {
+        folders.push({ root, rel, ver });
+        continue;
+      }
       while (inflight.size >= maxConn) await Promise.race(inflight);
       const p: Promise<void> = restoreOne(root, rel, held, ver).finally(() => inflight.delete(p));
       inflight.add(p);
     }
     await Promise.all(inflight);
+    if (!opts.dryRun && !opts.signal?.aborted) {
+      await restoreFolders(folders, (f) => destinationOf(f.root, f.rel).dest, overwrite, (f, e) => record(failedRecord({ path: fileKey(f.root, f.rel), target: source.id, status: 'restored' }, e)));
+    }
   } finally {
     await closeTarget(source.target);
     for (const d of stagingDirs.values()) await rm(await d.catch(() => ''), { recursive: true, force: true }).catch(() => {});
@@ -337,9 +377,11 @@ async function writeVersion(source: OpenedJobTarget, key: string, ver: HeldVersi
     await fh.close();
     // Seconds as a double, not a Date: a Date drops what is below the millisecond (the recorded
     // mtime of 1704067200.733999 s came back as .733).
-    await utimes(tmp, ver.mtimeMs / 1000, ver.mtimeMs / 1000);
-    // The file's permission bits as backed up (a private file stays private); versions from before
-    // they were kept get the process's default.
+    await utimes(tmp, fsTime(ver.mtimeMs), fsTime(ver.mtimeMs));
+    // Owner and group first (a chown clears setuid bits), when running as root; then the file's
+    // permission bits as backed up (a private file stays private); versions from before they were
+    // kept get the process's default.
+    if (restoresOwner(ver)) await chown(tmp, ver.uid!, ver.gid!);
     if (ver.mode !== undefined) await chmod(tmp, ver.mode);
     await rename(tmp, dest);
     crashPoint('after-restore-file');
@@ -361,6 +403,8 @@ export interface VersionInfo {
   /** The run that saw the file deleted at the source, if it was. */
   deleted?: string;
   link?: string;
+  /** A folder (its mode and mtime, and that it existed). */
+  folder?: true;
 }
 
 /** Runs that no longer restore a file: retention dropped the version they saw (issue 30). */
@@ -412,6 +456,7 @@ export async function fileHistory(deps: EngineDeps, jobId: string, path: string,
           current: ver === held.cur,
           ...(ver.del ? { deleted: ver.del } : {}),
           ...(ver.link !== undefined ? { link: ver.link } : {}),
+          ...(ver.dir ? { folder: true as const } : {}),
         });
       }
       for (const [from, until] of held.pruned ?? []) {

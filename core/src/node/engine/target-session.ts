@@ -5,6 +5,7 @@ import { emptyCounts } from '../../common/model.js';
 import type { FileStatus, Reason } from '../../common/statuses.js';
 import type { Target } from '../../common/target.js';
 import type { HeldFile, HeldVersion, IndexOp, IndexStore, TargetState } from '../index/index-store.js';
+import { storesObject } from '../index/held-types.js';
 import { crashPoint } from './crash-points.js';
 import { notePruned } from './held.js';
 import type { DurabilityWindow } from './deps.js';
@@ -13,7 +14,7 @@ import { isFatalForTarget, reasonOf, withRetry, type RetryOptions } from './fail
 import { JobStore } from './job-store.js';
 import { LAYOUT_FORMAT, RUNS_PREFIX, sealLine, changesKey, fileKey, runRecordKey, type ChangeLine, type JobHead } from './layout.js';
 import { Lease } from './lease.js';
-import { detectReset, ensureCurrent, ensureOwner, noteInstance, writeHead } from './open-target.js';
+import { detectReset, ensureCurrent, ensureOwner, noteInstance, writeHead, type RotatedIn } from './open-target.js';
 
 export interface SessionOptions {
   index: IndexStore;
@@ -32,6 +33,8 @@ export interface SessionOptions {
   maxPathLength?: number;
   /** What to do when the place was wiped or replaced (issue 24): send everything again, or refuse. */
   onTargetReset?: 'resend' | 'refuse';
+  /** Disks used in turn at this place (`"rotate": true`): another one is not a reset. */
+  rotate?: boolean;
   maxFileSize?: number;
   /** Shared sequence for per-file records of the run. */
   nextSeq: () => number;
@@ -122,7 +125,8 @@ export class TargetSession {
   /** Check the target, claim or verify ownership, make sure the index knows what it holds. */
   async prepare(opts: { write: boolean; waitMs?: number }): Promise<void> {
     await this.o.target.check();
-    const { reset, text } = await detectReset(this.o.index, this.store, this.o.job, this.o.targetId, this.o.fingerprint);
+    const { reset, text, rotated } = await detectReset(this.o.index, this.store, this.o.job, this.o.targetId, this.o.fingerprint, this.o.rotate === true);
+    this.rotated = rotated;
     if (reset) {
       const last = (await this.o.index.listRuns({ job: this.o.job, kind: 'backup', limit: 1, total: false })).runs[0];
       if (this.o.onTargetReset === 'refuse') {
@@ -141,6 +145,7 @@ export class TargetSession {
     const recovered = opts.write && !this.o.dryRun && (await this.recoverJournal());
     const { state, caughtUp } = await ensureCurrent(this.o.index, this.store, this.o.job, this.o.targetId, this.o.fingerprint, this.o.logger);
     this.state = opts.write ? await noteInstance(this.o.index, this.o.job, this.o.targetId, state, marker?.instance) : state;
+    if (this.o.rotate && marker?.instance) this.result.disk = marker.instance;
     this.caughtUp = caughtUp;
     // Other data folders must learn of the recovered lines: the place changed.
     if (recovered) await this.writeHead('running');
@@ -148,6 +153,9 @@ export class TargetSession {
 
   /** The place was wiped or replaced since the index last saw it: its held state was forgotten. */
   wasReset = false;
+
+  /** Another disk of a rotation came in (`"rotate": true`): the index now holds that disk's state. */
+  rotated?: RotatedIn;
 
   /** This run's lease on the job's place (a writing run holds one from prepare to release). */
   lease?: Lease;
@@ -240,24 +248,28 @@ export class TargetSession {
       return this.failure(path, e, entry.size);
     }
 
-    // Symlinks are recorded in the index and the journal; nothing is stored on the target.
-    if (entry.type === 'symlink') {
-      const link = entry.linkTarget ?? '';
-      const ver: HeldVersion = { v: this.o.runId, size: 0, mtimeMs: entry.mtimeMs, sha256: '', link };
+    // Symlinks and folders are recorded in the index and the journal; nothing is stored on the target.
+    if (entry.type === 'symlink' || entry.type === 'dir') {
+      const ver: HeldVersion =
+        entry.type === 'dir'
+          ? { v: this.o.runId, size: 0, mtimeMs: entry.mtimeMs, sha256: '', mode: permissionBits(entry), dir: true, ...ownerOf(entry) }
+          : { v: this.o.runId, size: 0, mtimeMs: entry.mtimeMs, sha256: '', link: entry.linkTarget ?? '', ...ownerOf(entry) };
       try {
         // The version it replaces is kept or dropped as for a file — and a file's object leaves
-        // the browsable tree (a symlink is stored in the journal only).
+        // the browsable tree (a symlink or a folder is stored in the journal only).
         const h: HeldFile = held ? { ...held, old: [...held.old] } : { old: [] };
         // The put comes first in the journal, then what it drops (as for a file): a drop names a
         // version with one after it, so the runs it no longer restores are known (notePruned).
-        const lines: ChangeLine[] = [{ op: 'put', p: path, v: ver.v, size: 0, mtimeMs: ver.mtimeMs, sha256: '', link }];
+        const lines: ChangeLine[] = [
+          ver.dir ? { op: 'put', p: path, v: ver.v, size: 0, mtimeMs: ver.mtimeMs, sha256: '', mode: ver.mode, dir: true, ...ownerOf(entry) } : { op: 'put', p: path, v: ver.v, size: 0, mtimeMs: ver.mtimeMs, sha256: '', link: ver.link, ...ownerOf(entry) },
+        ];
         if (h.cur) {
           const prev = h.cur;
           if (this.o.generations > 0 && !prev.damaged) {
-            if (!prev.link && (await this.moveKeeping(path, this.store.versionKey(root.name, rel, prev.v))) === 'kept') await this.clearPath(path);
+            if (storesObject(prev) && (await this.moveKeeping(path, this.store.versionKey(root.name, rel, prev.v))) === 'kept') await this.clearPath(path);
             h.old.unshift(prev);
           } else {
-            if (!prev.link) await withRetry(() => this.store.remove(path), this.o.retry);
+            if (storesObject(prev)) await withRetry(() => this.store.remove(path), this.o.retry);
             lines.push({ op: 'drop', p: path, v: prev.v });
             notePruned(h, prev, ver.v);
           }
@@ -285,7 +297,7 @@ export class TargetSession {
       // deletion. A run after a crash finds the move done (moveKeeping) and goes on.
       const replaced = h.cur && !h.cur.damaged && this.o.generations > 0 ? h.cur : undefined;
       if (replaced) {
-        if (!replaced.link) {
+        if (storesObject(replaced)) {
           await this.moveKeeping(path, this.store.versionKey(root.name, rel, replaced.v));
           crashPoint('after-move');
           moved = replaced;
@@ -330,9 +342,9 @@ export class TargetSession {
       // A damaged copy sent again with the content it was recorded with is the same version healed:
       // it keeps its run id, so restores as of the runs since still find it (journal: drop, then put).
       const healed = h.cur?.damaged !== undefined && h.cur.sha256 === sha256 && h.cur.size === entry.size;
-      const ver: HeldVersion = { v: healed ? h.cur!.v : this.o.runId, size: entry.size, mtimeMs: entry.mtimeMs, sha256, mode: permissionBits(entry) };
+      const ver: HeldVersion = { v: healed ? h.cur!.v : this.o.runId, size: entry.size, mtimeMs: entry.mtimeMs, sha256, mode: permissionBits(entry), ...ownerOf(entry) };
       if (healed) lines.push({ op: 'drop', p: path, v: ver.v });
-      lines.push({ op: 'put', p: path, v: ver.v, size: ver.size, mtimeMs: ver.mtimeMs, sha256, mode: ver.mode });
+      lines.push({ op: 'put', p: path, v: ver.v, size: ver.size, mtimeMs: ver.mtimeMs, sha256, mode: ver.mode, ...ownerOf(entry) });
       const next: HeldFile = { cur: ver, old: h.old, pruned: h.pruned };
       if (!healed && h.cur && (this.o.generations === 0 || h.cur.damaged)) {
         // Overwritten: mirror, or a damaged copy of other content.
@@ -369,8 +381,8 @@ export class TargetSession {
     if (info.size !== entry.size) return undefined;
     const [theirs, ours] = await Promise.all([this.store.get(path, undefined, hashStream), hashFile(entry.abs)]);
     if (theirs.sha256 !== ours) return undefined;
-    const ver: HeldVersion = { v: this.o.runId, size: entry.size, mtimeMs: entry.mtimeMs, sha256: ours, mode: permissionBits(entry) };
-    const lines: ChangeLine[] = [{ op: 'put', p: path, v: ver.v, size: ver.size, mtimeMs: ver.mtimeMs, sha256: ours, mode: ver.mode }];
+    const ver: HeldVersion = { v: this.o.runId, size: entry.size, mtimeMs: entry.mtimeMs, sha256: ours, mode: permissionBits(entry), ...ownerOf(entry) };
+    const lines: ChangeLine[] = [{ op: 'put', p: path, v: ver.v, size: ver.size, mtimeMs: ver.mtimeMs, sha256: ours, mode: ver.mode, ...ownerOf(entry) }];
     const ops = [this.heldOpFor(entry, { cur: ver, old: h.old, pruned: h.pruned })];
     // Already there: `unchanged` (nothing was sent), recorded like an upload.
     const record = this.record(path, 'unchanged', undefined, entry.size, ours);
@@ -444,8 +456,8 @@ export class TargetSession {
   }
 
   /**
-   * A file whose content is the same as held but whose permission bits changed: recorded (journal
-   * `meta`), nothing sent. Counted as uploaded with 0 bytes — a change of the file, kept.
+   * A file whose content is the same as held but whose permission bits or owner changed: recorded
+   * (journal `meta`), nothing sent. Counted as uploaded with 0 bytes — a change of the file, kept.
    */
   async recordMode(entry: FileEntry, held: HeldFile): Promise<FileRecord> {
     const path = fileKey(entry.root.name, entry.rel);
@@ -455,10 +467,44 @@ export class TargetSession {
       await this.begin();
       const mode = permissionBits(entry);
       if (mode !== undefined && this.store.target.setMode) await withRetry(() => this.store.target.setMode!(this.store.fullKey(path), mode), this.o.retry);
-      await this.commitOps([this.heldOpFor(entry, { ...held, cur: { ...held.cur!, mode } })], [{ op: 'meta', p: path, v: held.cur!.v, mode }]);
-      return this.record(path, 'uploaded', undefined, 0, held.cur!.sha256, 'permissions changed; content unchanged, not sent again');
+      await this.commitOps([this.heldOpFor(entry, { ...held, cur: { ...held.cur!, mode, ...ownerOf(entry) } })], [{ op: 'meta', p: path, v: held.cur!.v, mode, ...ownerOf(entry) }]);
+      return this.record(path, 'uploaded', undefined, 0, held.cur!.sha256, 'permissions or owner changed; content unchanged, not sent again');
     } catch (e) {
       return this.failure(path, e, 0);
+    }
+  }
+
+  /**
+   * A folder held as the same version whose permission bits or mtime changed (a file added or
+   * removed in it moves its mtime): recorded on that version in place (journal `meta`), as
+   * permissions of files are. Returns a record only when it failed.
+   */
+  async recordFolder(entry: FileEntry, held: HeldFile): Promise<FileRecord | undefined> {
+    if (this.fatal || this.o.dryRun) return undefined;
+    const path = fileKey(entry.root.name, entry.rel);
+    try {
+      await this.begin();
+      const mode = permissionBits(entry);
+      await this.commitOps([this.heldOpFor(entry, { ...held, cur: { ...held.cur!, mode, mtimeMs: entry.mtimeMs, ...ownerOf(entry) } })], [{ op: 'meta', p: path, v: held.cur!.v, mode, mtimeMs: entry.mtimeMs, ...ownerOf(entry) }]);
+      return undefined;
+    } catch (e) {
+      return this.failure(path, e, 0);
+    }
+  }
+
+  /**
+   * The spot check of one held file: its stored copy is there and of the recorded size (undefined),
+   * or why not (`not-found`; `hash-mismatch` for another size). A target that does not answer: undefined (next run).
+   */
+  async spotCheck(root: string, rel: string, held: HeldFile): Promise<Reason | undefined> {
+    const cur = held.cur!;
+    try {
+      const info = await withRetry(() => this.store.stat(fileKey(root, rel)), this.o.retry);
+      return info.size === cur.size ? undefined : 'hash-mismatch'; // another size: not the recorded content
+    } catch (e) {
+      if (TargetError.isNotFound(e)) return 'not-found';
+      this.o.logger.debug({ err: describeError(e), path: fileKey(root, rel) }, 'spot check: no answer');
+      return undefined;
     }
   }
 
@@ -478,7 +524,7 @@ export class TargetSession {
       await this.begin();
       const lines: ChangeLine[] = [{ op: 'del', p: path, v: cur.v, at: this.o.runId }];
       let next: HeldFile;
-      if (cur.link !== undefined) {
+      if (!storesObject(cur)) {
         next = { old: this.o.generations > 0 ? [{ ...cur, del: this.o.runId }, ...held.old] : held.old, pruned: held.pruned };
       } else if (this.o.generations > 0) {
         if ((await this.moveKeeping(path, this.store.versionKey(root, rel, cur.v))) === 'kept') await this.clearPath(path);
@@ -526,7 +572,7 @@ export class TargetSession {
   private async retain(root: string, rel: string, h: HeldFile, lines: ChangeLine[], keep = this.o.generations): Promise<void> {
     while (h.old.length > keep) {
       const drop = h.old[h.old.length - 1]!;
-      if (drop.link === undefined) {
+      if (storesObject(drop)) {
         try {
           await withRetry(() => this.store.remove(this.store.versionKey(root, rel, drop.v)), this.o.retry);
         } catch (e) {
@@ -746,4 +792,14 @@ export class TargetSession {
 /** The permission bits hokan keeps of a file (setuid, setgid, sticky and rwx for all three). */
 export function permissionBits(entry: FileEntry): number {
   return entry.mode & 0o7777;
+}
+
+/** The owner and group of an entry, for its version and journal line (none when the walk gave none). */
+export function ownerOf(entry: FileEntry): { uid?: number; gid?: number } {
+  return entry.uid === undefined ? {} : { uid: entry.uid, gid: entry.gid };
+}
+
+/** Whether an entry's owner differs from a held version's (a version from before owners were kept: no). */
+export function ownerChanged(entry: FileEntry, v: HeldVersion): boolean {
+  return v.uid !== undefined && entry.uid !== undefined && (v.uid !== entry.uid || v.gid !== entry.gid);
 }

@@ -1,3 +1,4 @@
+import { storesObject } from '../index/held-types.js';
 import { TargetError, describeError } from '../../common/errors.js';
 import type { FileRecord } from '../../common/model.js';
 import { findJob, type EngineDeps } from './deps.js';
@@ -62,7 +63,7 @@ export async function runVerify(deps: EngineDeps, opts: VerifyOptions): Promise<
     for await (const [root, rel, held] of deps.index.heldAll(job.id, src.id)) {
       if (opts.signal?.aborted) break;
       for (const ver of held.cur ? [held.cur, ...held.old] : held.old) {
-        if (ver.link !== undefined) continue;
+        if (!storesObject(ver)) continue; // symlinks and folders: nothing stored to check
         if (pct < 100 && Math.random() * 100 >= pct) continue;
         result.checked++;
         const key = ver === held.cur ? fileKey(root, rel) : src.store.versionKey(root, rel, ver.v);

@@ -20,6 +20,20 @@ export interface HeldVersion {
   damaged?: Reason;
   /** Permission bits of a file (`mode & 0o7777`), restored with it; absent in versions from before they were kept. */
   mode?: number;
+  /**
+   * A folder (nothing is stored on the target): its permission bits and mtime, and that it exists
+   * even when empty. Changes of its mode or mtime are recorded on this version in place (journal
+   * `meta`), not as new versions; a new version starts when the folder appears again.
+   */
+  dir?: true;
+  /** Owner and group ids at the source (files, links, folders; absent before they were kept): restored as root. */
+  uid?: number;
+  gid?: number;
+}
+
+/** Whether a version has an object on the target (files do; symlinks and folders live in the journal only). */
+export function storesObject(v: HeldVersion): boolean {
+  return v.link === undefined && v.dir !== true;
 }
 
 /** What a target holds for one path: the browsable newest version and the older generations. */

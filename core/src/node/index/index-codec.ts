@@ -42,10 +42,10 @@ function trim(a: unknown[]): unknown[] {
   return a;
 }
 
-type PackedVersion = [v: string, size: number, mtimeMs: number, sha256: string, del?: string | null, link?: string | null, damaged?: HeldVersion['damaged'] | null, mode?: number | null];
+type PackedVersion = [v: string, size: number, mtimeMs: number, sha256: string, del?: string | null, link?: string | null, damaged?: HeldVersion['damaged'] | null, mode?: number | null, dir?: 1 | null, uid?: number | null, gid?: number | null];
 
 function packVersion(x: HeldVersion): PackedVersion {
-  return trim([x.v, x.size, x.mtimeMs, x.sha256, x.del ?? null, x.link ?? null, x.damaged ?? null, x.mode ?? null]) as PackedVersion;
+  return trim([x.v, x.size, x.mtimeMs, x.sha256, x.del ?? null, x.link ?? null, x.damaged ?? null, x.mode ?? null, x.dir ? 1 : null, x.uid ?? null, x.gid ?? null]) as PackedVersion;
 }
 
 function unpackVersion(a: PackedVersion): HeldVersion {
@@ -54,6 +54,9 @@ function unpackVersion(a: PackedVersion): HeldVersion {
   if (a[5] != null) out.link = a[5];
   if (a[6] != null) out.damaged = a[6];
   if (a[7] != null) out.mode = a[7];
+  if (a[8] === 1) out.dir = true;
+  if (a[9] != null) out.uid = a[9];
+  if (a[10] != null) out.gid = a[10];
   return out;
 }
 

@@ -361,6 +361,36 @@ export class IndexStore {
   }
 
   /**
+   * Moves everything the index keeps for one place — held records, its state, journal lines not yet
+   * on it — under another target id (what was there first is cleared). Rotated disks (issue 24):
+   * each disk's state is parked under `TARGET@INSTANCE` while another disk of the rotation is in.
+   */
+  async movePlace(job: string, from: string, to: string): Promise<void> {
+    await this.forgetPlace(job, to);
+    const moves: [string, (k: string) => string][] = [
+      [keys.heldPrefix(job, from), (k) => keys.heldPrefix(job, to) + k.slice(keys.heldPrefix(job, from).length)],
+      [keys.journalPrefix(job, from), (k) => keys.journalPrefix(job, to) + k.slice(keys.journalPrefix(job, from).length)],
+    ];
+    for (const [prefix, rename] of moves) {
+      for await (const batch of inBatches(this.db.iterator({ gt: prefix, lt: upper(prefix) }), 1000, (e) => this.flagDamaged(e))) {
+        await this.batch((batch as [string, string][]).flatMap(([k, v]) => [{ type: 'put' as const, key: rename(k), value: v }, { type: 'del' as const, key: k }]));
+      }
+    }
+    const state = await this.getTargetState(job, from);
+    if (state) await this.batch([this.targetStateOp(job, to, state), { type: 'del', key: keys.targetState(job, from) }]);
+  }
+
+  /** The places parked for a target (rotated disks): instance → its state. */
+  async parkedPlaces(job: string, target: string): Promise<Map<string, TargetState>> {
+    const prefix = keys.targetState(job, `${target}@`);
+    const out = new Map<string, TargetState>();
+    for await (const batch of inBatches(this.db.iterator({ gt: prefix, lt: upper(prefix) }), 1000, (e) => this.flagDamaged(e))) {
+      for (const [k, v] of batch as [string, string][]) out.set(k.slice(prefix.length), JSON.parse(v) as TargetState);
+    }
+    return out;
+  }
+
+  /**
    * This index's own id (made once, kept in the index): a target's head names the index that wrote
    * it, so a run can tell its own writes from another data folder's.
    */

@@ -76,6 +76,11 @@ export class ScanWorker {
     });
   }
 
+  /** Whether the walk is over and all of it is waiting to be read (tests of the head start). */
+  get walked(): boolean {
+    return this.queue.some((m) => m.done);
+  }
+
   /** The next message, in order; frees one credit so the worker may go on. */
   async next(): Promise<ScanWorkerMessage | PackedMessage> {
     for (;;) {

@@ -14,8 +14,8 @@ export interface ScanWorkerMessage {
   done: boolean;
 }
 
-/** Numbers per packed file: size, mtimeMs, ctimeMs, ino, dev, mode. */
-export const PACKED_FIELDS = 6;
+/** Numbers per packed file: size, mtimeMs, ctimeMs, ino, dev, mode, uid, gid. */
+export const PACKED_FIELDS = 8;
 
 /** A packed batch (see scan-worker.ts `sendPacked`): files as numbers, links and errors as they are. */
 export interface PackedMessage {
@@ -46,7 +46,7 @@ export function unpack(root: SourceRoot, m: ScanWorkerMessage | PackedMessage): 
     }
     const o = i * PACKED_FIELDS;
     const rel = names[i]!;
-    out[i] = { root, rel, abs: base + rel, type: 'file', size: nums[o]!, mtimeMs: nums[o + 1]!, ctimeMs: nums[o + 2]!, ino: nums[o + 3]!, dev: nums[o + 4]!, mode: nums[o + 5]!, linkTarget: undefined };
+    out[i] = { root, rel, abs: base + rel, type: 'file', size: nums[o]!, mtimeMs: nums[o + 1]!, ctimeMs: nums[o + 2]!, ino: nums[o + 3]!, dev: nums[o + 4]!, mode: nums[o + 5]!, uid: nums[o + 6]!, gid: nums[o + 7]!, linkTarget: undefined };
   }
   return out;
 }
@@ -57,6 +57,7 @@ export interface WalkSpec {
   filters: FilterConfig;
   followSymlinks: boolean;
   nocase: boolean;
+  folders: boolean;
   batchSize: number;
   wantSkips: boolean;
 }
@@ -68,7 +69,7 @@ export interface ScanWorkerData extends WalkSpec {
 }
 
 /** The options of a scan (`ScanOptions`) that decide what a worker walks. */
-export type WorkerOptions = Pick<WalkOptions, 'filters' | 'followSymlinks' | 'nocase' | 'onSkip'> & { batchSize?: number };
+export type WorkerOptions = Pick<WalkOptions, 'filters' | 'followSymlinks' | 'nocase' | 'onSkip' | 'folders'> & { batchSize?: number };
 
 /** The walk a worker started with these options does. */
 export function walkSpec(root: SourceRoot, opts: WorkerOptions): WalkSpec {
@@ -77,6 +78,7 @@ export function walkSpec(root: SourceRoot, opts: WorkerOptions): WalkSpec {
     filters: opts.filters ?? {},
     followSymlinks: opts.followSymlinks === true,
     nocase: opts.nocase === true,
+    folders: opts.folders === true,
     batchSize: opts.batchSize && opts.batchSize > 0 ? opts.batchSize : 1024,
     wantSkips: opts.onSkip !== undefined,
   };

@@ -15,6 +15,7 @@ const walker = new Walker(d.root, {
   filters: d.filters,
   followSymlinks: d.followSymlinks,
   nocase: d.nocase,
+  folders: d.folders,
   onSkip: d.wantSkips ? (rel, reason, kind) => void skips.push([rel, reason, kind]) : undefined,
 });
 
@@ -54,6 +55,8 @@ function sendPacked(items: ScanItem[], done: boolean): void {
     nums[o + 3] = it.ino;
     nums[o + 4] = it.dev;
     nums[o + 5] = it.mode;
+    nums[o + 6] = it.uid ?? 0;
+    nums[o + 7] = it.gid ?? 0;
   }
   const m: PackedMessage = { packed: { rels: rels.join('\0'), nums, odd }, skips: skips.splice(0), done };
   parentPort!.postMessage(m, [nums.buffer]);

@@ -3,8 +3,9 @@
  *
  * Order (a contract — the engine merges this stream with a LevelDB iterator): depth-first, the
  * children of each folder sorted by the UTF-8 bytes of their names, so the yielded `rel` values are
- * sorted by `Buffer.compare(Buffer.from(rel.split('/').join('\0')))`. Folders are walked, not
- * yielded. Names are used exactly as the file system spells them (NFC and NFD are different files).
+ * sorted by `Buffer.compare(Buffer.from(rel.split('/').join('\0')))`. Folders are walked, and
+ * yielded only with `folders` (each before what is under it). Names are used exactly as the file
+ * system spells them (NFC and NFD are different files).
  *
  * Memory: only the stack of open folders is held (each one's sorted list of names), never the tree.
  */
@@ -26,6 +27,11 @@ export interface WalkOptions {
   compiled?: CompiledFilters;
   /** Match globs case-insensitively (case-insensitive file systems). */
   nocase?: boolean;
+  /**
+   * Yield every folder the walk enters (`type: 'dir'`, before what is under it, so the order
+   * holds): its permission bits and mtime are kept, and empty folders come back (issue 27).
+   */
+  folders?: boolean;
 }
 
 /** Names (no `/`) in the one path order of hokan: by UTF-8 bytes (see common/path-order.ts). */
@@ -69,6 +75,7 @@ export class Walker {
   private readonly follow: boolean;
   private readonly filters: CompiledFilters;
   private readonly onSkip: WalkOptions['onSkip'];
+  private readonly folders: boolean;
 
   constructor(
     readonly root: SourceRoot,
@@ -77,6 +84,7 @@ export class Walker {
     this.follow = opts.followSymlinks === true;
     this.filters = opts.compiled ?? compileFilters(opts.filters ?? {}, root, { nocase: opts.nocase });
     this.onSkip = opts.onSkip;
+    this.folders = opts.folders === true;
   }
 
   private error(rel: string, abs: string, reason: Reason, message: string): ScanError {
@@ -95,6 +103,8 @@ export class Walker {
       ino: st.ino,
       dev: st.dev,
       mode: st.mode,
+      uid: st.uid,
+      gid: st.gid,
       linkTarget,
     };
   }
@@ -172,6 +182,19 @@ export class Walker {
       return;
     }
     names.sort(byName);
+    if (this.folders) {
+      // One lstat per folder (the dirent gave its type only): its mode and mtime are kept.
+      if (st === undefined) {
+        try {
+          st = fs.lstatSync(abs, LSTAT_OPTS);
+        } catch (e) {
+          batch.push(this.error(rel, abs, reasonOf(e), `cannot read the folder ${abs}: ${messageOf(e)}`));
+          return;
+        }
+        if (st === undefined) return; // vanished
+      }
+      batch.push({ ...this.entry(rel, abs, 'dir', st, undefined), size: 0 });
+    }
     if (key !== null) this.onPath.add(key);
     this.frames.push({ absP: abs + '/', prefix: rel + '/', names, i: 0, state: dec.state, key });
   }
