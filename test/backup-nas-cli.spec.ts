@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PASSWORD, serverAvailable, startServer, type DavServer } from '../plugins/target-nas/test/servers.js';
 import { agent } from './helpers/agent.js';
-import { prunedRestoreScenario } from './helpers/scenarios.js';
+import { foldersScenario, prunedRestoreScenario } from './helpers/scenarios.js';
 import { awkwardTree, bytes, digestTree, writeTree } from './helpers/trees.js';
 
 /**
@@ -95,6 +95,11 @@ describe.skipIf(avail !== true)(`target-nas through the CLI (rclone serve webdav
     const { base, src, run } = await setup('pruned', { generations: 2 });
     await prunedRestoreScenario({ base, src, run, target: 'nas' });
   }, 180_000);
+
+  it('folders come back as they were: empty ones, modes, owners (as root), mtimes, as of any run (issue 27)', async () => {
+    const { base, src, run } = await setup('folders');
+    await foldersScenario({ base, src, run, target: 'nas' });
+  }, 120_000);
 
   it('a wrong password gets its own message and exit 3; it is never printed', async () => {
     const { base, src } = await setup('badpass');
