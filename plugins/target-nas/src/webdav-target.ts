@@ -288,6 +288,12 @@ export class WebDavTarget implements Target {
     this.found = await this.features.catch((e) => {
       this.features = undefined;
       probeCache.delete(cacheKey);
+      // A user who may read but not write (a restore on a fresh machine with a read-only account):
+      // the folder is usable for reading; a backup's first write says access-denied with the fix.
+      if (TargetError.isKind(e, 'auth') && !/refused the user/.test((e as Error).message)) {
+        this.log.warn({ url: this.cfg.url }, `the WebDAV user may not write to ${this.cfg.url}: reading only (${(e as Error).message})`);
+        return undefined;
+      }
       throw e;
     });
     this.caps = this.makeCapabilities();

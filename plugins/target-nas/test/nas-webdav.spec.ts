@@ -150,6 +150,23 @@ describe('nas target over WebDAV', () => {
     await t[Symbol.asyncDispose]();
   });
 
+  it('a user who may read but not write: check() passes (a restore works), a write is access-denied with the fix', async () => {
+    const t = await fresh();
+    await t.put('kept.txt', bufferSource('kept'), { size: 4 });
+    await t[Symbol.asyncDispose]();
+    answer = (method) => (['PUT', 'MKCOL', 'MOVE', 'DELETE', 'PROPPATCH'].includes(method) ? 403 : undefined);
+    try {
+      const ro = await nasTargetContribution.create(s.targetConfig(`w${n}`, { url: `${s.url}w${n}/` }) as never, ctx);
+      await ro.check();
+      expect((await ro.get('kept.txt', undefined, readAll)).toString()).toBe('kept');
+      const e = await errorOf(ro.put('new.txt', bufferSource('x'), { size: 1 }));
+      expect(e.kind).toBe('auth');
+      expect(e.hint).toMatch(/read and write rights/);
+    } finally {
+      answer = () => undefined;
+    }
+  });
+
   it('a server that accepts the connection and never answers: a timeout, transient (retried), within the configured time', async () => {
     const sockets: Socket[] = [];
     const silent: Server = createServer((c) => sockets.push(c));
