@@ -391,13 +391,13 @@ describe('what is not built yet says so plainly', () => {
     expect(r.stderr).toMatch(/→ add one under "notify"/);
     expect(r.stdout).toBe('');
   });
-  it('a backup to a target type whose plugin is a stub (nas) says it is not implemented yet, with the way for now', () => {
-    const f = t.file('nas.json', JSON.stringify({ plugins: ['@hokan/target-nas'], targets: { nas: { type: 'nas', path: '/mnt/nas' } }, jobs: [{ id: 'docs', sources: [{ path: t.dir }], targets: ['nas'] }] }));
+  it('a backup to a nas share that is not mounted says so (target-unavailable) and writes nothing', () => {
+    const f = t.file('nas.json', JSON.stringify({ plugins: ['@hokan/target-nas'], targets: { nas: { type: 'nas', path: '/mnt/hokan-test-no-such-share' } }, jobs: [{ id: 'docs', sources: [{ path: t.dir }], targets: ['nas'] }] }));
     const r = agent(['backup', '--json', '--config', f, '--data-dir', join(t.dir, 'data-nas')]);
     expect(r.code).toBe(3);
     const run = JSON.parse(r.stdout)[0];
-    expect(run.targetResults[0].error).toContain("target type 'nas' (@hokan/target-nas) is not implemented yet");
-    expect(run.targetResults[0].error).toContain('for a mounted share, use an hdd target with its path for now');
+    expect(run.reasons).toEqual(['target-unavailable']);
+    expect(run.targetResults[0].error).toContain("the NAS share's folder /mnt/hokan-test-no-such-share is not there (is the share mounted?)");
   });
 });
 

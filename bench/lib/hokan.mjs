@@ -11,10 +11,10 @@ export const AGENT = path.join(REPO, 'core', 'bin', 'agent.cjs');
 
 /**
  * Writes a config for one job `bench` backing up `source` to one target (or to `targets`: { id: target });
- * returns its path. target: { type: 'hdd', path }, { type: 's3', bucket, endpoint, region?, accessKeyId, secretAccessKey, … } or { type: 'azure', … }.
+ * returns its path. target: { type: 'hdd', path }, { type: 's3', bucket, endpoint, region?, accessKeyId, secretAccessKey, … }, { type: 'azure', … } or { type: 'nas', url, … }.
  */
 export function writeConfig(file, { source, target, targets = { bench: target }, job = {} }) {
-  const plugins = new Set(Object.values(targets).map((t) => (t.type === 's3' || t.type === 'azure' ? `@hokan/target-${t.type}` : '@hokan/target-hdd')));
+  const plugins = new Set(Object.values(targets).map((t) => (t.type === 's3' || t.type === 'azure' || t.type === 'nas' ? `@hokan/target-${t.type}` : '@hokan/target-hdd')));
   const ts = Object.fromEntries(Object.entries(targets).map(([id, t]) => [id, t.type === 's3' ? { region: 'us-east-1', forcePathStyle: true, ...t } : t]));
   const config = {
     device: 'bench-pc',

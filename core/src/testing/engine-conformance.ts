@@ -55,6 +55,17 @@ export interface EngineConformanceOptions {
   runs?: number;
   /** Fixed seeds run every time (default [1, 2, 3]), plus one fresh seed unless `HOKAN_MODEL_SEED` is set. */
   seeds?: number[];
+  /**
+   * Whether the fixed regression cases run (default true). A plugin that runs the suite against
+   * several servers of one protocol may run them on some and only generated cases on a slow one;
+   * say why where you set it.
+   */
+  regressions?: boolean;
+  /**
+   * Change-detection settings of the generated job (default: both false). A target meant for
+   * network shares runs the suite with `ignoreInode: true`, as such jobs are set up.
+   */
+  job?: Partial<Pick<JobConfig, 'ignoreInode' | 'ignoreCtime'>>;
   /** Operations per case at most (default 24). */
   maxOps?: number;
   /** Per-test timeout in milliseconds (default 240 s). */
@@ -98,7 +109,7 @@ export function describeEngineConformance(opts: EngineConformanceOptions): void 
   const timeout = Math.max(opts.timeoutMs ?? 240_000, (envRuns ?? 0) * 10_000);
 
   describe(`engine conformance: ${opts.name}`, () => {
-    for (const r of REGRESSIONS) it(`regression: ${r.name}`, () => runCase(opts, r.settings, [...r.ops, { op: 'rebuild-index' }]), timeout);
+    for (const r of opts.regressions === false ? [] : REGRESSIONS) it(`regression: ${r.name}`, () => runCase(opts, r.settings, [...r.ops, { op: 'rebuild-index' }]), timeout);
     for (const seed of seeds) {
       it(`every run restores exactly the tree it saw (seed ${seed}, ${runs} cases)`, async () => {
         if (!opts.seeds?.includes(seed) && ![1, 2, 3].includes(seed)) console.log(`engine conformance (${opts.name}): fresh seed ${seed} — replay with HOKAN_MODEL_SEED=${seed}`);
@@ -198,8 +209,8 @@ async function runCase(opts: EngineConformanceOptions, s: CaseSettings, allOps: 
       deletions: s.deletions,
       deletionThreshold: { percent: 100, count: 1_000_000 },
       followSymlinks: false,
-      ignoreInode: false,
-      ignoreCtime: false,
+      ignoreInode: opts.job?.ignoreInode ?? false,
+      ignoreCtime: opts.job?.ignoreCtime ?? false,
       ...(s.keepDeletedDays !== undefined ? { keepDeletedDays: s.keepDeletedDays } : {}),
     };
     const place = `p${Math.random().toString(36).slice(2)}`;

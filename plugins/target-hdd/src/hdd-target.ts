@@ -48,6 +48,18 @@ export interface HddTargetConfig {
   maxConnections?: number;
 }
 
+/** How an HddTarget is built besides its config (what other plugins reuse it with). */
+export interface HddTargetOptions {
+  logger?: Logger;
+  /**
+   * A check of the place made first in every `check()`, before anything is read or written there:
+   * it throws a TargetError (`unavailable`) when the place is not the one meant. target-nas passes
+   * one for a mounted share (the share must be mounted, never the empty mount point on the system
+   * disk).
+   */
+  guard?: (root: string) => Promise<void>;
+}
+
 /**
  * A local folder or a mounted external disk as a Target.
  *
@@ -84,13 +96,15 @@ export class HddTarget implements Target {
   private tempSeq = 0;
   /** Copy workers for local files, started by the first put of one. */
   private copier?: Copier;
+  private readonly guard?: (root: string) => Promise<void>;
 
-  constructor(config: HddTargetConfig, opts: { logger?: Logger } = {}) {
+  constructor(config: HddTargetConfig, opts: HddTargetOptions = {}) {
     if (typeof config.path !== 'string' || config.path.trim() === '') {
       throw new TargetError('permanent', 'the hdd target needs a `path`', { hint: 'set "path" to the folder on the disk, e.g. "/media/BACKUP1/hokan"' });
     }
     this.config = config;
     this.logger = opts.logger ?? nullLogger;
+    this.guard = opts.guard;
     this.root = path.resolve(config.path);
     this.rootSlash = this.root.endsWith(path.sep) ? this.root : this.root + path.sep;
     this.windowsRules = this.isWin || config.filesystem === 'windows';
@@ -99,7 +113,7 @@ export class HddTarget implements Target {
   }
 
   /** Creates the target and detects its file system (when the disk is there). */
-  static async create(config: HddTargetConfig, opts: { logger?: Logger } = {}): Promise<HddTarget> {
+  static async create(config: HddTargetConfig, opts: HddTargetOptions = {}): Promise<HddTarget> {
     const t = new HddTarget(config, opts);
     await t.detect();
     return t;
@@ -116,6 +130,7 @@ export class HddTarget implements Target {
 
   async check(): Promise<void> {
     const root = this.root;
+    await this.guard?.(root);
     const fix = 'plug in the disk or create the folder';
     let st = await fs.stat(root).catch((e: NodeJS.ErrnoException) => e);
     if (st instanceof Error) {

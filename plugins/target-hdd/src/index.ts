@@ -1,7 +1,7 @@
 import { ContainerModule, TargetContribution, definePlugin, type TargetContribution as TargetContributionType } from '@hokan/core';
 import { HddTarget, type HddTargetConfig } from './hdd-target.js';
 
-export { HddTarget, TEMP_PREFIX, type HddTargetConfig } from './hdd-target.js';
+export { HddTarget, TEMP_PREFIX, type HddTargetConfig, type HddTargetOptions } from './hdd-target.js';
 
 /** Contributes the `hdd` target type: an external HDD or any local folder. */
 export const hddTargetContribution: TargetContributionType = {

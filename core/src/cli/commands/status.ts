@@ -83,6 +83,8 @@ export const statusCommand: BuiltinCommand = {
               timer = setTimeout(() => reject(new Error(`no answer in ${USAGE_TIMEOUT_MS / 1000} s`)), USAGE_TIMEOUT_MS);
             });
             const u = await Promise.race([target.usage(), timeout]);
+            // A server that did not say (a WebDAV server without quota properties): as for one that cannot.
+            if (u.used === undefined && u.free === undefined) return { id, type: cfg.type, used: await storedBytes(deps, id), usedFrom: 'index' as const, ...disks };
             return { id, type: cfg.type, ...u, ...disks };
           } catch (e) {
             return { id, type: cfg.type, error: describeError(e), ...disks };
