@@ -22,7 +22,7 @@ let proxy: FaultProxy;
 let dir: string;
 beforeAll(async () => {
   s3 = await startS3rver({ buckets: ['faults'] });
-  proxy = await startFaultProxy({ upstreamPort: s3.port, rate: 0.08, seed: SEED, stallMs: 1500, vanishMs: 2000 });
+  proxy = await startFaultProxy({ upstreamPort: s3.port, rate: 0.15, seed: SEED, stallMs: 1500, vanishMs: 2000 });
   dir = await mkdtemp(join(tmpdir(), 'hokan-faults-'));
 });
 afterAll(async () => {
@@ -53,7 +53,7 @@ describe('backups through injected network and service faults (issue 24)', () =>
       for (let k = 0; k < 3; k++) await writeFile(join(src, `d${k}/f${(round * 7 + k * 5) % 40}.txt`), bytes(300 + round, round * 100 + k));
       await writeFile(join(src, `d${round % 4}/new-${round}.txt`), bytes(500, 1000 + round));
       await rm(join(src, `d${(round + 1) % 4}/f${(round * 11 + 3) % 40}.txt`), { force: true });
-      proxy.setRate(0.08);
+      proxy.setRate(0.15);
       const before = proxy.requests;
       const faulty = await run('backup', '--json');
       expect(faulty.stdout, faulty.stderr).not.toBe("");

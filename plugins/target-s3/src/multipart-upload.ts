@@ -245,19 +245,45 @@ export async function multipartUpload(
 
   const parts = [...held.values()].sort((a, b) => a.PartNumber - b.PartNumber);
   if (parts.length !== partCount) throw new Error(`internal: ${parts.length} of ${partCount} parts uploaded`);
-  await client.send(
-    new sdk.CompleteMultipartUploadCommand({
-      Bucket: bucket,
-      Key: key,
-      UploadId: uploadId,
-      MultipartUpload: {
-        Parts: parts.map((p) => ({ PartNumber: p.PartNumber, ETag: p.ETag, ...(ctx.crc32 && p.ChecksumCRC32 ? { ChecksumCRC32: p.ChecksumCRC32 } : {}) })),
-      },
-    }),
-    { abortSignal: signal },
-  );
+  try {
+    await client.send(
+      new sdk.CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: key,
+        UploadId: uploadId,
+        MultipartUpload: {
+          Parts: parts.map((p) => ({ PartNumber: p.PartNumber, ETag: p.ETag, ...(ctx.crc32 && p.ChecksumCRC32 ? { ChecksumCRC32: p.ChecksumCRC32 } : {}) })),
+        },
+      }),
+      { abortSignal: signal },
+    );
+  } catch (e) {
+    // The answer to a completion that worked can be lost on the way (a reset, a cut answer); the
+    // SDK's retry then meets NoSuchUpload. The object is there if it has the size and the ETag
+    // this upload's parts make (the MD5 of their MD5s, "-N"): then it is done, not failed.
+    if (s3ErrorCode(e) !== 'NoSuchUpload' || !(await completedAlready(ctx, key, size, parts))) throw e;
+    ctx.debug('the completion was answered NoSuchUpload, but the object is there whole (an answer lost and retried)', { key, uploadId });
+  }
   if (resume) await resume.clear();
   return { sent, skipped, resumed, restarted };
+}
+
+/**
+ * Whether `key` holds what these parts make: its size, and — where the server gives multipart
+ * ETags in S3's form ("MD5 of the parts' MD5s-N": AWS, Ceph RGW) — that ETag. Nothing else can be
+ * there: the key was vacated before the upload (its previous version moved to the versions area)
+ * and the job's lease keeps other writers out. (s3rver answers a plain MD5 of the whole object.)
+ */
+async function completedAlready(ctx: Pick<MultipartContext, 'sdk' | 'client' | 'bucket'>, key: string, size: number, parts: UploadedPart[]): Promise<boolean> {
+  try {
+    const r = await ctx.client.send(new ctx.sdk.HeadObjectCommand({ Bucket: ctx.bucket, Key: key }));
+    if (r.ContentLength !== size) return false;
+    if (!/-\d+"?$/.test(r.ETag ?? '')) return true;
+    const md5s = Buffer.concat(parts.map((p) => Buffer.from(p.ETag.replace(/"/g, ''), 'hex')));
+    return r.ETag === `"${createHash('md5').update(md5s).digest('hex')}-${parts.length}"`;
+  } catch {
+    return false;
+  }
 }
 
 /** Every part the server holds for an upload (ListParts, paginated). */
