@@ -19,7 +19,8 @@ export const RULES = {
   'node/config': ['common', 'node/log', 'node/plugins', 'node/scan'], // scan: the filter checks a run would make
   'node/index': ['common'],
   'node/scan': ['common'],
-  'node/engine': ['common', 'node/index', 'node/scan', 'node/plugins'],
+  'node/disk': ['common'],
+  'node/engine': ['common', 'node/index', 'node/scan', 'node/plugins', 'node/disk'],
   'node/notify': ['common', 'node/index'],
   'node/scheduler': ['common', 'node/engine'],
   'node/watch': ['common'], // engine: run ids of the runs it records not-executed
@@ -28,7 +29,7 @@ export const RULES = {
   cli: ['common', 'node/log', 'node/config', 'node/index', 'node/scan', 'node/engine', 'node/plugins', 'node/runtime', 'node/notify', 'node/scheduler', 'node/watch', 'cli/commands', 'cli/daemon'],
   'cli/commands': ['cli', 'cli/daemon', 'common', 'node/log', 'node/config', 'node/index', 'node/scan', 'node/engine', 'node/plugins', 'node/runtime', 'node/notify', 'node/scheduler', 'node/watch'],
   'cli/daemon': ['cli', 'common', 'node/config', 'node/log', 'node/index', 'node/scheduler'],
-  '.': ['common'],
+  '.': ['common', 'node/disk'],
 };
 
 function walk(d, out = []) {

@@ -15,5 +15,7 @@ export * from './common/notify.js';
 export * from './common/status-texts.js';
 export { formatBytes, formatDate, fsTime } from './common/units.js';
 export * from './common/tokens.js';
+// For local-disk targets: a disk's durability made with one syncfs (target-hdd, the restore).
+export { Syncer } from './node/disk/syncer.js';
 export { ContainerModule, Container, injectable, inject, optional } from 'inversify';
 export * as tapable from 'tapable';

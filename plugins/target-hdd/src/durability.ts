@@ -6,7 +6,7 @@ import type { Logger } from '@hokan/core';
 import pLimit from 'p-limit';
 import { assertRoot, classify, mapError } from './disk-errors.js';
 import { fdClose, fdOpen, fdSync } from './fd-calls.js';
-import { Syncer } from './syncer.js';
+import { Syncer } from '@hokan/core';
 
 /** fsync by name: a file written earlier and closed (its data is written back now), or a folder. */
 async function fsyncPath(file: string): Promise<void> {

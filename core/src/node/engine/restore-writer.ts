@@ -9,14 +9,13 @@
  *   positional writes; big ones in parallel ranged GETs (a failed range is retried alone), hashed in
  *   order as the ranges arrive, with the ranges held in memory bounded for the whole run.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { createHash, type Hash } from 'node:crypto';
 import * as fsc from 'node:fs';
 import { chmod, chown, lstat, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { HokanError, TargetError } from '../../common/errors.js';
+import { Syncer } from '../disk/syncer.js';
 import { fsTime } from '../../common/units.js';
 import type { HeldVersion } from '../index/index-store.js';
 import { withRetry } from './failure.js';
@@ -98,7 +97,7 @@ export class RestoreDurability {
   private running?: Promise<void>;
   private failed?: unknown;
   private syncfs?: boolean;
-  private readonly syncers = new Map<string, DiskSyncer>();
+  private readonly syncers = new Map<string, Syncer>();
   /** Destination disks to sync (a folder on each). */
   readonly roots = new Set<string>();
   /** Flushes done (for tests and the benchmark's figures). */
@@ -151,7 +150,7 @@ export class RestoreDurability {
     this.flushes++;
     if (process.platform === 'linux' && this.syncfs !== false) {
       try {
-        for (const r of this.roots) await (this.syncers.get(r) ?? this.syncers.set(r, new DiskSyncer(r)).get(r)!).sync();
+        for (const r of this.roots) await (this.syncers.get(r) ?? this.syncers.set(r, new Syncer(r)).get(r)!).sync();
         this.syncfs = true;
         return;
       } catch (e) {
@@ -165,52 +164,6 @@ export class RestoreDurability {
       await fsyncPath(f);
     }
     for (const d of dirs) await fsyncPath(d).catch(() => undefined); // some file systems refuse a folder's fsync
-  }
-}
-
-/**
- * `sync -f DIR` (coreutils: syncfs of the disk that holds DIR) on request, from one long-lived
- * shell: a spawn per window cost the main thread ~25 ms on a quiet machine and far more on a busy
- * one (a fork of a big process; 9 s of a loaded restore's profile went there). target-hdd's
- * `Syncer` is the same helper; the core cannot import a plugin, and a plugin reaches only the
- * core's common API, so each keeps its copy.
- */
-class DiskSyncer {
-  private child?: ChildProcess;
-  private readonly waiters: Array<(e?: Error) => void> = [];
-  constructor(private readonly dir: string) {}
-
-  sync(): Promise<void> {
-    const child = (this.child ??= this.start());
-    return new Promise((resolve, reject) => {
-      this.waiters.push((e) => (e ? reject(e) : resolve()));
-      child.ref(); // a sync in progress keeps the agent alive; an idle helper does not
-      child.stdin!.write('\n');
-    });
-  }
-
-  close(): void {
-    this.child?.stdin?.end();
-    this.child = undefined;
-  }
-
-  private start(): ChildProcess {
-    const script = 'while read -r _; do if sync -f "$1" 2>/dev/null; then echo ok; else echo failed; fi; done';
-    const child = spawn('/bin/sh', ['-c', script, 'hokan-restore-sync', this.dir], { stdio: ['pipe', 'pipe', 'ignore'] });
-    const fail = (e: Error) => {
-      if (this.child === child) this.child = undefined;
-      for (const w of this.waiters.splice(0)) w(e);
-    };
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      this.waiters.shift()?.(line === 'ok' ? undefined : new Error(`sync -f ${this.dir} failed`));
-      if (!this.waiters.length) child.unref();
-    });
-    child.on('error', fail);
-    child.on('exit', (code) => fail(new Error(`the sync helper stopped (exit code ${code})`)));
-    child.stdin!.on('error', () => undefined); // an exit is reported above
-    for (const s of [child.stdin, child.stdout]) (s as unknown as { unref?: () => void }).unref?.();
-    child.unref();
-    return child;
   }
 }
 

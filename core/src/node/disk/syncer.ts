@@ -5,7 +5,8 @@ import { createInterface } from 'node:readline';
  * `sync -f ROOT` (coreutils: syncfs of the disk that holds ROOT) on request, from one long-lived
  * shell: spawning `sync` per flush costs this thread ~25 ms each time (a fork of a big process),
  * a line to a running shell costs nothing. The shell ends when its input does (close, or the agent
- * dying). Linux only; a failure tells the caller to fall back to fsync per file.
+ * dying). Linux only; a failure tells the caller to fall back to fsync per file. Shared by
+ * target-hdd's durability windows and the restore's (exported from @hokan/core).
  */
 export class Syncer {
   private child?: ChildProcess;
