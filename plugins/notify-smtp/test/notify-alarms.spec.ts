@@ -25,7 +25,7 @@ describe('the stale alarm through the CLI', () => {
     expect((b.result as { code: number }).code).toBe(0);
     expect(b.mails).toHaveLength(0);
     const status = await run(['status']);
-    expect(status.stdout).toMatch(/job docs: last backup[^\n]*\n  stale: ok — last completed backup [^\n]*\(0 day\(s\) ago\); the alarm goes off after 3 day\(s\)/);
+    expect(status.stdout).toMatch(/job docs: last backup[^\n]*\n(?:  [^\n]*\n)*?  stale: ok — last completed backup [^\n]*\(0 day\(s\) ago\); the alarm goes off after 3 day\(s\)/);
 
     const at = (days: number, hours = 0) => new Date(Date.now() + days * 86_400_000 + hours * 3_600_000).toISOString();
     const first = await newMail(plain, () => run(['notify', 'check', '--now', at(4)]));
