@@ -151,19 +151,18 @@ export class Walker {
       if (this.onSkip) this.onSkip(rel, dec.prune, 'dir');
       return;
     }
-    let key: string | null = null;
-    if (this.follow) {
-      if (st === undefined) {
-        try {
-          st = fs.lstatSync(abs, LSTAT_OPTS);
-        } catch (e) {
-          batch.push(this.error(rel, abs, reasonOf(e), `cannot read the folder ${abs}: ${messageOf(e)}`));
-          return;
-        }
-        if (st === undefined) return; // vanished
+    // One lstat of the folder when it is needed (the dirent gave its type only): its dev:ino for
+    // loop protection when following links, its mode and mtime when folders are yielded.
+    if (st === undefined && (this.follow || this.folders)) {
+      try {
+        st = fs.lstatSync(abs, LSTAT_OPTS);
+      } catch (e) {
+        batch.push(this.error(rel, abs, reasonOf(e), `cannot read the folder ${abs}: ${messageOf(e)}`));
+        return;
       }
-      key = `${st.dev}:${st.ino}`;
+      if (st === undefined) return; // vanished
     }
+    const key = this.follow ? `${st!.dev}:${st!.ino}` : null;
     let names: fs.Dirent[];
     try {
       names = fs.readdirSync(abs, READDIR_OPTS);
@@ -182,19 +181,7 @@ export class Walker {
       return;
     }
     names.sort(byName);
-    if (this.folders) {
-      // One lstat per folder (the dirent gave its type only): its mode and mtime are kept.
-      if (st === undefined) {
-        try {
-          st = fs.lstatSync(abs, LSTAT_OPTS);
-        } catch (e) {
-          batch.push(this.error(rel, abs, reasonOf(e), `cannot read the folder ${abs}: ${messageOf(e)}`));
-          return;
-        }
-        if (st === undefined) return; // vanished
-      }
-      batch.push({ ...this.entry(rel, abs, 'dir', st, undefined), size: 0 });
-    }
+    if (this.folders) batch.push({ ...this.entry(rel, abs, 'dir', st!, undefined), size: 0 });
     if (key !== null) this.onPath.add(key);
     this.frames.push({ absP: abs + '/', prefix: rel + '/', names, i: 0, state: dec.state, key });
   }
