@@ -298,11 +298,15 @@ export function describeTargetConformance<T extends Target>(opts: TargetConforma
     });
 
     test('parallel puts to the same key leave one whole version', async () => {
-      const versions = Array.from({ length: 8 }, (_, i) => patternBytes(20_000 + i, i + 100));
-      await Promise.all(versions.map((v) => put(t, 'same/key.bin', v)));
-      const got = await t.get('same/key.bin', undefined, readAll);
-      expect(versions.some((v) => v.equals(got))).toBe(true);
-      expect(await listKeys(t, 'same/')).toEqual(['same/key.bin']);
+      // Several rounds: a race between overwrites (Apache's MOVE deletes the destination first) shows
+      // in only some of them.
+      for (let round = 0; round < 6; round++) {
+        const versions = Array.from({ length: 8 }, (_, i) => patternBytes(20_000 + i, i + 100 + round));
+        await Promise.all(versions.map((v) => put(t, 'same/key.bin', v)));
+        const got = await t.get('same/key.bin', undefined, readAll);
+        expect(versions.some((v) => v.equals(got))).toBe(true);
+        expect(await listKeys(t, 'same/')).toEqual(['same/key.bin']);
+      }
     });
 
     test('a put aborted mid-stream leaves nothing visible, and an old object survives intact', async () => {

@@ -525,9 +525,17 @@ export class WebDavTarget implements Target {
           await this.ensureDir(dir);
           continue;
         }
-        if (status === 404) throw new TargetError('not-found', `"${from}" does not exist on ${this.cfg.url}`, { cause: e });
-        // rclone answers 403 to a MOVE of a missing file: say not-found when it is.
-        if (await this.stat(from).then(() => false, (x) => TargetError.isNotFound(x))) throw new TargetError('not-found', `"${from}" does not exist on ${this.cfg.url}`, { cause: e });
+        // A missing source is not-found (rclone answers 403 to a MOVE of a missing file, others 404).
+        const sourceGone = await this.stat(from).then(() => false, (x) => TargetError.isNotFound(x));
+        if (sourceGone) throw new TargetError('not-found', `"${from}" does not exist on ${this.cfg.url}`, { cause: e });
+        // Apache's mod_dav overwrites by deleting the destination first; when another MOVE to the same
+        // key deleted it in between, it answers 404 about the destination while the source is still
+        // there. Again, after a short pause (the other MOVE has landed by then).
+        if (status === 404 && attempt < RETRIES + 2) {
+          this.log.debug({ op, key: to, attempt: attempt + 1 }, 'webdav MOVE raced another one to the same name: retried');
+          await new Promise((r) => setTimeout(r, 20 * (attempt + 1) * (0.5 + Math.random())));
+          continue;
+        }
         throw e;
       }
     }
