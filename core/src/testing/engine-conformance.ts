@@ -22,6 +22,7 @@
 import { chmod, chown, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { HokanConfig, JobConfig } from '../common/config-types.js';
@@ -197,6 +198,8 @@ async function runCase(opts: EngineConformanceOptions, s: CaseSettings, allOps: 
   const indexes: (IndexStore | undefined)[] = [undefined, undefined];
   let current = 0;
   let index: IndexStore | undefined;
+  /** Per data folder, what its index knows of each place (see TargetModel.backup's `knew`). */
+  const knows: Map<number, number | 'read'>[] = [new Map(), new Map()];
   try {
     for (let i = 0; i < s.targets; i++) places.push(await opts.createPlace());
     const targetIds = places.map((_, i) => `t${i}`);
@@ -246,11 +249,39 @@ async function runCase(opts: EngineConformanceOptions, s: CaseSettings, allOps: 
         await index.close();
         if (op.op === 'lose-current') await rm(join(dataDirs[current]!, 'index', 'CURRENT'));
         else await rm(dataDirs[current]!, { recursive: true, force: true });
+        // A new index either way (a damaged one is moved aside): the restores below read every place
+        // that still has a marker into it (no instance known).
+        knows[current] = new Map(models.flatMap((m, i) => (m.wipedPending ? [] : [[i, 'read'] as const])));
         index = indexes[current] = await IndexStore.open(dataDirs[current]!);
         await checkRestores(deps(), targetIds, models, runsSeen, src, dir, `after the index was rebuilt, ${where()}`);
         continue;
       }
-      if (op.op !== 'backup') {
+      if (op.op === 'wipe') {
+        // Only a place some backup wrote to can be wiped (an empty one has nothing to lose).
+        const i = op.target % places.length;
+        if (!runsSeen.length) continue;
+        await wipePlace(places[i]!);
+        models[i]!.wipe();
+        continue;
+      }
+      let spotAll = false;
+      if (op.op === 'damage') {
+        const i = op.target % places.length;
+        const m = models[i]!;
+        // A file the target holds as it is at the source now: the next run finds it unchanged, and
+        // only the spot check can tell its copy is gone.
+        const candidates = [...m.held].filter(([p, h]) => {
+          const n = source.nodes.get(p);
+          const c = h.cur?.node;
+          return n?.kind === 'file' && c?.kind === 'file' && visible(p, s) && c.data.equals(n.data) && c.mtimeMs === n.mtimeMs && c.mode === n.mode && c.uid === n.uid && c.gid === n.gid;
+        });
+        const pick = pickOf(candidates.map(([p]) => p).sort(), op.pick);
+        if (pick === undefined || m.wipedPending) continue;
+        await damageCopy(places[i]!, `src/${pick}`, op.how, (m.held.get(pick)!.cur!.node as { data: Buffer }).data);
+        m.damaged.add(pick);
+        spotAll = true;
+      }
+      if (op.op !== 'backup' && op.op !== 'damage') {
         const before = new Map(source.nodes);
         const dirsBefore = watched ? await folderAttrs(src) : undefined;
         await applyOp(source, src, op);
@@ -265,21 +296,27 @@ async function runCase(opts: EngineConformanceOptions, s: CaseSettings, allOps: 
         }
         continue;
       }
-      clock += op.gapHours * HOUR;
+      const full = op.op === 'backup' && op.full;
+      clock += (op.op === 'backup' ? op.gapHours : 1) * HOUR;
       const now = new Date(clock);
       const month = `${now.getFullYear()}-${now.getMonth()}`;
       const propagate = s.deletions === 'every-run' || (s.deletions === 'monthly' && !months.has(month));
       const seen = await seenTree(source, src, s);
       const files = [...seen.values()].filter((n) => n.kind !== 'dir').length;
-      const paths = watched && !op.full ? [...changed].map((p) => join(src, ...p.split('/'))) : undefined;
-      const run = await runBackup(deps(), { job: JOB, now, full: op.full, paths });
+      // A spot check of everything unchanged looks at every file: a full run, never a watched one.
+      const paths = watched && !full && !spotAll ? [...changed].map((p) => join(src, ...p.split('/'))) : undefined;
+      if (spotAll) job.spotCheck = 1_000_000;
+      const run = await runBackup(deps(), { job: JOB, now, full, paths }).finally(() => delete job.spotCheck);
       // A run that did not complete (a guard held deletions back) leaves its paths to the next, as the daemon does.
       if (run.status === 'completed') changed.clear();
-      const expected = models.map((m) => m.backup(run.id, seen, propagate, clock));
+      const expected = models.map((m, i) => m.backup(run.id, seen, propagate, clock, knows[current]!.get(i)));
+      models.forEach((m, i) => knows[current]!.set(i, m.instance));
       if (run.status === 'completed' || run.status === 'incomplete') months.add(month);
       const what = `backup at ${where()}`;
       expect(run.error, what).toBeUndefined();
-      expect(run.status, `${what}: status (reasons ${run.reasons.join(', ')}; note ${run.note ?? ''})`).toBe(expected[0]!.status);
+      const status = expected.some((e) => e.status === 'incomplete') ? 'incomplete' : 'completed';
+      expect(run.status, `${what}: status (reasons ${run.reasons.join(', ')}; note ${run.note ?? ''})`).toBe(status);
+      expect(run.reasons.includes('target-reset'), `${what}: target-reset among the reasons (${run.reasons.join(', ')}) exactly when a target was wiped or replaced`).toBe(expected.some((e) => e.reset));
       // A watched run looks at the changed paths only: what it sends and deletes is the full run's; it counts fewer unchanged.
       if (!paths) expect(run.counts.seen, `${what}: seen`).toBe(files);
       for (let i = 0; i < targetIds.length; i++) {
@@ -306,11 +343,11 @@ async function runCase(opts: EngineConformanceOptions, s: CaseSettings, allOps: 
     const again = await runBackup(deps(), { job: JOB, now });
     // Deletions a monthly policy held back go now if this run is the first of a new month.
     const propagate = s.deletions === 'every-run' || (s.deletions === 'monthly' && !months.has(`${now.getFullYear()}-${now.getMonth()}`));
-    const expected = models.map((m) => m.backup(again.id, seen, propagate, clock));
-    expect(again.status, 'the backup after the index was rebuilt').toBe(expected[0]!.status);
+    const expected = models.map((m, i) => m.backup(again.id, seen, propagate, clock, knows[current]!.get(i)));
+    expect(again.status, 'the backup after the index was rebuilt').toBe(expected.some((e) => e.status === 'incomplete') ? 'incomplete' : 'completed');
     for (let i = 0; i < targetIds.length; i++) {
       const r = again.targetResults!.find((x) => x.id === targetIds[i])!;
-      expect({ uploaded: r.counts.uploaded, unchanged: r.counts.unchanged, deleted: r.counts.deleted }, `the backup after the index was rebuilt (${r.id})`).toEqual({ uploaded: 0, unchanged: [...seen.values()].filter((n) => n.kind !== 'dir').length, deleted: expected[i]!.deleted });
+      expect({ uploaded: r.counts.uploaded, unchanged: r.counts.unchanged, deleted: r.counts.deleted }, `the backup after the index was rebuilt (${r.id})`).toEqual({ uploaded: expected[i]!.uploaded, unchanged: expected[i]!.unchanged, deleted: expected[i]!.deleted });
     }
   } finally {
     for (const i of indexes) await i?.close().catch(() => {});
@@ -497,6 +534,35 @@ async function applyOp(m: SourceModel, src: string, op: Op): Promise<void> {
   }
 }
 
+// ---- what happens to a target behind hokan's back -----------------------------------------
+
+/** Deletes everything on the place (a reformatted disk, an emptied bucket). */
+async function wipePlace(place: EnginePlace): Promise<void> {
+  const t = await place.open();
+  try {
+    const keys: string[] = [];
+    for await (const o of t.list('')) keys.push(o.key);
+    for (const k of keys) await t.remove(k);
+  } finally {
+    await t[Symbol.asyncDispose]();
+  }
+}
+
+/** Removes the stored copy of `key` (in the job's place), or puts a shorter (or, for an empty file, longer) one in its place. */
+async function damageCopy(place: EnginePlace, key: string, how: 'remove' | 'cut', data: Buffer): Promise<void> {
+  const t = await place.open();
+  try {
+    const store = new JobStore(t, JOB);
+    if (how === 'remove') await store.remove(key);
+    else {
+      const cut = data.length ? data.subarray(0, data.length >> 1) : Buffer.from('x');
+      await store.put(key, { size: cut.length, open: () => Readable.from([cut]) }, { size: cut.length });
+    }
+  } finally {
+    await t[Symbol.asyncDispose]();
+  }
+}
+
 // ---- checks ---------------------------------------------------------------------------
 
 /** A run's per-file records, for a failure's message. */
@@ -571,6 +637,15 @@ async function checkRestores(deps: EngineDeps, targetIds: string[], models: Targ
       for (const how of r === byTime ? (['run', 'at'] as const) : (['run'] as const)) {
         const to = await mkdtemp(join(dir, 'restore-'));
         try {
+          if (!models[i]!.holdsRun(r.id)) {
+            // Wiped since that run: the target says it holds nothing of it (never an empty "completed").
+            // After the index was rebuilt from wiped targets alone the run is unknown: "no such run" (or, by
+            // time, "before the first backup") is the truth too.
+            const label = `${what}: restore of run ${runs.indexOf(r) + 1} (${r.id}) by ${how} from ${targetIds[i]}, wiped since`;
+            const restore = runRestore(deps, { job: JOB, target: targetIds[i], to, ...(how === 'run' ? { run: r.id } : { at: new Date(r.start + HOUR / 2) }) });
+            await expect(restore, label).rejects.toThrow(/wiped|replaced|holds no backup|there is no backup run|before the first backup/);
+            continue;
+          }
           const { run, files } = await runRestore(deps, { job: JOB, target: targetIds[i], to, ...(how === 'run' ? { run: r.id } : { at: new Date(r.start + HOUR / 2) }) });
           const label = `${what}: restore of run ${runs.indexOf(r) + 1} (${r.id}) by ${how} from ${targetIds[i]}`;
           const pruned = models[i]!.prunedOf(r.views[i]!);
@@ -597,6 +672,7 @@ async function checkRestores(deps: EngineDeps, targetIds: string[], models: Targ
   const perRun = await prunedPerRun(deps, deps.config.jobs.find((j) => j.id === JOB)!, runs.map((r) => r.id));
   for (let i = 0; i < targetIds.length; i++) {
     for (const r of runs) {
+      if (!models[i]!.holdsRun(r.id)) continue;
       expect(perRun.get(r.id)![targetIds[i]!], `${what}: history's count of pruned versions of run ${runs.indexOf(r) + 1} on ${targetIds[i]}`).toBe(models[i]!.prunedOf(r.views[i]!).length);
     }
   }
@@ -610,7 +686,7 @@ async function checkVersions(deps: EngineDeps, targetIds: string[], models: Targ
   const p = paths[Math.floor(Math.random() * paths.length)]!;
   const list = await listVersions(deps, JOB, p);
   for (let i = 0; i < targetIds.length; i++) {
-    const h = models[i]!.held.get(p)!;
+    const h = models[i]!.held.get(p) ?? { old: [] };
     const want = [...(h.cur ? [h.cur] : []), ...h.old].map((v) => ({ v: v.run, current: v === h.cur, deleted: v.del }));
     const got = list.filter((x) => x.target === targetIds[i]).map((x) => ({ v: x.v, current: x.current, deleted: x.deleted }));
     expect(got, `${what}: versions of ${p} on ${targetIds[i]}`).toEqual(want);

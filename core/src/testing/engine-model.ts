@@ -94,7 +94,15 @@ export type Op =
   /** The next runs go through the other of two data folders (two indexes taking turns on one target). */
   | { op: 'switch-index' }
   /** The index loses its CURRENT file (a partial copy of the home folder): it must be repaired, never opened as new. */
-  | { op: 'lose-current' };
+  | { op: 'lose-current' }
+  /**
+   * Behind hokan's back, the stored copy of a file a target holds (unchanged at the source since)
+   * is removed or cut short; a backup follows at once, with a spot check of every unchanged file:
+   * it must find the copy and send it again, as the same version (issue 24).
+   */
+  | { op: 'damage'; target: number; pick: number; how: 'remove' | 'cut' }
+  /** Everything on a target is deleted (a disk reformatted, a bucket emptied): the next backup must notice and send everything (issue 24). */
+  | { op: 'wipe'; target: number };
 
 // Names that matter: Japanese, NFC and NFD forms of one name side by side, spaces, a hidden one, a
 // filtered extension, a backslash (legal on Linux and macOS), names that are prefixes of others ("a" and "a b", "f" and "f.txt").
@@ -132,6 +140,8 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ op: 'rebuild-index' as const }) },
   { weight: 1, arbitrary: fc.constant({ op: 'switch-index' as const }) },
   { weight: 1, arbitrary: fc.constant({ op: 'lose-current' as const }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('damage' as const), target: fc.nat(1), pick: fc.nat(), how: fc.constantFrom<'remove' | 'cut'>('remove', 'cut') }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('wipe' as const), target: fc.nat(1) }) },
 );
 
 export const settingsArb: fc.Arbitrary<CaseSettings> = fc.record({
@@ -226,6 +236,8 @@ export interface ExpectedRun {
   deleted: number;
   seen: number;
   status: 'completed' | 'incomplete';
+  /** The run must say the target was wiped or replaced (`target-reset`). */
+  reset?: boolean;
 }
 
 /** What one target should hold, and what it held after each run. */
@@ -237,10 +249,51 @@ export class TargetModel {
   /** When each run the model saw happened (ms), for `keepDeletedDays`. */
   private readonly runTimes = new Map<string, number>();
 
-  /** Applies one backup run, at time `now` (ms), of the tree `seen` (visible paths → nodes). */
-  backup(run: string, seen: Map<string, Node>, propagate: boolean, now: number): ExpectedRun {
+  /** Paths whose stored copy was removed or cut short behind hokan's back (the `damage` operation), until a backup heals them. */
+  readonly damaged = new Set<string>();
+  /**
+   * The target was wiped (`wipe`) and no backup has found it yet: a restore from it says it holds
+   * nothing any more. The next backup sends everything and is `incomplete` (`target-reset`).
+   */
+  wipedPending = false;
+  /** The first run after the last wipe: a restore of an earlier run from this target says the target no longer holds it. */
+  since?: string;
+  /** Which place this is: a new one after each wipe (its marker's instance). */
+  instance = 0;
+
+  /** Everything on the target is gone. */
+  wipe(): void {
+    this.held.clear();
+    this.damaged.clear();
+    this.wipedPending = true;
+  }
+
+  /** Whether a restore of `run` from this target can work at all (the target held it and was not wiped since). */
+  holdsRun(run: string): boolean {
+    return !this.wipedPending && (this.since === undefined || run >= this.since);
+  }
+
+  /**
+   * Applies one backup run, at time `now` (ms), of the tree `seen` (visible paths → nodes), through
+   * an index that `knew` the place: not at all (undefined), as a place it read but never wrote
+   * ('read': it knows no instance), or as the instance it last wrote. That index reports a reset
+   * (`incomplete`, `target-reset`) when the place it knew is gone or another; one that knew nothing
+   * of it cannot tell (a first backup there).
+   */
+  backup(run: string, seen: Map<string, Node>, propagate: boolean, now: number, knew?: number | 'read'): ExpectedRun {
     const r: ExpectedRun = { uploaded: 0, unchanged: 0, deleted: 0, seen: [...seen.values()].filter((n) => n.kind !== 'dir').length, status: 'completed' };
     this.runTimes.set(run, now);
+    let reset = false;
+    if (this.wipedPending) {
+      this.wipedPending = false;
+      this.since = run;
+      this.instance++;
+      reset = knew !== undefined;
+    } else reset = typeof knew === 'number' && knew !== this.instance;
+    if (reset) {
+      r.status = 'incomplete';
+      r.reset = true;
+    }
     const days = this.s.keepDeletedDays;
     if (days !== undefined && seen.size > 0) {
       for (const [p, h] of [...this.held]) {
@@ -279,7 +332,8 @@ export class TargetModel {
           // restore of any run that version was current in gives the newest recorded ones.
           Object.assign(held, { mode: node.mode, uid: node.uid, gid: node.gid });
           r.uploaded++;
-        } else r.unchanged++;
+        } else if (this.damaged.delete(p)) r.uploaded++; // found by the spot check, sent again as the same version
+        else r.unchanged++;
         continue;
       }
       if (h.cur && this.s.generations > 0) h.old.unshift(h.cur);
@@ -399,6 +453,26 @@ export const REGRESSIONS: RegressionCase[] = [
       { op: 'write', path: 'gone/a', seed: 1, size: 3, mtime: 1 }, { op: 'write', path: 'back', seed: 2, size: 4, mtime: 2 }, { op: 'write', path: 'stays', seed: 3, size: 5, mtime: 3 }, B,
       { op: 'modify', pick: 0, how: 'larger', seed: 4 }, B, { op: 'delete', pick: 0 }, { op: 'delete', pick: 0 }, B, B,
       { op: 'write', path: 'back', seed: 5, size: 6, mtime: 5 }, { op: 'backup', gapHours: 30, full: false }, B,
+    ],
+  },
+  {
+    // Issue 24: a restore of a run from before a target was wiped gave back an empty tree and said
+    // "completed"; the place's marker now names the first run it holds.
+    name: 'a target wiped between runs: the next run resends everything, older runs are not restored from it',
+    settings: { ...one(3), targets: 2 },
+    ops: [
+      { op: 'write', path: 'a/x', seed: 1, size: 30, mtime: 1 }, { op: 'write', path: 'b', seed: 2, size: 0, mtime: 2 }, B,
+      { op: 'modify', pick: 0, how: 'larger', seed: 3 }, B, { op: 'wipe', target: 0 }, B, { op: 'wipe', target: 1 }, { op: 'switch-index' }, B, { op: 'switch-index' }, B,
+    ],
+  },
+  {
+    // Issue 24: copies removed or cut short behind hokan's back are found by the spot check and sent again as the same version.
+    name: 'stored copies removed or cut short are sent again by the next run',
+    settings: { ...one(1), targets: 2 },
+    ops: [
+      { op: 'many', dir: 'd', count: 5, seed: 7 }, { op: 'write', path: 'e', seed: 8, size: 0, mtime: 1 }, B,
+      { op: 'damage', target: 0, pick: 1, how: 'remove' }, { op: 'damage', target: 1, pick: 2, how: 'cut' }, { op: 'damage', target: 0, pick: 5, how: 'cut' },
+      { op: 'modify', pick: 1, how: 'larger', seed: 9 }, B,
     ],
   },
   {

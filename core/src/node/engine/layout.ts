@@ -81,6 +81,12 @@ export interface OwnerMarker {
    * replaced, and what the index believes it holds is no longer true. Absent in markers from before.
    */
   instance?: string;
+  /**
+   * The run that made this marker (issue 24): the place holds this job's runs from this one on.
+   * Older runs are not on it — it was new to the job, wiped or replaced then — and a restore of one
+   * from it says so instead of giving back an empty tree. Absent in markers from before.
+   */
+  since?: string;
 }
 
 /**

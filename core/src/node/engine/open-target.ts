@@ -17,6 +17,8 @@ export interface OpenedJobTarget {
   id: string;
   target: Target;
   store: JobStore;
+  /** The first run the place holds (its marker's `since`): older runs are not on it. */
+  since?: string;
 }
 
 /** Opens the target a restore (or `versions`, `verify`) reads from: the one asked for, else the first that answers. */
@@ -42,7 +44,7 @@ export async function openForReading(deps: EngineDeps, job: JobConfig, targetId:
         });
       }
       await ensureIndexed(deps.index, store, job.id, id, targetFingerprint(deps.config, id), deps.logger);
-      return { id, target, store };
+      return { id, target, store, since: marker?.since };
     } catch (e) {
       await closeTarget(target);
       errors.push(`${id}: ${describeError(e)}`);
@@ -120,8 +122,13 @@ export async function noteInstance(index: IndexStore, job: string, targetId: str
   return next;
 }
 
-/** Reads the owner marker; writes it on first use; refuses a place another device or job owns. */
-export async function ensureOwner(store: JobStore, device: string, job: string, write: boolean, known?: { text: string | undefined }): Promise<OwnerMarker | undefined> {
+/**
+ * Reads the owner marker; writes it on first use; refuses a place another device or job owns.
+ * `run`: the run that writes (stamped as the marker's `since`). `claim: false` checks without
+ * writing — a run writes the marker only once it holds the place's lease (`claimMarker`), so two
+ * runs starting together cannot both write one.
+ */
+export async function ensureOwner(store: JobStore, device: string, job: string, write: boolean, known?: { text: string | undefined }, run?: string, claim = true): Promise<OwnerMarker | undefined> {
   let marker: OwnerMarker | undefined;
   const text = known ? known.text : await readMarkerText(store);
   if (text !== undefined) {
@@ -147,8 +154,8 @@ export async function ensureOwner(store: JobStore, device: string, job: string, 
     store.format = format;
   }
   if (!marker) {
-    if (!write) return undefined;
-    marker = { format: LAYOUT_FORMAT, device, job, created: new Date().toISOString(), instance: newInstanceId() };
+    if (!write || !claim) return undefined;
+    marker = { format: LAYOUT_FORMAT, device, job, created: new Date().toISOString(), instance: newInstanceId(), ...(run ? { since: run } : {}) };
     await store.putText(MARKER_KEY, JSON.stringify(marker, null, 2));
     return marker;
   }
@@ -159,7 +166,7 @@ export async function ensureOwner(store: JobStore, device: string, job: string, 
       { hint: `give this job another target path or prefix; if this machine replaces "${marker.device}", set "device": "${marker.device}" in config.json` },
     );
   }
-  if (write && !marker.instance) {
+  if (write && claim && !marker.instance) {
     // A marker from before instances: it gets one (the put is atomic), so a later reset is seen.
     marker = { ...marker, instance: newInstanceId() };
     await store.putText(MARKER_KEY, JSON.stringify(marker, null, 2));

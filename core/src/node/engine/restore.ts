@@ -117,9 +117,43 @@ async function openRestoreSource(deps: EngineDeps, job: JobConfig, opts: Restore
   const resolved = hasTaps(hooks.resolveRestoreSource) ? await hooks.resolveRestoreSource.promise({ job, targetId: opts.target, paths: opts.paths ?? [], at: opts.at, runId: opts.run }) : undefined;
   if (!resolved) return openForReading(deps, job, opts.target);
   const store = new JobStore(resolved.target, job.id);
-  await ensureOwner(store, config.device, job.id, false); // for the place's layout
+  const marker = await ensureOwner(store, config.device, job.id, false); // for the place's layout
   await ensureIndexed(index, store, job.id, resolved.targetId, targetFingerprint(config, resolved.targetId), logger);
-  return { id: resolved.targetId, target: resolved.target, store };
+  return { id: resolved.targetId, target: resolved.target, store, since: marker?.since };
+}
+
+/**
+ * The run (or time) a restore asks for is older than what the place holds (it was new to the job,
+ * wiped or replaced after that run, issue 24): another target of the job that holds it when none
+ * was named, else a clear error — never an empty tree reported as restored.
+ */
+async function sourceHolding(deps: EngineDeps, job: JobConfig, opts: RestoreOptions, source: OpenedJobTarget, cutoff: string | undefined): Promise<OpenedJobTarget> {
+  if (!cutoff || !source.since || cutoff >= source.since) return source;
+  const asked = opts.run ? `run ${opts.run}` : `the state at ${formatDate(opts.at!.toISOString())}`;
+  const why = `target "${source.id}" holds this job's backups from run ${source.since} on (it was new to the job, or wiped or replaced, then): ${asked} is not on it`;
+  await closeTarget(source.target);
+  const others: string[] = [];
+  if (!opts.target) {
+    for (const id of job.targets) {
+      if (id === source.id) continue;
+      let other: OpenedJobTarget;
+      try {
+        other = await openForReading(deps, job, id);
+      } catch {
+        continue;
+      }
+      if (!other.since || cutoff >= other.since) {
+        deps.logger.warn({ target: source.id, instead: id }, why);
+        return other;
+      }
+      others.push(id);
+      await closeTarget(other.target);
+    }
+  }
+  const holding = job.targets.filter((id) => id !== source.id && !others.includes(id));
+  throw new HokanError('E_RUN_NOT_ON_TARGET', why, {
+    hint: holding.length ? `restore it from another target of the job (--target ${holding.join(' or --target ')}), or pick a run from ${source.since} on (see \`agent history\`)` : `pick a run from ${source.since} on (see \`agent history\`)`,
+  });
 }
 
 /** The last run id a restore may take versions from (`--run`, `--at`; none = the newest), with `--to` checked. */
@@ -180,8 +214,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
   };
   const ctx: RunContext = { runId, kind: 'restore', job, device: config.device, dryRun: !!opts.dryRun, full: false, signal: opts.signal ?? new AbortController().signal, logger };
 
-  const source = await openRestoreSource(deps, job, opts, logger);
-  run.targets = [source.id];
+  let source = await openRestoreSource(deps, job, opts, logger);
   // What to restore is checked before the run is recorded: a mistyped run id is bad usage, not a
   // restore run left behind.
   let cutoff: string | undefined;
@@ -191,6 +224,8 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
     await closeTarget(source.target);
     throw e;
   }
+  source = await sourceHolding(deps, job, opts, source, cutoff);
+  run.targets = [source.id];
   if (!opts.dryRun) await index.putRun(run);
 
   // Files are written in one hidden staging folder per destination root, then renamed into place:

@@ -138,9 +138,12 @@ export class TargetSession {
       await this.o.index.forgetPlace(this.o.job, this.o.targetId);
       this.wasReset = true;
     }
-    const marker = await ensureOwner(this.store, this.o.device, this.o.job, opts.write, { text });
+    let marker = await ensureOwner(this.store, this.o.device, this.o.job, opts.write, { text }, this.o.runId, false);
     // The lease comes before the head is read: under it, what the head says stays true until we write.
     if (opts.write) this.lease = await Lease.take(this.store, { device: this.o.device, dataDir: this.o.index.dataDir, run: this.o.runId, logger: this.o.logger, waitMs: opts.waitMs });
+    // A new marker (or an old one's instance) is written only under the lease: read again, as
+    // another run may have written one meanwhile.
+    if (opts.write && !marker?.instance) marker = await ensureOwner(this.store, this.o.device, this.o.job, true, undefined, this.o.runId);
     // Journal lines a killed run left in the index go to the target first: they are facts about it.
     const recovered = opts.write && !this.o.dryRun && (await this.recoverJournal());
     const { state, caughtUp } = await ensureCurrent(this.o.index, this.store, this.o.job, this.o.targetId, this.o.fingerprint, this.o.logger);
