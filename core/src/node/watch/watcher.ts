@@ -44,7 +44,7 @@
  * leave out is left out by the run itself.
  */
 import { watch, type FSWatcher } from 'node:fs';
-import { lstat, opendir, readFile, statfs } from 'node:fs/promises';
+import { lstat, opendir, readFile, stat, statfs } from 'node:fs/promises';
 import { basename, join, sep } from 'node:path';
 import type { Logger } from '../../common/logger.js';
 
@@ -191,7 +191,8 @@ export class JobWatcher {
 
   /** Watches a source folder and everything under it; false when it is not there. */
   private async watchRoot(root: string): Promise<boolean> {
-    const st = await lstat(root).catch(() => undefined);
+    // A source folder given as a link to a folder is followed (as the run does); links under it are not.
+    const st = await stat(root).catch(() => undefined);
     if (!st?.isDirectory()) return false;
     if (NATIVE_RECURSIVE) {
       this.addWatch(root, Number(st.ino), true);
@@ -338,7 +339,7 @@ export class JobWatcher {
 
   /** A name made, moved or removed: watch a folder that is new (or new under an old name), stop watching one that went. */
   private async checkOne(path: string): Promise<void> {
-    const st = await lstat(path).catch(() => undefined);
+    const st = await (this.roots.includes(path) ? stat(path) : lstat(path)).catch(() => undefined);
     const had = this.dirs.get(path);
     if (st?.isDirectory()) {
       if (had?.ino === Number(st.ino)) return;
@@ -372,7 +373,7 @@ export class JobWatcher {
     for (const root of this.roots) {
       this.addWhole(root);
       if (!NATIVE_RECURSIVE) {
-        void lstat(root).then(
+        void stat(root).then(
           async (st) => {
             if (st.isDirectory()) await this.watchTree(root, Number(st.ino), true);
             this.refreshCount();
