@@ -191,6 +191,15 @@ describe('JobWatcher (one fs.watch per folder)', () => {
     expect(await s.next()).toEqual(['a/b/after.txt']);
   });
 
+  it.runIf(process.platform === 'linux')('a source on a network file system falls back to full scans, said with its name', async () => {
+    const { statfsSync } = await import('node:fs');
+    const type = statfsSync(base).type;
+    const s = await setup({ networkTypes: { [type]: 'nfs (a local file system standing for it)' } });
+    expect(s.w.state()).toEqual({ state: 'fallback', why: expect.stringMatching(/^the source .* is on a network file system \(nfs \(a local file system standing for it\)\): this machine is not told of changes other machines make there, so changes are found by a full scan/) });
+    expect(s.fallbacks).toHaveLength(1);
+    expect(s.w.folders()).toBe(0);
+  });
+
   it('network file systems are told apart from local ones (statfs types)', () => {
     expect(remoteFsName(0x6969)).toBe('nfs');
     expect(remoteFsName(0xff534d42)).toBe('cifs');

@@ -65,6 +65,8 @@ export interface JobWatcherOptions {
   onFallback(why: string): void;
   /** Treat more than this many watched folders as the OS limit (tests; default: the OS's own). */
   maxFolders?: number;
+  /** More `statfs` types to treat as network file systems (tests: a local one standing for NFS). */
+  networkTypes?: Readonly<Record<number, string>>;
   /** A batch of this many events means the kernel's queue overflowed (tests; default: Linux's `fs.inotify.max_queued_events`). */
   maxQueuedEvents?: number;
 }
@@ -172,14 +174,6 @@ export class JobWatcher {
       queuedMax = Number((await readFile('/proc/sys/fs/inotify/max_queued_events', 'utf8').catch(() => '')).trim()) || undefined;
     }
     for (const root of this.roots) {
-      const type = await statfs(root).then((s) => s.type, () => undefined);
-      const remote = type !== undefined && process.platform === 'linux' ? remoteFsName(type) : undefined;
-      if (remote) {
-        await this.fallback(`the source ${root} is on a network file system (${remote}): this machine is not told of changes other machines make there, so changes are found by a full scan every few minutes instead`);
-        return;
-      }
-    }
-    for (const root of this.roots) {
       if (this.closed || this.current.state === 'fallback') return;
       if (!(await this.watchRoot(root))) this.missingRoots.add(root);
     }
@@ -194,6 +188,8 @@ export class JobWatcher {
     // A source folder given as a link to a folder is followed (as the run does); links under it are not.
     const st = await stat(root).catch(() => undefined);
     if (!st?.isDirectory()) return false;
+    // A network file system (also one mounted later, where a missing source folder appears).
+    if (await this.remote(root)) return true;
     if (NATIVE_RECURSIVE) {
       this.addWatch(root, Number(st.ino), true);
       return true;
@@ -223,6 +219,18 @@ export class JobWatcher {
     this.rootTimer.unref();
   }
 
+  /** Whether `folder` is on a network file system; if so the job falls back (said once). */
+  private async remote(folder: string): Promise<boolean> {
+    if (process.platform !== 'linux') return false;
+    const type = await statfs(folder).then((s) => s.type, () => undefined);
+    const name = type !== undefined ? (this.o.networkTypes?.[Number(type)] ?? remoteFsName(type)) : undefined;
+    if (!name) return false;
+    await this.fallback(
+      `${this.roots.includes(folder) ? 'the source' : 'the folder'} ${folder} is on a network file system (${name}): this machine is not told of changes other machines make there, so changes are found by a full scan every few minutes instead`,
+    );
+    return true;
+  }
+
   private ignored(path: string, name: string): boolean {
     if (!this.o.hidden && name.startsWith('.')) return true;
     return this.skip.some((s) => path === s || path.startsWith(s + sep));
@@ -248,6 +256,7 @@ export class JobWatcher {
         if (!this.addWatch(d, i, false)) return;
       }
       let handle;
+      const parentDev = await lstat(d).then((x) => x.dev, () => undefined);
       try {
         handle = await opendir(d, { bufferSize: 256 });
       } catch {
@@ -259,7 +268,10 @@ export class JobWatcher {
           const p = join(d, e.name);
           if (this.ignored(p, e.name)) continue;
           const st = await lstat(p).catch(() => undefined);
-          if (st?.isDirectory()) stack.push([p, Number(st.ino)]);
+          if (!st?.isDirectory()) continue;
+          // Another file system mounted inside the source: one on the network cannot be watched.
+          if (st.dev !== parentDev && (await this.remote(p))) return;
+          stack.push([p, Number(st.ino)]);
         }
       } catch {
         // the folder went while it was read: its parent's watch reports that
