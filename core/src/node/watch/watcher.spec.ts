@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Logger } from '../../common/logger.js';
+import { compileFilters } from '../scan/filters.js';
 import { JobWatcher, LIMIT_TEXT, PER_FOLDER_MAX, remoteFsName, type JobWatcherOptions } from './watcher.js';
 
 let base: string;
@@ -98,6 +99,25 @@ describe('JobWatcher (one fs.watch per folder)', () => {
     await writeFile(join(real, 'in', 'x.txt'), 'x');
     await s.next();
     expect([...new Set(s.batches.flat())]).toEqual([join(link, 'in', 'x.txt')]);
+  });
+
+  it("the run's filters: folders it prunes are not watched, names it leaves out wake nothing", async () => {
+    const s = await setup({
+      hidden: false,
+      filters: (root) => compileFilters({ exclude: ['node_modules/', '*.tmp'] }, { name: 'src', path: root }),
+    });
+    expect(s.w.state()).toEqual({ state: 'watching', folders: 3 });
+    await mkdir(join(s.src, 'a', 'node_modules', 'left-pad'), { recursive: true });
+    await mkdir(join(s.src, 'a', '.git', 'objects'), { recursive: true });
+    // Not watched. Its name is reported (`node_modules/` excludes folders only: a file of that name
+    // would be backed up); .git is left out as a file and as a folder (hidden): not even reported.
+    expect(await s.next(1000)).toEqual(['a/node_modules']);
+    expect(s.w.folders()).toBe(3);
+    await writeFile(join(s.src, 'a', 'node_modules', 'left-pad', 'index.js'), 'x');
+    await writeFile(join(s.src, 'a', 'b', 'scratch.tmp'), 'x');
+    expect(await s.next(1000)).toEqual([]);
+    await writeFile(join(s.src, 'a', 'b', 'kept.txt'), 'x');
+    expect(await s.next()).toEqual(['a/b/kept.txt']);
   });
 
   it('a new folder (and folders under it, and files that landed before its watch) is reported and watched', async () => {

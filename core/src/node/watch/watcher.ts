@@ -45,15 +45,22 @@
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { lstat, opendir, readFile, stat, statfs } from 'node:fs/promises';
-import { basename, join, sep } from 'node:path';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import type { Logger } from '../../common/logger.js';
+import type { CompiledFilters, DirState } from '../scan/filters.js';
 
 export interface JobWatcherOptions {
   job: string;
   /** The source folders (absolute). */
   folders: readonly string[];
-  /** Watch names starting with `.` too. */
+  /** Watch names starting with `.` too (when `filters` is not given). */
   hidden: boolean;
+  /**
+   * The job's compiled filters for a source folder (the run's own, filters.ts): folders the run
+   * prunes (excluded, hidden, a target inside the source) are not watched, and a changed name that
+   * the run would leave out both as a file and as a folder is dropped.
+   */
+  filters?: (root: string) => CompiledFilters | undefined;
   /** Never watched: the data folder, a target inside a source. */
   skip: readonly string[];
   settleMs: number;
@@ -130,7 +137,12 @@ function countEvent(limitFromTests: number | undefined): void {
 interface Watched {
   w: FSWatcher;
   ino: number;
+  /** What the filters know of the folder (undefined: no filters). */
+  state: DirState | undefined;
 }
+
+/** A folder the filters prune. */
+const PRUNE = Symbol('prune');
 
 export class JobWatcher {
   /** The watched folders: path → its watcher and inode. */
@@ -152,10 +164,16 @@ export class JobWatcher {
   private readonly roots: string[];
   private readonly skip: string[];
   private missingRoots = new Set<string>();
+  /** The filters per source folder. */
+  private readonly compiled = new Map<string, CompiledFilters>();
 
   constructor(private readonly o: JobWatcherOptions) {
     this.roots = o.folders.map((f) => f.replace(/[\\/]+$/, '') || sep);
     this.skip = o.skip.map((s) => s.replace(/[\\/]+$/, ''));
+    for (const r of this.roots) {
+      const c = o.filters?.(r);
+      if (c) this.compiled.set(r, c);
+    }
   }
 
   state(): WatchState {
@@ -194,7 +212,7 @@ export class JobWatcher {
       this.addWatch(root, Number(st.ino), true);
       return true;
     }
-    await this.watchTree(root, Number(st.ino));
+    await this.watchTree(root, Number(st.ino), this.compiled.get(root)?.rootState);
     return true;
   }
 
@@ -231,9 +249,40 @@ export class JobWatcher {
     return true;
   }
 
-  private ignored(path: string, name: string): boolean {
-    if (!this.o.hidden && name.startsWith('.')) return true;
+  private skipped(path: string): boolean {
     return this.skip.some((s) => path === s || path.startsWith(s + sep));
+  }
+
+  /** The source folder `path` is in (the deepest one). */
+  private rootOf(path: string): string | undefined {
+    let best: string | undefined;
+    for (const r of this.roots) if ((path === r || path.startsWith(r.endsWith(sep) ? r : r + sep)) && (!best || r.length > best.length)) best = r;
+    return best;
+  }
+
+  private filtersAt(path: string): { c: CompiledFilters; rel: string } | undefined {
+    const root = this.rootOf(path);
+    const c = root !== undefined ? this.compiled.get(root) : undefined;
+    if (!c || root === undefined) return undefined;
+    const rel = relative(root, path);
+    return { c, rel: sep === '/' ? rel : rel.split(sep).join('/') };
+  }
+
+  /** The filters' state of the folder `path` (named `name`) in a folder with `parent` state; PRUNE when the run prunes it. */
+  private folderState(path: string, name: string, parent: DirState | undefined): DirState | undefined | typeof PRUNE {
+    if (this.skipped(path)) return PRUNE;
+    const f = this.filtersAt(path);
+    if (!f || !parent) return !this.o.hidden && name.startsWith('.') ? PRUNE : undefined;
+    const dec = f.c.dir(f.rel, name, parent);
+    return dec.prune !== undefined ? PRUNE : dec.state;
+  }
+
+  /** Whether a changed `name` in a watched folder is one the run leaves out, as a file and as a folder. */
+  private leftOut(path: string, name: string, parent: DirState | undefined): boolean {
+    if (this.skipped(path)) return true;
+    const f = this.filtersAt(path);
+    if (!f || !parent) return !this.o.hidden && name.startsWith('.');
+    return f.c.fileByPath(f.rel, name, parent) !== null && f.c.dir(f.rel, name, parent).prune !== undefined;
   }
 
   /**
@@ -241,19 +290,19 @@ export class JobWatcher {
    * not read again — unless `resync` (after an overflow: every folder read, and the watches of
    * folders no longer there closed).
    */
-  private async watchTree(dir: string, ino: number, resync = false): Promise<void> {
-    const stack: Array<[string, number]> = [[dir, ino]];
+  private async watchTree(dir: string, ino: number, state: DirState | undefined, resync = false): Promise<void> {
+    const stack: Array<[string, number, DirState | undefined]> = [[dir, ino, state]];
     const seen = new Set<string>();
     while (stack.length) {
       if (this.closed || this.current.state === 'fallback') return;
-      const [d, i] = stack.pop()!;
+      const [d, i, dState] = stack.pop()!;
       seen.add(d);
       const had = this.dirs.get(d);
       if (had && had.ino === i) {
         if (!resync) continue;
       } else {
         if (had) this.unwatch(d);
-        if (!this.addWatch(d, i, false)) return;
+        if (!this.addWatch(d, i, false, dState)) return;
       }
       let handle;
       const parentDev = await lstat(d).then((x) => x.dev, () => undefined);
@@ -266,12 +315,13 @@ export class JobWatcher {
         for await (const e of handle) {
           if (!e.isDirectory()) continue; // links are not followed
           const p = join(d, e.name);
-          if (this.ignored(p, e.name)) continue;
+          const childState = this.folderState(p, e.name, dState);
+          if (childState === PRUNE) continue;
           const st = await lstat(p).catch(() => undefined);
           if (!st?.isDirectory()) continue;
           // Another file system mounted inside the source: one on the network cannot be watched.
           if (st.dev !== parentDev && (await this.remote(p))) return;
-          stack.push([p, Number(st.ino)]);
+          stack.push([p, Number(st.ino), childState]);
         }
       } catch {
         // the folder went while it was read: its parent's watch reports that
@@ -281,7 +331,7 @@ export class JobWatcher {
   }
 
   /** One watch; false when the system's limit is reached (the watcher then falls back). */
-  private addWatch(dir: string, ino: number, recursive: boolean): boolean {
+  private addWatch(dir: string, ino: number, recursive: boolean, state?: DirState): boolean {
     if (this.o.maxFolders !== undefined && this.dirs.size >= this.o.maxFolders) {
       void this.fallback(LIMIT_TEXT);
       return false;
@@ -302,7 +352,7 @@ export class JobWatcher {
       if (e.code === 'ENOSPC' || e.code === 'EMFILE') void this.fallback(LIMIT_TEXT);
       else this.o.logger.warn({ job: this.o.job, folder: dir, err: e.message }, 'the watcher reported an error');
     });
-    this.dirs.set(dir, { w, ino });
+    this.dirs.set(dir, { w, ino, state });
     return true;
   }
 
@@ -325,7 +375,7 @@ export class JobWatcher {
       return;
     }
     const path = join(dir, name);
-    if (this.ignored(path, basename(path))) return;
+    if (NATIVE_RECURSIVE ? this.skipped(path) || (!this.o.hidden && basename(path).startsWith('.')) : this.leftOut(path, name, this.dirs.get(dir)?.state)) return;
     // macOS / Windows: a recursive watch names paths under the root; there is no watch per folder to keep.
     if (!NATIVE_RECURSIVE && event === 'rename') {
       // A name made, removed or moved: if it is (or was) a folder, its watches follow. An event of
@@ -355,9 +405,15 @@ export class JobWatcher {
     const had = this.dirs.get(path);
     if (st?.isDirectory()) {
       if (had?.ino === Number(st.ino)) return;
-      if (!had && !this.dirs.has(join(path, '..')) && !this.roots.includes(path)) return; // its parent is not watched (ignored)
       if (this.current.state === 'fallback') return;
-      await this.watchTree(path, Number(st.ino));
+      if (this.roots.includes(path)) {
+        await this.watchTree(path, Number(st.ino), this.compiled.get(path)?.rootState);
+        return;
+      }
+      const parent = this.dirs.get(dirname(path));
+      if (!parent) return; // its parent is not watched (pruned by the filters)
+      const state = this.folderState(path, basename(path), parent.state);
+      if (state !== PRUNE) await this.watchTree(path, Number(st.ino), state);
       return;
     }
     if (had || [...this.dirs.keys()].some((d) => d.startsWith(path + sep))) {
@@ -387,7 +443,7 @@ export class JobWatcher {
       if (!NATIVE_RECURSIVE) {
         void stat(root).then(
           async (st) => {
-            if (st.isDirectory()) await this.watchTree(root, Number(st.ino), true);
+            if (st.isDirectory()) await this.watchTree(root, Number(st.ino), this.compiled.get(root)?.rootState, true);
             this.refreshCount();
           },
           () => undefined,
