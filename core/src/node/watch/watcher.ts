@@ -47,7 +47,6 @@ import { watch, type FSWatcher } from 'node:fs';
 import { lstat, opendir, readFile, stat, statfs } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import type { Logger } from '../../common/logger.js';
-import type { CompiledFilters, DirState } from '../scan/filters.js';
 
 export interface JobWatcherOptions {
   job: string;
@@ -60,7 +59,7 @@ export interface JobWatcherOptions {
    * prunes (excluded, hidden, a target inside the source) are not watched, and a changed name that
    * the run would leave out both as a file and as a folder is dropped.
    */
-  filters?: (root: string) => CompiledFilters | undefined;
+  filters?: (root: string) => WatchFilters | undefined;
   /** Never watched: the data folder, a target inside a source. */
   skip: readonly string[];
   settleMs: number;
@@ -76,6 +75,19 @@ export interface JobWatcherOptions {
   networkTypes?: Readonly<Record<number, string>>;
   /** A batch of this many events means the kernel's queue overflowed (tests; default: Linux's `fs.inotify.max_queued_events`). */
   maxQueuedEvents?: number;
+}
+
+/** A folder's state as the filters keep it (scan/filters.ts `DirState`; opaque here). */
+type DirState = unknown;
+
+/**
+ * What the watcher needs of the run's compiled filters: scan/filters.ts `CompiledFilters`, which
+ * the daemon passes (the watcher imports nothing from the scan).
+ */
+export interface WatchFilters {
+  readonly rootState: DirState;
+  dir(rel: string, name: string, parent: never): { readonly prune?: string; readonly state?: DirState };
+  fileByPath(rel: string, name: string, parent: never): string | null;
 }
 
 /** The pause before backing up a change that came after a quiet spell (see `add`). */
@@ -165,7 +177,7 @@ export class JobWatcher {
   private readonly skip: string[];
   private missingRoots = new Set<string>();
   /** The filters per source folder. */
-  private readonly compiled = new Map<string, CompiledFilters>();
+  private readonly compiled = new Map<string, WatchFilters>();
 
   constructor(private readonly o: JobWatcherOptions) {
     this.roots = o.folders.map((f) => f.replace(/[\\/]+$/, '') || sep);
@@ -260,7 +272,7 @@ export class JobWatcher {
     return best;
   }
 
-  private filtersAt(path: string): { c: CompiledFilters; rel: string } | undefined {
+  private filtersAt(path: string): { c: WatchFilters; rel: string } | undefined {
     const root = this.rootOf(path);
     const c = root !== undefined ? this.compiled.get(root) : undefined;
     if (!c || root === undefined) return undefined;
@@ -273,7 +285,7 @@ export class JobWatcher {
     if (this.skipped(path)) return PRUNE;
     const f = this.filtersAt(path);
     if (!f || !parent) return !this.o.hidden && name.startsWith('.') ? PRUNE : undefined;
-    const dec = f.c.dir(f.rel, name, parent);
+    const dec = f.c.dir(f.rel, name, parent as never);
     return dec.prune !== undefined ? PRUNE : dec.state;
   }
 
@@ -282,7 +294,7 @@ export class JobWatcher {
     if (this.skipped(path)) return true;
     const f = this.filtersAt(path);
     if (!f || !parent) return !this.o.hidden && name.startsWith('.');
-    return f.c.fileByPath(f.rel, name, parent) !== null && f.c.dir(f.rel, name, parent).prune !== undefined;
+    return f.c.fileByPath(f.rel, name, parent as never) !== null && f.c.dir(f.rel, name, parent as never).prune !== undefined;
   }
 
   /**
