@@ -124,8 +124,11 @@ describe('JobWatcher (one fs.watch per folder)', () => {
     const s = await setup();
     await mkdir(join(s.src, 'new', 'deep', 'deeper'), { recursive: true });
     await writeFile(join(s.src, 'new', 'deep', 'early.txt'), 'before the watch');
-    // The folder's name: the watched run walks all of it.
-    expect(await s.next()).toEqual(['new']);
+    // The folder's name: the watched run walks all of it. (Names under it may come too, when its
+    // watches were there before the writes: this test writes in the watcher's own process.)
+    const got = await s.next();
+    expect(got).toContain('new');
+    expect(got.filter((p) => p !== 'new' && !p.startsWith('new/'))).toEqual([]);
     expect(await s.folders(6)).toBe(6);
     await writeFile(join(s.src, 'new', 'deep', 'deeper', 'late.txt'), 'after the watch');
     expect(await s.next()).toEqual(['new/deep/deeper/late.txt']);
