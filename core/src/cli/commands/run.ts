@@ -276,10 +276,11 @@ async function startWatchers(
 ): Promise<void> {
   const jobs = rt.config.jobs.filter((j) => j.watch);
   if (!jobs.length) return;
-  const [{ JobWatcher, durationMs }, { ENGINE_SERVICE }, { describeError }] = await Promise.all([
+  const [{ JobWatcher, durationMs }, { ENGINE_SERVICE }, { describeError }, { compileFilters }] = await Promise.all([
     import('../../node/watch/watcher.js'),
     import('../../node/engine/engine-service.js'),
     import('../../common/errors.js'),
+    import('../../node/scan/filters.js'),
   ]);
   const engine = rt.container.get<import('../../node/engine/engine-service.js').EngineService>(ENGINE_SERVICE);
   const c = rt.config;
@@ -289,17 +290,23 @@ async function startWatchers(
   const targetPaths = Object.values(c.targets).map((t) => (typeof t.path === 'string' ? t.path : undefined)).filter((p): p is string => !!p);
   const maxFolders = process.env.HOKAN_WATCH_MAX_FOLDERS ? Number(process.env.HOKAN_WATCH_MAX_FOLDERS) : undefined;
   for (const job of jobs) {
-    let folders: string[];
+    let roots: import('../../common/model.js').SourceRoot[];
     try {
-      folders = (await engine.sourceRoots(job.id)).map((r) => r.path);
+      roots = await engine.sourceRoots(job.id);
     } catch (e) {
       log.warn({ job: job.id, err: describeError(e) }, 'cannot watch the sources of this job');
       continue;
     }
+    const trim = (p: string) => p.replace(/[\\/]+$/, '') || '/';
     const w = new JobWatcher({
       job: job.id,
-      folders,
+      folders: roots.map((r) => r.path),
       hidden: job.filters.hidden === true,
+      // The run's own filters: what it prunes is not watched.
+      filters: (folder) => {
+        const root = roots.find((r) => trim(r.path) === folder);
+        return root ? compileFilters(job.filters, root) : undefined;
+      },
       skip: [dataDir, ...targetPaths],
       settleMs,
       maxDelayMs,
