@@ -21,12 +21,14 @@ export type FaultKind =
   | 'stall'
   /** The answer's headers and half its body, then the connection is cut. */
   | 'truncated'
+  /** The server does the request and answers, but the answer never arrives: the connection is cut (a success the client must not take for a failure). */
+  | 'lost-answer'
   /** The server is gone for `vanishMs`: every connection is refused (reset) until then. */
   | 'vanish'
   /** 507 Insufficient Storage (WebDAV: a NAS or online storage that is full for the moment). */
   | 'insufficient-storage';
 
-export const FAULT_KINDS: readonly FaultKind[] = ['slow-down', 'internal-error', 'too-many', 'reset-in-body', 'stall', 'truncated', 'vanish'];
+export const FAULT_KINDS: readonly FaultKind[] = ['slow-down', 'internal-error', 'too-many', 'reset-in-body', 'stall', 'truncated', 'lost-answer', 'vanish'];
 
 /**
  * Whose error answers the service faults imitate:
@@ -76,6 +78,11 @@ export interface FaultProxyOptions {
   flavor?: FaultFlavor;
   stallMs?: number;
   vanishMs?: number;
+  /**
+   * Chooses the fault for a request instead of the seeded draw (a test that needs one fault on one
+   * request): a kind, or undefined to pass it through.
+   */
+  pick?: (method: string, url: string) => FaultKind | undefined;
 }
 
 export interface FaultProxy {
@@ -130,7 +137,7 @@ export async function startFaultProxy(o: FaultProxyOptions): Promise<FaultProxy>
       req.socket.destroy();
       return;
     }
-    const fault = random() < rate ? kinds[Math.floor(random() * kinds.length)]! : undefined;
+    const fault = o.pick ? o.pick(req.method ?? '', req.url ?? '') : random() < rate ? kinds[Math.floor(random() * kinds.length)]! : undefined;
     if (!fault) return pass(req, res);
     note(fault);
     switch (fault) {
@@ -179,6 +186,13 @@ export async function startFaultProxy(o: FaultProxyOptions): Promise<FaultProxy>
               res.socket?.destroy();
             }
           });
+        });
+      case 'lost-answer':
+        // Only once the server has answered in full (it has done the request), the client's connection is cut.
+        return pass(req, res, (answer) => {
+          answer.resume();
+          answer.on('end', () => res.socket?.destroy());
+          answer.on('error', () => res.socket?.destroy());
         });
       case 'vanish':
         goneUntil = Date.now() + (o.vanishMs ?? 5000);

@@ -422,7 +422,15 @@ export class WebDavTarget implements Target {
       if (s?.status !== 401 && s?.status !== 409) {
         // 405 says something is there; Apache answers 403 to a MKCOL that lost a race with another
         // client making the same folder. A folder there is what was wanted; a file is not.
-        const [self] = await this.propfind(dir, '0', PROPS_STAT, true).catch(() => [] as DavEntry[]);
+        let self: DavEntry | undefined;
+        try {
+          [self] = await this.propfind(dir, '0', PROPS_STAT, true);
+        } catch (pe) {
+          // Not known what is there (the PROPFIND itself failed for now — a network or a busy server):
+          // that, not "a file has that name", is the answer; the next try finds out.
+          const te = await this.mapError(pe, 'create folder', dir);
+          if (TargetError.isTransient(te)) throw te;
+        }
         if (self?.collection) return;
         if (s?.status === 405) throw new TargetError('permanent', `cannot make the folder "${dir}" on ${this.cfg.url}: a file has that name`, { cause: e, hint: 'remove or rename that file on the NAS' });
       }
@@ -498,7 +506,7 @@ export class WebDavTarget implements Target {
       }
       opts.signal?.throwIfAborted();
       if (mtime !== undefined && mode === 'proppatch') await this.setMtime(tmp, mtime);
-      await this.moveInto(tmp, key, 'upload');
+      await this.moveInto(tmp, key, 'upload', body.size);
       landed = true;
     } finally {
       if (!landed) await this.call(this.urlOf(tmp), 'DELETE').catch(() => undefined);
@@ -510,13 +518,23 @@ export class WebDavTarget implements Target {
    * missing folder with 409, 403 or 500); a 409 all the same (the folder was removed meanwhile)
    * makes it again and tries again.
    */
-  private async moveInto(from: string, to: string, op: string): Promise<void> {
+  private async moveInto(from: string, to: string, op: string, size?: number): Promise<void> {
     const slash = to.lastIndexOf('/');
     const dir = slash < 0 ? '' : to.slice(0, slash);
     await this.ensureDir(dir);
+    // Whether a MOVE went out whose answer never came (a reset, a timeout, a 5xx): the server may
+    // have done it. A retry then finds the source gone — which is that MOVE's success, not a loss.
+    let unsure = false;
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.retrying(op, to, () => this.call(this.urlOf(from), 'MOVE', { Destination: this.urlOf(to), Overwrite: 'T' }));
+        await this.retrying(op, to, async () => {
+          try {
+            return await this.call(this.urlOf(from), 'MOVE', { Destination: this.urlOf(to), Overwrite: 'T' });
+          } catch (e) {
+            if (!(e instanceof HttpStatusError) || e.status >= 500 || e.status === 408) unsure = true;
+            throw e;
+          }
+        });
         return;
       } catch (e) {
         const status = ((e as TargetError).cause as { status?: number } | undefined)?.status;
@@ -526,7 +544,24 @@ export class WebDavTarget implements Target {
           continue;
         }
         // A missing source is not-found (rclone answers 403 to a MOVE of a missing file, others 404).
-        const sourceGone = await this.stat(from).then(() => false, (x) => TargetError.isNotFound(x));
+        // (statAny: `from` is an upload's temporary name under .hokan-tmp/ — stat() refuses those keys,
+        // which had made every such source look present.)
+        const sourceGone = await this.statAny(from).then(() => false, (x) => TargetError.isNotFound(x));
+        if (sourceGone && unsure) {
+          // The source is gone and the destination is there (of the size sent, for an upload): the
+          // MOVE whose answer was lost landed. Anything else is not known to have: as before.
+          const landed = await this.statAny(to).then(
+            (o) => size === undefined || o.size === size,
+            (x) => {
+              if (TargetError.isNotFound(x)) return false;
+              throw x; // not known for now: the engine tries the file again
+            },
+          );
+          if (landed) {
+            this.log.debug({ op, from, key: to }, 'webdav MOVE whose answer was lost had landed');
+            return;
+          }
+        }
         if (sourceGone) throw new TargetError('not-found', `"${from}" does not exist on ${this.cfg.url}`, { cause: e });
         // Apache's mod_dav overwrites by deleting the destination first; when another MOVE to the same
         // key deleted it in between, it answers 404 about the destination while the source is still
@@ -573,13 +608,12 @@ export class WebDavTarget implements Target {
 
   async stat(key: string): Promise<ObjectInfo> {
     this.checkKey(key);
-    let entries: DavEntry[];
-    try {
-      entries = await this.propfind(key, '0', PROPS_STAT);
-    } catch (e) {
-      if (TargetError.isNotFound(e)) throw e;
-      throw e;
-    }
+    return this.statAny(key);
+  }
+
+  /** stat without the key checks: also for this target's own uploads in progress (`.hokan-tmp/…`). */
+  private async statAny(key: string): Promise<ObjectInfo> {
+    const entries = await this.propfind(key, '0', PROPS_STAT);
     const e = entries[0];
     if (!e || e.collection) throw new TargetError('not-found', `"${key}" is not a file on ${this.cfg.url}`);
     return { key, size: e.size ?? 0, ...(e.mtimeMs !== undefined ? { mtimeMs: e.mtimeMs } : {}) };
