@@ -1,14 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TargetError, nullLogger, type Logger, type Target } from '@hokan/core';
+import { TargetError, nullLogger, type Target } from '@hokan/core';
 import { bufferSource, readAll, startFaultProxy, type FaultKind, type FaultProxy } from '@hokan/core/testing';
 import { nasTargetContribution } from '../src/index.js';
 import { startServer, type DavServer } from './servers.js';
 
 // Faults of the network between hokan and a NAS, one at a time on the request that matters
 // (issue 24): the fault proxy in front of a real webdav-server, told which request meets which fault.
-const say = (...a: unknown[]) => console.log(...a.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))));
-const debugLogger = { debug: say, info: say, warn: say, error: say, child: () => debugLogger } as unknown as Logger;
-const ctx = { id: 'nas', logger: process.env.DEBUG_NAS ? debugLogger : nullLogger, dataDir: '' };
+const ctx = { id: 'nas', logger: nullLogger, dataDir: '' };
 let s: DavServer;
 let proxy: FaultProxy;
 let pick: (method: string, url: string) => FaultKind | undefined = () => undefined;
@@ -38,7 +36,6 @@ function once(kind: FaultKind, match: (method: string, url: string) => boolean, 
   pick = (m, u) => {
     const k = match(m, u) && hits < count ? kind : undefined;
     if (k) hits++;
-    if (process.env.DEBUG_NAS) console.log(`${m} ${u} -> ${k ?? 'pass'}`);
     return k;
   };
   return () => hits;
