@@ -22,7 +22,7 @@ let dir: string;
 beforeAll(async () => {
   az = await startAzurite();
   await az.createContainer('faults');
-  proxy = await startFaultProxy({ upstreamPort: az.port, flavor: 'azure', rate: 0.15, seed: SEED, stallMs: 1500, vanishMs: 2000 });
+  proxy = await startFaultProxy({ upstreamPort: az.port, flavor: 'azure', rate: 0.15, seed: SEED, stallMs: 1000, vanishMs: 1000 });
   dir = await mkdtemp(join(tmpdir(), 'hokan-faults-azure-'));
 }, 60_000);
 afterAll(async () => {
@@ -35,7 +35,7 @@ describe('backups to Azure through injected network and service faults (issue 24
   it(`${ROUNDS} rounds of changes and faulty runs on azure (Azurite): statuses right, nothing recorded that is not stored, the next clean run completes, restore byte-identical`, async () => {
     console.log(`fault campaign (azure): seed ${SEED}, ${ROUNDS} rounds (replay: HOKAN_FAULT_SEED=${SEED})`);
     const target = { type: 'azure', account: AZURITE_ACCOUNT, container: 'faults', prefix: 'pc/', endpoint: `${proxy.endpoint}/${AZURITE_ACCOUNT}`, accountKey: '${env:K}', blockSize: 2 ** 20 };
-    const f = await faultRounds({ name: 'azure', dir, proxy, target, plugin: '@hokan/target-azure', env: { K: AZURITE_KEY }, rounds: ROUNDS, seed: SEED, bigBytes: 5 * 2 ** 20 });
+    const f = await faultRounds({ name: 'azure', dir, proxy, target, plugin: '@hokan/target-azure', env: { K: AZURITE_KEY }, rounds: ROUNDS, seed: SEED, smallFiles: 20, bigBytes: 3 * 2 ** 20 });
     expect(f.faults, 'faults were injected').toBeGreaterThan(0);
     expect(f.filesLost).toBe(0);
   }, Math.max(600_000, ROUNDS * 120_000));
