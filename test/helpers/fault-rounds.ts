@@ -24,7 +24,7 @@ export interface FaultRoundsOptions {
   env?: Record<string, string>;
   rounds: number;
   seed: number;
-  /** The share of requests that meet a fault in the faulty runs. */
+  /** The share of requests that meet a fault in the faulty runs (default HOKAN_FAULT_RATE, else 0.15). */
   rate?: number;
   /** Small files in the source (default 40). */
   smallFiles?: number;
@@ -38,6 +38,7 @@ export interface FaultRoundsOptions {
 export interface FaultFigures {
   target: string;
   seed: number;
+  rate: number;
   runs: number;
   completed: number;
   incomplete: number;
@@ -77,7 +78,7 @@ export async function faultRounds(o: FaultRoundsOptions): Promise<FaultFigures> 
   files['big/video.bin'] = bytes(o.bigBytes ?? 11 * 2 ** 20, 7);
   await writeTree(src, files);
   const allowed = [...NETWORK_REASONS, ...(o.moreReasons ?? [])];
-  const f: FaultFigures = { target: o.name, seed: o.seed, runs: 0, completed: 0, incomplete: 0, faults: 0, injected: proxy.injected, requests: 0, bytesSent: 0, resent: 0, filesLost: 0 };
+  const f: FaultFigures = { target: o.name, seed: o.seed, rate: o.rate ?? (Number(process.env.HOKAN_FAULT_RATE) || 0.15), runs: 0, completed: 0, incomplete: 0, faults: 0, injected: proxy.injected, requests: 0, bytesSent: 0, resent: 0, filesLost: 0 };
   const requestsBefore = proxy.requests;
   /** Runs that stored something (a clean run always does). */
   let stored = 0;
@@ -87,7 +88,7 @@ export async function faultRounds(o: FaultRoundsOptions): Promise<FaultFigures> 
     await writeFile(join(src, `d${round % 4}/new-${round}.txt`), bytes(500, 1000 + round));
     await rm(join(src, `d${(round + 1) % 4}/f${(round * 11 + 3) % small}.txt`), { force: true });
     if (round % 2 === 1) await writeFile(join(src, 'big/video.bin'), bytes(o.bigBytes ?? 11 * 2 ** 20, 7 + round));
-    proxy.setRate(o.rate ?? 0.15);
+    proxy.setRate(o.rate ?? (Number(process.env.HOKAN_FAULT_RATE) || 0.15));
     const faulty = await run('backup', '--json');
     const rec = (() => {
       try {
@@ -99,6 +100,7 @@ export async function faultRounds(o: FaultRoundsOptions): Promise<FaultFigures> 
     })();
     if (!rec?.status) throw new Error(`${o.name} round ${round}: no run record\n${faulty.stdout}\n${faulty.stderr}`);
     f.runs++;
+    if (process.env.HOKAN_FAULT_DUMP) await writeFile(`${process.env.HOKAN_FAULT_DUMP}-${o.name.replace('/', '-')}-${round}.log`, faulty.stderr);
     if (process.env.HOKAN_FAULT_DEBUG) console.log(`${o.name} round ${round}: ${JSON.stringify({ status: rec.status, reasons: rec.reasons, counts: rec.counts, note: rec.note, targets: rec.targetResults })}\n${faulty.stderr.split('\n').filter((l) => /warn|error|fail|retr/i.test(l)).slice(-30).join('\n')}`);
     expect(['completed', 'incomplete'], `${o.name} round ${round}: ${JSON.stringify(rec)}`).toContain(rec.status);
     for (const reason of rec.reasons) expect(allowed, `${o.name} round ${round}: reasons ${rec.reasons}\n${faulty.stderr.slice(-4000)}`).toContain(reason);
