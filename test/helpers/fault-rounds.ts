@@ -47,6 +47,8 @@ export interface FaultFigures {
   injected: Record<string, number>;
   requests: number;
   bytesSent: number;
+  /** The faulty runs' reasons, counted. */
+  reasons: Record<string, number>;
   /** Files the clean run after each faulty one uploaded (what the faulty one left). */
   resent: number;
   /** Files whose restore differed from the source, or that verify found missing or bad: must be 0 (the rounds fail first). */
@@ -78,7 +80,7 @@ export async function faultRounds(o: FaultRoundsOptions): Promise<FaultFigures> 
   files['big/video.bin'] = bytes(o.bigBytes ?? 11 * 2 ** 20, 7);
   await writeTree(src, files);
   const allowed = [...NETWORK_REASONS, ...(o.moreReasons ?? [])];
-  const f: FaultFigures = { target: o.name, seed: o.seed, rate: o.rate ?? (Number(process.env.HOKAN_FAULT_RATE) || 0.15), runs: 0, completed: 0, incomplete: 0, faults: 0, injected: proxy.injected, requests: 0, bytesSent: 0, resent: 0, filesLost: 0 };
+  const f: FaultFigures = { target: o.name, seed: o.seed, rate: o.rate ?? (Number(process.env.HOKAN_FAULT_RATE) || 0.15), runs: 0, completed: 0, incomplete: 0, faults: 0, injected: proxy.injected, reasons: {}, requests: 0, bytesSent: 0, resent: 0, filesLost: 0 };
   const requestsBefore = proxy.requests;
   /** Runs that stored something (a clean run always does). */
   let stored = 0;
@@ -104,6 +106,7 @@ export async function faultRounds(o: FaultRoundsOptions): Promise<FaultFigures> 
     if (process.env.HOKAN_FAULT_DEBUG) console.log(`${o.name} round ${round}: ${JSON.stringify({ status: rec.status, reasons: rec.reasons, counts: rec.counts, note: rec.note, targets: rec.targetResults })}\n${faulty.stderr.split('\n').filter((l) => /warn|error|fail|retr/i.test(l)).slice(-30).join('\n')}`);
     expect(['completed', 'incomplete'], `${o.name} round ${round}: ${JSON.stringify(rec)}`).toContain(rec.status);
     for (const reason of rec.reasons) expect(allowed, `${o.name} round ${round}: reasons ${rec.reasons}\n${faulty.stderr.slice(-4000)}`).toContain(reason);
+    for (const reason of rec.reasons) f.reasons[reason] = (f.reasons[reason] ?? 0) + 1;
     if (rec.status === 'completed') f.completed++;
     else f.incomplete++;
     f.bytesSent += rec.bytes;
