@@ -38,7 +38,7 @@ describe.each(SERVERS.filter((k) => SERVER_KINDS.includes(k)))('backups to a NAS
     if (avail !== true) return;
     dav = await startServer(kind);
     await dav.mkdir('faults');
-    proxy = await startFaultProxy({ upstreamPort: dav.port, flavor: 'webdav', kinds: KINDS, rate: 0.15, seed, stallMs: 1500, vanishMs: 1500 });
+    proxy = await startFaultProxy({ upstreamPort: dav.port, flavor: 'webdav', kinds: KINDS, rate: 0.15, seed, stallMs: 1000, vanishMs: 1000 });
   }, 60_000);
   afterAll(async () => {
     await proxy?.close();
@@ -48,7 +48,7 @@ describe.each(SERVERS.filter((k) => SERVER_KINDS.includes(k)))('backups to a NAS
   it.skipIf(avail !== true)(`${ROUNDS} round(s) of changes and faulty runs: statuses right, nothing recorded that is not stored, the next clean run completes, restore byte-identical`, async () => {
     console.log(`fault campaign (nas/${kind}): seed ${SEED} (${seed} for this server), ${ROUNDS} rounds (replay: HOKAN_FAULT_SEED=${SEED} HOKAN_FAULT_SERVER=${kind})`);
     const target = { ...dav.targetConfig('faults'), url: dav.targetConfig('faults').url!.toString().replace(`:${dav.port}/`, `:${proxy.port}/`), password: '${env:P}', timeout: 20 };
-    const f = await faultRounds({ name: `nas/${kind}`, dir: join(dir, kind), proxy, target, plugin: '@hokan/target-nas', env: { P: PASSWORD }, rounds: ROUNDS, seed, smallFiles: 20, bigBytes: 3 * 2 ** 20, moreReasons: ['quota-exceeded'] });
+    const f = await faultRounds({ name: `nas/${kind}`, dir: join(dir, kind), proxy, target, plugin: '@hokan/target-nas', env: { P: PASSWORD }, rounds: ROUNDS, seed, smallFiles: 12, bigBytes: 2 * 2 ** 20, moreReasons: ['quota-exceeded'] });
     expect(f.faults, 'faults were injected').toBeGreaterThan(0);
     expect(f.filesLost).toBe(0);
   }, Math.max(600_000, ROUNDS * 120_000));

@@ -9,6 +9,9 @@ import { bytes, digestTree, writeTree } from './trees.js';
 // (test/faults-*-cli.spec.ts, scripts/fault-campaign.mjs): each round changes the source, backs up
 // through injected faults, then on a clean network checks that `agent verify` finds every copy the
 // index believes stored there and whole, the next run completes, and the restore equals the source.
+// To look into a failure: HOKAN_FAULT_DEBUG=1 prints each faulty run's record and warnings,
+// HOKAN_FAULT_DUMP=/tmp/x writes each faulty run's whole log to /tmp/x-TARGET-ROUND.log,
+// HOKAN_FAULT_TIMES=1 prints how long each command took.
 
 /** What a run may end with when only the network and the service failed. */
 export const NETWORK_REASONS = ['network-error', 'target-unavailable', 'io-error', 'multiple-errors'];
