@@ -45,6 +45,22 @@ export interface StaleMessage extends MessageBase {
   lastRun?: RunRecord;
   /** 1 for the first alarm, 2 for the first daily repeat, … */
   repeat: number;
+  /**
+   * A rotated disk (`"rotate": true`) that has had no completed backup for `days` days — the job's
+   * other disk may be fine (issue 24). `lastCompleted` and `daysSince` are then this disk's.
+   */
+  disk?: RotatedDisk;
+}
+
+/** A disk of a rotation, as alarms name it. */
+export interface RotatedDisk {
+  target: string;
+  /** The disk's instance id (shown by its first 8 characters, as `agent status` does). */
+  id: string;
+  /** Whether it is the disk the job's newest run wrote to. */
+  inUse: boolean;
+  /** Its newest backup run, whatever its status. */
+  lastRun?: { id: string; start: string; status: string };
 }
 
 /** A job whose stale alarm was on completed a backup again ("back to normal"), when no run mail says it. */
@@ -54,6 +70,8 @@ export interface RecoveredMessage extends MessageBase {
   run: RunRecord;
   /** How long it had gone without a completed backup when the alarm went off. */
   days: number;
+  /** A rotated disk's alarm that ended (the disk got a completed backup again). */
+  disk?: RotatedDisk;
 }
 
 /** Space used per target, on the first run of the month (`on: monthly`). */

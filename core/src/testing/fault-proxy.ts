@@ -21,10 +21,50 @@ export type FaultKind =
   | 'stall'
   /** The answer's headers and half its body, then the connection is cut. */
   | 'truncated'
+  /** The server does the request and answers, but the answer never arrives: the connection is cut (a success the client must not take for a failure). */
+  | 'lost-answer'
   /** The server is gone for `vanishMs`: every connection is refused (reset) until then. */
-  | 'vanish';
+  | 'vanish'
+  /** 507 Insufficient Storage (WebDAV: a NAS or online storage that is full for the moment). */
+  | 'insufficient-storage';
 
-export const FAULT_KINDS: readonly FaultKind[] = ['slow-down', 'internal-error', 'too-many', 'reset-in-body', 'stall', 'truncated', 'vanish'];
+export const FAULT_KINDS: readonly FaultKind[] = ['slow-down', 'internal-error', 'too-many', 'reset-in-body', 'stall', 'truncated', 'lost-answer', 'vanish'];
+
+/**
+ * Whose error answers the service faults imitate:
+ * - `s3`: XML `<Error><Code>` bodies — 503 SlowDown, 500 InternalError, 429 TooManyRequests.
+ * - `azure`: Azure Storage's XML error with the `x-ms-error-code` header — 503 ServerBusy ("The server
+ *   is busy."), 500 OperationTimedOut, and for `too-many` 503 ServerBusy "Ingress is over the account
+ *   limit." (Azure throttles with 503, not 429).
+ * - `webdav`: plain-text answers as Apache, rclone or a NAS's web server give them — 503 Service
+ *   Unavailable (Retry-After), 500, 429, and `insufficient-storage` 507.
+ */
+export type FaultFlavor = 's3' | 'azure' | 'webdav';
+
+/** The kinds a flavor injects by default (`insufficient-storage` only for WebDAV, where servers say it). */
+export function faultKinds(flavor: FaultFlavor = 's3'): readonly FaultKind[] {
+  return flavor === 'webdav' ? [...FAULT_KINDS, 'insufficient-storage'] : FAULT_KINDS;
+}
+
+/** The status, headers and body of a service fault, in the flavor's own form. */
+export function serviceFault(flavor: FaultFlavor, kind: 'slow-down' | 'internal-error' | 'too-many' | 'insufficient-storage'): { status: number; headers: Record<string, string>; body: string } {
+  if (flavor === 'azure') {
+    const [status, code, message] =
+      kind === 'slow-down' || kind === 'insufficient-storage'
+        ? [503, 'ServerBusy', 'The server is busy.']
+        : kind === 'internal-error'
+          ? [500, 'OperationTimedOut', 'Operation could not be completed within the specified time.']
+          : [503, 'ServerBusy', 'Ingress is over the account limit.'];
+    const body = `\ufeff<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>${message}\nRequestId:00000000-0000-0000-0000-000000000000\nTime:${new Date().toISOString()}</Message></Error>`;
+    return { status, headers: { 'content-type': 'application/xml', 'x-ms-error-code': code, 'x-ms-request-id': '00000000-0000-0000-0000-000000000000', 'x-ms-version': '2025-01-05' }, body };
+  }
+  if (flavor === 'webdav') {
+    const [status, text] = kind === 'slow-down' ? [503, 'Service Unavailable'] : kind === 'internal-error' ? [500, 'Internal Server Error'] : kind === 'too-many' ? [429, 'Too Many Requests'] : [507, 'Insufficient Storage'];
+    return { status, headers: { 'content-type': 'text/plain; charset=utf-8', ...(status === 503 || status === 429 ? { 'retry-after': '1' } : {}) }, body: `${status} ${text}\n` };
+  }
+  const [status, code, msg] = kind === 'slow-down' ? [503, 'SlowDown', 'Please reduce your request rate.'] : kind === 'too-many' ? [429, 'TooManyRequests', 'Too many requests.'] : kind === 'insufficient-storage' ? [507, 'InsufficientStorage', 'Insufficient storage.'] : [500, 'InternalError', 'We encountered an internal error. Please try again.'];
+  return { status, headers: { 'content-type': 'application/xml', ...(status !== 500 ? { 'retry-after': '1' } : {}) }, body: S3_ERROR(code, msg) };
+}
 
 export interface FaultProxyOptions {
   /** The real server behind the proxy. */
@@ -32,9 +72,17 @@ export interface FaultProxyOptions {
   /** The share of requests that meet a fault (0…1). */
   rate?: number;
   seed?: number;
+  /** Default: the flavor's (faultKinds). */
   kinds?: readonly FaultKind[];
+  /** Whose error answers to give (default `s3`). */
+  flavor?: FaultFlavor;
   stallMs?: number;
   vanishMs?: number;
+  /**
+   * Chooses the fault for a request instead of the seeded draw (a test that needs one fault on one
+   * request): a kind, or undefined to pass it through.
+   */
+  pick?: (method: string, url: string) => FaultKind | undefined;
 }
 
 export interface FaultProxy {
@@ -65,7 +113,8 @@ const S3_ERROR = (code: string, message: string) => `<?xml version="1.0" encodin
 export async function startFaultProxy(o: FaultProxyOptions): Promise<FaultProxy> {
   const random = rng(o.seed ?? 1);
   let rate = o.rate ?? 0.1;
-  const kinds = o.kinds ?? FAULT_KINDS;
+  const flavor = o.flavor ?? 's3';
+  const kinds = o.kinds ?? faultKinds(flavor);
   const injected: Record<string, number> = {};
   let requests = 0;
   let goneUntil = 0;
@@ -88,19 +137,19 @@ export async function startFaultProxy(o: FaultProxyOptions): Promise<FaultProxy>
       req.socket.destroy();
       return;
     }
-    const fault = random() < rate ? kinds[Math.floor(random() * kinds.length)]! : undefined;
+    const fault = o.pick ? o.pick(req.method ?? '', req.url ?? '') : random() < rate ? kinds[Math.floor(random() * kinds.length)]! : undefined;
     if (!fault) return pass(req, res);
     note(fault);
     switch (fault) {
       case 'slow-down':
       case 'internal-error':
-      case 'too-many': {
-        const [status, code, msg] = fault === 'slow-down' ? [503, 'SlowDown', 'Please reduce your request rate.'] : fault === 'internal-error' ? [500, 'InternalError', 'We encountered an internal error. Please try again.'] : [429, 'TooManyRequests', 'Too many requests.'];
+      case 'too-many':
+      case 'insufficient-storage': {
+        const { status, headers, body } = serviceFault(flavor, fault);
         // The body is read first (as a server does), so the client is not left writing into a closed socket.
         req.resume();
         req.on('end', () => {
-          const body = S3_ERROR(code, msg);
-          res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), ...(status !== 500 ? { 'retry-after': '1' } : {}) });
+          res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(body) });
           res.end(body);
         });
         return;
@@ -137,6 +186,13 @@ export async function startFaultProxy(o: FaultProxyOptions): Promise<FaultProxy>
               res.socket?.destroy();
             }
           });
+        });
+      case 'lost-answer':
+        // Only once the server has answered in full (it has done the request), the client's connection is cut.
+        return pass(req, res, (answer) => {
+          answer.resume();
+          answer.on('end', () => res.socket?.destroy());
+          answer.on('error', () => res.socket?.destroy());
         });
       case 'vanish':
         goneUntil = Date.now() + (o.vanishMs ?? 5000);

@@ -61,6 +61,14 @@ const W = {
     staleFix: 'Check that the agent is running (`agent status`), that the targets are connected, and run `agent backup` for this job.',
     recoveredStatus: 'back to normal',
     recoveredTitle: (job: string, days: number) => `The backup "${job}" completed again, after ${days} day(s) without a completed backup.`,
+    diskStaleStatus: (disk: string, target: string, d: number) => `disk ${disk} (${target}) has had no backup for ${d} day(s)`,
+    diskStaleTitle: (disk: string, target: string, job: string, d: number) => `Disk ${disk} of the rotation on target "${target}" has had no completed backup of "${job}" for ${d} day(s).`,
+    disk: 'Disk',
+    diskLastRun: 'Its last backup run',
+    diskStaleFix: 'The disks of this target are used in turn: bring this disk back (plug it in at the backup place) and run `agent backup` for this job, so that it holds a recent copy too. The disk in use now is backed up as usual.',
+    diskStaleRepeat: 'This alarm is repeated once a day until this disk gets a completed backup; one more mail says when it is back to normal.',
+    diskRecoveredStatus: (disk: string, target: string) => `disk ${disk} (${target}) back to normal`,
+    diskRecoveredTitle: (disk: string, target: string, days: number) => `Disk ${disk} of the rotation on target "${target}" got a completed backup again, after ${days} day(s) without one.`,
     usageStatus: (m: string) => `space used in ${m}`,
     usageTitle: (m: string) => `Space used on each target, ${m}`,
     held: 'backups kept',
@@ -108,6 +116,14 @@ const W = {
     staleFix: 'エージェントが動作しているか (`agent status`)、保存先が接続されているかを確認し、このジョブの `agent backup` を実行してください。',
     recoveredStatus: '正常に戻りました',
     recoveredTitle: (job: string, days: number) => `バックアップ「${job}」が再び完了しました (${days} 日間完了していませんでした)。`,
+    diskStaleStatus: (disk: string, target: string, d: number) => `ディスク ${disk} (${target}) は ${d} 日間バックアップされていません`,
+    diskStaleTitle: (disk: string, target: string, job: string, d: number) => `保存先「${target}」のローテーション用ディスク ${disk} には、${d} 日間「${job}」のバックアップが完了していません。`,
+    disk: 'ディスク',
+    diskLastRun: 'このディスクの最後の実行',
+    diskStaleFix: 'この保存先では複数のディスクを交代で使っています。このディスクを保存場所に接続し、このジョブの `agent backup` を実行して、こちらにも新しいコピーを作ってください。いま接続されているディスクは通常どおりバックアップされています。',
+    diskStaleRepeat: 'このディスクのバックアップが完了するまで、この通知を 1 日 1 回お送りします。正常に戻ったときにもう一度お知らせします。',
+    diskRecoveredStatus: (disk: string, target: string) => `ディスク ${disk} (${target}) は正常に戻りました`,
+    diskRecoveredTitle: (disk: string, target: string, days: number) => `保存先「${target}」のディスク ${disk} のバックアップが再び完了しました (${days} 日間完了していませんでした)。`,
     usageStatus: (m: string) => `${m} の使用容量`,
     usageTitle: (m: string) => `保存先ごとの使用容量 (${m})`,
     held: 'バックアップ使用量',
@@ -249,6 +265,24 @@ export async function mailContent(message: NotifyMessage, o: { language: Languag
       return { subject: subject(run.job, statusLabel(run, lang)), text, html, attachments };
     }
     case 'stale': {
+      if (message.disk) {
+        const disk = message.disk.id.slice(0, 8);
+        b.title(w.diskStaleTitle(disk, message.disk.target, message.job, message.daysSince));
+        const rows: [string, string][] = [
+          [w.job, message.job],
+          [w.device, message.device],
+          [w.targets, message.disk.target],
+          [w.disk, message.disk.id],
+          [w.staleLast, message.lastCompleted ? formatDate(message.lastCompleted) : w.never],
+        ];
+        const lr = message.disk.lastRun;
+        if (lr) rows.push([w.diskLastRun, `${formatDate(lr.start)}  ${statusLabel({ status: lr.status, reasons: [] } as never, lang)}  (${lr.id})`]);
+        b.fields(rows);
+        b.para(w.diskStaleFix);
+        b.para(w.diskStaleRepeat);
+        const { text, html } = b.done(w.footer);
+        return { subject: subject(message.job, w.diskStaleStatus(disk, message.disk.target, message.daysSince)), text, html, attachments };
+      }
       b.title(w.staleTitle(message.job, message.daysSince));
       const rows: [string, string][] = [
         [w.job, message.job],
@@ -264,10 +298,11 @@ export async function mailContent(message: NotifyMessage, o: { language: Languag
       return { subject: subject(message.job, w.staleStatus(message.daysSince)), text, html, attachments };
     }
     case 'recovered': {
-      b.title(w.recoveredTitle(message.job, message.days));
+      const disk = message.disk ? message.disk.id.slice(0, 8) : undefined;
+      b.title(message.disk ? w.diskRecoveredTitle(disk!, message.disk.target, message.days) : w.recoveredTitle(message.job, message.days));
       b.fields(runRows(message.run, lang, w));
       const { text, html } = b.done(w.footer);
-      return { subject: subject(message.job, w.recoveredStatus), text, html, attachments };
+      return { subject: subject(message.job, message.disk ? w.diskRecoveredStatus(disk!, message.disk.target) : w.recoveredStatus), text, html, attachments };
     }
     case 'usage': {
       b.title(w.usageTitle(message.month));

@@ -64,3 +64,29 @@ describe('mail content', () => {
     expect(() => smtpConfig({ host: 'h', to: ['a@x.jp'] })).toThrow(/no sender \("from"\)/);
   });
 });
+
+describe('the stale alarm of a rotated disk', () => {
+  it('names the disk and its target in Japanese and English, with when it last got a backup', async () => {
+    const lastCompleted = new Date(2026, 10, 20, 9, 0, 0).toISOString();
+    const message = {
+      kind: 'stale' as const,
+      device: 'office-pc',
+      at: new Date(2026, 10, 27, 9, 0, 0).toISOString(),
+      job: 'docs',
+      days: 3,
+      lastCompleted,
+      daysSince: 7,
+      repeat: 1,
+      disk: { target: 'usb', id: '2bd4f2bbf079fff2', inUse: false, lastRun: { id: '20261120T090000.000-abcd', start: lastCompleted, status: 'completed' } },
+    };
+    const en = await mailContent(message, { language: 'en' });
+    expect(en.subject).toMatch(/docs: disk 2bd4f2bb \(usb\) has had no backup for 7 day\(s\)/);
+    expect(en.text).toContain('Disk 2bd4f2bb of the rotation on target "usb" has had no completed backup of "docs" for 7 day(s).');
+    expect(en.text).toContain('2bd4f2bbf079fff2');
+    expect(en.text).toContain('2026/11/20 09:00:00');
+    const ja = await mailContent(message, { language: 'ja' });
+    expect(ja.subject).toMatch(/docs: ディスク 2bd4f2bb \(usb\) は 7 日間バックアップされていません/);
+    expect(ja.text).toContain('保存先「usb」のローテーション用ディスク 2bd4f2bb には、7 日間「docs」のバックアップが完了していません。');
+    expect(ja.html).toContain('2bd4f2bb');
+  });
+});

@@ -1,9 +1,13 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collect, startAgent } from '../../../test/helpers/agent.js';
 import { aiosmtpdPython, startAiosmtpd, type SmtpHandle } from './smtp-helper.js';
 import { plain, dir, setup, plainNotifier, newMail } from './cli-fixture.js';
+
+/** Loaded into an agent process to move its clock (test/helpers/clock-shift.cjs). */
+const CLOCK_SHIFT = fileURLToPath(new URL('../../../test/helpers/clock-shift.cjs', import.meta.url));
 
 // The alarms a person would otherwise never hear of: the stale alarm (`agent notify check --now`),
 // runs killed mid-run (told by the next command or `agent run`), and the same mails through aiosmtpd
@@ -96,5 +100,87 @@ describe.skipIf(!python && !process.env.CI)('against aiosmtpd (Python), a server
     expect(mails.map((m) => m.mail.subject)).toEqual([expect.stringMatching(/テストメール/), expect.stringMatching(/^【hokan】office-pc \/ docs: 未完了 \(保存先に接続できません\)/)]);
     expect(mails[1]!.to).toEqual(['admin@example.jp']);
     expect(mails[1]!.mail.text).toContain('保存先に接続できません');
+  });
+});
+
+describe('the stale alarm per rotated disk (issue 24)', () => {
+  it('a disk of the rotation without a backup for N days alarms by its name (the disk in use does not), daily; status shows it; "back to normal" when it is backed up again', async () => {
+    const { base, src, run } = await setup([plainNotifier({ id: 'a', on: ['stale:3d'] })]);
+    const config = join(base, 'config.json');
+    const cfg = JSON.parse(await readFile(config, 'utf8'));
+    cfg.targets.usb.rotate = true;
+    await writeFile(config, JSON.stringify(cfg));
+    const disk = cfg.targets.usb.path as string;
+    const shelf = { A: join(base, 'disk-A'), B: join(base, 'disk-B') };
+    await mkdir(shelf.B);
+    const swap = async (out: 'A' | 'B', inn: 'A' | 'B') => {
+      await rename(disk, shelf[out]);
+      await rename(shelf[inn], disk);
+    };
+    const DAY = 86_400_000;
+    // The agent's clock: days from now (a run "later"), injected into the whole process.
+    const later = (days: number) => ({ NODE_OPTIONS: `--require ${CLOCK_SHIFT}`, HOKAN_TEST_CLOCK_SHIFT_MS: String(Math.round(days * DAY)) });
+    const at = (days: number) => new Date(Date.now() + days * DAY).toISOString();
+    const backup = async (env: Record<string, string> = {}) => {
+      const r = await newMail(plain, () => run(['backup', '--json'], env));
+      const out = (r.result as { stdout: string; code: number });
+      expect(out.code, out.stdout).toBe(0);
+      return { run: JSON.parse(out.stdout)[0], mails: r.mails };
+    };
+
+    const onA = await backup();
+    const diskA = onA.run.targetResults[0].disk as string;
+    await writeFile(join(src, 'report.txt'), 'changed on day 0');
+    await swap('A', 'B');
+    const onB = await backup();
+    const diskB = onB.run.targetResults[0].disk as string;
+    expect(diskB).not.toBe(diskA);
+    await swap('B', 'A');
+
+    // Five days later, disk A is in and backed up; disk B has been on the shelf for five days.
+    await writeFile(join(src, 'report.txt'), 'changed on day 5');
+    const day5 = await backup(later(5));
+    expect(day5.run.targetResults[0].disk).toBe(diskA);
+    const subjects = day5.mails.map((m) => m.mail.subject);
+    expect(subjects).toEqual([expect.stringMatching(new RegExp(`^\\[hokan\\] office-pc / docs: disk ${diskB.slice(0, 8)} \\(usb\\) has had no backup for 5 day\\(s\\)`))]);
+    const text = day5.mails[0]!.mail.text!;
+    expect(text).toContain(`Disk ${diskB.slice(0, 8)} of the rotation on target "usb" has had no completed backup of "docs" for 5 day(s).`);
+    expect(text).toContain(diskB);
+    expect(text).toMatch(/Last completed backup\s+\d{4}\/\d{2}\/\d{2}/);
+    expect(text).toContain('bring this disk back');
+    expect(text).not.toContain(diskA.slice(0, 8));
+
+    // The same day: not again. The check says which disk is stale and which is in use.
+    const check = await newMail(plain, () => run(['notify', 'check', '--now', at(5.1)]));
+    expect(check.mails).toHaveLength(0);
+    const out = (check.result as { stdout: string }).stdout;
+    expect(out).toMatch(/job docs: ok — last completed backup/);
+    expect(out).toContain(`disk ${diskB.slice(0, 8)} (usb): STALE — last completed backup`);
+    expect(out).toMatch(new RegExp(`disk ${diskB.slice(0, 8)} \\(usb\\): STALE — last completed backup \\d{4}/\\d{2}/\\d{2} [\\d:]+ \\(5 day\\(s\\) ago\\)`));
+    expect(out).toMatch(new RegExp(`disk ${diskA.slice(0, 8)} \\(usb\\), the disk in use: ok — last completed backup [^\\n]*\\(0 day\\(s\\) ago\\)`));
+
+    // agent status (as of day 5) shows the stale disk, by its name, in the job and under the target.
+    const status = (await run(['status', '--now', at(5.1)])).stdout;
+    expect(status).toContain(`  disk ${diskB.slice(0, 8)} (usb): STALE`);
+    expect(status).toMatch(new RegExp(`\\n  disk ${diskB.slice(0, 8)}: last backup [^\\n]*completed  \\[run ${onB.run.id}\\] — STALE: no completed backup for 5 day\\(s\\)`));
+    expect(status).toMatch(new RegExp(`\\n  disk ${diskA.slice(0, 8)}: last backup [^\\n]*completed  \\[run ${day5.run.id}\\]\\n`));
+    const json = JSON.parse((await run(['status', '--json', '--now', at(5.1)])).stdout);
+    expect(json.jobs[0].stale.disks).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ target: 'usb', disk: diskB, stale: true, inUse: false, daysSince: 5 }),
+        expect.objectContaining({ target: 'usb', disk: diskA, stale: false, inUse: true, daysSince: 0 }),
+      ]),
+    );
+
+    // A day later: repeated, for disk B only.
+    const day6 = await newMail(plain, () => run(['notify', 'check', '--now', at(6.05)]));
+    expect(day6.mails.map((m) => m.mail.subject)).toEqual([expect.stringMatching(new RegExp(`disk ${diskB.slice(0, 8)} \\(usb\\) has had no backup for 6 day\\(s\\)`))]);
+
+    // Disk B comes back and is backed up: back to normal, once; disk A (backed up a day ago) is fine.
+    await swap('A', 'B');
+    const back = await backup(later(6.1));
+    expect(back.run.targetResults[0].disk).toBe(diskB);
+    expect(back.mails.map((m) => m.mail.subject)).toEqual([expect.stringMatching(new RegExp(`^\\[hokan\\] office-pc / docs: disk ${diskB.slice(0, 8)} \\(usb\\) back to normal`))]);
+    expect((await newMail(plain, () => run(['notify', 'check', '--now', at(6.2)]))).mails).toHaveLength(0);
   });
 });

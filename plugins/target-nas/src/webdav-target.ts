@@ -137,6 +137,8 @@ export class WebDavTarget implements Target {
   /** Folders known to exist this run (keys without a trailing `/`; `''` is the root). */
   private readonly dirs = new Map<string, Promise<void>>();
   private readonly tempStem = randomBytes(6).toString('hex');
+  /** MOVEs (`from\nto`) whose answer never came: looked at before they are sent again (moveInto). */
+  private readonly unsureMoves = new Set<string>();
   private tempSeq = 0;
   private features?: Promise<ServerFeatures>;
   private found?: ServerFeatures;
@@ -422,7 +424,15 @@ export class WebDavTarget implements Target {
       if (s?.status !== 401 && s?.status !== 409) {
         // 405 says something is there; Apache answers 403 to a MKCOL that lost a race with another
         // client making the same folder. A folder there is what was wanted; a file is not.
-        const [self] = await this.propfind(dir, '0', PROPS_STAT, true).catch(() => [] as DavEntry[]);
+        let self: DavEntry | undefined;
+        try {
+          [self] = await this.propfind(dir, '0', PROPS_STAT, true);
+        } catch (pe) {
+          // Not known what is there (the PROPFIND itself failed for now — a network or a busy server):
+          // that, not "a file has that name", is the answer; the next try finds out.
+          const te = await this.mapError(pe, 'create folder', dir);
+          if (TargetError.isTransient(te)) throw te;
+        }
         if (self?.collection) return;
         if (s?.status === 405) throw new TargetError('permanent', `cannot make the folder "${dir}" on ${this.cfg.url}: a file has that name`, { cause: e, hint: 'remove or rename that file on the NAS' });
       }
@@ -498,7 +508,7 @@ export class WebDavTarget implements Target {
       }
       opts.signal?.throwIfAborted();
       if (mtime !== undefined && mode === 'proppatch') await this.setMtime(tmp, mtime);
-      await this.moveInto(tmp, key, 'upload');
+      await this.moveInto(tmp, key, 'upload', body.size);
       landed = true;
     } finally {
       if (!landed) await this.call(this.urlOf(tmp), 'DELETE').catch(() => undefined);
@@ -509,37 +519,93 @@ export class WebDavTarget implements Target {
    * MOVE with Overwrite: T into a folder made first (once per run: servers answer a MOVE into a
    * missing folder with 409, 403 or 500); a 409 all the same (the folder was removed meanwhile)
    * makes it again and tries again.
+   *
+   * A MOVE whose answer never came (a reset, a timeout, a 5xx) may have been done. It is never sent
+   * again blind: rclone and Apache carry out a MOVE with Overwrite: T by deleting the destination
+   * first, so a MOVE repeated over its own result deletes the file it had moved, then fails for want
+   * of a source (seen in the fault campaign: a kept version lost). The source and destination are
+   * looked at first (`unsureMoves` remembers the pair across the engine's retries of the same move).
    */
-  private async moveInto(from: string, to: string, op: string): Promise<void> {
+  private async moveInto(from: string, to: string, op: string, size?: number): Promise<void> {
     const slash = to.lastIndexOf('/');
     const dir = slash < 0 ? '' : to.slice(0, slash);
     await this.ensureDir(dir);
-    for (let attempt = 0; ; attempt++) {
+    const pair = `${from}\n${to}`;
+    let transientTries = 0;
+    let conflictTries = 0;
+    let raceTries = 0;
+    for (;;) {
+      if (this.unsureMoves.has(pair)) {
+        const state = await this.moveOutcome(from, to, size, op);
+        this.unsureMoves.delete(pair);
+        if (state === 'landed') {
+          this.log.debug({ op, from, key: to }, 'webdav MOVE whose answer was lost had landed');
+          return;
+        }
+        if (state === 'gone') throw new TargetError('not-found', `"${from}" does not exist on ${this.cfg.url}`);
+        // The source is still there: the MOVE was not done; it goes again.
+      }
       try {
-        await this.retrying(op, to, () => this.call(this.urlOf(from), 'MOVE', { Destination: this.urlOf(to), Overwrite: 'T' }));
+        await this.call(this.urlOf(from), 'MOVE', { Destination: this.urlOf(to), Overwrite: 'T' });
         return;
       } catch (e) {
-        const status = ((e as TargetError).cause as { status?: number } | undefined)?.status;
-        if (status === 409 && attempt < 2 && dir !== '') {
+        if (isAbort(e)) throw await this.mapError(e, op, to);
+        const status = e instanceof HttpStatusError ? e.status : undefined;
+        if (status === undefined || status >= 500 || status === 408) this.unsureMoves.add(pair);
+        const te = await this.mapError(e, op, to);
+        if (TargetError.isTransient(te) && transientTries < RETRIES) {
+          transientTries++;
+          this.log.debug({ op, key: to, attempt: transientTries, error: te.message }, 'webdav request retried');
+          await new Promise((r) => setTimeout(r, 100 * 4 ** (transientTries - 1) * (0.5 + Math.random())));
+          continue;
+        }
+        if (status === 409 && conflictTries < 2 && dir !== '') {
+          conflictTries++;
           this.dirs.delete(dir);
           await this.ensureDir(dir);
           continue;
         }
+        if (this.unsureMoves.has(pair)) throw te; // not known whether it was done: the next try looks first
         // A missing source is not-found (rclone answers 403 to a MOVE of a missing file, others 404).
-        const sourceGone = await this.stat(from).then(() => false, (x) => TargetError.isNotFound(x));
-        if (sourceGone) throw new TargetError('not-found', `"${from}" does not exist on ${this.cfg.url}`, { cause: e });
+        // (statAny: `from` may be an upload's temporary name under .hokan-tmp/, which stat() refuses.)
+        const sourceGone = await this.statAny(from).then(
+          () => false,
+          (x) => TargetError.isNotFound(x),
+        );
+        if (sourceGone) throw new TargetError('not-found', `"${from}" does not exist on ${this.cfg.url}`, { cause: te });
         // Apache's mod_dav overwrites by deleting the destination first; when another MOVE to the same
         // key deleted it in between, it answers 404 about the destination while the source is still
         // there. Again, after a short pause (the other MOVE has landed by then).
-        if (status === 404 && attempt < RETRIES + 2) {
-          this.log.debug({ op, key: to, attempt: attempt + 1 }, 'webdav MOVE raced another one to the same name: retried');
-          await new Promise((r) => setTimeout(r, 20 * (attempt + 1) * (0.5 + Math.random())));
+        if (status === 404 && raceTries < RETRIES + 2) {
+          raceTries++;
+          this.log.debug({ op, key: to, attempt: raceTries }, 'webdav MOVE raced another one to the same name: retried');
+          await new Promise((r) => setTimeout(r, 20 * raceTries * (0.5 + Math.random())));
           continue;
         }
-        throw e;
+        throw te;
       }
     }
   }
+
+  /**
+   * After a MOVE whose answer was lost: `landed` (the source is gone and the destination is there, of
+   * `size` when given), `source-there` (not done), or `gone` (neither). Throws a transient error when
+   * the server cannot say now.
+   */
+  private async moveOutcome(from: string, to: string, size: number | undefined, op: string): Promise<'landed' | 'source-there' | 'gone'> {
+    const exists = async (key: string): Promise<number | undefined> => {
+      try {
+        return (await this.statAny(key)).size;
+      } catch (e) {
+        if (TargetError.isNotFound(e)) return undefined;
+        throw TargetError.is(e) && TargetError.isTransient(e) ? e : new TargetError('transient', `${op} of "${to}": not known whether the MOVE was done (${(e as Error).message})`, { cause: e });
+      }
+    };
+    if ((await exists(from)) !== undefined) return 'source-there';
+    const there = await exists(to);
+    return there !== undefined && (size === undefined || there === size) ? 'landed' : 'gone';
+  }
+
 
   async get<T>(key: string, range: ByteRange | undefined, consume: (body: Readable) => Promise<T>): Promise<T> {
     this.checkKey(key);
@@ -573,13 +639,12 @@ export class WebDavTarget implements Target {
 
   async stat(key: string): Promise<ObjectInfo> {
     this.checkKey(key);
-    let entries: DavEntry[];
-    try {
-      entries = await this.propfind(key, '0', PROPS_STAT);
-    } catch (e) {
-      if (TargetError.isNotFound(e)) throw e;
-      throw e;
-    }
+    return this.statAny(key);
+  }
+
+  /** stat without the key checks: also for this target's own uploads in progress (`.hokan-tmp/…`). */
+  private async statAny(key: string): Promise<ObjectInfo> {
+    const entries = await this.propfind(key, '0', PROPS_STAT);
     const e = entries[0];
     if (!e || e.collection) throw new TargetError('not-found', `"${key}" is not a file on ${this.cfg.url}`);
     return { key, size: e.size ?? 0, ...(e.mtimeMs !== undefined ? { mtimeMs: e.mtimeMs } : {}) };

@@ -68,7 +68,10 @@ export const notifyCommand: BuiltinCommand = {
           }
           for (const e of sent) ctx.output.print(`${e.notifier}: ${e.kind}${e.rule ? ` (${e.rule})` : ''} — ${e.state}${e.response ? `: ${e.response}` : ''}${e.error ? `: ${e.error}` : ''}`);
           if (!sent.length) ctx.output.print('nothing to send now');
-          for (const s of states) ctx.output.print(`job ${s.job}: ${staleLine(s, formatDate)}`);
+          for (const s of states) {
+            ctx.output.print(`job ${s.job}: ${staleLine(s, formatDate)}`);
+            for (const d of s.disks ?? []) ctx.output.print(`  ${diskStaleLine(d, s.staleDays, formatDate)}`);
+          }
           return sent.some((e) => e.state === 'failed') ? 3 : 0;
         });
       },
@@ -85,4 +88,18 @@ export function staleLine(
   if (s.staleDays === undefined) return `${last}; no "stale:Nd" alarm watches it`;
   if (s.stale) return `STALE — ${last}; the alarm goes off after ${s.staleDays} day(s)${s.alarmSince ? `, sent daily since ${formatDate(s.alarmSince)}` : ''}`;
   return `ok — ${last}; the alarm goes off after ${s.staleDays} day(s)`;
+}
+
+/** One rotated disk's stale state in words (`agent status`, `agent notify check`). */
+export function diskStaleLine(
+  d: { target: string; disk: string; lastCompleted?: string; daysSince: number; inUse: boolean; stale: boolean; alarmSince?: string },
+  staleDays: number | undefined,
+  formatDate: (d: string) => string,
+): string {
+  const name = `disk ${d.disk.slice(0, 8)} (${d.target})`;
+  const last = d.lastCompleted ? `last completed backup ${formatDate(d.lastCompleted)} (${d.daysSince} day(s) ago)` : `no completed backup yet (${d.daysSince} day(s) since its first run)`;
+  const inUse = d.inUse ? ', the disk in use' : '';
+  if (staleDays === undefined) return `${name}${inUse}: ${last}`;
+  if (d.stale) return `${name}: STALE — ${last}; bring it back and back it up (the alarm goes off after ${staleDays} day(s)${d.alarmSince ? `, sent daily since ${formatDate(d.alarmSince)}` : ''})`;
+  return `${name}${inUse}: ok — ${last}`;
 }

@@ -41,8 +41,9 @@ async function rotationDisks(deps: Pick<EngineDeps, 'index'>, target: string): P
 export const statusCommand: BuiltinCommand = {
   command: 'status',
   describe: 'Whether the daemon runs and what it is doing, each job\'s last backup, free space on each target',
-  handler: async (_args, ctx) => {
-    const [{ withEngine, statusText, countsText }, { formatBytes, formatDate }, { describeError }, { closeTarget }, { commandWord }, { staleLine }] = await Promise.all([
+  builder: (y) => y.option('now', { type: 'string', describe: 'Show the stale alarm states as of this time instead of now (ISO or YYYY/MM/DD HH:mm; for trying the rules, as `agent notify check --now`)' }),
+  handler: async (args, ctx) => {
+    const [{ withEngine, statusText, countsText }, { formatBytes, formatDate }, { describeError }, { closeTarget }, { commandWord }, { staleLine, diskStaleLine }] = await Promise.all([
       import('../engine-cli.js'),
       import('../../common/units.js'),
       import('../../common/errors.js'),
@@ -54,8 +55,14 @@ export const statusCommand: BuiltinCommand = {
     // This command itself is not news.
     const commands = (d?.commands() ?? []).filter((c) => commandWord(c.argv) !== 'status');
     const notifications = ((await ctx.runtime()) as HokanRuntime).notifications;
+    let now: Date | undefined;
+    if (args.now !== undefined) {
+      const [{ parseAt }, { UsageError }] = await Promise.all([import('../engine-cli.js'), import('../../common/errors.js')]);
+      now = parseAt(String(args.now));
+      if (Number.isNaN(now.getTime())) throw new UsageError(`--now ${JSON.stringify(args.now)} is not a time`, { hint: 'write it as 2026-12-31T09:00:00Z or "2026/12/31 09:00"' });
+    }
     return withEngine(ctx, async (deps) => {
-      const stale = new Map((await notifications?.staleStates())?.map((s) => [s.job, s]) ?? []);
+      const stale = new Map((await notifications?.staleStates(now))?.map((s) => [s.job, s]) ?? []);
       const { triggerOf } = await import('../../node/scheduler/schedule.js');
       const sched = new Map((d?.control?.jobs() ?? []).map((j) => [j.job, j]));
       const jobs: ({ id: string; lastBackup?: RunRecord; stale?: JobStaleState; watch: string } & Partial<Omit<JobSchedule, 'job'>>)[] = [];
@@ -114,6 +121,8 @@ export const statusCommand: BuiltinCommand = {
         if (j.retryAt) ctx.output.print(`  targets unavailable: probed again at ${formatDate(j.retryAt)}`);
         ctx.output.print(`  watch: ${j.watch}${j.pendingChanges ? ` (${j.pendingChanges} changed path(s) waiting for their run)` : ''}${j.nextFallbackScan ? ` — next full scan ${formatDate(j.nextFallbackScan)}` : ''}`);
         if (j.stale) ctx.output.print(`  stale: ${staleLine(j.stale, formatDate)}`);
+        // Rotated disks: each its own stale state (a disk on the shelf too long alarms by its name).
+        for (const k of j.stale?.disks ?? []) ctx.output.print(`  ${diskStaleLine(k, j.stale!.staleDays, formatDate)}`);
       }
       for (const n of notes) ctx.output.print(`note: ${n}`);
       for (const t of targets) {
@@ -121,7 +130,11 @@ export const statusCommand: BuiltinCommand = {
         const used = 'used' in t && t.used !== undefined ? `${formatBytes(t.used)} used${'usedFrom' in t ? ' (stored by hokan)' : ''}` : undefined;
         ctx.output.print(`target ${t.id} (${t.type}): ${'error' in t ? `not answering — ${t.error}` : [free, used].filter(Boolean).join(', ') || 'space not known'}`);
         // Rotated disks: each one's own last backup (the one plugged in now is named by the next run).
-        for (const k of 'disks' in t ? (t.disks ?? []) : []) ctx.output.print(`  disk ${k.disk.slice(0, 8)}: last backup ${formatDate(k.start)} ${k.status}  [run ${k.run}]`);
+        for (const k of 'disks' in t ? (t.disks ?? []) : []) {
+          const stale = jobs.flatMap((j) => j.stale?.disks ?? []).filter((x) => x.target === t.id && x.disk === k.disk && x.stale);
+          const note = stale.length ? ` — STALE: no completed backup for ${Math.min(...stale.map((x) => x.daysSince))} day(s)` : '';
+          ctx.output.print(`  disk ${k.disk.slice(0, 8)}: last backup ${formatDate(k.start)} ${k.status}  [run ${k.run}]${note}`);
+        }
       }
       return 0;
     });

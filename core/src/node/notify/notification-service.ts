@@ -69,7 +69,34 @@ export interface JobStaleState {
   stale: boolean;
   /** When the alarm first went off (still on). */
   alarmSince?: string;
+  /** Rotated disks (`"rotate": true` targets of the job): each disk's own stale state. */
+  disks?: DiskStaleState[];
 }
+
+/**
+ * One disk of a rotation (issue 24): stale when it has had no completed backup for N days. The disk
+ * in use (the one the job's newest run to the target wrote to) never is — the job's own alarm speaks
+ * for it — so a disk left on the shelf alarms by its name while the one plugged in does not.
+ */
+export interface DiskStaleState {
+  target: string;
+  /** The disk's instance id (status and mails show its first 8 characters). */
+  disk: string;
+  /** The last completed backup to this disk (ISO), if there was one. */
+  lastCompleted?: string;
+  /** Its newest backup run, whatever its status. */
+  lastRun?: { id: string; start: string; status: string };
+  /** The run of its last completed backup. */
+  lastCompletedRun?: string;
+  daysSince: number;
+  /** The disk the job's newest run to this target wrote to. */
+  inUse: boolean;
+  stale: boolean;
+  alarmSince?: string;
+}
+
+/** The key of a disk's stale alarm in a notifier's state (`stale`), beside the job's own. */
+const diskAlarmKey = (job: string, target: string, disk: string) => `${job}|disk:${target}@${disk}`;
 
 /** The ids notifiers answer to: `id`, else the type (numbered when several share one). */
 export function configuredNotifiers(config: HokanConfig): ConfiguredNotifier[] {
@@ -269,7 +296,52 @@ export class NotificationService implements AsyncDisposable {
         const a = (await this.state(index, n.id)).stale[job.id];
         if (a && (!alarmSince || a.first < alarmSince)) alarmSince = a.first;
       }
-      out.push({ job: job.id, staleDays, lastCompleted, daysSince, stale: staleDays !== undefined && daysSince >= staleDays, alarmSince });
+      const disks = await this.diskStates(index, job.id, staleDays, now);
+      for (const d of disks) {
+        for (const n of this.forJob(job.id)) {
+          const a = (await this.state(index, n.id)).stale[diskAlarmKey(job.id, d.target, d.disk)];
+          if (a && (!d.alarmSince || a.first < d.alarmSince)) d.alarmSince = a.first;
+        }
+      }
+      out.push({ job: job.id, staleDays, lastCompleted, daysSince, stale: staleDays !== undefined && daysSince >= staleDays, alarmSince, ...(disks.length ? { disks } : {}) });
+    }
+    return out;
+  }
+
+  /**
+   * The disks of each rotated target of a job (`"rotate": true`), from the runs that recorded one
+   * (`targetResults[].disk`, the newest 500 backup runs of the job): each one's last completed backup
+   * and newest run, and whether it is the one in use. Stale: N days (`staleDays`) or more without a
+   * completed backup (counted from its first run when it never completed), and not in use.
+   */
+  private async diskStates(index: IndexStore, job: string, staleDays: number | undefined, now: Date): Promise<DiskStaleState[]> {
+    const cfg = this.deps.config;
+    const rotated = (cfg.jobs.find((j) => j.id === job)?.targets ?? []).filter((t) => (cfg.targets[t] as { rotate?: boolean } | undefined)?.rotate === true);
+    if (!rotated.length) return [];
+    const { runs } = await index.listRuns({ job, kind: 'backup', limit: 500, total: false });
+    const out: DiskStaleState[] = [];
+    for (const target of rotated) {
+      const disks = new Map<string, { lastCompleted?: string; lastCompletedRun?: string; lastRun?: DiskStaleState['lastRun']; first: string }>();
+      let inUse: string | undefined;
+      // Newest first.
+      for (const r of runs) {
+        const t = r.targetResults?.find((x) => x.id === target);
+        if (!t?.disk) continue;
+        inUse ??= t.disk;
+        const d = disks.get(t.disk) ?? { first: r.start };
+        d.lastRun ??= { id: r.id, start: r.start, status: t.status };
+        if (!d.lastCompleted && t.status === 'completed') {
+          d.lastCompleted = r.end ?? r.start;
+          d.lastCompletedRun = r.id;
+        }
+        d.first = r.start;
+        disks.set(t.disk, d);
+      }
+      for (const [disk, d] of disks) {
+        const daysSince = daysWithout(d.lastCompleted ?? d.first, now);
+        const isInUse = disk === inUse;
+        out.push({ target, disk, lastCompleted: d.lastCompleted, lastCompletedRun: d.lastCompletedRun, lastRun: d.lastRun, daysSince, inUse: isInUse, stale: !isInUse && staleDays !== undefined && daysSince >= staleDays });
+      }
     }
     return out;
   }
@@ -305,6 +377,26 @@ export class NotificationService implements AsyncDisposable {
           if (runs[0]) entries.push(await this.deliver(n, { kind: 'recovered', device: this.deps.config.device, at: now.toISOString(), job: job.id, run: runs[0], days: alarm.days }, 'stale'));
           delete state.stale[job.id];
           changed = true;
+        }
+        // Rotated disks: each disk its own alarm, by its name.
+        for (const d of await this.diskStates(index, job.id, n.rules.staleDays, now)) {
+          const key = diskAlarmKey(job.id, d.target, d.disk);
+          const dalarm = state.stale[key];
+          const disk = { target: d.target, id: d.disk, inUse: d.inUse, lastRun: d.lastRun };
+          if (staleDue(dalarm && { lastAlarm: dalarm.last }, d.stale, now)) {
+            const repeat = (dalarm?.count ?? 0) + 1;
+            const entry = await this.deliver(n, { kind: 'stale', device: this.deps.config.device, at: now.toISOString(), job: job.id, days: n.rules.staleDays, lastCompleted: d.lastCompleted, daysSince: d.daysSince, repeat, disk }, `stale:${n.rules.staleDays}d`);
+            entries.push(entry);
+            if (entry.state === 'sent') state.stale[key] = { first: dalarm?.first ?? now.toISOString(), last: now.toISOString(), count: repeat, days: d.daysSince };
+            changed = true;
+          } else if (dalarm && d.daysSince < n.rules.staleDays) {
+            // The disk got a completed backup again (plugged in and backed up): back to normal, once.
+            // (A disk merely plugged in whose runs do not complete stays on; the job's alarm speaks.)
+            const run = d.lastCompletedRun ? await index.getRun(d.lastCompletedRun).catch(() => undefined) : undefined;
+            if (run) entries.push(await this.deliver(n, { kind: 'recovered', device: this.deps.config.device, at: now.toISOString(), job: job.id, run, days: dalarm.days, disk }, 'stale'));
+            delete state.stale[key];
+            changed = true;
+          }
         }
       }
       if (changed) await this.saveState(index, n.id, state);
