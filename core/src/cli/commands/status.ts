@@ -56,7 +56,7 @@ export const statusCommand: BuiltinCommand = {
     const notifications = ((await ctx.runtime()) as HokanRuntime).notifications;
     return withEngine(ctx, async (deps) => {
       const stale = new Map((await notifications?.staleStates())?.map((s) => [s.job, s]) ?? []);
-      const { triggerOf } = await import('../../node/scheduler/schedule.js');
+      const { triggerOf, drillTrigger } = await import('../../node/scheduler/schedule.js');
       const sched = new Map((d?.control?.jobs() ?? []).map((j) => [j.job, j]));
       const jobs: ({ id: string; lastBackup?: RunRecord; lastDrill?: RunRecord; stale?: JobStaleState; watch: string } & Partial<Omit<JobSchedule, 'job'>>)[] = [];
       for (const job of deps.config.jobs) {
@@ -69,7 +69,7 @@ export const statusCommand: BuiltinCommand = {
         const watch = (s as { watch?: string } | undefined)?.watch ?? (job.watch ? 'when the daemon runs (`agent run`)' : 'off');
         // Restore drills: the schedule (its next time as the daemon counts it), and the last drill.
         const lastDrill = (await deps.index.listRuns({ job: job.id, kind: 'restore', limit: 200, total: false })).runs.find((r) => r.drill);
-        const drill = s?.drill ?? (job.drill ? { schedule: triggerOf(job.drill, job.timezone)?.text ?? 'never (no time in "drill")' } : undefined);
+        const drill = s?.drill ?? (job.drill ? { schedule: drillTrigger(job.drill, job.timezone)!.text } : undefined);
         jobs.push({ id: job.id, lastBackup: runs[0], stale: stale.get(job.id), ...schedule, watch, ...(drill ? { drill } : {}), ...(lastDrill ? { lastDrill } : {}) });
       }
       const notes = d?.control?.notes() ?? [];

@@ -65,7 +65,7 @@ const ScheduleBase = {
 export const DrillSchema = Type.Object(
   {
     ...ScheduleBase,
-    every: Type.Optional(Type.String({ pattern: '^\\d*[1-9]\\d*\\s*(m|min|minutes?|h|hours?|d|days?)$', description: 'Every N minutes, hours or days: "7d", "12h".', 'x-expected': 'a period such as "7d" or "12h"' })),
+    every: Type.Optional(Type.String({ pattern: '^\\d*[1-9]\\d*\\s*(m|min|minutes?|h|hours?|d|days?)$', description: 'Every N minutes, hours or days: "7d", "12h" (a drill with no time: every 7 days).', 'x-expected': 'a period such as "7d" or "12h"' })),
     sample: Type.Optional(
       Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: '^\\s*\\d+(\\.\\d+)?\\s*%\\s*$' })], {
         description: 'Files each drill restores from each target: a count (200) or a percentage of the files the target holds ("2%"). Default 100.',

@@ -73,6 +73,12 @@ export function triggerOf(s: ScheduleTimes | undefined, timezone?: string): Trig
   return undefined;
 }
 
+/** A job's restore drills (`drill`): its times, or every 7 days when it names none (only a `sample`). */
+export function drillTrigger(drill: ScheduleTimes | undefined, timezone?: string): Trigger | undefined {
+  if (!drill) return undefined;
+  return triggerOf(drill, timezone) ?? triggerOf({ every: '7d' });
+}
+
 /** "30m", "2 hours", "7d" → milliseconds. */
 export function periodMs(text: string): number {
   const m = /^\s*(\d+)\s*(m|min|minutes?|h|hours?|d|days?|s|sec|seconds?)\s*$/.exec(text);

@@ -17,7 +17,7 @@ import { runBackup } from '../engine/backup.js';
 import type { EngineDeps } from '../engine/deps.js';
 import { IndexStore } from '../index/index-store.js';
 import { RunQueue } from './run-queue.js';
-import { PauseWindow, triggerOf } from './schedule.js';
+import { PauseWindow, drillTrigger, triggerOf } from './schedule.js';
 import { Scheduler, type Clock, type RunRequest } from './scheduler.js';
 
 const BERLIN = 'Europe/Berlin';
@@ -46,6 +46,11 @@ describe('schedule kinds (croner, in the job\'s zone)', () => {
     expect(times({ cron: '0 */2 * * 1-5' }, '2026-06-05T19:30:00Z', 2)).toEqual(['2026-06-05T20:00:00.000Z', '2026-06-07T22:00:00.000Z']);
     expect(triggerOf({ weekly: ['mon'], at: '08:00' }, BERLIN)!.text).toBe('weekly mon at 08:00 (Europe/Berlin)');
     expect(triggerOf({}, BERLIN)).toBeUndefined();
+    // Restore drills: `every` in days too; a drill with only a sample: every 7 days.
+    expect(times({ every: '7d' }, '2026-06-01T10:00:00Z', 2)).toEqual(['2026-06-08T10:00:00.000Z', '2026-06-15T10:00:00.000Z']);
+    expect(drillTrigger({ sample: 5 } as ScheduleConfig, BERLIN)!.text).toBe('every 7d');
+    expect(drillTrigger({ weekly: ['sun'], at: '03:00' }, BERLIN)!.text).toBe('weekly sun at 03:00 (Europe/Berlin)');
+    expect(drillTrigger(undefined)).toBeUndefined();
   });
 
   it('monthly on day 31 is the last day of a shorter month; day 30 never fires on the 31st', () => {

@@ -29,7 +29,7 @@ import { emptyCounts, type RunRecord } from '../../common/model.js';
 import type { Reason } from '../../common/statuses.js';
 import { newRunId } from '../engine/layout.js';
 import type { RunQueue, QueueEntry } from './run-queue.js';
-import { PauseWindow, triggerOf, type Trigger } from './schedule.js';
+import { PauseWindow, drillTrigger, triggerOf, type Trigger } from './schedule.js';
 
 export interface Clock {
   now(): number;
@@ -194,7 +194,7 @@ export class Scheduler {
         retryFull: prev?.retryFull,
         running: prev?.running,
         afterPause: prev?.afterPause,
-        drill: this.o.drill && job.drill ? triggerOf(job.drill, tz) : undefined,
+        drill: this.o.drill ? drillTrigger(job.drill, tz) : undefined,
         drillAnchor: prev?.drillAnchor ?? now,
         drilling: prev?.drilling,
       };
