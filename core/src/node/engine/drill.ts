@@ -198,7 +198,6 @@ export async function runDrill(deps: EngineDeps, opts: DrillOptions): Promise<Dr
   await index.batch(files.map((f, i) => index.fileOp(runId, i + 1, f)));
   logger.info({ run: runId, job: job.id, counts: run.counts, status: run.status }, 'drill finished');
   const report = { run, context: ctx };
-  await hooks.done.promise(report).catch((e) => logger.error({ err: describeError(e) }, 'a done hook failed'));
   await hooks.report.promise(report).catch((e) => logger.error({ err: describeError(e) }, 'a report hook failed'));
   return { run, files };
 }
