@@ -181,14 +181,14 @@ describe('runDrill', () => {
     expect(await heldState()).toBe(before); // a drill reports; `agent verify` marks for resending
   });
 
-  it('an unreadable target is the run\'s failure with its reason; a killed drill\'s folder goes at the next one', async () => {
+  it('no target reachable: the drill is not-executed (target-unavailable), with the error; a killed drill\'s folder goes at the next one', async () => {
     await backedUp();
     const left = join(dir, 'data', DRILL_DIR, 'docs', '20260101T000000.000-dead');
     await mkdir(left, { recursive: true });
     await writeFile(join(left, '1'), 'half');
     mem.injectFault({ op: 'check', kind: 'unavailable' });
     const { run } = await runDrill(deps(), { job: 'docs' });
-    expect(run).toMatchObject({ status: 'incomplete', reasons: ['target-unavailable'], targetResults: [{ id: 'mem', reasons: ['target-unavailable'] }] });
+    expect(run).toMatchObject({ status: 'not-executed', reasons: ['target-unavailable'], targetResults: [{ id: 'mem', reasons: ['target-unavailable'] }] });
     expect(run.error).toMatch(/^mem: /);
     expect(existsSync(left)).toBe(false);
   });

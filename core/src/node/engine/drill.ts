@@ -193,7 +193,11 @@ export async function runDrill(deps: EngineDeps, opts: DrillOptions): Promise<Dr
   run.end = new Date().toISOString();
   run.note = `restore drill of ${drill.files} file(s) (sample ${drill.sample} per target${drill.trigger === 'schedule' ? ', scheduled' : ''}): ${drill.files - run.counts.failed} intact${drill.sourceChecked ? `, ${drill.sourceChecked} also compared with the unchanged source` : ''}`;
   if (bad.length) run.note += `; not intact: ${bad.slice(0, 20).join(', ')}${bad.length > 20 ? `, … (${bad.length} in all: agent show ${runId})` : ''}`;
-  if (run.targetResults!.length && run.targetResults!.every((t) => t.reasons.includes('target-unavailable'))) run.error = bad.join('; ');
+  // No target could be reached (a disk unplugged): the drill did not happen, as a backup's run would say.
+  if (!signal.aborted && run.targetResults!.length && run.targetResults!.every((t) => t.reasons.includes('target-unavailable'))) {
+    run.status = 'not-executed';
+    run.error = bad.join('; ');
+  }
   await index.putRun(run);
   await index.batch(files.map((f, i) => index.fileOp(runId, i + 1, f)));
   logger.info({ run: runId, job: job.id, counts: run.counts, status: run.status }, 'drill finished');
