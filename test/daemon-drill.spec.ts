@@ -127,6 +127,10 @@ describe('agent run: restore drills', () => {
     expect(Date.parse(st.jobs[0].drill.next)).toBeGreaterThan(Date.now() - 3000);
     expect(st.jobs[0].lastDrill).toMatchObject({ kind: 'restore', drill: { trigger: 'schedule' } });
     expect(st.notes).toEqual([]);
+    // `agent verify --restore` sent to the daemon: one drill in its queue, recorded as asked by a command.
+    const asked = await s.run(['verify', '--restore', '--job', 'docs', '--sample', '3', '--json']);
+    expect(asked.code).toBe(0);
+    expect(JSON.parse(asked.stdout).run).toMatchObject({ status: 'completed', counts: { seen: 3, restored: 3 }, drill: { trigger: 'command' } });
     child.kill('SIGTERM');
     const done = await result;
     expect(done.code).toBe(0);
