@@ -80,12 +80,8 @@ describe('agent verify --restore', () => {
     expect(runs[0]!.note).toContain('not intact: Documents/f04.txt on usb (hash-mismatch)');
     const text = (await s.run(['history'])).stdout.split('\n');
     expect(text[0]).toMatch(/ docs {2}restore \(drill\) {2}incomplete \(hash-mismatch\) {2}drilled 30, intact 29, failed 1, compared with the source 29 /);
-    const shown = JSON.parse((await s.run(['show', runs[0]!.id, '--status', 'failed', '--json'])).stdout);
-    expect(JSON.stringify(shown)).toContain('Documents/f04.txt');
 
-    // A sample of 5 files: 5 drawn; a bad --sample is bad usage.
-    const five = JSON.parse((await s.run(['verify', '--restore', '--job', 'docs', '--sample', '5', '--json'])).stdout) as { run: Run };
-    expect(five.run.counts.seen).toBe(5);
+    // A bad --sample is bad usage (counts and percentages: drill.spec.ts).
     const wrong = await s.run(['verify', '--restore', '--job', 'docs', '--sample', '0%']);
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toMatch(/--sample must be a number of files \(200\) or a percentage/);
