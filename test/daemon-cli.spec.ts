@@ -127,7 +127,7 @@ describe('agent run: the daemon, and the commands that go through it', () => {
     d.child.kill('SIGINT');
     const end = await d.result;
     expect(end.code).toBe(0);
-    expect(end.stderr).toBe('  schedules: no job has one — jobs run when `agent backup` asks\n  note: not built yet: restore drills (`agent verify` checks the stored copies meanwhile)\nstopping: nothing running… (Ctrl-C again to quit at once)\n');
+    expect(end.stderr).toBe('  schedules: no job has one — jobs run when `agent backup` asks\nstopping: nothing running… (Ctrl-C again to quit at once)\n');
     expect(existsSync(join(data, 'agent.sock'))).toBe(false);
     const after = await run(['history', '--json'], { HOKAN_NO_DAEMON: '1' });
     expect(after.code).toBe(0);

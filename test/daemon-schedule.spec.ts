@@ -83,7 +83,7 @@ describe('agent run: schedules', () => {
     expect(['idle', 'running', 'waiting']).toContain(job.state);
     expect(job.next).toHaveLength(3);
     expect(Date.parse(job.next[0])).toBeGreaterThan(Date.now() - 2000);
-    expect(st.notes).toEqual(['not built yet: restore drills (`agent verify` checks the stored copies meanwhile)']);
+    expect(st.notes).toEqual([]);
 
     // Paused: no run starts (its times are recorded not-executed, paused); the status says so.
     const p = await s.run(['pause', 'docs']);

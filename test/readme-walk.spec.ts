@@ -80,7 +80,8 @@ describe('the README, as written (issue 28)', () => {
       if (/^npx agent backup\b/.test(line)) expect(r.stdout).toMatch(/main: completed — seen 3, uploaded 3/);
       if (/ versions /.test(line)) expect(r.stdout).toMatch(/current/);
       if (/restore .*--to /.test(line)) expect(await readFile(join(home, 'restored', 'Documents', 'plan.xlsx'), 'utf8')).toBe('the plan, v1');
-      if (/ verify /.test(line)) expect(r.stdout).toMatch(/ 0 bad/);
+      if (/ verify --restore /.test(line)) expect(r.stdout).toMatch(/^restore drill of main: 3 files .* 3 intact, 3 also compared with the unchanged source — completed$/m);
+      else if (/ verify /.test(line)) expect(r.stdout).toMatch(/ 0 bad/);
     }
   }, 180_000);
 });

@@ -44,6 +44,7 @@ export function statusText(run: Pick<RunRecord, 'status' | 'reasons'>): string {
 
 export function countsText(run: RunRecord): string {
   const c = run.counts;
+  if (run.drill) return `drilled ${c.seen}, intact ${c.restored}, failed ${c.failed}${run.drill.sourceChecked ? `, compared with the source ${run.drill.sourceChecked}` : ''}`;
   if (run.kind === 'restore') return `restored ${c.restored}, unchanged ${c.unchanged}, skipped ${c.skipped}, failed ${c.failed}`;
   return `seen ${c.seen}, uploaded ${c.uploaded}, unchanged ${c.unchanged}, deleted ${c.deleted}, skipped ${c.skipped}, failed ${c.failed}${filteredText(run)}`;
 }
@@ -57,7 +58,7 @@ export function filteredText(run: RunRecord): string {
 
 /** One line of `agent history`. */
 export function runLine(run: RunRecord): string {
-  return `${formatDate(run.start)}  ${run.id}  ${run.job}  ${run.kind}  ${statusText(run)}  ${countsText(run)}  ${formatBytes(run.bytes)}`;
+  return `${formatDate(run.start)}  ${run.id}  ${run.job}  ${run.drill ? 'restore (drill)' : run.kind}  ${statusText(run)}  ${countsText(run)}  ${formatBytes(run.bytes)}`;
 }
 
 /** Exit code for finished runs (product.md): 0 all good, 1 some files incomplete, 3 a run failed. */

@@ -73,6 +73,15 @@ export interface ScheduleConfig {
   catchUp?: boolean;
 }
 
+/**
+ * Restore drills (`drill`): when (`every` "7d", or any of a schedule's times) and how many of the
+ * job's files each drill restores from each target into a temporary folder and checks.
+ */
+export interface DrillConfig extends Omit<ScheduleConfig, 'full' | 'pause' | 'catchUp'> {
+  /** Files per target: a count (200) or a percentage ("2%"). Default 100 files. */
+  sample?: number | string;
+}
+
 export interface JobConfig {
   id: string;
   sources: SourceConfig[];
@@ -92,6 +101,8 @@ export interface JobConfig {
   keepDeletedDays?: number;
   /** Files each run checks on every target (random, among those not sent): missing or damaged → sent again. Default 20; 0 = off. */
   spotCheck?: number;
+  /** Restore drills: a sample of files restored from each target into a temporary folder and checked, on this schedule. */
+  drill?: DrillConfig;
   /** A target wiped or replaced since the last backup (its marker gone or another): send everything again (default) or refuse. */
   onTargetReset?: 'resend' | 'refuse';
   followSymlinks: boolean;

@@ -113,8 +113,22 @@ export interface RunRecord {
   note?: string;
   /** Backup runs: what the walk left out, per kind (files, and pruned folders once each). */
   filtered?: Partial<Record<FilterKind, number>>;
+  /** A restore drill (kind `restore`): what it sampled and checked (`agent verify --restore`, the job's `drill`). */
+  drill?: DrillInfo;
   /** What the notifiers were asked to say about this run, and how it went (never changes `status`). */
   notifications?: NotificationEntry[];
+}
+
+/** What a restore drill did (`RunRecord.drill`); per target counts are in `targetResults`. */
+export interface DrillInfo {
+  /** The sample asked for per target: "100 files", "2%". */
+  sample: string;
+  /** Files restored into the drill's folder and checked against their recorded SHA-256 (all targets). */
+  files: number;
+  /** Of those, files whose source was unchanged (same size and mtime) and was hashed and compared too. */
+  sourceChecked: number;
+  /** The daemon's schedule (`drill` in the job), or a command (`agent verify --restore`). */
+  trigger: 'schedule' | 'command';
 }
 
 /** One notifier's part in a run's notifications (recorded on the run: `RunRecord.notifications`). */

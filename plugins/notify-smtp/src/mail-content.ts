@@ -79,6 +79,8 @@ const W = {
     testStatus: 'test message',
     testTitle: 'This is a test message from hokan. If you can read it, the mail settings work.',
     digestStatus: (n: number) => `${n} run(s)`,
+    drill: 'restore drill',
+    drillFiles: (n: number, total: number) => (total > n ? `Files the restore drill did not find intact (the first ${n} of ${total}; all of them in the attached CSV)` : `Files the restore drill did not find intact (${total})`),
     footer: 'Sent by hokan, the backup agent.',
   },
   ja: {
@@ -134,6 +136,8 @@ const W = {
     testStatus: 'テストメール',
     testTitle: 'hokan からのテストメールです。このメールが届いていれば、メールの設定は正しく動作しています。',
     digestStatus: (n: number) => `${n} 件の実行`,
+    drill: '復元テスト',
+    drillFiles: (n: number, total: number) => (total > n ? `復元テストで正しく復元できなかったファイル (${total} 件中 最初の ${n} 件。全件は添付の CSV)` : `復元テストで正しく復元できなかったファイル (${total} 件)`),
     footer: 'このメールはバックアップエージェント hokan が送信しました。',
   },
 } as const;
@@ -248,21 +252,22 @@ export async function mailContent(message: NotifyMessage, o: { language: Languag
   switch (message.kind) {
     case 'run': {
       const run = message.run;
-      b.title(`${statusLabel(run, lang)}: ${run.job}`);
+      const drill = run.drill ? `${w.drill} ` : '';
+      b.title(`${drill}${statusLabel(run, lang)}: ${run.job}`);
       if (message.recovered) b.para(w.recovered(message.recovered.days));
       b.fields(runRows(run, lang, w));
       if (run.targetResults && run.targetResults.length) {
         b.table(w.perTarget, [w.targets, w.status, w.uploaded, w.unchanged, w.deleted, w.skipped, w.failed, w.bytes, ''], run.targetResults.map((t) => [t.id, statusLabel(t, lang), String(t.counts.uploaded), String(t.counts.unchanged), String(t.counts.deleted), String(t.counts.skipped), String(t.counts.failed), formatBytes(t.bytes), t.error ?? '']));
       }
       if (message.failedTotal) {
-        b.table(w.failedFiles(message.failedFiles.length, message.failedTotal), ['path', w.targets, w.status, w.reasons, ''], message.failedFiles.map((f) => fileRow(f, lang)));
+        b.table((run.drill ? w.drillFiles : w.failedFiles)(message.failedFiles.length, message.failedTotal), ['path', w.targets, w.status, w.reasons, ''], message.failedFiles.map((f) => fileRow(f, lang)));
         const { csv, rows } = await failedCsv(message);
         attachments.push({ filename: `hokan-${run.job}-${run.id}-files.csv`, content: csv, contentType: 'text/csv; charset=utf-8' });
         if (rows < message.failedTotal) b.para(w.csvCut(rows, message.failedTotal).replace('RUN', run.id));
       }
       b.para(w.details(run.id));
       const { text, html } = b.done(w.footer);
-      return { subject: subject(run.job, statusLabel(run, lang)), text, html, attachments };
+      return { subject: subject(run.job, `${drill}${statusLabel(run, lang)}`), text, html, attachments };
     }
     case 'stale': {
       if (message.disk) {

@@ -44,6 +44,16 @@ describe('mail content', () => {
     expect(fillSubject('{job}\r\nBcc: x@example.jp', { device: 'd', job: 'j', status: 's', date: 't' })).toBe('j Bcc: x@example.jp');
   });
 
+  it('a restore drill says so in the subject, the title and the list of files', async () => {
+    const msg = runMessage(2);
+    msg.run = { ...msg.run, kind: 'restore', reasons: ['hash-mismatch'], drill: { sample: '100 files', files: 100, sourceChecked: 40, trigger: 'schedule' } };
+    const en = await mailContent(msg, { language: 'en' });
+    expect(en.subject).toMatch(/docs: restore drill incomplete/);
+    expect(en.text).toContain('Files the restore drill did not find intact (2)');
+    const ja = await mailContent(msg, { language: 'ja' });
+    expect(ja.text).toContain('復元テストで正しく復元できなかったファイル (2 件)');
+  });
+
   it('the CSV of failed files stops before 1 MB, and the mail says so', async () => {
     const m = await mailContent(runMessage(30_000), { language: 'ja' });
     const csv = m.attachments[0]!;

@@ -6,7 +6,7 @@ const bad = <E extends { exitCode: number }>(e: E): E => Object.assign(e, { exit
 
 export const runCommand: BuiltinCommand = {
   command: 'run',
-  describe: 'Run the agent as a daemon: it runs the jobs on their schedules and holds the index; the other commands go through it (watching sources: not built yet)',
+  describe: 'Run the agent as a daemon: it runs the jobs on their schedules and as their sources change, runs their restore drills, and holds the index; the other commands go through it',
   handler: async (_args, ctx) => {
     const [{ HokanError }, { IndexStore }, { socketPath }, { CommandServer, answers }] = await Promise.all([
       import('../../common/errors.js'),
@@ -37,7 +37,7 @@ export const runCommand: BuiltinCommand = {
       const queue = new RunQueue(rt0.config.maxConcurrentJobs ?? 1);
       let stopDaemon = () => {};
       const stopped = new Promise<void>((resolve) => (stopDaemon = resolve));
-      const notes: string[] = [NOT_BUILT];
+      const notes: string[] = [];
       const scheduler: InstanceType<typeof Scheduler> = new Scheduler({
         queue,
         jobs: rt0.config.jobs,
@@ -49,6 +49,9 @@ export const runCommand: BuiltinCommand = {
         },
         run: (job, req) => scheduledRun(ctx as CliContext, index, server, control, job, req, log, good),
         probe: (job) => probeTargets(rt0, job),
+        // Restore drills: `agent verify --restore --job J` in this process, in the queue turn the scheduler took.
+        drill: (job, req) => scheduledDrill(ctx as CliContext, index, server, control, job, req, log, good, config),
+        lastDrill: async (job) => (await index.listRuns({ job, kind: 'restore', limit: 1000, total: false })).runs.find((r) => r.drill),
       });
       const watchers = new Map<string, import('../../node/watch/watcher.js').JobWatcher>();
       const control: import('../io.js').DaemonControl = {
@@ -102,7 +105,8 @@ export const runCommand: BuiltinCommand = {
       );
       await startWatchers(rt0, scheduler, watchers, ctx.options.dataDir, ctx.logger.child('watch'));
       for (const [job, w] of watchers) ctx.output[ctx.output.json ? 'error' : 'print'](`  watch: ${job} — ${watchText(w, true)}`);
-      ctx.output[ctx.output.json ? 'error' : 'print'](`  note: ${NOT_BUILT}`);
+      const drilled = scheduler.status().filter((j) => j.drill);
+      if (drilled.length) ctx.output[ctx.output.json ? 'error' : 'print'](`  drills: ${drilled.map((j) => `${j.job} ${j.drill!.schedule}${j.drill!.next ? ` (next ${j.drill!.next})` : ''}`).join('; ')}`);
       // Config reload: on SIGHUP and when config.json changes. The new one is checked first; a bad
       // one is refused (log, `agent status`) and the daemon keeps the one it has. Runs in progress
       // finish with the config they started with.
@@ -182,8 +186,6 @@ export const runCommand: BuiltinCommand = {
 /** How long SIGTERM / Ctrl-C / `agent stop` wait for the runs to stop at a file boundary. */
 const STOP_DEADLINE_MS = Number(process.env.HOKAN_STOP_DEADLINE_MS) || 10_000;
 
-/** Said at start, in the log and by `agent status` until it is built. */
-const NOT_BUILT = 'not built yet: restore drills (`agent verify` checks the stored copies meanwhile)';
 
 /**
  * One scheduled (or catch-up, or retry) run: the `agent backup JOB` command line run in this
@@ -199,6 +201,7 @@ async function scheduledRun(
   req: import('../../node/scheduler/scheduler.js').RunRequest,
   log: import('../../common/logger.js').Logger,
   loaded: import('../../node/config/config-loader.js').LoadedConfig | undefined,
+  drill = false,
 ): Promise<import('../../common/model.js').RunRecord | undefined> {
   const { Writable } = await import('node:stream');
   let out = '';
@@ -220,7 +223,8 @@ async function scheduledRun(
     }),
     { isTTY: false },
   );
-  const argv = ['backup', job, '--json', ...(req.full ? ['--full'] : []), '--data-dir', ctx.options.dataDir, ...(ctx.options.config ? ['--config', ctx.options.config] : [])];
+  const what = drill ? ['verify', '--restore', '--job', job, '--scheduled'] : ['backup', job, ...(req.full ? ['--full'] : [])];
+  const argv = [...what, '--json', '--data-dir', ctx.options.dataDir, ...(ctx.options.config ? ['--config', ctx.options.config] : [])];
   const listeners = new Set<() => void>();
   const stop = () => {
     for (const l of [...listeners]) l();
@@ -243,18 +247,42 @@ async function scheduledRun(
     },
   };
   const t0 = performance.now();
-  log.info({ job, why: req.why, scheduledAt: new Date(req.scheduledAt).toISOString(), full: req.full }, 'scheduled run');
+  log.info({ job, why: req.why, scheduledAt: new Date(req.scheduledAt).toISOString(), full: req.full }, drill ? 'scheduled drill' : 'scheduled run');
   const code = await ctx.runCommandLine(argv, io);
   server.offClose(stop);
   let runs: import('../../common/model.js').RunRecord[] = [];
   try {
-    runs = JSON.parse(out) as typeof runs;
+    const parsed = JSON.parse(out) as typeof runs | { run: (typeof runs)[number] };
+    runs = Array.isArray(parsed) ? parsed : [parsed.run];
   } catch {
     // a run that could not start (a config now broken): its message went to the log
   }
-  const rec = runs[0] ?? (code !== 0 ? undefined : (await index.listRuns({ job, kind: 'backup', limit: 1, total: false })).runs[0]);
-  log.info({ job, why: req.why, code, status: rec?.status, ms: Math.round(performance.now() - t0) }, 'scheduled run done');
+  const rec = runs[0] ?? (code !== 0 || drill ? undefined : (await index.listRuns({ job, kind: 'backup', limit: 1, total: false })).runs[0]);
+  log.info({ job, why: req.why, code, status: rec?.status, ms: Math.round(performance.now() - t0) }, drill ? 'scheduled drill done' : 'scheduled run done');
   return rec;
+}
+
+/**
+ * One scheduled restore drill (the job's `drill`): `agent verify --restore --job JOB --scheduled`
+ * run in this process like a scheduled backup; nothing when none of the job's targets holds a
+ * backup of it yet (a new job: there is nothing to drill, and nothing is recorded).
+ */
+async function scheduledDrill(
+  ctx: CliContext,
+  index: import('../../node/index/index-store.js').IndexStore,
+  server: import('../daemon/server.js').CommandServer,
+  control: import('../io.js').DaemonControl,
+  job: string,
+  req: { scheduledAt: number },
+  log: import('../../common/logger.js').Logger,
+  loaded: import('../../node/config/config-loader.js').LoadedConfig | undefined,
+  config: import('../../common/config-types.js').HokanConfig,
+): Promise<import('../../common/model.js').RunRecord | undefined> {
+  const targets = (loaded?.config ?? config).jobs.find((j) => j.id === job)?.targets ?? [];
+  let held = false;
+  for (const t of targets) if (await index.getTargetState(job, t)) held = true;
+  if (!held) return undefined;
+  return scheduledRun(ctx, index, server, control, job, { full: false, why: 'schedule', scheduledAt: req.scheduledAt, gate: () => undefined }, log, loaded, true);
 }
 
 /** A job's watch state in words (`agent status`). */

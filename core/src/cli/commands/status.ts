@@ -63,9 +63,9 @@ export const statusCommand: BuiltinCommand = {
     }
     return withEngine(ctx, async (deps) => {
       const stale = new Map((await notifications?.staleStates(now))?.map((s) => [s.job, s]) ?? []);
-      const { triggerOf } = await import('../../node/scheduler/schedule.js');
+      const { triggerOf, drillTrigger } = await import('../../node/scheduler/schedule.js');
       const sched = new Map((d?.control?.jobs() ?? []).map((j) => [j.job, j]));
-      const jobs: ({ id: string; lastBackup?: RunRecord; stale?: JobStaleState; watch: string } & Partial<Omit<JobSchedule, 'job'>>)[] = [];
+      const jobs: ({ id: string; lastBackup?: RunRecord; lastDrill?: RunRecord; stale?: JobStaleState; watch: string } & Partial<Omit<JobSchedule, 'job'>>)[] = [];
       for (const job of deps.config.jobs) {
         const { runs } = await deps.index.listRuns({ job: job.id, kind: 'backup', limit: 1, total: false });
         const s = sched.get(job.id);
@@ -74,7 +74,10 @@ export const statusCommand: BuiltinCommand = {
         const next = t?.next(Date.now());
         const schedule = s ? { ...s, job: undefined } : { schedule: t?.text, next: next !== undefined ? [new Date(next).toISOString()] : [] };
         const watch = (s as { watch?: string } | undefined)?.watch ?? (job.watch ? 'when the daemon runs (`agent run`)' : 'off');
-        jobs.push({ id: job.id, lastBackup: runs[0], stale: stale.get(job.id), ...schedule, watch });
+        // Restore drills: the schedule (its next time as the daemon counts it), and the last drill.
+        const lastDrill = (await deps.index.listRuns({ job: job.id, kind: 'restore', limit: 200, total: false })).runs.find((r) => r.drill);
+        const drill = s?.drill ?? (job.drill ? { schedule: drillTrigger(job.drill, job.timezone)!.text } : undefined);
+        jobs.push({ id: job.id, lastBackup: runs[0], stale: stale.get(job.id), ...schedule, watch, ...(drill ? { drill } : {}), ...(lastDrill ? { lastDrill } : {}) });
       }
       const notes = d?.control?.notes() ?? [];
       const targets = await Promise.all(
@@ -123,6 +126,11 @@ export const statusCommand: BuiltinCommand = {
         if (j.stale) ctx.output.print(`  stale: ${staleLine(j.stale, formatDate)}`);
         // Rotated disks: each its own stale state (a disk on the shelf too long alarms by its name).
         for (const k of j.stale?.disks ?? []) ctx.output.print(`  ${diskStaleLine(k, j.stale!.staleDays, formatDate)}`);
+        if (j.drill || j.lastDrill) {
+          const dr = j.drill ? `${j.drill.schedule}${j.drill.state ? ` (${j.drill.state})` : ''}${j.drill.next ? ` — next ${formatDate(j.drill.next)}` : !d ? ' (when the daemon runs: `agent run`)' : ''}` : 'none scheduled';
+          const ld = j.lastDrill;
+          ctx.output.print(`  restore drills: ${dr}${ld ? `; last ${formatDate(ld.start)} ${statusText(ld)} — ${countsText(ld)}  [run ${ld.id}]` : ''}`);
+        }
       }
       for (const n of notes) ctx.output.print(`note: ${n}`);
       for (const t of targets) {

@@ -214,7 +214,9 @@ export class CommandServer {
     };
     const exclusive = !READERS.has(word) && !CONTROLS.has(word);
     // Backups name their jobs (none: every job); other commands take a turn of their own.
-    const turn = exclusive ? this.queue.enter({ jobs: word === 'backup' ? (backupJobs(argv).length ? backupJobs(argv) : (this.options.control?.jobIds() ?? [])) : [], label: `agent ${argv.join(' ')}` }) : undefined;
+    // A restore or verify (a drill) reads its job: never at the same time as a backup of it.
+    const reads = word === 'restore' || word === 'verify' ? jobOption(argv) : undefined;
+    const turn = exclusive ? this.queue.enter({ jobs: word === 'backup' ? (backupJobs(argv).length ? backupJobs(argv) : (this.options.control?.jobIds() ?? [])) : [], reads, label: `agent ${argv.join(' ')}` }) : undefined;
     const release = () => (turn && !('refused' in turn) ? turn.release() : undefined);
     // Stopping the daemon stops this command, running or waiting.
     this.stops.add(stop);
@@ -264,6 +266,16 @@ function backupJobs(argv: string[]): string[] {
   }
   return out;
 }
+/** The `--job J` of a command line (`[]` when none). */
+function jobOption(argv: string[]): string[] {
+  for (let k = 0; k < argv.length; k++) {
+    const a = argv[k]!;
+    if (a === '--job' && argv[k + 1] !== undefined) return [argv[k + 1]!];
+    if (a.startsWith('--job=')) return [a.slice('--job='.length)];
+  }
+  return [];
+}
+
 const VALUED = new Set(['--config', '-c', '--data-dir', '--target']);
 
 /** Whether a daemon answers on `path`. */

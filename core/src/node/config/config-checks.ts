@@ -289,6 +289,7 @@ export async function scheduleProblems(ctx: ValidationContext): Promise<ConfigPr
   jobs.forEach((job: any, j: number) => {
     if (typeof job?.schedule?.cron === 'string') crons.push({ segs: ['jobs', j, 'schedule', 'cron'], expr: job.schedule.cron });
     if (typeof job?.schedule?.full?.cron === 'string') crons.push({ segs: ['jobs', j, 'schedule', 'full', 'cron'], expr: job.schedule.full.cron });
+    if (typeof job?.drill?.cron === 'string') crons.push({ segs: ['jobs', j, 'drill', 'cron'], expr: job.drill.cron });
   });
   jobs.forEach((job: any, j: number) => {
     if (typeof job?.timezone !== 'string') return;

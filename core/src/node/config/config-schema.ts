@@ -1,7 +1,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { assembleFromParts, type CoreSchemaParts, type SchemaContributions } from './schema-assemble.js';
 import { ON_PATTERN } from '../../common/notify.js';
-import type { FilterConfig, JobConfig, NotifierConfig, PresetDefinition, ScheduleConfig, SourceConfig } from '../../common/config-types.js';
+import type { DrillConfig, FilterConfig, JobConfig, NotifierConfig, PresetDefinition, ScheduleConfig, SourceConfig } from '../../common/config-types.js';
 
 /**
  * The JSON Schema of config.json — one source of truth for the types (`Static<>`), validation (ajv)
@@ -61,6 +61,21 @@ const ScheduleBase = {
   cron: Type.Optional(Str('A cron expression (5 or 6 fields).')),
 };
 
+/** A job's restore drills: when (a schedule's times, with `every` in days too) and how big a sample. */
+export const DrillSchema = Type.Object(
+  {
+    ...ScheduleBase,
+    every: Type.Optional(Type.String({ pattern: '^\\d*[1-9]\\d*\\s*(m|min|minutes?|h|hours?|d|days?)$', description: 'Every N minutes, hours or days: "7d", "12h" (a drill with no time: every 7 days).', 'x-expected': 'a period such as "7d" or "12h"' })),
+    sample: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: '^\\s*\\d+(\\.\\d+)?\\s*%\\s*$' })], {
+        description: 'Files each drill restores from each target: a count (200) or a percentage of the files the target holds ("2%"). Default 100.',
+        'x-expected': 'a number of files such as 200, or a percentage such as "2%"',
+      }),
+    ),
+  },
+  { additionalProperties: false, description: 'Restore drills: a random sample of the job\'s files restored from each target into a temporary folder under the data folder, every SHA-256 checked against the index and the source (where unchanged), then removed; recorded as a restore run (`drill`).' },
+);
+
 export const ScheduleSchema = Type.Object(
   {
     ...ScheduleBase,
@@ -94,6 +109,7 @@ export const JobSchema = Type.Object(
       ),
     ),
     keepDeletedDays: Type.Optional(Type.Integer({ minimum: 0, description: 'Keep deleted files this many days.' })),
+    drill: Type.Optional(DrillSchema),
     spotCheck: Type.Optional(Type.Integer({ minimum: 0, description: 'Files each run checks on every target (picked at random among those it did not send: there, and of the right size); a missing or damaged one is sent again in the same run. Default 20; 0 turns it off.' })),
     onTargetReset: Type.Optional(
       Type.Union([Type.Literal('resend'), Type.Literal('refuse')], { description: 'A target wiped or replaced since the last backup: send everything again ("resend", default) or stop with target-reset ("refuse").' }),
@@ -169,6 +185,7 @@ export type _SchemaChecks = [
   Assert<Extends<Static<typeof SourceSchema>, SourceConfig>>,
   Assert<Extends<Static<typeof FilterSchema>, FilterConfig>>,
   Assert<Extends<Static<typeof ScheduleSchema>, ScheduleConfig>>,
+  Assert<Extends<Static<typeof DrillSchema>, DrillConfig>>,
   Assert<Extends<Static<typeof PresetDefinitionSchema>, PresetDefinition>>,
   Assert<Extends<Static<typeof NotifierBaseSchema>, NotifierConfig>>,
   Assert<Extends<Omit<JobInput, 'generations' | 'filters' | 'deletions' | 'deletionThreshold' | 'followSymlinks' | 'ignoreInode' | 'ignoreCtime'>, Partial<JobConfig>>>,

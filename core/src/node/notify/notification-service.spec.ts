@@ -103,6 +103,22 @@ describe('notification rules (on)', () => {
     expect(sent[1]).toMatchObject({ kind: 'run', rule: 'success' });
   });
 
+  it('a restore drill that failed is told like a backup (its files listed); a restore a person ran is not; a completed drill ends no stale alarm', async () => {
+    const svc = service([{ type: 'rec', id: 'mail', on: ['failure', 'stale:2d'] }]);
+    await svc.onRun(await run('docs', 'completed')); // a backup: quiet
+    const drill = { kind: 'restore' as const, reasons: ['hash-mismatch' as const], drill: { sample: '100 files', files: 100, sourceChecked: 40, trigger: 'schedule' as const } };
+    const bad = await run('docs', 'incomplete', drill, 2);
+    expect(await svc.onRun(bad)).toMatchObject([{ notifier: 'mail', kind: 'run', rule: 'failure', state: 'sent' }]);
+    expect(sent[0]).toMatchObject({ kind: 'run', rule: 'failure', failedTotal: 2, run: { kind: 'restore', drill: { files: 100 } } });
+    expect(await svc.onRun(await run('docs', 'incomplete', { kind: 'restore' }, 1))).toEqual([]);
+    // No completed backup for 3 days: the stale alarm goes; a completed drill is not "back to normal".
+    later(3 * D);
+    expect(await svc.checkStale()).toMatchObject([{ kind: 'stale', state: 'sent' }]);
+    const n = sent.length;
+    await svc.onRun(await run('docs', 'completed', { ...drill, reasons: [] }));
+    expect(sent.slice(n).map((m) => m.kind)).toEqual([]);
+  });
+
   it('only the notifiers a job names speak for it', async () => {
     const svc = service([{ type: 'rec', id: 'a' }, { type: 'rec', id: 'b' }], [job('docs', ['b'])]);
     const entries = await svc.onRun(await run('docs', 'interrupted'));

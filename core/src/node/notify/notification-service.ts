@@ -158,24 +158,26 @@ export class NotificationService implements AsyncDisposable {
   // ---- runs -----------------------------------------------------------------------------------
 
   /**
-   * A finished backup run (from the `report` hook, and runs found `interrupted` at start): sends what
+   * A finished backup run or restore drill (from the `report` hook, and runs found `interrupted` at start): sends what
    * the rules ask for and records each notifier's outcome on the run (`notifications`).
    */
   async onRun(run: RunRecord): Promise<NotificationEntry[]> {
-    if (run.kind !== 'backup' || run.status === 'running' || run.status === 'waiting') return [];
+    // Backups, and restore drills (a restore a person runs is watched by that person).
+    if ((run.kind !== 'backup' && !run.drill) || run.status === 'running' || run.status === 'waiting') return [];
     const index = await this.deps.index();
-    await this.markSeen(index, run.job, run.start);
+    const backup = !run.drill; // a drill says nothing of the stale alarm nor of the monthly usage
+    if (backup) await this.markSeen(index, run.job, run.start);
     const entries: NotificationEntry[] = [];
     for (const n of this.forJob(run.job)) {
       if (run.notifications?.some((e) => e.notifier === n.id && e.kind !== 'usage')) continue; // already told
       const state = await this.state(index, n.id);
       const rule = runRule(n.rules, run);
       const alarm = state.stale[run.job];
-      const recovered = run.status === 'completed' && alarm ? { days: alarm.days } : undefined;
+      const recovered = backup && run.status === 'completed' && alarm ? { days: alarm.days } : undefined;
       if (recovered) delete state.stale[run.job];
       // A completed run ends the job's failure alarms: the same failure after it is news again.
       if (run.status === 'completed') for (const k of Object.keys(state.alarms)) if (k.startsWith(`${run.kind}|${run.job}|`)) delete state.alarms[k];
-      if (n.rules.monthly) {
+      if (n.rules.monthly && backup) {
         const e = await this.monthly(n, state, run);
         if (e) entries.push(e);
       }

@@ -7,12 +7,19 @@
  * A trigger of the daemon's own (schedule, watch, retry) for a job that is already running or
  * waiting is refused (product.md, seed rule: "a trigger for a job already running or waiting is
  * refused and logged"); a command a person typed waits its turn instead, and says so.
+ *
+ * An entry that only reads a job (a restore drill, `agent verify`, `agent restore`) names it in
+ * `reads`: it does not make a backup trigger of that job a duplicate, but it never runs at the same
+ * time as an entry that backs up or reads that job (with `maxConcurrentJobs` above 1, an entry of
+ * another job may start before it).
  */
 
 export interface QueueEntry {
   readonly seq: number;
   /** The jobs it backs up (none for a restore or verify). */
   readonly jobs: readonly string[];
+  /** Jobs it reads (a drill, a restore, a verify): never at the same time as another entry of them. */
+  readonly reads?: readonly string[];
   /** Its time in the queue's order (ms since the epoch). */
   readonly at: number;
   /** What it is, in words (`agent backup docs`, `backup docs (scheduled 23:00)`). */
@@ -55,7 +62,7 @@ export class RunQueue {
    * Takes a place. With `refuseDuplicate`, an entry for a job already running or waiting is not
    * queued: the entry that holds it comes back instead.
    */
-  enter(o: { jobs?: readonly string[]; at?: number; label: string; refuseDuplicate?: boolean }): Turn | { refused: QueueEntry } {
+  enter(o: { jobs?: readonly string[]; reads?: readonly string[]; at?: number; label: string; refuseDuplicate?: boolean }): Turn | { refused: QueueEntry } {
     const jobs = o.jobs ?? [];
     if (o.refuseDuplicate) {
       for (const j of jobs) {
@@ -63,7 +70,7 @@ export class RunQueue {
         if (held) return { refused: held };
       }
     }
-    const entry: QueueEntry = { seq: ++this.seq, jobs, at: o.at ?? Date.now(), label: o.label, since: new Date(), state: 'waiting' };
+    const entry: QueueEntry = { seq: ++this.seq, jobs, ...(o.reads?.length ? { reads: o.reads } : {}), at: o.at ?? Date.now(), label: o.label, since: new Date(), state: 'waiting' };
     let go!: (v: boolean) => void;
     const started = new Promise<boolean>((r) => (go = r));
     // After those of an earlier time; among equal times, in the order they came.
@@ -86,11 +93,25 @@ export class RunQueue {
   }
 
   private pump(): void {
-    while (this.running.size < this.limit && this.waiting.length) {
-      const { entry, go } = this.waiting.shift()!;
+    for (let i = 0; this.running.size < this.limit && i < this.waiting.length; ) {
+      const { entry, go } = this.waiting[i]!;
+      // An entry of a job another running entry backs up or reads waits for it (only possible above a limit of 1).
+      if (this.clashes(entry)) {
+        i++;
+        continue;
+      }
+      this.waiting.splice(i, 1);
       entry.state = 'running';
       this.running.add(entry);
       go(true);
     }
+  }
+
+  private clashes(entry: QueueEntry): boolean {
+    if (!this.running.size) return false;
+    const mine = [...entry.jobs, ...(entry.reads ?? [])];
+    if (!mine.length) return false;
+    for (const r of this.running) for (const j of [...r.jobs, ...(r.reads ?? [])]) if (mine.includes(j)) return true;
+    return false;
   }
 }

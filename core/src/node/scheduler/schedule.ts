@@ -73,12 +73,18 @@ export function triggerOf(s: ScheduleTimes | undefined, timezone?: string): Trig
   return undefined;
 }
 
-/** "30m", "2 hours" → milliseconds. */
+/** A job's restore drills (`drill`): its times, or every 7 days when it names none (only a `sample`). */
+export function drillTrigger(drill: ScheduleTimes | undefined, timezone?: string): Trigger | undefined {
+  if (!drill) return undefined;
+  return triggerOf(drill, timezone) ?? triggerOf({ every: '7d' });
+}
+
+/** "30m", "2 hours", "7d" → milliseconds. */
 export function periodMs(text: string): number {
-  const m = /^\s*(\d+)\s*(m|min|minutes?|h|hours?|s|sec|seconds?)\s*$/.exec(text);
-  if (!m) throw new Error(`"${text}" is not a period such as "30m" or "2h"`);
+  const m = /^\s*(\d+)\s*(m|min|minutes?|h|hours?|d|days?|s|sec|seconds?)\s*$/.exec(text);
+  if (!m) throw new Error(`"${text}" is not a period such as "30m", "2h" or "7d"`);
   const n = Number(m[1]);
-  const unit = m[2]!.startsWith('h') ? 60 * MINUTE : m[2]!.startsWith('s') ? 1000 : MINUTE;
+  const unit = m[2]!.startsWith('h') ? 60 * MINUTE : m[2]!.startsWith('d') ? 24 * 60 * MINUTE : m[2]!.startsWith('s') ? 1000 : MINUTE;
   return n * unit;
 }
 

@@ -17,7 +17,7 @@ import { runBackup } from '../engine/backup.js';
 import type { EngineDeps } from '../engine/deps.js';
 import { IndexStore } from '../index/index-store.js';
 import { RunQueue } from './run-queue.js';
-import { PauseWindow, triggerOf } from './schedule.js';
+import { PauseWindow, drillTrigger, triggerOf } from './schedule.js';
 import { Scheduler, type Clock, type RunRequest } from './scheduler.js';
 
 const BERLIN = 'Europe/Berlin';
@@ -46,6 +46,11 @@ describe('schedule kinds (croner, in the job\'s zone)', () => {
     expect(times({ cron: '0 */2 * * 1-5' }, '2026-06-05T19:30:00Z', 2)).toEqual(['2026-06-05T20:00:00.000Z', '2026-06-07T22:00:00.000Z']);
     expect(triggerOf({ weekly: ['mon'], at: '08:00' }, BERLIN)!.text).toBe('weekly mon at 08:00 (Europe/Berlin)');
     expect(triggerOf({}, BERLIN)).toBeUndefined();
+    // Restore drills: `every` in days too; a drill with only a sample: every 7 days.
+    expect(times({ every: '7d' }, '2026-06-01T10:00:00Z', 2)).toEqual(['2026-06-08T10:00:00.000Z', '2026-06-15T10:00:00.000Z']);
+    expect(drillTrigger({ sample: 5 } as ScheduleConfig, BERLIN)!.text).toBe('every 7d');
+    expect(drillTrigger({ weekly: ['sun'], at: '03:00' }, BERLIN)!.text).toBe('weekly sun at 03:00 (Europe/Berlin)');
+    expect(drillTrigger(undefined)).toBeUndefined();
   });
 
   it('monthly on day 31 is the last day of a shorter month; day 30 never fires on the 31st', () => {
@@ -144,7 +149,11 @@ interface Harness {
   jump(time: string): Promise<void>;
 }
 
-async function harness(jobs: JobConfig[], now: string, o: { limit?: number; run?: (job: string, req: RunRequest) => Promise<RunRecord | undefined>; probe?: (job: string) => Promise<string | undefined> } = {}): Promise<Harness> {
+async function harness(
+  jobs: JobConfig[],
+  now: string,
+  o: { limit?: number; run?: (job: string, req: RunRequest) => Promise<RunRecord | undefined>; probe?: (job: string) => Promise<string | undefined>; drill?: (job: string, req: { scheduledAt: number }) => Promise<RunRecord | undefined>; lastDrill?: (job: string) => Promise<RunRecord | undefined> } = {},
+): Promise<Harness> {
   const clock = new TestClock(Date.parse(now));
   const queue = new RunQueue(o.limit ?? 1);
   const calls: Harness['calls'] = [];
@@ -162,6 +171,8 @@ async function harness(jobs: JobConfig[], now: string, o: { limit?: number; run?
       return o.run ? o.run(j, req) : pastRun(j, new Date(clock.t).toISOString());
     },
     probe: o.probe,
+    drill: o.drill,
+    lastDrill: o.lastDrill,
   });
   await sched.start();
   await settle();
@@ -362,6 +373,67 @@ describe('the scheduler', () => {
     await h.at('2026-06-01T21:15:00Z');
     expect(h.calls.map((c) => c.req.why)).toEqual(['schedule', 'retry']);
     expect(h.sched.status()[0]!.retryAt).toBeUndefined();
+  });
+});
+
+describe('restore drills on their schedule', () => {
+  it('a job never drilled is drilled at start, then every 7d from it; a drill time passed while the agent was down is one drill at start; a drill due in the pause window waits for its end', async () => {
+    const drills: { job: string; at: string; scheduledAt: string }[] = [];
+    let clock!: TestClock;
+    const drill = async (j: string, req: { scheduledAt: number }) => {
+      drills.push({ job: j, at: iso(clock.t)!, scheduledAt: iso(req.scheduledAt)! });
+      return undefined;
+    };
+    const last = new Map<string, RunRecord>([['old', { ...pastRun('old', '2026-05-20T10:00:00Z'), kind: 'restore' }], ['recent', { ...pastRun('recent', '2026-05-30T10:00:00Z'), kind: 'restore' }]]);
+    const jobs = [job('never', { daily: '23:00' }, { drill: { every: '7d' } }), job('old', undefined, { drill: { every: '7d', sample: '2%' } }), job('recent', undefined, { drill: { every: '7d' } }), job('none', { daily: '23:00' })];
+    const h = await harness(jobs, '2026-06-01T12:00:00Z', { drill, lastDrill: async (j) => last.get(j) });
+    clock = h.clock;
+    await h.at('2026-06-01T12:00:00Z');
+    expect(drills.map((d) => d.job)).toEqual(['never', 'old']);
+    expect(h.calls).toEqual([]); // no backup was asked for
+    const st = Object.fromEntries(h.sched.status().map((s) => [s.job, s.drill]));
+    expect(st).toEqual({
+      never: { schedule: 'every 7d', next: '2026-06-08T12:00:00.000Z' },
+      old: { schedule: 'every 7d', next: '2026-06-08T12:00:00.000Z' },
+      recent: { schedule: 'every 7d', next: '2026-06-06T10:00:00.000Z' }, // 7 days after its last drill
+      none: undefined,
+    });
+    await h.at('2026-06-06T10:00:00Z');
+    expect(drills.map((d) => [d.job, d.at])).toEqual([['never', '2026-06-01T12:00:00.000Z'], ['old', '2026-06-01T12:00:00.000Z'], ['recent', '2026-06-06T10:00:00.000Z']]);
+    // A pause window over the next drill time of "never": it waits for the window's end, once.
+    h.sched.pause('never', Date.parse('2026-06-08T15:00:00Z') - h.clock.t);
+    await h.at('2026-06-08T16:00:00Z');
+    expect(drills.filter((d) => d.job === 'never').map((d) => [d.at, d.scheduledAt])).toEqual([['2026-06-01T12:00:00.000Z', '2026-06-01T12:00:00.000Z'], ['2026-06-08T15:00:00.000Z', '2026-06-08T12:00:00.000Z']]);
+  });
+
+  it('never at the same time as a backup of the job (maxConcurrentJobs 2 too), and a drill does not make a backup trigger a duplicate', async () => {
+    const gates: (() => void)[] = [];
+    const order: string[] = [];
+    const run = (j: string) => {
+      order.push(`backup ${j} start`);
+      return new Promise<undefined>((r) => gates.push(() => (order.push(`backup ${j} end`), r(undefined))));
+    };
+    const drill = (j: string) => {
+      order.push(`drill ${j} start`);
+      return new Promise<undefined>((r) => gates.push(() => (order.push(`drill ${j} end`), r(undefined))));
+    };
+    const h = await harness([job('docs', { daily: '22:00' }, { drill: { cron: '0 0 22 * * *' } }), job('pics', undefined, { drill: { every: '1d' } })], '2026-06-01T19:00:00Z', { limit: 2, run, drill, lastDrill: async (j) => pastRun(j, '2026-06-01T18:00:00Z') });
+    await h.at('2026-06-01T20:00:00Z'); // 22:00 CEST: docs' backup and docs' drill are due together
+    expect(order).toEqual(['backup docs start']);
+    expect(h.queue.entries().map((e) => [e.label.split(' (')[0], e.state])).toEqual([['backup docs', 'running'], ['drill docs', 'waiting']]);
+    expect(h.sched.status()[0]!.drill).toMatchObject({ state: 'waiting' });
+    gates.shift()!();
+    await settle();
+    expect(order).toEqual(['backup docs start', 'backup docs end', 'drill docs start']);
+    // While docs' drill runs, a watched change of docs is not refused: its backup waits for the drill.
+    expect(h.sched.trigger('docs', { why: 'watch' })).toBeDefined();
+    await settle();
+    expect(order.at(-1)).toBe('drill docs start');
+    gates.shift()!();
+    await settle();
+    expect(order.slice(-2)).toEqual(['drill docs end', 'backup docs start']);
+    gates.shift()!();
+    await settle();
   });
 });
 

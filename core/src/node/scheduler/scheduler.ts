@@ -15,6 +15,11 @@
  *   (target-unavailable)`, and the targets are probed every `retryEveryMs` (no run, no record,
  *   while they stay away); the run happens once they are back.
  * - A trigger for a job already running or waiting is refused and logged.
+ * - Restore drills (the job's `drill`): on their own schedule, counted from the job's last drill; a
+ *   job never drilled, or whose drill time passed while the agent was down, is drilled once at
+ *   start (a drill missed is not worth a `not-executed` record, only doing). A drill takes a queue
+ *   turn that reads the job: never at the same time as a backup of it, and it does not make a
+ *   backup trigger of the job a duplicate. A drill due while the job is paused waits for the end.
  *
  * Time comes from an injected `Clock`: the tests drive it by hand.
  */
@@ -24,7 +29,7 @@ import { emptyCounts, type RunRecord } from '../../common/model.js';
 import type { Reason } from '../../common/statuses.js';
 import { newRunId } from '../engine/layout.js';
 import type { RunQueue, QueueEntry } from './run-queue.js';
-import { PauseWindow, triggerOf, type Trigger } from './schedule.js';
+import { PauseWindow, drillTrigger, triggerOf, type Trigger } from './schedule.js';
 
 export interface Clock {
   now(): number;
@@ -63,6 +68,10 @@ export interface SchedulerOptions {
   runs: { last(job: string): Promise<RunRecord | undefined>; put(run: RunRecord): Promise<void> };
   /** Runs one backup (its queue turn taken); the run's record, or undefined when it could not start. */
   run(job: string, req: RunRequest): Promise<RunRecord | undefined>;
+  /** Runs one restore drill of a job with a `drill` (its queue turn taken); its record, or undefined when there was nothing to drill. */
+  drill?(job: string, req: { scheduledAt: number }): Promise<RunRecord | undefined>;
+  /** The job's newest drill (for when the next is due); none: due at start. */
+  lastDrill?(job: string): Promise<RunRecord | undefined>;
   /** Whether the job's targets can be reached: undefined when yes, else why not. */
   probe?(job: string): Promise<string | undefined>;
   /** How often targets that were unavailable are probed again (default 5 min). */
@@ -99,6 +108,8 @@ export interface JobSchedule {
   pendingChanges: number;
   /** The watcher fell back to full runs: the next one at. */
   nextFallbackScan?: string;
+  /** Restore drills (`drill` in the job): their schedule, the next, and a drill waiting or running. */
+  drill?: { schedule: string; next?: string; state?: 'waiting' | 'running' };
 }
 
 interface JobState {
@@ -122,6 +133,11 @@ interface JobState {
   /** The watcher fell back (the OS limit): a full run every `fallbackEvery`, next at. */
   fallback?: { every: number; at: number };
   running?: { since: number; why: Trigger_; progress?: unknown };
+  /** The job's restore drills: their schedule, where `every` counts from, the next, and one in the queue. */
+  drill?: Trigger;
+  drillAnchor: number;
+  nextDrillAt?: number;
+  drilling?: 'waiting' | 'running';
 }
 
 export class Scheduler {
@@ -178,7 +194,19 @@ export class Scheduler {
         retryFull: prev?.retryFull,
         running: prev?.running,
         afterPause: prev?.afterPause,
+        drill: this.o.drill ? drillTrigger(job.drill, tz) : undefined,
+        drillAnchor: prev?.drillAnchor ?? now,
+        drilling: prev?.drilling,
       };
+      if (st.drill) {
+        if (atStart || !prev?.drill) {
+          // Due now when the job was never drilled or a drill time passed since the last (the agent was down).
+          const last = await this.o.lastDrill?.(job.id);
+          if (last) st.drillAnchor = Date.parse(last.start);
+          const after = last ? st.drill.next(st.drillAnchor, st.drillAnchor) : now;
+          st.nextDrillAt = after !== undefined && after <= now ? now : st.drill.next(now, st.drillAnchor);
+        } else st.nextDrillAt = prev.drill.text === st.drill.text ? prev.nextDrillAt : st.drill.next(now, st.drillAnchor);
+      }
       if (atStart && ((st.main && !st.implicit) || st.full)) {
         const last = await this.o.runs.last(job.id);
         if (last) {
@@ -221,6 +249,7 @@ export class Scheduler {
     this.lastTick = now;
     // Several jobs due at one look: they enter the queue in the order of their scheduled times.
     const fires: { st: JobState; at: number; full: boolean }[] = [];
+    const drills: { st: JobState; at: number }[] = [];
     for (const st of this.states.values()) {
       const dueMain = st.main && st.nextAt !== undefined && st.nextAt <= now ? this.between(st, st.main, st.nextAt - 1, now) : [];
       const dueFull = st.full && st.nextFullAt !== undefined && st.nextFullAt <= now ? this.between(st, st.full, st.nextFullAt - 1, now) : [];
@@ -245,9 +274,17 @@ export class Scheduler {
         if (!this.isPaused(st, now) && st.retryAt === undefined) this.submit(st, now, false, 'fallback');
       }
       this.kickWatch(st, now);
+      if (st.drill && st.nextDrillAt !== undefined && st.nextDrillAt <= now && !this.isPaused(st, now)) {
+        const at = st.nextDrillAt;
+        st.drillAnchor = Math.max(st.drillAnchor, at);
+        st.nextDrillAt = st.drill.next(now, st.drillAnchor);
+        drills.push({ st, at });
+      }
       if (st.pausedUntil !== undefined && st.pausedUntil <= now) st.pausedUntil = undefined;
     }
     for (const f of fires.sort((a, b) => a.at - b.at)) this.fire(f.st, f.at, f.full, 'schedule', now);
+    // Drills after the backups due at the same look (a drill then checks what the backup sent).
+    for (const d of drills) this.submitDrill(d.st, d.at);
     if (this.globalPauseUntil !== undefined && this.globalPauseUntil <= now) this.globalPauseUntil = undefined;
     this.wake();
     this.arm();
@@ -365,6 +402,7 @@ export class Scheduler {
         catchUp: st.catchUp,
         pendingChanges: st.watchPaths.size,
         nextFallbackScan: st.fallback ? new Date(st.fallback.at).toISOString() : undefined,
+        drill: st.drill ? { schedule: st.drill.text, next: st.nextDrillAt !== undefined ? new Date(st.nextDrillAt).toISOString() : undefined, ...(st.drilling ? { state: st.drilling } : {}) } : undefined,
       };
     });
   }
@@ -510,6 +548,34 @@ export class Scheduler {
     return turn.entry;
   }
 
+  /** A restore drill of the job through the queue (a turn that reads the job); one at a time per job. */
+  private submitDrill(st: JobState, at: number): void {
+    if (this.stopped || !this.o.drill) return;
+    const job = st.job.id;
+    if (st.drilling) {
+      this.o.logger.warn({ job, state: st.drilling }, 'a drill is due while the last one is still ' + st.drilling + ': skipped');
+      return;
+    }
+    const turn = this.o.queue.enter({ reads: [job], at, label: `drill ${job} (scheduled ${new Date(at).toISOString()})` });
+    if ('refused' in turn) return; // never: no jobs named
+    st.drilling = 'waiting';
+    const work = (async () => {
+      try {
+        if (!(await turn.started) || this.stopped) return;
+        st.drilling = 'running';
+        const rec = await this.o.drill!(job, { scheduledAt: at });
+        this.o.logger.info({ job, run: rec?.id, status: rec?.status }, rec ? 'drill done' : 'nothing to drill yet (no backup of the job)');
+      } catch (e) {
+        this.o.logger.error({ job, err: (e as Error).message }, 'a drill failed to start');
+      } finally {
+        st.drilling = undefined;
+        turn.release();
+        this.arm();
+      }
+    })();
+    this.track(work);
+  }
+
   /** Probes the targets of a job whose run found them unavailable; runs it when one is back. */
   private async retry(st: JobState, now: number): Promise<void> {
     st.retryAt = now + this.retryEveryMs; // not again before this, whatever the probe says
@@ -545,7 +611,9 @@ export class Scheduler {
     const now = this.clock.now();
     let at = now + this.tickMs;
     for (const st of this.states.values()) {
-      for (const t of [st.nextAt, st.nextFullAt, st.retryAt, st.pausedUntil, st.fallback?.at]) if (t !== undefined && t > now && t < at) at = t;
+      for (const t of [st.nextAt, st.nextFullAt, st.retryAt, st.pausedUntil, st.fallback?.at, st.nextDrillAt]) if (t !== undefined && t > now && t < at) at = t;
+      // A drill due now (at start: never drilled, or its time passed while the agent was down).
+      if (st.drill && st.nextDrillAt !== undefined && st.nextDrillAt <= now && !st.drilling && !this.isPaused(st, now)) at = now;
       if (st.window) {
         const end = st.window.endsAfter(now);
         if (end > now && end < at) at = end;
