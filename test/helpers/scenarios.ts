@@ -103,6 +103,16 @@ export async function wipedTargetScenario({ base, src, run }: ScenarioPlace, sec
   const r = await run('restore', '--job', 'docs', '--target', second, '--to', to);
   expect(r.code, r.stdout + r.stderr).toBe(0);
   for (const [rel, text] of Object.entries(files)) expect(await readFile(join(to, 'Documents', rel), 'utf8')).toBe(text);
+  // The first run is not on the wiped target any more: asked of it, it says so (never an empty
+  // "completed"); asked of the job, the restore takes the other target, which holds it.
+  const old = await run('restore', '--job', 'docs', '--target', second, '--run', first.id, '--to', join(base, 'old-from-wiped'));
+  expect(old.code, old.stdout + old.stderr).toBe(3);
+  expect(old.stderr).toContain(`target "${second}" holds this job's backups from run ${next.id} on (it was new to the job, or wiped or replaced, then): run ${first.id} is not on it`);
+  expect(old.stderr).toMatch(/restore it from another target of the job \(--target \w+\)/);
+  const oldTo = join(base, 'old-from-job');
+  const viaJob = await run('restore', '--job', 'docs', '--run', first.id, '--to', oldTo);
+  expect(viaJob.code, viaJob.stdout + viaJob.stderr).toBe(0);
+  for (const [rel, text] of Object.entries(files)) expect(await readFile(join(oldTo, 'Documents', rel), 'utf8')).toBe(text);
   expect(JSON.parse((await run('backup', '--json')).stdout)[0]).toMatchObject({ status: 'completed', counts: { uploaded: 0, unchanged: 114 } });
 }
 
