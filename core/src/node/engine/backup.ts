@@ -18,6 +18,7 @@ import { reasonOf, type RetryOptions } from './failure.js';
 import { HeldCursor, NEED_MORE } from './held-cursor.js';
 import { closeTarget } from './job-store.js';
 import { Lane } from './lane.js';
+import { Reservoir } from './reservoir.js';
 import { fileKey, newRunId, runIdTime, runIdsAfter } from './layout.js';
 import { closingState, writeSnapshot } from './manifests.js';
 import { resolveRoots } from './sources.js';
@@ -518,14 +519,7 @@ class BackupRun {
     this.progress.filesDone++;
     // Reservoir sample of what was not sent, for the spot check after the scan: each file as likely.
     const n = this.job.spotCheck ?? SPOT_CHECK_FILES;
-    if (n > 0 && !this.dryRun && held.cur && storesObject(held.cur)) {
-      const k = lane.spotSeen++;
-      if (lane.spot.length < n) lane.spot.push({ entry, held });
-      else {
-        const j = Math.floor(Math.random() * (k + 1));
-        if (j < n) lane.spot[j] = { entry, held };
-      }
-    }
+    if (n > 0 && !this.dryRun && held.cur && storesObject(held.cur)) (lane.spot ??= new Reservoir(n)).offer({ entry, held });
     if (refresh && !this.dryRun) lane.refresh.push(lane.s.refreshOp(entry, held));
   }
 
@@ -613,10 +607,12 @@ class BackupRun {
    */
   private async spotCheck(live: Lane[]): Promise<void> {
     for (const lane of live) {
-      if (lane.s.fatal || !lane.spot.length) continue;
+      const spot = lane.spot?.items ?? [];
+      lane.spot = undefined;
+      if (lane.s.fatal || !spot.length) continue;
       const bad: { entry: FileEntry; held: HeldFile; why: Reason }[] = [];
       await Promise.all(
-        lane.spot.map((x) =>
+        spot.map((x) =>
           this.enqueue(lane, async () => {
             const why = await lane.s.spotCheck(x.entry.root.name, x.entry.rel, x.held);
             if (why) bad.push({ ...x, why });
@@ -629,8 +625,7 @@ class BackupRun {
         await this.enqueue(lane, () => this.transfer(lane, entry, { ...held, cur: { ...held.cur!, damaged: why } }, false));
       }
       await this.drain(lane);
-      if (bad.length) this.note(`${lane.s.id}: the spot check found ${bad.length} of ${lane.spot.length} files checked missing or damaged there (${bad.map((b) => fileKey(b.entry.root.name, b.entry.rel)).slice(0, 5).join(', ')}${bad.length > 5 ? ', …' : ''}): sent again — run \`agent verify\` to check everything`);
-      lane.spot.length = 0;
+      if (bad.length) this.note(`${lane.s.id}: the spot check found ${bad.length} of ${spot.length} files checked missing or damaged there (${bad.map((b) => fileKey(b.entry.root.name, b.entry.rel)).slice(0, 5).join(', ')}${bad.length > 5 ? ', …' : ''}): sent again — run \`agent verify\` to check everything`);
     }
   }
 

@@ -27,7 +27,10 @@ import { closeTarget } from './job-store.js';
 import { fileKey, newRunId, runIdsAfter } from './layout.js';
 import { openForReading, type OpenedJobTarget } from './open-target.js';
 import { RestoreDurability, RestoreWriter } from './restore-writer.js';
+import { Reservoir } from './reservoir.js';
 import { resolveRoots } from './sources.js';
+
+export { Reservoir };
 
 /** The folder under the data folder that drills restore into (`drills/JOB/RUN`, always removed). */
 export const DRILL_DIR = 'drills';
@@ -51,34 +54,6 @@ export function parseSample(value: number | string | undefined, what = 'sample')
 
 export function sampleText(s: DrillSample): string {
   return 'count' in s ? `${s.count} file${s.count === 1 ? '' : 's'}` : `${s.percent}%`;
-}
-
-/**
- * A uniform random sample of `k` items from a stream of unknown length, in O(k) memory
- * (Algorithm R: the i-th item replaces a random slot with probability k/i).
- */
-export class Reservoir<T> {
-  private readonly slots: T[] = [];
-  /** Items offered so far. */
-  seen = 0;
-  constructor(
-    readonly k: number,
-    private readonly random: () => number = Math.random,
-  ) {}
-
-  offer(item: T): void {
-    this.seen++;
-    if (this.slots.length < this.k) {
-      this.slots.push(item);
-      return;
-    }
-    const j = Math.floor(this.random() * this.seen);
-    if (j < this.k) this.slots[j] = item;
-  }
-
-  get items(): readonly T[] {
-    return this.slots;
-  }
 }
 
 /** One file a drill restores: where it is held, and the version the index says is current. */

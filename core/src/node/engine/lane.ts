@@ -1,6 +1,7 @@
 import type { FileEntry } from '../../common/model.js';
 import type { HeldFile, IndexOp } from '../index/index-store.js';
 import type { TargetSession } from './target-session.js';
+import type { Reservoir } from './reservoir.js';
 
 // One target's share of a backup run: its transfers in flight (bounded by its maxConnections), the
 // files waiting for their durability window, its deletion candidates and its retry list.
@@ -40,9 +41,8 @@ export class Lane {
   /** Files deleted at the source longer ago than `keepDeletedDays`: their versions go after the scan. */
   readonly expired: Candidate[] = [];
   heldFiles = 0;
-  /** Unchanged files picked at random (reservoir) for the spot check after the scan, and how many were offered. */
-  readonly spot: { entry: FileEntry; held: HeldFile }[] = [];
-  spotSeen = 0;
+  /** Unchanged files picked at random for the spot check after the scan (made with the run's sample size). */
+  spot?: Reservoir<{ entry: FileEntry; held: HeldFile }>;
   readonly retryLater: { entry: FileEntry }[] = [];
   refresh: IndexOp[] = [];
   constructor(readonly s: TargetSession) {}
