@@ -179,6 +179,10 @@ class BackupRun {
       }
       await this.flushFileOps();
       for (const lane of live) await this.flushRefresh(lane);
+      for (const lane of live) {
+        const lost = lane.s.lost;
+        if (lost.length) this.note(`${lane.s.id}: ${lost.length} earlier version(s) to keep were missing there (removed or damaged behind hokan's back: ${lost.slice(0, 5).join(', ')}${lost.length > 5 ? ', …' : ''}): not kept, the new content was sent — run \`agent verify\` to check everything`);
+      }
     } catch (e) {
       this.record.error = describeError(e);
       this.logger.error({ err: this.record.error }, 'backup run failed');

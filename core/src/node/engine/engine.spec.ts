@@ -488,6 +488,31 @@ describe('a target wiped or added later (issue 24)', () => {
   });
 });
 
+describe('copies gone behind hokan\'s back (issue 24)', () => {
+  it('an older version whose copy is gone when it is to be kept is dropped and said, never recorded as kept', async () => {
+    await tree({ 'a.txt': 'alpha 1', 'b.txt': 'bravo 1', 'c.txt': 'charlie' });
+    const j = job({ generations: 3 });
+    const r1 = await runBackup(deps(j), { job: 'docs', now: new Date('2041-01-01T10:00:00Z') });
+    expect(r1.status).toBe('completed');
+    const mem = targets.get('mem')!;
+    await mem.remove('docs/src/a.txt');
+    await mem.remove('docs/src/b.txt');
+    await writeFile(join(src, 'a.txt'), 'alpha 2');
+    await rm(join(src, 'b.txt'));
+    const r2 = await runBackup(deps(j), { job: 'docs', now: new Date('2041-01-01T12:00:00Z') });
+    expect({ status: r2.status, uploaded: r2.counts.uploaded, deleted: r2.counts.deleted }).toEqual({ status: 'completed', uploaded: 1, deleted: 1 });
+    expect(r2.note).toContain('mem: 2 earlier version(s) to keep were missing there');
+    // Not kept: neither version of the first run is listed, and a restore of it says they were pruned.
+    expect((await listVersions(deps(j), 'docs', 'a.txt')).map((v) => v.v)).toEqual([r2.id]);
+    expect(await listVersions(deps(j), 'docs', 'b.txt')).toEqual([]);
+    const to = join(dir, 'lost-r1');
+    const { run, files } = await runRestore(deps(j), { job: 'docs', to, run: r1.id });
+    expect({ status: run.status, reasons: run.reasons, failed: run.counts.failed }).toEqual({ status: 'incomplete', reasons: ['version-pruned'], failed: 0 });
+    expect(files.filter((f) => f.reason === 'version-pruned').map((f) => f.path).sort()).toEqual(['src/a.txt', 'src/b.txt']);
+    expect(await readFile(join(to, 'src', 'c.txt'), 'utf8')).toBe('charlie');
+  });
+});
+
 describe('names a destination cannot hold (issue 27)', () => {
   it('restoring to Windows rules: a name it cannot hold fails forbidden-name naming --rename-unsafe; with it, the file comes back under a name it can hold, said per file', async () => {
     const names = { 'a:b.txt': 'colon', 'q?.txt': 'question', 'back\\slash.txt': 'backslash', 'CON.txt': 'device', 'dot.': 'trailing dot', 'sub|dir/x.txt': 'in a folder', 'plain.txt': 'plain' };

@@ -157,6 +157,9 @@ export class TargetSession {
   /** The place was wiped or replaced since the index last saw it: its held state was forgotten. */
   wasReset = false;
 
+  /** Stored copies this run meant to keep as older versions but found gone (moveKeeping): dropped, and said in the run's note. */
+  readonly lost: string[] = [];
+
   /** Another disk of a rotation came in (`"rotate": true`): the index now holds that disk's state. */
   rotated?: RotatedIn;
 
@@ -268,9 +271,12 @@ export class TargetSession {
         ];
         if (h.cur) {
           const prev = h.cur;
-          if (this.o.generations > 0 && !prev.damaged) {
-            if (storesObject(prev) && (await this.moveKeeping(path, this.store.versionKey(root.name, rel, prev.v))) === 'kept') await this.clearPath(path);
-            h.old.unshift(prev);
+          const kept = this.o.generations > 0 && !prev.damaged ? (storesObject(prev) ? await this.moveKeeping(path, this.store.versionKey(root.name, rel, prev.v)) : 'moved') : undefined;
+          if (kept === 'kept') await this.clearPath(path);
+          if (kept === 'moved' || kept === 'kept') h.old.unshift(prev);
+          else if (kept === 'lost') {
+            lines.push({ op: 'drop', p: path, v: prev.v });
+            notePruned(h, prev, ver.v);
           } else {
             if (storesObject(prev)) await withRetry(() => this.store.remove(path), this.o.retry);
             lines.push({ op: 'drop', p: path, v: prev.v });
@@ -298,10 +304,14 @@ export class TargetSession {
       // it as current until the put is recorded, as the journal does: an index that recorded the
       // move alone would, after a crash, no longer see the file as held — and never journal its
       // deletion. A run after a crash finds the move done (moveKeeping) and goes on.
-      const replaced = h.cur && !h.cur.damaged && this.o.generations > 0 ? h.cur : undefined;
+      let replaced = h.cur && !h.cur.damaged && this.o.generations > 0 ? h.cur : undefined;
+      if (replaced && storesObject(replaced) && (await this.moveKeeping(path, this.store.versionKey(root.name, rel, replaced.v))) === 'lost') {
+        // Its copy was gone: dropped after the put, as a damaged copy is (below).
+        h = { ...h, cur: { ...replaced, damaged: 'not-found' } };
+        replaced = undefined;
+      }
       if (replaced) {
         if (storesObject(replaced)) {
-          await this.moveKeeping(path, this.store.versionKey(root.name, rel, replaced.v));
           crashPoint('after-move');
           moved = replaced;
         }
@@ -530,9 +540,14 @@ export class TargetSession {
       if (!storesObject(cur)) {
         next = { old: this.o.generations > 0 ? [{ ...cur, del: this.o.runId }, ...held.old] : held.old, pruned: held.pruned };
       } else if (this.o.generations > 0) {
-        if ((await this.moveKeeping(path, this.store.versionKey(root, rel, cur.v))) === 'kept') await this.clearPath(path);
+        const kept = await this.moveKeeping(path, this.store.versionKey(root, rel, cur.v));
+        if (kept === 'kept') await this.clearPath(path);
         crashPoint('after-delete');
-        next = { old: [{ ...cur, del: this.o.runId }, ...held.old], pruned: held.pruned };
+        next = kept === 'lost' ? { old: held.old, pruned: held.pruned } : { old: [{ ...cur, del: this.o.runId }, ...held.old], pruned: held.pruned };
+        if (kept === 'lost') {
+          lines.push({ op: 'drop', p: path, v: cur.v });
+          notePruned(next, { ...cur, del: this.o.runId }, undefined);
+        }
       } else {
         await withRetry(() => this.store.remove(path), this.o.retry);
         next = { old: held.old, pruned: held.pruned };
@@ -597,7 +612,7 @@ export class TargetSession {
    * without a damaged line), while the object at `from` is content nobody recorded, which the new
    * put replaces. One stat per changed file.
    */
-  private async moveKeeping(from: string, to: string): Promise<'moved' | 'kept'> {
+  private async moveKeeping(from: string, to: string): Promise<'moved' | 'kept' | 'lost'> {
     const there = await this.store.stat(to).then(
       () => true,
       (e) => {
@@ -615,10 +630,18 @@ export class TargetSession {
     } catch (e) {
       if (!TargetError.isNotFound(e)) throw e;
       // The object was already moved by a run that died before recording it: fine if it is there.
-      try {
-        await this.store.stat(to);
-      } catch {
-        this.o.logger.warn({ from }, 'the version to keep was missing on the target');
+      const there = await this.store.stat(to).then(
+        () => true,
+        (x) => {
+          if (TargetError.isNotFound(x)) return false;
+          throw x;
+        },
+      );
+      if (!there) {
+        // Gone behind hokan's back (removed on the disk, a damaged sector, a lifecycle rule): it is
+        // not kept — the caller drops it, so no restore counts on a version that is not there.
+        this.lost.push(from);
+        return 'lost';
       }
     }
     return 'moved';
