@@ -125,8 +125,8 @@ export async function noteInstance(index: IndexStore, job: string, targetId: str
 /**
  * Reads the owner marker; writes it on first use; refuses a place another device or job owns.
  * `run`: the run that writes (stamped as the marker's `since`). `claim: false` checks without
- * writing — a run writes the marker only once it holds the place's lease (`claimMarker`), so two
- * runs starting together cannot both write one.
+ * writing: a backup checks before it takes the place's lease and writes the marker only under it
+ * (TargetSession.prepare calls this again), so two runs starting together cannot both write one.
  */
 export async function ensureOwner(store: JobStore, device: string, job: string, write: boolean, known?: { text: string | undefined }, run?: string, claim = true): Promise<OwnerMarker | undefined> {
   let marker: OwnerMarker | undefined;
