@@ -613,14 +613,7 @@ export class TargetSession {
    * put replaces. One stat per changed file.
    */
   private async moveKeeping(from: string, to: string): Promise<'moved' | 'kept' | 'lost'> {
-    const there = await this.store.stat(to).then(
-      () => true,
-      (e) => {
-        if (TargetError.isNotFound(e)) return false;
-        throw e;
-      },
-    );
-    if (there) {
+    if (await this.exists(to)) {
       // Also what a move that copies then deletes (S3) leaves when killed between the two.
       this.o.logger.warn({ from, to }, 'a version is already kept under this name: it stays, and the object at the file\'s path is replaced or removed');
       return 'kept';
@@ -630,14 +623,7 @@ export class TargetSession {
     } catch (e) {
       if (!TargetError.isNotFound(e)) throw e;
       // The object was already moved by a run that died before recording it: fine if it is there.
-      const there = await this.store.stat(to).then(
-        () => true,
-        (x) => {
-          if (TargetError.isNotFound(x)) return false;
-          throw x;
-        },
-      );
-      if (!there) {
+      if (!(await this.exists(to))) {
         // Gone behind hokan's back (removed on the disk, a damaged sector, a lifecycle rule): it is
         // not kept — the caller drops it, so no restore counts on a version that is not there.
         this.lost.push(from);
@@ -664,6 +650,17 @@ export class TargetSession {
       }
     }
     return removed;
+  }
+
+  /** Whether an object is on the target (not-found: false; any other error is thrown). */
+  private async exists(key: string): Promise<boolean> {
+    return this.store.stat(key).then(
+      () => true,
+      (e) => {
+        if (TargetError.isNotFound(e)) return false;
+        throw e;
+      },
+    );
   }
 
   /** After moveKeeping found the version already kept: the object left at the file's path goes (no new content replaces it). */
