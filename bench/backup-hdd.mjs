@@ -22,7 +22,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs, sec, mib, table, verdict, machine } from './lib/cli.mjs';
-import { backupCommand, checkBackup, writeConfig, peakAnonKiB, AGENT, REPO } from './lib/hokan.mjs';
+import { backupCommand, checkBackup, writeConfig, peakAnonKiB, startDaemon, AGENT, REPO } from './lib/hokan.mjs';
 import { runOnce, median, rm, fresh } from './lib/run.mjs';
 import { generateTree, treeSpec, planChanges, applyChanges } from './lib/trees.mjs';
 import { summarise } from './lib/cpuprofile.mjs';
@@ -170,32 +170,6 @@ async function initialSection() {
   verdicts.push(verdict('initial backup (a) vs rsync -a', ratio, 1.5));
 }
 
-/** Starts `agent run` for a hokan job's data folder; resolves once it listens. Returns { pid, stop() }. */
-async function startDaemon(h) {
-  const { spawn } = await import('node:child_process');
-  const d = spawn(AGENT, ['run', '--json', '--config', h.config, '--data-dir', h.dataDir], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  d.stderr.setEncoding('utf8').on('data', (x) => (err += x));
-  await new Promise((resolve, reject) => {
-    d.stdout.setEncoding('utf8').on('data', (x) => {
-      out += x;
-      try {
-        JSON.parse(out);
-        resolve();
-      } catch {
-        // not whole yet
-      }
-    });
-    d.on('close', (code) => reject(new Error(`agent run ended (${code}) before it listened:\n${err}`)));
-  });
-  const stop = async () => {
-    const closed = new Promise((resolve) => d.once('close', resolve));
-    d.kill('SIGINT');
-    await closed;
-  };
-  return { pid: d.pid, stop };
-}
 
 /**
  * No-change runs through the daemon: `agent run` started for the job's data folder, then the same
@@ -206,7 +180,7 @@ async function startDaemon(h) {
  */
 async function hokanNoChangeDaemon(t, runs) {
   const h = await hokanInitialOnce(t);
-  const d = await startDaemon(h);
+  const d = await startDaemon(h, env);
   try {
     const warm = await hokanRun(h);
     checkBackup(warm, { uploaded: 0 });
@@ -326,7 +300,7 @@ async function incrementalSection() {
         tool.target = path.join(h.target, 'bench', t.name); // TARGET/JOB/ROOT/REL
         checkBackup(await tool.run(), { uploaded: t.stats.files });
         if (tool.id === 'daemon') {
-          daemon = await startDaemon(h);
+          daemon = await startDaemon(h, env);
           checkBackup(await tool.run(), { uploaded: 0 });
         }
       }

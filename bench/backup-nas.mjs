@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs, sec, mib, table, verdict, machine } from './lib/cli.mjs';
-import { backupCommand, checkBackup, writeConfig, AGENT, REPO } from './lib/hokan.mjs';
+import { backupCommand, checkBackup, writeConfig, startDaemon, AGENT } from './lib/hokan.mjs';
 import { runOnce, median, rm, fresh } from './lib/run.mjs';
 import { generateTree, treeSpec } from './lib/trees.mjs';
 import { startRcloneDav } from './lib/rclone-dav.mjs';
@@ -40,33 +40,6 @@ const results = [];
 const verdicts = [];
 const row = (what, tool, t, rssKiB, note = '') => results.push([what, tool, t === undefined ? '—' : sec(t), mib(rssKiB), note]);
 
-/** Starts `agent run` for a hokan job's data folder (as bench/backup-hdd.mjs does); resolves once it listens. */
-async function startDaemon(h) {
-  const { spawn } = await import('node:child_process');
-  const d = spawn(AGENT, ['run', '--json', '--config', h.config, '--data-dir', h.dataDir], { cwd: REPO, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  d.stderr.setEncoding('utf8').on('data', (x) => (err += x));
-  await new Promise((resolve, reject) => {
-    d.stdout.setEncoding('utf8').on('data', (x) => {
-      out += x;
-      try {
-        JSON.parse(out);
-        resolve();
-      } catch {
-        // not whole yet
-      }
-    });
-    d.on('close', (code) => reject(new Error(`agent run ended (${code}) before it listened:\n${err}`)));
-  });
-  return {
-    stop: async () => {
-      const closed = new Promise((resolve) => d.once('close', resolve));
-      d.kill('SIGINT');
-      await closed;
-    },
-  };
-}
 
 try {
   log(`hokan backup-nas benchmark — ${new Date().toISOString()} — ${machine()}${o.quick ? ' — QUICK' : ''}`);

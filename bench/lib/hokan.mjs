@@ -79,3 +79,33 @@ export async function backupOnce(opts, expect) {
   checkBackup(r, expect);
   return r;
 }
+
+/**
+ * Starts `agent run` for a hokan job's data folder ({ config, dataDir }); resolves once it listens.
+ * Returns { pid, stop() }. Commands for that data folder then go to the daemon's socket.
+ */
+export async function startDaemon(h, env = { ...process.env, NO_COLOR: '1' }) {
+  const { spawn } = await import('node:child_process');
+  const d = spawn(AGENT, ['run', '--json', '--config', h.config, '--data-dir', h.dataDir], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  d.stderr.setEncoding('utf8').on('data', (x) => (err += x));
+  await new Promise((resolve, reject) => {
+    d.stdout.setEncoding('utf8').on('data', (x) => {
+      out += x;
+      try {
+        JSON.parse(out);
+        resolve();
+      } catch {
+        // not whole yet
+      }
+    });
+    d.on('close', (code) => reject(new Error(`agent run ended (${code}) before it listened:\n${err}`)));
+  });
+  const stop = async () => {
+    const closed = new Promise((resolve) => d.once('close', resolve));
+    d.kill('SIGINT');
+    await closed;
+  };
+  return { pid: d.pid, stop };
+}
