@@ -161,6 +161,12 @@ class BackupRun {
     try {
       const roots = await this.start();
       live = await this.openTargets();
+      // A watched run looks only at the changed paths; a target that was wiped, or a disk of a
+      // rotation that came in, needs what changed since its own state: every file is looked at.
+      if (this.scopes && live.some((l) => l.s.wasReset || l.s.rotated)) {
+        this.scopes = undefined;
+        this.note('a target was wiped or another disk came in: this run looks at every file, not only the changed paths');
+      }
       for (const root of roots) {
         if (this.ctrl.signal.aborted) break;
         await this.scanRoot(root, live);

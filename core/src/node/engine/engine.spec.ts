@@ -488,6 +488,23 @@ describe('a target wiped or added later (issue 24)', () => {
   });
 });
 
+describe('a watched run and a wiped target (issue 24)', () => {
+  it('a watched run (changed paths only) that finds its target wiped looks at every file and sends it', async () => {
+    await tree({ 'a.txt': 'alpha', 'd/b.txt': 'bravo' });
+    const r1 = await runBackup(deps(), { job: 'docs', now: new Date('2042-01-01T10:00:00Z') });
+    expect(r1.counts).toMatchObject({ uploaded: 2 });
+    const mem = targets.get('mem')!;
+    for (const k of [...(await listKeys(mem, ''))]) await mem.remove(k);
+    // Nothing changed at the source: a watcher reports no path.
+    const r2 = await runBackup(deps(), { job: 'docs', now: new Date('2042-01-01T11:00:00Z'), paths: [] });
+    expect({ status: r2.status, reasons: r2.reasons, counts: r2.counts }).toMatchObject({ status: 'incomplete', reasons: ['target-reset'], counts: { seen: 2, uploaded: 2 } });
+    expect(r2.note).toContain('this run looks at every file, not only the changed paths');
+    const to = join(dir, 'after-wipe');
+    await runRestore(deps(), { job: 'docs', to });
+    expect(await snapshot(join(to, 'src'))).toEqual(files_({ 'a.txt': 'alpha', 'd/b.txt': 'bravo' }));
+  });
+});
+
 describe('copies gone behind hokan\'s back (issue 24)', () => {
   it('an older version whose copy is gone when it is to be kept is dropped and said, never recorded as kept', async () => {
     await tree({ 'a.txt': 'alpha 1', 'b.txt': 'bravo 1', 'c.txt': 'charlie' });
