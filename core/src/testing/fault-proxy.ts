@@ -1,5 +1,6 @@
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { seededRandom } from './seeded-random.js';
 
 /**
  * A fault-injecting HTTP proxy between hokan and a real test server (S3, Azure, WebDAV): each
@@ -96,22 +97,11 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
-/** Mulberry32: small, seeded, good enough to pick faults. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const S3_ERROR = (code: string, message: string) => `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
 
 export async function startFaultProxy(o: FaultProxyOptions): Promise<FaultProxy> {
-  const random = rng(o.seed ?? 1);
+  const random = seededRandom(o.seed ?? 1);
   let rate = o.rate ?? 0.1;
   const flavor = o.flavor ?? 's3';
   const kinds = o.kinds ?? faultKinds(flavor);

@@ -7,4 +7,5 @@ export { HOSTILE_KEYS, NFC_NAME, NFD_NAME, keyRefusalReason } from './hostile-ke
 export { bufferSource, hashStream, patternBytes, readAll, sha256Hex } from './sources.js';
 export { presetFiles, walkSources, type WalkSourcesOptions, type WalkTotals } from '../node/engine/source-walk.js';
 export { diffManifests, treeManifest } from './tree-manifest.js';
+export { seededRandom } from './seeded-random.js';
 export { FAULT_KINDS, faultKinds, serviceFault, startFaultProxy, type FaultFlavor, type FaultKind, type FaultProxy, type FaultProxyOptions } from './fault-proxy.js';

@@ -13,25 +13,15 @@ import { IndexStore } from '../index/index-store.js';
 import { runBackup } from './backup.js';
 import type { EngineDeps } from './deps.js';
 import { DRILL_DIR, Reservoir, parseSample, runDrill, sampleHeld } from './drill.js';
+import { seededRandom } from '../../testing/seeded-random.js';
 
 // Restore drills (issue 19): the sampler, and drills against a real index (LevelDB) and the
 // in-memory target (the hdd target's drill: test/daemon-drill.spec.ts).
 
-/** A seeded random source (mulberry32), so a failure can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('Reservoir', () => {
   it('keeps at most k items, all of them while fewer came', () => {
-    const r = new Reservoir<number>(5, seeded(1));
+    const r = new Reservoir<number>(5, seededRandom(1));
     for (let i = 0; i < 3; i++) r.offer(i);
     expect([...r.items]).toEqual([0, 1, 2]);
     for (let i = 3; i < 100_000; i++) r.offer(i);
@@ -41,7 +31,7 @@ describe('Reservoir', () => {
   });
 
   it('gives every item the same chance (chi-square over 20 buckets, 4,000 draws of 10 from 200)', () => {
-    const random = seeded(42);
+    const random = seededRandom(42);
     const counts = new Array<number>(200).fill(0);
     for (let t = 0; t < 4000; t++) {
       const r = new Reservoir<number>(10, random);
@@ -121,7 +111,7 @@ async function heldState(): Promise<string> {
 describe('sampleHeld', () => {
   it('draws current files only (no link, folder or deleted file): a count, or a percentage of what is held', async () => {
     await backedUp();
-    const a = await sampleHeld(deps(), 'docs', 'mem', { count: 10 }, seeded(7));
+    const a = await sampleHeld(deps(), 'docs', 'mem', { count: 10 }, seededRandom(7));
     expect(a.held).toBe(40);
     expect(a.picks).toHaveLength(10);
     expect(new Set(a.picks.map((p) => p.rel)).size).toBe(10);
@@ -138,7 +128,7 @@ describe('runDrill', () => {
     const before = await heldState();
     const keys = mem.keys();
     const puts = mem.calls.put;
-    const { run, files } = await runDrill(deps(), { job: 'docs', sample: { count: 12 }, random: seeded(3) });
+    const { run, files } = await runDrill(deps(), { job: 'docs', sample: { count: 12 }, random: seededRandom(3) });
     expect(run).toMatchObject({ kind: 'restore', status: 'completed', reasons: [], counts: { seen: 12, restored: 12, failed: 0 }, drill: { sample: '12 files', files: 12, sourceChecked: 12, trigger: 'command' } });
     expect(run.targetResults).toMatchObject([{ id: 'mem', status: 'completed', counts: { seen: 12, restored: 12 } }]);
     expect(files.every((f) => f.status === 'restored' && f.target === 'mem')).toBe(true);
