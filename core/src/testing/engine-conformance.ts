@@ -110,7 +110,10 @@ export function describeEngineConformance(opts: EngineConformanceOptions): void 
   const timeout = Math.max(opts.timeoutMs ?? 240_000, (envRuns ?? 0) * 10_000);
 
   describe(`engine conformance: ${opts.name}`, () => {
-    for (const r of opts.regressions === false ? [] : REGRESSIONS) it(`regression: ${r.name}`, () => runCase(opts, r.settings, [...r.ops, { op: 'rebuild-index' }]), timeout);
+    for (const r of opts.regressions === false ? [] : REGRESSIONS) {
+      if (r.watched && !opts.watchedRuns) continue;
+      it(`regression: ${r.name}`, () => runCase(opts, r.settings, [...r.ops, { op: 'rebuild-index' }], r.watched), timeout);
+    }
     for (const seed of seeds) {
       it(`every run restores exactly the tree it saw (seed ${seed}, ${runs} cases)`, async () => {
         if (!opts.seeds?.includes(seed) && ![1, 2, 3].includes(seed)) console.log(`engine conformance (${opts.name}): fresh seed ${seed} — replay with HOKAN_MODEL_SEED=${seed}`);

@@ -383,6 +383,8 @@ export interface RegressionCase {
   name: string;
   settings: CaseSettings;
   ops: Op[];
+  /** Its backups are watched runs (only the changed paths), where the suite runs those. */
+  watched?: boolean;
 }
 
 const B: Op = { op: 'backup', gapHours: 1, full: false };
@@ -464,6 +466,15 @@ export const REGRESSIONS: RegressionCase[] = [
       { op: 'write', path: 'a/x', seed: 1, size: 30, mtime: 1 }, { op: 'write', path: 'b', seed: 2, size: 0, mtime: 2 }, B,
       { op: 'modify', pick: 0, how: 'larger', seed: 3 }, B, { op: 'wipe', target: 0 }, B, { op: 'wipe', target: 1 }, { op: 'switch-index' }, B, { op: 'switch-index' }, B,
     ],
+  },
+  {
+    // A watched run looked only at the changed paths (none) on a target its data folder had never
+    // backed up to (a new data folder; the target wiped): the run "completed" and the target held
+    // nothing of the tree (found by a fresh seed of the watched variant, 1308485032).
+    name: 'a watched run to a target its data folder never backed up to looks at every file',
+    settings: one(0),
+    watched: true,
+    ops: [{ op: 'mkdir', path: 'a' }, { op: 'write', path: 'b', seed: 2, size: 3, mtime: 1 }, B, { op: 'wipe', target: 0 }, { op: 'switch-index' }, B],
   },
   {
     // Issue 24: copies removed or cut short behind hokan's back are found by the spot check and sent again as the same version.

@@ -18,7 +18,6 @@ import { reasonOf, type RetryOptions } from './failure.js';
 import { HeldCursor, NEED_MORE } from './held-cursor.js';
 import { closeTarget } from './job-store.js';
 import { Lane } from './lane.js';
-import { Reservoir } from './reservoir.js';
 import { fileKey, newRunId, runIdTime, runIdsAfter } from './layout.js';
 import { closingState, writeSnapshot } from './manifests.js';
 import { resolveRoots } from './sources.js';
@@ -113,6 +112,8 @@ class BackupRun {
   private readonly runReasons = new Set<Reason>();
   private afterCrash = false;
   private scanInWorker = false;
+  /** The spot check's chance of picking an unchanged file, and at most how many it looks up per target. */
+  private spot?: { chance: number; cap: number };
   private maxFileSize?: number;
   private readonly progress: BackupProgress = { filesSeen: 0, filesDone: 0, bytesDone: 0, bytesQueued: 0, scanDone: false };
   private filterHook?: (e: FileEntry) => Promise<FilterVerdict | undefined>;
@@ -161,11 +162,13 @@ class BackupRun {
     try {
       const roots = await this.start();
       live = await this.openTargets();
-      // A watched run looks only at the changed paths; a target that was wiped, or a disk of a
-      // rotation that came in, needs what changed since its own state: every file is looked at.
-      if (this.scopes && live.some((l) => l.s.wasReset || l.s.rotated)) {
+      // A watched run looks only at the paths changed since this data folder's last run. A target
+      // it never backed up to before (a new data folder, a target added to the job), one that was
+      // wiped, or a disk of a rotation that came in needs what changed since its own state: every
+      // file is looked at.
+      if (this.scopes && live.some((l) => l.s.wasReset || l.s.rotated || l.s.firstLook)) {
         this.scopes = undefined;
-        this.note('a target was wiped or another disk came in: this run looks at every file, not only the changed paths');
+        this.note('a target this data folder had not backed up to, or one wiped, or another disk of a rotation: this run looks at every file, not only the changed paths');
       }
       for (const root of roots) {
         if (this.ctrl.signal.aborted) break;
@@ -175,7 +178,7 @@ class BackupRun {
       this.tick();
       await Promise.all(live.map((l) => this.drain(l)));
       await this.retryPass(live);
-      if (!this.ctrl.signal.aborted) await this.spotCheck(live);
+      this.noteSpotCheck(live);
       const held = this.opts.gate?.();
       if (held) await held;
       if (!this.ctrl.signal.aborted) await this.applyDeletions(live);
@@ -222,7 +225,11 @@ class BackupRun {
     this.afterCrash = recent[0]?.status === 'interrupted';
     // A big tree seen in the last two runs (one that stopped early saw less): walk it in a worker
     // thread (see `SCAN_WORKER_MIN_FILES`).
-    this.scanInWorker = this.opts.scanWorker === 'always' || (this.opts.scanWorker !== 'never' && Math.max(0, ...recent.slice(0, 2).map((r) => r.counts.seen)) >= SCAN_WORKER_MIN_FILES);
+    const lastSeen = Math.max(0, ...recent.slice(0, 2).map((r) => r.counts.seen));
+    this.scanInWorker = this.opts.scanWorker === 'always' || (this.opts.scanWorker !== 'never' && lastSeen >= SCAN_WORKER_MIN_FILES);
+    // The spot check picks each unchanged file with the same chance, sized by the tree the last runs saw.
+    const n = this.job.spotCheck ?? SPOT_CHECK_FILES;
+    this.spot = n > 0 && !this.dryRun ? { chance: Math.min(1, n / Math.max(1, lastSeen)), cap: 2 * n } : undefined;
     // A walk the command started before it loaded (cli/head-start.ts) saw the tree before the
     // plugins' `beforeRun` (one may mount or snapshot the source there): not trusted then.
     if (hasTaps(hooks.beforeRun)) await stopHeadStart();
@@ -493,7 +500,7 @@ class BackupRun {
   /** Same content as held? Size and mtime first; inode and ctime when the index has them. Sync when unchanged. */
   private decide(lane: Lane, entry: FileEntry, held: HeldFile | undefined): void | Promise<void> {
     const cur = held?.cur;
-    if (cur && entry.type === 'symlink' && cur.link === entry.linkTarget) return this.unchanged(lane, entry, held!, false);
+    if (cur && entry.type === 'symlink' && cur.link === entry.linkTarget) return this.unchanged(lane, entry, held!, false) ? this.enqueue(lane, () => this.spotCheckOne(lane, entry, held!)) : undefined;
     // A copy `agent verify` found damaged or missing is sent again whatever the file's stat says.
     if (cur && cur.link === undefined && cur.damaged === undefined && entry.type === 'file' && cur.size === entry.size && cur.mtimeMs === entry.mtimeMs) {
       // An index rebuilt from the target knows no inode or ctime: size and mtime alone would miss
@@ -501,7 +508,10 @@ class BackupRun {
       // inode and ctime recorded) — the first run after a rebuild reads the tree.
       const inoOk = this.job.ignoreInode || held!.ino === entry.ino;
       const ctimeOk = this.job.ignoreCtime || held!.ctimeMs === entry.ctimeMs;
-      if (inoOk && ctimeOk && !this.opts.full) return modeChanged(entry, held!) ? this.enqueue(lane, () => this.modeOnly(lane, entry, held!)) : this.unchanged(lane, entry, held!, false);
+      if (inoOk && ctimeOk && !this.opts.full) {
+        if (modeChanged(entry, held!)) return this.enqueue(lane, () => this.modeOnly(lane, entry, held!));
+        return this.unchanged(lane, entry, held!, false) ? this.enqueue(lane, () => this.spotCheckOne(lane, entry, held!)) : undefined;
+      }
       // Same size and time but another (or unknown) inode/ctime, or --full: hash locally before sending anything.
       return this.enqueue(lane, async () => {
         let same = false;
@@ -512,7 +522,7 @@ class BackupRun {
         }
         if (!same) await this.transfer(lane, entry, held, true);
         else if (modeChanged(entry, held!)) await this.modeOnly(lane, entry, held!);
-        else this.unchanged(lane, entry, held!, true);
+        else if (this.unchanged(lane, entry, held!, true)) await this.spotCheckOne(lane, entry, held!); // in this slot already
       });
     }
     this.progress.bytesQueued += entry.size;
@@ -524,13 +534,31 @@ class BackupRun {
     await this.finish(lane, entry, await lane.s.recordMode(entry, held), false);
   }
 
-  private unchanged(lane: Lane, entry: FileEntry, held: HeldFile, refresh: boolean): void {
+  /** Counts an unchanged file; true when the spot check picked it (the caller looks it up: spotCheckOne). */
+  private unchanged(lane: Lane, entry: FileEntry, held: HeldFile, refresh: boolean): boolean {
     lane.s.result.counts.unchanged++;
     this.progress.filesDone++;
-    // Reservoir sample of what was not sent, for the spot check after the scan: each file as likely.
-    const n = this.job.spotCheck ?? SPOT_CHECK_FILES;
-    if (n > 0 && !this.dryRun && held.cur && storesObject(held.cur)) (lane.spot ??= new Reservoir(n)).offer({ entry, held });
     if (refresh && !this.dryRun) lane.refresh.push(lane.s.refreshOp(entry, held));
+    const spot = this.spot;
+    if (!spot || !held.cur || !storesObject(held.cur) || lane.spotChecked >= spot.cap || Math.random() >= spot.chance) return false;
+    lane.spotChecked++;
+    return true;
+  }
+
+  /**
+   * The per-run spot check (issue 24) of one unchanged file, picked during the walk (each with the
+   * same chance, `spot`) so that the looks overlap the walk instead of following it: its stored copy
+   * is there and of the recorded size. One that is not is sent again now (over whatever is there, as
+   * after `agent verify`) and said, long before a full verify would have found it. A target that
+   * cannot answer is left for the next run.
+   */
+  private async spotCheckOne(lane: Lane, entry: FileEntry, held: HeldFile): Promise<void> {
+    if (lane.s.fatal || this.ctrl.signal.aborted) return;
+    const why = await lane.s.spotCheck(entry.root.name, entry.rel, held);
+    if (!why) return;
+    lane.spotBad.push(fileKey(entry.root.name, entry.rel));
+    lane.s.result.counts.unchanged--;
+    await this.transfer(lane, entry, { ...held, cur: { ...held.cur!, damaged: why } }, false);
   }
 
   // ---- transfer: one file to one target, through the plugins' beforeUpload and afterUpload ----
@@ -609,33 +637,11 @@ class BackupRun {
     await lane.allSettled();
   }
 
-  /**
-   * The per-run spot check (issue 24): a few files the run did not send, picked at random, are
-   * looked up on each target — there, and of the recorded size. One that is not is sent again now
-   * (over whatever is there, as after `agent verify`) and said, long before a full verify would
-   * have found it. A target that cannot answer is left for the next run.
-   */
-  private async spotCheck(live: Lane[]): Promise<void> {
+  /** Says what the spot check found (spotCheckOne), per target. */
+  private noteSpotCheck(live: Lane[]): void {
     for (const lane of live) {
-      const spot = lane.spot?.items ?? [];
-      lane.spot = undefined;
-      if (lane.s.fatal || !spot.length) continue;
-      const bad: { entry: FileEntry; held: HeldFile; why: Reason }[] = [];
-      await Promise.all(
-        spot.map((x) =>
-          this.enqueue(lane, async () => {
-            const why = await lane.s.spotCheck(x.entry.root.name, x.entry.rel, x.held);
-            if (why) bad.push({ ...x, why });
-          }),
-        ),
-      );
-      await this.drain(lane);
-      for (const { entry, held, why } of bad) {
-        lane.s.result.counts.unchanged--;
-        await this.enqueue(lane, () => this.transfer(lane, entry, { ...held, cur: { ...held.cur!, damaged: why } }, false));
-      }
-      await this.drain(lane);
-      if (bad.length) this.note(`${lane.s.id}: the spot check found ${bad.length} of ${spot.length} files checked missing or damaged there (${bad.map((b) => fileKey(b.entry.root.name, b.entry.rel)).slice(0, 5).join(', ')}${bad.length > 5 ? ', …' : ''}): sent again — run \`agent verify\` to check everything`);
+      const bad = lane.spotBad;
+      if (bad.length) this.note(`${lane.s.id}: the spot check found ${bad.length} of ${lane.spotChecked} files checked missing or damaged there (${bad.slice(0, 5).join(', ')}${bad.length > 5 ? ', …' : ''}): sent again — run \`agent verify\` to check everything`);
     }
   }
 

@@ -530,6 +530,36 @@ describe('copies gone behind hokan\'s back (issue 24)', () => {
   });
 });
 
+describe('the per-run spot check (issue 24)', () => {
+  it('picks each unchanged file with the same chance while the walk goes on: about `spotCheck` of them, never more than twice that; with a large `spotCheck` every file, and what is gone is sent again', async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 400; i++) files[`d${i % 8}/f${i}.txt`] = `file ${i}`;
+    await tree(files);
+    const j = job();
+    expect((await runBackup(deps(j), { job: 'docs' })).counts.uploaded).toBe(400);
+    const mem = targets.get('mem')!;
+    const looked: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      const before = mem.calls.stat;
+      const r = await runBackup(deps(j), { job: 'docs' });
+      expect({ status: r.status, uploaded: r.counts.uploaded, unchanged: r.counts.unchanged }).toEqual({ status: 'completed', uploaded: 0, unchanged: 400 });
+      looked.push(mem.calls.stat - before);
+    }
+    // Binomial(400, 20/400) per run: 0 or more than 40 has a chance below one in a million.
+    for (const n of looked) expect(n).toBeGreaterThan(0);
+    for (const n of looked) expect(n).toBeLessThanOrEqual(40);
+    await mem.remove('docs/src/d3/f11.txt');
+    await mem.remove('docs/src/d5/f205.txt');
+    const all = job({ spotCheck: 1000 });
+    const before = mem.calls.stat;
+    const r = await runBackup(deps(all), { job: 'docs' });
+    expect(mem.calls.stat - before).toBe(400);
+    expect({ uploaded: r.counts.uploaded, unchanged: r.counts.unchanged }).toEqual({ uploaded: 2, unchanged: 398 });
+    expect(r.note).toMatch(/mem: the spot check found 2 of 400 files checked missing or damaged there \(src\/d(3\/f11|5\/f205)\.txt, src\/d(3\/f11|5\/f205)\.txt\): sent again/);
+    expect(mem.peek('docs/src/d3/f11.txt')?.toString()).toBe('file 11');
+  });
+});
+
 describe('names a destination cannot hold (issue 27)', () => {
   it('restoring to Windows rules: a name it cannot hold fails forbidden-name naming --rename-unsafe; with it, the file comes back under a name it can hold, said per file', async () => {
     const names = { 'a:b.txt': 'colon', 'q?.txt': 'question', 'back\\slash.txt': 'backslash', 'CON.txt': 'device', 'dot.': 'trailing dot', 'sub|dir/x.txt': 'in a folder', 'plain.txt': 'plain' };

@@ -1,7 +1,6 @@
 import type { FileEntry } from '../../common/model.js';
 import type { HeldFile, IndexOp } from '../index/index-store.js';
 import type { TargetSession } from './target-session.js';
-import type { Reservoir } from './reservoir.js';
 
 // One target's share of a backup run: its transfers in flight (bounded by its maxConnections), the
 // files waiting for their durability window, its deletion candidates and its retry list.
@@ -41,8 +40,9 @@ export class Lane {
   /** Files deleted at the source longer ago than `keepDeletedDays`: their versions go after the scan. */
   readonly expired: Candidate[] = [];
   heldFiles = 0;
-  /** Unchanged files picked at random for the spot check after the scan (made with the run's sample size). */
-  spot?: Reservoir<{ entry: FileEntry; held: HeldFile }>;
+  /** Unchanged files the spot check looked up here, and those it found missing or damaged (their keys). */
+  spotChecked = 0;
+  readonly spotBad: string[] = [];
   readonly retryLater: { entry: FileEntry }[] = [];
   refresh: IndexOp[] = [];
   constructor(readonly s: TargetSession) {}

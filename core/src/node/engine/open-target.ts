@@ -30,12 +30,12 @@ export async function openForReading(deps: EngineDeps, job: JobConfig, targetId:
     let target: Target | undefined;
     try {
       target = await deps.openTarget(id);
-      await target.check();
       const store = new JobStore(target, job.id);
+      const markerText = await checkAndReadMarker(target, store);
       // Wiped or replaced since the index last saw it: what the index believes is there is not.
       // Gone: said, and left for the next backup to heal (it needs to know). Another instance (a
       // replaced disk with a backup of its own): the index is rebuilt from what that one holds.
-      const { reset, marker: found, text } = await detectReset(deps.index, store, job.id, id, targetFingerprint(deps.config, id), deps.config.targets[id]?.rotate === true);
+      const { reset, marker: found, text } = await detectReset(deps.index, markerText, job.id, id, targetFingerprint(deps.config, id), deps.config.targets[id]?.rotate === true);
       if (reset && found !== 'missing') await deps.index.forgetPlace(job.id, id);
       const marker = await ensureOwner(store, deps.config.device, job.id, false, { text });
       if (!marker && (reset || !(await deps.index.getTargetState(job.id, id)))) {
@@ -64,6 +64,18 @@ async function readMarkerText(store: JobStore): Promise<string | undefined> {
   }
 }
 
+/**
+ * The target's own check and the one read of the job's marker, side by side (one round trip less
+ * per run on a remote target). The check's error wins: it says what is wrong with the place (not
+ * mounted, wrong key), where the marker's read would only fail after it.
+ */
+export async function checkAndReadMarker(target: Target, store: JobStore): Promise<string | undefined> {
+  const [checked, text] = await Promise.allSettled([target.check(), readMarkerText(store)]);
+  if (checked.status === 'rejected') throw checked.reason;
+  // The check may have made the place (createContainer, createBucket, a WebDAV root): read again after it.
+  return text.status === 'fulfilled' ? text.value : readMarkerText(store);
+}
+
 /** The marker in a text: read, or damaged (not JSON with a device and a job). */
 function parseMarker(text: string): OwnerMarker | 'damaged' {
   try {
@@ -79,18 +91,17 @@ function parseMarker(text: string): OwnerMarker | 'damaged' {
  * state for it, but the marker is gone, or names another instance. Its held state is then false —
  * files it believes stored are not — so it is forgotten, and the run sends everything again (or
  * refuses, with `onTargetReset: "refuse"`). A damaged marker is not a reset (ensureOwner says so).
+ * `text`: the marker as read (checkAndReadMarker), undefined when there is none.
  */
 export async function detectReset(
   index: IndexStore,
-  store: JobStore,
+  text: string | undefined,
   job: string,
   targetId: string,
   fingerprint: string,
   rotate = false,
 ): Promise<{ reset: boolean; marker: OwnerMarker | 'missing' | 'damaged'; text: string | undefined; rotated?: RotatedIn }> {
   const state = await index.getTargetState(job, targetId);
-  // One read of the marker per run: ensureOwner is given this text (`known`) instead of reading again.
-  const text = await readMarkerText(store);
   const marker: OwnerMarker | 'missing' | 'damaged' = text === undefined ? 'missing' : parseMarker(text);
   const result = (reset: boolean, rotated?: RotatedIn) => ({ reset, marker, text, rotated });
   // Another place in the settings (a new path or bucket): not a reset — ensureCurrent starts afresh.
@@ -189,8 +200,10 @@ export async function ensureIndexed(index: IndexStore, store: JobStore, job: str
  * target's settings changed, and brought up to date when the head says someone else wrote since
  * (another data folder or machine). `caughtUp` is that head, for the run to say so.
  */
-export async function ensureCurrent(index: IndexStore, store: JobStore, job: string, targetId: string, fingerprint: string, logger: Logger): Promise<{ state: TargetState; caughtUp?: JobHead }> {
+export async function ensureCurrent(index: IndexStore, store: JobStore, job: string, targetId: string, fingerprint: string, logger: Logger): Promise<{ state: TargetState; caughtUp?: JobHead; firstLook: boolean }> {
   let state = await index.getTargetState(job, targetId);
+  // This index never backed up to the place as it is set now: what it knows of it is only what it reads there.
+  const firstLook = !state || state.fingerprint !== fingerprint;
   const head = await readHead(store, logger);
   if (state && state.fingerprint !== fingerprint) {
     logger.info({ job, target: targetId }, 'target settings changed: rebuilding the index from what the target holds');
@@ -204,7 +217,7 @@ export async function ensureCurrent(index: IndexStore, store: JobStore, job: str
     await importRunRecords(index, store, logger);
     state = { ...state, headSeq: head.seq };
     await index.batch([index.targetStateOp(job, targetId, state)]);
-    return { state };
+    return { state, firstLook };
   }
   if (state && head !== undefined && (head === null || head.seq !== state.headSeq)) {
     // Another writer moved the place on: this index's view is stale, and acting on it could
@@ -222,7 +235,7 @@ export async function ensureCurrent(index: IndexStore, store: JobStore, job: str
       await index.batch([index.targetStateOp(job, targetId, state)]);
     }
   }
-  return { state, caughtUp };
+  return { state, caughtUp, firstLook };
 }
 
 /** The job's head on the target: undefined when there is none yet, null when it cannot be read (damaged). */

@@ -1,5 +1,6 @@
-// A uniform random sample in bounded memory: the restore drill's files per target (drill.ts) and the
-// backup's per-run spot check (backup.ts) both draw from streams of unknown length.
+// A uniform random sample in bounded memory: the restore drill's files per target (drill.ts) draw
+// from a stream of unknown length. (The backup's spot check picks during the walk instead, so its
+// looks overlap the walk: backup.ts `unchanged`.)
 
 /**
  * A uniform random sample of `k` items from a stream of unknown length, in O(k) memory

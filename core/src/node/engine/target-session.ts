@@ -14,7 +14,7 @@ import { isFatalForTarget, reasonOf, withRetry, type RetryOptions } from './fail
 import { JobStore } from './job-store.js';
 import { LAYOUT_FORMAT, RUNS_PREFIX, sealLine, changesKey, fileKey, runRecordKey, type ChangeLine, type JobHead } from './layout.js';
 import { Lease } from './lease.js';
-import { detectReset, ensureCurrent, ensureOwner, noteInstance, writeHead, type RotatedIn } from './open-target.js';
+import { checkAndReadMarker, detectReset, ensureCurrent, ensureOwner, noteInstance, writeHead, type RotatedIn } from './open-target.js';
 
 export interface SessionOptions {
   index: IndexStore;
@@ -124,8 +124,9 @@ export class TargetSession {
 
   /** Check the target, claim or verify ownership, make sure the index knows what it holds. */
   async prepare(opts: { write: boolean; waitMs?: number }): Promise<void> {
-    await this.o.target.check();
-    const { reset, text, rotated } = await detectReset(this.o.index, this.store, this.o.job, this.o.targetId, this.o.fingerprint, this.o.rotate === true);
+    // One read of the marker per run: ensureOwner is given this text instead of reading again.
+    const markerText = await checkAndReadMarker(this.o.target, this.store);
+    const { reset, text, rotated } = await detectReset(this.o.index, markerText, this.o.job, this.o.targetId, this.o.fingerprint, this.o.rotate === true);
     this.rotated = rotated;
     if (reset) {
       const last = (await this.o.index.listRuns({ job: this.o.job, kind: 'backup', limit: 1, total: false })).runs[0];
@@ -146,10 +147,11 @@ export class TargetSession {
     if (opts.write && !marker?.instance) marker = await ensureOwner(this.store, this.o.device, this.o.job, true, undefined, this.o.runId);
     // Journal lines a killed run left in the index go to the target first: they are facts about it.
     const recovered = opts.write && !this.o.dryRun && (await this.recoverJournal());
-    const { state, caughtUp } = await ensureCurrent(this.o.index, this.store, this.o.job, this.o.targetId, this.o.fingerprint, this.o.logger);
+    const { state, caughtUp, firstLook } = await ensureCurrent(this.o.index, this.store, this.o.job, this.o.targetId, this.o.fingerprint, this.o.logger);
     this.state = opts.write ? await noteInstance(this.o.index, this.o.job, this.o.targetId, state, marker?.instance) : state;
     if (this.o.rotate && marker?.instance) this.result.disk = marker.instance;
     this.caughtUp = caughtUp;
+    this.firstLook = firstLook;
     // Other data folders must learn of the recovered lines: the place changed.
     if (recovered) await this.writeHead('running');
   }
@@ -171,6 +173,12 @@ export class TargetSession {
     this.lease = undefined;
     await l?.release();
   }
+
+  /**
+   * This data folder had never backed up to the place as it is set now (a new data folder, a target
+   * added to the job, other settings): its index holds only what it read there.
+   */
+  firstLook = false;
 
   /** The head another writer left, when this run had to bring its index up to date first. */
   caughtUp?: JobHead;
