@@ -10,7 +10,7 @@ import { resolvePreset } from './preset-resolver.js';
 export { loadPresetData, extensionsOf, checkPreset, PRESET_DIR, type PresetSpec, type PresetDefaults } from './preset-data.js';
 export { resolvePreset, expandTemplate } from './preset-resolver.js';
 export { userFolders, parseUserDirs, expandWindowsVars, type UserFolders, type FolderInput } from './user-folders.js';
-export { parseRegQuery } from './windows-registry.js';
+export { decodeRegOutput, parseRegQuery } from './windows-registry.js';
 
 function contribution(spec: PresetSpec, defaults: ReturnType<typeof loadPresetData>['defaults']): PresetContribution {
   return {

@@ -122,9 +122,13 @@ function macFolders(home: string): UserFolders {
 
 // ---- Windows ------------------------------------------------------------------------------------
 
-/** User Shell Folders value names per Known Folder (the legacy name, then the GUID newer Windows writes). */
+/**
+ * User Shell Folders value names per Known Folder: the legacy name, then the GUID-named value
+ * newer Windows keeps beside it (for the Desktop `{754AC886-…}`; `{B4BFCC3A-…}` is FOLDERID_Desktop
+ * itself, in case a tool wrote that).
+ */
 const SHELL_NAMES: Record<KnownFolder | 'appData' | 'localAppData' | 'favorites', string[]> = {
-  desktop: ['Desktop', '{B4BFCC3A-DB2C-424C-B029-7FE99A87C641}'],
+  desktop: ['Desktop', '{754AC886-DF64-4CBA-86B5-F7FBF4FBCEF5}', '{B4BFCC3A-DB2C-424C-B029-7FE99A87C641}'],
   documents: ['Personal', '{F42EE2D3-909F-4907-8871-4C22FC0BF756}'],
   pictures: ['My Pictures', '{0DDD015D-B06C-45D5-8C4C-F59713854639}'],
   music: ['My Music', '{A0C69A99-21C8-4671-8703-7934162FCF1D}'],

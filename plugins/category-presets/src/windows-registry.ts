@@ -17,20 +17,25 @@ export function parseRegQuery(text: string): Record<string, string> {
   return out;
 }
 
+/**
+ * reg.exe's bytes as text. It writes in the console's code page: UTF-8 when set so (`chcp 65001`),
+ * else the system's — Shift_JIS (CP932) on Japanese Windows, where the folder names are Japanese.
+ */
+export function decodeRegOutput(bytes: Uint8Array): string {
+  const text = new TextDecoder('utf-8').decode(bytes);
+  if (!text.includes('\uFFFD')) return text;
+  try {
+    return new TextDecoder('shift_jis').decode(bytes);
+  } catch {
+    return text; // a Node without full ICU: keep the UTF-8 reading
+  }
+}
+
 export function readUserShellFolders(): Promise<Record<string, string>> {
   return new Promise((resolve) => {
     execFile('reg', ['query', KEY], { encoding: 'buffer', windowsHide: true, timeout: 10_000 }, (err, stdout) => {
       if (err) return resolve({}); // no registry answer: the defaults under the profile
-      // reg.exe writes in the console's code page: UTF-8 when set so, else Shift_JIS on Japanese Windows.
-      let text = new TextDecoder('utf-8').decode(stdout);
-      if (text.includes('\uFFFD')) {
-        try {
-          text = new TextDecoder('shift_jis').decode(stdout);
-        } catch {
-          // a Node without full ICU: keep the UTF-8 reading
-        }
-      }
-      resolve(parseRegQuery(text));
+      resolve(parseRegQuery(decodeRegOutput(stdout)));
     });
   });
 }

@@ -4,12 +4,13 @@
  * leaves it out of that source by itself: sources.ts).
  */
 import { statSync } from 'node:fs';
-import { basename, relative, resolve, sep } from 'node:path';
+import { basename, resolve } from 'node:path';
 import type { HokanConfig } from '../../common/config-types.js';
 import type { ConfigProblem } from '../../common/errors.js';
 import { formatPath, placeOf } from './config-parse.js';
 import type { ValidationContext } from './config-checks.js';
 import { isFullPath } from './config-paths.js';
+import { folderInside } from '../scan/folder-inside.js';
 
 /** Local paths written as references that resolved to something relative. */
 export function resolvedPathProblems(ctx: ValidationContext, config: HokanConfig): ConfigProblem[] {
@@ -33,8 +34,8 @@ export function overlapWarnings(config: HokanConfig): string[] {
     for (const job of config.jobs) {
       for (const s of job.sources) {
         if (typeof s.path !== 'string' || !isFullPath(s.path)) continue;
-        const rel = relative(resolve(s.path), target);
-        if (rel && !rel.startsWith('..') && !rel.startsWith(sep) && !/^[a-zA-Z]:/.test(rel)) {
+        // As the run skips it (sources.ts): by the platform's rules, case-insensitive on Windows and macOS.
+        if (folderInside(resolve(s.path), target, process.platform)) {
           out.push(`target "${id}" (${target}) is inside source ${s.path} of job "${job.id}": it is left out of that source, so a backup never stores itself`);
         }
       }

@@ -26,12 +26,14 @@ export interface WalkSourcesOptions {
   /** Called with every file (and symlink) a backup would take. */
   onFile?: (e: FileEntry) => void;
   signal?: AbortSignal;
+  /** Whose paths and file systems the sources are (default: this machine's; tests give others). */
+  platform?: NodeJS.Platform;
 }
 
 /** Walks `sources` as one job's would be walked and counts what it would take. */
 export async function walkSources(sources: SourceConfig[], config: Pick<HokanConfig, 'presets'>, resolvePreset: PresetResolver | undefined, opts: WalkSourcesOptions = {}): Promise<WalkTotals> {
   const job = { id: 'walk', sources, targets: [], filters: opts.filters ?? {} } as unknown as JobConfig;
-  const roots = await resolveRoots(job, { presets: config.presets ?? {} } as HokanConfig, resolvePreset);
+  const roots = await resolveRoots(job, { presets: config.presets ?? {} } as HokanConfig, resolvePreset, { platform: opts.platform });
   const totals: WalkTotals = { roots, files: 0, bytes: 0, errors: [] };
   for (const root of roots) {
     for await (const batch of scanRootBatches(root, { filters: opts.filters ?? {}, followSymlinks: opts.followSymlinks === true, filter: opts.filter, signal: opts.signal })) {

@@ -1,6 +1,6 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { HokanConfig, JobConfig, SourceConfig } from '../../common/config-types.js';
 import { resolvePresetByName, resolveRoots } from './sources.js';
@@ -21,9 +21,9 @@ const presets: HokanConfig['presets'] = {
   loopA: { extends: 'loopB' },
   loopB: { extends: 'loopA' },
 };
-const walk = async (sources: SourceConfig[]) => {
+const walk = async (sources: SourceConfig[], platform?: NodeJS.Platform) => {
   const files: string[] = [];
-  const t = await walkSources(sources, { presets }, undefined, { onFile: (e) => files.push(`${e.root.name}/${e.rel}`) });
+  const t = await walkSources(sources, { presets }, undefined, { platform, onFile: (e) => files.push(`${e.root.name}/${e.rel}`) });
   return { roots: t.roots, files: files.sort(), count: t.files };
 };
 
@@ -67,6 +67,67 @@ describe('sources of one job that overlap are walked once (resolveRoots + the un
     const r = await walk([{ preset: 'pics' }, { preset: 'docs' }]);
     expect(r.roots.map((x) => x.name)).toEqual(['Pictures', 'Documents']);
     expect(r.roots.every((x) => x.members === undefined)).toBe(true);
+  });
+});
+
+describe('sources whose paths differ only in case: one folder on Windows and macOS, two on Linux', () => {
+  // The same folder spelled otherwise: only the case of the home's own name and below differs.
+  const respell = (p: string) => join(dirname(home), basename(home).toUpperCase(), p.slice(home.length + 1).toLowerCase());
+  const allDocs = ['Documents/a.docx', 'Documents/b.jpg', 'Documents/deep/c.DOCX', 'Documents/logs/today.log', 'Documents/logs/x.docx', 'Documents/run.log'];
+
+  it('macOS: a preset and a path on one folder spelled in two cases are one root; each file once, the path explicit', async () => {
+    const other = respell(docs);
+    expect(other).not.toBe(docs);
+    const r = await walk([{ preset: 'docs' }, { path: other }], 'darwin');
+    expect(r.roots.map((x) => [x.path, x.members])).toEqual([[docs, [{ base: '' }]]]);
+    expect(r.files).toEqual(allDocs); // the path takes the logs the preset leaves out
+    expect(r.count).toBe(6);
+  });
+
+  it('macOS: a path inside, spelled in another case, is a member under the name the disk has', async () => {
+    const r = await walk([{ preset: 'docs' }, { path: respell(join(docs, 'logs')).replace(/logs$/, 'LOGS') }], 'darwin');
+    expect(r.roots.map((x) => [x.path, x.members])).toEqual([[docs, [{ base: 'logs' }]]]);
+    expect(r.files).toEqual(allDocs.filter((f) => f !== 'Documents/run.log'));
+  });
+
+  it('Windows: C:\\Users\\Taro\\Documents and c:\\users\\taro\\documents\\Work are one root (Windows paths, resolved on any machine)', async () => {
+    const job = { id: 'j', sources: [{ path: 'C:\\Users\\Taro\\Documents' }, { path: 'c:\\users\\taro\\documents\\Work', exclude: ['*.tmp'] }, { path: 'c:\\users\\taro\\Pictures' }, { path: 'C:\\USERS\\TARO\\documents' }], targets: [], filters: {} } as unknown as JobConfig;
+    const roots = await resolveRoots(job, { presets: {}, targets: { usb: { type: 'hdd', path: 'c:\\users\\taro\\documents\\Backup' } } } as unknown as HokanConfig, undefined, { platform: 'win32' });
+    expect(roots).toEqual([
+      { name: 'Documents', path: 'C:\\Users\\Taro\\Documents', members: [{ base: '' }, { base: 'Work', exclude: ['*.tmp'] }], skip: ['Backup'] },
+      { name: 'Pictures', path: 'c:\\users\\taro\\Pictures' },
+    ]);
+  });
+
+  it('Linux: Documents and documents are two folders, both taken, each with its own rules', async () => {
+    const two = mkdtempSync(join(tmpdir(), 'hokan-sources-case-'));
+    try {
+      for (const rel of ['Documents/a.log', 'Documents/a.txt', 'documents/b.log']) {
+        mkdirSync(dirname(join(two, rel)), { recursive: true });
+        writeFileSync(join(two, rel), rel);
+      }
+      const files: string[] = [];
+      const t = await walkSources([{ path: join(two, 'Documents'), exclude: ['*.log'] }, { path: join(two, 'documents') }], { presets: {} }, undefined, { platform: 'linux', onFile: (e) => files.push(`${e.root.name}/${e.rel}`) });
+      expect(t.roots.map((r) => [r.name, r.members])).toEqual([['Documents', undefined], ['documents', undefined]]);
+      expect(files.sort()).toEqual(['Documents/a.txt', 'documents/b.log']);
+      // The same two spellings on macOS: one folder (its first spelling), the rules of both.
+      const mac = await resolveRoots({ id: 'j', sources: [{ path: join(two, 'Documents'), exclude: ['*.log'] }, { path: join(two, 'documents') }], targets: [], filters: {} } as unknown as JobConfig, { presets: {} } as unknown as HokanConfig, undefined, { platform: 'darwin' });
+      expect(mac.map((r) => [r.name, r.members])).toEqual([['Documents', [{ base: '' }]]]);
+    } finally {
+      rmSync(two, { recursive: true, force: true });
+    }
+  });
+
+  it('a target folder inside a source spelled in another case is skipped on macOS (as the disk spells it), not on Linux', async () => {
+    mkdirSync(join(docs, 'backup-disk'), { recursive: true });
+    try {
+      const job = { id: 'j', sources: [{ path: docs }], targets: [], filters: {} } as unknown as JobConfig;
+      const config = { presets: {}, targets: { usb: { type: 'hdd', path: join(respell(docs), 'BACKUP-DISK') } } } as unknown as HokanConfig;
+      expect((await resolveRoots(job, config, undefined, { platform: 'darwin' }))[0]!.skip).toEqual(['backup-disk']);
+      expect((await resolveRoots(job, config, undefined, { platform: 'linux' }))[0]!.skip).toBeUndefined();
+    } finally {
+      rmSync(join(docs, 'backup-disk'), { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,15 +1,18 @@
 import { existsSync } from 'node:fs';
-import { basename, isAbsolute, relative, resolve, sep } from 'node:path';
 import { homedir } from 'node:os';
 import { ConfigError } from '../../common/errors.js';
 import type { HokanConfig, JobConfig, PresetDefinition } from '../../common/config-types.js';
 import type { RootMember, SourceRoot } from '../../common/model.js';
 import type { PresetFolder, PresetResolution } from '../../common/plugin-api.js';
+import { diskSpelling, folderInside, pathFor } from '../scan/folder-inside.js';
 
 /** Resolves a preset a plugin contributes (not one of config.json's `presets`). */
 export type PresetResolver = (name: string) => Promise<PresetResolution>;
 
-const expandHome = (p: string) => (p === '~' ? homedir() : p.startsWith('~/') ? resolve(homedir(), p.slice(2)) : resolve(p));
+const expandHome = (p: string, platform: NodeJS.Platform = process.platform) => {
+  const { resolve } = pathFor(platform);
+  return p === '~' ? homedir() : p.startsWith('~/') ? resolve(homedir(), p.slice(2)) : resolve(p);
+};
 
 /**
  * A preset by name: one of config.json's `presets` (with its `extends` chain: the base's folders,
@@ -24,7 +27,7 @@ export async function resolvePresetByName(name: string, config: Pick<HokanConfig
   if (seen.includes(name)) {
     throw new ConfigError(`presets extend each other in a circle: ${[...seen, name].join(' → ')}`, { hint: 'remove one of the "extends"' });
   }
-  const own: PresetResolution = { folders: (user.folders ?? []).map(expandHome), extensions: user.extensions, exclude: user.exclude };
+  const own: PresetResolution = { folders: (user.folders ?? []).map((f) => expandHome(f)), extensions: user.extensions, exclude: user.exclude };
   if (!user.extends) return own;
   // A user preset may extend a plugin's preset of the same name (`"office": { "extends": "office" }`).
   const base =
@@ -47,13 +50,12 @@ interface RawRoot extends Omit<SourceRoot, 'name' | 'members'> {
   wanted?: string;
 }
 
-/** `inner` relative to `outer` (`/`-separated), '' when the same, or null when it is not inside. */
-function inside(outer: string, inner: string): string | null {
-  if (outer === inner) return '';
-  const r = relative(outer, inner);
-  if (r === '') return '';
-  if (r.startsWith('..') || isAbsolute(r)) return null;
-  return r.split(sep).join('/');
+export interface ResolveRootsOptions {
+  /**
+   * Whose paths and file systems (default: this machine's). On Windows and macOS folders whose
+   * paths differ only in case are one folder, so their sources merge (scan/folder-inside.ts).
+   */
+  platform?: NodeJS.Platform;
 }
 
 /**
@@ -66,13 +68,21 @@ function inside(outer: string, inner: string): string | null {
  * and a path, or two presets, on the same folder or one inside the other — are merged into the
  * outermost root (the first in config order among equals) as its `members`, so a file both select
  * is backed up once; each keeps its own rules beneath its own folder, and a member's folder is
- * explicit: a path the person named is taken even where an enclosing preset excludes it.
+ * explicit: a path the person named is taken even where an enclosing preset excludes it. "Same"
+ * and "inside" follow the platform: `C:\Users\Taro\Documents` and `c:\users\taro\documents` are
+ * one folder on Windows (and their macOS kin on macOS), two on Linux.
  */
-export async function resolveRoots(job: JobConfig, config: HokanConfig, resolvePreset?: PresetResolver): Promise<SourceRoot[]> {
+export async function resolveRoots(job: JobConfig, config: HokanConfig, resolvePreset?: PresetResolver, opts: ResolveRootsOptions = {}): Promise<SourceRoot[]> {
+  const platform = opts.platform ?? process.platform;
+  // `inner` under `outer` as the walk will read it ('' the same folder), or null when not inside.
+  const inside = (outer: string, inner: string): string | null => {
+    const rel = folderInside(outer, inner, platform);
+    return rel === null ? null : diskSpelling(outer, rel, platform);
+  };
   const raw: RawRoot[] = [];
   for (const [i, src] of job.sources.entries()) {
     if (src.path !== undefined) {
-      const path = expandHome(src.path);
+      const path = expandHome(src.path, platform);
       raw.push({ wanted: src.name, path, include: src.include, exclude: src.exclude });
     } else if (src.preset !== undefined) {
       const res = await resolvePresetByName(src.preset, config, resolvePreset).catch((e: unknown) => {
@@ -103,7 +113,7 @@ export async function resolveRoots(job: JobConfig, config: HokanConfig, resolveP
   const order = raw.map((r, i) => ({ r, i })).sort((a, b) => a.r.path.length - b.r.path.length || a.i - b.i);
   const ownerOf = new Map<RawRoot, { root: RawRoot; members: RootMember[] }>();
   for (const { r } of order) {
-    const o = owners.find((x) => inside(x.root.path, r.path) !== null);
+    const o = owners.find((x) => folderInside(x.root.path, r.path, platform) !== null);
     if (o) {
       o.members.push(clean({ base: inside(o.root.path, r.path)!, include: r.include, exclude: r.exclude, extensions: r.extensions, excludeExtensions: r.excludeExtensions, preset: r.preset }));
       continue;
@@ -126,24 +136,24 @@ export async function resolveRoots(job: JobConfig, config: HokanConfig, resolveP
     if (!o) continue;
     const { wanted, ...rest } = r;
     // Keys in this order: the head start (scan/head-start.ts) compares roots as JSON.
-    roots.push(clean({ name: unique(wanted ?? basename(r.path)), ...rest, members: o.members.length ? o.members : undefined }) as SourceRoot);
+    roots.push(clean({ name: unique(wanted ?? pathFor(platform).basename(r.path)), ...rest, members: o.members.length ? o.members : undefined }) as SourceRoot);
   }
-  const targets = targetPaths(config);
-  return targets.length ? roots.map((r) => withTargetsSkipped(r, targets)) : roots;
+  const targets = targetPaths(config, platform);
+  return targets.length ? roots.map((r) => withTargetsSkipped(r, targets, inside)) : roots;
 }
 
 /** The local folders of the configured targets (any type with a `path`). */
-export function targetPaths(config: HokanConfig): { id: string; path: string }[] {
+export function targetPaths(config: HokanConfig, platform: NodeJS.Platform = process.platform): { id: string; path: string }[] {
   const out: { id: string; path: string }[] = [];
   for (const [id, t] of Object.entries(config.targets ?? {})) {
     const path = (t as unknown as Record<string, unknown>).path;
-    if (typeof path === 'string' && path !== '') out.push({ id, path: expandHome(path) });
+    if (typeof path === 'string' && path !== '') out.push({ id, path: expandHome(path, platform) });
   }
   return out;
 }
 
 /** A root with the target folders that lie strictly inside it to skip (never a backup of the backup). */
-function withTargetsSkipped(root: SourceRoot, targets: { path: string }[]): SourceRoot {
+function withTargetsSkipped(root: SourceRoot, targets: { path: string }[], inside: (outer: string, inner: string) => string | null): SourceRoot {
   const skip = targets.map((t) => inside(root.path, t.path)).filter((x): x is string => !!x);
   return skip.length ? { ...root, skip } : root;
 }
