@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs, sec, mib, table, verdict, machine } from './lib/cli.mjs';
-import { backupCommand, checkBackup, writeConfig, startDaemon, AGENT } from './lib/hokan.mjs';
+import { backupCommand, checkBackup, writeConfig, noChangeThroughDaemon, AGENT } from './lib/hokan.mjs';
 import { runOnce, median, rm, fresh } from './lib/run.mjs';
 import { generateTree, treeSpec } from './lib/trees.mjs';
 import { startRcloneDav } from './lib/rclone-dav.mjs';
@@ -111,21 +111,9 @@ try {
     verdicts.push(verdict('no-change (a) over WebDAV vs rclone sync', median(hn) / median(rn), 0.1));
     // Through the daemon: Node's start-up, the loading of the webdav client and the index's opening
     // are paid once by `agent run`, as for a person who keeps it running.
-    const d = await startDaemon(job);
-    try {
-      checkBackup(await runOnce(...backupCommand(job)), { uploaded: 0 }); // warm-up
-      const hd = [];
-      for (let i = 0; i < runs; i++) {
-        const h = await runOnce(...backupCommand(job));
-        checkBackup(h, { uploaded: 0 });
-        hd.push(h.ms);
-        log(`    hokan no-change through \`agent run\` #${i + 1}: ${sec(h.ms)}`);
-      }
-      row('no-change (a) WebDAV', 'hokan through `agent run`', median(hd), undefined, `${(median(hd) / median(rn)).toFixed(2)}× rclone`);
-      verdicts.push(verdict('no-change (a) over WebDAV through `agent run` vs rclone sync', median(hd) / median(rn), 0.1));
-    } finally {
-      await d.stop();
-    }
+    const hd = await noChangeThroughDaemon(job, Math.max(runs, 5), log);
+    row('no-change (a) WebDAV', 'hokan through `agent run`', median(hd), undefined, `${(median(hd) / median(rn)).toFixed(2)}× rclone (median of ${hd.length})`);
+    verdicts.push(verdict('no-change (a) over WebDAV through `agent run` vs rclone sync', median(hd) / median(rn), 0.1));
   }
   log(`load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   log('');

@@ -109,3 +109,25 @@ export async function startDaemon(h, env = { ...process.env, NO_COLOR: '1' }) {
   };
   return { pid: d.pid, stop };
 }
+
+/**
+ * No-change runs through a running `agent run` (what a person who keeps the daemon running gets):
+ * the daemon started, two warm-up runs (its JIT and caches), then `count` runs, each checked to have
+ * sent nothing. Returns their times (ms); the daemon is stopped whatever happens.
+ */
+export async function noChangeThroughDaemon(job, count, log) {
+  const d = await startDaemon(job);
+  try {
+    for (let i = 0; i < 2; i++) checkBackup(await runOnce(...backupCommand(job)), { uploaded: 0 });
+    const times = [];
+    for (let i = 0; i < count; i++) {
+      const h = await runOnce(...backupCommand(job));
+      checkBackup(h, { uploaded: 0 });
+      times.push(h.ms);
+      log(`    hokan no-change through \`agent run\` #${i + 1}: ${(h.ms / 1000).toFixed(2)} s`);
+    }
+    return times;
+  } finally {
+    await d.stop();
+  }
+}
