@@ -82,7 +82,7 @@ export function scopedScanOptions(root: SourceRoot, opts: ScanOptions, scope: Sc
   const onSkip = opts.onSkip;
   return {
     ...opts,
-    compiled: scopedFilters(compileFilters(opts.filters ?? {}, root, { nocase: opts.nocase }), scope),
+    compiled: scopedFilters(compileFilters(opts.filters ?? {}, root, { platform: opts.platform }), scope),
     onSkip: onSkip ? (rel, reason, kind) => (reason === OUTSIDE ? undefined : onSkip(rel, reason, kind)) : undefined,
     worker: undefined,
   };

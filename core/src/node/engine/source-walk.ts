@@ -36,7 +36,7 @@ export async function walkSources(sources: SourceConfig[], config: Pick<HokanCon
   const roots = await resolveRoots(job, { presets: config.presets ?? {} } as HokanConfig, resolvePreset, { platform: opts.platform });
   const totals: WalkTotals = { roots, files: 0, bytes: 0, errors: [] };
   for (const root of roots) {
-    for await (const batch of scanRootBatches(root, { filters: opts.filters ?? {}, followSymlinks: opts.followSymlinks === true, filter: opts.filter, signal: opts.signal })) {
+    for await (const batch of scanRootBatches(root, { filters: opts.filters ?? {}, followSymlinks: opts.followSymlinks === true, platform: opts.platform, filter: opts.filter, signal: opts.signal })) {
       for (const it of batch) {
         if (it.type === 'error') {
           totals.errors.push(`${it.abs}: ${it.message}`);

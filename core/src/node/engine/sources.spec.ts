@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { HokanConfig, JobConfig, SourceConfig } from '../../common/config-types.js';
+import type { FilterConfig, HokanConfig, JobConfig, SourceConfig } from '../../common/config-types.js';
 import { resolvePresetByName, resolveRoots } from './sources.js';
 import { walkSources } from './source-walk.js';
 
@@ -127,6 +127,32 @@ describe('sources whose paths differ only in case: one folder on Windows and mac
       expect((await resolveRoots(job, config, undefined, { platform: 'linux' }))[0]!.skip).toBeUndefined();
     } finally {
       rmSync(join(docs, 'backup-disk'), { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the filters follow the platform\'s case rules through the walk', () => {
+  it('Windows and macOS leave out REPORT.TMP, THUMBS.DB and Desktop.ini by `*.tmp`, `Thumbs.db`, `desktop.ini` and take Docs by `docs/**`; Linux keeps case', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hokan-sources-nocase-'));
+    try {
+      for (const rel of ['Docs/REPORT.TMP', 'Docs/report.docx', 'Docs/THUMBS.DB', 'Desktop.ini', 'keep.txt', 'Other/a.txt']) {
+        mkdirSync(dirname(join(dir, rel)), { recursive: true });
+        writeFileSync(join(dir, rel), rel);
+      }
+      const cfg = { presets: { p: { folders: [dir], exclude: ['Thumbs.db', 'desktop.ini'] } } };
+      const walkOn = async (platform: NodeJS.Platform, filters: FilterConfig) => {
+        const files: string[] = [];
+        await walkSources([{ preset: 'p' }], cfg, undefined, { platform, filters, onFile: (e) => files.push(e.rel) });
+        return files.sort();
+      };
+      for (const platform of ['win32', 'darwin'] as const) {
+        expect(await walkOn(platform, { exclude: ['*.tmp'] })).toEqual(['Docs/report.docx', 'Other/a.txt', 'keep.txt']);
+        expect(await walkOn(platform, { include: ['docs/**'] })).toEqual(['Docs/REPORT.TMP', 'Docs/report.docx']);
+      }
+      expect(await walkOn('linux', { exclude: ['*.tmp'] })).toEqual(['Desktop.ini', 'Docs/REPORT.TMP', 'Docs/THUMBS.DB', 'Docs/report.docx', 'Other/a.txt', 'keep.txt']);
+      expect(await walkOn('linux', { include: ['docs/**'] })).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -26,6 +26,10 @@
  *   `excludeRegex` (none may match). Files only: folders are never pruned by a regex.
  * - **`largerThan`** (bytes or `"30GB"`): skip bigger files. **`modifiedBefore`** (a date): skip files
  *   last modified before it.
+ * - **Case** follows the file systems of the platform (`platform`, default this machine's): Windows
+ *   and macOS ignore case (macOS Unicode normalization too), so there globs and literal paths do —
+ *   `*.tmp` takes `REPORT.TMP`, `Thumbs.db` takes `THUMBS.DB`; Linux keeps case. Extension lists
+ *   ignore case everywhere; regular expressions match as written.
  *
  * Every exclusion returns a short reason string (shown by `--verbose`); `null` means "keep".
  */
@@ -35,6 +39,7 @@ import { ConfigError } from '../../common/errors.js';
 import type { FilterConfig } from '../../common/config-types.js';
 import type { SourceRoot } from '../../common/model.js';
 import { formatBytes, formatDate, parseDate, parseSize } from '../../common/units.js';
+import { foldName, ignoresCase, normName } from './folder-inside.js';
 
 // Required on first use: most configs have no globs, and a no-change run should not pay its load.
 const requireCjs = createRequire(import.meta.url);
@@ -42,8 +47,11 @@ let picomatchMod: typeof picomatchType | undefined;
 const picomatch = (): typeof picomatchType => (picomatchMod ??= requireCjs('picomatch') as typeof picomatchType);
 
 export interface CompileFiltersOptions {
-  /** Match globs and literal paths case-insensitively (case-insensitive file systems). Default false. */
-  nocase?: boolean;
+  /**
+   * Whose file systems the root is on (default this machine's; tests give others): on Windows and
+   * macOS globs and literal paths match whatever the case, as there the files do (folder-inside.ts).
+   */
+  platform?: NodeJS.Platform;
   /** Where the filters come from, for error messages (`jobs[0].filters`). */
   where?: string;
 }
@@ -79,11 +87,36 @@ export interface CompiledFilters {
 }
 
 type Matcher = (s: string) => boolean;
+type Fold = (s: string) => string;
+
+/** The platform's rules for comparing names (see `CompileFiltersOptions.platform`). */
+interface CaseRules {
+  /** Case ignored: picomatch globs are compiled `nocase`. */
+  readonly nocase: boolean;
+  /** Unicode normalization, case kept (NFC on macOS): what picomatch globs are compiled from and tested on. */
+  readonly norm: Fold;
+  /** Normalization and case folding: how literal names and paths are compared. */
+  readonly fold: Fold;
+}
+
+function caseRules(platform: NodeJS.Platform): CaseRules {
+  return { nocase: ignoresCase(platform), norm: normName(platform), fold: foldName(platform) };
+}
+
+/**
+ * A glob's test of one path: `rel`, its last part `name` (both normalized), and `folded`, that name
+ * folded by the platform's case rules — made once per file, not per glob (two dozen preset
+ * excludes run for every file). picomatch globs test `rel` or `name`; plain names and `*.ext`
+ * compare `folded` with their own folded text.
+ */
+type GlobTest = (rel: string, name: string, folded: string) => boolean;
 
 interface Glob {
   readonly source: string;
-  readonly match: Matcher;
+  readonly test: GlobTest;
   readonly dirOnly: boolean;
+  /** Tests the path (picomatch globs with a `/`), not only the name. */
+  readonly byPath: boolean;
 }
 
 interface IncludeLevel {
@@ -100,7 +133,7 @@ function stripSlash(s: string): string {
   return t;
 }
 
-function compileGlob(g: string, nocase: boolean): Glob {
+function compileGlob(g: string, rules: CaseRules): Glob {
   let src = stripSlash(g);
   let dirOnly = false;
   if (src.length > 1 && src.endsWith('/')) {
@@ -110,26 +143,29 @@ function compileGlob(g: string, nocase: boolean): Glob {
   if (!src.includes('/')) {
     // A name at any depth: match the last part. Cut here (picomatch's own basename mode costs a
     // split per glob and path — the presets' two dozen default excludes made it a quarter of a walk).
-    const m = nameMatcher(src, nocase);
-    return { source: g, match: (rel) => m(rel.slice(rel.lastIndexOf('/') + 1)), dirOnly };
+    return { source: g, test: nameTest(src, rules), dirOnly, byPath: false };
   }
-  const match = picomatch()(src, { dot: true, nocase }) as Matcher;
-  return { source: g, match, dirOnly };
+  const m = globMatcher(src, rules);
+  return { source: g, test: (rel) => m(rel), dirOnly, byPath: true };
 }
 
-/** A matcher for one name: plain names and `*.ext` without picomatch, the rest with it. */
-function nameMatcher(src: string, nocase: boolean): Matcher {
+function globMatcher(src: string, rules: CaseRules): Matcher {
+  return picomatch()(rules.norm(src), { dot: true, nocase: rules.nocase }) as Matcher;
+}
+
+/** The test of a glob for one name: plain names and `*.ext` without picomatch, the rest with it. */
+function nameTest(src: string, rules: CaseRules): GlobTest {
   if (!src.includes('\\') && !picomatch().scan(src).isGlob) {
-    if (!nocase) return (n) => n === src;
-    const l = src.toLowerCase();
-    return (n) => n.length === l.length && n.toLowerCase() === l;
+    const l = rules.fold(src);
+    return (_rel, _name, folded) => folded === l;
   }
   const ext = /^\*(\.[^*?[\]{}()!+@\\/]+)$/.exec(src);
   if (ext) {
-    const suffix = nocase ? ext[1]!.toLowerCase() : ext[1]!;
-    return nocase ? (n) => n.length >= suffix.length && n.toLowerCase().endsWith(suffix) : (n) => n.endsWith(suffix);
+    const suffix = rules.fold(ext[1]!);
+    return (_rel, _name, folded) => folded.endsWith(suffix);
   }
-  return picomatch()(src, { dot: true, nocase }) as Matcher;
+  const m = globMatcher(src, rules);
+  return (_rel, name) => m(name);
 }
 
 function isLiteral(g: string): boolean {
@@ -209,10 +245,9 @@ function isUnder(rel: string, base: string): boolean {
   return rel.length > base.length && rel.charCodeAt(base.length) === 47 && rel.startsWith(base);
 }
 
-type Fold = (s: string) => string;
-
 /** Include levels (job-level, then source-level; each must be satisfied when it has entries) and the explicit paths among them. */
-function compileIncludes(filters: FilterConfig, root: SourceRoot, nocase: boolean, fold: Fold, where: string): { levels: IncludeLevel[]; explicit: string[] } {
+function compileIncludes(filters: FilterConfig, root: SourceRoot, rules: CaseRules, where: string): { levels: IncludeLevel[]; explicit: string[] } {
+  const fold = rules.fold;
   const levels: IncludeLevel[] = [];
   const explicit: string[] = [];
   for (const list of [filters.include, root.include]) {
@@ -226,7 +261,7 @@ function compileIncludes(filters: FilterConfig, root: SourceRoot, nocase: boolea
         const lit = stripSlash(g).replace(/\/+$/, '');
         if (lit === '' || lit === '.') {
           // "the whole root": everything satisfies this level.
-          globs.push({ source: g, match: () => true, dirOnly: false });
+          globs.push({ source: g, test: () => true, dirOnly: false, byPath: false });
           partial.push(['globstar']);
           continue;
         }
@@ -234,11 +269,11 @@ function compileIncludes(filters: FilterConfig, root: SourceRoot, nocase: boolea
         explicit.push(fold(lit));
         continue;
       }
-      const glob = compileGlob(g, nocase);
+      const glob = compileGlob(g, rules);
       globs.push(glob);
       const src = stripSlash(g).replace(/\/+$/, '');
       if (!src.includes('/') || /\{[^}]*\//.test(src)) partial.push(['globstar']); // any depth, or braces across `/`: always possible
-      else partial.push(src.split('/').map((seg) => (seg.includes('**') ? 'globstar' : (picomatch()(seg, { dot: true, nocase }) as Matcher))));
+      else partial.push(src.split('/').map((seg) => (seg.includes('**') ? 'globstar' : globMatcher(seg, rules))));
     }
     levels.push({ globs, partial, literals });
   }
@@ -276,20 +311,22 @@ function liftedExcludes(explicit: readonly string[], excludes: readonly Glob[]):
   const liftedFor = new Map<string, Set<number>>();
   for (const e of explicit) {
     const s = new Set<number>();
+    const name = e.slice(e.lastIndexOf('/') + 1);
     excludes.forEach((g, i) => {
-      if (g.match(e)) s.add(i);
+      if (g.test(e, name, name)) s.add(i); // `e` is folded already
     });
     if (s.size) liftedFor.set(e, s);
   }
   return liftedFor;
 }
 
-function matchExclude(excludes: readonly Glob[], rel: string, isDir: boolean, lifted: ReadonlySet<number> | null): Glob | null {
+/** The first exclude glob that matches (`rel`, `name`, `folded`: see `GlobTest`). */
+function matchExclude(excludes: readonly Glob[], rel: string, name: string, folded: string, isDir: boolean, lifted: ReadonlySet<number> | null): Glob | null {
   for (let i = 0; i < excludes.length; i++) {
     const g = excludes[i]!;
     if (g.dirOnly && !isDir) continue;
     if (lifted !== null && lifted.has(i)) continue;
-    if (g.match(rel)) return g;
+    if (g.test(rel, name, folded)) return g;
   }
   return null;
 }
@@ -312,12 +349,12 @@ function couldContain(level: IncludeLevel, rel: string, fold: Fold): boolean {
   return false;
 }
 
-function levelMatches(level: IncludeLevel, rel: string, isDir: boolean, fold: Fold): boolean {
+function levelMatches(level: IncludeLevel, rel: string, name: string, folded: string, isDir: boolean, fold: Fold): boolean {
   const r = fold(rel);
   for (const l of level.literals) if (r === l || isUnder(r, l)) return true;
   for (const g of level.globs) {
     if (g.dirOnly && !isDir) continue;
-    if (g.match(rel)) return true;
+    if (g.test(rel, name, folded)) return true;
   }
   return false;
 }
@@ -340,7 +377,7 @@ interface UnionState extends DirState {
 }
 
 function compileUnion(filters: FilterConfig, root: SourceRoot, opts: CompileFiltersOptions): CompiledFilters {
-  const fold: Fold = opts.nocase === true ? (s: string) => s.toLowerCase() : (s: string) => s;
+  const fold = foldName(opts.platform ?? process.platform);
   const own = { ...root, members: undefined };
   const parts: { base: string; c: CompiledFilters }[] = [{ base: '', c: compileOne(filters, own, opts) }];
   for (const m of root.members ?? []) {
@@ -425,12 +462,17 @@ function compileUnion(filters: FilterConfig, root: SourceRoot, opts: CompileFilt
 }
 
 function compileOne(filters: FilterConfig, root: SourceRoot, opts: CompileFiltersOptions = {}): CompiledFilters {
-  const nocase = opts.nocase === true;
+  const rules = caseRules(opts.platform ?? process.platform);
+  const { nocase, norm, fold } = rules;
   const where = opts.where ?? 'filters';
-  const fold: Fold = nocase ? (s: string) => s.toLowerCase() : (s: string) => s;
 
-  const { levels, explicit } = compileIncludes(filters, root, nocase, fold, where);
-  const excludes: Glob[] = [...(filters.exclude ?? []), ...(root.exclude ?? [])].map((g) => compileGlob(g, nocase));
+  const { levels, explicit } = compileIncludes(filters, root, rules, where);
+  const excludes: Glob[] = [...(filters.exclude ?? []), ...(root.exclude ?? [])].map((g) => compileGlob(g, rules));
+  const globs = excludes.length > 0 || levels.length > 0;
+  // The path is normalized (macOS) only for globs that look at it: literals are folded on their own.
+  const byPath = excludes.some((g) => g.byPath) || levels.some((l) => l.globs.some((g) => g.byPath));
+  /** `fold` of a name `norm` has already normalized: only the case is left (as `foldName` does it). */
+  const foldNormed: Fold = nocase ? (n) => n.toLowerCase() : (n) => n;
   const hidden = filters.hidden === true;
   const onlyExt = [filters.extensions, root.extensions].filter((l): l is readonly string[] => !!l && l.length > 0).map((l) => new ExtSet(l));
   const notExtList = [...(filters.excludeExtensions ?? []), ...(root.excludeExtensions ?? [])];
@@ -466,9 +508,12 @@ function compileOne(filters: FilterConfig, root: SourceRoot, opts: CompileFilter
       if (add) lifted = lifted ? new Set([...lifted, ...add]) : add;
     }
     const onTheWay = !explicitDir && leadsToExplicit(rel);
+    const r = byPath ? norm(rel) : rel;
+    const n = norm(name);
+    const f = foldNormed(n);
     if (!explicitDir && !onTheWay) {
       if (!hidden && name.charCodeAt(0) === 46) return { prune: 'hidden' };
-      const ex = matchExclude(excludes, rel, true, lifted);
+      const ex = matchExclude(excludes, r, n, f, true, lifted);
       if (ex) return { prune: `excluded by ${ex.source}` };
     }
     // Include levels: is the folder inside a match, or could it contain one?
@@ -478,10 +523,10 @@ function compileOne(filters: FilterConfig, root: SourceRoot, opts: CompileFilter
       const next = parent.inInclude.slice();
       for (let i = 0; i < levels.length; i++) {
         if (next[i]) continue;
-        if (levelMatches(levels[i]!, rel, true, fold)) {
+        if (levelMatches(levels[i]!, r, n, f, true, fold)) {
           next[i] = true;
           changed = true;
-        } else if (!explicitDir && !onTheWay && !couldContain(levels[i]!, rel, fold)) {
+        } else if (!explicitDir && !onTheWay && !couldContain(levels[i]!, r, fold)) {
           return { prune: 'not in include list' };
         }
       }
@@ -493,12 +538,17 @@ function compileOne(filters: FilterConfig, root: SourceRoot, opts: CompileFilter
   const fileByPath = (rel: string, name: string, parent: DirState): string | null => {
     if (hasExplicit && isExplicit(rel)) return null;
     if (!hidden && name.charCodeAt(0) === 46) return 'hidden';
-    if (excludes.length) {
-      const ex = matchExclude(excludes, rel, false, parent.lifted);
-      if (ex) return `excluded by ${ex.source}`;
-    }
-    for (let i = 0; i < levels.length; i++) {
-      if (!parent.inInclude[i] && !levelMatches(levels[i]!, rel, false, fold)) return 'not in include list';
+    if (globs) {
+      const r = byPath ? norm(rel) : rel;
+      const n = norm(name);
+      const f = foldNormed(n);
+      if (excludes.length) {
+        const ex = matchExclude(excludes, r, n, f, false, parent.lifted);
+        if (ex) return `excluded by ${ex.source}`;
+      }
+      for (let i = 0; i < levels.length; i++) {
+        if (!parent.inInclude[i] && !levelMatches(levels[i]!, r, n, f, false, fold)) return 'not in include list';
+      }
     }
     for (const set of onlyExt) {
       if (set.match(name) === null) return `extension not in ${set.list.length > 6 ? `the ${set.list.length} listed` : set.list.join(', ')}`;

@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { diskSpelling, folderInside, ignoresCase } from './folder-inside.js';
+import { diskSpelling, folderInside, foldName, ignoresCase, normName } from './folder-inside.js';
+import { seededRandom } from '../../testing/seeded-random.js';
 
 const NFC = 'caf\u00e9';
 const NFD = NFC.normalize('NFD');
@@ -36,6 +37,30 @@ describe('folderInside: one folder in another by the platform\'s rules', () => {
     expect(folderInside('/home/taro', '/home/taro/', 'linux')).toBe('');
     expect(folderInside('/', '/home', 'linux')).toBe('home');
     expect([ignoresCase('linux'), ignoresCase('darwin'), ignoresCase('win32')]).toEqual([false, true, true]);
+  });
+});
+
+describe('normName and foldName: names as the platform compares them', () => {
+  it('macOS: NFC (skipped for names below U+0300, which NFC never changes) and case; Windows case only; Linux as written', () => {
+    expect(normName('darwin')(NFD)).toBe(NFC);
+    expect(foldName('darwin')(`X${NFD.toUpperCase()}`)).toBe(`x${NFC}`);
+    expect(normName('win32')(NFD)).toBe(NFD);
+    expect(foldName('win32')('THUMBS.DB')).toBe('thumbs.db');
+    expect(foldName('linux')('THUMBS.DB')).toBe('THUMBS.DB');
+    // The shortcut agrees with normalize('NFC'): every code point below U+0300 alone, and drawn
+    // strings of them mixed with combining marks, Hangul jamo and CJK.
+    const norm = normName('darwin');
+    for (let c = 0; c < 0x300; c++) expect(norm(String.fromCharCode(c))).toBe(String.fromCharCode(c).normalize('NFC'));
+    const rnd = seededRandom(42);
+    const pool = [[0x20, 0x2ff], [0x300, 0x36f], [0x1100, 0x1175], [0x3040, 0x30ff], [0x212b, 0x212b], [0x4e00, 0x4e10]] as const;
+    for (let i = 0; i < 5000; i++) {
+      let s = '';
+      for (let k = 0; k < 1 + Math.floor(rnd() * 6); k++) {
+        const [lo, hi] = pool[Math.floor(rnd() * (rnd() < 0.7 ? 1 : pool.length))]!;
+        s += String.fromCharCode(lo + Math.floor(rnd() * (hi - lo + 1)));
+      }
+      expect(norm(s)).toBe(s.normalize('NFC'));
+    }
   });
 });
 

@@ -14,9 +14,22 @@ export const pathFor = (platform: NodeJS.Platform): path.PlatformPath => (platfo
 /** Whether the platform's usual file systems ignore case (a case-sensitive volume there is rare, and not told apart). */
 export const ignoresCase = (platform: NodeJS.Platform): boolean => platform === 'win32' || platform === 'darwin';
 
+/**
+ * Any code point from U+0300 on. NFC changes nothing below it (U+0300, the first combining mark, is
+ * the first code point that may compose), so most names skip `normalize` (the filters fold every name).
+ */
+const MAY_COMPOSE = /[^\u0000-\u02ff]/;
+const nfc = (s: string): string => (MAY_COMPOSE.test(s) ? s.normalize('NFC') : s);
+
+/** A name with the platform's normalization applied, case kept: NFC on macOS (APFS ignores it), as is elsewhere. */
+export function normName(platform: NodeJS.Platform): (s: string) => string {
+  if (platform === 'darwin') return nfc;
+  return (s) => s;
+}
+
 /** A name as the platform's file systems compare it (simple case folding; NFC on macOS). */
 export function foldName(platform: NodeJS.Platform): (s: string) => string {
-  if (platform === 'darwin') return (s) => s.normalize('NFC').toLowerCase();
+  if (platform === 'darwin') return (s) => nfc(s).toLowerCase();
   if (platform === 'win32') return (s) => s.toLowerCase();
   return (s) => s;
 }

@@ -56,7 +56,8 @@ export interface WalkSpec {
   root: SourceRoot;
   filters: FilterConfig;
   followSymlinks: boolean;
-  nocase: boolean;
+  /** Said, not left to the worker's default: a test walks as Windows or macOS would. */
+  platform: NodeJS.Platform;
   folders: boolean;
   batchSize: number;
   wantSkips: boolean;
@@ -69,7 +70,7 @@ export interface ScanWorkerData extends WalkSpec {
 }
 
 /** The options of a scan (`ScanOptions`) that decide what a worker walks. */
-export type WorkerOptions = Pick<WalkOptions, 'filters' | 'followSymlinks' | 'nocase' | 'onSkip' | 'folders'> & { batchSize?: number };
+export type WorkerOptions = Pick<WalkOptions, 'filters' | 'followSymlinks' | 'platform' | 'onSkip' | 'folders'> & { batchSize?: number };
 
 /** The walk a worker started with these options does. */
 export function walkSpec(root: SourceRoot, opts: WorkerOptions): WalkSpec {
@@ -77,7 +78,7 @@ export function walkSpec(root: SourceRoot, opts: WorkerOptions): WalkSpec {
     root: { ...root },
     filters: opts.filters ?? {},
     followSymlinks: opts.followSymlinks === true,
-    nocase: opts.nocase === true,
+    platform: opts.platform ?? process.platform,
     folders: opts.folders === true,
     batchSize: opts.batchSize && opts.batchSize > 0 ? opts.batchSize : 1024,
     wantSkips: opts.onSkip !== undefined,

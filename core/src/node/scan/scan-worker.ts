@@ -14,7 +14,7 @@ const skips: ScanWorkerMessage['skips'] = [];
 const walker = new Walker(d.root, {
   filters: d.filters,
   followSymlinks: d.followSymlinks,
-  nocase: d.nocase,
+  platform: d.platform,
   folders: d.folders,
   onSkip: d.wantSkips ? (rel, reason, kind) => void skips.push([rel, reason, kind]) : undefined,
 });

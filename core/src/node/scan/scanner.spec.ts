@@ -384,6 +384,17 @@ describe('scanning in a worker thread', () => {
     }
   });
 
+  it('the platform\'s case rules reach the worker: `*.tmp` leaves A.TMP out as Windows or macOS, keeps it as Linux', async () => {
+    tree(tmp, { 'A.TMP': 'x', 'b.tmp': 'y', 'Docs/THUMBS.DB': 't', 'Docs/c.txt': 'c' });
+    const root = rootAt(tmp);
+    for (const [platform, kept] of [['win32', ['Docs/c.txt']], ['darwin', ['Docs/c.txt']], ['linux', ['A.TMP', 'Docs/THUMBS.DB', 'Docs/c.txt']]] as const) {
+      const { here, there } = await both(root, { filters: { exclude: ['*.tmp', 'Thumbs.db'] }, platform });
+      expect(rels(files(there.items))).toEqual(kept);
+      expect(there.items).toEqual(here.items);
+      expect(there.skips).toEqual(here.skips);
+    }
+  });
+
   it('a file root, a missing root and an empty root come through as they do here', async () => {
     tree(tmp, { 'one.txt': 'x', empty: null });
     for (const p of ['one.txt', 'missing', 'empty']) {
@@ -442,7 +453,8 @@ describe('scanning in a worker thread', () => {
       tree(tmp, { 'a/x.txt': 'x', 'a/y.log': 'y', 'b/z.txt': 'z' });
       const o = { filters: { exclude: ['**/*.log'] }, followSymlinks: false };
       const rootA = rootAt(path.join(tmp, 'a'));
-      for (const stale of [walkSpec(rootAt(path.join(tmp, 'b')), o), walkSpec(rootA, { ...o, filters: {} }), walkSpec(rootA, { ...o, followSymlinks: true })]) {
+      const otherCase = process.platform === 'linux' ? 'win32' : 'linux'; // other case rules: another walk
+      for (const stale of [walkSpec(rootAt(path.join(tmp, 'b')), o), walkSpec(rootA, { ...o, filters: {} }), walkSpec(rootA, { ...o, followSymlinks: true }), walkSpec(rootA, { ...o, platform: otherCase })]) {
         const early = startHeadStart(stale);
         const w = startScanWorker(rootA, o);
         expect(w).not.toBe(early);

@@ -25,8 +25,8 @@ export interface WalkOptions {
   onSkip?: (rel: string, reason: string, kind: 'file' | 'dir' | 'symlink' | 'other') => void;
   /** Filters already compiled for this root (else compiled from `filters`). */
   compiled?: CompiledFilters;
-  /** Match globs case-insensitively (case-insensitive file systems). */
-  nocase?: boolean;
+  /** Whose file systems the root is on, for the filters' case rules (default this machine's; see filters.ts). */
+  platform?: NodeJS.Platform;
   /**
    * Yield every folder the walk enters (`type: 'dir'`, before what is under it, so the order
    * holds): its permission bits and mtime are kept, and empty folders come back (issue 27).
@@ -82,7 +82,7 @@ export class Walker {
     opts: WalkOptions,
   ) {
     this.follow = opts.followSymlinks === true;
-    this.filters = opts.compiled ?? compileFilters(opts.filters ?? {}, root, { nocase: opts.nocase });
+    this.filters = opts.compiled ?? compileFilters(opts.filters ?? {}, root, { platform: opts.platform });
     this.onSkip = opts.onSkip;
     this.folders = opts.folders === true;
   }
