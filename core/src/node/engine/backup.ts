@@ -208,7 +208,7 @@ class BackupRun {
       this.results();
       await this.closeOnTargets();
     } finally {
-      for (const lane of this.lanes) await lane.s.releaseLease();
+      await Promise.all(this.lanes.map((lane) => lane.s.releaseLease()));
     }
     if (!this.dryRun) await this.deps.index.putRun(this.record);
     for (const t of this.opened) await closeTarget(t);
@@ -251,48 +251,56 @@ class BackupRun {
   // ---- open the targets: each checked, owned and indexed; one that cannot be used stops alone ---
 
   private async openTargets(): Promise<Lane[]> {
-    for (const id of this.targetIds) {
-      let target: Target;
-      try {
-        target = await this.deps.openTarget(id);
-        this.opened.push(target);
-      } catch (e) {
-        const s = new TargetSession({ ...this.sessionBase(id), target: undefined as unknown as Target });
-        s.fatal = { reason: HokanError.is(e) && e.exitCode === 2 ? 'invalid-settings' : reasonOf(e), message: describeError(e) };
-        this.lanes.push(new Lane(s));
-        continue;
-      }
-      const s = new TargetSession({ ...this.sessionBase(id), target });
-      try {
-        await s.prepare({ write: !this.dryRun, waitMs: this.opts.waitMs });
-        if (s.caughtUp) this.note(`${id}: the target moved on since this index last saw it (run ${s.caughtUp.run} by device ${s.caughtUp.device}, another data folder or machine): the index was brought up to date from the target first`);
-        if (s.rotated) {
-          const { to, known } = s.rotated;
-          const disk = s.result.disk ?? to;
-          this.note(
-            !to
-              ? `${id}: a new disk in the rotation${disk ? ` (${disk.slice(0, 8)})` : ''}: everything is sent to it`
-              : `${id}: disk ${to.slice(0, 8)} of the rotation is in: ${known ? 'what changed since its own last backup is sent' : 'this index had not seen it, so what it holds was read from its journal first'}`,
-          );
-        }
-        if (s.wasReset) {
-          s.addReason('target-reset');
-          this.note(`${id}: the target was wiped or replaced since this index last saw it (this job's marker is gone or another): everything is sent to it again`);
-        }
-      } catch (e) {
-        const owned = HokanError.is(e) && (e.code === 'E_TARGET_OWNED' || e.code === 'E_MARKER_DAMAGED');
-        const busy = HokanError.is(e) && e.code === 'E_TARGET_BUSY';
-        const reset = HokanError.is(e) && e.code === 'E_TARGET_RESET';
-        s.fatal = { reason: owned ? 'invalid-settings' : busy ? 'target-busy' : reset ? 'target-reset' : reasonOf(e) === 'io-error' ? 'target-unavailable' : reasonOf(e), message: describeError(e) };
-        await s.releaseLease();
-        // The run's summary says it to the person; the log keeps the detail (`-v` shows it too).
-        this.logger.debug({ target: id, err: s.fatal.message }, 'target cannot be used');
-      }
-      this.lanes.push(new Lane(s));
+    // Each target is opened and prepared on its own (a USB disk and a bucket answer at their own
+    // pace: side by side, the run starts when the slower is ready), its lane kept in config order.
+    for (const { lane, notes } of await Promise.all(this.targetIds.map((id) => this.openLane(id)))) {
+      this.lanes.push(lane);
+      for (const n of notes) this.note(n);
     }
     const live = this.lanes.filter((l) => !l.s.fatal);
     for (const l of live) l.s.startRecord = { ...this.record };
     return live;
+  }
+
+  /** One target of the run: opened, checked, owned and indexed; one that cannot be used stops alone (its lane says why). Its notes are said in config order by openTargets. */
+  private async openLane(id: string): Promise<{ lane: Lane; notes: string[] }> {
+    const notes: string[] = [];
+    let target: Target;
+    try {
+      target = await this.deps.openTarget(id);
+      this.opened.push(target);
+    } catch (e) {
+      const s = new TargetSession({ ...this.sessionBase(id), target: undefined as unknown as Target });
+      s.fatal = { reason: HokanError.is(e) && e.exitCode === 2 ? 'invalid-settings' : reasonOf(e), message: describeError(e) };
+      return { lane: new Lane(s), notes };
+    }
+    const s = new TargetSession({ ...this.sessionBase(id), target });
+    try {
+      await s.prepare({ write: !this.dryRun, waitMs: this.opts.waitMs });
+      if (s.caughtUp) notes.push(`${id}: the target moved on since this index last saw it (run ${s.caughtUp.run} by device ${s.caughtUp.device}, another data folder or machine): the index was brought up to date from the target first`);
+      if (s.rotated) {
+        const { to, known } = s.rotated;
+        const disk = s.result.disk ?? to;
+        notes.push(
+          !to
+            ? `${id}: a new disk in the rotation${disk ? ` (${disk.slice(0, 8)})` : ''}: everything is sent to it`
+            : `${id}: disk ${to.slice(0, 8)} of the rotation is in: ${known ? 'what changed since its own last backup is sent' : 'this index had not seen it, so what it holds was read from its journal first'}`,
+        );
+      }
+      if (s.wasReset) {
+        s.addReason('target-reset');
+        notes.push(`${id}: the target was wiped or replaced since this index last saw it (this job's marker is gone or another): everything is sent to it again`);
+      }
+    } catch (e) {
+      const owned = HokanError.is(e) && (e.code === 'E_TARGET_OWNED' || e.code === 'E_MARKER_DAMAGED');
+      const busy = HokanError.is(e) && e.code === 'E_TARGET_BUSY';
+      const reset = HokanError.is(e) && e.code === 'E_TARGET_RESET';
+      s.fatal = { reason: owned ? 'invalid-settings' : busy ? 'target-busy' : reset ? 'target-reset' : reasonOf(e) === 'io-error' ? 'target-unavailable' : reasonOf(e), message: describeError(e) };
+      await s.releaseLease();
+      // The run's summary says it to the person; the log keeps the detail (`-v` shows it too).
+      this.logger.debug({ target: id, err: s.fatal.message }, 'target cannot be used');
+    }
+    return { lane: new Lane(s), notes };
   }
 
   private sessionBase(id: string) {
@@ -727,35 +735,38 @@ class BackupRun {
   }
 
   /** Journal, record, compaction and housekeeping on every target that took part. */
+  /** The run's close on each target, side by side (each target's own records: none waits for another). */
   private async closeOnTargets(): Promise<void> {
+    await Promise.all(this.lanes.map((lane) => this.closeOnTarget(lane)));
+  }
+
+  private async closeOnTarget(lane: Lane): Promise<void> {
     const { index } = this.deps;
-    for (const lane of this.lanes) {
-      const s = lane.s;
-      if (this.dryRun || !s.state || s.fatal?.reason === 'target-unavailable') continue;
-      try {
-        await s.flushJournal();
-        await s.writeRunRecord(this.record);
-        // Every run moves the head on (a run that changed nothing only its `seq`: a reader then takes its record alone).
-        await s.writeHead('closed');
-        const { state, compact } = closingState(s.state, s.changeCount, lane.heldFiles);
-        if (compact) {
-          await writeSnapshot(index, s.store, this.job.id, s.id, this.runId);
-          state.lastSnapshot = this.runId;
-          state.runsSinceSnapshot = 0;
-          state.changesSinceSnapshot = 0;
-        }
-        await index.batch([index.targetStateOp(this.job.id, s.id, state)]);
-        // After a crash (and with compaction), clear what interrupted writes left in this job's place
-        // (one owner per place, so anything older than this run is stale), except uploads the index
-        // means to resume.
-        if (s.o.target.cleanup && (compact || this.afterCrash)) {
-          const resuming = await index.resumingKeys(s.id);
-          const prefix = s.store.fullKey('');
-          await s.o.target.cleanup({ prefix, olderThanMs: this.afterCrash ? Date.now() - this.now.getTime() : 24 * 3600_000, keep: (k) => !k.startsWith(prefix) || resuming.has(k) });
-        }
-      } catch (e) {
-        this.logger.warn({ target: s.id, err: describeError(e) }, 'could not close the run on the target');
+    const s = lane.s;
+    if (this.dryRun || !s.state || s.fatal?.reason === 'target-unavailable') return;
+    try {
+      await s.flushJournal();
+      await s.writeRunRecord(this.record);
+      // Every run moves the head on (a run that changed nothing only its `seq`: a reader then takes its record alone).
+      await s.writeHead('closed');
+      const { state, compact } = closingState(s.state, s.changeCount, lane.heldFiles);
+      if (compact) {
+        await writeSnapshot(index, s.store, this.job.id, s.id, this.runId);
+        state.lastSnapshot = this.runId;
+        state.runsSinceSnapshot = 0;
+        state.changesSinceSnapshot = 0;
       }
+      await index.batch([index.targetStateOp(this.job.id, s.id, state)]);
+      // After a crash (and with compaction), clear what interrupted writes left in this job's place
+      // (one owner per place, so anything older than this run is stale), except uploads the index
+      // means to resume.
+      if (s.o.target.cleanup && (compact || this.afterCrash)) {
+        const resuming = await index.resumingKeys(s.id);
+        const prefix = s.store.fullKey('');
+        await s.o.target.cleanup({ prefix, olderThanMs: this.afterCrash ? Date.now() - this.now.getTime() : 24 * 3600_000, keep: (k) => !k.startsWith(prefix) || resuming.has(k) });
+      }
+    } catch (e) {
+      this.logger.warn({ target: s.id, err: describeError(e) }, 'could not close the run on the target');
     }
   }
 

@@ -560,6 +560,41 @@ describe('the per-run spot check (issue 24)', () => {
   });
 });
 
+describe('several targets (side by side)', () => {
+  it('opens and closes each target of a job on its own: one that answers slowly does not hold the other back, and both end with the run', async () => {
+    await tree({ 'a.txt': 'alpha', 'd/b.txt': 'bravo' });
+    // `slow` answers its check only once `fast` has been checked: opened one after the other, the
+    // run would wait for ever (the test's timeout); side by side, both go on.
+    let fastChecked!: () => void;
+    const seen = new Promise<void>((r) => (fastChecked = r));
+    class Slow extends MemoryTarget {
+      override async check(): Promise<void> {
+        await seen;
+        return super.check();
+      }
+    }
+    class Fast extends MemoryTarget {
+      override async check(): Promise<void> {
+        fastChecked();
+        return super.check();
+      }
+    }
+    targets = new Map<string, MemoryTarget>([['slow', new Slow()], ['fast', new Fast()]]);
+    const j = job({ targets: ['slow', 'fast'] });
+    const r1 = await runBackup(deps(j), { job: 'docs' });
+    expect({ status: r1.status, targets: r1.targetResults!.map((t) => [t.id, t.counts.uploaded]) }).toEqual({ status: 'completed', targets: [['slow', 2], ['fast', 2]] });
+    const r2 = await runBackup(deps(j), { job: 'docs' });
+    expect(r2.targetResults!.map((t) => [t.id, t.status, t.counts.unchanged])).toEqual([['slow', 'completed', 2], ['fast', 'completed', 2]]);
+    // Each target was closed: its head names the last run, and no lease is left.
+    for (const t of targets.values()) {
+      expect(JSON.parse(t.peek('docs/.hokan/head.json')!.toString())).toMatchObject({ run: r2.id, state: 'closed' });
+      expect(t.keys().filter((k) => k.includes('/.hokan/leases/'))).toEqual([]);
+    }
+    for (const id of ['slow', 'fast']) expect((await runRestore(deps(j), { job: 'docs', to: join(dir, `out-${id}`), target: id })).run.status).toBe('completed');
+    expect(await snapshot(join(dir, 'out-slow', 'src'))).toEqual(await snapshot(src));
+  }, 20_000);
+});
+
 describe('names a destination cannot hold (issue 27)', () => {
   it('restoring to Windows rules: a name it cannot hold fails forbidden-name naming --rename-unsafe; with it, the file comes back under a name it can hold, said per file', async () => {
     const names = { 'a:b.txt': 'colon', 'q?.txt': 'question', 'back\\slash.txt': 'backslash', 'CON.txt': 'device', 'dot.': 'trailing dot', 'sub|dir/x.txt': 'in a folder', 'plain.txt': 'plain' };
