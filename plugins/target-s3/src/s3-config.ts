@@ -38,6 +38,7 @@ export interface S3TargetConfig {
   partSize?: number;
   maxConnections?: number;
   createBucket?: boolean;
+  keepAlive?: boolean;
 }
 
 /** The settings after validation, with defaults filled in. */
@@ -51,11 +52,12 @@ export interface ResolvedS3Config extends S3TargetConfig {
   checksums: 'when-supported' | 'when-required';
   forcePathStyle: boolean;
   createBucket: boolean;
+  keepAlive: boolean;
 }
 
 const KEYS = new Set([
   'type', 'provider', 'bucket', 'prefix', 'region', 'endpoint', 'forcePathStyle', 'accessKeyId', 'secretAccessKey', 'sessionToken',
-  'profile', 'storageClass', 'serverSideEncryption', 'kmsKeyId', 'checksums', 'partSize', 'maxConnections', 'createBucket',
+  'profile', 'storageClass', 'serverSideEncryption', 'kmsKeyId', 'checksums', 'partSize', 'maxConnections', 'createBucket', 'keepAlive',
 ]);
 
 /**
@@ -159,6 +161,7 @@ export function resolveS3Config(raw: Record<string, unknown>, targetId = 's3'): 
   const maxConnections = int('maxConnections', 1);
   const forcePathStyle = bool('forcePathStyle');
   const createBucket = bool('createBucket');
+  const keepAlive = bool('keepAlive');
 
   const region = str('region') ?? regionFromEndpoint(provider, endpoint) ?? defaults.region;
   const resolvedEndpoint = endpoint ?? defaults.endpoint?.(region);
@@ -186,6 +189,7 @@ export function resolveS3Config(raw: Record<string, unknown>, targetId = 's3'): 
     partSize: partSize ?? DEFAULT_PART_SIZE,
     maxConnections: maxConnections ?? DEFAULT_MAX_CONNECTIONS,
     createBucket: createBucket ?? false,
+    keepAlive: keepAlive ?? defaults.keepAlive ?? true,
   };
   if (problems.length > 0) {
     const first = problems[0]!;

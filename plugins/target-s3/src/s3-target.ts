@@ -57,8 +57,8 @@ const FALLBACK: Record<OptionalCall, string> = {
  * chain or the named profile is used.
  *
  * The JS SDK v3 does not read AWS_CA_BUNDLE (unlike the AWS CLI and rclone), so that variable cannot
- * break a plain-http endpoint; our own agents are passed so keep-alive and the socket count follow
- * maxConnections.
+ * break a plain-http endpoint; our own agents are passed so the socket count follows maxConnections
+ * and keep-alive `keepAlive` (off for Ceph RGW by default: providers.ts).
  */
 export function createS3Client(sdk: S3Sdk, cfg: ResolvedS3Config, internals: S3TargetInternals = {}): S3Client {
   const sockets = cfg.maxConnections + 2;
@@ -69,8 +69,8 @@ export function createS3Client(sdk: S3Sdk, cfg: ResolvedS3Config, internals: S3T
     maxAttempts: internals.maxAttempts ?? 5,
     retryMode: 'standard', // exponential backoff with full jitter; retries throttling (503 SlowDown), 5xx, resets
     requestHandler: {
-      httpAgent: new HttpAgent({ keepAlive: true, maxSockets: sockets }),
-      httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: sockets }),
+      httpAgent: new HttpAgent({ keepAlive: cfg.keepAlive, maxSockets: sockets }),
+      httpsAgent: new HttpsAgent({ keepAlive: cfg.keepAlive, maxSockets: sockets }),
       connectionTimeout: 30_000,
       requestTimeout: 300_000,
     },
