@@ -16,6 +16,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import type { PresetResolution } from '@hokan/core';
 import type { FolderInput } from '../src/user-folders.js';
 import { parseRegQuery } from '../src/windows-registry.js';
+import { DOCUMENTS } from './fake-home.js';
 
 /**
  * `reg query "HKCU\Software\Microsoft\Windows\CurrentVersion\Explorer\User Shell Folders"` on a
@@ -129,25 +130,9 @@ const under = (dir: string, list: string[]) => list.map((f) => `${dir}/${f}`);
 /** Files of many types where Windows and its applications keep them (Windows paths, `/`-separated). */
 export const WINDOWS_FILES = [
   ...under(DESK, ['Microsoft Edge.lnk', 'お気に入り.url', 'SITE.URL', 'memo.txt', 'plan.DOCX', 'photo.jpg', 'ledger.kd18', '年賀状2027.fwb', 'desktop.ini']),
+  // The Linux home's documents (fake-home.ts), and Outlook's data files where Outlook keeps them.
   ...under(DOCS, [
-    'budget.xlsb',
-    'report.docx',
-    'notes.txt',
-    'tax/2025.KD18',
-    'tax/old/yayoi.hb11',
-    'cards/nenga.FWA',
-    'cards/list.fgl',
-    'books/novel.epub',
-    'books/manual.PDF',
-    'scan.jpg',
-    'tool.exe',
-    'draft.tmp',
-    '~$report.docx',
-    'Thumbs.db',
-    'desktop.ini',
-    '.hidden-note.txt',
-    '$RECYCLE.BIN/old.docx',
-    'project/.cache/x.txt',
+    ...DOCUMENTS,
     'Outlook Files/taro@example.jp.pst',
     'Outlook Files/archive.PST',
     'Outlook Files/readme.txt',
