@@ -9,12 +9,14 @@ export const verifyCommand: BuiltinCommand = {
       .option('job', { type: 'string', demandOption: true, describe: 'The job' })
       .option('target', { type: 'string', describe: 'This target (default: the first that answers; --restore: every target of the job)' })
       .option('restore', { type: 'boolean', default: false, describe: 'A restore drill: restore a random sample of files from each target into a temporary folder, check every SHA-256 against the index and the unchanged source, remove the folder, and record the run' })
+      .option('path', { type: 'string', array: true, describe: 'Only these files or folders (absolute, or relative to the source folder): read from their part of the index alone' })
       .option('scheduled', { type: 'boolean', hidden: true, describe: 'Set by the daemon for the drills of a job\'s `drill` schedule' })
       .option('sample', { type: 'string', describe: 'Check this percentage of the stored versions, at random (default 100); with --restore: files per target, a count (200) or a percentage ("2%"; default: the job\'s drill.sample, else 100 files)' }),
   handler: async (args, ctx) => {
     const { withEngine, interruptSignal } = await import('../engine-cli.js');
     const { formatBytes } = await import('../../common/units.js');
     const { UsageError } = await import('../../common/errors.js');
+    if (args.restore && args.path !== undefined) throw new UsageError('--path is not for --restore (a drill samples the whole job)', { hint: 'leave out --path, or --restore to check the stored copies of those paths' });
     if (args.restore) return drill(args, ctx);
     const raw = args.sample === undefined ? '100' : String(args.sample).trim().replace(/%$/, '');
     const sample = Number(raw);
@@ -23,7 +25,7 @@ export const verifyCommand: BuiltinCommand = {
     const stop = interruptSignal(ctx);
     try {
       return await withEngine(ctx, async (deps) => {
-        const r = await runVerify(deps, { job: String(args.job), target: args.target as string | undefined, sample, signal: stop.signal });
+        const r = await runVerify(deps, { job: String(args.job), target: args.target as string | undefined, sample, paths: args.path as string[] | undefined, signal: stop.signal });
         if (ctx.output.json) ctx.output.printJson(r);
         else {
           ctx.output.print(`${args.job} on ${r.target}: checked ${r.checked} stored versions (${formatBytes(r.bytes)}), ${r.ok} good, ${r.problems.length} bad`);

@@ -10,6 +10,7 @@ import { filterKindOf, type Reason } from '../../common/statuses.js';
 import type { Target } from '../../common/target.js';
 import { parseSize } from '../../common/units.js';
 import type { HeldFile, IndexOp, IndexStore } from '../index/index-store.js';
+import type { FileRecordLog } from '../index/file-chunks.js';
 import { storesObject } from '../index/held-types.js';
 import { scanRootBatches, scanWorkerFor, stopHeadStart } from '../scan/scanner.js';
 import { findJob, targetFingerprint, type EngineDeps } from './deps.js';
@@ -108,6 +109,8 @@ class BackupRun {
   private readonly opened: Target[] = [];
   private seq = 0;
   private fileOps: IndexOp[] = [];
+  /** Writes the per-file records with the path range of each chunk of them (`show RUN --path`). */
+  private readonly fileLog: FileRecordLog<IndexOp>;
   private filteredListed = 0;
   private readonly runReasons = new Set<Reason>();
   private afterCrash = false;
@@ -134,6 +137,7 @@ class BackupRun {
     }
     this.now = opts.now ?? new Date();
     this.runId = newRunId(this.now);
+    this.fileLog = deps.index.fileLog(this.runId);
     this.logger = deps.logger.child('engine');
     this.dryRun = !!opts.dryRun;
     // Every transfer in flight listens on the run's one signal (the SDK and the retries): that is not a leak.
@@ -613,7 +617,7 @@ class BackupRun {
     f[k] = (f[k] ?? 0) + 1;
     if (this.dryRun || ++this.filteredListed > FILTERED_LISTED) return;
     const folder = kind === 'dir';
-    this.fileOps.push(this.deps.index.fileOp(this.runId, ++this.seq, { path: fileKey(root.name, rel) + (folder ? '/' : ''), target: '', status: 'filtered', message: folder ? `${reason} (a folder: nothing under it was looked at)` : reason }));
+    this.fileLog.add(this.fileOps, ++this.seq, { path: fileKey(root.name, rel) + (folder ? '/' : ''), target: '', status: 'filtered', message: folder ? `${reason} (a folder: nothing under it was looked at)` : reason });
   }
 
   /** A file's final record: counted, written to the index in batches, given to afterUpload. */
@@ -623,7 +627,7 @@ class BackupRun {
       return;
     }
     lane.s.tally(rec);
-    if (rec.status !== 'unchanged' && !this.dryRun) this.fileOps.push(this.deps.index.fileOp(this.runId, ++this.seq, rec));
+    if (rec.status !== 'unchanged' && !this.dryRun) this.fileLog.add(this.fileOps, ++this.seq, rec);
     if (this.afterUploadUsed) await this.deps.hooks.afterUpload.promise({ item: { entry, targetId: lane.s.id, key: rec.path }, record: rec }, this.ctx);
     this.progress.filesDone++;
     if (this.fileOps.length >= 200) await this.flushFileOps();
@@ -787,6 +791,7 @@ class BackupRun {
   }
 
   private async flushFileOps(): Promise<void> {
+    this.fileLog.flush(this.fileOps);
     const ops = this.fileOps;
     this.fileOps = [];
     await this.deps.index.batch(ops);

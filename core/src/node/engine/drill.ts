@@ -174,7 +174,7 @@ export async function runDrill(deps: EngineDeps, opts: DrillOptions): Promise<Dr
     run.error = bad.join('; ');
   }
   await index.putRun(run);
-  await index.batch(files.map((f, i) => index.fileOp(runId, i + 1, f)));
+  await index.batch(index.fileOps(runId, files));
   logger.info({ run: runId, job: job.id, counts: run.counts, status: run.status }, 'drill finished');
   const report = { run, context: ctx };
   await hooks.report.promise(report).catch((e) => logger.error({ err: describeError(e) }, 'a report hook failed'));

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { lchown, lstat, mkdir, readlink, rm, stat, symlink } from 'node:fs/promises';
-import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { HokanError, TargetError, UsageError, describeError } from '../../common/errors.js';
 import type { JobConfig } from '../../common/config-types.js';
 import type { Logger } from '../../common/logger.js';
@@ -19,6 +19,7 @@ import { fileKey, newRunId, runIdCutoff, runIdTime, runIdsAfter } from './layout
 import { restoreFolders, restoresOwner, type HeldFolder } from './restore-folders.js';
 import { HOST_NAME_RULES, safeName, unsafeName, type NameRules } from './restore-names.js';
 import { resolveRoots } from './sources.js';
+import { heldIn, inside, matchPaths } from './path-scope.js';
 import { ensureIndexed, ensureOwner, openForReading, type OpenedJobTarget } from './open-target.js';
 import { RestoreFolders, RestoreWriter } from './restore-writer.js';
 
@@ -69,33 +70,10 @@ export interface RestoreProgress {
   failed: number;
 }
 
-/** Turns the person's PATH arguments into (root, rel prefix) pairs. */
-export function matchPaths(roots: readonly SourceRoot[], paths: readonly string[]): { root: string; rel: string }[] {
-  const out: { root: string; rel: string }[] = [];
-  // A backslash separates folders only on Windows; elsewhere it is part of a name (issue 27).
-  const seps = sep === '\\' ? /[/\\]/ : /\//;
-  const trailing = sep === '\\' ? /[/\\]+$/ : /\/+$/;
-  for (const raw of paths) {
-    const p = raw.replace(trailing, '');
-    if (isAbsolute(p)) {
-      for (const r of roots) {
-        if (p === r.path) out.push({ root: r.name, rel: '' });
-        else if (p.startsWith(r.path + sep)) out.push({ root: r.name, rel: relative(r.path, p).split(sep).join('/') });
-      }
-    } else {
-      const norm = p.split(seps).filter((s) => s && s !== '.').join('/');
-      for (const r of roots) out.push({ root: r.name, rel: norm });
-      const [first, ...rest] = norm.split('/');
-      if (roots.some((r) => r.name === first) || !roots.length) out.push({ root: first!, rel: rest.join('/') });
-    }
-  }
-  return out;
-}
+export { matchPaths } from './path-scope.js';
 
 /** utimes() goes through a double in seconds: a restored mtime may differ from the recorded one by a fraction of a millisecond. */
 const sameTime = (a: number, b: number) => Math.abs(a - b) < 1;
-
-const inside = (rel: string, prefix: string) => prefix === '' || rel === prefix || rel.startsWith(prefix + '/');
 
 /** `report.pdf` → `report (1).pdf`, the first name not taken. */
 async function freeName(dest: string): Promise<string> {
@@ -441,11 +419,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
       return ver ? { ver } : undefined;
     };
     // With --path, only the asked folders' range of the index is read (a folder of a 1M-file job starts at once).
-    const asked = wanted?.filter((w, i) => !wanted.some((o, j) => o.root === w.root && (j < i ? inside(w.rel, o.rel) : inside(w.rel, o.rel) && o.rel !== w.rel)));
-    const entries = async function* () {
-      if (!asked) return yield* index.heldAll(job.id, source.id);
-      for (const w of asked) yield* index.heldUnder(job.id, source.id, w.root, w.rel);
-    };
+    const entries = () => heldIn(index, job.id, source.id, wanted);
     if (opts.onProgress) {
       // The totals, for the progress bar's ETA: a read of the index, no file touched.
       let filesTotal = 0;
@@ -524,7 +498,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
   if (durabilityError) run.note = `${run.note ? `${run.note}; ` : ''}the restored files could not be made durable (synced to disk): ${durabilityError}`;
   if (!opts.dryRun) {
     await index.putRun(run);
-    await index.batch(files.filter((f) => f.status !== 'unchanged').map((f, i) => index.fileOp(runId, i + 1, f)));
+    await index.batch(index.fileOps(runId, files.filter((f) => f.status !== 'unchanged')));
   }
   logger.info({ run: runId, counts: run.counts }, 'restore finished');
   return { run, files };

@@ -1,18 +1,25 @@
 import { storesObject } from '../index/held-types.js';
-import { TargetError, describeError } from '../../common/errors.js';
-import type { FileRecord } from '../../common/model.js';
+import { TargetError, UsageError, describeError } from '../../common/errors.js';
+import type { FileRecord, SourceRoot } from '../../common/model.js';
 import { findJob, type EngineDeps } from './deps.js';
 import { withRetry } from './failure.js';
 import { hashStream } from './file-source.js';
 import { closeTarget } from './job-store.js';
 import { fileKey } from './layout.js';
 import { openForReading } from './open-target.js';
+import { heldIn, matchPaths } from './path-scope.js';
+import { resolveRoots } from './sources.js';
 
 export interface VerifyOptions {
   job: string;
   target?: string;
   /** Check this percentage of the stored versions, picked at random (default 100). */
   sample?: number;
+  /**
+   * Only these files and folders (absolute, relative to a source folder, or `ROOT/rel`), each read
+   * from its own range of the index; none = the whole job.
+   */
+  paths?: string[];
   signal?: AbortSignal;
 }
 
@@ -34,6 +41,8 @@ export interface VerifyResult {
  */
 export async function runVerify(deps: EngineDeps, opts: VerifyOptions): Promise<VerifyResult> {
   const job = findJob(deps.config, opts.job);
+  const roots = opts.paths?.length ? await resolveRoots(job, deps.config, deps.resolvePreset).catch(() => [] as SourceRoot[]) : [];
+  const asked = opts.paths?.length ? matchPaths(roots, opts.paths) : undefined;
   const src = await openForReading(deps, job, opts.target);
   const pct = opts.sample ?? 100;
   const result: VerifyResult = { target: src.id, checked: 0, ok: 0, bytes: 0, problems: [], resend: 0 };
@@ -59,9 +68,11 @@ export async function runVerify(deps: EngineDeps, opts: VerifyOptions): Promise<
       result.problems.push({ path, target: src.id, status: 'failed', reason: missing ? 'not-found' : 'io-error', size, sha256, message: missing ? `stored copy ${key} is missing` : describeError(e) });
     }
   };
+  let matched = 0;
   try {
-    for await (const [root, rel, held] of deps.index.heldAll(job.id, src.id)) {
+    for await (const [root, rel, held] of heldIn(deps.index, job.id, src.id, asked)) {
       if (opts.signal?.aborted) break;
+      matched++;
       for (const ver of held.cur ? [held.cur, ...held.old] : held.old) {
         if (!storesObject(ver)) continue; // symlinks and folders: nothing stored to check
         if (pct < 100 && Math.random() * 100 >= pct) continue;
@@ -84,6 +95,11 @@ export async function runVerify(deps: EngineDeps, opts: VerifyOptions): Promise<
     result.resend = ops.length;
   } finally {
     await closeTarget(src.target);
+  }
+  if (asked && !matched) {
+    throw new UsageError(`nothing in the backup of job "${job.id}" on ${src.id} matches ${opts.paths!.map((p) => `"${p}"`).join(', ')}`, {
+      hint: 'give a path under one of the job\'s source folders (absolute, or relative to the folder); `agent versions` lists what a file has',
+    });
   }
   return result;
 }

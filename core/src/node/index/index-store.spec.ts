@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { emptyCounts, type FileRecord, type RunRecord } from '../../common/model.js';
-import { IndexStore, keys, relFromKey, type HeldFile } from './index-store.js';
+import { seededRandom } from '../../testing/seeded-random.js';
+import { FILE_CHUNK } from './file-chunks.js';
+import { IndexStore, keys, relFromKey, type HeldFile, type IndexOp } from './index-store.js';
 
 const held = (v: string, size: number): HeldFile => ({ cur: { v, size, mtimeMs: 1, sha256: 'x'.repeat(64) }, old: [] });
 
@@ -66,6 +68,94 @@ describe('per-file records', () => {
     expect(skipped.total).toBe(400);
     expect(skipped.files.map((f) => f.size)).toStrictEqual([33, 36, 39]);
     expect((await index.listFiles('20261130T190223.478-0172')).total).toBe(0);
+    await index.close();
+  });
+});
+
+describe('per-file records under a path (chunk summaries)', () => {
+  // What a backup writes: records nearly in the scanner's order (a copy in flight finishes a little
+  // late), two roots, left-out folders (`r/d07/`), and at the end of the run records anywhere in
+  // the tree (deletions, retries). Batches of 200, the open chunk's summary flushed with each.
+  function runRecords(seed: number, n: number): FileRecord[] {
+    const rnd = seededRandom(seed);
+    const paths: string[] = [];
+    for (let i = 0; paths.length < n - 30; i++) {
+      const root = i < n * 0.8 ? 'r' : 'q';
+      const d = `d${String(Math.floor(i / 50) % 60).padStart(2, '0')}`;
+      paths.push(i % 97 === 5 ? `${root}/${d}/` : `${root}/${d}/f${String(i % 50).padStart(3, '0')}`);
+    }
+    for (let i = 0; i < paths.length; i++) {
+      if (rnd() < 0.05) {
+        const j = Math.min(paths.length - 1, i + Math.floor(rnd() * 20));
+        [paths[i], paths[j]] = [paths[j]!, paths[i]!];
+      }
+    }
+    for (let i = 0; i < 30; i++) paths.push(`r/d${String(Math.floor(rnd() * 60)).padStart(2, '0')}/gone${i}`);
+    return paths.map((path, i) => ({ path, target: 'usb', status: i % 7 ? 'uploaded' : 'deleted', size: i }));
+  }
+
+  async function write(index: IndexStore, run: string, recs: FileRecord[]): Promise<void> {
+    const log = index.fileLog(run);
+    for (let at = 0; at < recs.length; at += 200) {
+      const ops: IndexOp[] = [];
+      recs.slice(at, at + 200).forEach((r, k) => log.add(ops, at + k + 1, r));
+      log.flush(ops);
+      await index.batch(ops);
+    }
+  }
+
+  const read = async (index: IndexStore, run: string, under?: string[]) => {
+    const out: FileRecord[] = [];
+    for await (const f of index.files(run, under)) out.push(f);
+    return out;
+  };
+
+  it('gives exactly the records of the path and what is under it, in the order written, reading only the chunks that can hold them', async () => {
+    const index = await IndexStore.open(dir);
+    const runs = ['20261130T190223.478-0171', '20261130T190224.001-a9f0', '20261201T000000.000-0000'];
+    const recs = runs.map((_, i) => runRecords(i + 1, 3000));
+    // Two runs through the chunked log, interleaved; the third as runs were written before summaries.
+    await Promise.all([write(index, runs[0]!, recs[0]!), write(index, runs[1]!, recs[1]!)]);
+    await index.batch(recs[2]!.map((r, i) => index.fileOp(runs[2]!, i + 1, r)));
+
+    const asked = ['r', 'q', 'r/d07', 'r/d07/', 'q/d59', 'r/d1', 'r/d10', 'r/d07/f003', 'r/d33/gone4', 'r/d99', 'x', 'r/d0'];
+    for (const [i, run] of runs.entries()) {
+      // Whole run: every record, summaries never among them.
+      expect(await read(index, run)).toStrictEqual(recs[i]);
+      expect((await index.listFiles(run)).total).toBe(3000);
+      for (const p of asked) {
+        const want = recs[i]!.filter((r) => r.path === p.replace(/\/$/, '') || r.path.startsWith(p.replace(/\/$/, '') + '/'));
+        expect(await read(index, run, [p.replace(/\/$/, '')]), `${run} ${p}`).toStrictEqual(want);
+      }
+      const two = recs[i]!.filter((r) => r.path.startsWith('r/d07/') || r.path.startsWith('q/d59/') || r.path === 'r/d07');
+      const page = await index.listFiles(run, { under: ['r/d07', 'q/d59'], offset: 10, limit: 20 });
+      expect(page.total).toBe(two.length);
+      expect(page.files).toStrictEqual(two.slice(10, 30));
+      expect((await index.listFiles(run, { under: ['r/d07'], status: 'deleted' })).files).toStrictEqual(recs[i]!.filter((r) => r.path.startsWith('r/d07/') && r.status === 'deleted'));
+    }
+
+    // One folder of a chunked run: the summaries (64 at a time) and a few chunks, not the run.
+    for (const run of runs.slice(0, 2)) {
+      const before = index.entriesRead;
+      const got = await read(index, run, ['r/d21']);
+      const cost = index.entriesRead - before;
+      expect(got.length).toBeGreaterThan(40);
+      expect(cost).toBeLessThanOrEqual(64 + 4 * (FILE_CHUNK + 1));
+      expect(cost).toBeLessThan(3000 / 2);
+    }
+    // Without summaries it is read whole (and still right, above).
+    const before = index.entriesRead;
+    await read(index, runs[2]!, ['r/d21']);
+    expect(index.entriesRead - before).toBeGreaterThanOrEqual(3000);
+    await index.close();
+  });
+
+  it('a restore or drill run (all its records in one batch) and an empty run', async () => {
+    const index = await IndexStore.open(dir);
+    const recs = runRecords(9, 700);
+    await index.batch(index.fileOps('20261202T000000.000-0000', recs));
+    expect(await read(index, '20261202T000000.000-0000', ['q'])).toStrictEqual(recs.filter((r) => r.path.startsWith('q/')));
+    expect(await read(index, '20261202T000000.000-0001', ['q'])).toStrictEqual([]);
     await index.close();
   });
 });

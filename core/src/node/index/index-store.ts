@@ -5,6 +5,7 @@ import { HokanError } from '../../common/errors.js';
 import type { FileRecord, RunRecord } from '../../common/model.js';
 import type { FileStatus, RunKind, RunStatus } from '../../common/statuses.js';
 import type { ResumeStore } from '../../common/target.js';
+import { FILE_CHUNK, FileRecordLog, decodeSummary, encodeSummary, isSummary, pathUnder, rangeMeets } from './file-chunks.js';
 import { decodeFile, decodeHeld, encodeFile, encodeHeld } from './index-codec.js';
 
 /**
@@ -94,6 +95,8 @@ export const keys = {
   journal: (job: string, target: string, runId: string, seq: number) => `j${SEP}${job}${SEP}${target}${SEP}${runId}${SEP}${String(seq).padStart(10, '0')}`,
   journalPrefix: (job: string, target: string) => `j${SEP}${job}${SEP}${target}${SEP}`,
   file: (runId: string, seq: number) => `${filePrefix(runId)}${String(MAX_SEQ - seq).padStart(10, '0')}`,
+  /** Just below the chunk's last record: in the records' falling order, it is written after them. */
+  fileChunk: (runId: string, chunk: number) => `${keys.file(runId, (chunk + 1) * FILE_CHUNK)}${SEP}#`,
   resume: (target: string, key: string) => `u${SEP}${target}${SEP}${key}`,
 };
 
@@ -142,7 +145,7 @@ function filePrefix(runId: string): string {
 }
 
 /** An iterator's entries `size` at a time (one native call a batch, not one an entry); closes it. */
-async function* inBatches<T>(it: { nextv(n: number): Promise<T[]>; close(): Promise<void> }, size: number, fail: (e: unknown) => unknown): AsyncGenerator<T[]> {
+async function* inBatches<T>(it: { nextv(n: number): Promise<T[]>; close(): Promise<void> }, size: number, fail: (e: unknown) => unknown, count?: { entriesRead: number }): AsyncGenerator<T[]> {
   try {
     for (;;) {
       let batch: T[];
@@ -152,11 +155,17 @@ async function* inBatches<T>(it: { nextv(n: number): Promise<T[]>; close(): Prom
         throw fail(e);
       }
       if (!batch.length) return;
+      if (count) count.entriesRead += batch.length;
       yield batch;
     }
   } finally {
     await it.close();
   }
+}
+
+/** A batch of a run's record values without its chunk summaries (at most one or two a batch). */
+function withoutSummaries(batch: string[]): string[] {
+  return batch.some(isSummary) ? batch.filter((v) => !isSummary(v)) : batch;
 }
 
 /** `a\0b\0c` → `a/b/c`. */
@@ -171,6 +180,12 @@ export class IndexStore {
     /** The data folder the index lives in. */
     readonly dataDir: string,
   ) {}
+
+  /**
+   * Entries read so far (keys got, and every entry an iterator gave): what a command costs in
+   * index reads, for the tests that prove a command on one folder reads only that folder's range.
+   */
+  entriesRead = 0;
 
   /** Set when open found the index damaged and made a new one (what was wrong, where the old one went). */
   repaired?: { problem: string; movedTo: string };
@@ -278,6 +293,7 @@ export class IndexStore {
   }
 
   private async get(key: string): Promise<string | undefined> {
+    this.entriesRead++;
     try {
       return await this.db.get(key);
     } catch (e) {
@@ -320,6 +336,7 @@ export class IndexStore {
         });
         ahead = undefined;
         if (!entries.length) return;
+        this.entriesRead += entries.length;
         ahead = it.nextv(size);
         const out = entries as unknown as [string, HeldFile][]; // decoded in place
         for (const e of out) {
@@ -337,7 +354,7 @@ export class IndexStore {
   /** Every path held by a target for a job, across roots: [root, rel, held]. */
   async *heldAll(job: string, target: string): AsyncGenerator<[root: string, rel: string, held: HeldFile]> {
     const prefix = keys.heldPrefix(job, target);
-    for await (const batch of inBatches(this.db.iterator({ gt: prefix, lt: upper(prefix) }), 1000, (e) => this.flagDamaged(e))) {
+    for await (const batch of inBatches(this.db.iterator({ gt: prefix, lt: upper(prefix) }), 1000, (e) => this.flagDamaged(e), this)) {
       for (const [k, v] of batch) {
         const tail = k.slice(prefix.length);
         const i = tail.indexOf(SEP);
@@ -358,7 +375,7 @@ export class IndexStore {
       if (own) yield [root, rel, own];
     }
     const prefix = rel === '' ? rootPrefix : keys.held(job, target, root, rel) + SEP;
-    for await (const batch of inBatches(this.db.iterator({ gt: prefix, lt: upper(prefix) }), 1000, (e) => this.flagDamaged(e))) {
+    for await (const batch of inBatches(this.db.iterator({ gt: prefix, lt: upper(prefix) }), 1000, (e) => this.flagDamaged(e), this)) {
       for (const [k, v] of batch) yield [root, relFromKey(k.slice(rootPrefix.length)), decodeHeld(v)];
     }
   }
@@ -389,7 +406,7 @@ export class IndexStore {
       [keys.journalPrefix(job, from), (k) => keys.journalPrefix(job, to) + k.slice(keys.journalPrefix(job, from).length)],
     ];
     for (const [prefix, rename] of moves) {
-      for await (const batch of inBatches(this.db.iterator({ gt: prefix, lt: upper(prefix) }), 1000, (e) => this.flagDamaged(e))) {
+      for await (const batch of inBatches(this.db.iterator({ gt: prefix, lt: upper(prefix) }), 1000, (e) => this.flagDamaged(e), this)) {
         await this.batch((batch as [string, string][]).flatMap(([k, v]) => [{ type: 'put' as const, key: rename(k), value: v }, { type: 'del' as const, key: k }]));
       }
     }
@@ -401,7 +418,7 @@ export class IndexStore {
   async parkedPlaces(job: string, target: string): Promise<Map<string, TargetState>> {
     const prefix = keys.targetState(job, `${target}@`);
     const out = new Map<string, TargetState>();
-    for await (const batch of inBatches(this.db.iterator({ gt: prefix, lt: upper(prefix) }), 1000, (e) => this.flagDamaged(e))) {
+    for await (const batch of inBatches(this.db.iterator({ gt: prefix, lt: upper(prefix) }), 1000, (e) => this.flagDamaged(e), this)) {
       for (const [k, v] of batch as [string, string][]) out.set(k.slice(prefix.length), JSON.parse(v) as TargetState);
     }
     return out;
@@ -471,7 +488,7 @@ export class IndexStore {
     const runs: RunRecord[] = [];
     let total = 0;
     const prefix = `r${SEP}`;
-    scan: for await (const batch of inBatches(this.db.values({ gt: prefix, lt: upper(prefix), reverse: true }), 100, (e) => this.flagDamaged(e))) {
+    scan: for await (const batch of inBatches(this.db.values({ gt: prefix, lt: upper(prefix), reverse: true }), 100, (e) => this.flagDamaged(e), this)) {
       for (const v of batch) {
         const r = JSON.parse(v) as RunRecord;
         if ((q.job && r.job !== q.job) || (q.kind && r.kind !== q.kind) || (q.status && r.status !== q.status)) continue;
@@ -496,11 +513,11 @@ export class IndexStore {
     if ((await this.get(keys.meta('open-runs'))) === undefined) {
       // An index from before the `o` keys (or a new one): read every run once.
       const prefix = `r${SEP}`;
-      for await (const batch of inBatches(this.db.values({ gt: prefix, lt: upper(prefix) }), 1000, (e) => this.flagDamaged(e))) for (const v of batch) interrupted(JSON.parse(v) as RunRecord);
+      for await (const batch of inBatches(this.db.values({ gt: prefix, lt: upper(prefix) }), 1000, (e) => this.flagDamaged(e), this)) for (const v of batch) interrupted(JSON.parse(v) as RunRecord);
       ops.push({ type: 'put', key: keys.meta('open-runs'), value: '1' });
     } else {
       const prefix = `o${SEP}`;
-      for await (const batch of inBatches(this.db.keys({ gt: prefix, lt: upper(prefix) }), 100, (e) => this.flagDamaged(e))) {
+      for await (const batch of inBatches(this.db.keys({ gt: prefix, lt: upper(prefix) }), 100, (e) => this.flagDamaged(e), this)) {
         for (const k of batch) {
           const r = await this.getRun(k.slice(prefix.length));
           if (r) interrupted(r);
@@ -526,7 +543,7 @@ export class IndexStore {
   /** Journal lines a run left in the index (killed before its part reached the target), in order. */
   async *pendingJournal(job: string, target: string): AsyncGenerator<{ key: string; runId: string; line: string }> {
     const prefix = keys.journalPrefix(job, target);
-    for await (const batch of inBatches(this.db.iterator({ gt: prefix, lt: upper(prefix) }), 1000, (e) => this.flagDamaged(e))) {
+    for await (const batch of inBatches(this.db.iterator({ gt: prefix, lt: upper(prefix) }), 1000, (e) => this.flagDamaged(e), this)) {
       for (const [key, line] of batch as [string, string][]) yield { key, runId: key.slice(prefix.length).split(SEP)[0]!, line };
     }
   }
@@ -535,16 +552,41 @@ export class IndexStore {
     return { type: 'put', key: keys.file(runId, seq), value: encodeFile(rec) };
   }
 
-  async listFiles(runId: string, q: { status?: FileStatus; offset?: number; limit?: number } = {}): Promise<{ files: FileRecord[]; total: number }> {
+  /**
+   * Writes a run's per-file records: each record, and the path range of each chunk of them
+   * (file-chunks.ts), so `show RUN --path` reads only the chunks that can hold the path.
+   */
+  fileLog(runId: string): FileRecordLog<IndexOp> {
+    return new FileRecordLog<IndexOp>({
+      recordOp: (seq, rec) => this.fileOp(runId, seq, rec),
+      summaryOp: (chunk, lo, hi) => ({ type: 'put', key: keys.fileChunk(runId, chunk), value: encodeSummary(lo, hi) }),
+    });
+  }
+
+  /** The ops that record a run's files (numbered from 1 in their order), with their chunk summaries. */
+  fileOps(runId: string, files: readonly FileRecord[]): IndexOp[] {
+    const log = this.fileLog(runId);
+    const ops: IndexOp[] = [];
+    for (let i = 0; i < files.length; i++) log.add(ops, i + 1, files[i]!);
+    log.flush(ops);
+    return ops;
+  }
+
+  /**
+   * A page of a run's per-file records, in the order written. `under`: only the records of these
+   * paths and what is under them (`ROOT/a/b`), read from the chunks that can hold them.
+   */
+  async listFiles(runId: string, q: { status?: FileStatus; offset?: number; limit?: number; under?: readonly string[] } = {}): Promise<{ files: FileRecord[]; total: number }> {
     const offset = q.offset ?? 0;
     const limit = q.limit ?? 100;
     const files: FileRecord[] = [];
     let total = 0;
-    for await (const batch of this.fileValueBatches(runId)) {
+    for await (const batch of this.fileValueBatches(runId, q.under)) {
       for (const v of batch) {
-        // Without a status to match, only the page's records are decoded (the rest are counted).
-        const f = q.status || (total >= offset && files.length < limit) ? decodeFile(v) : undefined;
+        // Without a status or path to match, only the page's records are decoded (the rest are counted).
+        const f = q.status || q.under || (total >= offset && files.length < limit) ? decodeFile(v) : undefined;
         if (q.status && f!.status !== q.status) continue;
+        if (q.under && !q.under.some((p) => pathUnder(f!.path, p))) continue;
         if (f && total >= offset && files.length < limit) files.push(f);
         total++;
       }
@@ -552,17 +594,55 @@ export class IndexStore {
     return { files, total };
   }
 
-  /** Streams every per-file record of a run in the order they were written (for CSV export). */
-  async *files(runId: string): AsyncGenerator<FileRecord> {
-    for await (const batch of this.fileValueBatches(runId)) for (const v of batch) yield decodeFile(v);
+  /** Streams a run's per-file records in the order they were written (for CSV export); `under` as for listFiles. */
+  async *files(runId: string, under?: readonly string[]): AsyncGenerator<FileRecord> {
+    for await (const batch of this.fileValueBatches(runId, under)) {
+      for (const v of batch) {
+        const f = decodeFile(v);
+        if (!under || under.some((p) => pathUnder(f.path, p))) yield f;
+      }
+    }
   }
 
-  /** A run's per-file records as stored, in the order written, 1,000 at a time (no promise per record). */
-  private async *fileValueBatches(runId: string): AsyncGenerator<string[]> {
+  /**
+   * A run's per-file records as stored, in the order written, a batch at a time (no promise per
+   * record). With `under`, the chunks whose range cannot hold those paths are left unread (the
+   * caller still matches each record's path).
+   */
+  private async *fileValueBatches(runId: string, under?: readonly string[]): AsyncGenerator<string[]> {
     const legacy = `f${SEP}${runId}${SEP}`; // a run recorded before the layout above
     const prefix = filePrefix(runId);
-    yield* inBatches(this.db.values({ gt: legacy, lt: upper(legacy) }), 1000, (e) => this.flagDamaged(e));
-    yield* inBatches(this.db.values({ gt: prefix, lt: upper(prefix), reverse: true }), 1000, (e) => this.flagDamaged(e));
+    const fail = (e: unknown) => this.flagDamaged(e);
+    yield* inBatches(this.db.values({ gt: legacy, lt: upper(legacy) }), 1000, fail, this);
+    if (!under) {
+      for await (const batch of inBatches(this.db.values({ gt: prefix, lt: upper(prefix), reverse: true }), 1000, fail, this)) yield withoutSummaries(batch);
+      return;
+    }
+    // The summaries, 64 chunks' at a time; a chunk without one (a run recorded before them) is
+    // read whole; the first chunk with neither a summary nor a record is past the run's end.
+    const AHEAD = 64;
+    for (let first = 0; ; first += AHEAD) {
+      const wanted = Array.from({ length: AHEAD }, (_, j) => keys.fileChunk(runId, first + j));
+      this.entriesRead += AHEAD;
+      const sums = await this.db.getMany(wanted).catch((e: unknown) => {
+        throw fail(e);
+      });
+      for (let j = 0; j < AHEAD; j++) {
+        const s = sums[j];
+        if (s !== undefined) {
+          const [lo, hi] = decodeSummary(s);
+          if (!under.some((p) => rangeMeets(lo, hi, p))) continue;
+        }
+        const c = first + j;
+        let any = false;
+        const range = { gte: keys.file(runId, (c + 1) * FILE_CHUNK), lt: keys.file(runId, c * FILE_CHUNK), reverse: true };
+        for await (const batch of inBatches(this.db.values(range), FILE_CHUNK + 1, fail, this)) {
+          any = true;
+          yield withoutSummaries(batch);
+        }
+        if (s === undefined && !any) return;
+      }
+    }
   }
 
   // ---- resumable uploads ------------------------------------------------------------------
@@ -584,7 +664,7 @@ export class IndexStore {
   async resumingKeys(target: string): Promise<Set<string>> {
     const prefix = `u${SEP}${target}${SEP}`;
     const out = new Set<string>();
-    for await (const batch of inBatches(this.db.keys({ gt: prefix, lt: upper(prefix) }), 1000, (e) => this.flagDamaged(e))) for (const k of batch) out.add(k.slice(prefix.length));
+    for await (const batch of inBatches(this.db.keys({ gt: prefix, lt: upper(prefix) }), 1000, (e) => this.flagDamaged(e), this)) for (const k of batch) out.add(k.slice(prefix.length));
     return out;
   }
 }
