@@ -57,7 +57,7 @@ beforeAll(async () => {
     mkdirSync(folder, { recursive: true });
     for (let f = 0; f < 50; f++) writeFileSync(join(folder, `n${String(f).padStart(2, '0')}.txt`), `file ${k * 50 + f}\n`.repeat(1 + ((k + f) % 10)));
   }
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -77,7 +77,8 @@ describe(`issue 22: memory of a ${FILES.toLocaleString('en')}-file job`, () => {
         env: { ...process.env, NO_COLOR: '1', NODE_OPTIONS: `--require ${PEAK_RSS}`, HOKAN_PEAK_RSS: peakFile },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      const r = await collect(child, 120_000);
+      // Alone ~25-60 s for the first run; beside the suite's other forks on 2 cores, more than 120 s was seen.
+      const r = await collect(child, 480_000);
       expect(r.stderr).toBe('');
       const peak = JSON.parse(await readFile(peakFile, 'utf8')) as { maxRssKiB: number; anonKiB: number; fileKiB: number; shmemKiB: number; heapUsedKiB: number };
       const mib = (k: number) => Math.round(k / 1024);
@@ -89,5 +90,5 @@ describe(`issue 22: memory of a ${FILES.toLocaleString('en')}-file job`, () => {
     const again = await backup();
     expect(again.record).toMatchObject({ status: 'completed', counts: { uploaded: 0, unchanged: FILES } });
     expect(again.peak.maxRssKiB / 1024, `no-change run: ${again.text}`).toBeLessThan(LIMITS_MIB.noChange);
-  }, 180_000);
+  }, 1_000_000);
 });
