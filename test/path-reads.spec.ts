@@ -113,6 +113,20 @@ describe('issue 22: a command on one folder of a big job reads that folder, not 
     expect(read).toBeGreaterThanOrEqual(FILES + FOLDERS);
   });
 
+  it('a restore of everything holds only the records it is asked to keep; every one is in the index, and show --path finds a folder\'s', async () => {
+    const { run, files } = await runRestore(deps(), { job: 'docs', to: join(dir, 'every'), keepRecord: (f) => f.status === 'failed' });
+    expect(run).toMatchObject({ status: 'completed', counts: { restored: FILES, failed: 0 } });
+    expect(files).toEqual([]);
+    const all = await index.listFiles(run.id, { limit: 0 });
+    expect(all.total).toBe(FILES);
+    const [under] = await recordPathsOf(deps(), 'docs', [folder(77)]);
+    const { result, read } = await cost(() => index.listFiles(run.id, { under: [under!], limit: 100 }));
+    // In the order they finished (several in flight), so compared sorted.
+    expect(result.files.map((f) => [f.path, f.status]).sort()).toEqual(Array.from({ length: PER }, (_, f) => [`src/${folder(77)}/f${String(f).padStart(2, '0')}.txt`, 'restored']));
+    expect(read).toBeLessThanOrEqual(64 + 3 * (FILE_CHUNK + 1));
+    expect(await digest(join(dir, 'every', 'src'))).toEqual(await digest(src));
+  });
+
   it('versions of one file: its own entry alone', async () => {
     const { result, read } = await cost(() => fileHistory(deps(), 'docs', join(folder(8), 'f07.txt')));
     expect(result.versions.map((v) => [v.current, v.size])).toEqual([

@@ -31,6 +31,12 @@ export const restoreCommand: BuiltinCommand = {
         const progress = args.dryRun
           ? undefined
           : await restoreProgress({ job: String(args.job), bar: ctx.output instanceof CliOutput ? ctx.output.progressStream : undefined, json: ctx.output.json ? (line) => ctx.output.error(line) : undefined });
+        // Only the records printed are kept (every one is in the index: `agent show RUN`): a restore
+        // of a million files holds no million records.
+        let listed = 0;
+        const keepRecord = ctx.output.json
+          ? (f: { status: string }) => f.status !== 'unchanged'
+          : (f: { status: string }) => f.status === 'failed' || f.status === 'skipped' || (!!args.dryRun && f.status === 'restored' && listed++ < 50);
         let result;
         try {
           result = await runRestore(deps, {
@@ -47,6 +53,7 @@ export const restoreCommand: BuiltinCommand = {
             renameUnsafe: !!args.renameUnsafe,
             signal: stop.signal,
             onProgress: progress?.update,
+            keepRecord,
           });
         } finally {
           progress?.stop();

@@ -8,7 +8,7 @@ import { hasTaps, type RunContext } from '../../common/hooks.js';
 import { emptyCounts, type FileRecord, type RunRecord, type SourceRoot } from '../../common/model.js';
 import type { Reason } from '../../common/statuses.js';
 import { formatDate, fsTime } from '../../common/units.js';
-import type { HeldFile, HeldVersion } from '../index/index-store.js';
+import type { HeldFile, HeldVersion, IndexOp } from '../index/index-store.js';
 import { crashPoint } from './crash-points.js';
 import { findJob, targetFingerprint, type EngineDeps } from './deps.js';
 import { reasonOf } from './failure.js';
@@ -58,6 +58,12 @@ export interface RestoreOptions {
   onProgress?: (p: RestoreProgress) => void;
   /** Tests: read every target through `get`, as targets without `getToFile` are (the differential test). */
   streamOnly?: boolean;
+  /**
+   * Which per-file records the result's `files` holds (default: every one). They are written to the
+   * index as the restore goes either way; the command keeps only what it prints, so a restore of a
+   * million files does not hold a million records (issue 22).
+   */
+  keepRecord?: (rec: FileRecord) => boolean;
 }
 
 export interface RestoreProgress {
@@ -226,13 +232,27 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
   const wanted = opts.paths?.length ? matchPaths(roots, opts.paths) : undefined;
   const rootPaths = new Map(roots.map((r) => [r.name, r.path]));
   const base = opts.to ? resolve(opts.to) : undefined;
+  /** The records the caller keeps (keepRecord); every final record goes to the index as the restore goes. */
   const files: FileRecord[] = [];
+  const keep = opts.keepRecord ?? (() => true);
+  const fileLog = index.fileLog(runId);
+  let fileSeq = 0;
+  let fileOps: IndexOp[] = [];
+  /** The batches in flight, one after another; the first failure is thrown at the end. */
+  let written: Promise<void> = Promise.resolve();
+  let writeError: unknown;
+  const writeRecords = () => {
+    fileLog.flush(fileOps);
+    const ops = fileOps;
+    fileOps = [];
+    if (ops.length) written = written.then(() => (writeError === undefined ? index.batch(ops) : undefined)).catch((e: unknown) => void (writeError ??= e));
+  };
   const reasons = new Set<Reason>();
   /** Paths given a later version than the run's own (`fillPruned`), for the run's note. */
   const filled: string[] = [];
   let durabilityError: string | undefined;
   /** Files whose copy on the source target was damaged or missing: tried on the job's other targets. */
-  const secondChance: { at: number; root: string; rel: string; ver: HeldVersion; dest: string; rootDir: string }[] = [];
+  const secondChance: { rec: FileRecord; root: string; rel: string; ver: HeldVersion; dest: string; rootDir: string }[] = [];
   /** What the second chance found, for the run's note. */
   const rescued: string[] = [];
   const maxConn = Math.max(1, source.target.capabilities.maxConnections);
@@ -257,13 +277,21 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
     opts.onProgress(progress);
   };
 
-  const record = (rec: FileRecord) => {
-    files.push(rec);
+  /** A record that will not change: its reason counted, written to the index (a batch at a time), kept if asked. */
+  const settle = (rec: FileRecord) => {
+    if (rec.reason && (rec.status === 'failed' || rec.reason === 'version-pruned')) reasons.add(rec.reason);
+    if (keep(rec)) files.push(rec);
+    if (opts.dryRun || rec.status === 'unchanged') return;
+    fileLog.add(fileOps, ++fileSeq, rec);
+    if (fileOps.length >= 500) writeRecords();
+  };
+  /** `final: false`: a file the second chance may still restore (settled after it). */
+  const record = (rec: FileRecord, final = true) => {
+    if (final) settle(rec);
     if (rec.status === 'restored') run.counts.restored++;
     else if (rec.status === 'skipped') run.counts.skipped++;
     else if (rec.status === 'failed') run.counts.failed++;
     else if (rec.status === 'unchanged') run.counts.unchanged++;
-    if (rec.reason && (rec.status === 'failed' || rec.reason === 'version-pruned')) reasons.add(rec.reason);
     done++;
     if (opts.onProgress) {
       partial.delete(rec.path);
@@ -344,8 +372,9 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
         // A damaged or missing copy: recorded failed now; another target of the job that holds the
         // same version is tried after this pass (secondChance).
         if (!(HokanError.is(e) && e.code === 'E_HASH_MISMATCH') && !TargetError.isNotFound(e)) throw e;
-        record({ ...rec, status: 'failed', reason: HokanError.is(e) && e.code === 'E_HASH_MISMATCH' ? 'hash-mismatch' : 'not-found', message: describeError(e).split('\n')[0] });
-        secondChance.push({ at: files.length - 1, root, rel, ver, dest, rootDir });
+        const failed: FileRecord = { ...rec, status: 'failed', reason: HokanError.is(e) && e.code === 'E_HASH_MISMATCH' ? 'hash-mismatch' : 'not-found', message: describeError(e).split('\n')[0] };
+        record(failed, false);
+        secondChance.push({ rec: failed, root, rel, ver, dest, rootDir });
         return;
       }
       crashPoint('after-restore-file');
@@ -366,7 +395,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
   const restoreFromOthers = async () => {
     for (const id of job.targets) {
       if (id === source.id) continue;
-      const left = secondChance.filter((c) => files[c.at]!.status === 'failed');
+      const left = secondChance.filter((c) => c.rec.status === 'failed');
       if (!left.length) return;
       let other: OpenedJobTarget;
       try {
@@ -391,9 +420,9 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
             logger.warn({ target: id, path, err: describeError(e) }, 'the second target could not give the file either');
             continue;
           }
-          const bad = files[c.at]!;
+          const bad = c.rec;
           const rec: FileRecord = { path, target: id, status: 'restored', size: c.ver.size, sha256: c.ver.sha256, message: `restored from ${id}: the copy on ${source.id} (version of ${runIdTime(c.ver.v).toISOString()}) was ${bad.reason === 'hash-mismatch' ? 'damaged (hash-mismatch)' : 'missing'}` };
-          files[c.at] = rec;
+          c.rec = rec;
           run.counts.failed--;
           run.counts.restored++;
           run.bytes += c.ver.size;
@@ -455,6 +484,7 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
     }
     await Promise.all(inflight);
     if (secondChance.length && !opts.signal?.aborted) await restoreFromOthers();
+    for (const c of secondChance) settle(c.rec);
     // Folders after every file (restore-folders.ts), before the last durability window covers them.
     if (!opts.dryRun && !opts.signal?.aborted) {
       await restoreFolders(heldFolders, (f) => destinationOf(f.root, f.rel).dest, overwrite, (f, e) => record(failedRecord({ path: fileKey(f.root, f.rel), target: source.id, status: 'restored' }, e)));
@@ -483,12 +513,6 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
       hint: 'give a path under one of the job\'s source folders (absolute, or relative to the folder); `agent versions` lists what a file has',
     });
   }
-  if (rescued.length) {
-    // The reasons are those of what is still failed (a file the second target gave is restored).
-    reasons.clear();
-    for (const f of files) if (f.reason && (f.status === 'failed' || f.reason === 'version-pruned')) reasons.add(f.reason);
-    if (durabilityError) reasons.add('io-error');
-  }
   const rs = [...reasons];
   run.reasons = rs.length > 1 ? ['multiple-errors', ...rs] : rs;
   run.status = opts.signal?.aborted ? 'aborted' : rs.length ? 'incomplete' : 'completed';
@@ -498,7 +522,9 @@ export async function runRestore(deps: EngineDeps, opts: RestoreOptions): Promis
   if (durabilityError) run.note = `${run.note ? `${run.note}; ` : ''}the restored files could not be made durable (synced to disk): ${durabilityError}`;
   if (!opts.dryRun) {
     await index.putRun(run);
-    await index.batch(index.fileOps(runId, files.filter((f) => f.status !== 'unchanged')));
+    writeRecords();
+    await written;
+    if (writeError !== undefined) throw writeError;
   }
   logger.info({ run: runId, counts: run.counts }, 'restore finished');
   return { run, files };
