@@ -23,7 +23,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs, sec, mib, table, verdict, machine } from './lib/cli.mjs';
 import { backupCommand, checkBackup, writeConfig, peakAnonKiB, AGENT, REPO } from './lib/hokan.mjs';
-import { runOnce, median, rm, fresh } from './lib/run.mjs';
+import { runOnce, median, rm, fresh, workDir } from './lib/run.mjs';
 import { PER_FOLDER, changeOnePercent, countTree, folderDigest, folderRel, generateBigTree } from './lib/big-tree.mjs';
 
 const SECTIONS = ['first', 'nochange', 'changed', 'restore-path', 'restore-all'];
@@ -35,15 +35,7 @@ if (!fs.existsSync(AGENT)) throw new Error(`${AGENT} missing: run \`npx tsc -b\`
 for (const tool of ['rsync', 'rclone']) if (!fs.existsSync(`/usr/bin/${tool}`)) throw new Error(`${tool} missing: apt-get install -y rsync rclone time`);
 
 const log = (...a) => console.log(...a);
-const work = path.join(o.data, 'work-million');
-const cleanup = () => {
-  rm(work);
-  if (o.temp) rm(o.data);
-};
-process.on('SIGINT', () => {
-  cleanup();
-  process.exit(130);
-});
+const { work, cleanup } = workDir(o, 'work-million');
 const loadavg = () => fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const env = { ...process.env, NO_COLOR: '1', RCLONE_CONFIG: '/dev/null' };
 const sync = () => runOnce('sync', []);

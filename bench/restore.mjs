@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs, sec, mib, table, verdict, machine } from './lib/cli.mjs';
 import { writeConfig, backupOnce, AGENT, REPO } from './lib/hokan.mjs';
-import { runOnce, median, rm, fresh } from './lib/run.mjs';
+import { runOnce, median, rm, fresh, workDir } from './lib/run.mjs';
 import { generateTree, treeSpec } from './lib/trees.mjs';
 import { startS3rver } from './lib/s3rver.mjs';
 
@@ -28,15 +28,7 @@ if (!fs.existsSync(AGENT)) throw new Error(`${AGENT} missing: run \`npx tsc -b\`
 for (const tool of ['rclone', 'restic']) if (!fs.existsSync(`/usr/bin/${tool}`)) throw new Error(`${tool} missing: apt-get install -y rsync rclone restic time`);
 
 const log = (...a) => console.log(...a);
-const work = path.join(o.data, 'work-restore');
-const cleanup = () => {
-  rm(work);
-  if (o.temp) rm(o.data);
-};
-process.on('SIGINT', () => {
-  cleanup();
-  process.exit(130);
-});
+const { work, cleanup } = workDir(o, 'work-restore');
 
 const dir = path.join(o.data, 'trees', o.quick ? 'a-quick' : 'a');
 log(`tree (a): ${dir}`);

@@ -3,6 +3,7 @@
 // Debian package `time`), medians over N runs.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 export const GNU_TIME = '/usr/bin/time';
 
@@ -75,3 +76,20 @@ export const fresh = (p) => {
   rm(p);
   fs.mkdirSync(p, { recursive: true });
 };
+
+/**
+ * A benchmark's scratch folder under `--data` (`o` from cli.mjs parseArgs): `cleanup` removes it,
+ * and `--data` itself when that was a temporary one; Ctrl-C cleans up too.
+ */
+export function workDir(o, name) {
+  const work = path.join(o.data, name);
+  const cleanup = () => {
+    rm(work);
+    if (o.temp) rm(o.data);
+  };
+  process.on('SIGINT', () => {
+    cleanup();
+    process.exit(130);
+  });
+  return { work, cleanup };
+}
