@@ -24,7 +24,8 @@ import * as path from 'node:path';
 import { parseArgs, sec, mib, table, verdict, machine } from './lib/cli.mjs';
 import { backupCommand, checkBackup, writeConfig, peakAnonKiB, AGENT, REPO } from './lib/hokan.mjs';
 import { runOnce, median, rm, fresh, workDir } from './lib/run.mjs';
-import { PER_FOLDER, changeOnePercent, countTree, folderDigest, folderRel, generateBigTree } from './lib/big-tree.mjs';
+import { PER_FOLDER, changeOnePercent, folderDigest, folderRel, generateBigTree } from './lib/big-tree.mjs';
+import { countTree } from './lib/trees.mjs';
 
 const SECTIONS = ['first', 'nochange', 'changed', 'restore-path', 'restore-all'];
 const o = parseArgs(process.argv, SECTIONS);

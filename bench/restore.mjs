@@ -19,7 +19,7 @@ import * as path from 'node:path';
 import { parseArgs, sec, mib, table, verdict, machine } from './lib/cli.mjs';
 import { writeConfig, backupOnce, AGENT, REPO } from './lib/hokan.mjs';
 import { runOnce, median, rm, fresh, workDir } from './lib/run.mjs';
-import { generateTree, treeSpec } from './lib/trees.mjs';
+import { countTree, generateTree, treeSpec } from './lib/trees.mjs';
 import { startS3rver } from './lib/s3rver.mjs';
 
 const o = parseArgs(process.argv, ['hdd'], ['s3']);
@@ -44,25 +44,8 @@ const results = [];
 const verdicts = [];
 const cpu = (r) => (Number.isFinite(r.userS) ? `${r.userS.toFixed(1)} user + ${r.sysS.toFixed(1)} sys` : '');
 
-/** Files and bytes under a folder (a restore must hold the whole tree). */
-function census(d) {
-  let files = 0;
-  let bytes = 0;
-  const walk = (p) => {
-    for (const e of fs.readdirSync(p, { withFileTypes: true })) {
-      const q = path.join(p, e.name);
-      if (e.isDirectory()) walk(q);
-      else if (e.isFile()) {
-        files++;
-        bytes += fs.lstatSync(q).size;
-      }
-    }
-  };
-  walk(d);
-  return { files, bytes };
-}
 function checkTree(label, d) {
-  const c = census(d);
+  const c = countTree(d);
   if (c.files !== stats.files || c.bytes !== stats.bytes) throw new Error(`${label}: restored ${c.files} files / ${c.bytes} bytes, the tree has ${stats.files} / ${stats.bytes}`);
 }
 
@@ -104,7 +87,7 @@ async function diffTree(root) {
   const r = await runOnce('diff', ['-r', '-q', dir, root], { allowFail: true });
   const bad = r.stdout.split('\n').filter(Boolean).filter((line) => {
     const m = /^Only in (.*): (.*)$/.exec(line);
-    return !(m && m[1].startsWith(dir) && census(path.join(m[1], m[2])).files === 0);
+    return !(m && m[1].startsWith(dir) && countTree(path.join(m[1], m[2])).files === 0);
   });
   if (bad.length || r.code > 1) throw new Error(`hokan's restore differs from the tree:\n${bad.slice(0, 20).join('\n')}${r.stderr}`);
 }

@@ -87,22 +87,3 @@ export function folderDigest(folder) {
   }
   return h.digest('hex');
 }
-
-/** Files and bytes under a folder (recursive, the hidden `.hokan*` folders left out). */
-export function countTree(root) {
-  let files = 0;
-  let bytes = 0;
-  const walk = (d) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      if (e.name.startsWith('.hokan')) continue;
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile()) {
-        files++;
-        bytes += fs.statSync(p).size;
-      }
-    }
-  };
-  walk(root);
-  return { files, bytes };
-}
