@@ -1,6 +1,7 @@
 import { isAbsolute, relative, sep } from 'node:path';
 import type { SourceRoot } from '../../common/model.js';
 import type { HeldFile, IndexStore } from '../index/index-store.js';
+import { pathUnder } from '../index/file-chunks.js';
 import type { EngineDeps } from './deps.js';
 import { resolveRoots } from './sources.js';
 
@@ -37,7 +38,7 @@ export function matchPaths(roots: readonly SourceRoot[], paths: readonly string[
 }
 
 /** `rel` is `prefix` or under it (`''`: everything). */
-export const inside = (rel: string, prefix: string) => prefix === '' || rel === prefix || rel.startsWith(prefix + '/');
+export const inside = (rel: string, prefix: string) => prefix === '' || pathUnder(rel, prefix);
 
 /** The asked paths without those inside another (and without repeats): each range is read once. */
 export function outermost(asked: readonly AskedPath[]): AskedPath[] {
