@@ -200,5 +200,6 @@ describe('agent run: schedules', () => {
     expect(runs[0]!.status).toBe('completed');
     third.child.kill('SIGTERM');
     expect((await third.result).code).toBe(0);
-  });
+    // ~15 s alone; its waits allow more, and beside the 200,000-file memory test on 2 cores it took over 60 s.
+  }, 180_000);
 });
