@@ -24,13 +24,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HokanConfig, JobConfig } from '../common/config-types.js';
 import { EngineHooks } from '../common/hooks.js';
 import { nullLogger } from '../common/logger.js';
 import type { Target } from '../common/target.js';
 import { IndexStore } from '../node/index/index-store.js';
 import { runBackup } from '../node/engine/backup.js';
+import { keepWalkThreads } from '../node/scan/scanner.js';
 import type { EngineDeps } from '../node/engine/deps.js';
 import { JobStore } from '../node/engine/job-store.js';
 import { VERSIONS_PREFIX, META, versionKey } from '../node/engine/layout.js';
@@ -110,6 +111,9 @@ export function describeEngineConformance(opts: EngineConformanceOptions): void 
   const timeout = Math.max(opts.timeoutMs ?? 240_000, (envRuns ?? 0) * 10_000);
 
   describe(`engine conformance: ${opts.name}`, () => {
+    // Walks in a thread (the `walk` setting) take one kept between runs, as in `agent run`.
+    beforeAll(() => keepWalkThreads(true));
+    afterAll(() => keepWalkThreads(false));
     for (const r of opts.regressions === false ? [] : REGRESSIONS) {
       if (r.watched && !opts.watchedRuns) continue;
       it(`regression: ${r.name}`, () => runCase(opts, r.settings, [...r.ops, { op: 'rebuild-index' }], r.watched), timeout);
@@ -219,6 +223,7 @@ async function runCase(opts: EngineConformanceOptions, s: CaseSettings, allOps: 
       ignoreCtime: opts.job?.ignoreCtime ?? false,
       ...(s.keepDeletedDays !== undefined ? { keepDeletedDays: s.keepDeletedDays } : {}),
     };
+    const scanWorker = s.walk === 'thread' ? 'always' : s.walk === 'here' ? 'never' : undefined;
     const place = `p${Math.random().toString(36).slice(2)}`;
     const config: HokanConfig = { device: 'model-pc', plugins: [], targets: Object.fromEntries(targetIds.map((id) => [id, { type: 'conformance', path: `${place}-${id}` }])), jobs: [job], notify: [], presets: {} };
     index = indexes[0] = await IndexStore.open(dataDirs[0]!);
@@ -309,7 +314,7 @@ async function runCase(opts: EngineConformanceOptions, s: CaseSettings, allOps: 
       // A spot check of everything unchanged looks at every file: a full run, never a watched one.
       const paths = watched && !full && !spotAll ? [...changed].map((p) => join(src, ...p.split('/'))) : undefined;
       if (spotAll) job.spotCheck = 1_000_000;
-      const run = await runBackup(deps(), { job: JOB, now, full, paths }).finally(() => delete job.spotCheck);
+      const run = await runBackup(deps(), { job: JOB, now, full, paths, scanWorker }).finally(() => delete job.spotCheck);
       // A run that did not complete (a guard held deletions back) leaves its paths to the next, as the daemon does.
       if (run.status === 'completed') changed.clear();
       const expected = models.map((m, i) => m.backup(run.id, seen, propagate, clock, knows[current]!.get(i)));
@@ -343,7 +348,7 @@ async function runCase(opts: EngineConformanceOptions, s: CaseSettings, allOps: 
     clock += HOUR;
     const now = new Date(clock);
     const seen = await seenTree(source, src, s);
-    const again = await runBackup(deps(), { job: JOB, now });
+    const again = await runBackup(deps(), { job: JOB, now, scanWorker });
     // Deletions a monthly policy held back go now if this run is the first of a new month.
     const propagate = s.deletions === 'every-run' || (s.deletions === 'monthly' && !months.has(`${now.getFullYear()}-${now.getMonth()}`));
     const expected = models.map((m, i) => m.backup(again.id, seen, propagate, clock, knows[current]!.get(i)));

@@ -66,6 +66,11 @@ export interface CaseSettings {
   targets: number;
   /** Deleted files lose every version this many days after their deletion (absent: kept). */
   keepDeletedDays?: number;
+  /**
+   * Where the walk runs: on the run's own thread, or in a walk thread (one kept between runs, as
+   * `agent run` keeps it). Absent: the engine's own choice (here, for trees this small).
+   */
+  walk?: 'here' | 'thread';
 }
 
 // ---- operations ---------------------------------------------------------------------------
@@ -136,7 +141,7 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant('mkdir' as const), path: dirArb }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('chmod-folder' as const), pick: fc.nat(), mode: fc.constantFrom(...FOLDER_MODES) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('chown' as const), pick: fc.nat(), id: fc.constantFrom(0, 1000, 65534) }) },
-  { weight: 8, arbitrary: fc.record({ op: fc.constant('backup' as const), gapHours: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 24 * 40 })), full: fc.boolean().map((b) => b && Math.random() < 0.3) }) },
+  { weight: 8, arbitrary: fc.record({ op: fc.constant('backup' as const), gapHours: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 24 * 40 })), full: fc.nat(19).map((n) => n < 3) }) },
   { weight: 1, arbitrary: fc.constant({ op: 'rebuild-index' as const }) },
   { weight: 1, arbitrary: fc.constant({ op: 'switch-index' as const }) },
   { weight: 1, arbitrary: fc.constant({ op: 'lose-current' as const }) },
@@ -150,6 +155,7 @@ export const settingsArb: fc.Arbitrary<CaseSettings> = fc.record({
   excludeTmp: fc.boolean(),
   targets: fc.constantFrom(1, 1, 2),
   keepDeletedDays: fc.constantFrom(undefined, undefined, 0, 1, 10),
+  walk: fc.constantFrom<CaseSettings['walk']>(undefined, 'here', 'thread'),
 });
 
 /** A case: settings, then operations; it always ends with a backup. */

@@ -12,7 +12,7 @@ import { parseSize } from '../../common/units.js';
 import type { HeldFile, IndexOp, IndexStore } from '../index/index-store.js';
 import type { FileRecordLog } from '../index/file-chunks.js';
 import { storesObject } from '../index/held-types.js';
-import { scanRootBatches, scanWorkerFor, stopHeadStart } from '../scan/scanner.js';
+import { scanRootBatches, scanWorkerFor, stopHeadStart, walkThreadReady, type ScanWorker } from '../scan/scanner.js';
 import { findJob, targetFingerprint, type EngineDeps } from './deps.js';
 import { hashFile } from './file-source.js';
 import { reasonOf, type RetryOptions } from './failure.js';
@@ -115,6 +115,8 @@ class BackupRun {
   private readonly runReasons = new Set<Reason>();
   private afterCrash = false;
   private scanInWorker = false;
+  /** The first root's walk, started before the targets are opened (see `run`). */
+  private early?: { root: SourceRoot; worker: ScanWorker };
   /** The spot check's chance of picking an unchanged file, and at most how many it looks up per target. */
   private spot?: { chance: number; cap: number };
   private maxFileSize?: number;
@@ -165,6 +167,13 @@ class BackupRun {
     let live: Lane[] = [];
     try {
       const roots = await this.start();
+      // The first root's walk starts now, in a worker, beside the opening of the targets (their
+      // checks, markers and leases are round trips on a network target). Not for a watched run: it
+      // may turn out to need every file (below), and looks at its paths on this thread anyway.
+      if (!this.scopes && roots.length && this.opts.scanWorker !== 'never') {
+        const worker = scanWorkerFor(roots[0]!, this.fullScanOptions(roots[0]!), this.scanInWorker);
+        if (worker) this.early = { root: roots[0]!, worker };
+      }
       live = await this.openTargets();
       // A watched run looks only at the paths changed since this data folder's last run. A target
       // it never backed up to before (a new data folder, a target added to the job), one that was
@@ -203,6 +212,8 @@ class BackupRun {
       if (!this.lanes.length) throw e;
     } finally {
       this.opts.signal?.removeEventListener('abort', onAbort);
+      await this.early?.worker.close(); // a run that stopped before it read the walk
+      this.early = undefined;
     }
     // A run that stopped early (aborted, or an error) still records what it put: nothing in flight
     // is abandoned, and the files of the last window are flushed and recorded, not sent again.
@@ -230,7 +241,8 @@ class BackupRun {
     // A big tree seen in the last two runs (one that stopped early saw less): walk it in a worker
     // thread (see `SCAN_WORKER_MIN_FILES`).
     const lastSeen = Math.max(0, ...recent.slice(0, 2).map((r) => r.counts.seen));
-    this.scanInWorker = this.opts.scanWorker === 'always' || (this.opts.scanWorker !== 'never' && lastSeen >= SCAN_WORKER_MIN_FILES);
+    // In `agent run`, an idle walk thread is kept: no start to pay, so every tree is walked in one.
+    this.scanInWorker = this.opts.scanWorker === 'always' || (this.opts.scanWorker !== 'never' && (lastSeen >= SCAN_WORKER_MIN_FILES || walkThreadReady()));
     // The spot check picks each unchanged file with the same chance, sized by the tree the last runs saw.
     const n = this.job.spotCheck ?? SPOT_CHECK_FILES;
     this.spot = n > 0 && !this.dryRun ? { chance: Math.min(1, n / Math.max(1, lastSeen)), cap: 2 * n } : undefined;
@@ -336,6 +348,13 @@ class BackupRun {
 
   // ---- scan and filter one root, and compare it with what each target holds -----------------
 
+  /** How a whole root is walked (a watched run narrows it: scoped-scan.ts). */
+  private fullScanOptions(root: SourceRoot) {
+    const job = this.job;
+    const onSkip = (rel: string, reason: string, kind: string) => this.noteFiltered(root, rel, reason, kind);
+    return { filters: job.filters, followSymlinks: job.followSymlinks, folders: true, filter: this.filterHook, signal: this.ctrl.signal, onSkip };
+  }
+
   private async scanRoot(root: SourceRoot, live: Lane[]): Promise<void> {
     const { index } = this.deps;
     const job = this.job;
@@ -367,18 +386,22 @@ class BackupRun {
 
     // A source is a folder: a single file would be stored as `file.txt/file.txt` and could not be
     // restored in place. Said, with the way to take one file; nothing is deleted for it.
+    // The walk started before the targets were opened, if it is this root's (see `run`).
+    const early = this.early?.root === root ? this.early.worker : undefined;
+    if (early) this.early = undefined;
     const st = await stat(root.path).catch(() => undefined);
     if (st && !st.isDirectory()) {
       rootError = `the source ${root.path} is a file, not a folder: give its folder as "path", with "include": ["${basename(root.path)}"] to take only this file`;
+      await early?.close();
       for (const c of cursors) await c.close();
       this.guardRoot(root, rootLanes, rootError, 0);
       return;
     }
-    const onSkip = (rel: string, reason: string, kind: string) => this.noteFiltered(root, rel, reason, kind);
-    const fullOpts = { filters: job.filters, followSymlinks: job.followSymlinks, folders: true, filter: this.filterHook, signal: this.ctrl.signal, onSkip };
+    const fullOpts = this.fullScanOptions(root);
     const scanOpts = scoped ? scopedScanOptions(root, fullOpts, scoped) : fullOpts;
+    if (scoped) await early?.close();
     // A walk the command started before it loaded (cli/head-start.ts) is taken over if it is this one.
-    const worker = this.opts.scanWorker === 'never' || scoped ? undefined : scanWorkerFor(root, scanOpts, this.scanInWorker);
+    const worker = this.opts.scanWorker === 'never' || scoped ? undefined : (early ?? scanWorkerFor(root, scanOpts, this.scanInWorker));
     if (worker?.headStart) this.logger.debug({ root: root.path }, 'the walk had a head start (started before the command loaded)');
     try {
       scan: for await (const batch of scanRootBatches(root, { ...scanOpts, worker })) {

@@ -3,7 +3,7 @@
  * over by the run whose walk it is; and the choice of worker for a walk.
  */
 import type { SourceRoot } from '../../common/model.js';
-import { ScanWorker } from './scan-worker-handle.js';
+import { keepWalkThreads, ScanWorker, walkThreadKept } from './scan-worker-handle.js';
 import { walkSpec, type WalkSpec, type WorkerOptions } from './scan-worker-protocol.js';
 
 /** A walk started before its run (see `startHeadStart`), until a run takes it or another walk starts. */
@@ -19,7 +19,10 @@ let firstSpec: WalkSpec | undefined;
 export function scanWorkerFor(root: SourceRoot, opts: WorkerOptions, start: boolean): ScanWorker | undefined {
   const spec = walkSpec(root, opts);
   firstSpec ??= spec;
-  return takeHeadStart(spec) ?? (start ? new ScanWorker(spec) : undefined);
+  const w = takeHeadStart(spec) ?? (start ? new ScanWorker(spec) : undefined);
+  // Walked here because no idle thread was kept (they stop after a while unused): one for next time.
+  if (!w && walkThreadKept()) keepWalkThreads(true);
+  return w;
 }
 
 /** Starts walking `root` in a worker thread (or takes over the head start of this walk). */

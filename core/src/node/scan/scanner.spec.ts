@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FileEntry, ScanError, ScanItem, SourceRoot } from '../../common/model.js';
-import { compareNames, scanRoot, scanRootBatches, startHeadStart, startScanWorker, stopHeadStart, takeHeadStartOf, walkSpec, type ScanOptions } from './scanner.js';
+import { compareNames, keepWalkThreads, scanRoot, scanRootBatches, scanWorkerFor, startHeadStart, startScanWorker, stopHeadStart, takeHeadStartOf, walkSpec, walkThreadReady, type ScanOptions } from './scanner.js';
 
 let tmp: string;
 beforeEach(() => {
@@ -422,6 +422,73 @@ describe('scanning in a worker thread', () => {
       if (m >= 100) break;
     }
     expect(m).toBe(100);
+  });
+
+  describe('walk threads kept between walks (`agent run`: keepWalkThreads)', () => {
+    afterEach(() => keepWalkThreads(false));
+    const walkAll = async (root: SourceRoot, o: ScanOptions) => {
+      const items: ScanItem[] = [];
+      for await (const b of scanRootBatches(root, o)) items.push(...b);
+      return items;
+    };
+
+    it('a thread whose walk ended walks the next one — other roots and filters, the same items as here', async () => {
+      for (let i = 0; i < 400; i++) tree(tmp, { [`a/d${i % 9}/f${i}.txt`]: String(i), [`b/g${i % 5}/h${i}.log`]: 'x'.repeat(i) });
+      fs.symlinkSync('nowhere', path.join(tmp, 'b', 'dangling'));
+      keepWalkThreads(true);
+      expect(walkThreadReady()).toBe(true); // one started at once
+      const walks: [SourceRoot, ScanOptions][] = [
+        [rootAt(path.join(tmp, 'a')), { filters: {}, followSymlinks: false, batchSize: 32 }],
+        [rootAt(path.join(tmp, 'b')), { filters: { exclude: ['g2/**'], largerThan: '200B' }, followSymlinks: false, batchSize: 7 }],
+        [rootAt(tmp), { filters: {}, followSymlinks: true, folders: true, batchSize: 100 }],
+        [rootAt(path.join(tmp, 'a', 'd0', 'f0.txt')), { filters: {}, followSymlinks: false }],
+      ];
+      const ids = new Set<number>();
+      for (const [root, o] of walks) {
+        const w = startScanWorker(root, o);
+        ids.add(w.threadId);
+        const here = await walkAll(root, o);
+        expect(here.length).toBeGreaterThan(0);
+        expect(await walkAll(root, { ...o, worker: w })).toEqual(here);
+        expect(walkThreadReady()).toBe(true); // back in the pool
+      }
+      expect(ids.size).toBe(1);
+    });
+
+    it('a walk left half-way stops its thread: the next walk gets another, and nothing of the old walk', async () => {
+      for (let i = 0; i < 3000; i++) tree(tmp, { [`d${i % 30}/f${i}.txt`]: 'x' });
+      tree(path.join(os.tmpdir(), path.basename(tmp) + '-small'), { 'only.txt': 'o' });
+      const small = rootAt(path.join(os.tmpdir(), path.basename(tmp) + '-small'));
+      try {
+        keepWalkThreads(true);
+        const o = { filters: {}, followSymlinks: false, batchSize: 100 };
+        const w = startScanWorker(rootAt(tmp), o);
+        let n = 0;
+        for await (const b of scanRootBatches(rootAt(tmp), { ...o, worker: w })) {
+          n += b.length;
+          if (n >= 100) break; // closes the walk half-way
+        }
+        const next = startScanWorker(small, o);
+        expect(next.threadId).not.toBe(w.threadId);
+        expect(rels(await walkAll(small, { ...o, worker: next }))).toEqual(['only.txt']);
+      } finally {
+        fs.rmSync(small.path, { recursive: true, force: true });
+      }
+    });
+
+    it('without a kept thread a small walk stays here; when threads are kept and none is idle, one is started for the next walk', async () => {
+      tree(tmp, { 'x.txt': 'x' });
+      const o = { filters: {}, followSymlinks: false };
+      expect(walkThreadReady()).toBe(false);
+      expect(scanWorkerFor(rootAt(tmp), o, false)).toBeUndefined();
+      expect(walkThreadReady()).toBe(false); // not kept: nothing started
+      keepWalkThreads(true);
+      const taken = scanWorkerFor(rootAt(tmp), o, true)!; // takes the idle one
+      expect(walkThreadReady()).toBe(false);
+      expect(scanWorkerFor(rootAt(tmp), o, false)).toBeUndefined(); // walked here…
+      expect(walkThreadReady()).toBe(true); // …and one started for next time
+      await taken.close();
+    });
   });
 
   describe('a head start (a walk started before the command loaded: cli/head-start.ts)', () => {

@@ -17,7 +17,7 @@ import { Walker, type WalkOptions } from './walker.js';
 // The walk, the worker and the head start live in their own modules; their names stay importable here.
 export { compareNames, Walker, type WalkOptions } from './walker.js';
 export { PACKED_FIELDS, walkSpec, type PackedMessage, type ScanWorkerData, type ScanWorkerMessage, type WalkSpec } from './scan-worker-protocol.js';
-export { ScanWorker } from './scan-worker-handle.js';
+export { keepWalkThreads, ScanWorker, walkThreadReady } from './scan-worker-handle.js';
 export { firstWalk, scanWorkerFor, startHeadStart, startScanWorker, stopHeadStart, takeHeadStartOf } from './head-start.js';
 
 export interface ScanOptions extends WalkOptions {
