@@ -138,6 +138,24 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     expect(again.counts).toMatchObject({ uploaded: 0, unchanged: 8 });
   });
 
+  it('restore --json of more files than it holds prints them as it goes: one document, every restored file once, the run with its counts', async () => {
+    const { base, src, run } = await setup('json-restore');
+    for (let i = 0; i < 1300; i++) {
+      if (i % 100 === 0) await mkdir(join(src, `d${i / 100}`));
+      await writeFile(join(src, `d${Math.floor(i / 100)}`, `f${i}.txt`), `file ${i}\n`);
+    }
+    expect((await run('backup')).code).toBe(0);
+    const r = await run('restore', '--job', 'docs', '--to', join(base, 'out'), '--json');
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(Object.keys(doc)).toEqual(['files', 'run']); // streamed: the list first
+    expect(doc.run).toMatchObject({ kind: 'restore', status: 'completed', counts: { restored: 1300, failed: 0 } });
+    const paths = doc.files.map((f: { path: string; status: string }) => `${f.status} ${f.path}`);
+    expect(new Set(paths).size).toBe(1300);
+    expect(paths.every((p: string) => p.startsWith('restored '))).toBe(true);
+    expect(await digestTree(join(base, 'out', 'Documents'))).toEqual(await digestTree(src));
+  });
+
   it('a disk that is not plugged in is target-unavailable (exit 3) and nothing is created on the system disk', async () => {
     const { src, disk, run } = await setup('unplugged');
     await writeTree(src, { 'a.txt': 'a' });

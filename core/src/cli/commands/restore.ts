@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import type { FileRecord } from '../../common/model.js';
 import type { BuiltinCommand } from '../command.js';
 
 export const restoreCommand: BuiltinCommand = {
@@ -24,6 +25,7 @@ export const restoreCommand: BuiltinCommand = {
     const { formatBytes } = await import('../../common/units.js');
     const { restoreProgress } = await import('../restore-progress.js');
     const { CliOutput } = await import('../output.js');
+    const { JsonListDocument } = await import('../json-stream.js');
     const stop = interruptSignal(ctx);
     try {
       return await withEngine(ctx, async (deps) => {
@@ -33,10 +35,14 @@ export const restoreCommand: BuiltinCommand = {
           : await restoreProgress({ job: String(args.job), bar: ctx.output instanceof CliOutput ? ctx.output.progressStream : undefined, json: ctx.output.json ? (line) => ctx.output.error(line) : undefined });
         // Only the records printed are kept (every one is in the index: `agent show RUN`): a restore
         // of a million files holds no million records.
+        // With --json the records of a long restore are printed as it goes (json-stream.ts).
         let listed = 0;
-        const keepRecord = ctx.output.json
-          ? (f: { status: string }) => f.status !== 'unchanged'
-          : (f: { status: string }) => f.status === 'failed' || f.status === 'skipped' || (!!args.dryRun && f.status === 'restored' && listed++ < 50);
+        const doc = ctx.output.json && ctx.output instanceof CliOutput ? new JsonListDocument<FileRecord>(ctx.output, 'files') : undefined;
+        const keepRecord = doc
+          ? (f: FileRecord) => (f.status !== 'unchanged' && doc.add(f), false)
+          : ctx.output.json
+            ? (f: FileRecord) => f.status !== 'unchanged'
+            : (f: FileRecord) => f.status === 'failed' || f.status === 'skipped' || (!!args.dryRun && f.status === 'restored' && listed++ < 50);
         let result;
         try {
           result = await runRestore(deps, {
@@ -60,7 +66,8 @@ export const restoreCommand: BuiltinCommand = {
         }
         const { run, files } = result;
         const secs = run.end ? (Date.parse(run.end) - Date.parse(run.start)) / 1000 : 0;
-        if (ctx.output.json) ctx.output.printJson({ run, files: files.filter((f) => f.status !== 'unchanged') });
+        if (doc) doc.finish({ run });
+        else if (ctx.output.json) ctx.output.printJson({ run, files: files.filter((f) => f.status !== 'unchanged') });
         else {
           ctx.output.print(`${run.job}: restore ${statusText(run)} — ${countsText(run)}, ${formatBytes(run.bytes)} from ${run.targets.join(', ')}${!args.dryRun && secs > 0 ? ` in ${secs.toFixed(1)} s (${formatBytes(run.bytes / secs)}/s)` : ''}${args.dryRun ? ' (dry run: nothing was written)' : ''}  [run ${run.id}]`);
           if (run.note) ctx.output.print(`  note: ${run.note}`);
