@@ -100,6 +100,11 @@ async function loadIdentity(): Promise<{ DefaultAzureCredential: new () => objec
  * Every blob carries `mtime` and `sha256` metadata (from the engine's file source, which hashes what
  * it reads), so another tool can check a file it copies out of the container.
  */
+/** Whether the client signs with the account's key (StorageSharedKeyCredential): every operation is allowed. */
+function sharedKey(c: ContainerClient): boolean {
+  return typeof (c.credential as { computeHMACSHA256?: unknown } | undefined)?.computeHMACSHA256 === 'function';
+}
+
 export class AzureTarget implements Target {
   readonly capabilities: TargetCapabilities;
   private readonly prefix: string;
@@ -197,9 +202,12 @@ export class AzureTarget implements Target {
       }
     }
     try {
-      // A listing of one blob: it needs only the list permission, which a container SAS has
-      // (Get Container Properties needs more), and answers ContainerNotFound when it is missing.
-      await this.container.listBlobsFlat({ prefix: this.prefix || undefined }).byPage({ maxPageSize: 1 }).next();
+      // With the account's key: Get Container Properties, one cheap request. Otherwise a listing of
+      // one blob: it needs only the list permission, which a container SAS has (Get Container
+      // Properties needs more). Both answer ContainerNotFound when it is missing. (Azurite scans the
+      // whole container for a listing: ~50 ms at 10,000 blobs, against ~2 ms for the properties.)
+      if (sharedKey(this.container)) await this.container.getProperties();
+      else await this.container.listBlobsFlat({ prefix: this.prefix || undefined }).byPage({ maxPageSize: 1 }).next();
     } catch (e) {
       if (azureErrorCode(e) === 'ContainerNotFound' && this.cfg.createContainer) {
         try {
