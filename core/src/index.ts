@@ -17,5 +17,6 @@ export { formatBytes, formatDate, fsTime } from './common/units.js';
 export * from './common/tokens.js';
 // For local-disk targets: a disk's durability made with one syncfs (target-hdd, the restore).
 export { Syncer } from './node/disk/syncer.js';
+export { FSYNC_EACH_MAX, fsyncEach, fsyncPath } from './node/disk/fsync.js';
 export { ContainerModule, Container, injectable, inject, optional } from 'inversify';
 export * as tapable from 'tapable';

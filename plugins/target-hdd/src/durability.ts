@@ -3,19 +3,13 @@
  * puts landing in it meanwhile), and the deferred puts made durable together by `flush`.
  */
 import type { Logger } from '@hokan/core';
-import pLimit from 'p-limit';
 import { assertRoot, classify, mapError } from './disk-errors.js';
-import { fdClose, fdOpen, fdSync } from './fd-calls.js';
-import { Syncer } from '@hokan/core';
+import { FSYNC_EACH_MAX, Syncer, fsyncEach, fsyncPath } from '@hokan/core';
 
-/** fsync by name: a file written earlier and closed (its data is written back now), or a folder. */
-async function fsyncPath(file: string): Promise<void> {
-  const fd = await fdOpen(file, 'r');
-  try {
-    await fdSync(fd);
-  } finally {
-    await fdClose(fd);
-  }
+/** A folder's fsync that the file system does not do (not a failure of the disk). */
+function refusesDirSync(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'EINVAL' || code === 'ENOTSUP' || code === 'EPERM' || code === 'EISDIR' || code === 'EBADF';
 }
 
 /** A folder's fsync in progress, and the one queued after it. */
@@ -65,6 +59,8 @@ export class Durability {
    * once. Elsewhere, or without it: an fsync of each file, then of each folder.
    */
   private async syncAll(files: string[], dirs: Set<string>): Promise<void> {
+    // A few files (a watched run, a run that changed little): their own fsyncs, not the whole disk's.
+    if (files.length <= FSYNC_EACH_MAX) return this.fsyncEach(files, dirs);
     if (process.platform === 'linux' && this.syncfs !== false) {
       try {
         await (this.syncer ??= new Syncer(this.root)).sync();
@@ -77,9 +73,14 @@ export class Durability {
         this.opts.logger.debug({ err: (e as Error).message }, '`sync -f` is not usable here: flushing file by file');
       }
     }
-    const limit = pLimit(this.opts.maxConnections);
-    await Promise.all(files.map((f) => limit(() => fsyncPath(f))));
-    await Promise.all([...dirs].map((d) => limit(() => this.fsyncDir(d))));
+    await this.fsyncEach(files, dirs);
+  }
+
+  private fsyncEach(files: string[], dirs: Set<string>): Promise<void> {
+    return fsyncEach(files, dirs, this.opts.maxConnections, (dir, e) => {
+      // Some file systems (FAT via some drivers, SMB) refuse fsync on folders: the rename is still atomic.
+      if (!refusesDirSync(e)) throw mapError(this.root, e, 'sync', dir);
+    });
   }
 
   /**
@@ -118,9 +119,8 @@ export class Durability {
     try {
       await fsyncPath(dir);
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
       // Some file systems (FAT via some drivers, SMB) refuse fsync on folders: the rename is still atomic.
-      if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EPERM' && code !== 'EISDIR' && code !== 'EBADF') throw mapError(this.root, e, 'sync', dir);
+      if (!refusesDirSync(e)) throw mapError(this.root, e, 'sync', dir);
     }
   }
 

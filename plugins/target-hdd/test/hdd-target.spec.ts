@@ -4,7 +4,7 @@ import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Container, TargetContribution, TargetError, nullLogger, type TargetContribution as TargetContributionType } from '@hokan/core';
+import { Container, FSYNC_EACH_MAX, TargetContribution, TargetError, nullLogger, type TargetContribution as TargetContributionType } from '@hokan/core';
 import { bufferSource, describeTargetConformance, patternBytes, readAll, sha256Hex } from '@hokan/core/testing';
 import plugin, { HddTarget, TEMP_PREFIX } from '../src/index.js';
 
@@ -409,22 +409,26 @@ describe('hdd target: local files and deferred durability', () => {
     expect(allFiles(root)).toEqual(['a/local.bin', 'a/streamed.txt']);
   });
 
-  it('without `sync -f` on the PATH, flush falls back to an fsync of each file and folder', async () => {
+  it('a window of a few files is made durable by their own fsyncs; a bigger one by `sync -f`, or without it on the PATH an fsync of each file and folder', async () => {
     const debug: string[] = [];
     const logger = { ...nullLogger, debug: (o: object | string, m?: string) => void debug.push(typeof o === 'string' ? o : m ?? '') };
     const d = await HddTarget.create({ type: 'hdd', path: root }, { logger });
-    await d.put('b/x.txt', bufferSource('x'), { size: 1 }, { deferSync: true });
     const path = process.env.PATH;
     process.env.PATH = freshDir(); // an empty folder: no `sync` to find
     try {
-      await d.flush();
+      await d.put('b/x.txt', bufferSource('x'), { size: 1 }, { deferSync: true });
+      await d.flush(); // one file: never asks for `sync -f`
+      expect(debug.join('\n')).not.toContain('sync -f');
+      for (let i = 0; i <= FSYNC_EACH_MAX; i++) await d.put(`c/${i}.txt`, bufferSource(String(i)), { size: String(i).length }, { deferSync: true });
+      await d.flush(); // more than FSYNC_EACH_MAX: `sync -f` first, not there
     } finally {
       process.env.PATH = path;
     }
     expect(debug.join('\n')).toContain('flushing file by file');
     await d.put('b/y.txt', bufferSource('y'), { size: 1 }, { deferSync: true });
     await d.flush();
-    expect(allFiles(root)).toEqual(['b/x.txt', 'b/y.txt']);
+    expect(allFiles(root).filter((f) => f.startsWith('b/'))).toEqual(['b/x.txt', 'b/y.txt']);
+    expect(allFiles(root).filter((f) => f.startsWith('c/'))).toHaveLength(FSYNC_EACH_MAX + 1);
     await d[Symbol.asyncDispose]();
   });
 

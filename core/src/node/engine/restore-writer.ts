@@ -15,6 +15,7 @@ import { chmod, chown, lstat, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { HokanError, TargetError } from '../../common/errors.js';
+import { FSYNC_EACH_MAX, fsyncEach } from '../disk/fsync.js';
 import { Syncer } from '../disk/syncer.js';
 import { fsTime } from '../../common/units.js';
 import type { HeldVersion } from '../index/index-store.js';
@@ -29,7 +30,6 @@ const fdTimes = promisify(fsc.futimes);
 const fdChmod = promisify(fsc.fchmod);
 const fdChown = promisify(fsc.fchown);
 const fdClose = promisify(fsc.close);
-const fdSync = promisify(fsc.fsync);
 const fdTruncate = promisify(fsc.ftruncate);
 const fdWritev = promisify(fsc.writev) as unknown as (fd: number, bs: Buffer[], pos: number) => Promise<{ bytesWritten: number }>;
 
@@ -87,8 +87,9 @@ export class RestoreFolders {
 /**
  * Makes restored files durable a window at a time, as backup does on a local disk: one `syncfs`
  * (`sync -f`) of each destination's disk when a window is full (1,000 files, 128 MiB or 250 ms),
- * in the background while the copies go on, and once at the end; where `sync -f` is not there, an
- * fsync of each file and folder of the window. Never an fsync per file on the way.
+ * in the background while the copies go on, and once at the end; where `sync -f` is not there, or
+ * for a window of a few files (FSYNC_EACH_MAX), an fsync of each file and folder of the window.
+ * Never an fsync per file on the way.
  */
 export class RestoreDurability {
   private files: string[] = [];
@@ -148,6 +149,9 @@ export class RestoreDurability {
   private async flush(files: string[]): Promise<void> {
     if (!files.length) return;
     this.flushes++;
+    const dirs = new Set(files.map((f) => dirname(f)));
+    // A few files (a restore of one folder): their own fsyncs, not the whole disk's (fsync.ts).
+    if (files.length <= FSYNC_EACH_MAX) return fsyncEach(files, dirs, 8, () => undefined);
     if (process.platform === 'linux' && this.syncfs !== false) {
       try {
         for (const r of this.roots) await (this.syncers.get(r) ?? this.syncers.set(r, new Syncer(r)).get(r)!).sync();
@@ -158,21 +162,7 @@ export class RestoreDurability {
         this.syncfs = false;
       }
     }
-    const dirs = new Set<string>();
-    for (const f of files) {
-      dirs.add(dirname(f));
-      await fsyncPath(f);
-    }
-    for (const d of dirs) await fsyncPath(d).catch(() => undefined); // some file systems refuse a folder's fsync
-  }
-}
-
-async function fsyncPath(p: string): Promise<void> {
-  const fd = await fdOpen(p, 'r');
-  try {
-    await fdSync(fd);
-  } finally {
-    await fdClose(fd);
+    await fsyncEach(files, dirs, 8, () => undefined); // some file systems refuse a folder's fsync
   }
 }
 
