@@ -13,11 +13,13 @@
 // Every restore is checked: the file count and bytes of the tree (and, on the first round, `diff -r`
 // against the tree for hokan). hokan's user and system CPU seconds are printed beside the peers'.
 // Options: --quick --keep --only hdd[,s3] --runs N --data DIR --strace (one more hokan restore under
-// `strace -c -f`, its syscall summary printed). Needs the build and rsync rclone restic time.
+// `strace -c -f`, its syscall summary printed) --profile (s3: one more hokan restore under
+// `node --cpu-prof`, summarised). Needs the build and rsync rclone restic time.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs, sec, mib, table, verdict, machine } from './lib/cli.mjs';
-import { writeConfig, backupOnce, AGENT, REPO } from './lib/hokan.mjs';
+import { writeConfig, backupOnce, binNodeFlags, AGENT, REPO } from './lib/hokan.mjs';
+import { summarise } from './lib/cpuprofile.mjs';
 import { runOnce, median, rm, fresh, workDir } from './lib/run.mjs';
 import { countTree, generateTree, treeSpec } from './lib/trees.mjs';
 import { startS3rver } from './lib/s3rver.mjs';
@@ -166,6 +168,17 @@ async function s3Section() {
     const h = m['hokan restore'];
     for (const t of tools) results.push(['restore (a) ← s3rver', t.name, `${sec(m[t.name].ms)} (${m[t.name].all.map((x) => (x / 1000).toFixed(2)).join(' / ')})`, mib(m[t.name].rssKiB), cpu(m[t.name].last), t.name === 'hokan restore' ? '' : `hokan ${(h.ms / m[t.name].ms).toFixed(2)}×`]);
     verdicts.push(verdict('restore (a) s3rver: hokan ÷ rclone copy', h.ms / m['rclone copy'].ms, 1.0));
+    if (o.profile) {
+      const d = path.join(o.data, 'profiles', 's3-restore-a');
+      fresh(d);
+      const out = path.join(work, 'out');
+      rm(out);
+      const [, args, opts] = hokanRestoreCmd(config, dataDir)(out);
+      const r = await runOnce(process.execPath, [...binNodeFlags(), '--cpu-prof', `--cpu-prof-dir=${d}`, '--cpu-prof-interval=500', AGENT, ...args], opts);
+      await checkHokan(out, r, 1);
+      log(`\n  hokan restore from s3rver under the profiler: ${sec(r.ms)}, ${cpu(r)}`);
+      log(summarise(path.join(d, fs.readdirSync(d)[0])));
+    }
   } finally {
     await server.stop?.();
     rm(base);
