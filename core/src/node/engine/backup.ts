@@ -13,6 +13,8 @@ import type { HeldFile, IndexOp, IndexStore } from '../index/index-store.js';
 import type { FileRecordLog } from '../index/file-chunks.js';
 import { storesObject } from '../index/held-types.js';
 import { scanRootBatches, scanWorkerFor, stopHeadStart, walkThreadReady, type ScanWorker } from '../scan/scanner.js';
+// Whether runs walk in a thread kept between them (`agent run`; the engine model suite draws it).
+export { keepWalkThreads } from '../scan/scanner.js';
 import { findJob, targetFingerprint, type EngineDeps } from './deps.js';
 import { hashFile } from './file-source.js';
 import { reasonOf, type RetryOptions } from './failure.js';
