@@ -43,10 +43,10 @@ export class JsonListDocument<T> {
     this.chunk = '';
   }
 
-  /** Ends the document with the other keys (`head`: printed before the list when it was held). */
-  finish(rest: Record<string, unknown>, head: Record<string, unknown> = rest): void {
+  /** Ends the document with the other keys (before the list when it was held: the usual order). */
+  finish(rest: Record<string, unknown>): void {
     if (this.held) {
-      this.out.printJson({ ...head, [this.listKey]: this.held, ...rest });
+      this.out.printJson({ ...rest, [this.listKey]: this.held });
       return;
     }
     this.chunk += '\n  ]';

@@ -1,5 +1,6 @@
 import * as fsc from 'node:fs';
 import { promisify } from 'node:util';
+import pLimit from 'p-limit';
 
 const fdOpen = promisify(fsc.open);
 const fdSync = promisify(fsc.fsync);
@@ -31,21 +32,7 @@ export async function fsyncPath(p: string): Promise<void> {
  * which throws or not: some file systems refuse a folder's fsync (the renames are atomic anyway).
  */
 export async function fsyncEach(files: readonly string[], dirs: Iterable<string>, concurrency: number, dirError: (dir: string, e: unknown) => void): Promise<void> {
-  const run = async (paths: readonly string[], onError?: (p: string, e: unknown) => void) => {
-    let next = 0;
-    const worker = async () => {
-      while (next < paths.length) {
-        const p = paths[next++]!;
-        try {
-          await fsyncPath(p);
-        } catch (e) {
-          if (!onError) throw e;
-          onError(p, e);
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, paths.length)) }, worker));
-  };
-  await run(files);
-  await run([...dirs], dirError);
+  const limit = pLimit(Math.max(1, concurrency));
+  await Promise.all(files.map((f) => limit(() => fsyncPath(f))));
+  await Promise.all([...dirs].map((d) => limit(() => fsyncPath(d).catch((e: unknown) => dirError(d, e)))));
 }
