@@ -26,7 +26,7 @@ export interface Target extends AsyncDisposable {
   /** Every object whose key starts with `prefix`, exactly once, in no particular order. */
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /** Server-side move (rename, CopyObject+delete, WebDAV MOVE): never a download and re-upload. Overwrites `to`. */
-  move(from: string, to: string): Promise<void>;
+  move(from: string, to: string, opts?: MoveOptions): Promise<void>;
   /** Removes an object; removing a missing key is not an error. */
   remove(key: string): Promise<void>;
   /** Space used and free, where the target can tell. */
@@ -202,6 +202,17 @@ export interface PutOptions {
   /**
    * The put may resolve once the object is in place and whole (still atomic), before it is durable;
    * a later `flush()` makes it durable. Ignored by targets without `flush`.
+   */
+  deferSync?: boolean;
+}
+
+export interface MoveOptions {
+  /**
+   * The move may resolve before it is durable; a later `flush()` makes it durable (as
+   * `PutOptions.deferSync`). The engine's next step is often a put over `from` in the same window,
+   * so a target honours it only where a crash can never keep that later write while losing this
+   * move (a file system that journals its renames in order); elsewhere the move is durable when it
+   * resolves. Ignored by targets without `flush`.
    */
   deferSync?: boolean;
 }

@@ -189,6 +189,28 @@ export function describeTargetConformance<T extends Target>(opts: TargetConforma
       expect(await listKeys(t, 'mv/')).toEqual(['mv/dst/deeper/one.txt']);
     });
 
+    test('move with deferSync, then a put over its source, then flush: both in place (the engine keeping a version)', async () => {
+      const old1 = Buffer.from('old one');
+      const old2 = patternBytes(2500, 3);
+      const next = Buffer.from('the new one');
+      await put(t, 'dmv/live/a/one.txt', old1);
+      await put(t, 'dmv/live/b/two.bin', old2);
+      await put(t, 'dmv/live/b/three.txt', Buffer.from('3'));
+      // A replaced file: its version moved aside, the new content put at its key, one flush.
+      await t.move('dmv/live/a/one.txt', 'dmv/versions/v1/a/one.txt', { deferSync: true });
+      await t.put('dmv/live/a/one.txt', bufferSource(next), { size: next.length }, { deferSync: true });
+      // Deleted files: the second empties its folder (a disk prunes it) after the first was moved from it.
+      await t.move('dmv/live/b/two.bin', 'dmv/versions/v1/b/two.bin', { deferSync: true });
+      await t.move('dmv/live/b/three.txt', 'dmv/versions/v1/b/three.txt', { deferSync: true });
+      await t.flush?.();
+      expect((await t.get('dmv/versions/v1/a/one.txt', undefined, readAll)).equals(old1)).toBe(true);
+      expect((await t.get('dmv/live/a/one.txt', undefined, readAll)).equals(next)).toBe(true);
+      expect((await t.get('dmv/versions/v1/b/two.bin', undefined, readAll)).equals(old2)).toBe(true);
+      expect(await listKeys(t, 'dmv/')).toEqual(['dmv/live/a/one.txt', 'dmv/versions/v1/a/one.txt', 'dmv/versions/v1/b/three.txt', 'dmv/versions/v1/b/two.bin']);
+      // Nothing is left waiting: a second flush has nothing to do and succeeds.
+      await t.flush?.();
+    });
+
     test('move keeps mtime where the target keeps it', async () => {
       const mtimeMs = Date.UTC(2021, 4, 6, 7, 8, 10);
       await t.put('mvm/a.txt', bufferSource('a'), { size: 1, mtimeMs });

@@ -21,8 +21,12 @@ interface DirSync {
 export class Durability {
   /** Folder fsyncs in progress, by folder (see `syncDir`). */
   private readonly dirSyncs = new Map<string, DirSync>();
-  /** Puts made with `deferSync` since the last `flush`. */
-  private unsynced = { files: [] as string[], dirs: new Set<string>() };
+  /**
+   * What waits for the next `flush`: puts made with `deferSync` (their files and folders), and the
+   * folders of moves made with it (`movedDeferred`). A move's folder may be gone by then (pruned
+   * when a later move emptied it, which noted the parent instead): that is not a failure.
+   */
+  private unsynced = { files: [] as string[], dirs: new Set<string>(), moveDirs: new Set<string>() };
   /** Whether `sync -f` works here (undefined: not tried yet), and the helper that runs it. */
   private syncfs?: boolean;
   private syncer?: Syncer;
@@ -39,17 +43,24 @@ export class Durability {
     this.unsynced.dirs.add(dir);
   }
 
+  /** After a move made with `deferSync` (on a file system that keeps renames in order): its folders wait for `flush`. */
+  movedDeferred(dirs: readonly string[]): void {
+    if (this.opts.isWin) return; // folders are not fsynced there (see syncDir)
+    for (const d of dirs) this.unsynced.moveDirs.add(d);
+  }
+
   async flush(): Promise<void> {
-    const { files, dirs } = this.unsynced;
-    if (!files.length) return;
-    this.unsynced = { files: [], dirs: new Set() };
+    const { files, dirs, moveDirs } = this.unsynced;
+    if (!files.length && !moveDirs.size) return;
+    this.unsynced = { files: [], dirs: new Set(), moveDirs: new Set() };
     try {
       await assertRoot(this.root, 'flush', ''); // an unplugged disk: unavailable, whatever `sync` says
-      await this.syncAll(files, dirs);
+      await this.syncAll(files, dirs, moveDirs);
     } catch (e) {
       // Not durable: the next flush tries these again (the engine has not recorded them either).
       this.unsynced.files.push(...files);
       for (const d of dirs) this.unsynced.dirs.add(d);
+      for (const d of moveDirs) this.unsynced.moveDirs.add(d);
       throw await classify(this.root, e, 'flush', '');
     }
   }
@@ -58,9 +69,10 @@ export class Durability {
    * Linux: one `syncfs` of the disk (`sync -f`, coreutils) writes back every file and rename at
    * once. Elsewhere, or without it: an fsync of each file, then of each folder.
    */
-  private async syncAll(files: string[], dirs: Set<string>): Promise<void> {
+  private async syncAll(files: string[], dirs: Set<string>, moveDirs: Set<string>): Promise<void> {
     // A few files (a watched run, a run that changed little): their own fsyncs, not the whole disk's.
-    if (files.length <= FSYNC_EACH_MAX) return this.fsyncEach(files, dirs);
+    // A moved file counts as one: its folders' fsyncs are most of what it costs.
+    if (files.length + moveDirs.size / 2 <= FSYNC_EACH_MAX) return this.fsyncEach(files, dirs, moveDirs);
     if (process.platform === 'linux' && this.syncfs !== false) {
       try {
         await (this.syncer ??= new Syncer(this.root)).sync();
@@ -73,13 +85,17 @@ export class Durability {
         this.opts.logger.debug({ err: (e as Error).message }, '`sync -f` is not usable here: flushing file by file');
       }
     }
-    await this.fsyncEach(files, dirs);
+    await this.fsyncEach(files, dirs, moveDirs);
   }
 
-  private fsyncEach(files: string[], dirs: Set<string>): Promise<void> {
-    return fsyncEach(files, dirs, this.opts.maxConnections, (dir, e) => {
+  private fsyncEach(files: string[], dirs: Set<string>, moveDirs: Set<string>): Promise<void> {
+    const all = moveDirs.size ? new Set([...dirs, ...moveDirs]) : dirs;
+    return fsyncEach(files, all, this.opts.maxConnections, (dir, e) => {
       // Some file systems (FAT via some drivers, SMB) refuse fsync on folders: the rename is still atomic.
-      if (!refusesDirSync(e)) throw mapError(this.root, e, 'sync', dir);
+      if (refusesDirSync(e)) return;
+      // A moved-from folder pruned since (its parent was noted then); a put's folder must be there.
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !dirs.has(dir)) return;
+      throw mapError(this.root, e, 'sync', dir);
     });
   }
 

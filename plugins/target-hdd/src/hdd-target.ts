@@ -14,6 +14,7 @@ import {
   type LocalFileSink,
   type LocalFileBody,
   type Logger,
+  type MoveOptions,
   type ObjectInfo,
   type ObjectMeta,
   type PutOptions,
@@ -27,6 +28,7 @@ import { assertRoot, classify, mapError, mapMissing, notFound } from './disk-err
 import { Durability } from './durability.js';
 import { fdChmod, fdClose, fdOpen, fdSync, fdTimes, fdWrite } from './fd-calls.js';
 import { TEMP_PREFIX, capabilitiesFor, detectFilesystem, keyProblem } from './name-rules.js';
+import { renamesInOrder } from './rename-order.js';
 
 export { TEMP_PREFIX } from './name-rules.js';
 
@@ -86,6 +88,8 @@ export class HddTarget implements Target {
   private caps: TargetCapabilities;
   private windowsRules: boolean;
   private detectedFs: string | undefined;
+  /** Whether the disk keeps renames in order through a power cut (rename-order.ts): moves may then defer their fsyncs. */
+  private inOrder = false;
   private readonly config: HddTargetConfig;
   private readonly logger: Logger;
   private readonly isWin = process.platform === 'win32';
@@ -418,7 +422,7 @@ export class HddTarget implements Target {
     yield* this.walk(dir, dirPath, dirKey === '' ? '' : `${dirKey}/`, namePrefix);
   }
 
-  async move(from: string, to: string): Promise<void> {
+  async move(from: string, to: string, opts: MoveOptions = {}): Promise<void> {
     const src = this.pathOf(from);
     const dst = this.pathOf(to);
     if (src === dst) {
@@ -442,9 +446,17 @@ export class HddTarget implements Target {
         await this.ensureDir(dstDir, to);
       }
     }
+    const srcDir = path.dirname(src);
+    if (opts.deferSync && this.inOrder) {
+      // Durable with the window's flush, before the engine records it; a put over `from` in the
+      // same window cannot outlive this rename on such a disk (rename-order.ts).
+      const left = await this.prune(srcDir);
+      this.durable.movedDeferred(left === dstDir ? [dstDir] : [dstDir, left]);
+      return;
+    }
     await this.durable.syncDir(dstDir);
-    if (path.dirname(src) !== dstDir) await this.durable.syncDir(path.dirname(src));
-    await this.prune(path.dirname(src));
+    if (srcDir !== dstDir) await this.durable.syncDir(srcDir);
+    await this.prune(srcDir);
   }
 
   async remove(key: string): Promise<void> {
@@ -557,6 +569,7 @@ export class HddTarget implements Target {
       if (!found) return; // not there now: keep what we had; check() will say why
       this.detectedFs = found.name;
       this.windowsRules = found.windows;
+      this.inOrder = !found.windows && (await renamesInOrder(this.root));
     } else {
       this.detectedFs = this.windowsRules ? 'windows' : 'posix';
     }
@@ -636,17 +649,18 @@ export class HddTarget implements Target {
     }
   }
 
-  /** Removes empty folders from `dir` up to (not including) the root. */
-  private async prune(dir: string): Promise<void> {
+  /** Removes empty folders from `dir` up to (not including) the root; returns the deepest folder left (whose entries changed). */
+  private async prune(dir: string): Promise<string> {
     let cur = dir;
     while (cur !== this.root && cur.startsWith(this.root + path.sep)) {
       try {
         await fs.rmdir(cur);
       } catch {
-        return; // not empty (ENOTEMPTY/EEXIST), already gone, or not ours to remove
+        return cur; // not empty (ENOTEMPTY/EEXIST), already gone, or not ours to remove
       }
       cur = path.dirname(cur);
     }
+    return cur;
   }
 }
 

@@ -611,25 +611,26 @@ class BackupRun {
         }
       }
       const out = await lane.s.upload(entry, held, this.ctrl.signal);
-      if ('pending' in out) {
-        // The slot is free for the next file; the record comes when the window is flushed.
-        lane.unsettled++;
-        out.pending
-          .then((r) => this.finish(lane, entry, r, defer))
-          .then(
-            () => lane.settledOne(),
-            (e) => {
-              this.logger.error({ err: describeError(e) }, 'unexpected failure in the upload queue');
-              lane.settledOne();
-            },
-          );
-        return;
-      }
+      if ('pending' in out) return this.finishLater(lane, entry, out.pending, defer);
       rec = out;
     } catch (e) {
       rec = lane.s.failure(fileKey(entry.root.name, entry.rel), e, entry.size);
     }
     await this.finish(lane, entry, rec, defer);
+  }
+
+  /** A record the window will give (deferred durability): the slot is free for the next file meanwhile. */
+  private finishLater(lane: Lane, entry: FileEntry, pending: Promise<FileRecord>, defer: boolean): void {
+    lane.unsettled++;
+    pending
+      .then((r) => this.finish(lane, entry, r, defer))
+      .then(
+        () => lane.settledOne(),
+        (e) => {
+          this.logger.error({ err: describeError(e) }, 'unexpected failure in the upload queue');
+          lane.settledOne();
+        },
+      );
   }
 
   /**
@@ -712,8 +713,14 @@ class BackupRun {
         continue;
       }
       for (const c of lane.candidates) {
-        await this.enqueue(lane, async () => this.finish(lane, { root: { name: c.root }, rel: c.rel } as unknown as FileEntry, await lane.s.remove(c.root, c.rel, c.held), false));
+        await this.enqueue(lane, async () => {
+          const entry = { root: { name: c.root }, rel: c.rel } as unknown as FileEntry;
+          const out = await lane.s.removeInWindow(c.root, c.rel, c.held);
+          if ('pending' in out) this.finishLater(lane, entry, out.pending, false);
+          else await this.finish(lane, entry, out, false);
+        });
       }
+      // Every deletion recorded (its window flushed) before the folders that held them go.
       await this.drain(lane);
       // More folders gone than the threshold's count: kept this run (they hold nothing on the target).
       if (lane.folderCandidates.length <= job.deletionThreshold.count) for (const c of lane.folderCandidates) await this.removeFolder(lane, c.root, c.rel, c.held);

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import type { ByteRange, ObjectInfo, ObjectMeta, PutOptions, RewindableSource, Target } from '../../common/target.js';
+import type { ByteRange, MoveOptions, ObjectInfo, ObjectMeta, PutOptions, RewindableSource, Target } from '../../common/target.js';
 import { LAYOUT_FORMAT, versionKey } from './layout.js';
 
 /**
@@ -30,8 +30,8 @@ export class JobStore {
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
     for await (const o of this.target.list(this.base + prefix)) yield { ...o, key: o.key.slice(this.base.length) };
   }
-  move(from: string, to: string): Promise<void> {
-    return this.target.move(this.base + from, this.base + to);
+  move(from: string, to: string, opts?: MoveOptions): Promise<void> {
+    return this.target.move(this.base + from, this.base + to, opts);
   }
   remove(key: string): Promise<void> {
     return this.target.remove(this.base + key);

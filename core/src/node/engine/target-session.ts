@@ -313,7 +313,8 @@ export class TargetSession {
       // move alone would, after a crash, no longer see the file as held — and never journal its
       // deletion. A run after a crash finds the move done (moveKeeping) and goes on.
       let replaced = h.cur && !h.cur.damaged && this.o.generations > 0 ? h.cur : undefined;
-      if (replaced && storesObject(replaced) && (await this.moveKeeping(path, this.store.versionKey(root.name, rel, replaced.v))) === 'lost') {
+      // In a window, the move is made durable by the window's flush, with the put that follows it.
+      if (replaced && storesObject(replaced) && (await this.moveKeeping(path, this.store.versionKey(root.name, rel, replaced.v), this.deferring)) === 'lost') {
         // Its copy was gone: dropped after the put, as a damaged copy is (below).
         h = { ...h, cur: { ...replaced, damaged: 'not-found' } };
         replaced = undefined;
@@ -535,7 +536,21 @@ export class TargetSession {
   }
 
   /** A file gone from the source: keep it as a generation (or drop it in mirror mode). */
-  async remove(root: string, rel: string, held: HeldFile): Promise<FileRecord> {
+  remove(root: string, rel: string, held: HeldFile): Promise<FileRecord> {
+    return this.removing(root, rel, held, false) as Promise<FileRecord>;
+  }
+
+  /**
+   * As `remove`, through the window where the target has one: the move into the versions area is
+   * made durable by the window's flush, and the deletion recorded after it (`{ pending }`), as a
+   * put is — no folder fsyncs and no index batch per file. For the deletions a run applies after
+   * its walk; a file in the way of another (a folder became a file) goes at once (`remove`).
+   */
+  removeInWindow(root: string, rel: string, held: HeldFile): Promise<UploadOutcome> {
+    return this.removing(root, rel, held, this.deferring);
+  }
+
+  private async removing(root: string, rel: string, held: HeldFile, inWindow: boolean): Promise<UploadOutcome> {
     const path = fileKey(root, rel);
     if (this.fatal) return this.record(path, 'skipped', this.fatal.reason, held.cur?.size, undefined, this.fatal.message);
     if (!held.cur) return this.record(path, 'deleted');
@@ -548,7 +563,7 @@ export class TargetSession {
       if (!storesObject(cur)) {
         next = { old: this.o.generations > 0 ? [{ ...cur, del: this.o.runId }, ...held.old] : held.old, pruned: held.pruned };
       } else if (this.o.generations > 0) {
-        const kept = await this.moveKeeping(path, this.store.versionKey(root, rel, cur.v));
+        const kept = await this.moveKeeping(path, this.store.versionKey(root, rel, cur.v), inWindow);
         if (kept === 'kept') await this.clearPath(path);
         crashPoint('after-delete');
         next = kept === 'lost' ? { old: held.old, pruned: held.pruned } : { old: [{ ...cur, del: this.o.runId }, ...held.old], pruned: held.pruned };
@@ -565,8 +580,11 @@ export class TargetSession {
         notePruned(next, { ...cur, del: this.o.runId }, undefined);
       }
       await this.retain(root, rel, next, lines);
-      await this.commitOps([this.o.index.heldOp(this.o.job, this.id, root, rel, next.cur || next.old.length || next.pruned?.length ? next : undefined)], lines);
-      return this.record(path, 'deleted', undefined, cur.size);
+      const ops = [this.o.index.heldOp(this.o.job, this.id, root, rel, next.cur || next.old.length || next.pruned?.length ? next : undefined)];
+      const record = this.record(path, 'deleted', undefined, cur.size);
+      if (inWindow) return await this.deferred({ path, ops, lines, size: 0, bytes: 0, record });
+      await this.commitOps(ops, lines);
+      return record;
     } catch (e) {
       return this.failure(path, e, cur.size);
     }
@@ -620,14 +638,14 @@ export class TargetSession {
    * without a damaged line), while the object at `from` is content nobody recorded, which the new
    * put replaces. One stat per changed file.
    */
-  private async moveKeeping(from: string, to: string): Promise<'moved' | 'kept' | 'lost'> {
+  private async moveKeeping(from: string, to: string, deferSync = false): Promise<'moved' | 'kept' | 'lost'> {
     if (await this.exists(to)) {
       // Also what a move that copies then deletes (S3) leaves when killed between the two.
       this.o.logger.warn({ from, to }, 'a version is already kept under this name: it stays, and the object at the file\'s path is replaced or removed');
       return 'kept';
     }
     try {
-      await withRetry(() => this.store.move(from, to), this.o.retry);
+      await withRetry(() => this.store.move(from, to, { deferSync }), this.o.retry);
     } catch (e) {
       if (!TargetError.isNotFound(e)) throw e;
       // The object was already moved by a run that died before recording it: fine if it is there.
