@@ -11,7 +11,8 @@
 //   changed       1% of the files modified, spread over the tree (a different 1% each round), then
 //                 each tool once — hokan's counts must equal the change
 //   restore-path  `agent restore --path FOLDER --to OUT` of one 50-file folder (the middle one),
-//                 checked byte for byte against the source — target < 0.5 s and ≤ 80 MiB
+//                 checked byte for byte against the source — target < 0.5 s and ≤ 80 MiB; then the
+//                 same command through a running `agent run` (forwarded to its socket) — < 0.5 s
 //                 (`rsync -a` of the same folder from rsync's copy, for information)
 //   restore-all   `agent restore --to OUT` of everything, counted (files and bytes); `rsync -a` and
 //                 `rclone copy` of their copies for information
@@ -22,7 +23,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs, sec, mib, table, verdict, machine } from './lib/cli.mjs';
-import { backupCommand, checkBackup, writeConfig, peakAnonKiB, AGENT, REPO } from './lib/hokan.mjs';
+import { backupCommand, checkBackup, writeConfig, peakAnonKiB, startDaemon, AGENT, REPO } from './lib/hokan.mjs';
 import { runOnce, median, rm, fresh, workDir } from './lib/run.mjs';
 import { PER_FOLDER, changeOnePercent, folderDigest, folderRel, generateBigTree } from './lib/big-tree.mjs';
 import { countTree } from './lib/trees.mjs';
@@ -195,11 +196,39 @@ async function restorePathSection() {
     },
     { name: 'rsync -a', prepare: () => fresh(out), run: () => runOnce('rsync', ['-a', `${path.join(rsyncDst, folderRel(k))}/`, `${out}/`], { env }) },
   ]);
+  // The same command through a running `agent run` (the bin forwards it to the daemon's socket:
+  // the code loaded and the index open already): one untimed, then --runs timed, each checked.
+  const check = (r) => {
+    const got = path.join(out, path.basename(src), folderRel(k));
+    if (restoredCount(r) !== PER_FOLDER || folderDigest(got) !== want) throw new Error(`restore --path through agent run gave ${restoredCount(r)} files, or other bytes than the source:\n${r.stdout}${r.stderr}`);
+  };
+  const daemon = await startDaemon({ config: hokan.config, dataDir: hokan.dataDir }, env);
+  const viaDaemon = [];
+  let clientRss = 0;
+  let daemonHwm;
+  try {
+    for (let i = 0; i <= o.runs; i++) {
+      rm(out);
+      await sync();
+      const r = await hokanRestore(out, [folder]);
+      check(r);
+      if (i === 0) continue;
+      viaDaemon.push(r.ms);
+      clientRss = Math.max(clientRss, r.rssKiB ?? 0);
+      log(`    hokan through \`agent run\` #${i}: ${sec(r.ms)}, the client's peak RSS ${mib(r.rssKiB)}`);
+    }
+    daemonHwm = Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${daemon.pid}/status`, 'utf8'))?.[1]);
+  } finally {
+    await daemon.stop();
+  }
   rm(out);
+  const dm = median(viaDaemon);
   row('restore one folder', 'rsync -a', m['rsync -a'].ms, m['rsync -a'].rssKiB, 'information');
   row('restore one folder', 'hokan', m.hokan.ms, m.hokan.rssKiB);
+  row('restore one folder', 'hokan through `agent run`', dm, clientRss, `the daemon's peak RSS ${mib(daemonHwm)} (its index open, the job's runs before)`);
   hokanRss.push(['restore one folder', m.hokan.rssKiB]);
   verdicts.push(verdict('restore --path of one folder, time', m.hokan.ms / 1000, 0.5, (x) => `${x.toFixed(2)} s`, '<'));
+  verdicts.push(verdict('restore --path of one folder through `agent run`, time', dm / 1000, 0.5, (x) => `${x.toFixed(2)} s`, '<'));
   verdicts.push(verdict('restore --path of one folder, peak RSS', m.hokan.rssKiB, PATH_RSS_LIMIT, (x) => mib(x)));
 }
 
