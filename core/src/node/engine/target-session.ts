@@ -579,7 +579,15 @@ export class TargetSession {
         lines.push({ op: 'drop', p: path, v: cur.v });
         notePruned(next, { ...cur, del: this.o.runId }, undefined);
       }
-      await this.retain(root, rel, next, lines);
+      // What retention drops is gone from the target at once: in a window it leaves the index at
+      // once too, with its lines (as for a put) — the file is still current there until its
+      // deletion is recorded with the window.
+      const dropped: ChangeLine[] = [];
+      await this.retain(root, rel, next, inWindow ? dropped : lines);
+      if (dropped.length) {
+        const old = next.old[0]?.del === this.o.runId && next.old[0].v === cur.v ? next.old.slice(1) : next.old;
+        await this.commitOps([this.o.index.heldOp(this.o.job, this.id, root, rel, { cur, old, ...(next.pruned ? { pruned: next.pruned } : {}) })], dropped);
+      }
       const ops = [this.o.index.heldOp(this.o.job, this.id, root, rel, next.cur || next.old.length || next.pruned?.length ? next : undefined)];
       const record = this.record(path, 'deleted', undefined, cur.size);
       if (inWindow) return await this.deferred({ path, ops, lines, size: 0, bytes: 0, record });
