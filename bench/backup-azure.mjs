@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Benchmark of target-azure against rclone (issue 15), in one run on the same server: Azurite 3.35
-// (the project's test helper: a child process on 127.0.0.1, in memory), tree (a) ~10,000 files / ~1.5 GB.
+// Benchmark of target-azure against rclone (issue 15), in one run on the same kind of server: Azurite
+// 3.35 (the project's test helper: a child process on 127.0.0.1, in memory), one for each tool (its
+// time per request grows with every blob it holds), tree (a) ~10,000 files / ~1.5 GB.
 //   initial   hokan's initial backup to a fresh container vs `rclone sync SRC az:CONTAINER` to another
 //             fresh container (target: hokan ≤ 1.0× rclone)
 //   nochange  a run with nothing changed: hokan (one-shot, and through `agent run`) vs rclone's no-change sync (target ≤ 0.1×; hokan
@@ -22,10 +23,13 @@ if (!fs.existsSync(AGENT)) throw new Error(`${AGENT} missing: run \`npx tsc -b\`
 if (!fs.existsSync('/usr/bin/rclone')) throw new Error('rclone missing: apt-get install -y rclone time');
 const log = (...a) => console.log(...a);
 const work = path.join(o.data, 'work-azure');
+// One Azurite for each tool: Azurite's time per request grows with every blob it holds (all
+// containers of the account), so a shared one would make each tool pay for the other's blobs.
 let server;
+let rcloneServer;
 const cleanup = async () => {
-  if (server) await server.stop().catch(() => {});
-  server = undefined;
+  for (const s of [server, rcloneServer]) if (s) await s.stop().catch(() => {});
+  server = rcloneServer = undefined;
   rm(work);
   if (o.temp) rm(o.data);
 };
@@ -45,15 +49,17 @@ try {
   const stats = generateTree(dir, treeSpec('a', o.quick), log);
   log(`  ${stats.files} files, ${stats.folders} folders, ${(stats.bytes / 2 ** 20).toFixed(0)} MiB`);
   fresh(work);
-  server = await startAzurite({ dataDir: work });
-  log(`Azurite at ${server.endpoint}`);
+  server = await startAzurite({ dataDir: path.join(work, 'hokan-azurite') });
+  rcloneServer = await startAzurite({ dataDir: path.join(work, 'rclone-azurite') });
+  log(`Azurite for hokan at ${server.endpoint}, for rclone at ${rcloneServer.endpoint}`);
   const { BlobServiceClient, ContainerSASPermissions, StorageSharedKeyCredential, generateBlobSASQueryParameters } = await import(path.join(REPO, 'node_modules', '@azure', 'storage-blob', 'dist', 'esm', 'index.js'));
-  const service = new BlobServiceClient(server.endpoint, new StorageSharedKeyCredential(server.ACCOUNT, server.KEY));
+  const services = [server, rcloneServer].map((x) => new BlobServiceClient(x.endpoint, new StorageSharedKeyCredential(x.ACCOUNT, x.KEY)));
+  const serviceFor = (container) => services[container.startsWith('rclone-') ? 1 : 0];
   // rclone 1.60's azureblob `endpoint` is a host suffix (https://ACCOUNT.SUFFIX) and `use_emulator`
   // is fixed to port 10000: a container SAS URL reaches Azurite on any port.
   const rclone = (container, extra = []) => {
-    const sas = generateBlobSASQueryParameters({ containerName: container, permissions: ContainerSASPermissions.parse('racwdl'), expiresOn: new Date(Date.now() + 24 * 3600_000) }, new StorageSharedKeyCredential(server.ACCOUNT, server.KEY)).toString();
-    const env = { ...process.env, RCLONE_CONFIG: '/dev/null', RCLONE_CONFIG_AZ_TYPE: 'azureblob', RCLONE_CONFIG_AZ_SAS_URL: `${server.endpoint}/${container}?${sas}` };
+    const sas = generateBlobSASQueryParameters({ containerName: container, permissions: ContainerSASPermissions.parse('racwdl'), expiresOn: new Date(Date.now() + 24 * 3600_000) }, new StorageSharedKeyCredential(rcloneServer.ACCOUNT, rcloneServer.KEY)).toString();
+    const env = { ...process.env, RCLONE_CONFIG: '/dev/null', RCLONE_CONFIG_AZ_TYPE: 'azureblob', RCLONE_CONFIG_AZ_SAS_URL: `${rcloneServer.endpoint}/${container}?${sas}` };
     return ['rclone', ['sync', ...extra, dir, `az:${container}/bench`], { env }];
   };
   const hokanJob = (container) => {
@@ -62,8 +68,8 @@ try {
     const config = writeConfig(path.join(base, 'config.json'), { source: dir, target: server.targetConfig(container) });
     return { config, dataDir: path.join(base, 'data') };
   };
-  const make = (container) => service.getContainerClient(container).createIfNotExists();
-  const drop = (container) => service.getContainerClient(container).deleteIfExists();
+  const make = (container) => serviceFor(container).getContainerClient(container).createIfNotExists();
+  const drop = (container) => serviceFor(container).getContainerClient(container).deleteIfExists();
 
   // Without the initial section, one untimed backup of each only makes the containers the no-change runs look at.
   const initialRuns = o.only.includes('initial') ? runs : 1;
