@@ -60,6 +60,12 @@ export interface HddTargetOptions {
    * disk).
    */
   guard?: (root: string) => Promise<void>;
+  /**
+   * Whether the disk keeps renames in order through a power cut (rename-order.ts): detected from
+   * the mount when not given. Tests pass false to run the engine as on a disk that does not (FAT,
+   * exFAT): each move durable before the put that follows it.
+   */
+  renamesInOrder?: boolean;
 }
 
 /**
@@ -101,6 +107,7 @@ export class HddTarget implements Target {
   /** Copy workers for local files, started by the first put of one. */
   private copier?: Copier;
   private readonly guard?: (root: string) => Promise<void>;
+  private readonly inOrderGiven?: boolean;
 
   constructor(config: HddTargetConfig, opts: HddTargetOptions = {}) {
     if (typeof config.path !== 'string' || config.path.trim() === '') {
@@ -109,6 +116,7 @@ export class HddTarget implements Target {
     this.config = config;
     this.logger = opts.logger ?? nullLogger;
     this.guard = opts.guard;
+    this.inOrderGiven = opts.renamesInOrder;
     this.root = path.resolve(config.path);
     this.rootSlash = this.root.endsWith(path.sep) ? this.root : this.root + path.sep;
     this.windowsRules = this.isWin || config.filesystem === 'windows';
@@ -569,7 +577,7 @@ export class HddTarget implements Target {
       if (!found) return; // not there now: keep what we had; check() will say why
       this.detectedFs = found.name;
       this.windowsRules = found.windows;
-      this.inOrder = !found.windows && (await renamesInOrder(this.root));
+      this.inOrder = !found.windows && (this.inOrderGiven ?? (await renamesInOrder(this.root)));
     } else {
       this.detectedFs = this.windowsRules ? 'windows' : 'posix';
     }

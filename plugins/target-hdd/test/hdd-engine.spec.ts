@@ -19,3 +19,14 @@ describeEngineConformance({
     return { open: () => HddTarget.create({ type: 'hdd', path }), dispose: () => rm(path, { recursive: true, force: true }) };
   },
 });
+
+// The same on a disk taken as one that does not keep renames in order (FAT, exFAT): each move into
+// the versions area durable before the put that follows it, deletions still recorded with the window.
+describeEngineConformance({
+  name: 'hdd (renames not kept in order)',
+  runs: 4,
+  createPlace: async () => {
+    const path = mkdtempSync(join(base, `u${n++}-`));
+    return { open: () => HddTarget.create({ type: 'hdd', path }, { renamesInOrder: false }), dispose: () => rm(path, { recursive: true, force: true }) };
+  },
+});
