@@ -10,12 +10,24 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parentPort } from 'node:worker_threads';
-import { COPY_BUFFER, PROGRESS_EVERY, type CopyJob, type CopyReply, type CopyStage } from './copier.js';
+import { COPY_BUFFER, PROGRESS_EVERY, REPLY_EVERY, type CopyJob, type CopyReply, type CopyStage } from './copier.js';
 
 const buf = Buffer.allocUnsafeSlow(COPY_BUFFER);
 const CREATE = fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY;
 
-parentPort!.on('message', (job: CopyJob) => parentPort!.postMessage(copy(job)));
+// Jobs come in batches; replies go back a few at a time (REPLY_EVERY), so the other thread can
+// send more while this one copies the rest, and every file does not cost a message each way.
+parentPort!.on('message', (jobs: CopyJob[]) => {
+  let out: CopyReply[] = [];
+  for (const job of jobs) {
+    out.push(copy(job));
+    if (out.length >= REPLY_EVERY) {
+      parentPort!.postMessage(out);
+      out = [];
+    }
+  }
+  if (out.length) parentPort!.postMessage(out);
+});
 
 function copy(j: CopyJob): CopyReply {
   let fi = -1;

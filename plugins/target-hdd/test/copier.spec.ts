@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Copier, type CopyReply } from '../src/copier.js';
+import { Copier, REPLY_EVERY, SMALL_PER_WORKER, type CopyReply } from '../src/copier.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hokan-copier-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -41,6 +41,29 @@ describe('the copy workers', () => {
       const replies = await Promise.all(mixed.map((m) => copier.copy(m.job)));
       replies.forEach((r, i) => copied(r, mixed[i]!));
       expect(copier.threads).toBe(2);
+    } finally {
+      await copier.close();
+    }
+  });
+
+  it('copies asked for at once go in batches, and every reply reaches its own file — a failure in the middle of a batch too', async () => {
+    const copier = new Copier();
+    try {
+      // More than the small-file worker holds (the rest wait for room), and not a multiple of a reply.
+      const count = SMALL_PER_WORKER * 3 + REPLY_EVERY + 3;
+      const jobs = Array.from({ length: count }, (_, i) => job(100 + i * 37));
+      // Every 10th source vanishes before its copy: an `open-source` error for that file alone.
+      const gone = new Set(jobs.map((_, i) => i).filter((i) => i % 10 === 5));
+      for (const i of gone) rmSync(jobs[i]!.job.src);
+      const replies = await Promise.all(jobs.map((j) => copier.copy(j.job)));
+      expect(new Set(replies.map((r) => r.id)).size).toBe(count);
+      replies.forEach((r, i) => {
+        if (gone.has(i)) {
+          expect(r).toMatchObject({ error: { stage: 'open-source', code: 'ENOENT' } });
+          expect(() => statSync(jobs[i]!.dst)).toThrow(/ENOENT/);
+        } else copied(r, jobs[i]!);
+      });
+      expect(copier.threads).toBe(1);
     } finally {
       await copier.close();
     }
