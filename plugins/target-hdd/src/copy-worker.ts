@@ -15,6 +15,24 @@ import { COPY_BUFFER, PROGRESS_EVERY, REPLY_EVERY, type CopyJob, type CopyReply,
 const buf = Buffer.allocUnsafeSlow(COPY_BUFFER);
 const CREATE = fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY;
 
+/**
+ * The process's umask, read where Linux shows it (not `process.umask()`, which sets it to 0 for a
+ * moment — a file another thread creates then gets no mask). Known, a copy whose permission bits
+ * the umask leaves alone is created with them, and needs no `fchmod` (one system call of ~ten a
+ * small file costs); unknown, every copy gets its `fchmod`.
+ */
+const UMASK = ((): number | undefined => {
+  try {
+    const m = /^Umask:\s*([0-7]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    return m ? parseInt(m[1]!, 8) : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
+/** Whether creating the file with `mode` gives it exactly `mode` (no fchmod needed after). */
+const createdExactly = (mode: number, umask: number | undefined): boolean => umask !== undefined && mode <= 0o777 && (mode & umask) === 0;
+
 // Jobs come in batches; replies go back a few at a time (REPLY_EVERY), so the other thread can
 // send more while this one copies the rest, and every file does not cost a message each way.
 parentPort!.on('message', (jobs: CopyJob[]) => {
@@ -76,7 +94,7 @@ function copy(j: CopyJob): CopyReply {
       const t = j.setMtimeMs >= 0 ? j.setMtimeMs / 1000 : String(j.setMtimeMs / 1000);
       fs.futimesSync(fo, t, t);
     }
-    if (j.setMode !== undefined) fs.fchmodSync(fo, j.setMode);
+    if (j.setMode !== undefined && !createdExactly(j.setMode, UMASK)) fs.fchmodSync(fo, j.setMode);
     if (!j.rename) {
       const fd = fo;
       fo = -1; // handed over: the target fsyncs, closes and renames it
@@ -107,8 +125,9 @@ function copy(j: CopyJob): CopyReply {
  * Anything deeper is left to the target (error `open-target` ENOENT).
  */
 function openTemp(j: CopyJob): number {
+  const mode = j.setMode !== undefined && createdExactly(j.setMode, UMASK) ? j.setMode : (j.createMode ?? 0o644);
   try {
-    return fs.openSync(j.tmp, CREATE, j.createMode ?? 0o644);
+    return fs.openSync(j.tmp, CREATE, mode);
   } catch (e) {
     const dir = path.dirname(j.tmp);
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || dir === j.root) throw e;
@@ -117,7 +136,7 @@ function openTemp(j: CopyJob): number {
     } catch (m) {
       if ((m as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
-    return fs.openSync(j.tmp, CREATE, j.createMode ?? 0o644);
+    return fs.openSync(j.tmp, CREATE, mode);
   }
 }
 

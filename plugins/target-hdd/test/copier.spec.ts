@@ -68,4 +68,23 @@ describe('the copy workers', () => {
       await copier.close();
     }
   });
+
+  it('a copy gets exactly the permission bits asked for, whether the umask would strip them or not', async () => {
+    const copier = new Copier();
+    try {
+      // 0o664 and 0o777 have bits a usual umask (022) strips: those copies need their fchmod; the
+      // others are created with their bits. 0o000: a restore of a file nobody may read.
+      const modes = [0o644, 0o600, 0o640, 0o755, 0o664, 0o777, 0o000];
+      const jobs = modes.map(() => job(500));
+      const replies = await Promise.all(jobs.map((j, i) => copier.copy({ ...j.job, setMode: modes[i] })));
+      replies.forEach((r, i) => {
+        // Bytes are read back where the owner may read (a user who is not root may not read 0o000).
+        if (modes[i]! & 0o400) copied(r, jobs[i]!);
+        else expect(r).toEqual({ id: expect.any(Number), sha256: jobs[i]!.sha256 });
+        expect((statSync(jobs[i]!.dst).mode & 0o7777).toString(8)).toBe(modes[i]!.toString(8));
+      });
+    } finally {
+      await copier.close();
+    }
+  });
 });
