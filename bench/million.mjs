@@ -100,6 +100,11 @@ async function rounds(runs, tools) {
 
 async function firstSection() {
   log(`\n== first backup: hokan vs rsync -a vs rclone sync, each from nothing (${o.runs} rounds, interleaved) ==`);
+  // The tree read once, untimed: a tree not read for a while is partly out of the page cache (the
+  // kernel reclaims what sits unused), and the first tool of the first round paid for reading it
+  // from the disk (2026-12-07: hokan 207 s first, 130–175 s after another tool had read it).
+  const warm = await runOnce('sh', ['-c', 'tar -cf - -C "$1" . | wc -c', 'warm', src], { env });
+  log(`  (untimed) the tree read once: ${sec(warm.ms)}`);
   const m = await rounds(o.runs, [
     { name: 'hokan', prepare: freshHokan, run: () => hokanBackup(), check: (r) => checkBackup(r, { uploaded: FILES }) },
     { name: 'rsync -a', prepare: () => fresh(rsyncDst), run: () => runOnce('rsync', ['-a', `${src}/`, `${rsyncDst}/`], { env }) },
