@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parentPort } from 'node:worker_threads';
-import { COPY_BUFFER, PROGRESS_EVERY, REPLY_EVERY, type CopyJob, type CopyReply, type CopyStage } from './copier.js';
+import { COPY_BUFFER, PROGRESS_EVERY, REPLY_EVERY, SMALL_FILE, type CopyJob, type CopyReply, type CopyStage } from './copier.js';
 
 const buf = Buffer.allocUnsafeSlow(COPY_BUFFER);
 const CREATE = fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY;
@@ -34,12 +34,13 @@ const UMASK = ((): number | undefined => {
 const createdExactly = (mode: number, umask: number | undefined): boolean => umask !== undefined && mode <= 0o777 && (mode & umask) === 0;
 
 // Jobs come in batches; replies go back a few at a time (REPLY_EVERY), so the other thread can
-// send more while this one copies the rest, and every file does not cost a message each way.
+// send more while this one copies the rest, and every file does not cost a message each way. A big
+// file's reply goes at once: a file behind it in the batch may take seconds.
 parentPort!.on('message', (jobs: CopyJob[]) => {
   let out: CopyReply[] = [];
   for (const job of jobs) {
     out.push(copy(job));
-    if (out.length >= REPLY_EVERY) {
+    if (out.length >= REPLY_EVERY || job.size >= SMALL_FILE) {
       parentPort!.postMessage(out);
       out = [];
     }
