@@ -17,6 +17,9 @@ export { formatBytes, formatDate, fsTime } from './common/units.js';
 export * from './common/tokens.js';
 // For local-disk targets: a disk's durability made with one syncfs (target-hdd, the restore).
 export { Syncer } from './node/disk/syncer.js';
+// Helpers a plugin keeps between the runs of `agent run` (copy workers): park when done, take when
+// needed; `keepHelpers(true)` is what the daemon (and a plugin's tests of it) turn on.
+export { helpersKept, keepHelpers, parkHelper, takeHelper } from './node/disk/kept-helpers.js';
 export { FSYNC_EACH_MAX, fsyncEach, fsyncPath } from './node/disk/fsync.js';
 export { ContainerModule, Container, injectable, inject, optional } from 'inversify';
 export * as tapable from 'tapable';

@@ -25,8 +25,12 @@ export interface Target extends AsyncDisposable {
   stat(key: string): Promise<ObjectInfo>;
   /** Every object whose key starts with `prefix`, exactly once, in no particular order. */
   list(prefix: string): AsyncIterable<ObjectInfo>;
-  /** Server-side move (rename, CopyObject+delete, WebDAV MOVE): never a download and re-upload. Overwrites `to`. */
-  move(from: string, to: string, opts?: MoveOptions): Promise<void>;
+  /**
+   * Server-side move (rename, CopyObject+delete, WebDAV MOVE): never a download and re-upload.
+   * Overwrites `to` — except with `opts.ifAbsent` on a target that has `capabilities.moveIfAbsent`:
+   * an object at `to` then stays as it is, `from` too, and the move resolves `'exists'`.
+   */
+  move(from: string, to: string, opts?: MoveOptions): Promise<void | 'exists'>;
   /** Removes an object; removing a missing key is not an error. */
   remove(key: string): Promise<void>;
   /** Space used and free, where the target can tell. */
@@ -120,6 +124,12 @@ export interface TargetCapabilities {
   caseInsensitive?: boolean;
   /** `stat` returns the `mtimeMs` given to `put` (to the millisecond, or to the second where the file system is coarser). */
   preservesMtime?: boolean;
+  /**
+   * `move` honours `MoveOptions.ifAbsent`: it looks for an object at `to` in the same step as the
+   * move (a local disk: one round trip to its copy worker), so the engine, keeping a version, does
+   * not ask with a `stat` first.
+   */
+  moveIfAbsent?: boolean;
 }
 
 export interface CleanupOptions {
@@ -215,6 +225,11 @@ export interface MoveOptions {
    * resolves. Ignored by targets without `flush`.
    */
   deferSync?: boolean;
+  /**
+   * Leave an object already at `to` (and `from`) as it is and resolve `'exists'`. Honoured by
+   * targets with `capabilities.moveIfAbsent`; others overwrite `to` (the engine asks first).
+   */
+  ifAbsent?: boolean;
 }
 
 /** A small persistent slot a target uses to resume an interrupted upload after a crash or reboot. */

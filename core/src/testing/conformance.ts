@@ -189,6 +189,32 @@ export function describeTargetConformance<T extends Target>(opts: TargetConforma
       expect(await listKeys(t, 'mv/')).toEqual(['mv/dst/deeper/one.txt']);
     });
 
+    test('move with ifAbsent: an object at `to` stays where the target has moveIfAbsent, else it is overwritten', async () => {
+      const kept = Buffer.from('the version kept earlier');
+      const other = patternBytes(1200, 4);
+      const fresh = Buffer.from('fresh');
+      await put(t, 'mia/versions/v1/a.txt', kept);
+      await put(t, 'mia/live/a.txt', other);
+      const r = await t.move('mia/live/a.txt', 'mia/versions/v1/a.txt', { ifAbsent: true, deferSync: true });
+      await t.flush?.();
+      if (t.capabilities.moveIfAbsent) {
+        expect(r).toBe('exists');
+        expect((await t.get('mia/versions/v1/a.txt', undefined, readAll)).equals(kept)).toBe(true);
+        expect((await t.get('mia/live/a.txt', undefined, readAll)).equals(other)).toBe(true);
+      } else {
+        expect(r).toBeUndefined();
+        expect((await t.get('mia/versions/v1/a.txt', undefined, readAll)).equals(other)).toBe(true);
+        await expectKind(t.stat('mia/live/a.txt'), 'not-found');
+      }
+      // To a key that is free (in a folder not there yet): moved, whatever the capability.
+      await put(t, 'mia/live/sub/b.txt', fresh);
+      expect(await t.move('mia/live/sub/b.txt', 'mia/versions/v2/sub/b.txt', { ifAbsent: true })).toBeUndefined();
+      expect((await t.get('mia/versions/v2/sub/b.txt', undefined, readAll)).equals(fresh)).toBe(true);
+      await expectKind(t.stat('mia/live/sub/b.txt'), 'not-found');
+      // Of a missing key: not-found, as without it.
+      await expectKind(t.move('mia/live/missing.txt', 'mia/versions/v3/missing.txt', { ifAbsent: true }), 'not-found');
+    });
+
     test('move with deferSync, then a put over its source, then flush: both in place (the engine keeping a version)', async () => {
       const old1 = Buffer.from('old one');
       const old2 = patternBytes(2500, 3);

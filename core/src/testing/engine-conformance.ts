@@ -31,6 +31,7 @@ import { nullLogger } from '../common/logger.js';
 import type { Target } from '../common/target.js';
 import { IndexStore } from '../node/index/index-store.js';
 import { keepWalkThreads, runBackup } from '../node/engine/backup.js';
+import { keepHelpers } from '../node/engine/backup.js';
 import type { EngineDeps } from '../node/engine/deps.js';
 import { JobStore } from '../node/engine/job-store.js';
 import { VERSIONS_PREFIX, META, versionKey } from '../node/engine/layout.js';
@@ -206,6 +207,8 @@ async function runCase(opts: EngineConformanceOptions, s: CaseSettings, allOps: 
   let index: IndexStore | undefined;
   /** Per data folder, what its index knows of each place (see TargetModel.backup's `knew`). */
   const knows: Map<number, number | 'read'>[] = [new Map(), new Map()];
+  // Helpers parked between runs (`keep`): what `agent run` does, against what a one-shot run does.
+  keepHelpers(s.keep === true);
   try {
     for (let i = 0; i < s.targets; i++) places.push(await opts.createPlace());
     const targetIds = places.map((_, i) => `t${i}`);
@@ -357,6 +360,7 @@ async function runCase(opts: EngineConformanceOptions, s: CaseSettings, allOps: 
       expect({ uploaded: r.counts.uploaded, unchanged: r.counts.unchanged, deleted: r.counts.deleted }, `the backup after the index was rebuilt (${r.id})`).toEqual({ uploaded: expected[i]!.uploaded, unchanged: expected[i]!.unchanged, deleted: expected[i]!.deleted });
     }
   } finally {
+    keepHelpers(false);
     for (const i of indexes) await i?.close().catch(() => {});
     for (const p of places) await p.dispose?.().catch(() => {});
     await rm(dir, { recursive: true, force: true });

@@ -71,6 +71,11 @@ export interface CaseSettings {
    * `agent run` keeps it). Absent: the engine's own choice (here, for trees this small).
    */
   walk?: 'here' | 'thread';
+  /**
+   * The helpers a run's targets start (a disk's copy workers and sync helper) parked between runs
+   * and taken again by the next, as `agent run` keeps them; otherwise stopped when a run ends.
+   */
+  keep?: boolean;
 }
 
 // ---- operations ---------------------------------------------------------------------------
@@ -156,6 +161,7 @@ export const settingsArb: fc.Arbitrary<CaseSettings> = fc.record({
   targets: fc.constantFrom(1, 1, 2),
   keepDeletedDays: fc.constantFrom(undefined, undefined, 0, 1, 10),
   walk: fc.constantFrom<CaseSettings['walk']>(undefined, 'here', 'thread'),
+  keep: fc.boolean(),
 });
 
 /** A case: settings, then operations; it always ends with a backup. */

@@ -4,6 +4,7 @@ import { Disposable } from '../common/disposable.js';
 import { TargetError, type TargetErrorKind } from '../common/errors.js';
 import type {
   ByteRange,
+  MoveOptions,
   ObjectInfo,
   ObjectMeta,
   PutOptions,
@@ -37,7 +38,7 @@ export interface MemoryTargetFault {
 }
 
 export interface MemoryTargetOptions {
-  /** Overrides of the default capabilities (maxConnections 4, serverSideMove true, preservesMtime true). */
+  /** Overrides of the default capabilities (maxConnections 4, serverSideMove true, preservesMtime true, moveIfAbsent true). */
   capabilities?: Partial<TargetCapabilities>;
   /** Total bytes the target may hold; a put that would exceed it fails with `quota`. */
   quotaBytes?: number;
@@ -90,7 +91,7 @@ export class MemoryTarget implements Target {
   constructor(opts: MemoryTargetOptions = {}) {
     this.opts = opts;
     this.available = !opts.unavailable;
-    this.capabilities = { maxConnections: 4, serverSideMove: true, preservesMtime: true, ...opts.capabilities };
+    this.capabilities = { maxConnections: 4, serverSideMove: true, preservesMtime: true, moveIfAbsent: true, ...opts.capabilities };
     for (const f of opts.faults ?? []) this.injectFault(f);
   }
 
@@ -212,10 +213,11 @@ export class MemoryTarget implements Target {
     for (const i of snapshot) yield i;
   }
 
-  async move(from: string, to: string): Promise<void> {
+  async move(from: string, to: string, opts: MoveOptions = {}): Promise<void | 'exists'> {
     await this.enter('move', [from, to]);
     this.validateKey(to);
     const f = this.canon(from);
+    if (opts.ifAbsent && this.capabilities.moveIfAbsent && this.objects.has(this.canon(to))) return 'exists';
     const o = this.objects.get(f);
     if (!o) throw notFound(from);
     this.objects.delete(f);

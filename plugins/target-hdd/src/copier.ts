@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { parkHelper, takeHelper } from '@hokan/core';
 
 /** Size of the reused buffer a copy goes through. */
 export const COPY_BUFFER = 1024 * 1024;
@@ -38,18 +39,52 @@ export interface CopyJob {
   createMode?: number;
 }
 
-/** Where a copy failed: the source's side (open-source, read) or the target's (open-target, write). */
-export type CopyStage = 'open-source' | 'open-target' | 'read' | 'write' | 'rename';
+/**
+ * One move on the target's disk (a version kept aside, a deleted file's copy moved into the versions
+ * area), done by the small-file worker with synchronous calls: the look for `to`, the rename, the
+ * folders it needs and those it empties cost one message each way, not a thread-pool round trip
+ * (and an error object) per call.
+ */
+export interface MoveJob {
+  id: number;
+  kind: 'move';
+  from: string;
+  to: string;
+  /** The target's root: missing folders of `to` are created below it, never it (a missing root is an unplugged disk). */
+  root: string;
+  /** An existing `to` stays as it is, `from` too: the reply is `exists`. */
+  ifAbsent: boolean;
+  /** Remove the folders the move empties, up to (not including) the root; the reply names the deepest folder left. */
+  prune: boolean;
+  size: 0;
+}
+
+/** What the workers are sent. */
+export type WorkerJob = CopyJob | MoveJob;
+
+/** Where a copy failed: the source's side (open-source, read) or the target's (open-target, write); a move's own calls (move). */
+export type CopyStage = 'open-source' | 'open-target' | 'read' | 'write' | 'rename' | 'move';
+
+/** Where a job failed, and the system's error. */
+export interface JobError {
+  stage: CopyStage;
+  code?: string;
+  message: string;
+  syscall?: string;
+  path?: string;
+}
+
+export type MoveReply = { id: number; moved: true; left?: string } | { id: number; exists: true } | { id: number; error: JobError };
 
 export type CopyReply =
   | { id: number; sha256: string; fd?: number }
   | { id: number; changed: true }
   | { id: number; mismatch: true; sha256: string; size: number }
   | { id: number; cancelled: true }
-  | { id: number; error: { stage: CopyStage; code?: string; message: string; syscall?: string; path?: string } };
+  | { id: number; error: JobError };
 
 /** Settles a job's promise; `progress` hears its progress messages. */
-type Job = ((r: CopyReply | Error) => void) & { progress?: (bytes: number) => void };
+type Job = ((r: CopyReply | MoveReply | Error) => void) & { progress?: (bytes: number) => void };
 
 /** Below this size a file is small: its copy is mostly the file system's metadata work. */
 export const SMALL_FILE = 256 * 1024;
@@ -75,7 +110,7 @@ export const REPLY_EVERY = 8;
  */
 export class Copier {
   private readonly workers: { w: Worker; jobs: Map<number, Job> }[] = [];
-  private readonly waiting: { job: CopyJob; done: Job }[] = [];
+  private readonly waiting: { job: WorkerJob; done: Job }[] = [];
   private seq = 0;
   private closed = false;
   private pumpQueued = false;
@@ -86,13 +121,27 @@ export class Copier {
     return this.workers.length;
   }
 
+  /** Nothing asked for and nothing in progress: the pool may be parked for the next run. */
+  get idle(): boolean {
+    return !this.closed && !this.waiting.length && this.workers.every((s) => s.jobs.size === 0);
+  }
+
   /** Copies a file; `onProgress` hears the bytes copied so far of a big file. */
   copy(job: Omit<CopyJob, 'id'>, onProgress?: (bytes: number) => void): Promise<CopyReply> {
+    return this.send({ ...job, id: ++this.seq }, onProgress) as Promise<CopyReply>;
+  }
+
+  /** Moves a file on the target's disk (MoveJob); the reply is `moved`, `exists` or an error (`open-source` ENOENT: no `from`). */
+  move(job: Omit<MoveJob, 'id' | 'kind' | 'size'>): Promise<MoveReply> {
+    return this.send({ ...job, id: ++this.seq, kind: 'move', size: 0 }) as Promise<MoveReply>;
+  }
+
+  private send(job: WorkerJob, onProgress?: (bytes: number) => void): Promise<CopyReply | MoveReply> {
     if (this.closed) return Promise.reject(new Error('the copy workers are closed'));
     return new Promise((resolve, reject) => {
       const done: Job = (r) => (r instanceof Error ? reject(r) : resolve(r));
       done.progress = onProgress;
-      this.waiting.push({ job: { ...job, id: ++this.seq }, done });
+      this.waiting.push({ job, done });
       // Copies asked for in the same turn of the event loop (the engine's continuations after one
       // batch of replies) go to the worker in one message.
       if (!this.pumpQueued) {
@@ -115,7 +164,7 @@ export class Copier {
 
   private pump(): void {
     if (this.closed) return;
-    const batches = new Map<(typeof this.workers)[number], CopyJob[]>();
+    const batches = new Map<(typeof this.workers)[number], WorkerJob[]>();
     for (let i = 0; i < this.waiting.length; ) {
       const slot = this.slotFor(this.waiting[i]!.job);
       if (!slot) {
@@ -137,7 +186,7 @@ export class Copier {
    * renaming files at once make the file system spin on its locks (100,000 small files: 10 s of
    * kernel time with one thread, 42 s with two), while big files gain from a second reader.
    */
-  private slotFor(job: CopyJob): (typeof this.workers)[number] | undefined {
+  private slotFor(job: WorkerJob): (typeof this.workers)[number] | undefined {
     const room = (s: (typeof this.workers)[number] | undefined) => (s && s.jobs.size < SMALL_PER_WORKER ? s : undefined);
     if (job.size < SMALL_FILE || this.size === 1) return room(this.workers[0] ?? this.start());
     let best: (typeof this.workers)[number] | undefined;
@@ -164,7 +213,7 @@ export class Copier {
       slot.jobs.clear();
       this.pump();
     };
-    w.on('message', (m: CopyReply[] | { id: number; progress: number }) => {
+    w.on('message', (m: (CopyReply | MoveReply)[] | { id: number; progress: number }) => {
       if (!Array.isArray(m)) return slot.jobs.get(m.id)?.progress?.(m.progress);
       for (const r of m) {
         const done = slot.jobs.get(r.id);
@@ -181,6 +230,19 @@ export class Copier {
     this.workers.push(slot);
     return slot;
   }
+}
+
+const KEPT = 'target-hdd copier';
+
+/** Copy workers for a target: those a finished run parked (`agent run`: no thread start per run), or a new pool. */
+export function takeCopier(): Copier {
+  return takeHelper<Copier>(KEPT) ?? new Copier();
+}
+
+/** A target is done with its copy workers: parked for the next run where the process keeps helpers, else stopped. */
+export async function releaseCopier(c: Copier): Promise<void> {
+  if (!c.idle) return c.close();
+  await parkHelper(KEPT, c, (x) => x.close());
 }
 
 /** The worker's script; under vitest (sources, not the build) the built one. */

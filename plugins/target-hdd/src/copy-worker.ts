@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parentPort } from 'node:worker_threads';
-import { COPY_BUFFER, PROGRESS_EVERY, REPLY_EVERY, SMALL_FILE, type CopyJob, type CopyReply, type CopyStage } from './copier.js';
+import { COPY_BUFFER, PROGRESS_EVERY, REPLY_EVERY, SMALL_FILE, type CopyJob, type CopyReply, type CopyStage, type MoveJob, type MoveReply, type WorkerJob } from './copier.js';
 
 const buf = Buffer.allocUnsafeSlow(COPY_BUFFER);
 const CREATE = fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY;
@@ -36,10 +36,10 @@ const createdExactly = (mode: number, umask: number | undefined): boolean => uma
 // Jobs come in batches; replies go back a few at a time (REPLY_EVERY), so the other thread can
 // send more while this one copies the rest, and every file does not cost a message each way. A big
 // file's reply goes at once: a file behind it in the batch may take seconds.
-parentPort!.on('message', (jobs: CopyJob[]) => {
-  let out: CopyReply[] = [];
+parentPort!.on('message', (jobs: WorkerJob[]) => {
+  let out: (CopyReply | MoveReply)[] = [];
   for (const job of jobs) {
-    out.push(copy(job));
+    out.push('kind' in job ? move(job) : copy(job));
     if (out.length >= REPLY_EVERY || job.size >= SMALL_FILE) {
       parentPort!.postMessage(out);
       out = [];
@@ -118,6 +118,79 @@ function copy(j: CopyJob): CopyReply {
     if (fo >= 0) quietly(() => fs.closeSync(fo));
     if (!done && stage !== 'open-source' && stage !== 'open-target') quietly(() => fs.unlinkSync(j.tmp));
   }
+}
+
+/**
+ * A move on the target's disk: an existing `to` left alone (ifAbsent), the rename, the folders of
+ * `to` created where missing (below the root, never it), the folders `from` leaves empty removed
+ * (prune). A missing `from` is `open-source` ENOENT; a missing root is left to the target to judge.
+ */
+function move(j: MoveJob): MoveReply {
+  try {
+    if (j.ifAbsent) {
+      try {
+        fs.lstatSync(j.to);
+        return { id: j.id, exists: true };
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && code !== 'ENOTDIR') throw e;
+      }
+    }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        fs.renameSync(j.from, j.to);
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 3) throw e;
+        // Either the source is missing, or the destination's folder is (or was just pruned).
+        try {
+          fs.lstatSync(j.from);
+        } catch (s) {
+          const err = s as NodeJS.ErrnoException;
+          return { id: j.id, error: { stage: 'open-source', code: err.code, message: err.message, syscall: err.syscall, path: err.path } };
+        }
+        if (!makeDirs(path.dirname(j.to), j.root)) throw e;
+      }
+    }
+    return j.prune ? { id: j.id, moved: true, left: prune(path.dirname(j.from), j.root) } : { id: j.id, moved: true };
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    return { id: j.id, error: { stage: 'move', code: err.code, message: err.message, syscall: err.syscall, path: err.path } };
+  }
+}
+
+/** Creates `dir` and its missing parents below `root`; false when that would mean creating the root. */
+function makeDirs(dir: string, root: string): boolean {
+  if (dir === root || !dir.startsWith(root + path.sep)) return false;
+  try {
+    fs.mkdirSync(dir);
+    return true;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return true; // a file in the way: the rename says so (ENOTDIR)
+    if (code !== 'ENOENT') throw e;
+  }
+  if (!makeDirs(path.dirname(dir), root)) return false;
+  try {
+    fs.mkdirSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+  return true;
+}
+
+/** Removes empty folders from `dir` up to (not including) `root`; returns the deepest folder left. */
+function prune(dir: string, root: string): string {
+  let cur = dir;
+  while (cur !== root && cur.startsWith(root + path.sep)) {
+    try {
+      fs.rmdirSync(cur);
+    } catch {
+      return cur; // not empty, already gone, or not ours to remove
+    }
+    cur = path.dirname(cur);
+  }
+  return cur;
 }
 
 /**

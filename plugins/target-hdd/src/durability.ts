@@ -75,7 +75,7 @@ export class Durability {
     if (files.length + moveDirs.size / 2 <= FSYNC_EACH_MAX) return this.fsyncEach(files, dirs, moveDirs);
     if (process.platform === 'linux' && this.syncfs !== false) {
       try {
-        await (this.syncer ??= new Syncer(this.root)).sync();
+        await (this.syncer ??= Syncer.take(this.root)).sync();
         this.syncfs = true;
         return;
       } catch (e) {
@@ -140,9 +140,9 @@ export class Durability {
     }
   }
 
-  /** Stops the `sync -f` helper (the target is disposed). */
+  /** Done with the `sync -f` helper (the target is disposed): parked for the next run in `agent run`, else stopped. */
   close(): void {
-    this.syncer?.close();
+    this.syncer?.release();
     this.syncer = undefined;
   }
 }

@@ -23,7 +23,7 @@ import {
   type TargetCapabilities,
   fsTime,
 } from '@hokan/core';
-import { Copier, PROGRESS_EVERY, type CopyReply } from './copier.js';
+import { Copier, PROGRESS_EVERY, releaseCopier, takeCopier, type CopyReply, type MoveReply } from './copier.js';
 import { assertRoot, classify, mapError, mapMissing, notFound } from './disk-errors.js';
 import { Durability } from './durability.js';
 import { fdChmod, fdClose, fdOpen, fdSync, fdTimes, fdWrite } from './fd-calls.js';
@@ -260,7 +260,7 @@ export class HddTarget implements Target {
    */
   private async putLocal(key: string, file: string, tmp: string, lf: LocalFileBody, meta: ObjectMeta, opts: PutOptions): Promise<void> {
     const dir = path.dirname(file);
-    this.copier ??= new Copier();
+    this.copier ??= takeCopier();
     // Only a big file gets a cancel flag: a small one is copied before an abort could matter, and
     // a shared buffer per file costs the process a page of memory until the collector frees it.
     const cancel = opts.signal && lf.size >= PROGRESS_EVERY ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
@@ -367,7 +367,7 @@ export class HddTarget implements Target {
   async getToFile(key: string, sink: LocalFileSink, opts: GetToFileOptions = {}): Promise<GetToFileResult> {
     const file = this.pathOf(key);
     opts.signal?.throwIfAborted();
-    this.copier ??= new Copier();
+    this.copier ??= takeCopier();
     const cancel = opts.signal && sink.size >= PROGRESS_EVERY ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
     const onAbort = () => cancel && Atomics.store(cancel, 0, 1);
     if (cancel) opts.signal!.addEventListener('abort', onAbort, { once: true });
@@ -430,7 +430,12 @@ export class HddTarget implements Target {
     yield* this.walk(dir, dirPath, dirKey === '' ? '' : `${dirKey}/`, namePrefix);
   }
 
-  async move(from: string, to: string, opts: MoveOptions = {}): Promise<void> {
+  /**
+   * A rename, done by the copy worker (copier.ts `move`): with `ifAbsent` it first looks for `to`;
+   * the folders `to` needs are made there and, with `deferSync` on a disk that keeps renames in
+   * order, the folders `from` leaves empty removed there too.
+   */
+  async move(from: string, to: string, opts: MoveOptions = {}): Promise<void | 'exists'> {
     const src = this.pathOf(from);
     const dst = this.pathOf(to);
     if (src === dst) {
@@ -438,27 +443,30 @@ export class HddTarget implements Target {
       return;
     }
     const dstDir = path.dirname(dst);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await fs.rename(src, dst);
-        break;
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code !== 'ENOENT' || attempt >= 3) throw await classify(this.root, e, 'move', `${from} → ${to}`);
-        // Either the source is missing, or the destination folder is (or was just pruned).
-        const sst = await fs.lstat(src).catch(() => undefined);
-        if (!sst?.isFile()) {
-          await assertRoot(this.root, 'move', from, e);
-          throw notFound(from);
-        }
-        await this.ensureDir(dstDir, to);
-      }
-    }
     const srcDir = path.dirname(src);
-    if (opts.deferSync && this.inOrder) {
+    const deferred = opts.deferSync === true && this.inOrder;
+    let reply: MoveReply;
+    for (let attempt = 0; ; attempt++) {
+      reply = await (this.copier ??= takeCopier()).move({ from: src, to: dst, root: this.root, ifAbsent: opts.ifAbsent === true, prune: deferred });
+      // The root itself was missing where the worker would have made a folder: the disk is gone, or
+      // a folder was pruned meanwhile by a move beside this one (tried again).
+      if ('error' in reply && reply.error.stage === 'move' && reply.error.code === 'ENOENT' && attempt < 2) await assertRoot(this.root, 'move', from);
+      else break;
+    }
+    if ('exists' in reply) return 'exists';
+    if ('error' in reply) {
+      const { stage, message, ...rest } = reply.error;
+      const e = Object.assign(new Error(message), rest);
+      if (stage === 'open-source') {
+        await assertRoot(this.root, 'move', from, e);
+        throw notFound(from);
+      }
+      throw await classify(this.root, e, 'move', `${from} → ${to}`);
+    }
+    if (deferred) {
       // Durable with the window's flush, before the engine records it; a put over `from` in the
       // same window cannot outlive this rename on such a disk (rename-order.ts).
-      const left = await this.prune(srcDir);
+      const left = ('left' in reply && reply.left) || srcDir;
       this.durable.movedDeferred(left === dstDir ? [dstDir] : [dstDir, left]);
       return;
     }
@@ -526,11 +534,12 @@ export class HddTarget implements Target {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    // Nothing held open between calls but the copy workers and the sync helper.
+    // Nothing held open between calls but the copy workers and the sync helper (parked for the
+    // next run where the process keeps helpers: `agent run`).
     const c = this.copier;
     this.copier = undefined;
     this.durable.close();
-    await c?.close();
+    if (c) await releaseCopier(c);
   }
 
   // -------------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ export async function detectFilesystem(root: string): Promise<{ name: string; wi
 }
 
 export function capabilitiesFor(root: string, maxConnections: number, windowsRules: boolean, isWin: boolean): TargetCapabilities {
-  const base: TargetCapabilities = { maxConnections, serverSideMove: true, preservesMtime: true };
+  const base: TargetCapabilities = { maxConnections, serverSideMove: true, preservesMtime: true, moveIfAbsent: true };
   // Room for the root, a separator and the longest temp name in one PATH_MAX (4096 bytes on Linux).
   const pathMax = isWin ? 32_000 : 4095;
   base.maxKeyLength = Math.max(1, pathMax - root.length - 1);

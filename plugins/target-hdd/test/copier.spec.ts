@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { Copier, REPLY_EVERY, SMALL_PER_WORKER, type CopyReply } from '../src/copier.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { helpersKept, keepHelpers, takeHelper } from '@hokan/core';
+import { Copier, REPLY_EVERY, SMALL_PER_WORKER, releaseCopier, takeCopier, type CopyReply } from '../src/copier.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hokan-copier-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -86,5 +87,115 @@ describe('the copy workers', () => {
     } finally {
       await copier.close();
     }
+  });
+
+  it('two big files in one batch: the first one\'s reply comes before the second copy ends', async () => {
+    const copier = new Copier();
+    try {
+      // Warm the small-file worker (a big file goes to it while it idles alone), then two big files
+      // asked for in one turn: one batch to one worker.
+      const warm = job(10);
+      copied(await copier.copy(warm.job), warm);
+      const [a, b] = [job(2 * 1024 * 1024), job(48 * 1024 * 1024)];
+      const order: string[] = [];
+      const pa = copier.copy(a.job).then((r) => (order.push('a'), r));
+      // The second file's progress (every PROGRESS_EVERY bytes) is heard while it is copied.
+      const pb = copier.copy(b.job, () => order.push('b-progress')).then((r) => (order.push('b'), r));
+      const [ra, rb] = await Promise.all([pa, pb]);
+      copied(ra, a);
+      copied(rb, b);
+      expect(order[0]).toBe('a');
+      expect(order.indexOf('b-progress')).toBeGreaterThan(0);
+      expect(order.at(-1)).toBe('b');
+    } finally {
+      await copier.close();
+    }
+  });
+
+  describe('moves on the target\'s disk', () => {
+    const root = join(dir, 'move-root');
+    mkdirSync(root, { recursive: true });
+    const file = (rel: string, text: string) => {
+      const p = join(root, rel);
+      mkdirSync(join(p, '..'), { recursive: true });
+      writeFileSync(p, text);
+      return p;
+    };
+
+    it('into folders not there yet (made below the root), pruning the folders it empties; an existing `to` stays with ifAbsent', async () => {
+      const copier = new Copier();
+      try {
+        const from = file('live/a/b/one.txt', 'one');
+        const to = join(root, 'versions', 'v1', 'live', 'a', 'b', 'one.txt');
+        expect(await copier.move({ from, to, root, ifAbsent: true, prune: true })).toEqual({ id: expect.any(Number), moved: true, left: root });
+        expect(readFileSync(to, 'utf8')).toBe('one');
+        expect(existsSync(join(root, 'live'))).toBe(false); // live/a/b, live/a and live emptied: gone
+        // Another file where the first was, moved onto the version now there: both stay.
+        const again = file('live/a/b/one.txt', 'two');
+        expect(await copier.move({ from: again, to, root, ifAbsent: true, prune: true })).toEqual({ id: expect.any(Number), exists: true });
+        expect(readFileSync(to, 'utf8')).toBe('one');
+        expect(readFileSync(again, 'utf8')).toBe('two');
+        // Without ifAbsent it replaces it; without prune the folder it left stays.
+        file('live/a/b/keep.txt', 'k');
+        expect(await copier.move({ from: again, to, root, ifAbsent: false, prune: false })).toEqual({ id: expect.any(Number), moved: true });
+        expect(readFileSync(to, 'utf8')).toBe('two');
+        expect(existsSync(join(root, 'live', 'a', 'b'))).toBe(true);
+        // A folder that keeps other files is where pruning stops.
+        const third = file('live/a/c/three.txt', '3');
+        expect(await copier.move({ from: third, to: join(root, 'versions', 'v2', 'three.txt'), root, ifAbsent: true, prune: true })).toEqual({ id: expect.any(Number), moved: true, left: join(root, 'live', 'a') });
+      } finally {
+        await copier.close();
+      }
+    });
+
+    it('a missing source is open-source ENOENT; a missing root is never made', async () => {
+      const copier = new Copier();
+      try {
+        const r = await copier.move({ from: join(root, 'nothing-here.txt'), to: join(root, 'versions', 'v9', 'x.txt'), root, ifAbsent: true, prune: true });
+        expect(r).toMatchObject({ error: { stage: 'open-source', code: 'ENOENT' } });
+        expect(existsSync(join(root, 'versions', 'v9'))).toBe(false);
+        // The root gone (an unplugged disk): nothing is created in its place.
+        const gone = join(dir, 'unplugged');
+        const src = file('lonely.txt', 'x');
+        const r2 = await copier.move({ from: src, to: join(gone, 'versions', 'v1', 'lonely.txt'), root: gone, ifAbsent: true, prune: false });
+        expect(r2).toMatchObject({ error: { stage: 'move', code: 'ENOENT' } });
+        expect(existsSync(gone)).toBe(false);
+        expect(readFileSync(src, 'utf8')).toBe('x');
+      } finally {
+        await copier.close();
+      }
+    });
+  });
+
+  describe('kept between runs (`agent run`: keepHelpers)', () => {
+    afterEach(() => keepHelpers(false));
+
+    it('a released pool is parked and taken again, threads running; without keepHelpers it is closed', async () => {
+      expect(helpersKept()).toBe(false);
+      const once = takeCopier();
+      const a = job(100);
+      copied(await once.copy(a.job), a);
+      await releaseCopier(once);
+      await expect(once.copy(job(10).job)).rejects.toThrow(/closed/);
+      expect(takeCopier()).not.toBe(once);
+
+      keepHelpers(true);
+      const first = takeCopier();
+      const b = job(100);
+      copied(await first.copy(b.job), b);
+      expect(first.threads).toBe(1);
+      await releaseCopier(first);
+      const second = takeCopier();
+      expect(second).toBe(first);
+      expect(second.threads).toBe(1); // no thread started for the next run
+      const c = job(200);
+      copied(await second.copy(c.job), c);
+      await releaseCopier(second);
+      // Off again: the parked pool is stopped.
+      keepHelpers(false);
+      expect(takeHelper('target-hdd copier')).toBeUndefined();
+      await new Promise((r) => setTimeout(r, 50));
+      await expect(second.copy(job(10).job)).rejects.toThrow(/closed/);
+    });
   });
 });

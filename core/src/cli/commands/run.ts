@@ -100,8 +100,10 @@ export const runCommand: BuiltinCommand = {
       ctx.output.print(`  commands reach it through ${path}; Ctrl-C stops it`);
       await scheduler.start();
       // A walk thread kept loaded between runs: every backup walks on another core without the
-      // thread's start (~110–170 ms), which a one-shot command pays only for a big tree.
+      // thread's start (~110–170 ms), which a one-shot command pays only for a big tree. And the
+      // helpers a run's targets start (copy workers, the disk's sync helper) parked between runs.
       (await import('../../node/scan/scanner.js')).keepWalkThreads(true);
+      (await import('../../node/engine/backup.js')).keepHelpers(true);
       const scheduled = scheduler.status().filter((j) => j.schedule || j.full);
       ctx.output[ctx.output.json ? 'error' : 'print'](
         scheduled.length ? `  schedules: ${scheduled.map((j) => `${j.job} ${j.schedule ?? j.full}${j.next[0] ? ` (next ${j.next[0]})` : ''}`).join('; ')}` : '  schedules: no job has one — jobs run when `agent backup` asks',
@@ -177,6 +179,7 @@ export const runCommand: BuiltinCommand = {
       return 0;
     } finally {
       (await import('../../node/scan/scanner.js')).keepWalkThreads(false);
+      (await import('../../node/engine/backup.js')).keepHelpers(false);
       await index.close();
       try {
         if (listening && process.platform !== 'win32') (await import('node:fs')).unlinkSync(path);

@@ -1,18 +1,31 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { parkHelper, takeHelper } from './kept-helpers.js';
 
 /**
  * `sync -f ROOT` (coreutils: syncfs of the disk that holds ROOT) on request, from one long-lived
  * shell: spawning `sync` per flush costs this thread ~25 ms each time (a fork of a big process),
  * a line to a running shell costs nothing. The shell ends when its input does (close, or the agent
  * dying). Linux only; a failure tells the caller to fall back to fsync per file. Shared by
- * target-hdd's durability windows and the restore's (exported from @hokan/core).
+ * target-hdd's durability windows and the restore's (exported from @hokan/core). `take` and
+ * `release` keep one between runs of `agent run` (kept-helpers.ts).
  */
 export class Syncer {
   private child?: ChildProcess;
   private readonly waiters: Array<(e?: Error) => void> = [];
 
   constructor(private readonly root: string) {}
+
+  /** A helper for the disk of `root`: one an earlier run parked (`agent run`), or a new one. */
+  static take(root: string): Syncer {
+    return takeHelper<Syncer>(`syncer ${root}`) ?? new Syncer(root);
+  }
+
+  /** Done with it: parked for the next run where this process keeps helpers, else stopped. */
+  release(): void {
+    if (this.waiters.length || !this.child) return this.close();
+    void parkHelper(`syncer ${this.root}`, this, (s) => s.close());
+  }
 
   sync(): Promise<void> {
     const child = (this.child ??= this.start());

@@ -15,6 +15,7 @@ import { storesObject } from '../index/held-types.js';
 import { scanRootBatches, scanWorkerFor, stopHeadStart, walkThreadReady, type ScanWorker } from '../scan/scanner.js';
 // Whether runs walk in a thread kept between them (`agent run`; the engine model suite draws it).
 export { keepWalkThreads } from '../scan/scanner.js';
+export { keepHelpers } from '../disk/kept-helpers.js';
 import { findJob, targetFingerprint, type EngineDeps } from './deps.js';
 import { hashFile } from './file-source.js';
 import { reasonOf, type RetryOptions } from './failure.js';
@@ -497,7 +498,17 @@ class BackupRun {
     let failed: FileRecord | undefined;
     if (cur?.dir) {
       if (cur.mode === permissionBits(item) && cur.mtimeMs === item.mtimeMs && !ownerChanged(item, cur)) return;
-      failed = await lane.s.recordFolder(item, held!);
+      const out = await lane.s.recordFolder(item, held!);
+      if (out && 'pending' in out) {
+        // Recorded with its window: only a failure of it (the window's flush) is counted.
+        lane.unsettled++;
+        out.pending
+          .then((r) => (r.status === 'failed' ? this.finish(lane, item, r, false) : undefined))
+          .catch((e) => this.logger.error({ err: describeError(e) }, 'unexpected failure in the upload queue'))
+          .finally(() => lane.settledOne());
+        return;
+      }
+      failed = out;
     } else {
       // What it replaces (a file's object) must leave before anything goes beneath it.
       if (cur) await Promise.all(lane.inflight);

@@ -30,7 +30,7 @@ export class JobStore {
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
     for await (const o of this.target.list(this.base + prefix)) yield { ...o, key: o.key.slice(this.base.length) };
   }
-  move(from: string, to: string, opts?: MoveOptions): Promise<void> {
+  move(from: string, to: string, opts?: MoveOptions): Promise<void | 'exists'> {
     return this.target.move(this.base + from, this.base + to, opts);
   }
   remove(key: string): Promise<void> {

@@ -140,9 +140,9 @@ export class RestoreDurability {
     }
   }
 
-  /** Stops the sync helpers (also when a run ends early). */
+  /** Done with the sync helpers (also when a run ends early): parked for the next run in `agent run`, else stopped. */
   close(): void {
-    for (const s of this.syncers.values()) s.close();
+    for (const s of this.syncers.values()) s.release();
     this.syncers.clear();
   }
 
@@ -154,7 +154,7 @@ export class RestoreDurability {
     if (files.length <= FSYNC_EACH_MAX) return fsyncEach(files, dirs, 8, () => undefined);
     if (process.platform === 'linux' && this.syncfs !== false) {
       try {
-        for (const r of this.roots) await (this.syncers.get(r) ?? this.syncers.set(r, new Syncer(r)).get(r)!).sync();
+        for (const r of this.roots) await (this.syncers.get(r) ?? this.syncers.set(r, Syncer.take(r)).get(r)!).sync();
         this.syncfs = true;
         return;
       } catch (e) {

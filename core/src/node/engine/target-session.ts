@@ -499,15 +499,21 @@ export class TargetSession {
   /**
    * A folder held as the same version whose permission bits or mtime changed (a file added or
    * removed in it moves its mtime): recorded on that version in place (journal `meta`), as
-   * permissions of files are. Returns a record only when it failed.
+   * permissions of files are. Returns a record only when it failed — or, where the target has
+   * windows, the promise of one: the record goes with the window's index batch (a run that adds
+   * files to 200 folders made 200 batches of one folder each), and a crash before it leaves the
+   * folder as the index had it (the next run records it again).
    */
-  async recordFolder(entry: FileEntry, held: HeldFile): Promise<FileRecord | undefined> {
+  async recordFolder(entry: FileEntry, held: HeldFile): Promise<FileRecord | { pending: Promise<FileRecord> } | undefined> {
     if (this.fatal || this.o.dryRun) return undefined;
     const path = fileKey(entry.root.name, entry.rel);
     try {
       await this.begin();
       const mode = permissionBits(entry);
-      await this.commitOps([this.heldOpFor(entry, { ...held, cur: { ...held.cur!, mode, mtimeMs: entry.mtimeMs, ...ownerOf(entry) } })], [{ op: 'meta', p: path, v: held.cur!.v, mode, mtimeMs: entry.mtimeMs, ...ownerOf(entry) }]);
+      const ops = [this.heldOpFor(entry, { ...held, cur: { ...held.cur!, mode, mtimeMs: entry.mtimeMs, ...ownerOf(entry) } })];
+      const lines: ChangeLine[] = [{ op: 'meta', p: path, v: held.cur!.v, mode, mtimeMs: entry.mtimeMs, ...ownerOf(entry) }];
+      if (this.deferring) return await this.deferred({ path, ops, lines, size: 0, bytes: 0, record: this.record(path, 'uploaded', undefined, 0) });
+      await this.commitOps(ops, lines);
       return undefined;
     } catch (e) {
       return this.failure(path, e, 0);
@@ -647,13 +653,16 @@ export class TargetSession {
    * put replaces. One stat per changed file.
    */
   private async moveKeeping(from: string, to: string, deferSync = false): Promise<'moved' | 'kept' | 'lost'> {
-    if (await this.exists(to)) {
+    const kept = () => {
       // Also what a move that copies then deletes (S3) leaves when killed between the two.
       this.o.logger.warn({ from, to }, 'a version is already kept under this name: it stays, and the object at the file\'s path is replaced or removed');
-      return 'kept';
-    }
+      return 'kept' as const;
+    };
+    // A target that looks for `to` in the move itself is not asked first (moveIfAbsent).
+    const ifAbsent = this.caps.moveIfAbsent === true;
+    if (!ifAbsent && (await this.exists(to))) return kept();
     try {
-      await withRetry(() => this.store.move(from, to, { deferSync }), this.o.retry);
+      if ((await withRetry(() => this.store.move(from, to, { deferSync, ifAbsent }), this.o.retry)) === 'exists') return kept();
     } catch (e) {
       if (!TargetError.isNotFound(e)) throw e;
       // The object was already moved by a run that died before recording it: fine if it is there.
