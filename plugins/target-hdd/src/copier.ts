@@ -109,7 +109,7 @@ export const REPLY_EVERY = 8;
  * does not keep the agent alive.
  */
 export class Copier {
-  private readonly workers: { w: Worker; jobs: Map<number, Job> }[] = [];
+  private readonly workers: { w: Worker; jobs: Map<number, Job>; online: boolean }[] = [];
   private readonly waiting: { job: WorkerJob; done: Job }[] = [];
   private seq = 0;
   private closed = false;
@@ -119,6 +119,17 @@ export class Copier {
   /** Worker threads running now (each costs ~10 MiB). */
   get threads(): number {
     return this.workers.length;
+  }
+
+  /** The small-file worker is up: a job sent now is taken at once (a thread's start costs ~50–60 ms). */
+  get ready(): boolean {
+    return this.workers[0]?.online === true;
+  }
+
+  /** Starts the workers now (`agent run`: the next run finds them up), the small-file one first. */
+  warm(): void {
+    if (this.closed) return;
+    while (this.workers.length < this.size) this.start();
   }
 
   /** Nothing asked for and nothing in progress: the pool may be parked for the next run. */
@@ -205,7 +216,9 @@ export class Copier {
   private start(): (typeof this.workers)[number] {
     // trackUnmanagedFds off: a descriptor the worker opens may be handed to this thread, which closes it.
     const w = new Worker(workerFile(), { trackUnmanagedFds: false, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
-    const slot = { w, jobs: new Map<number, Job>() };
+    const slot = { w, jobs: new Map<number, Job>(), online: false };
+    w.once('online', () => (slot.online = true));
+    w.unref(); // idle until it is sent a job (pump refs it)
     const fail = (e: Error) => {
       const i = this.workers.indexOf(slot);
       if (i >= 0) this.workers.splice(i, 1);

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
 import {
   TargetError,
+  helpersKept,
   nullLogger,
   type ByteRange,
   type CleanupOptions,
@@ -128,6 +129,9 @@ export class HddTarget implements Target {
   static async create(config: HddTargetConfig, opts: HddTargetOptions = {}): Promise<HddTarget> {
     const t = new HddTarget(config, opts);
     await t.detect();
+    // In `agent run` the copy workers are started now (or taken as a run left them), so the first
+    // copy or move of the run does not wait for a thread to start.
+    if (helpersKept()) (t.copier = takeCopier()).warm();
     return t;
   }
 
@@ -436,6 +440,9 @@ export class HddTarget implements Target {
    * order, the folders `from` leaves empty removed there too.
    */
   async move(from: string, to: string, opts: MoveOptions = {}): Promise<void | 'exists'> {
+    // Until the copy worker is up (a one-shot run's first moves), here: a move does not wait for a
+    // thread to start.
+    if (!this.copier?.ready) return this.moveHere(from, to, opts);
     const src = this.pathOf(from);
     const dst = this.pathOf(to);
     if (src === dst) {
@@ -467,6 +474,45 @@ export class HddTarget implements Target {
       // Durable with the window's flush, before the engine records it; a put over `from` in the
       // same window cannot outlive this rename on such a disk (rename-order.ts).
       const left = ('left' in reply && reply.left) || srcDir;
+      this.durable.movedDeferred(left === dstDir ? [dstDir] : [dstDir, left]);
+      return;
+    }
+    await this.durable.syncDir(dstDir);
+    if (srcDir !== dstDir) await this.durable.syncDir(srcDir);
+    await this.prune(srcDir);
+  }
+
+  /** `move` on this thread, one thread-pool call at a time (before the copy worker is up). */
+  private async moveHere(from: string, to: string, opts: MoveOptions = {}): Promise<void | 'exists'> {
+    const src = this.pathOf(from);
+    const dst = this.pathOf(to);
+    if (src === dst) {
+      await this.stat(from);
+      return;
+    }
+    const dstDir = path.dirname(dst);
+    if (opts.ifAbsent && (await fs.lstat(dst).then(() => true, () => false))) return 'exists';
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await fs.rename(src, dst);
+        break;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' || attempt >= 3) throw await classify(this.root, e, 'move', `${from} → ${to}`);
+        // Either the source is missing, or the destination folder is (or was just pruned).
+        const sst = await fs.lstat(src).catch(() => undefined);
+        if (!sst?.isFile()) {
+          await assertRoot(this.root, 'move', from, e);
+          throw notFound(from);
+        }
+        await this.ensureDir(dstDir, to);
+      }
+    }
+    const srcDir = path.dirname(src);
+    if (opts.deferSync && this.inOrder) {
+      // Durable with the window's flush, before the engine records it; a put over `from` in the
+      // same window cannot outlive this rename on such a disk (rename-order.ts).
+      const left = await this.prune(srcDir);
       this.durable.movedDeferred(left === dstDir ? [dstDir] : [dstDir, left]);
       return;
     }

@@ -191,6 +191,19 @@ describe('the copy workers', () => {
       const c = job(200);
       copied(await second.copy(c.job), c);
       await releaseCopier(second);
+      // A pool warmed (as an hdd target opened in `agent run` does) has its threads up before any job.
+      const warmed = new Copier();
+      try {
+        expect(warmed.ready).toBe(false);
+        warmed.warm();
+        expect(warmed.threads).toBe(warmed.size);
+        await expect.poll(() => warmed.ready, { timeout: 5000 }).toBe(true);
+        const d = job(300);
+        copied(await warmed.copy(d.job), d);
+        expect(warmed.threads).toBe(warmed.size); // none started for the copy
+      } finally {
+        await warmed.close();
+      }
       // Off again: the parked pool is stopped.
       keepHelpers(false);
       expect(takeHelper('target-hdd copier')).toBeUndefined();
