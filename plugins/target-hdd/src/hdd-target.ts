@@ -435,14 +435,11 @@ export class HddTarget implements Target {
   }
 
   /**
-   * A rename, done by the copy worker (copier.ts `move`): with `ifAbsent` it first looks for `to`;
-   * the folders `to` needs are made there and, with `deferSync` on a disk that keeps renames in
-   * order, the folders `from` leaves empty removed there too.
+   * A rename. With `ifAbsent` an object already at `to` stays (`'exists'`). With `deferSync` on a
+   * disk that keeps renames in order, durable with the next flush; else now (both folders fsynced).
+   * The folders `from` leaves empty are removed.
    */
   async move(from: string, to: string, opts: MoveOptions = {}): Promise<void | 'exists'> {
-    // Until the copy worker is up (a one-shot run's first moves), here: a move does not wait for a
-    // thread to start.
-    if (!this.copier?.ready) return this.moveHere(from, to, opts);
     const src = this.pathOf(from);
     const dst = this.pathOf(to);
     if (src === dst) {
@@ -452,11 +449,30 @@ export class HddTarget implements Target {
     const dstDir = path.dirname(dst);
     const srcDir = path.dirname(src);
     const deferred = opts.deferSync === true && this.inOrder;
+    const ifAbsent = opts.ifAbsent === true;
+    // In the copy worker once it is up (one message for the look, the rename and the folders);
+    // before that (a one-shot run's first moves) here: a move does not wait for a thread to start.
+    const moved = this.copier?.ready ? await this.renameInWorker(this.copier, from, to, src, dst, ifAbsent, deferred) : await this.renameHere(from, to, src, dst, ifAbsent);
+    if (moved === 'exists') return 'exists';
+    if (deferred) {
+      // Durable with the window's flush, before the engine records it; a put over `from` in the
+      // same window cannot outlive this rename on such a disk (rename-order.ts).
+      const left = moved.left ?? (await this.prune(srcDir));
+      this.durable.movedDeferred(left === dstDir ? [dstDir] : [dstDir, left]);
+      return;
+    }
+    await this.durable.syncDir(dstDir);
+    if (srcDir !== dstDir) await this.durable.syncDir(srcDir);
+    await this.prune(srcDir);
+  }
+
+  /** The move as one job of the copy worker (copier.ts `MoveJob`); it prunes `from`'s folders when `prune`. */
+  private async renameInWorker(copier: Copier, from: string, to: string, src: string, dst: string, ifAbsent: boolean, prune: boolean): Promise<'exists' | { left?: string }> {
     let reply: MoveReply;
     for (let attempt = 0; ; attempt++) {
-      reply = await (this.copier ??= takeCopier()).move({ from: src, to: dst, root: this.root, ifAbsent: opts.ifAbsent === true, prune: deferred });
-      // The root itself was missing where the worker would have made a folder: the disk is gone, or
-      // a folder was pruned meanwhile by a move beside this one (tried again).
+      reply = await copier.move({ from: src, to: dst, root: this.root, ifAbsent, prune });
+      // The root itself was missing where the worker would have made a folder: the disk is gone
+      // (unavailable), or a folder was pruned meanwhile by a move beside this one (tried again).
       if ('error' in reply && reply.error.stage === 'move' && reply.error.code === 'ENOENT' && attempt < 2) await assertRoot(this.root, 'move', from);
       else break;
     }
@@ -470,32 +486,24 @@ export class HddTarget implements Target {
       }
       throw await classify(this.root, e, 'move', `${from} → ${to}`);
     }
-    if (deferred) {
-      // Durable with the window's flush, before the engine records it; a put over `from` in the
-      // same window cannot outlive this rename on such a disk (rename-order.ts).
-      const left = ('left' in reply && reply.left) || srcDir;
-      this.durable.movedDeferred(left === dstDir ? [dstDir] : [dstDir, left]);
-      return;
-    }
-    await this.durable.syncDir(dstDir);
-    if (srcDir !== dstDir) await this.durable.syncDir(srcDir);
-    await this.prune(srcDir);
+    return { left: reply.left };
   }
 
-  /** `move` on this thread, one thread-pool call at a time (before the copy worker is up). */
-  private async moveHere(from: string, to: string, opts: MoveOptions = {}): Promise<void | 'exists'> {
-    const src = this.pathOf(from);
-    const dst = this.pathOf(to);
-    if (src === dst) {
-      await this.stat(from);
-      return;
+  /** The move on the thread pool, a call at a time (before the copy worker is up). */
+  private async renameHere(from: string, to: string, src: string, dst: string, ifAbsent: boolean): Promise<'exists' | { left?: string }> {
+    if (ifAbsent) {
+      const there = await fs.lstat(dst).then(
+        () => true,
+        (e: NodeJS.ErrnoException) => (e.code === 'ENOENT' || e.code === 'ENOTDIR' ? false : Promise.reject(e)),
+      ).catch(async (e: unknown) => {
+        throw await classify(this.root, e, 'move', `${from} → ${to}`);
+      });
+      if (there) return 'exists';
     }
-    const dstDir = path.dirname(dst);
-    if (opts.ifAbsent && (await fs.lstat(dst).then(() => true, () => false))) return 'exists';
     for (let attempt = 0; ; attempt++) {
       try {
         await fs.rename(src, dst);
-        break;
+        return {};
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code !== 'ENOENT' || attempt >= 3) throw await classify(this.root, e, 'move', `${from} → ${to}`);
@@ -505,20 +513,9 @@ export class HddTarget implements Target {
           await assertRoot(this.root, 'move', from, e);
           throw notFound(from);
         }
-        await this.ensureDir(dstDir, to);
+        await this.ensureDir(path.dirname(dst), to);
       }
     }
-    const srcDir = path.dirname(src);
-    if (opts.deferSync && this.inOrder) {
-      // Durable with the window's flush, before the engine records it; a put over `from` in the
-      // same window cannot outlive this rename on such a disk (rename-order.ts).
-      const left = await this.prune(srcDir);
-      this.durable.movedDeferred(left === dstDir ? [dstDir] : [dstDir, left]);
-      return;
-    }
-    await this.durable.syncDir(dstDir);
-    if (srcDir !== dstDir) await this.durable.syncDir(srcDir);
-    await this.prune(srcDir);
   }
 
   async remove(key: string): Promise<void> {
