@@ -130,8 +130,8 @@ export class HddTarget implements Target {
     const t = new HddTarget(config, opts);
     await t.detect();
     // In `agent run` the copy workers are started now (or taken as a run left them), so the first
-    // copy or move of the run does not wait for a thread to start.
-    if (helpersKept()) (t.copier = takeCopier()).warm();
+    // copy or move of the run does not wait for a thread to start — not for a disk that is not there.
+    if (helpersKept() && (await fs.stat(t.root).then((st) => st.isDirectory(), () => false))) (t.copier = takeCopier()).warm();
     return t;
   }
 
