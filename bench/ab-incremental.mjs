@@ -11,10 +11,9 @@
 // change, its helpers warm). `+VAR=1` after a repo sets that variable for its runs.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawn } from 'node:child_process';
 import { generateTree, treeSpec, planChanges, applyChanges } from './lib/trees.mjs';
 import { runOnce, median } from './lib/run.mjs';
-import { writeConfig, checkBackup, REPO } from './lib/hokan.mjs';
+import { writeConfig, checkBackup, startDaemon, REPO } from './lib/hokan.mjs';
 
 const argv = process.argv.slice(2);
 const flag = (f) => (argv.includes(f) ? (argv.splice(argv.indexOf(f), 1), true) : false);
@@ -62,23 +61,7 @@ async function setUp(src) {
     const agent = path.join(t.repo, 'core', 'bin', 'agent.cjs');
     t.run = () => runOnce(agent, ['backup', ...args], { cwd: t.repo, env: t.env });
     checkBackup(await t.run());
-    if (t.daemon) {
-      const d = spawn(agent, ['run', ...args], { cwd: t.repo, env: t.env, stdio: ['ignore', 'pipe', 'inherit'] });
-      await new Promise((resolve, reject) => {
-        let out = '';
-        d.stdout.setEncoding('utf8').on('data', (x) => {
-          out += x;
-          try {
-            JSON.parse(out);
-            resolve();
-          } catch {
-            // not whole yet
-          }
-        });
-        d.once('close', (code) => reject(new Error(`${t.name}: agent run ended (${code}) before it listened`)));
-      });
-      daemons.push(d);
-    }
+    if (t.daemon) daemons.push(await startDaemon({ config, dataDir: path.join(b, 'data') }, t.env, t.repo));
     checkBackup(await t.run(), { uploaded: 0 });
   }
   return daemons;
@@ -99,10 +82,7 @@ async function timeRound(i) {
 }
 
 const stop = async (daemons) => {
-  for (const d of daemons) {
-    d.kill('SIGINT');
-    await new Promise((r) => d.once('close', r));
-  }
+  for (const d of daemons) await d.stop();
 };
 const fresh = async () => {
   fs.rmSync(work, { recursive: true, force: true });

@@ -82,11 +82,12 @@ export async function backupOnce(opts, expect) {
 
 /**
  * Starts `agent run` for a hokan job's data folder ({ config, dataDir }); resolves once it listens.
+ * `repo`: another checkout's build (an A/B of builds), this one by default.
  * Returns { pid, stop() }. Commands for that data folder then go to the daemon's socket.
  */
-export async function startDaemon(h, env = { ...process.env, NO_COLOR: '1' }) {
+export async function startDaemon(h, env = { ...process.env, NO_COLOR: '1' }, repo = REPO) {
   const { spawn } = await import('node:child_process');
-  const d = spawn(AGENT, ['run', '--json', '--config', h.config, '--data-dir', h.dataDir], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const d = spawn(path.join(repo, 'core', 'bin', 'agent.cjs'), ['run', '--json', '--config', h.config, '--data-dir', h.dataDir], { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   d.stderr.setEncoding('utf8').on('data', (x) => (err += x));

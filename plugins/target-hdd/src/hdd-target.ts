@@ -492,13 +492,13 @@ export class HddTarget implements Target {
   /** The move on the thread pool, a call at a time (before the copy worker is up). */
   private async renameHere(from: string, to: string, src: string, dst: string, ifAbsent: boolean): Promise<'exists' | { left?: string }> {
     if (ifAbsent) {
-      const there = await fs.lstat(dst).then(
-        () => true,
-        (e: NodeJS.ErrnoException) => (e.code === 'ENOENT' || e.code === 'ENOTDIR' ? false : Promise.reject(e)),
-      ).catch(async (e: unknown) => {
-        throw await classify(this.root, e, 'move', `${from} → ${to}`);
-      });
-      if (there) return 'exists';
+      try {
+        await fs.lstat(dst);
+        return 'exists';
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && code !== 'ENOTDIR') throw await classify(this.root, e, 'move', `${from} → ${to}`);
+      }
     }
     for (let attempt = 0; ; attempt++) {
       try {
