@@ -2,92 +2,12 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { parkHelper, takeHelper } from '@hokan/core';
+import { SMALL_FILE, type CopyJob, type CopyReply, type MoveJob, type MoveReply, type WorkerJob } from './copy-jobs.js';
 
-/** Size of the reused buffer a copy goes through. */
-export const COPY_BUFFER = 1024 * 1024;
-/** A big file reports its progress this often (bytes), for the progress bar. */
-export const PROGRESS_EVERY = 16 * 1024 * 1024;
-
-/** One local file to copy into a temporary file on the target (see copy-worker.ts). */
-export interface CopyJob {
-  id: number;
-  src: string;
-  /** Size and mtime the scan saw: the copy must read exactly these. */
-  size: number;
-  mtimeMs: number;
-  tmp: string;
-  /** The target's root: the worker creates a missing folder for the copy, but never this one. */
-  root: string;
-  /** The mtime to give the copy. */
-  setMtimeMs?: number;
-  /** The permission bits to give the copy (storedMode of the source's). */
-  setMode?: number;
-  /**
-   * Rename the copy to this path in the worker (no fsync to come: durability is deferred);
-   * without it the copy's descriptor comes back open, for the target to fsync, close and rename.
-   */
-  rename?: string;
-  /** Set to non-zero to stop the copy (an aborted put): checked between chunks and before the rename. */
-  cancel?: Int32Array;
-  /**
-   * A restore (`getToFile`): the source is a stored copy, not a file the scan saw. Its size must
-   * be `size` and, when given, its hash `sha256` — else the reply is `mismatch` and nothing is
-   * renamed; its mtime is not compared.
-   */
-  expect?: { sha256?: string };
-  /** The permission bits the temporary file is created with (default 0o644). */
-  createMode?: number;
-}
-
-/**
- * One move on the target's disk (a version kept aside, a deleted file's copy moved into the versions
- * area), done by the small-file worker with synchronous calls: the look for `to`, the rename, the
- * folders it needs and those it empties cost one message each way, not a thread-pool round trip
- * (and an error object) per call.
- */
-export interface MoveJob {
-  id: number;
-  kind: 'move';
-  from: string;
-  to: string;
-  /** The target's root: missing folders of `to` are created below it, never it (a missing root is an unplugged disk). */
-  root: string;
-  /** An existing `to` stays as it is, `from` too: the reply is `exists`. */
-  ifAbsent: boolean;
-  /** Remove the folders the move empties, up to (not including) the root; the reply names the deepest folder left. */
-  prune: boolean;
-  size: 0;
-}
-
-/** What the workers are sent. */
-export type WorkerJob = CopyJob | MoveJob;
-
-/** Where a copy failed: the source's side (open-source, read) or the target's (open-target, write); a move's own calls (move). */
-export type CopyStage = 'open-source' | 'open-target' | 'read' | 'write' | 'rename' | 'move';
-
-/** Where a job failed, and the system's error. */
-export interface JobError {
-  stage: CopyStage;
-  code?: string;
-  message: string;
-  syscall?: string;
-  path?: string;
-}
-
-export type MoveReply = { id: number; moved: true; left?: string } | { id: number; exists: true } | { id: number; error: JobError };
-
-export type CopyReply =
-  | { id: number; sha256: string; fd?: number }
-  | { id: number; changed: true }
-  | { id: number; mismatch: true; sha256: string; size: number }
-  | { id: number; cancelled: true }
-  | { id: number; error: JobError };
+export * from './copy-jobs.js';
 
 /** Settles a job's promise; `progress` hears its progress messages. */
 type Job = ((r: CopyReply | MoveReply | Error) => void) & { progress?: (bytes: number) => void };
-
-/** Below this size a file is small: its copy is mostly the file system's metadata work. */
-export const SMALL_FILE = 256 * 1024;
 
 /** Jobs a big-file worker holds at once: the next one waits in its queue, so it never idles between files. */
 const PER_WORKER = 2;
@@ -99,9 +19,6 @@ const PER_WORKER = 2;
  * (1,000,000 files: 53 s of 155) and spent 20 s posting replies.
  */
 export const SMALL_PER_WORKER = 32;
-/** A worker answers after this many small copies, after a big one, and at the end of what it was sent. */
-export const REPLY_EVERY = 8;
-
 /**
  * A small pool of copy workers, started on first use: one for small files, and one more (up to
  * three on bigger machines) for big ones — a copy is mostly the kernel moving pages, and one disk

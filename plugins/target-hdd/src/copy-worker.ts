@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parentPort } from 'node:worker_threads';
-import { COPY_BUFFER, PROGRESS_EVERY, REPLY_EVERY, SMALL_FILE, type CopyJob, type CopyReply, type CopyStage, type MoveJob, type MoveReply, type WorkerJob } from './copier.js';
+import { COPY_BUFFER, PROGRESS_EVERY, REPLY_EVERY, SMALL_FILE, type CopyJob, type CopyReply, type CopyStage, type MoveJob, type MoveReply, type WorkerJob } from './copy-jobs.js';
 
 const buf = Buffer.allocUnsafeSlow(COPY_BUFFER);
 const CREATE = fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY;
