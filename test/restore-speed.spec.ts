@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -61,7 +61,7 @@ async function readTree(root: string): Promise<string[]> {
       else if (e.isSymbolicLink()) out.push(`${p} -> ${await readlink(abs)}`);
       else {
         const st = await lstat(abs);
-        out.push(`${p} ${st.size}B ${createHash('sha256').update(await readFile(abs)).digest('hex').slice(0, 16)} @${st.mtimeMs.toFixed(3)} 0${(st.mode & 0o7777).toString(8)}`);
+        out.push(`${p} ${st.size}B ${createHash('sha256').update(await readFile(abs)).digest('hex').slice(0, 16)} @${st.mtimeMs.toFixed(3)} 0${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`);
       }
     }
   };
@@ -73,6 +73,7 @@ const noTime = (l: string) => l.replace(/ @[\d.]+ /, ' ');
 const timeOf = (l: string) => Number(/ @([\d.]+) /.exec(l)?.[1] ?? 0);
 
 const MiB = 1024 * 1024;
+const asRoot = process.getuid?.() === 0;
 /** Sizes around the copy buffer (1 MiB), the streamed path's write batch and its ranged reads. */
 const SIZES = [0, 1, 4095, 65_536, MiB - 1, MiB, MiB + 1, 3 * MiB + 17, RANGED_MIN + MiB + 3];
 
@@ -82,7 +83,10 @@ async function writeSource(seed: string): Promise<void> {
     const f = join(src, `sizes/${seed}-${size}.bin`);
     await mkdir(join(f, '..'), { recursive: true });
     await writeFile(f, randomBytes(size));
-    await chmod(f, [0o600, 0o644, 0o640, 0o755][i++ % 4]!);
+    // As root (CI): owners and groups of their own, set before the modes (a chown clears setuid and
+    // setgid bits), which the restore must give back in the same order — in the copy worker too.
+    if (asRoot) await chown(f, 1000 + i, 2000 + i);
+    await chmod(f, [0o600, 0o644, 0o640, 0o755, ...(asRoot ? [0o4755, 0o2750] : [])][i++ % (asRoot ? 6 : 4)]!);
     await utimes(f, 1_704_067_200.734 + i, 1_704_067_200.734 + i);
   }
   for (let d = 0; d < 6; d++) {
@@ -171,7 +175,7 @@ describe('restore: the local fast path and the streamed path give the same tree 
     await runBackup(deps(), { job: 'docs' });
     const { run, files } = await runRestore(deps(), { job: 'docs', to, paths: ['deep/a1', join(src, 'deep/a1/b1'), 'deep/a1/', 'sizes/one-1.bin'] });
     expect(run.status).toBe('completed');
-    const under = (await readTree(join(src, 'deep/a1'))).map((l) => `src/deep/a1/${l.replace(/ \d+B \S+ @\S+ 0\d+$/, '')}`);
+    const under = (await readTree(join(src, 'deep/a1'))).map((l) => `src/deep/a1/${l.replace(/ \d+B \S+ @\S+ 0\d+ \d+:\d+$/, '')}`);
     expect(under.length).toBeGreaterThan(20);
     expect(files.map((f) => f.path).sort()).toEqual([...under, 'src/sizes/one-1.bin'].sort());
   });

@@ -81,6 +81,11 @@ export interface LocalFileSink {
   readonly mtimeMs?: number;
   /** The permission bits to give the file, exactly (default: 0o666 less the umask). */
   readonly mode?: number;
+  /**
+   * Owner and group to give the file (a restore run as root), before its mode (a chown clears
+   * setuid bits). A target that sets them says so (`GetToFileResult.owned`); else the engine does.
+   */
+  readonly owner?: { readonly uid: number; readonly gid: number };
 }
 
 export interface GetToFileOptions {
@@ -95,6 +100,8 @@ export interface GetToFileResult {
   size: number;
   /** False: the size or hash was not the expected one — nothing was renamed, the temporary file is gone. */
   ok: boolean;
+  /** The sink's `owner` was given to the file (with its mode after it). */
+  owned?: boolean;
 }
 
 export interface TargetCapabilities {

@@ -22,6 +22,8 @@ export interface CopyJob {
   setMtimeMs?: number;
   /** The permission bits to give the copy (storedMode of the source's). */
   setMode?: number;
+  /** Owner and group to give the copy (a restore as root); set before the mode, which a chown's cleared setuid bits need again. */
+  setOwner?: { uid: number; gid: number };
   /**
    * Rename the copy to this path in the worker (no fsync to come: durability is deferred);
    * without it the copy's descriptor comes back open, for the target to fsync, close and rename.

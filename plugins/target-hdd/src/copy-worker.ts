@@ -95,6 +95,8 @@ function copy(j: CopyJob): CopyReply {
       const t = j.setMtimeMs >= 0 ? j.setMtimeMs / 1000 : String(j.setMtimeMs / 1000);
       fs.futimesSync(fo, t, t);
     }
+    if (j.setOwner) fs.fchownSync(fo, j.setOwner.uid, j.setOwner.gid);
+    // A mode with setuid/setgid bits (> 0o777) is never created exactly: set after the chown that clears them.
     if (j.setMode !== undefined && !createdExactly(j.setMode, UMASK)) fs.fchmodSync(fo, j.setMode);
     if (!j.rename) {
       const fd = fo;

@@ -377,7 +377,7 @@ export class HddTarget implements Target {
     if (cancel) opts.signal!.addEventListener('abort', onAbort, { once: true });
     try {
       const reply = await this.copier.copy(
-        { src: file, size: sink.size, mtimeMs: 0, tmp: sink.tmp, root: path.dirname(sink.tmp), setMtimeMs: sink.mtimeMs, setMode: sink.mode, createMode: 0o666, rename: sink.rename, cancel, expect: { sha256: sink.sha256 } },
+        { src: file, size: sink.size, mtimeMs: 0, tmp: sink.tmp, root: path.dirname(sink.tmp), setMtimeMs: sink.mtimeMs, setMode: sink.mode, setOwner: sink.owner, createMode: 0o666, rename: sink.rename, cancel, expect: { sha256: sink.sha256 } },
         opts.onProgress,
       );
       if ('cancelled' in reply) throw opts.signal?.reason ?? new Error('the restore was aborted');
@@ -391,7 +391,7 @@ export class HddTarget implements Target {
         throw e; // the local disk written to
       }
       opts.onProgress?.(sink.size);
-      return { sha256: reply.sha256, size: sink.size, ok: true };
+      return { sha256: reply.sha256, size: sink.size, ok: true, owned: sink.owner !== undefined };
     } finally {
       if (cancel) opts.signal!.removeEventListener('abort', onAbort);
     }

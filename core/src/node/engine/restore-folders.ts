@@ -7,8 +7,10 @@ import type { HeldVersion } from '../index/held-types.js';
  * else can only give files to themselves, so their files are theirs.
  */
 export function restoresOwner(ver: HeldVersion): boolean {
-  return ver.uid !== undefined && ver.gid !== undefined && process.getuid?.() === 0;
+  return ver.uid !== undefined && ver.gid !== undefined && (asRoot ??= process.getuid?.() === 0);
 }
+/** Whether this process runs as root (asked once: a system call per restored file added up). */
+let asRoot: boolean | undefined;
 
 /** A folder a restore gives back: where it was held, and its version as of the run. */
 export interface HeldFolder {

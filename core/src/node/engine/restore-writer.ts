@@ -240,13 +240,15 @@ export class RestoreWriter {
     const target = this.source.target;
     const tmp = await item.tmp();
     if (this.useGetToFile && target.getToFile) {
+      // Owner and group as root: given to the target's copy (target-hdd sets them in its copy worker, no round trip of its own).
+      const owner = restoresOwner(ver) ? { uid: ver.uid!, gid: ver.gid! } : undefined;
       const r = await withRetry(
-        () => target.getToFile!(this.source.store.fullKey(key), { tmp, rename: item.dest, size: ver.size, sha256: ver.sha256 || undefined, mtimeMs: ver.mtimeMs, mode: ver.mode }, { signal: opts.signal, onProgress: opts.onBytes }),
+        () => target.getToFile!(this.source.store.fullKey(key), { tmp, rename: item.dest, size: ver.size, sha256: ver.sha256 || undefined, mtimeMs: ver.mtimeMs, mode: ver.mode, owner }, { signal: opts.signal, onProgress: opts.onBytes }),
         { retries: 3, minDelayMs: 500, signal: opts.signal },
       );
       if (!r.ok) throw this.mismatch(key, ver, r.sha256, r.size);
-      // Owner and group as root (the copy worker set mode and mtime); a chown clears setuid bits: mode again.
-      if (restoresOwner(ver)) {
+      // A target that did not set the owner (mode and mtime are set): a chown clears setuid bits, so the mode again.
+      if (owner && !r.owned) {
         await chown(item.dest, ver.uid!, ver.gid!);
         if (ver.mode !== undefined && ver.mode & 0o6000) await chmod(item.dest, ver.mode);
       }
