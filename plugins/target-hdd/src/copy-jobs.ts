@@ -79,7 +79,8 @@ export interface JobError {
 export type MoveReply = { id: number; moved: true; left?: string } | { id: number; exists: true } | { id: number; error: JobError };
 
 export type CopyReply =
-  | { id: number; sha256: string; fd?: number }
+  /** `unowned`: `setOwner` could not be applied (EPERM on a root-squashed share…): the copy landed without it. */
+  | { id: number; sha256: string; fd?: number; unowned?: true }
   | { id: number; changed: true }
   | { id: number; mismatch: true; sha256: string; size: number }
   | { id: number; cancelled: true }

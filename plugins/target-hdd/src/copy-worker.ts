@@ -95,7 +95,16 @@ function copy(j: CopyJob): CopyReply {
       const t = j.setMtimeMs >= 0 ? j.setMtimeMs / 1000 : String(j.setMtimeMs / 1000);
       fs.futimesSync(fo, t, t);
     }
-    if (j.setOwner) fs.fchownSync(fo, j.setOwner.uid, j.setOwner.gid);
+    // An owner the disk refuses (a root-squashed share) does not cost the file: it lands, and the
+    // reply says so; the engine's own chown then fails and records why, with the bytes in place.
+    let unowned = false;
+    if (j.setOwner) {
+      try {
+        fs.fchownSync(fo, j.setOwner.uid, j.setOwner.gid);
+      } catch {
+        unowned = true;
+      }
+    }
     // A mode with setuid/setgid bits (> 0o777) is never created exactly: set after the chown that clears them.
     if (j.setMode !== undefined && !createdExactly(j.setMode, UMASK)) fs.fchmodSync(fo, j.setMode);
     if (!j.rename) {
@@ -111,7 +120,7 @@ function copy(j: CopyJob): CopyReply {
     stage = 'rename';
     fs.renameSync(j.tmp, j.rename);
     done = true;
-    return { id: j.id, sha256 };
+    return unowned ? { id: j.id, sha256, unowned: true } : { id: j.id, sha256 };
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     return { id: j.id, error: { stage, code: err.code, message: err.message, syscall: err.syscall, path: err.path } };

@@ -391,7 +391,7 @@ export class HddTarget implements Target {
         throw e; // the local disk written to
       }
       opts.onProgress?.(sink.size);
-      return { sha256: reply.sha256, size: sink.size, ok: true, owned: sink.owner !== undefined };
+      return { sha256: reply.sha256, size: sink.size, ok: true, owned: sink.owner !== undefined && !('unowned' in reply) };
     } finally {
       if (cancel) opts.signal!.removeEventListener('abort', onAbort);
     }

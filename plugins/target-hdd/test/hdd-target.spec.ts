@@ -460,3 +460,27 @@ describe('hdd target: local files and deferred durability', () => {
     await d[Symbol.asyncDispose]();
   });
 });
+
+describe('hdd getToFile: the owner of a restored file', () => {
+  it.runIf(isRoot)('as root: given in the copy worker (owned); one the system refuses leaves the file in place, not owned, for the engine to say why', async () => {
+    const t = await HddTarget.create({ type: 'hdd', path: freshDir() });
+    const out = freshDir();
+    try {
+      const data = Buffer.from('owned bytes\n');
+      await put(t, 'j/a.txt', data, 1_700_000_000_000);
+      const sink = (name: string, owner: { uid: number; gid: number }) => ({ tmp: join(out, `.tmp-${name}`), rename: join(out, name), size: data.length, sha256: sha256Hex(data), mtimeMs: 1_700_000_000_000, mode: 0o4750, owner });
+      const ok = await t.getToFile('j/a.txt', sink('a.txt', { uid: 1234, gid: 5678 }));
+      expect(ok).toEqual({ sha256: sha256Hex(data), size: data.length, ok: true, owned: true });
+      const st = statSync(join(out, 'a.txt'));
+      // setuid survives: the mode is set after the chown that clears it.
+      expect([st.uid, st.gid, st.mode & 0o7777]).toEqual([1234, 5678, 0o4750]);
+      // An owner no system call can give (a uid beyond 32 bits; on a real disk: EPERM on a share that squashes root).
+      const refused = await t.getToFile('j/a.txt', sink('b.txt', { uid: 2 ** 33, gid: 0 }));
+      expect(refused).toEqual({ sha256: sha256Hex(data), size: data.length, ok: true, owned: false });
+      expect(readFileSync(join(out, 'b.txt'))).toEqual(data);
+      expect(readdirSync(out).sort()).toEqual(['a.txt', 'b.txt']);
+    } finally {
+      await t[Symbol.asyncDispose]();
+    }
+  });
+});
