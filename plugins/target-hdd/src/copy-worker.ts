@@ -105,8 +105,11 @@ function copy(j: CopyJob): CopyReply {
         unowned = true;
       }
     }
-    // A mode with setuid/setgid bits (> 0o777) is never created exactly: set after the chown that clears them.
-    if (j.setMode !== undefined && !createdExactly(j.setMode, UMASK)) fs.fchmodSync(fo, j.setMode);
+    // A mode with setuid/setgid bits (> 0o777) is never created exactly: set after the chown that
+    // clears them — and never on a file whose owner could not be given (a setuid file of the wrong user).
+    // (openTemp created the file with setMode only when that gives it exactly: anything else needs the fchmod.)
+    const mode = j.setMode !== undefined && unowned ? j.setMode & 0o777 : j.setMode;
+    if (mode !== undefined && (mode !== j.setMode || !createdExactly(mode, UMASK))) fs.fchmodSync(fo, mode);
     if (!j.rename) {
       const fd = fo;
       fo = -1; // handed over: the target fsyncs, closes and renames it

@@ -478,6 +478,8 @@ describe('hdd getToFile: the owner of a restored file', () => {
       const refused = await t.getToFile('j/a.txt', sink('b.txt', { uid: 2 ** 33, gid: 0 }));
       expect(refused).toEqual({ sha256: sha256Hex(data), size: data.length, ok: true, owned: false });
       expect(readFileSync(join(out, 'b.txt'))).toEqual(data);
+      // …and without its setuid bit: never a setuid file of the wrong user.
+      expect(statSync(join(out, 'b.txt')).mode & 0o7777).toBe(0o750);
       expect(readdirSync(out).sort()).toEqual(['a.txt', 'b.txt']);
     } finally {
       await t[Symbol.asyncDispose]();
