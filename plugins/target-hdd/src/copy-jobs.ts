@@ -1,7 +1,7 @@
 // What the copy workers are sent and answer, and the sizes both sides agree on. Kept free of
-// imports on purpose: copy-worker.ts loads only this module and Node's own, so a worker is up in
-// ~50 ms; when it loaded copier.ts (and through it all of @hokan/core) its start took ~70 ms more,
-// on the path of every first copy (a `restore --path` of one folder waited for it).
+// imports on purpose: copy-worker.ts loads only this module and Node's own, so a fresh pool answers
+// its first copy in ~60 ms; when the worker loaded copier.ts (and through it all of @hokan/core) that
+// took ~160 ms, on the path of every first copy (a `restore --path` of one folder waited for it).
 
 /** Size of the reused buffer a copy goes through. */
 export const COPY_BUFFER = 1024 * 1024;
