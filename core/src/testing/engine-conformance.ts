@@ -533,7 +533,8 @@ async function applyOp(m: SourceModel, src: string, op: Op): Promise<void> {
       if (p === undefined) return;
       await chown(abs(p), op.id, op.id);
       const node = m.nodes.get(p);
-      if (node?.kind === 'file') m.nodes.set(p, { ...node, uid: op.id, gid: op.id });
+      // The kernel clears setuid (and setgid with group execute) on a chown: the mode is read back, not re-derived.
+      if (node?.kind === 'file') m.nodes.set(p, { ...node, uid: op.id, gid: op.id, mode: (await lstat(abs(p))).mode & 0o7777 });
       return;
     }
     case 'chmod-folder': {

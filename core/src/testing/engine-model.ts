@@ -128,6 +128,8 @@ export const pathArb: fc.Arbitrary<string> = fc.oneof(
   { weight: 3, arbitrary: fc.array(name, { minLength: 1, maxLength: 3 }).map((p) => p.join('/')) },
   { weight: 1, arbitrary: name.map((n) => `${DEEP}/${n}`) },
 );
+/** File modes the generator sets; as root also setuid and setgid ones (a restore gives the owner first, then these). */
+export const FILE_MODES = [0o600, 0o644, 0o700, 0o755, 0o444, ...(process.getuid?.() === 0 ? [0o4755, 0o2750] : [])];
 /** Folder modes the generator sets: private, group, the default, and read-only (only as root, who can still write into it). */
 export const FOLDER_MODES = [0o700, 0o750, 0o755, 0o711, ...(process.getuid?.() === 0 ? [0o555] : [])];
 const dirArb = fc.array(fc.oneof(common, name), { minLength: 1, maxLength: 2 }).map((p) => p.join('/'));
@@ -137,7 +139,7 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ op: fc.constant('write' as const), path: pathArb, seed: fc.nat(1000), size: fc.oneof(fc.constant(0), fc.nat(64), fc.nat(5000)), mtime: fc.oneof({ weight: 9, arbitrary: fc.nat(1_000_000) }, { weight: 1, arbitrary: fc.constantFrom(-1_800_000_000, 2_500_000_000) }) }) },
   { weight: 4, arbitrary: fc.record({ op: fc.constant('modify' as const), pick: fc.nat(), how: fc.constantFrom<ModifyHow>('same-size-same-mtime', 'smaller', 'larger', 'empty', 'touch'), seed: fc.nat(1000) }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('delete' as const), pick: fc.nat() }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('chmod' as const), pick: fc.nat(), mode: fc.constantFrom(0o600, 0o644, 0o700, 0o755, 0o444) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('chmod' as const), pick: fc.nat(), mode: fc.constantFrom(...FILE_MODES) }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('rename' as const), pick: fc.nat(), to: pathArb }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('move-folder' as const), pick: fc.nat(), to: dirArb }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('remove-folder' as const), pick: fc.nat() }) },

@@ -32,6 +32,8 @@ const UMASK = ((): number | undefined => {
 
 /** Whether creating the file with `mode` gives it exactly `mode` (no fchmod needed after). */
 const createdExactly = (mode: number, umask: number | undefined): boolean => umask !== undefined && mode <= 0o777 && (mode & umask) === 0;
+/** The permission bits openTemp gives `j`'s file when it creates it with them exactly; else undefined (an fchmod follows). */
+const createdWith = (j: CopyJob): number | undefined => (j.setMode !== undefined && createdExactly(j.setMode, UMASK) ? j.setMode : undefined);
 
 // Jobs come in batches; replies go back a few at a time (REPLY_EVERY), so the other thread can
 // send more while this one copies the rest, and every file does not cost a message each way. A big
@@ -107,9 +109,8 @@ function copy(j: CopyJob): CopyReply {
     }
     // A mode with setuid/setgid bits (> 0o777) is never created exactly: set after the chown that
     // clears them — and never on a file whose owner could not be given (a setuid file of the wrong user).
-    // (openTemp created the file with setMode only when that gives it exactly: anything else needs the fchmod.)
     const mode = j.setMode !== undefined && unowned ? j.setMode & 0o777 : j.setMode;
-    if (mode !== undefined && (mode !== j.setMode || !createdExactly(mode, UMASK))) fs.fchmodSync(fo, mode);
+    if (mode !== undefined && mode !== createdWith(j)) fs.fchmodSync(fo, mode);
     if (!j.rename) {
       const fd = fo;
       fo = -1; // handed over: the target fsyncs, closes and renames it
@@ -213,7 +214,7 @@ function prune(dir: string, root: string): string {
  * Anything deeper is left to the target (error `open-target` ENOENT).
  */
 function openTemp(j: CopyJob): number {
-  const mode = j.setMode !== undefined && createdExactly(j.setMode, UMASK) ? j.setMode : (j.createMode ?? 0o644);
+  const mode = createdWith(j) ?? j.createMode ?? 0o644;
   try {
     return fs.openSync(j.tmp, CREATE, mode);
   } catch (e) {
