@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,6 +97,34 @@ describe('kill -9 during a backup', () => {
       expect(readdirSync(disk, { recursive: true }).filter((n) => String(n).includes('.hokan-tmp'))).toEqual([]);
     });
   }
+});
+
+describe('kill -9 before the journal reaches the target', () => {
+  it('the lines of every window the index recorded are written by the next run, and an index rebuilt from the target restores the tree', async () => {
+    const { base, src, disk, args } = await setup('journal');
+    // The whole run's windows are recorded in the index, each with its journal lines in one entry;
+    // the kill comes as the first part of the journal is about to be written (the run's close).
+    const killed = await agent(args('backup'), { env: { HOKAN_CRASH_AT: 'before-journal:1' } });
+    expect(killed.signal).toBe('SIGKILL');
+    const runsDir = join(disk, 'job', '.hokan', 'runs');
+    const [killedRun] = readdirSync(runsDir);
+    expect(readdirSync(join(runsDir, killedRun!)).filter((n) => n.startsWith('changes-'))).toEqual([]);
+
+    const next = await agent(args('backup', '--json'));
+    expect(next.code, next.stderr).toBe(0);
+    const [run] = JSON.parse(next.stdout);
+    expect(run.counts).toMatchObject({ uploaded: 0, unchanged: FILES });
+    // Every line the killed run's windows recorded, written as its recovered part.
+    const recovered = readFileSync(join(runsDir, killedRun!, 'changes-r0001.jsonl'), 'utf8').trimEnd().split('\n');
+    expect(recovered.filter((l) => l.startsWith('{"op":"put"')).length).toBe(FILES + 6); // the files and their six folders
+
+    // The target is the truth: without the index, the journal alone gives the whole tree back.
+    await rm(join(base, 'data'), { recursive: true, force: true });
+    const to = join(base, 'restored');
+    const restored = await agent(args('restore', '--job', 'job', '--to', to));
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(await digestTree(join(to, 'src'))).toEqual(await digestTree(src));
+  });
 });
 
 describe('kill -9 during a restore', () => {

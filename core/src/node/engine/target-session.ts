@@ -734,18 +734,13 @@ export class TargetSession {
    * a run killed in between loses none: the next run writes them (recoverJournal).
    */
   private async commitOps(ops: IndexOp[], lines: ChangeLine[]): Promise<void> {
+    if (!lines.length) return this.o.index.batch(ops);
     const sealed = lines.map((l) => sealLine(JSON.stringify(l)));
-    const keys: string[] = [];
-    const journalOps = sealed.map((line) => {
-      const op = this.o.index.journalOp(this.o.job, this.id, this.o.runId, ++this.journalSeq, line);
-      keys.push(op.key);
-      return op;
-    });
-    await this.o.index.batch(journalOps.length ? [...ops, ...journalOps] : ops);
-    for (let i = 0; i < sealed.length; i++) {
-      this.journal.push(sealed[i]!);
-      this.journalKeys.push(keys[i]!);
-    }
+    // The lines of this batch (a whole window on a local disk) in one index entry with it.
+    const op = this.o.index.journalOp(this.o.job, this.id, this.o.runId, ++this.journalSeq, sealed);
+    await this.o.index.batch([...ops, op]);
+    for (const line of sealed) this.journal.push(line);
+    this.journalKeys.push(op.key);
     this.changes += lines.length;
     if (this.journal.length >= JOURNAL_PART_LINES) void this.flushJournal().catch(() => {});
   }
@@ -765,7 +760,7 @@ export class TargetSession {
       if (p.runId === this.o.runId) continue;
       const r = byRun.get(p.runId) ?? { keys: [], lines: [] };
       r.keys.push(p.key);
-      r.lines.push(p.line);
+      for (const line of p.lines) r.lines.push(line);
       byRun.set(p.runId, r);
     }
     for (const [runId, r] of byRun) {

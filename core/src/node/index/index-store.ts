@@ -543,19 +543,22 @@ export class IndexStore {
   // ---- per-file records -------------------------------------------------------------------
 
   /**
-   * A journal line not yet on the target, written in the same batch as the held records it
-   * describes: the index never knows a change its target's journal could lose in a crash. Removed
-   * when the part holding it is on the target; a later run writes what a killed one left.
+   * Journal lines not yet on the target, written in the same batch as the held records they
+   * describe: the index never knows a change its target's journal could lose in a crash. One entry
+   * holds the lines of one batch (a whole durability window), joined by newlines as in the part
+   * files — not one entry per line: a first backup wrote and later deleted two index entries per
+   * file for them. Removed when the part holding them is on the target; a later run writes what a
+   * killed one left. (Entries of one line each, written before, read the same.)
    */
-  journalOp(job: string, target: string, runId: string, seq: number, line: string): IndexOp {
-    return { type: 'put', key: keys.journal(job, target, runId, seq), value: line };
+  journalOp(job: string, target: string, runId: string, seq: number, lines: readonly string[]): IndexOp {
+    return { type: 'put', key: keys.journal(job, target, runId, seq), value: lines.join('\n') };
   }
 
-  /** Journal lines a run left in the index (killed before its part reached the target), in order. */
-  async *pendingJournal(job: string, target: string): AsyncGenerator<{ key: string; runId: string; line: string }> {
+  /** Journal lines a run left in the index (killed before its part reached the target), in order: each entry's lines. */
+  async *pendingJournal(job: string, target: string): AsyncGenerator<{ key: string; runId: string; lines: string[] }> {
     const prefix = keys.journalPrefix(job, target);
     for await (const batch of inBatches(this.db.iterator({ gt: prefix, lt: upper(prefix) }), 1000, (e) => this.flagDamaged(e), this)) {
-      for (const [key, line] of batch as [string, string][]) yield { key, runId: key.slice(prefix.length).split(SEP)[0]!, line };
+      for (const [key, value] of batch as [string, string][]) yield { key, runId: key.slice(prefix.length).split(SEP)[0]!, lines: value.split('\n') };
     }
   }
 
