@@ -87,7 +87,7 @@ export const keys = {
   heldPrefix: (job: string, target: string, root?: string) =>
     root === undefined ? `h${SEP}${job}${SEP}${target}${SEP}` : `h${SEP}${job}${SEP}${target}${SEP}${root}${SEP}`,
   held: (job: string, target: string, root: string, rel: string) =>
-    `h${SEP}${job}${SEP}${target}${SEP}${root}${SEP}${rel.split('/').join(SEP)}`,
+    `h${SEP}${job}${SEP}${target}${SEP}${root}${SEP}${rel.replaceAll('/', SEP)}`,
   targetState: (job: string, target: string) => `t${SEP}${job}${SEP}${target}`,
   run: (id: string) => `r${SEP}${id}`,
   openRun: (id: string) => `o${SEP}${id}`,
@@ -169,7 +169,7 @@ function withoutSummaries(batch: string[]): string[] {
 }
 
 /** `a\0b\0c` → `a/b/c`. */
-export const relFromKey = (keyTail: string) => keyTail.split(SEP).join('/');
+export const relFromKey = (keyTail: string) => keyTail.replaceAll(SEP, '/');
 
 type LevelDb = import('level').Level<string, string>;
 
