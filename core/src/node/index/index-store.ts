@@ -294,7 +294,20 @@ export class IndexStore {
       const q = this.queued;
       this.queued = undefined;
       try {
-        await this.db.batch(q.ops as never);
+        // A chained batch, not `db.batch(array)`: the array form copies every operation in JS and
+        // reads each one's properties through N-API (~4.5 µs an operation on the main thread, two
+        // or three per file put); put/del calls cost about half. One atomic write all the same.
+        const b = this.db.batch();
+        try {
+          for (const op of q.ops) {
+            if (op.type === 'put') b.put(op.key, op.value);
+            else b.del(op.key);
+          }
+        } catch (e) {
+          await b.close();
+          throw e;
+        }
+        await b.write();
         for (const w of q.waiters) w.resolve();
       } catch (e) {
         for (const w of q.waiters) w.reject(this.flagDamaged(e));
