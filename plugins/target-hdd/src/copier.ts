@@ -56,14 +56,20 @@ export class Copier {
 
   /** Copies a file; `onProgress` hears the bytes copied so far of a big file. */
   copy(job: Omit<CopyJob, 'id'>, onProgress?: (bytes: number) => void): Promise<CopyReply> {
-    // Object.assign, not `{ ...job, id }`: V8 (Node 20) takes a spread followed by a property the
-    // source lacks through its slow path, ~2 µs a call — once per file of a backup.
-    return this.send(Object.assign({ id: ++this.seq }, job), onProgress) as Promise<CopyReply>;
+    // A copy then its id, not `{ ...job, id }`: V8 (Node 20) takes a spread followed by a property
+    // the source lacks through its slow path, ~2 µs a call — once per file of a backup.
+    const msg = Object.assign({}, job) as CopyJob;
+    msg.id = ++this.seq;
+    return this.send(msg, onProgress) as Promise<CopyReply>;
   }
 
   /** Moves a file on the target's disk (MoveJob); the reply is `moved`, `exists` or an error (`open-source` ENOENT: no `from`). */
   move(job: Omit<MoveJob, 'id' | 'kind' | 'size'>): Promise<MoveReply> {
-    return this.send(Object.assign({ id: ++this.seq, kind: 'move' as const, size: 0 }, job) as MoveJob) as Promise<MoveReply>;
+    const msg = Object.assign({}, job) as MoveJob;
+    msg.id = ++this.seq;
+    msg.kind = 'move';
+    msg.size = 0;
+    return this.send(msg) as Promise<MoveReply>;
   }
 
   private send(job: WorkerJob, onProgress?: (bytes: number) => void): Promise<CopyReply | MoveReply> {
