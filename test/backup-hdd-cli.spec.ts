@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
-import { AGENT, agent, collect, startAgent } from './helpers/agent.js';
+import { AGENT, agent, whileFirstHoldsLease } from './helpers/agent.js';
 import { foldersScenario, legalNamesScenario, prunedRestoreScenario, wipedTargetScenario } from './helpers/scenarios.js';
 import { awkwardTree, digestTree, writeTree } from './helpers/trees.js';
 
@@ -290,24 +290,11 @@ describe('agent backup / restore / versions / history / show / verify on an HDD 
     for (let i = 0; i < 1500; i++) files[`d${i % 5}/f${i}.txt`] = `content ${i} `.repeat(200);
     await writeTree(src, files);
     const as = (data: string, ...a: string[]) => agent([...a, '--json', '--config', config, '--data-dir', join(base, data)], { cwd: base });
-    // The first is frozen (SIGSTOP) once it holds the lease, so the second meets a live holder
-    // whatever the machine's speed; then it goes on. (Started together, the two could simply run one
-    // after the other.)
-    const first = startAgent(['backup', '--json', '--config', config, '--data-dir', join(base, 'd1')], { cwd: base });
-    const firstDone = collect(first, 120_000);
+    // The first is frozen once it holds the lease, so the second meets a live holder whatever the machine's speed.
     const leasesDir = join(base, 'usb', 'docs', '.hokan', 'leases');
     // The lease itself (ID.json), not the temporary file it is written through before its rename.
     const leaseFiles = async () => (await readdir(leasesDir).catch(() => [] as string[])).filter((n) => n.endsWith('.json') && !n.startsWith('.'));
-    for (let i = 0; i < 2000 && !(await leaseFiles()).length; i++) await new Promise((r) => setTimeout(r, 5));
-    expect((await leaseFiles()).length, 'the first run took the lease').toBe(1);
-    first.kill('SIGSTOP');
-    let y;
-    try {
-      y = await as('d2', 'backup');
-    } finally {
-      first.kill('SIGCONT');
-    }
-    const x = await firstDone;
+    const [x, y] = await whileFirstHoldsLease({ args: ['backup', '--json', '--config', config, '--data-dir', join(base, 'd1')], opts: { cwd: base } }, leaseFiles, () => as('d2', 'backup'));
     const runs = [JSON.parse(x.stdout)[0], JSON.parse(y.stdout)[0]];
     const winner = runs.find((r) => r.status === 'completed');
     const loser = runs.find((r) => r !== winner);

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { S3RVER_CREDENTIALS, startS3rver, type S3rverHandle } from '../plugins/target-s3/test/s3rver-helper.js';
 import { startCountingProxy, type CountingProxy } from '../plugins/target-s3/test/test-utils.js';
-import { agent, collect, startAgent } from './helpers/agent.js';
+import { agent, collect, startAgent, whileFirstHoldsLease } from './helpers/agent.js';
 import { foldersScenario, prunedRestoreScenario, wipedTargetScenario } from './helpers/scenarios.js';
 import { awkwardTree, bytes, digestTree, writeTree } from './helpers/trees.js';
 
@@ -47,23 +47,11 @@ describe('target-s3 through the CLI', () => {
     await writeTree(src, files);
     const config = join(base, 'config.json');
     const as = (data: string, ...a: string[]) => agent([...a, '--json', '--config', config, '--data-dir', join(base, data)], { cwd: base, env });
-    // The first is frozen (SIGSTOP) once its lease is in the bucket, so the second meets a live
-    // holder whatever the machine's speed; then it goes on. (Started together, the two could simply
-    // run one after the other on a loaded machine: both completed, the second having caught up.)
-    const first = startAgent(['backup', '--json', '--config', config, '--data-dir', join(base, 'd1')], { cwd: base, env });
-    const firstDone = collect(first, 120_000);
+    // The first is frozen once its lease is in the bucket, so the second meets a live holder whatever the machine's speed.
     const client = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { ...S3RVER_CREDENTIALS } });
     const leases = async () => ((await client.send(new ListObjectsV2Command({ Bucket: 'office-backup', Prefix: 'two-writers/docs/.hokan/leases/' }))).Contents ?? []).filter((o) => o.Key!.endsWith('.json'));
-    for (let i = 0; i < 2000 && !(await leases()).length; i++) await new Promise((r) => setTimeout(r, 5));
-    expect((await leases()).length, 'the first run took the lease').toBe(1);
-    first.kill('SIGSTOP');
-    let y;
-    try {
-      y = await as('d2', 'backup');
-    } finally {
-      first.kill('SIGCONT');
-    }
-    const x = await firstDone;
+    const [x, y] = await whileFirstHoldsLease({ args: ['backup', '--json', '--config', config, '--data-dir', join(base, 'd1')], opts: { cwd: base, env } }, leases, () => as('d2', 'backup'));
+    client.destroy();
     const runs = [JSON.parse(x.stdout)[0], JSON.parse(y.stdout)[0]];
     const winner = runs.find((r) => r.status === 'completed');
     const loser = runs.find((r) => r !== winner);

@@ -58,3 +58,31 @@ export function collect(child: ChildProcess, timeoutMs = 60_000): Promise<AgentR
     });
   });
 }
+
+/**
+ * Two runs that must meet (issue 26's two writers): `first` is started, frozen (SIGSTOP) once
+ * `leases()` lists its lease on the target, `second` runs to its end meanwhile, then `first` goes
+ * on. Started together, the two could simply run one after the other on a loaded machine. Returns
+ * both results; throws when the first never took a lease.
+ */
+export async function whileFirstHoldsLease(
+  first: { args: string[]; opts?: AgentOptions },
+  leases: () => Promise<unknown[]>,
+  second: () => Promise<AgentResult>,
+): Promise<[AgentResult, AgentResult]> {
+  const child = startAgent(first.args, first.opts);
+  const firstDone = collect(child, 120_000);
+  for (let i = 0; i < 2000 && !(await leases()).length; i++) await new Promise((r) => setTimeout(r, 5));
+  if ((await leases()).length !== 1) {
+    child.kill('SIGKILL');
+    throw new Error(`the first run took no lease (or more than one): ${(await firstDone).stderr}`);
+  }
+  child.kill('SIGSTOP');
+  let y: AgentResult;
+  try {
+    y = await second();
+  } finally {
+    child.kill('SIGCONT');
+  }
+  return [await firstDone, y];
+}
