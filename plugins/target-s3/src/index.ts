@@ -19,7 +19,7 @@ export const s3TargetContribution: TargetContributionType = {
     const [sdk, { S3Target, createS3Client }] = await Promise.all([import('@aws-sdk/client-s3'), import('./s3-target.js')]);
     const logger = ctx.logger.child('target-s3');
     logger.debug({ target: ctx.id, provider: cfg.provider, bucket: cfg.bucket, prefix: cfg.prefix, region: cfg.region, endpoint: cfg.endpoint, credentials: cfg.accessKeyId ? 'static' : cfg.profile ? `profile ${cfg.profile}` : 'default chain' }, 's3 target');
-    return new S3Target(sdk, createS3Client(sdk, cfg), cfg, logger);
+    return new S3Target(sdk, createS3Client(sdk, cfg, {}, (msg) => logger.debug({ sdk: msg }, 'AWS SDK warning')), cfg, logger);
   },
 };
 

@@ -59,8 +59,12 @@ const FALLBACK: Record<OptionalCall, string> = {
  * The JS SDK v3 does not read AWS_CA_BUNDLE (unlike the AWS CLI and rclone), so that variable cannot
  * break a plain-http endpoint; our own agents are passed so the socket count follows maxConnections
  * and keep-alive `keepAlive` (off for Ceph RGW by default: providers.ts).
+ *
+ * Per request the SDK costs ~3 ms of CPU on these machines (a plain signed GET ~0.6): three of its
+ * options cut a quarter of that without leaving it — see `leanerRequests`. `warn` takes the SDK's
+ * own warnings (to hokan's log).
  */
-export function createS3Client(sdk: S3Sdk, cfg: ResolvedS3Config, internals: S3TargetInternals = {}): S3Client {
+export function createS3Client(sdk: S3Sdk, cfg: ResolvedS3Config, internals: S3TargetInternals = {}, warn: (msg: unknown) => void = () => undefined): S3Client {
   const sockets = cfg.maxConnections + 2;
   const clientConfig: S3ClientConfig = {
     region: cfg.region ?? (cfg.endpoint ? 'us-east-1' : undefined),
@@ -83,7 +87,44 @@ export function createS3Client(sdk: S3Sdk, cfg: ResolvedS3Config, internals: S3T
     clientConfig.profile = cfg.profile;
   }
   if (internals.systemClockOffset !== undefined) clientConfig.systemClockOffset = internals.systemClockOffset;
-  return new sdk.S3Client(clientConfig);
+  return leanerRequests(new sdk.S3Client({ ...clientConfig, ...sdkLean(warn) }));
+}
+
+/**
+ * Client options that spare work the SDK does for every request (measured: 1,500 small GETs from
+ * s3rver, 3.3 → 2.1–2.5 ms of CPU a GET; a restore of 1,000 files ~15% less user time):
+ * - `cacheMiddleware`: the middleware stack is resolved once per command type, not per request
+ *   (hokan adds no middleware to a command; a `send` with options, e.g. an abort signal, is not cached);
+ * - a logger without `info`: the default one has an `info` that logs nowhere, and the SDK runs its
+ *   sensitive-data filter over every request's input and output to call it.
+ */
+function sdkLean(warn: (msg: unknown) => void): Pick<S3ClientConfig, 'cacheMiddleware' | 'logger'> {
+  const logger = { warn, error: () => undefined } as unknown as NonNullable<S3ClientConfig['logger']>;
+  return { cacheMiddleware: true, logger };
+}
+
+/**
+ * The SDK builds a new signer (a copy of the whole resolved config, signing keys derived anew) for
+ * every request; its default signer fixes the region and service at the first call anyway, so one
+ * signer per auth scheme signs the same. Credentials are still read per request (a refreshing
+ * provider keeps working), and the clock offset is read from the config at each signing.
+ */
+function leanerRequests(client: S3Client): S3Client {
+  const config = client.config as { signer?: (scheme?: { name?: string; signingRegion?: string; signingName?: string }) => Promise<unknown> };
+  const make = config.signer;
+  if (typeof make !== 'function') return client;
+  const made = new Map<string, Promise<unknown>>();
+  config.signer = (scheme) => {
+    const k = `${scheme?.name}\0${scheme?.signingRegion}\0${scheme?.signingName}`;
+    let signer = made.get(k);
+    if (!signer) {
+      signer = make(scheme);
+      made.set(k, signer);
+      signer.catch(() => made.delete(k));
+    }
+    return signer;
+  };
+  return client;
 }
 
 /** Percent-encodes a key for `x-amz-copy-source`, segment by segment (S3 URL-decodes the header). */

@@ -175,6 +175,30 @@ describe('target-s3 wiring', () => {
   });
 });
 
+describe('target-s3 requests', () => {
+  it('are signed by one signer per auth scheme (the SDK alone builds one per request; Ceph RGW, which checks signatures, runs the suites through it)', async () => {
+    const sdk = await import('@aws-sdk/client-s3');
+    const { createS3Client } = await import('../src/s3-target.js');
+    const client = createS3Client(sdk, resolveS3Config({ ...s3.targetConfig('present'), prefix: 'lean' }, 'test'));
+    const config = client.config as unknown as { signerConstructor: new (o: unknown) => object };
+    let built = 0;
+    const Base = config.signerConstructor;
+    config.signerConstructor = class extends Base {
+      constructor(o: unknown) {
+        super(o);
+        built++;
+      }
+    };
+    await client.send(new sdk.PutObjectCommand({ Bucket: 'present', Key: 'lean/a', Body: 'signed' }));
+    for (let i = 0; i < 5; i++) {
+      const r = await client.send(new sdk.GetObjectCommand({ Bucket: 'present', Key: 'lean/a' }));
+      expect(await r.Body!.transformToString()).toBe('signed');
+    }
+    expect(built).toBe(1);
+    client.destroy();
+  });
+});
+
 describe('target-s3 transient failures', () => {
   it('503 SlowDown is retried by the SDK (backoff with jitter) and the put succeeds', async () => {
     const t = await makeTarget({ ...s3.targetConfig('present'), prefix: 'slow' });
