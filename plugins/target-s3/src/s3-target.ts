@@ -104,9 +104,10 @@ function sdkLean(warn: (msg: unknown) => void): Pick<S3ClientConfig, 'cacheMiddl
 }
 
 /**
- * The SDK builds a new signer (from a copy of the whole resolved config) for every request; its default signer fixes the region and service at the first call anyway, so one
- * signer per auth scheme signs the same. Credentials are still read per request (a refreshing
- * provider keeps working), and the clock offset is read from the config at each signing.
+ * The SDK builds a new signer (from a copy of the whole resolved config) for every request; its
+ * default signer fixes the region and service at the first call anyway, so one signer per auth
+ * scheme signs the same. Credentials are still read per request (a refreshing provider keeps
+ * working), and the clock offset is read from the config at each signing.
  */
 function leanerRequests(client: S3Client): S3Client {
   const config = client.config as { signer?: (scheme?: { name?: string; signingRegion?: string; signingName?: string }) => Promise<unknown> };
