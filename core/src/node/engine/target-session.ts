@@ -207,9 +207,22 @@ export class TargetSession {
   /** The run as it starts; written to the target before its first change, so a run that changes nothing writes only its final record. */
   startRecord?: unknown;
   private begun?: Promise<void>;
+  /** `begun` has resolved: a put no longer awaits it (an await per file allocates). */
+  private begunOk = false;
+  /** The retry options with the run's signal, made once (a `{ ...retry, signal }` per file is V8's slow path). */
+  private retryWithSignal?: { signal: AbortSignal | undefined; opts: RetryOptions };
   private begin(): Promise<void> {
     this.begun ??= this.writeHead('running').then(() => (this.startRecord ? this.writeRunRecord(this.startRecord) : undefined));
     return this.begun;
+  }
+
+  private retryFor(signal: AbortSignal | undefined): RetryOptions {
+    if (this.retryWithSignal?.signal !== signal) {
+      const opts = Object.assign({}, this.o.retry);
+      opts.signal = signal;
+      this.retryWithSignal = { signal, opts };
+    }
+    return this.retryWithSignal!.opts;
   }
 
   // ---- decisions ------------------------------------------------------------------------
@@ -256,10 +269,13 @@ export class TargetSession {
     const limit = this.limitReason(entry);
     if (limit) return this.record(path, 'skipped', limit.reason, entry.size, undefined, limit.message);
     if (this.o.dryRun) return this.record(path, 'uploaded', undefined, entry.size);
-    try {
-      await this.begin();
-    } catch (e) {
-      return this.failure(path, e, entry.size);
+    if (!this.begunOk) {
+      try {
+        await this.begin();
+        this.begunOk = true;
+      } catch (e) {
+        return this.failure(path, e, entry.size);
+      }
     }
 
     // Symlinks and folders are recorded in the index and the journal; nothing is stored on the target.
@@ -329,7 +345,7 @@ export class TargetSession {
       // (2) Retention, before the new content: what it drops leaves the index at once, with its
       // journal lines (the file's current version there is still the replaced one).
       const dropped: ChangeLine[] = [];
-      await this.retain(root.name, rel, h, dropped);
+      if (h.old.length > this.o.generations) await this.retain(root.name, rel, h, dropped);
       if (dropped.length) {
         const asJournal: HeldFile = replaced ? { ...h, cur: replaced, old: h.old.slice(1) } : h;
         await this.commitOps([this.o.index.heldOp(this.o.job, this.id, root.name, rel, asJournal)], dropped);
@@ -356,7 +372,7 @@ export class TargetSession {
               onResume: (r) => (resumed ??= r),
             },
           ),
-        { ...this.o.retry, signal },
+        this.retryFor(signal),
       );
       crashPoint('after-put');
       const sha256 = source.sha256 ?? (await hashFile(entry.abs));
@@ -364,9 +380,9 @@ export class TargetSession {
       // A damaged copy sent again with the content it was recorded with is the same version healed:
       // it keeps its run id, so restores as of the runs since still find it (journal: drop, then put).
       const healed = h.cur?.damaged !== undefined && h.cur.sha256 === sha256 && h.cur.size === entry.size;
-      const ver: HeldVersion = { v: healed ? h.cur!.v : this.o.runId, size: entry.size, mtimeMs: entry.mtimeMs, sha256, mode: permissionBits(entry), ...ownerOf(entry) };
+      const ver = withOwner<HeldVersion>({ v: healed ? h.cur!.v : this.o.runId, size: entry.size, mtimeMs: entry.mtimeMs, sha256, mode: permissionBits(entry) }, entry);
       if (healed) lines.push({ op: 'drop', p: path, v: ver.v });
-      lines.push({ op: 'put', p: path, v: ver.v, size: ver.size, mtimeMs: ver.mtimeMs, sha256, mode: ver.mode, ...ownerOf(entry) });
+      lines.push(withOwner<ChangeLine>({ op: 'put', p: path, v: ver.v, size: ver.size, mtimeMs: ver.mtimeMs, sha256, mode: ver.mode }, entry));
       const next: HeldFile = { cur: ver, old: h.old, pruned: h.pruned };
       if (!healed && h.cur && (this.o.generations === 0 || h.cur.damaged)) {
         // Overwritten: mirror, or a damaged copy of other content.
@@ -860,6 +876,16 @@ export function permissionBits(entry: FileEntry): number {
 /** The owner and group of an entry, for its version and journal line (none when the walk gave none). */
 export function ownerOf(entry: FileEntry): { uid?: number; gid?: number } {
   return entry.uid === undefined ? {} : { uid: entry.uid, gid: entry.gid };
+}
+
+/** `o` given the entry's owner, as `{ ...o, ...ownerOf(entry) }` would (without a spread: the per-file path). */
+function withOwner<T extends object>(o: T, entry: FileEntry): T {
+  if (entry.uid !== undefined) {
+    const owned = o as { uid?: number; gid?: number };
+    owned.uid = entry.uid;
+    owned.gid = entry.gid;
+  }
+  return o;
 }
 
 /** Whether an entry's owner differs from a held version's (a version from before owners were kept: no). */
