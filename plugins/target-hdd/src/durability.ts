@@ -37,10 +37,11 @@ export class Durability {
   ) {}
 
   /** After a put's rename: make it durable now (fsync of the folder), or note it for `flush`. */
-  async landed(file: string, dir: string, deferSync: boolean | undefined): Promise<void> {
+  landed(file: string, dir: string, deferSync: boolean | undefined): Promise<void> | undefined {
     if (!deferSync) return this.syncDir(dir);
     this.unsynced.files.push(file);
     this.unsynced.dirs.add(dir);
+    return undefined; // nothing to wait for: no promise per deferred put
   }
 
   /** After a move made with `deferSync` (on a file system that keeps renames in order): its folders wait for `flush`. */

@@ -214,7 +214,8 @@ export class HddTarget implements Target {
       fd = undefined;
       await this.landTemp(landing, tmp, file, key, !opts.deferSync);
       renamed = true;
-      await this.durable.landed(file, dir, opts.deferSync);
+      const durable = this.durable.landed(file, dir, opts.deferSync);
+      if (durable) await durable;
     } finally {
       if (fd !== undefined) await fdClose(fd).catch(() => undefined);
       if (!renamed) await this.dropTemp(tmp, dir);
@@ -268,8 +269,8 @@ export class HddTarget implements Target {
     // Only a big file gets a cancel flag: a small one is copied before an abort could matter, and
     // a shared buffer per file costs the process a page of memory until the collector frees it.
     const cancel = opts.signal && lf.size >= PROGRESS_EVERY ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
-    const onAbort = () => cancel && Atomics.store(cancel, 0, 1);
-    if (cancel) opts.signal!.addEventListener('abort', onAbort, { once: true });
+    const onAbort = cancel && (() => Atomics.store(cancel, 0, 1));
+    if (onAbort) opts.signal!.addEventListener('abort', onAbort, { once: true });
     const job = { src: lf.path, size: lf.size, mtimeMs: lf.mtimeMs, tmp, root: this.root, setMtimeMs: meta.mtimeMs, setMode: meta.mode === undefined ? undefined : storedMode(meta.mode), rename: opts.deferSync ? file : undefined, cancel };
     let reply: CopyReply;
     let fd: number | undefined;
@@ -299,9 +300,10 @@ export class HddTarget implements Target {
       renamed = true;
       lf.copied(reply.sha256);
       opts.onProgress?.(lf.size);
-      await this.durable.landed(file, dir, opts.deferSync);
+      const durable = this.durable.landed(file, dir, opts.deferSync);
+      if (durable) await durable;
     } finally {
-      if (cancel) opts.signal!.removeEventListener('abort', onAbort);
+      if (onAbort) opts.signal!.removeEventListener('abort', onAbort);
       if (fd !== undefined) await fdClose(fd).catch(() => undefined);
       if (!renamed) await this.dropTemp(tmp, dir);
     }
@@ -373,8 +375,8 @@ export class HddTarget implements Target {
     opts.signal?.throwIfAborted();
     this.copier ??= takeCopier();
     const cancel = opts.signal && sink.size >= PROGRESS_EVERY ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
-    const onAbort = () => cancel && Atomics.store(cancel, 0, 1);
-    if (cancel) opts.signal!.addEventListener('abort', onAbort, { once: true });
+    const onAbort = cancel && (() => Atomics.store(cancel, 0, 1));
+    if (onAbort) opts.signal!.addEventListener('abort', onAbort, { once: true });
     try {
       const reply = await this.copier.copy(
         { src: file, size: sink.size, mtimeMs: 0, tmp: sink.tmp, root: path.dirname(sink.tmp), setMtimeMs: sink.mtimeMs, setMode: sink.mode, setOwner: sink.owner, createMode: 0o666, rename: sink.rename, cancel, expect: { sha256: sink.sha256 } },
@@ -393,7 +395,7 @@ export class HddTarget implements Target {
       opts.onProgress?.(sink.size);
       return { sha256: reply.sha256, size: sink.size, ok: true, owned: sink.owner !== undefined && !('unowned' in reply) };
     } finally {
-      if (cancel) opts.signal!.removeEventListener('abort', onAbort);
+      if (onAbort) opts.signal!.removeEventListener('abort', onAbort);
     }
   }
 

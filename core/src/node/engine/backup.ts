@@ -670,12 +670,26 @@ class BackupRun {
     if (this.fileOps.length >= 200) await this.flushFileOps();
   }
 
-  private async enqueue(lane: Lane, work: () => Promise<void>): Promise<void> {
+  /**
+   * Starts `work` in a slot of the lane; a promise only when it has to wait for a free slot (most
+   * files find one: no promise and no await of it per file).
+   */
+  private enqueue(lane: Lane, work: () => Promise<void>): Promise<void> | undefined {
     const cap = Math.max(1, lane.s.caps.maxConnections);
-    if (lane.inflight.size >= cap) await lane.slot(cap);
-    const p: Promise<void> = work()
-      .catch((e) => this.logger.error({ err: describeError(e) }, 'unexpected failure in the upload queue'))
-      .finally(() => lane.done(p));
+    if (lane.inflight.size >= cap) return lane.slot(cap).then(() => this.startWork(lane, work));
+    this.startWork(lane, work);
+    return undefined;
+  }
+
+  /** One `then` for both outcomes (a `.catch().finally()` allocated four more promises and closures a file). */
+  private startWork(lane: Lane, work: () => Promise<void>): void {
+    const p: Promise<void> = work().then(
+      () => lane.done(p),
+      (e: unknown) => {
+        this.logger.error({ err: describeError(e) }, 'unexpected failure in the upload queue');
+        lane.done(p);
+      },
+    );
     lane.inflight.add(p);
   }
 
