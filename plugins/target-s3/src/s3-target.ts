@@ -99,7 +99,9 @@ export function createS3Client(sdk: S3Sdk, cfg: ResolvedS3Config, internals: S3T
  *   sensitive-data filter over every request's input and output to call it.
  */
 function sdkLean(warn: (msg: unknown) => void): Pick<S3ClientConfig, 'cacheMiddleware' | 'logger'> {
-  const logger = { warn, error: () => undefined } as unknown as NonNullable<S3ClientConfig['logger']>;
+  // `debug` and `error` must be there: the credential providers and the region redirect call
+  // `logger?.debug(…)` without asking whether it is a function (test: keys from the environment).
+  const logger = { debug: () => undefined, warn, error: () => undefined } as unknown as NonNullable<S3ClientConfig['logger']>;
   return { cacheMiddleware: true, logger };
 }
 

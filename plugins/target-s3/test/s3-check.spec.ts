@@ -197,6 +197,25 @@ describe('target-s3 requests', () => {
     expect(built).toBe(1);
     client.destroy();
   });
+
+  it('keys from the SDK\'s default chain (the environment) work: its credential providers log through the logger hokan gives the SDK', async () => {
+    const { accessKeyId, secretAccessKey, ...rest } = s3.targetConfig('present') as Record<string, unknown>;
+    const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY, profile: process.env.AWS_PROFILE };
+    process.env.AWS_ACCESS_KEY_ID = String(accessKeyId);
+    process.env.AWS_SECRET_ACCESS_KEY = String(secretAccessKey);
+    delete process.env.AWS_PROFILE;
+    try {
+      const t = await makeTarget({ ...rest, prefix: 'env-keys' });
+      await t.put('a', bufferSource('from the environment'), { size: 20 });
+      expect((await t.get('a', undefined, readAll)).toString()).toBe('from the environment');
+      await t[Symbol.asyncDispose]();
+    } finally {
+      for (const [k, v] of [['AWS_ACCESS_KEY_ID', saved.id], ['AWS_SECRET_ACCESS_KEY', saved.secret], ['AWS_PROFILE', saved.profile]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  });
 });
 
 describe('target-s3 transient failures', () => {
