@@ -282,8 +282,8 @@ export class TargetSession {
     if (entry.type === 'symlink' || entry.type === 'dir') {
       const ver: HeldVersion =
         entry.type === 'dir'
-          ? { v: this.o.runId, size: 0, mtimeMs: entry.mtimeMs, sha256: '', mode: permissionBits(entry), dir: true, ...ownerOf(entry) }
-          : { v: this.o.runId, size: 0, mtimeMs: entry.mtimeMs, sha256: '', link: entry.linkTarget ?? '', ...ownerOf(entry) };
+          ? withOwner({ v: this.o.runId, size: 0, mtimeMs: entry.mtimeMs, sha256: '', mode: permissionBits(entry), dir: true }, entry)
+          : withOwner({ v: this.o.runId, size: 0, mtimeMs: entry.mtimeMs, sha256: '', link: entry.linkTarget ?? '' }, entry);
       try {
         // The version it replaces is kept or dropped as for a file — and a file's object leaves
         // the browsable tree (a symlink or a folder is stored in the journal only).
@@ -291,7 +291,7 @@ export class TargetSession {
         // The put comes first in the journal, then what it drops (as for a file): a drop names a
         // version with one after it, so the runs it no longer restores are known (notePruned).
         const lines: ChangeLine[] = [
-          ver.dir ? { op: 'put', p: path, v: ver.v, size: 0, mtimeMs: ver.mtimeMs, sha256: '', mode: ver.mode, dir: true, ...ownerOf(entry) } : { op: 'put', p: path, v: ver.v, size: 0, mtimeMs: ver.mtimeMs, sha256: '', link: ver.link, ...ownerOf(entry) },
+          ver.dir ? withOwner({ op: 'put', p: path, v: ver.v, size: 0, mtimeMs: ver.mtimeMs, sha256: '', mode: ver.mode, dir: true }, entry) : withOwner({ op: 'put', p: path, v: ver.v, size: 0, mtimeMs: ver.mtimeMs, sha256: '', link: ver.link }, entry),
         ];
         if (h.cur) {
           const prev = h.cur;
@@ -419,8 +419,8 @@ export class TargetSession {
     if (info.size !== entry.size) return undefined;
     const [theirs, ours] = await Promise.all([this.store.get(path, undefined, hashStream), hashFile(entry.abs)]);
     if (theirs.sha256 !== ours) return undefined;
-    const ver: HeldVersion = { v: this.o.runId, size: entry.size, mtimeMs: entry.mtimeMs, sha256: ours, mode: permissionBits(entry), ...ownerOf(entry) };
-    const lines: ChangeLine[] = [{ op: 'put', p: path, v: ver.v, size: ver.size, mtimeMs: ver.mtimeMs, sha256: ours, mode: ver.mode, ...ownerOf(entry) }];
+    const ver: HeldVersion = withOwner({ v: this.o.runId, size: entry.size, mtimeMs: entry.mtimeMs, sha256: ours, mode: permissionBits(entry) }, entry);
+    const lines: ChangeLine[] = [withOwner({ op: 'put', p: path, v: ver.v, size: ver.size, mtimeMs: ver.mtimeMs, sha256: ours, mode: ver.mode }, entry)];
     const ops = [this.heldOpFor(entry, { cur: ver, old: h.old, pruned: h.pruned })];
     // Already there: `unchanged` (nothing was sent), recorded like an upload.
     const record = this.record(path, 'unchanged', undefined, entry.size, ours);
@@ -507,7 +507,7 @@ export class TargetSession {
       await this.begin();
       const mode = permissionBits(entry);
       if (mode !== undefined && this.store.target.setMode) await withRetry(() => this.store.target.setMode!(this.store.fullKey(path), mode), this.o.retry);
-      await this.commitOps([this.heldOpFor(entry, { ...held, cur: { ...held.cur!, mode, ...ownerOf(entry) } })], [{ op: 'meta', p: path, v: held.cur!.v, mode, ...ownerOf(entry) }]);
+      await this.commitOps([this.heldOpFor(entry, { ...held, cur: withOwner({ ...held.cur!, mode }, entry) })], [withOwner({ op: 'meta', p: path, v: held.cur!.v, mode }, entry)]);
       return this.record(path, 'uploaded', undefined, 0, held.cur!.sha256, 'permissions or owner changed; content unchanged, not sent again');
     } catch (e) {
       return this.failure(path, e, 0);
@@ -528,8 +528,8 @@ export class TargetSession {
     try {
       await this.begin();
       const mode = permissionBits(entry);
-      const ops = [this.heldOpFor(entry, { ...held, cur: { ...held.cur!, mode, mtimeMs: entry.mtimeMs, ...ownerOf(entry) } })];
-      const lines: ChangeLine[] = [{ op: 'meta', p: path, v: held.cur!.v, mode, mtimeMs: entry.mtimeMs, ...ownerOf(entry) }];
+      const ops = [this.heldOpFor(entry, { ...held, cur: withOwner({ ...held.cur!, mode, mtimeMs: entry.mtimeMs }, entry) })];
+      const lines: ChangeLine[] = [withOwner({ op: 'meta', p: path, v: held.cur!.v, mode, mtimeMs: entry.mtimeMs }, entry)];
       if (this.deferring) return await this.deferred({ path, ops, lines, size: 0, bytes: 0, record: this.record(path, 'uploaded', undefined, 0) });
       await this.commitOps(ops, lines);
       return undefined;
@@ -873,12 +873,11 @@ export function permissionBits(entry: FileEntry): number {
   return entry.mode & 0o7777;
 }
 
-/** The owner and group of an entry, for its version and journal line (none when the walk gave none). */
-export function ownerOf(entry: FileEntry): { uid?: number; gid?: number } {
-  return entry.uid === undefined ? {} : { uid: entry.uid, gid: entry.gid };
-}
-
-/** `o` given the entry's owner, as `{ ...o, ...ownerOf(entry) }` would (without a spread: the per-file path). */
+/**
+ * `o` given the entry's owner and group, for a version or a journal line (nothing when the walk gave
+ * none; they override `o`'s): set on the object, not spread into a literal — V8 builds such a
+ * literal through a slower path, and this is on the per-file path.
+ */
 function withOwner<T extends object>(o: T, entry: FileEntry): T {
   if (entry.uid !== undefined) {
     const owned = o as { uid?: number; gid?: number };
