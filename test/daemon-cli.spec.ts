@@ -269,6 +269,23 @@ describe('agent run: the daemon, and the commands that go through it', () => {
     expect(idle.stdout).toMatch(/\njob docs \(idle\): last backup .* {2}completed — seen 6, uploaded 6, .* sent {2}\[run \S+\]\n/);
   });
 
+  it('a command that names no config, from a folder without one, is for the daemon of its data folder: its config (the README\'s npm start, then agent status)', async () => {
+    const { base, data, daemon } = await setup('own-config');
+    const d = await daemon();
+    const elsewhere = join(base, 'elsewhere');
+    await mkdir(elsewhere);
+    const env = { HOME: elsewhere, XDG_CONFIG_HOME: join(elsewhere, '.config'), HOKAN_CONFIG: undefined };
+    const st = await agent(['status', '--data-dir', data], { cwd: elsewhere, env });
+    expect(st.stderr).toBe('');
+    expect(st.code).toBe(0);
+    expect(st.stdout).toMatch(new RegExp(`^daemon: running \\(pid ${d.child.pid}\\) since .* — idle\n`));
+    expect(st.stdout).toMatch(/\njob docs \(idle\): no backup yet\n/);
+    // A config named and not there is still an error, not silently the daemon's.
+    const named = await agent(['status', '--data-dir', data, '--config', 'missing.json'], { cwd: elsewhere, env });
+    expect(named.code).toBe(2);
+    expect(named.stderr).toContain(`config file not found: ${join(elsewhere, 'missing.json')} (given with --config)`);
+  });
+
   it('draws the progress bar for a client on a terminal', async () => {
     const { src, config, data, daemon } = await setup('progress');
     await slowTree(src);

@@ -74,14 +74,22 @@ export const runCommand: BuiltinCommand = {
           log.info({ argv }, 'command');
           // A command for the daemon's own config runs with the config the daemon holds (a file
           // saved half-edited does not break `agent status`); another --config is read as given.
+          // A command that names none, from where no config file is found (the README's `npm
+          // start`, then `agent status` from another folder), is for this daemon: its config.
           let same = false;
+          let cmd = argv;
           try {
-            const [{ preparse }, { findConfigPath }, { resolve: resolvePath }] = await Promise.all([import('../preparse.cjs'), import('../../node/config/config-paths.js'), import('node:path')]);
-            same = resolvePath(findConfigPath(preparse(argv).config, { env: io.env, cwd: io.cwd })) === resolvePath(rt0.configPath);
+            const [{ preparse }, { configCandidates }, { existsSync }, { resolve: resolvePath }] = await Promise.all([import('../preparse.cjs'), import('../../node/config/config-paths.js'), import('node:fs'), import('node:path')]);
+            const flag = preparse(argv).config;
+            const found = configCandidates(flag, { env: io.env, cwd: io.cwd }).find((c) => existsSync(c.path))?.path;
+            if (found === undefined && flag === undefined && !io.env.HOKAN_CONFIG) {
+              cmd = [...argv, '--config', rt0.configPath];
+              same = true;
+            } else same = found !== undefined && resolvePath(found) === resolvePath(rt0.configPath);
           } catch {
             same = false;
           }
-          const code = await main(argv, same && good ? { ...io, loaded: good } : io);
+          const code = await main(cmd, same && good ? { ...io, loaded: good } : io);
           const m = process.memoryUsage();
           const mib = (n: number) => Math.round(n / 2 ** 20);
           log.info({ argv, code, ms: Math.round(performance.now() - t0), rssMiB: mib(m.rss), heapMiB: mib(m.heapUsed), heapTotalMiB: mib(m.heapTotal), externalMiB: mib(m.external) }, 'command done');
