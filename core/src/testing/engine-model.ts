@@ -491,6 +491,28 @@ export const REGRESSIONS: RegressionCase[] = [
     ops: [{ op: 'mkdir', path: 'a' }, { op: 'write', path: 'b', seed: 2, size: 3, mtime: 1 }, B, { op: 'wipe', target: 0 }, { op: 'switch-index' }, B],
   },
   {
+    // A wiped place numbers its heads from 1 again: a data folder that had read the place before
+    // the wipe (its index rebuilt) saw the same head number as the other folder wrote after it and
+    // took its stale view for current — the run after the wipe was unknown to it ("there is no backup
+    // run"; found by fresh seed 1391042614). The head's run now tells them apart.
+    name: 'a data folder that read the target before it was wiped catches up with the runs written after',
+    settings: one(0),
+    ops: [
+      { op: 'write', path: 'a', seed: 1, size: 3, mtime: 1 }, { op: 'backup', gapHours: 1, full: true }, { op: 'lose-current' }, { op: 'switch-index' },
+      { op: 'wipe', target: 0 }, { op: 'backup', gapHours: 1, full: true }, { op: 'switch-index' }, { op: 'rename', pick: 0, to: 'b' }, B,
+    ],
+  },
+  {
+    // The same, when the runs after the wipe end with one that changed nothing: the head's change
+    // number matched too, and the stale view was taken as "only no-change runs since".
+    name: 'a data folder that read the target before it was wiped, the other folder changed it and then ran with no change',
+    settings: one(1),
+    ops: [
+      { op: 'write', path: 'a', seed: 1, size: 3, mtime: 1 }, B, { op: 'lose-current' }, { op: 'switch-index' },
+      { op: 'wipe', target: 0 }, { op: 'modify', pick: 0, how: 'larger', seed: 2 }, B, B, { op: 'switch-index' }, B,
+    ],
+  },
+  {
     // Issue 24: copies removed or cut short behind hokan's back are found by the spot check and sent again as the same version.
     name: 'stored copies removed or cut short are sent again by the next run',
     settings: { ...one(1), targets: 2 },

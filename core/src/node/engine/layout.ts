@@ -99,6 +99,12 @@ export interface JobHead {
   seq: number;
   /** Grows only when a run changes the place (its first change); a reader whose index saw this number lacks at most run records. */
   changeSeq: number;
+  /**
+   * The run that made the change `changeSeq` counts (absent in heads from before it). A wiped place
+   * starts its numbers again, so a number alone can match one an index saw of the place before:
+   * the runs tell them apart.
+   */
+  changeRun?: string;
   /** The run that wrote it last. */
   run: string;
   /** `running` from a run's first change to its close; `closed` after. */

@@ -211,15 +211,15 @@ export async function ensureCurrent(index: IndexStore, store: JobStore, job: str
     state = undefined;
   }
   let caughtUp: JobHead | undefined;
-  if (state && head && head.seq !== state.headSeq && head.changeSeq === state.changeSeq) {
+  if (state && head && !sameHead(state, head) && sameChange(state, head)) {
     // Runs that changed nothing since (another data folder's no-change runs): the held state is
     // current; their run records are taken for the history (every one this index lacks).
     await importRunRecords(index, store, logger);
-    state = { ...state, headSeq: head.seq };
+    state = { ...state, headSeq: head.seq, headRun: head.run };
     await index.batch([index.targetStateOp(job, targetId, state)]);
     return { state, firstLook };
   }
-  if (state && head !== undefined && (head === null || head.seq !== state.headSeq)) {
+  if (state && head !== undefined && (head === null || !sameHead(state, head))) {
     // Another writer moved the place on: this index's view is stale, and acting on it could
     // overwrite what that writer kept. Rebuild it from the target's own records.
     caughtUp = head ?? undefined;
@@ -232,10 +232,27 @@ export async function ensureCurrent(index: IndexStore, store: JobStore, job: str
     if (head) {
       state.headSeq = head.seq;
       state.changeSeq = head.changeSeq;
+      state.headRun = head.run;
+      if (head.changeRun) state.changeRun = head.changeRun;
       await index.batch([index.targetStateOp(job, targetId, state)]);
     }
   }
   return { state, caughtUp, firstLook };
+}
+
+/**
+ * Whether the head is the one this index last wrote or read. A wiped place numbers its heads from 1
+ * again (the data folder that wrote there after the wipe never saw the old numbers), so the number
+ * alone can match the one an index saw before the wipe: the run that wrote the head must match too
+ * (when the index recorded it: indexes from before `headRun` compare numbers only).
+ */
+function sameHead(state: TargetState, head: JobHead): boolean {
+  return head.seq === state.headSeq && (state.headRun === undefined || head.run === state.headRun);
+}
+
+/** Whether the place's last change is the one this index saw (numbered, and by the same run when both say which). A head from before `changeRun` is not trusted against an index that has one. */
+function sameChange(state: TargetState, head: JobHead): boolean {
+  return head.changeSeq === state.changeSeq && (state.changeRun === undefined || head.changeRun === state.changeRun);
 }
 
 /** The job's head on the target: undefined when there is none yet, null when it cannot be read (damaged). */

@@ -192,9 +192,10 @@ export class TargetSession {
     if (this.o.dryRun) return;
     const seq = (this.state.headSeq ?? 0) + 1;
     const changeSeq = (this.state.changeSeq ?? 0) + (state === 'running' ? 1 : 0);
-    const head: JobHead = { format: LAYOUT_FORMAT, seq, changeSeq, run: this.o.runId, state, writer: await this.o.index.indexId(), device: this.o.device, at: new Date().toISOString() };
+    const changeRun = state === 'running' ? this.o.runId : this.state.changeRun;
+    const head: JobHead = { format: LAYOUT_FORMAT, seq, changeSeq, ...(changeRun ? { changeRun } : {}), run: this.o.runId, state, writer: await this.o.index.indexId(), device: this.o.device, at: new Date().toISOString() };
     await withRetry(() => writeHead(this.store, head), this.o.retry);
-    this.state = { ...this.state, headSeq: seq, changeSeq };
+    this.state = { ...this.state, headSeq: seq, changeSeq, headRun: this.o.runId, ...(changeRun ? { changeRun } : {}) };
     await this.o.index.batch([this.o.index.targetStateOp(this.o.job, this.id, this.state)]);
   }
 

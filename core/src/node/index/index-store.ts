@@ -57,6 +57,9 @@ export interface TargetState {
   headSeq?: number;
   /** The head's `changeSeq` as this index last saw it. */
   changeSeq?: number;
+  /** The head's `run` and `changeRun` as this index last saw them: a wiped place numbers its heads from 1 again. Absent in indexes from before them. */
+  headRun?: string;
+  changeRun?: string;
   /** The place's instance (its marker's) this held state belongs to (issue 24). */
   instance?: string;
 }
