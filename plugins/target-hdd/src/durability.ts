@@ -71,9 +71,11 @@ export class Durability {
    * once. Elsewhere, or without it: an fsync of each file, then of each folder.
    */
   private async syncAll(files: string[], dirs: Set<string>, moveDirs: Set<string>): Promise<void> {
-    // A few files (a watched run, a run that changed little): their own fsyncs, not the whole disk's.
-    // A moved file counts as one: its folders' fsyncs are most of what it costs.
-    if (files.length + moveDirs.size / 2 <= FSYNC_EACH_MAX) return this.fsyncEach(files, dirs, moveDirs);
+    // A few fsyncs (a watched run, a run that changed little): their own, not the whole disk's. What
+    // counts is the fsyncs the window would take — each file and each folder — not its files: a
+    // window of 50 changes spread over the tree was ~150 fsyncs (files, their folders, the folders
+    // moves went from and to), each an open, fsync and close on the main thread's thread pool.
+    if (files.length + dirs.size + moveDirs.size <= FSYNC_EACH_MAX) return this.fsyncEach(files, dirs, moveDirs);
     if (process.platform === 'linux' && this.syncfs !== false) {
       try {
         await (this.syncer ??= Syncer.take(this.root)).sync();

@@ -432,6 +432,27 @@ describe('hdd target: local files and deferred durability', () => {
     await d[Symbol.asyncDispose]();
   });
 
+  it('what counts is the fsyncs a window would take: a few files spread over many folders are made durable by `sync -f`', async () => {
+    const debug: string[] = [];
+    const logger = { ...nullLogger, debug: (o: object | string, m?: string) => void debug.push(typeof o === 'string' ? o : m ?? '') };
+    const d = await HddTarget.create({ type: 'hdd', path: root }, { logger });
+    const path = process.env.PATH;
+    process.env.PATH = freshDir(); // no `sync` to find: asking for it is logged, and the files are fsynced one by one
+    const n = Math.floor(FSYNC_EACH_MAX / 2) + 1; // fewer files than FSYNC_EACH_MAX, but a folder each: more fsyncs than it
+    try {
+      for (let i = 0; i < 3; i++) await d.put(`few/${i}.txt`, bufferSource(String(i)), { size: String(i).length }, { deferSync: true });
+      await d.flush(); // three files in one folder: four fsyncs of their own
+      expect(debug.join('\n')).not.toContain('sync -f');
+      for (let i = 0; i < n; i++) await d.put(`spread/${i}/f.txt`, bufferSource(String(i)), { size: String(i).length }, { deferSync: true });
+      await d.flush();
+    } finally {
+      process.env.PATH = path;
+    }
+    expect(debug.join('\n')).toContain('flushing file by file');
+    expect(allFiles(root).filter((f) => f.startsWith('spread/'))).toHaveLength(n);
+    await d[Symbol.asyncDispose]();
+  });
+
   it.runIf(isRoot)('a local file on a full disk is a quota error from the copy worker; nothing is left, the old object survives', async () => {
     const disk = freshDir();
     unmounts.push(mountTmpfs(disk, 'size=1m'));

@@ -89,7 +89,7 @@ export class RestoreFolders {
  * (`sync -f`) of each destination's disk when a window is full (1,000 files, 128 MiB, or 250 ms
  * once it holds more than FSYNC_EACH_MAX files),
  * in the background while the copies go on, and once at the end; where `sync -f` is not there, or
- * for a window of a few files (FSYNC_EACH_MAX), an fsync of each file and folder of the window.
+ * for a window of a few files and folders (FSYNC_EACH_MAX fsyncs), an fsync of each.
  * Never an fsync per file on the way.
  */
 export class RestoreDurability {
@@ -156,8 +156,9 @@ export class RestoreDurability {
     if (!files.length) return;
     this.flushes++;
     const dirs = new Set(files.map((f) => dirname(f)));
-    // A few files (a restore of one folder): their own fsyncs, not the whole disk's (fsync.ts).
-    if (files.length <= FSYNC_EACH_MAX) return fsyncEach(files, dirs, 8, () => undefined);
+    // A few fsyncs (a restore of one folder): their own, not the whole disk's (fsync.ts). What counts
+    // is the fsyncs it would take, files and folders: a few files in many folders are many fsyncs.
+    if (files.length + dirs.size <= FSYNC_EACH_MAX) return fsyncEach(files, dirs, 8, () => undefined);
     if (process.platform === 'linux' && this.syncfs !== false) {
       try {
         for (const r of this.roots) await (this.syncers.get(r) ?? this.syncers.set(r, Syncer.take(r)).get(r)!).sync();
