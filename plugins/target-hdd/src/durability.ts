@@ -143,6 +143,12 @@ export class Durability {
     }
   }
 
+  /** Takes the `sync -f` helper now (`agent run`: a parked one, or a new one started), unless it is known not to work here. */
+  warm(): void {
+    if (process.platform !== 'linux' || this.opts.isWin || this.syncfs === false) return;
+    (this.syncer ??= Syncer.take(this.root)).warm();
+  }
+
   /** Done with the `sync -f` helper (the target is disposed): parked for the next run in `agent run`, else stopped. */
   close(): void {
     this.syncer?.release();

@@ -129,9 +129,13 @@ export class HddTarget implements Target {
   static async create(config: HddTargetConfig, opts: HddTargetOptions = {}): Promise<HddTarget> {
     const t = new HddTarget(config, opts);
     await t.detect();
-    // In `agent run` the copy workers are started now (or taken as a run left them), so the first
-    // copy or move of the run does not wait for a thread to start — not for a disk that is not there.
-    if (helpersKept() && (await fs.stat(t.root).then((st) => st.isDirectory(), () => false))) (t.copier = takeCopier()).warm();
+    // In `agent run` the copy workers and the `sync -f` helper are started now (or taken as a run
+    // left them), so the first copy, move or flush of the run does not wait for a thread or a
+    // process to start (the helper's spawn costs the main thread ~20 ms) — not for a disk that is not there.
+    if (helpersKept() && (await fs.stat(t.root).then((st) => st.isDirectory(), () => false))) {
+      (t.copier = takeCopier()).warm();
+      t.durable.warm();
+    }
     return t;
   }
 

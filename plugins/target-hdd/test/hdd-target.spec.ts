@@ -4,7 +4,7 @@ import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Container, FSYNC_EACH_MAX, TargetContribution, TargetError, nullLogger, type TargetContribution as TargetContributionType } from '@hokan/core';
+import { Container, FSYNC_EACH_MAX, TargetContribution, TargetError, keepHelpers, nullLogger, type TargetContribution as TargetContributionType } from '@hokan/core';
 import { bufferSource, describeTargetConformance, patternBytes, readAll, sha256Hex } from '@hokan/core/testing';
 import plugin, { HddTarget, TEMP_PREFIX } from '../src/index.js';
 
@@ -451,6 +451,40 @@ describe('hdd target: local files and deferred durability', () => {
     expect(debug.join('\n')).toContain('flushing file by file');
     expect(allFiles(root).filter((f) => f.startsWith('spread/'))).toHaveLength(n);
     await d[Symbol.asyncDispose]();
+  });
+
+  it('in `agent run` (helpers kept) the `sync -f` helper of the disk starts when the target opens, is parked after, and stops with the others', async () => {
+    /** The helpers running for this root (their command line names it). */
+    const helpers = () =>
+      readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .filter((d) => {
+          try {
+            const argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+            return argv.includes('hokan-sync') && argv.includes(root);
+          } catch {
+            return false; // gone meanwhile
+          }
+        });
+    const once = await HddTarget.create({ type: 'hdd', path: root });
+    expect(helpers()).toEqual([]); // a one-shot command starts none until a window needs one
+    await once[Symbol.asyncDispose]();
+    keepHelpers(true);
+    try {
+      const t = await HddTarget.create({ type: 'hdd', path: root });
+      expect(helpers()).toHaveLength(1); // before any put or flush
+      await t[Symbol.asyncDispose]();
+      expect(helpers()).toHaveLength(1); // parked for the next run
+      const next = await HddTarget.create({ type: 'hdd', path: root });
+      expect(helpers()).toHaveLength(1); // the parked one, taken again
+      for (let i = 0; i <= FSYNC_EACH_MAX; i++) await next.put(`w/${i}.txt`, bufferSource(String(i)), { size: String(i).length }, { deferSync: true });
+      await next.flush();
+      expect(helpers()).toHaveLength(1);
+      await next[Symbol.asyncDispose]();
+    } finally {
+      keepHelpers(false);
+    }
+    await expect.poll(helpers, { timeout: 5000 }).toEqual([]);
   });
 
   it.runIf(isRoot)('a local file on a full disk is a quota error from the copy worker; nothing is left, the old object survives', async () => {

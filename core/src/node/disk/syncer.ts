@@ -27,6 +27,11 @@ export class Syncer {
     void parkHelper(`syncer ${this.root}`, this, (s) => s.close());
   }
 
+  /** Starts the helper now, so the first `sync` does not pay its spawn. */
+  warm(): void {
+    this.child ??= this.start();
+  }
+
   sync(): Promise<void> {
     const child = (this.child ??= this.start());
     return new Promise((resolve, reject) => {
