@@ -9,10 +9,9 @@ const fdClose = promisify(fsc.close);
 /**
  * Windows that take at most this many fsyncs (their files and folders) are made durable file by file
  * (an fsync of each, side by side, then of their folders), larger ones with one `syncfs` of the disk
- * (`Syncer`). A `syncfs` writes
- * back every dirty page of the disk — other programs' too — and its helper has to be started first:
- * 50 small files while another program wrote to the disk, 28–31 ms by fsyncs against 40–88 ms by
- * `sync -f` (one file: 2.5–6 vs 24–43 ms). A watched run of a few files, a restore of one folder
+ * (`Syncer`). A `syncfs` writes back every dirty page of the disk — other programs' too — and its
+ * helper has to be started first: 50 small files while another program wrote to the disk, 28–31 ms
+ * by fsyncs against 40–88 ms by `sync -f` (one file: 2.5–6 vs 24–43 ms). A watched run of a few files, a restore of one folder
  * and the close of a run that changed little then cost what they write, not what the disk holds.
  */
 export const FSYNC_EACH_MAX = 64;
