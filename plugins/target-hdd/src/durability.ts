@@ -76,7 +76,7 @@ export class Durability {
     // window of 50 changes spread over the tree was ~150 fsyncs (files, their folders, the folders
     // moves went from and to), each an open, fsync and close on the main thread's thread pool.
     if (files.length + dirs.size + moveDirs.size <= FSYNC_EACH_MAX) return this.fsyncEach(files, dirs, moveDirs);
-    if (process.platform === 'linux' && this.syncfs !== false) {
+    if (this.syncfsMayWork) {
       try {
         await (this.syncer ??= Syncer.take(this.root)).sync();
         this.syncfs = true;
@@ -145,8 +145,12 @@ export class Durability {
 
   /** Takes the `sync -f` helper now (`agent run`: a parked one, or a new one started), unless it is known not to work here. */
   warm(): void {
-    if (process.platform !== 'linux' || this.opts.isWin || this.syncfs === false) return;
-    (this.syncer ??= Syncer.take(this.root)).warm();
+    if (this.syncfsMayWork) (this.syncer ??= Syncer.take(this.root)).warm();
+  }
+
+  /** `sync -f` is Linux's, and not known to fail here yet. */
+  private get syncfsMayWork(): boolean {
+    return process.platform === 'linux' && this.syncfs !== false;
   }
 
   /** Done with the `sync -f` helper (the target is disposed): parked for the next run in `agent run`, else stopped. */

@@ -79,9 +79,9 @@ export const runCommand: BuiltinCommand = {
           let same = false;
           let cmd = argv;
           try {
-            const [{ preparse }, { configCandidates }, { existsSync }, { resolve: resolvePath }] = await Promise.all([import('../preparse.cjs'), import('../../node/config/config-paths.js'), import('node:fs'), import('node:path')]);
+            const [{ preparse }, { locateConfigPath }, { resolve: resolvePath }] = await Promise.all([import('../preparse.cjs'), import('../../node/config/config-paths.js'), import('node:path')]);
             const flag = preparse(argv).config;
-            const found = configCandidates(flag, { env: io.env, cwd: io.cwd }).find((c) => existsSync(c.path))?.path;
+            const found = locateConfigPath(flag, { env: io.env, cwd: io.cwd });
             if (found === undefined && flag === undefined && !io.env.HOKAN_CONFIG) {
               cmd = [...argv, '--config', rt0.configPath];
               same = true;

@@ -25,10 +25,16 @@ export function configCandidates(flag: string | undefined, p: PathEnv = {}): { p
   return out;
 }
 
+/** The first candidate config file that is there (configCandidates), or undefined. */
+export function locateConfigPath(flag: string | undefined, p: PathEnv = {}): string | undefined {
+  return configCandidates(flag, p).find((c) => existsSync(c.path))?.path;
+}
+
 /** Finds the config file, or throws a ConfigError that says every place it looked (exit 2). */
 export function findConfigPath(flag: string | undefined, p: PathEnv = {}): string {
+  const found = locateConfigPath(flag, p);
+  if (found !== undefined) return found;
   const candidates = configCandidates(flag, p);
-  for (const c of candidates) if (existsSync(c.path)) return c.path;
   if (flag) {
     throw new ConfigError(`config file not found: ${candidates[0]!.path} (given with --config)`, {
       file: candidates[0]!.path,
