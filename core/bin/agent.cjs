@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-old-space-size=1024 --max-semi-space-size=8
+#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS HOKAN_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} MALLOC_ARENA_MAX=2 node --max-old-space-size=1024 --max-semi-space-size=8
 // The `agent` command. A committed shim so npm can link the bin at install time, before `prepare`
 // (tsc -b) has built dist/. CommonJS on purpose: libuv sizes its thread pool (file reads, writes,
 // fsync) on first use, which an ES module entry triggers while it loads; a backup to a local disk
@@ -15,8 +15,15 @@
 // malloc arena of their own by default, and a long-lived process keeps what they grew — after 8
 // no-change runs of 100,000 files the `agent run` daemon peaked at 173-177 MiB, with two arenas
 // 139-154, as fast; a one-shot command is unchanged (docs/benchmarks.md, run 17).
+//
+// NODE_EXTRA_CA_CERTS is moved out of Node's sight (Node 20 would read it and build its root store
+// at start-up: ~100 ms of every command, TLS or not) and read at the first TLS connection instead
+// (cli/extra-ca.cts); it is put back for child processes.
 'use strict';
 process.env.UV_THREADPOOL_SIZE ??= '16';
+const extraCa = process.env.HOKAN_EXTRA_CA_CERTS;
+delete process.env.HOKAN_EXTRA_CA_CERTS;
+if (extraCa) process.env.NODE_EXTRA_CA_CERTS = extraCa;
 // When `agent run` is running for this data folder, the command goes to it (cli/daemon/client.ts):
 // this process only relays the output. Otherwise a head start for the walk of a big tree, if the last
 // same command had one (cli/head-start.ts): it walks while the rest of the command loads.
@@ -29,7 +36,9 @@ Promise.resolve()
       process.exitCode = code;
       return;
     }
-    return import('../dist/cli/head-start.js')
+    return Promise.resolve()
+      .then(() => extraCa && require('../dist/cli/extra-ca.cjs').trustExtraCaCerts(extraCa))
+      .then(() => import('../dist/cli/head-start.js'))
       .then((h) => h.headStart(argv))
       .catch(() => undefined)
       .then(() => import('../dist/cli/main.js'))
