@@ -31,6 +31,8 @@ describe.runIf(process.platform === 'linux')('agent service', () => {
     expect(printed.code).toBe(0);
     // The bin's own environment and Node flags (its first line), with this Node's full path.
     expect(printed.stdout).toContain('\nEnvironment=MALLOC_ARENA_MAX=2\n');
+    // Not the bin's NODE_EXTRA_CA_CERTS hand-over (`-u`, `${…}`): the unit starts node itself.
+    expect(printed.stdout).not.toMatch(/EXTRA_CA|\$\{/);
     expect(printed.stdout).toContain(`\nExecStart=${process.execPath} --max-old-space-size=1024 --max-semi-space-size=8 ${AGENT} run --config ${config} --data-dir ${data}\n`);
     expect(printed.stdout).toContain('\nRestart=on-failure\n');
     expect(printed.stdout).toContain('\nExecReload=/bin/kill -HUP $MAINPID\n');
