@@ -10,7 +10,7 @@
  * runs in this process, calls `trustExtraCaCerts`: the first secure context made without its own
  * `ca` reads the file, and gets Node's bundled roots plus the file's certificates, as Node's own
  * start-up would have given it. With an explicit `ca` nothing is added (Node does the same). A file
- * that cannot be read or holds no certificate is warned about once and left out, as Node does.
+ * that cannot be read is warned about once, in Node's words, and left out, as Node does.
  *
  * The contexts of plain client connections (no option that changes a context: the SDKs' and
  * nodemailer's connections) are made once and shared — building a context with ~290 certificates
@@ -67,7 +67,7 @@ export function trustExtraCaCerts(file: string): void {
     if (roots !== undefined) return roots;
     try {
       const all = [...tls.rootCertificates, readFileSync(file, 'utf8')];
-      shared = original({ ca: all }); // throws on a file with no certificate in it
+      shared = original({ ca: all }); // text with no certificate in it adds none, as with Node
       roots = all;
     } catch (e) {
       process.emitWarning(`Ignoring extra certs from \`${file}\`, load failed: ${(e as Error).message}`);
@@ -77,7 +77,8 @@ export function trustExtraCaCerts(file: string): void {
   };
 
   tls.createSecureContext = function createSecureContext(options?: SecureContextOptions): SecureContext {
-    if (options?.ca !== undefined) return original(options);
+    // As Node's configSecureContext: a falsy `ca` means the default roots (which Node would have extended).
+    if (options?.ca) return original(options);
     const ca = extraRoots();
     if (!ca) return original(options);
     const plain = !options || CONTEXT_OPTIONS.every((k) => (options as Record<string, unknown>)[k] === undefined);
