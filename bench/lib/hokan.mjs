@@ -41,10 +41,10 @@ export function backupCommand({ config, dataDir, cpuProfDir, peakFile, extra = [
   return [AGENT, args, { cwd: REPO, env }];
 }
 
-/** The Node flags on the bin's first line (`#!/usr/bin/env -S [-u NAME…] [NAME=VALUE…] node FLAGS`). */
+/** The Node flags on the bin's first line (`#!/usr/bin/env -S [NAME=VALUE…] node FLAGS`). */
 export function binNodeFlags() {
   const first = fs.readFileSync(AGENT, 'utf8').split('\n', 1)[0];
-  const m = /^#!\S*env -S (?:-u \S+\s+)*(?:\w+=\S*\s+)*node(.*)$/.exec(first);
+  const m = /^#!\S*env -S (?:\w+=\S*\s+)*node(.*)$/.exec(first);
   return m ? m[1].trim().split(/\s+/).filter(Boolean) : [];
 }
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS HOKAN_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} MALLOC_ARENA_MAX=2 node --max-old-space-size=1024 --max-semi-space-size=8
+#!/usr/bin/env -S HOKAN_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} NODE_EXTRA_CA_CERTS=${HOKAN_NO_VALUE} MALLOC_ARENA_MAX=2 node --max-old-space-size=1024 --max-semi-space-size=8
 // The `agent` command. A committed shim so npm can link the bin at install time, before `prepare`
 // (tsc -b) has built dist/. CommonJS on purpose: libuv sizes its thread pool (file reads, writes,
 // fsync) on first use, which an ES module entry triggers while it loads; a backup to a local disk
@@ -18,12 +18,15 @@
 //
 // NODE_EXTRA_CA_CERTS is moved out of Node's sight (Node 20 would read it and build its root store
 // at start-up: ~100 ms of every command, TLS or not) and read at the first TLS connection instead
-// (cli/extra-ca.cts); it is put back for child processes.
+// (cli/extra-ca.cts); it is put back for child processes. Emptied, not unset (`env -u`): npm's
+// Windows shim (cmd-shim) turns only NAME=VALUE pairs into `SET` lines, and `${HOKAN_NO_VALUE}`,
+// never set, is empty in both (test/bin-line.spec.ts).
 'use strict';
 process.env.UV_THREADPOOL_SIZE ??= '16';
 const extraCa = process.env.HOKAN_EXTRA_CA_CERTS;
 delete process.env.HOKAN_EXTRA_CA_CERTS;
 if (extraCa) process.env.NODE_EXTRA_CA_CERTS = extraCa;
+else if (process.env.NODE_EXTRA_CA_CERTS === '') delete process.env.NODE_EXTRA_CA_CERTS;
 // When `agent run` is running for this data folder, the command goes to it (cli/daemon/client.ts):
 // this process only relays the output. Otherwise a head start for the walk of a big tree, if the last
 // same command had one (cli/head-start.ts): it walks while the rest of the command loads.

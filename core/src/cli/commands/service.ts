@@ -24,12 +24,12 @@ async function unitFor(ctx: CommandContext, system: boolean, platform: NodeJS.Pl
   const bin = resolve(fileURLToPath(import.meta.url), '..', '..', '..', '..', 'bin', 'agent.cjs');
   const config = resolve(ctx.options.cwd, findConfigPath(ctx.options.config, { cwd: ctx.options.cwd }));
   const data = resolve(ctx.options.cwd, ctx.options.dataDir);
-  // The bin's first line (`#!/usr/bin/env -S [-u NAME] NAME=VALUE… node --max-old-space-size=…`):
-  // the same environment and Node flags as `agent run` typed in a terminal, with this Node's full
-  // path. Not its NODE_EXTRA_CA_CERTS hand-over (`-u` and a `${…}` value, cli/extra-ca.cts): the
-  // unit starts node itself, so that variable, if the unit's environment has it, reaches Node as is.
+  // The bin's first line (`#!/usr/bin/env -S NAME=VALUE… node --max-old-space-size=…`): the same
+  // environment and Node flags as `agent run` typed in a terminal, with this Node's full path. Not
+  // its NODE_EXTRA_CA_CERTS hand-over (the `${…}` values, cli/extra-ca.cts): the unit starts node
+  // itself, so that variable, if the unit's environment has it, reaches Node as it is.
   const { readFileSync } = await import('node:fs');
-  const shebang = /^#!\S*env -S (?:-u \S+\s+)*((?:\w+=\S*\s+)*)node(.*)$/.exec(readFileSync(bin, 'utf8').split('\n', 1)[0] ?? '');
+  const shebang = /^#!\S*env -S ((?:\w+=\S*\s+)*)node(.*)$/.exec(readFileSync(bin, 'utf8').split('\n', 1)[0] ?? '');
   const vars = (shebang?.[1] ?? '').trim().split(/\s+/).filter((v) => v && !v.includes('${'));
   const flags = (shebang?.[2] ?? '').trim().split(/\s+/).filter(Boolean);
   const args = [process.execPath, ...flags, bin, 'run', '--config', config, '--data-dir', data];
