@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { parkHelper, takeHelper } from '@hokan/core';
+import { runJob } from './copy-calls.js';
 import { SMALL_FILE, type CopyJob, type CopyReply, type MoveJob, type MoveReply, type WorkerJob } from './copy-jobs.js';
 
 export * from './copy-jobs.js';
@@ -20,6 +21,13 @@ const PER_WORKER = 2;
  */
 export const SMALL_PER_WORKER = 32;
 /**
+ * Small copies done on the asking thread per turn of its event loop while the small-file worker is
+ * still starting (~60–100 ms: a one-shot command's first copies, a small restore, which would
+ * otherwise wait for it): the same calls as the worker's (copy-calls.ts), ~0.1–0.5 ms each, a few
+ * at a time so the thread keeps answering. Once the worker is up everything goes to it.
+ */
+export const INLINE_PER_TURN = 16;
+/**
  * A small pool of copy workers, started on first use: one for small files, and one more (up to
  * three on bigger machines) for big ones — a copy is mostly the kernel moving pages, and one disk
  * does not get faster with more threads. Workers are unref'd while idle, so a pool nobody closed
@@ -31,6 +39,8 @@ export class Copier {
   private seq = 0;
   private closed = false;
   private pumpQueued = false;
+  /** Copies done on this thread while the small-file worker started (INLINE_PER_TURN). */
+  inlined = 0;
   readonly size = Math.min(4, Math.max(2, availableParallelism()));
 
   /** Worker threads running now (each costs ~10 MiB). */
@@ -80,13 +90,16 @@ export class Copier {
       this.waiting.push({ job, done });
       // Copies asked for in the same turn of the event loop (the engine's continuations after one
       // batch of replies) go to the worker in one message.
-      if (!this.pumpQueued) {
-        this.pumpQueued = true;
-        setImmediate(() => {
-          this.pumpQueued = false;
-          this.pump();
-        });
-      }
+      this.pumpSoon();
+    });
+  }
+
+  private pumpSoon(): void {
+    if (this.pumpQueued) return;
+    this.pumpQueued = true;
+    setImmediate(() => {
+      this.pumpQueued = false;
+      this.pump();
     });
   }
 
@@ -100,6 +113,7 @@ export class Copier {
 
   private pump(): void {
     if (this.closed) return;
+    this.inlineWhileStarting();
     const batches = new Map<(typeof this.workers)[number], WorkerJob[]>();
     for (let i = 0; i < this.waiting.length; ) {
       const slot = this.slotFor(this.waiting[i]!.job);
@@ -118,13 +132,48 @@ export class Copier {
   }
 
   /**
+   * While the small-file worker starts, up to INLINE_PER_TURN small copies waiting are done here
+   * (moves and big copies wait for their worker: target-hdd moves on the thread pool meanwhile);
+   * more in the next turn, until the worker is up ('online' pumps the rest to it).
+   */
+  private inlineWhileStarting(): void {
+    if (!this.waiting.length) return;
+    const first = this.workers[0] ?? this.start();
+    if (first.online) return;
+    let done = 0;
+    for (let i = 0; i < this.waiting.length && done < INLINE_PER_TURN; ) {
+      const { job, done: settle } = this.waiting[i]!;
+      if ('kind' in job || job.size >= SMALL_FILE) {
+        i++;
+        continue;
+      }
+      this.waiting.splice(i, 1);
+      done++;
+      this.inlined++;
+      let reply: CopyReply | Error;
+      try {
+        reply = runJob(job) as CopyReply;
+      } catch (e) {
+        reply = e instanceof Error ? e : new Error(String(e));
+      }
+      settle(reply);
+    }
+    if (done === INLINE_PER_TURN) this.pumpSoon();
+  }
+
+  /**
    * Small files all go to the first worker, big ones to the others: two threads creating and
    * renaming files at once make the file system spin on its locks (100,000 small files: 10 s of
    * kernel time with one thread, 42 s with two), while big files gain from a second reader.
    */
   private slotFor(job: WorkerJob): (typeof this.workers)[number] | undefined {
     const room = (s: (typeof this.workers)[number] | undefined) => (s && s.jobs.size < SMALL_PER_WORKER ? s : undefined);
-    if (job.size < SMALL_FILE || this.size === 1) return room(this.workers[0] ?? this.start());
+    if (job.size < SMALL_FILE || this.size === 1) {
+      const first = this.workers[0] ?? this.start();
+      // A small copy waits for the next turn's inlineWhileStarting rather than for the thread.
+      if (!first.online && !('kind' in job) && job.size < SMALL_FILE) return undefined;
+      return room(first);
+    }
     let best: (typeof this.workers)[number] | undefined;
     for (const s of this.workers.slice(1)) if (s.jobs.size < PER_WORKER && (!best || s.jobs.size < best.jobs.size)) best = s;
     if (!best && this.workers.length < this.size) {
@@ -142,7 +191,10 @@ export class Copier {
     // trackUnmanagedFds off: a descriptor the worker opens may be handed to this thread, which closes it.
     const w = new Worker(workerFile(), { trackUnmanagedFds: false, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
     const slot = { w, jobs: new Map<number, Job>(), online: false };
-    w.once('online', () => (slot.online = true));
+    w.once('online', () => {
+      slot.online = true;
+      this.pump(); // what waited while it started (inlineWhileStarting)
+    });
     w.unref(); // idle until it is sent a job (pump refs it)
     const fail = (e: Error) => {
       const i = this.workers.indexOf(slot);

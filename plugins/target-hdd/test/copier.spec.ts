@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -19,6 +19,11 @@ function job(size: number) {
   const dst = join(dir, `dst-${n}`);
   const tmp = join(dir, `.hokan-tmp-${n++}`);
   return { job: { src, size, mtimeMs: st.mtimeMs, tmp, root: dir, rename: dst }, dst, sha256: createHash('sha256').update(data).digest('hex') };
+}
+
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(cond()).toBe(true);
 }
 
 function copied(r: CopyReply, j: ReturnType<typeof job>): void {
@@ -109,6 +114,74 @@ describe('the copy workers', () => {
       expect(order.at(-1)).toBe('b');
     } finally {
       await copier.close();
+    }
+  });
+
+  it('small copies asked for while the worker starts are done on this thread, with the replies and bytes the worker gives; once it is up, it takes them', async () => {
+    const starting = new Copier();
+    const warm = new Copier();
+    try {
+      warm.warm();
+      await until(() => warm.ready);
+      // The same kinds of job for both: plain, renamed with a mode and mtime set, a restore's
+      // expected hash (one right, one wrong), a source that is not there, one that changed size.
+      const cases = () => {
+        const a = job(3000);
+        const b = job(70_000);
+        const c = job(10);
+        const d = job(500);
+        const e = job(200);
+        const gone = job(100);
+        rmSync(gone.job.src);
+        const grown = job(100);
+        writeFileSync(grown.job.src, Buffer.alloc(150, 1));
+        return [
+          a.job,
+          { ...b.job, setMode: 0o640, setMtimeMs: 1_600_000_000_123.5 },
+          { ...c.job, expect: { sha256: c.sha256 } },
+          { ...d.job, expect: { sha256: '0'.repeat(64) } },
+          { ...e.job, rename: undefined },
+          gone.job,
+          grown.job,
+        ];
+      };
+      const shape = async (c: Copier, jobs: ReturnType<typeof cases>) => {
+        const replies = await Promise.all(jobs.map((j) => c.copy(j)));
+        return replies.map((r, i) => {
+          const out: Record<string, unknown> = { ...r, id: 0 };
+          if ('fd' in r && typeof r.fd === 'number') {
+            out.fd = 'handed over';
+            closeSync(r.fd);
+          }
+          if ('error' in r) out.error = { stage: r.error.stage, code: r.error.code };
+          const dst = jobs[i]!.rename;
+          if (dst && existsSync(dst)) out.bytes = createHash('sha256').update(readFileSync(dst)).digest('hex');
+          if (dst && existsSync(dst)) out.mode = (statSync(dst).mode & 0o777).toString(8);
+          if (dst && existsSync(dst)) out.mtimeMs = statSync(dst).mtimeMs;
+          out.tmpLeft = existsSync(jobs[i]!.tmp);
+          return out;
+        });
+      };
+      const here = await shape(starting, cases());
+      expect(starting.inlined).toBe(7); // all before its thread was up
+      expect(starting.ready).toBe(false);
+      const there = await shape(warm, cases());
+      expect(warm.inlined).toBe(0);
+      // Equal but for the files' own names and bytes (the fixtures differ by fill): compare kinds.
+      const kinds = (xs: Record<string, unknown>[]) => xs.map((x) => ({ ...x, sha256: typeof x.sha256, bytes: typeof x.bytes, mtimeMs: typeof x.mtimeMs }));
+      expect(kinds(here)).toEqual(kinds(there));
+      expect(here[1]).toMatchObject({ mode: '640', mtimeMs: 1_600_000_000_123.5 });
+      expect(here[3]).toMatchObject({ mismatch: true, tmpLeft: false });
+      expect(here[5]).toMatchObject({ error: { stage: 'open-source', code: 'ENOENT' } });
+      expect(here[6]).toEqual({ id: 0, changed: true, tmpLeft: false });
+      // Once it is up the worker takes small copies: nothing more done here.
+      await until(() => starting.ready);
+      const later = job(800);
+      copied(await starting.copy(later.job), later);
+      expect(starting.inlined).toBe(7);
+    } finally {
+      await starting.close();
+      await warm.close();
     }
   });
 
@@ -216,9 +289,10 @@ describe('the copy workers', () => {
 describe('the copy worker script', () => {
   // Every first copy of a run (and a `restore --path` of one folder) waits for the worker to start;
   // when copy-worker.ts reached @hokan/core through copier.ts, that start took ~160 ms instead of ~60.
-  it('loads only Node and copy-jobs.ts: no @hokan/core, no package, in its thread', () => {
+  it('loads only Node, copy-calls.ts and copy-jobs.ts: no @hokan/core, no package, in its thread', () => {
     const imports = (file: string) => [...readFileSync(new URL(`../src/${file}`, import.meta.url), 'utf8').matchAll(/^import\s+(?!type\b)[^'"]*['"]([^'"]+)['"]/gm)].map((m) => m[1]);
-    expect(imports('copy-worker.ts').filter((s) => !s!.startsWith('node:'))).toEqual(['./copy-jobs.js']);
+    expect(imports('copy-worker.ts').filter((s) => !s!.startsWith('node:'))).toEqual(['./copy-calls.js', './copy-jobs.js']);
+    expect(imports('copy-calls.ts').filter((s) => !s!.startsWith('node:'))).toEqual(['./copy-jobs.js']);
     expect(imports('copy-jobs.ts')).toEqual([]);
   });
 });
