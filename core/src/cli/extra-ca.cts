@@ -16,7 +16,7 @@
  * nodemailer's connections) are made once and shared — building a context with ~290 certificates
  * costs what Node's start-up did, so it must not happen per connection.
  *
- * Limits, said in docs/configuration.md: only this process's main thread is covered (hokan's own
+ * Limits, said in docs/design.md ("Start-up"): only this process's main thread is covered (hokan's own
  * worker threads open no TLS connection); with `--use-openssl-ca` the system store is replaced by
  * Node's bundled one plus the file, so there hokan must be started with `node core/bin/agent.cjs`
  * (the variable then reaches Node as usual).

@@ -7,6 +7,9 @@ import { SMALL_FILE, type CopyJob, type CopyReply, type MoveJob, type MoveReply,
 
 export * from './copy-jobs.js';
 
+/** A copy of a small file: one that inlineWhileStarting may do on the asking thread. */
+const smallCopy = (job: WorkerJob): job is CopyJob => !('kind' in job) && job.size < SMALL_FILE;
+
 /** Settles a job's promise; `progress` hears its progress messages. */
 type Job = ((r: CopyReply | MoveReply | Error) => void) & { progress?: (bytes: number) => void };
 
@@ -143,7 +146,7 @@ export class Copier {
     let done = 0;
     for (let i = 0; i < this.waiting.length && done < INLINE_PER_TURN; ) {
       const { job, done: settle } = this.waiting[i]!;
-      if ('kind' in job || job.size >= SMALL_FILE) {
+      if (!smallCopy(job)) {
         i++;
         continue;
       }
@@ -152,7 +155,7 @@ export class Copier {
       this.inlined++;
       let reply: CopyReply | Error;
       try {
-        reply = runJob(job) as CopyReply;
+        reply = runJob(job) as CopyReply; // a CopyJob's reply
       } catch (e) {
         reply = e instanceof Error ? e : new Error(String(e));
       }
@@ -171,7 +174,7 @@ export class Copier {
     if (job.size < SMALL_FILE || this.size === 1) {
       const first = this.workers[0] ?? this.start();
       // A small copy waits for the next turn's inlineWhileStarting rather than for the thread.
-      if (!first.online && !('kind' in job) && job.size < SMALL_FILE) return undefined;
+      if (!first.online && smallCopy(job)) return undefined;
       return room(first);
     }
     let best: (typeof this.workers)[number] | undefined;

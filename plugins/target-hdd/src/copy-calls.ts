@@ -3,7 +3,7 @@
  * file copied into a temporary file on the target, hashed as it is read; a move on the target's
  * disk. Run by the copy worker (copy-worker.ts) — and, for a small file asked for before that
  * thread is up (a one-shot command's first copies, a small restore), by the thread that asked
- * (copier.ts `inline`): the same calls, so the same result. It keeps the source's promises
+ * (copier.ts `inlineWhileStarting`): the same calls, so the same result. It keeps the source's promises
  * (`RewindableSource.localFile`, as `LocalFileSource` in the core does): at most `size + 1` bytes
  * read, and at the end the size read and the file's size and mtime must be the scan's, else the
  * reply is `changed`.
